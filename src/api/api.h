@@ -1,0 +1,40 @@
+/* api.h - the REST API (SPEC section 4): routing, auth, handlers.
+ *
+ * hd_api_handle is the http server's handler. It checks the Bearer token and
+ * its scope (401 unknown/missing, 403 wrong scope; constant-time compare),
+ * routes by method and path, and answers with Sysdig's error envelope.
+ */
+#ifndef HD_API_H
+#define HD_API_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "core/config.h"
+#include "net/http_server.h"
+#include "route/dispatcher.h"
+#include "store/store.h"
+
+struct hd_api {
+    struct hd_store *st;
+    struct hd_dispatcher *disp;
+    pthread_rwlock_t cfg_lock;      /* guards the token list and limits (SIGHUP) */
+    struct hd_token *tokens;        /* copies, owned */
+    size_t n_tokens;
+    int64_t max_backlog;
+    int metrics_public;
+    const char *web_dir;            /* dashboard assets, may be NULL */
+    volatile int ready;             /* store open and serving */
+};
+
+int hd_api_init(struct hd_api *api, struct hd_store *st, struct hd_dispatcher *disp, const struct hd_config *cfg);
+/* Replaces tokens and limits from a reloaded config (SIGHUP). */
+int hd_api_reconfigure(struct hd_api *api, const struct hd_config *cfg);
+void hd_api_destroy(struct hd_api *api);
+void hd_api_handle(void *api, const struct hd_http_req *req, struct hd_http_resp *resp);
+
+/* Ingest core shared by POST /api/events and tests: splits body into documents
+ * (object, array or NDJSON), decodes with format (NULL = detect per document),
+ * appends durably. On success ids/accepted are written to resp as 202. */
+
+#endif

@@ -1,0 +1,113 @@
+/* channel.h - the notification channel interface (SPEC section 4, 6).
+ *
+ * DESIGN: a channel type is a const vtable in a static table (registry.c).
+ * The core (route/dispatcher.c) owns connections, retries, backoff and timers;
+ * a driver only validates options, renders a request for a batch of events,
+ * and classifies the sink's answer. render/classify do no I/O: they are the
+ * unit-test targets. Adding a type = one file + one line in registry.c.
+ */
+#ifndef HD_CHANNEL_H
+#define HD_CHANNEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+#include "input/event.h"
+#include "json/json.h"
+#include "net/http_client.h"
+
+enum hd_verdict { HD_VERDICT_DELIVERED = 0, HD_VERDICT_RETRY = 1, HD_VERDICT_DEAD = 2 };
+
+struct hd_item_verdict {
+    enum hd_verdict verdict;
+    int status;       /* sink status of this item (HTTP or bulk item status) */
+    char error[256];  /* sink's error (type and reason for bulk items) */
+};
+
+struct hd_match {
+    char *path;       /* "k8s.namespace", "source", "labels.rule", "raw.alert.name" */
+    char *value;
+};
+
+/* Options every type shares (SPEC section 4 "Common options"). */
+struct hd_channel_common {
+    int notify_on_ok;         /* default 1 */
+    int notify_on_resolve;    /* default 1 */
+    int min_severity;         /* 0..7, default 7 = all */
+    char **sources;           /* NULL = all */
+    size_t n_sources;
+    struct hd_match *match;
+    size_t n_match;
+    json_object *transform;   /* options.transform (owned ref) or NULL */
+    json_object *tmpl;        /* options.template (owned ref) or NULL */
+    long timeout_ms;          /* default 10000 */
+    struct hd_tls_opts tls;
+    char *endpoint;           /* replaces the vendor's base URL */
+    size_t batch_max_events;  /* for batching types */
+    size_t batch_max_bytes;
+    long batch_max_delay_ms;
+    int compress;
+    char *throttle_key;
+    long throttle_window_ms;
+};
+
+struct hd_channel {
+    int64_t id;
+    int64_t version;
+    char *name;
+    int enabled;
+    const struct hd_channel_type *type;
+    struct hd_channel_common common;
+    json_object *options;     /* the options object (owned ref), secrets in clear */
+    void *ctx;                /* type-private, type->ctx_size bytes, zeroed */
+};
+
+struct hd_channel_type {
+    const char *name;                   /* "WEBHOOK" */
+    size_t ctx_size;
+    size_t max_batch;                   /* events per request; 1 = one per event */
+    /* Validates options and fills ch->ctx; err names the field ("options.url: ..."). */
+    int (*configure)(struct hd_channel *ch, json_object *options, struct hd_err *err);
+    /* Renders the request (url, headers, body) for evs[0..n). Pure. */
+    int (*render)(struct hd_channel *ch, const struct hd_event *const *evs, size_t n,
+                  struct hd_request *req, struct hd_err *err);
+    /* Overall verdict of an answer; fills items[0..n) for per-item outcomes. */
+    enum hd_verdict (*classify)(struct hd_channel *ch, const struct hd_response *resp,
+                                size_t n, struct hd_item_verdict *items);
+    void (*destroy)(struct hd_channel *ch);   /* accepts a half-initialised ch; frees ctx contents only */
+};
+
+/* Registry. */
+const struct hd_channel_type *hd_channel_type_find(const char *name);
+int hd_channel_registry_check(struct hd_err *err);  /* duplicates rejected at start */
+
+/* Builds a runtime channel from a stored object (see store.h hd_channel_rec:
+ * json is the object without id/version/times). */
+struct hd_channel *hd_channel_new(int64_t id, int64_t version, const char *json, struct hd_err *err);
+void hd_channel_free(struct hd_channel *ch);   /* NULL-safe */
+
+/* Validates a channel object as POSTed/PUT (type known, name present, options
+ * valid); err names the field: "name: required", "options.url: not a valid URL". */
+int hd_channel_validate(json_object *obj, struct hd_err *err);
+
+/* Parses the common options (used by hd_channel_new). */
+int hd_channel_common_parse(struct hd_channel_common *c, json_object *options, struct hd_err *err);
+void hd_channel_common_clear(struct hd_channel_common *c);
+
+/* Secrets (SPEC section 4): returns a deep copy of obj with secret values
+ * replaced by "********". */
+json_object *hd_channel_mask_secrets(json_object *obj);
+/* In a new object (PUT body), every "********" at a secret position is
+ * replaced by the value stored in old at the same path. */
+void hd_channel_keep_secrets(json_object *nobj, json_object *old);
+#define HD_SECRET_MASK "********"
+
+/* Default classification of an HTTP answer (SPEC section 6): 2xx delivered;
+ * 408, 429, 5xx and transport errors retried; other 4xx dead. */
+enum hd_verdict hd_classify_http(const struct hd_response *resp);
+
+/* Builds the synthetic test event of a channel (recognisably a test). */
+int hd_channel_test_event(const struct hd_channel *ch, struct hd_event *ev);
+
+#endif

@@ -1,0 +1,391 @@
+/* serve.c - `herald serve`: wires config, store, dispatcher, API and signals.
+ *
+ * DESIGN: every signal is blocked before any thread starts; this thread then
+ * waits in sigtimedwait and is the only one reacting to them: SIGHUP reloads
+ * the config (tokens, limits, config-declared channels, log settings) while
+ * the listener keeps serving, SIGTERM/SIGINT stop gracefully (quiesce the
+ * listener, finish in-flight requests, stop the dispatcher, close the store).
+ * The same loop prunes the event log on a timer (retention).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "channel/channel.h"
+#include "cli/commands.h"
+#include "core/config.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "input/decoder.h"
+#include "json/json.h"
+#include "net/http_server.h"
+#include "route/dispatcher.h"
+#include "store/store.h"
+
+struct serve_flags {
+    const char *config;
+    const char *listen;
+    const char *data;
+    const char *store;
+    const char *log_format;
+};
+
+static void serve_usage(FILE *f)
+{
+    fputs("usage: herald serve [--config FILE] [--listen HOST:PORT] [--data DIR] [--store URL]\n"
+          "                    [--log-format text|json]\n\n"
+          "Runs the daemon. Defaults: listen 127.0.0.1:8080, data ./herald-data, store sqlite\n"
+          "(in the data dir). Environment: HERALD_LISTEN, HERALD_DATA, HERALD_STORE,\n"
+          "HERALD_ADMIN_TOKEN, HERALD_LOG_FORMAT. Flags override the file, which overrides\n"
+          "defaults. SIGHUP reloads the file; SIGTERM stops gracefully.\n",
+          f);
+}
+
+static int load_config(const struct serve_flags *fl, struct hd_config *cfg, struct hd_err *err)
+{
+    hd_config_defaults(cfg);
+    if (fl->config != NULL && hd_config_load_file(cfg, fl->config, err) != HD_OK) {
+        return err->code ? err->code : HD_EINVAL;
+    }
+    if (hd_config_apply_env(cfg, err) != HD_OK) {
+        return err->code ? err->code : HD_EINVAL;
+    }
+    int rc = HD_OK;
+    if (fl->listen != NULL) {
+        rc = hd_config_set_str(&cfg->listen, fl->listen);
+    }
+    if (rc == HD_OK && fl->data != NULL) {
+        rc = hd_config_set_str(&cfg->data_dir, fl->data);
+    }
+    if (rc == HD_OK && fl->store != NULL) {
+        rc = hd_config_set_str(&cfg->store_url, fl->store);
+    }
+    if (rc == HD_OK && fl->log_format != NULL) {
+        rc = hd_config_set_str(&cfg->log_format, fl->log_format);
+    }
+    if (rc != HD_OK) {
+        return hd_err_set(err, rc, "out of memory");
+    }
+    if (cfg->log_format != NULL && strcmp(cfg->log_format, "text") != 0 && strcmp(cfg->log_format, "json") != 0) {
+        return hd_err_set(err, HD_EINVAL, "log format: '%s' is not text or json", cfg->log_format);
+    }
+    return HD_OK;
+}
+
+static void apply_log_settings(const struct hd_config *cfg)
+{
+    hd_log_set_format_json(cfg->log_format != NULL && strcmp(cfg->log_format, "json") == 0);
+    static const char *levels[] = {"debug", "info", "warn", "error"};
+    for (int i = 0; i < 4; i++) {
+        if (cfg->log_level != NULL && strcmp(cfg->log_level, levels[i]) == 0) {
+            hd_log_set_level(i);
+        }
+    }
+}
+
+static int mkdir_p(const char *dir, struct hd_err *err)
+{
+    char path[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof(path)) {
+        return hd_err_set(err, HD_EINVAL, "data dir: bad path");
+    }
+    memcpy(path, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] == '/' || path[i] == '\0') {
+            char c = path[i];
+            path[i] = '\0';
+            if (mkdir(path, 0700) != 0 && errno != EEXIST) {
+                return hd_err_set(err, HD_EIO, "data dir: cannot create %s: %s", path, strerror(errno));
+            }
+            path[i] = c;
+        }
+    }
+    return HD_OK;
+}
+
+/* SPEC section 4: with no token configured, the first start generates an
+ * admin token, stores it 0600 in the data dir and prints it once. */
+static int ensure_admin_token(struct hd_config *cfg, struct hd_err *err)
+{
+    if (cfg->n_tokens > 0) {
+        return HD_OK;
+    }
+    char path[4096];
+    snprintf(path, sizeof(path), "%s/admin.token", cfg->data_dir);
+    char tok[65] = {0};
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t r = read(fd, tok, sizeof(tok) - 1);
+        close(fd);
+        if (r <= 0) {
+            return hd_err_set(err, HD_EIO, "cannot read %s", path);
+        }
+        tok[r] = '\0';
+        tok[strcspn(tok, "\r\n")] = '\0';
+        if (tok[0] == '\0') {
+            return hd_err_set(err, HD_EINVAL, "%s is empty: delete it to generate a new token", path);
+        }
+        return hd_config_add_token(cfg, "generated-admin", tok, HD_SCOPE_ADMIN);
+    }
+    unsigned char rnd[32];
+    if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd)) {
+        return hd_err_set(err, HD_EIO, "getrandom failed: %s", strerror(errno));
+    }
+    static const char hex[] = "0123456789abcdef";
+    for (size_t i = 0; i < sizeof(rnd); i++) {
+        tok[2 * i] = hex[rnd[i] >> 4];
+        tok[2 * i + 1] = hex[rnd[i] & 15];
+    }
+    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        return hd_err_set(err, HD_EIO, "cannot create %s: %s", path, strerror(errno));
+    }
+    size_t len = strlen(tok);
+    int ok = write(fd, tok, len) == (ssize_t)len && write(fd, "\n", 1) == 1 && fsync(fd) == 0;
+    close(fd);
+    if (!ok) {
+        unlink(path);
+        return hd_err_set(err, HD_EIO, "cannot write %s", path);
+    }
+    /* Printed once, on stdout (the log on stderr never holds it). */
+    printf("herald: generated an admin token, stored in %s (mode 0600):\n%s\n", path, tok);
+    fflush(stdout);
+    hd_log(HD_LOG_INFO, "generated an admin token in %s", path);
+    return hd_config_add_token(cfg, "generated-admin", tok, HD_SCOPE_ADMIN);
+}
+
+/* Channels declared in the config are upserted by name and marked
+ * managedBy=config. A channel whose stored object is unchanged is left alone
+ * (its version does not move on every restart). */
+static int upsert_config_channels(struct hd_store *st, const char *channels_json, struct hd_err *err)
+{
+    int rc = HD_OK;
+    json_object *arr = hd_json_parse(channels_json, strlen(channels_json), err);
+    if (arr == NULL || !json_object_is_type(arr, json_type_array)) {
+        json_object_put(arr);
+        return hd_err_set(err, HD_EINVAL, "channels: expected a list");
+    }
+    size_t n = json_object_array_length(arr);
+    for (size_t i = 0; i < n && rc == HD_OK; i++) {
+        json_object *obj = json_object_array_get_idx(arr, i);
+        if (hd_channel_validate(obj, err) != HD_OK) {
+            hd_err_prefix(err, "channels[%zu]: ", i);
+            rc = HD_EINVAL;
+            break;
+        }
+        json_object_object_del(obj, "id");
+        json_object_object_del(obj, "version");
+        json_object_object_del(obj, "createdOn");
+        json_object_object_del(obj, "modifiedOn");
+        json_object_object_del(obj, "managedBy");
+        if (!json_object_object_get_ex(obj, "enabled", NULL)) {
+            json_object_object_add(obj, "enabled", json_object_new_boolean(1));
+        }
+        struct hd_buf text;
+        hd_buf_init(&text, 0);
+        hd_json_append(obj, &text);
+        struct hd_channel_rec in = {
+            .name = (char *)hd_json_get_str(obj, "name"),
+            .type = (char *)hd_json_get_str(obj, "type"),
+            .enabled = hd_json_get_bool(obj, "enabled", 1) == 1,
+            .managed_by = "config",
+            .json = text.p,
+        };
+        struct hd_channel_rec cur = {0}, out = {0};
+        int64_t now = hd_now_ms();
+        int g = st->ops->channel_get_by_name(st, in.name, &cur, NULL);
+        if (g == HD_OK) {
+            if (cur.json == NULL || strcmp(cur.json, text.p) != 0 || cur.managed_by == NULL) {
+                rc = st->ops->channel_update(st, cur.id, cur.version, &in, now, &out, err);
+                if (rc == HD_OK) {
+                    hd_log(HD_LOG_INFO, "channel=%s id=%lld updated from the config (version %lld)", in.name,
+                           (long long)out.id, (long long)out.version);
+                }
+            }
+        } else if (g == HD_ENOTFOUND) {
+            rc = st->ops->channel_create(st, &in, now, &out, err);
+            if (rc == HD_OK) {
+                hd_log(HD_LOG_INFO, "channel=%s id=%lld created from the config", in.name, (long long)out.id);
+            }
+        } else {
+            rc = hd_err_set(err, g, "channels[%zu]: cannot read the store", i);
+        }
+        hd_channel_rec_clear(&cur);
+        hd_channel_rec_clear(&out);
+        hd_buf_free(&text);
+    }
+    json_object_put(arr);
+    return rc;
+}
+
+int hd_cmd_serve(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        {"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
+        {"data", required_argument, NULL, 'd'},   {"store", required_argument, NULL, 's'},
+        {"log-format", required_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0}};
+    struct serve_flags fl = {0};
+    optind = 1;
+    for (;;) {
+        int c = getopt_long(argc, argv, "c:l:d:s:f:h", opts, NULL);
+        if (c == -1) {
+            break;
+        }
+        switch (c) {
+        case 'c': fl.config = optarg; break;
+        case 'l': fl.listen = optarg; break;
+        case 'd': fl.data = optarg; break;
+        case 's': fl.store = optarg; break;
+        case 'f': fl.log_format = optarg; break;
+        case 'h': serve_usage(stdout); return 0;
+        default: serve_usage(stderr); return 2;
+        }
+    }
+    if (optind < argc) {
+        fprintf(stderr, "herald serve: unexpected argument '%s'\n", argv[optind]);
+        serve_usage(stderr);
+        return 2;
+    }
+
+    int status = 1;
+    struct hd_err err = {0};
+    struct hd_config cfg;
+    struct hd_store *st = NULL;
+    struct hd_dispatcher *disp = NULL;
+    struct hd_http_server *srv = NULL;
+    struct hd_api api;
+    int api_ok = 0;
+
+    if (load_config(&fl, &cfg, &err) != HD_OK) {
+        fprintf(stderr, "herald serve: %s\n", err.msg);
+        hd_config_free(&cfg);
+        return 1;
+    }
+    apply_log_settings(&cfg);
+
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (hd_channel_registry_check(&err) != HD_OK || hd_decoder_registry_check(&err) != HD_OK) {
+        hd_log(HD_LOG_ERROR, "registry: %s", err.msg);
+        goto out;
+    }
+    if (mkdir_p(cfg.data_dir, &err) != HD_OK || ensure_admin_token(&cfg, &err) != HD_OK) {
+        hd_log(HD_LOG_ERROR, "%s", err.msg);
+        goto out;
+    }
+    st = hd_store_open(cfg.store_url, cfg.data_dir, &err);
+    if (st == NULL) {
+        hd_log(HD_LOG_ERROR, "while opening the store: %s", err.msg);
+        goto out;
+    }
+    if (upsert_config_channels(st, cfg.channels_json ? cfg.channels_json : "[]", &err) != HD_OK) {
+        hd_log(HD_LOG_ERROR, "config: %s", err.msg);
+        goto out;
+    }
+    struct hd_dispatch_config dc;
+    hd_dispatch_config_defaults(&dc);
+    dc.retry_initial_ms = cfg.delivery_retry_initial_ms;
+    dc.retry_max_ms = cfg.delivery_retry_max_ms;
+    dc.max_retry_age_ms = cfg.delivery_max_retry_age_ms;
+    dc.breaker_threshold = cfg.delivery_breaker_threshold;
+    disp = hd_dispatcher_new(st, &dc, &err);
+    if (disp == NULL || hd_dispatcher_start(disp) != HD_OK) {
+        hd_log(HD_LOG_ERROR, "while starting the dispatcher: %s", err.msg);
+        goto out;
+    }
+    if (hd_api_init(&api, st, disp, &cfg) != HD_OK) {
+        hd_log(HD_LOG_ERROR, "while starting the API");
+        goto out;
+    }
+    api_ok = 1;
+    struct hd_http_server_opts so = {
+        .listen = cfg.listen,
+        .max_body = (size_t)cfg.max_body_bytes,
+        .tls_cert_file = cfg.tls_cert_file,
+        .tls_key_file = cfg.tls_key_file,
+    };
+    srv = hd_http_server_start(&so, hd_api_handle, &api, &err);
+    if (srv == NULL) {
+        hd_log(HD_LOG_ERROR, "while listening on %s: %s", cfg.listen, err.msg);
+        goto out;
+    }
+    api.ready = 1;
+    hd_log(HD_LOG_INFO, "herald %s listening on %s (port %u), data %s, store %s", HD_VERSION, cfg.listen,
+           (unsigned)hd_http_server_port(srv), cfg.data_dir, st->ops->name);
+
+    int64_t next_prune = hd_mono_ms() + 10000;
+    for (;;) {
+        struct timespec ts = {.tv_sec = 1, .tv_nsec = 0};
+        int sig = sigtimedwait(&sigs, NULL, &ts);
+        if (sig == SIGTERM || sig == SIGINT) {
+            hd_log(HD_LOG_INFO, "received %s, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+            break;
+        }
+        if (sig == SIGHUP) {
+            struct hd_config ncfg;
+            struct hd_err rerr = {0};
+            if (load_config(&fl, &ncfg, &rerr) != HD_OK || ensure_admin_token(&ncfg, &rerr) != HD_OK ||
+                upsert_config_channels(st, ncfg.channels_json ? ncfg.channels_json : "[]", &rerr) != HD_OK) {
+                hd_log(HD_LOG_ERROR, "reload failed, keeping the running configuration: %s", rerr.msg);
+                hd_config_free(&ncfg);
+                continue;
+            }
+            hd_api_reconfigure(&api, &ncfg);
+            hd_dispatcher_channels_changed(disp);
+            apply_log_settings(&ncfg);
+            if (strcmp(ncfg.listen, cfg.listen) != 0 || strcmp(ncfg.data_dir, cfg.data_dir) != 0) {
+                hd_log(HD_LOG_WARN, "reload: listen and dataDir changes take effect at the next start");
+            }
+            hd_config_free(&cfg);
+            cfg = ncfg;
+            hd_log(HD_LOG_INFO, "configuration reloaded");
+            continue;
+        }
+        if (hd_mono_ms() >= next_prune) {
+            size_t deleted = 0;
+            struct hd_err perr = {0};
+            if (st->ops->prune(st, cfg.retention_max_age_ms, cfg.retention_max_bytes, &deleted, &perr) != HD_OK) {
+                hd_log(HD_LOG_WARN, "retention: %s", perr.msg);
+            } else if (deleted > 0) {
+                hd_log(HD_LOG_INFO, "retention: pruned %zu delivered events", deleted);
+            }
+            next_prune = hd_mono_ms() + 60000;
+        }
+    }
+    api.ready = 0;
+    hd_http_server_quiesce(srv);
+    status = 0;
+
+out:
+    hd_http_server_stop(srv);
+    if (disp != NULL) {
+        hd_dispatcher_stop(disp, cfg.shutdown_timeout_ms);
+        hd_dispatcher_free(disp);
+    }
+    if (api_ok) {
+        hd_api_destroy(&api);
+    }
+    hd_store_close(st);
+    if (status == 0) {
+        hd_log(HD_LOG_INFO, "stopped");
+    }
+    hd_config_free(&cfg);
+    return status;
+}

@@ -1,0 +1,149 @@
+#include "core/buf.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+
+void hd_buf_init(struct hd_buf *b, size_t max)
+{
+    b->p = NULL;
+    b->len = 0;
+    b->cap = 0;
+    b->max = max;
+}
+
+void hd_buf_free(struct hd_buf *b)
+{
+    free(b->p);
+    b->p = NULL;
+    b->len = 0;
+    b->cap = 0;
+}
+
+void hd_buf_reset(struct hd_buf *b)
+{
+    b->len = 0;
+    if (b->p != NULL) {
+        b->p[0] = '\0';
+    }
+}
+
+int hd_buf_reserve(struct hd_buf *b, size_t extra)
+{
+    if (b->max != 0 && (extra > b->max || b->len > b->max - extra)) {
+        return HD_ETOOBIG;
+    }
+    size_t need = b->len + extra + 1;
+    if (need <= b->cap) {
+        return HD_OK;
+    }
+    size_t ncap = b->cap ? b->cap : 256;
+    while (ncap < need) {
+        ncap *= 2;
+    }
+    char *np = realloc(b->p, ncap);
+    if (np == NULL) {
+        return HD_ENOMEM;
+    }
+    b->p = np;
+    b->cap = ncap;
+    return HD_OK;
+}
+
+int hd_buf_append(struct hd_buf *b, const void *p, size_t n)
+{
+    int rc = hd_buf_reserve(b, n);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    if (n > 0) {
+        memcpy(b->p + b->len, p, n);
+    }
+    b->len += n;
+    b->p[b->len] = '\0';
+    return HD_OK;
+}
+
+int hd_buf_puts(struct hd_buf *b, const char *s)
+{
+    return hd_buf_append(b, s, strlen(s));
+}
+
+int hd_buf_putc(struct hd_buf *b, char c)
+{
+    return hd_buf_append(b, &c, 1);
+}
+
+int hd_buf_printf(struct hd_buf *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    va_end(ap);
+    if (n < 0) {
+        return HD_EINVAL;
+    }
+    int rc = hd_buf_reserve(b, (size_t)n);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    va_start(ap, fmt);
+    vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+    return HD_OK;
+}
+
+int hd_buf_json_str(struct hd_buf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    int rc = hd_buf_reserve(b, n + 2);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    b->p[b->len++] = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        char esc[7];
+        size_t el = 0;
+        switch (c) {
+        case '"': esc[0] = '\\'; esc[1] = '"'; el = 2; break;
+        case '\\': esc[0] = '\\'; esc[1] = '\\'; el = 2; break;
+        case '\n': esc[0] = '\\'; esc[1] = 'n'; el = 2; break;
+        case '\r': esc[0] = '\\'; esc[1] = 'r'; el = 2; break;
+        case '\t': esc[0] = '\\'; esc[1] = 't'; el = 2; break;
+        default:
+            if (c < 0x20) {
+                esc[0] = '\\'; esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
+                esc[4] = hex[c >> 4]; esc[5] = hex[c & 15]; el = 6;
+            }
+        }
+        if (el > 0) {
+            rc = hd_buf_append(b, esc, el);
+        } else {
+            rc = hd_buf_append(b, &s[i], 1);
+        }
+        if (rc != HD_OK) {
+            return rc;
+        }
+    }
+    return hd_buf_putc(b, '"');
+}
+
+char *hd_buf_steal(struct hd_buf *b, size_t *len)
+{
+    if (b->p == NULL && hd_buf_reserve(b, 0) != HD_OK) {
+        return NULL;
+    }
+    char *p = b->p;
+    if (len != NULL) {
+        *len = b->len;
+    }
+    b->p = NULL;
+    b->len = 0;
+    b->cap = 0;
+    return p;
+}

@@ -1,0 +1,70 @@
+/* config.h - herald's configuration (SPEC section 3).
+ *
+ * Order: defaults < YAML file < environment HERALD_* < flags (the caller
+ * applies flags). ${VAR} and ${VAR:-default} in file values come from the
+ * environment. Unknown keys are an error naming the key and line. Channels
+ * declared in the file are kept as a JSON array text (channels_json) so this
+ * layer stays free of the JSON library.
+ */
+#ifndef HD_CONFIG_H
+#define HD_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/err.h"
+
+enum hd_scope { HD_SCOPE_ADMIN = 0, HD_SCOPE_INGEST = 1, HD_SCOPE_READ = 2 };
+
+struct hd_token {
+    char *name;
+    char *token;
+    enum hd_scope scope;
+};
+
+struct hd_config {
+    char *listen;               /* "127.0.0.1:8080" */
+    char *data_dir;             /* "./herald-data" */
+    char *store_url;            /* "sqlite" */
+    struct hd_token *tokens;
+    size_t n_tokens;
+    int64_t max_body_bytes;     /* 10 MiB */
+    int64_t max_backlog;        /* 1,000,000 */
+    char *tls_cert_file;
+    char *tls_key_file;
+    int metrics_public;
+    /* smtp (used by EMAIL) */
+    char *smtp_url, *smtp_from, *smtp_username, *smtp_password;
+    int smtp_start_tls;
+    /* inputs (used by the watchers) */
+    int k8s_enabled;
+    char *k8s_api_server, *k8s_token_file, *k8s_ca_file, *k8s_namespace;
+    int docker_enabled;
+    char *docker_socket;
+    /* retention */
+    int64_t retention_max_age_ms;   /* 7 d */
+    int64_t retention_max_bytes;    /* 2 GiB */
+    /* delivery */
+    int64_t delivery_max_retry_age_ms;  /* 24 h */
+    int64_t delivery_retry_initial_ms;  /* 1 s */
+    int64_t delivery_retry_max_ms;      /* 5 min */
+    int delivery_breaker_threshold;     /* 5 */
+    int64_t shutdown_timeout_ms;        /* 10 s */
+    char *log_format;           /* "text" | "json" */
+    char *log_level;            /* "debug" | "info" | "warn" | "error" */
+    char *channels_json;        /* JSON array text, "[]" if none */
+};
+
+void hd_config_defaults(struct hd_config *c);
+/* Loads path (YAML) over the current values. err: "config.yaml:12: limits.maxBodyBytes: not a size". */
+int hd_config_load_file(struct hd_config *c, const char *path, struct hd_err *err);
+/* Applies HERALD_LISTEN, HERALD_DATA, HERALD_STORE, HERALD_ADMIN_TOKEN, HERALD_LOG_FORMAT. */
+int hd_config_apply_env(struct hd_config *c, struct hd_err *err);
+/* Replaces the string *dst by a copy of v. */
+int hd_config_set_str(char **dst, const char *v);
+/* Adds a token (copies strings). */
+int hd_config_add_token(struct hd_config *c, const char *name, const char *token, enum hd_scope scope);
+void hd_config_free(struct hd_config *c);
+const char *hd_scope_name(enum hd_scope s);
+
+#endif

@@ -1,0 +1,27 @@
+/* util.h - time, strings and small helpers that depend on nothing. */
+#ifndef HD_UTIL_H
+#define HD_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+int64_t hd_now_us(void);       /* wall clock, microseconds since the epoch */
+int64_t hd_now_ms(void);       /* wall clock, milliseconds since the epoch */
+int64_t hd_mono_ms(void);      /* monotonic clock, milliseconds */
+
+char *hd_strdup(const char *s);            /* NULL-safe: NULL -> NULL */
+char *hd_strndup(const char *s, size_t n);
+/* Strict decimal parse of a whole string; HD_EINVAL on junk or overflow. */
+int hd_parse_i64(const char *s, int64_t *out);
+/* "90s", "5m", "1h", "7d", "250ms" or plain seconds -> milliseconds. */
+int hd_parse_duration_ms(const char *s, int64_t *out);
+/* "2GiB", "512MB", "1048576" -> bytes. */
+int hd_parse_size(const char *s, int64_t *out);
+/* RFC 3339 UTC with milliseconds into out (>= 25 bytes). */
+void hd_format_iso_ms(int64_t us, char *out, size_t outsz);
+/* Constant-time equality of two byte strings (length leaks, content does not). */
+int hd_ct_equal(const char *a, size_t alen, const char *b, size_t blen);
+/* Hex of a 128-bit hash of data into out[33]. SHA-256 truncated. */
+void hd_hash128_hex(const void *data, size_t len, char out[33]);
+
+#endif

@@ -1,0 +1,68 @@
+/* event.h - the normalized event (SPEC section 5) and a batch of them.
+ *
+ * Every string is owned by the event (malloc'd) and freed by hd_event_clear;
+ * NULL means absent. raw holds the original document byte for byte.
+ */
+#ifndef HD_EVENT_H
+#define HD_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+
+enum hd_state { HD_STATE_ACTIVE = 0, HD_STATE_OK = 1, HD_STATE_RESOLVED = 2 };
+
+struct hd_event {
+    int64_t seq;          /* store-assigned, monotonically increasing; 0 before append */
+    char id[33];          /* 128-bit hash, lowercase hex */
+    const char *source;   /* static: "sysdig_monitor", "sysdig_secure", "falco", ... */
+    int64_t ts_us;        /* event time */
+    int64_t recv_us;      /* arrival */
+    int severity;         /* 0..7 syslog scale */
+    enum hd_state state;
+    char *name;
+    char *description;
+    char *url;
+    char *host;
+    char *container_id;
+    char *k8s_namespace;
+    char *k8s_pod;
+    char *k8s_container;
+    char *k8s_kind;
+    char *k8s_name;
+    char *labels;         /* JSON object text ({"k":"v",...}) or NULL */
+    char *alert_key;
+    char *raw;            /* original bytes, NUL-terminated for convenience */
+    size_t raw_len;
+    int duplicate;        /* set by the store when this id was already stored */
+};
+
+struct hd_batch {
+    struct hd_event *ev;
+    size_t n;
+    size_t cap;
+};
+
+const char *hd_state_name(enum hd_state s);          /* "ACTIVE", "OK", "RESOLVED" */
+int hd_state_parse(const char *s, enum hd_state *out); /* HD_EINVAL if unknown */
+
+void hd_event_clear(struct hd_event *ev);  /* frees owned strings, zeroes the struct */
+
+/* Appends a zeroed event to the batch and returns it (NULL on ENOMEM). */
+struct hd_event *hd_batch_push(struct hd_batch *b);
+void hd_batch_init(struct hd_batch *b);
+void hd_batch_free(struct hd_batch *b);    /* clears every event and the array */
+
+/* Splits "k8s_<container>_<pod>_<namespace>_<uid>_<attempt>" into the k8s
+ * fields of ev (only those still NULL). Returns 1 if the name matched. */
+int hd_event_k8s_from_container_name(struct hd_event *ev, const char *name);
+
+/* Appends the normalized event as a JSON object to out:
+ * {"id","seq","source","timestampUs","receivedUs","severity","state","name",
+ *  "description","url","host","containerId","k8s":{namespace,pod,container,
+ *  kind,name},"labels":{...},"alertKey"} and, if with_raw, "raw": <original>.
+ * Absent fields are omitted. */
+int hd_event_to_json(const struct hd_event *ev, int with_raw, struct hd_buf *out);
+
+#endif

@@ -1,0 +1,65 @@
+/* http_server.h - the inbound HTTP listener over libmicrohttpd.
+ *
+ * DESIGN: libmicrohttpd runs one thread per connection (keep-alive); the
+ * server accumulates the body (413 past max_body, before reading it all when
+ * Content-Length says so) and calls the handler once per request from that
+ * connection's thread. Handlers may block (ingest waits for its commit).
+ */
+#ifndef HD_HTTP_SERVER_H
+#define HD_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/buf.h"
+#include "core/err.h"
+
+struct hd_http_req {
+    const char *method;
+    const char *path;         /* without the query string */
+    const char *body;
+    size_t body_len;
+    void *impl;               /* the server's connection */
+};
+
+#define HD_RESP_MAX_HEADERS 8
+
+struct hd_http_resp {
+    int status;
+    struct hd_buf body;
+    const char *content_type;              /* default "application/json" */
+    const char *hdr_name[HD_RESP_MAX_HEADERS];  /* static strings */
+    char *hdr_value[HD_RESP_MAX_HEADERS];       /* owned */
+    size_t n_hdr;
+};
+
+/* Query argument (decoded) or NULL. */
+const char *hd_http_query(const struct hd_http_req *r, const char *key);
+/* Request header (case-insensitive) or NULL. */
+const char *hd_http_header(const struct hd_http_req *r, const char *name);
+/* Adds a response header (value copied). */
+int hd_http_resp_header(struct hd_http_resp *resp, const char *static_name, const char *value);
+/* Sets status and the Sysdig error envelope {"errors":[{"reason","message"}]}. */
+void hd_http_error(struct hd_http_resp *resp, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+const char *hd_http_reason(int status);    /* "Bad Request" ... */
+
+typedef void (*hd_http_handler)(void *ud, const struct hd_http_req *req, struct hd_http_resp *resp);
+
+struct hd_http_server_opts {
+    const char *listen;           /* "HOST:PORT"; port 0 = ephemeral */
+    size_t max_body;
+    const char *tls_cert_file;    /* both set = HTTPS */
+    const char *tls_key_file;
+};
+
+struct hd_http_server;
+
+struct hd_http_server *hd_http_server_start(const struct hd_http_server_opts *o, hd_http_handler h,
+                                            void *ud, struct hd_err *err);
+uint16_t hd_http_server_port(struct hd_http_server *s);
+/* Stops accepting new connections (in-flight requests finish). */
+void hd_http_server_quiesce(struct hd_http_server *s);
+void hd_http_server_stop(struct hd_http_server *s);
+
+#endif
