@@ -50,6 +50,7 @@ int hd_buf_reserve(struct hd_buf *b, size_t extra)
     }
     b->p = np;
     b->cap = ncap;
+    b->p[b->len] = '\0';
     return HD_OK;
 }
 

@@ -56,9 +56,13 @@ struct hd_config {
 };
 
 void hd_config_defaults(struct hd_config *c);
-/* Loads path (YAML) over the current values. err: "config.yaml:12: limits.maxBodyBytes: not a size". */
+/* Loads path (YAML) over the current values; on error c is unchanged and err
+ * reads "config.yaml:12: limits.maxBodyBytes: expected a size like 10MiB". */
 int hd_config_load_file(struct hd_config *c, const char *path, struct hd_err *err);
-/* Applies HERALD_LISTEN, HERALD_DATA, HERALD_STORE, HERALD_ADMIN_TOKEN, HERALD_LOG_FORMAT. */
+/* Same from memory; name stands for the file in messages. On error c is unchanged. */
+int hd_config_load_mem(struct hd_config *c, const char *name, const char *text, size_t len, struct hd_err *err);
+/* Applies HERALD_LISTEN, HERALD_DATA, HERALD_STORE, HERALD_ADMIN_TOKEN (token
+ * "env-admin", scope admin), HERALD_LOG_FORMAT, HERALD_LOG_LEVEL. Empty = unset. */
 int hd_config_apply_env(struct hd_config *c, struct hd_err *err);
 /* Replaces the string *dst by a copy of v. */
 int hd_config_set_str(char **dst, const char *v);

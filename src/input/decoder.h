@@ -41,7 +41,53 @@ int hd_decoder_registry_check(struct hd_err *err);
 int hd_ingest_decode(const char *body, size_t len, const char *content_type, const char *format,
                      struct hd_batch *out, struct hd_err *err);
 
-/* Shared by decoders: fills id = hash of the given parts joined by '\x1f'. */
+/* Shared by decoders: fills id = hash of the given parts joined by '\x1f'
+ * (a NULL part hashes differently from ""). */
 void hd_event_set_id(struct hd_event *ev, const char *const *parts, size_t n);
+
+/* ---- Helpers shared by decoders (decoders.c) ----
+ *
+ * Typed member lookups. `what` is the field as the user should read it in an
+ * error ("alert.severity"); hd_ingest_decode prefixes "document N: ".
+ * Return 1 and set *out when present with the right type, 0 when absent or
+ * JSON null (*out untouched), HD_EINVAL "what: expected a string" otherwise. */
+int hd_dec_str(json_object *obj, const char *key, const char *what, const char **out, struct hd_err *err);
+int hd_dec_obj(json_object *obj, const char *key, const char *what, json_object **out, struct hd_err *err);
+int hd_dec_arr(json_object *obj, const char *key, const char *what, json_object **out, struct hd_err *err);
+/* Integer, or a double with no fraction. */
+int hd_dec_i64(json_object *obj, const char *key, const char *what, int64_t *out, struct hd_err *err);
+int hd_dec_bool(json_object *obj, const char *key, const char *what, int *out, struct hd_err *err);
+
+/* A string or an integer as text (ids come as both): borrowed, or written
+ * into tmp. NULL if v is neither. */
+const char *hd_dec_scalar_text(json_object *v, char tmp[32]);
+
+/* Epoch time of unknown unit to microseconds, by magnitude: < 1e11 seconds,
+ * < 1e14 milliseconds, < 1e17 microseconds, else nanoseconds. HD_EINVAL if
+ * negative or not finite. */
+int hd_epoch_to_us(double v, int64_t *out);
+int hd_epoch_i64_to_us(int64_t v, int64_t *out);
+/* A JSON number (by magnitude) or an RFC 3339 string. 1 if converted, 0 if
+ * absent/null, HD_EINVAL naming `what` otherwise. */
+int hd_dec_time(json_object *obj, const char *key, const char *what, int64_t *out, struct hd_err *err);
+
+/* Copies doc->raw into ev->raw / raw_len. */
+int hd_event_set_raw(struct hd_event *ev, const struct hd_doc *doc);
+/* Replaces *dst by a copy of s (NULL clears it). */
+int hd_event_set_str(char **dst, const char *s);
+
+/* Builds ev->labels: a flat JSON object of string values, first key wins.
+ * Keys must stay valid until hd_labels_finish. */
+#define HD_LABELS_MAX 32
+struct hd_labels {
+    struct hd_buf buf;
+    const char *keys[HD_LABELS_MAX];
+    size_t n;
+};
+void hd_labels_init(struct hd_labels *l);
+int hd_labels_add(struct hd_labels *l, const char *key, const char *val); /* NULL/"" val: skipped */
+/* Hands the object text to *out (NULL when no label was added) and frees l. */
+int hd_labels_finish(struct hd_labels *l, char **out);
+void hd_labels_free(struct hd_labels *l);
 
 #endif

@@ -55,8 +55,15 @@ void hd_batch_init(struct hd_batch *b);
 void hd_batch_free(struct hd_batch *b);    /* clears every event and the array */
 
 /* Splits "k8s_<container>_<pod>_<namespace>_<uid>_<attempt>" into the k8s
- * fields of ev (only those still NULL). Returns 1 if the name matched. */
+ * fields of ev (only those still NULL); a leading '/' (Docker's names) is
+ * skipped. Returns 1 if the name matched, 0 if not, HD_ENOMEM. */
 int hd_event_k8s_from_container_name(struct hd_event *ev, const char *name);
+
+/* Parses an RFC 3339 date-time ("2020-11-25T16:49:08.648718268Z",
+ * "2018-03-06T10:00:00+01:00"; 't', ' ', 'z' and "+0100" accepted too) into
+ * microseconds since the epoch; digits past the microsecond are truncated.
+ * HD_EINVAL (out untouched) if s is not one. */
+int hd_parse_rfc3339_us(const char *s, int64_t *out);
 
 /* Appends the normalized event as a JSON object to out:
  * {"id","seq","source","timestampUs","receivedUs","severity","state","name",

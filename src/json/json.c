@@ -3,10 +3,113 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no
+ * surrogates, nothing above U+10FFFF), 0 if it is not one. */
+static size_t utf8_seq_len(const unsigned char *s, size_t avail)
+{
+    unsigned char c = s[0];
+    size_t n;
+    unsigned char lo = 0x80, hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        if (c == 0xE0) {
+            lo = 0xA0;
+        } else if (c == 0xED) {
+            hi = 0x9F;
+        }
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        if (c == 0xF0) {
+            lo = 0x90;
+        } else if (c == 0xF4) {
+            hi = 0x8F;
+        }
+    } else {
+        return 0;
+    }
+    if (avail < n || s[1] < lo || s[1] > hi) {
+        return 0;
+    }
+    for (size_t k = 2; k < n; k++) {
+        if ((s[k] & 0xC0) != 0x80) {
+            return 0;
+        }
+    }
+    return n;
+}
+
+/* json-c's STRICT mode still accepts single-quoted strings, NaN/Infinity,
+ * "1.", raw control characters in strings and overlong or surrogate UTF-8.
+ * Documents are delivered to sinks byte for byte, so one cheap lexical pass
+ * rejects those before json-c builds the tree; structure is json-c's job. */
+static int lex_check(const char *buf, size_t len, struct hd_err *err)
+{
+    const unsigned char *s = (const unsigned char *)buf;
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        if (c == '"') {
+            for (i++; i < len && s[i] != '"'; i++) {
+                c = s[i];
+                if (c == '\\') {
+                    i++; /* json-c validates the escape itself */
+                } else if (c < 0x20) {
+                    return hd_err_set(err, HD_EINVAL, "at byte %zu: unescaped control character 0x%02x in string",
+                                      i, c);
+                } else if (c >= 0x80) {
+                    size_t n = utf8_seq_len(s + i, len - i);
+                    if (n == 0) {
+                        return hd_err_set(err, HD_EINVAL, "at byte %zu: invalid UTF-8 sequence", i);
+                    }
+                    i += n - 1;
+                }
+            }
+            i++;
+        } else if (c == '\'') {
+            return hd_err_set(err, HD_EINVAL, "at byte %zu: single-quoted strings are not JSON", i);
+        } else if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+            size_t j = i;
+            while (j < len && ((s[j] >= 'a' && s[j] <= 'z') || (s[j] >= 'A' && s[j] <= 'Z'))) {
+                j++;
+            }
+            size_t n = j - i;
+            if (!((n == 4 && memcmp(s + i, "true", 4) == 0) || (n == 5 && memcmp(s + i, "false", 5) == 0) ||
+                  (n == 4 && memcmp(s + i, "null", 4) == 0))) {
+                /* a prefix at the very end is a truncation: json-c says so */
+                int prefix = j == len && n < 5 &&
+                             (memcmp(s + i, "true", n) == 0 || memcmp(s + i, "false", n) == 0 ||
+                              memcmp(s + i, "null", n) == 0);
+                if (!prefix) {
+                    return hd_err_set(err, HD_EINVAL, "at byte %zu: invalid literal '%.*s'", i,
+                                      (int)(n > 16 ? 16 : n), (const char *)s + i);
+                }
+            }
+            i = j;
+        } else if (c >= '0' && c <= '9') {
+            /* the exponent's 'e' is part of the number, not a literal */
+            while (i < len && ((s[i] >= '0' && s[i] <= '9') || s[i] == 'e' || s[i] == 'E' || s[i] == '+' ||
+                               s[i] == '-' || s[i] == '.')) {
+                if (s[i] == '.' && (i + 1 >= len || s[i + 1] < '0' || s[i + 1] > '9')) {
+                    return hd_err_set(err, HD_EINVAL, "at byte %zu: a digit must follow the decimal point", i + 1);
+                }
+                i++;
+            }
+        } else {
+            i++;
+        }
+    }
+    return HD_OK;
+}
+
 json_object *hd_json_parse(const char *buf, size_t len, struct hd_err *err)
 {
     if (len > (size_t)INT32_MAX) {
         hd_err_set(err, HD_ETOOBIG, "document too large");
+        return NULL;
+    }
+    if (lex_check(buf, len, err) != HD_OK) {
         return NULL;
     }
     json_tokener *tok = json_tokener_new_ex(HD_JSON_MAX_DEPTH);
@@ -18,6 +121,24 @@ json_object *hd_json_parse(const char *buf, size_t len, struct hd_err *err)
     json_object *obj = json_tokener_parse_ex(tok, buf, (int)len);
     enum json_tokener_error jerr = json_tokener_get_error(tok);
     size_t end = json_tokener_get_parse_end(tok);
+    if (obj == NULL && jerr == json_tokener_continue) {
+        /* a top-level scalar ("123", "true") only ends at a delimiter */
+        obj = json_tokener_parse_ex(tok, " ", 1);
+        jerr = json_tokener_get_error(tok);
+        if (jerr != json_tokener_success) {
+            jerr = json_tokener_continue;
+        }
+        end = len;
+    }
+    if (obj == NULL && jerr == json_tokener_success) {
+        /* json-c represents null as NULL: indistinguishable from a failure */
+        size_t at = 0;
+        while (at < len && (buf[at] == ' ' || buf[at] == '\t' || buf[at] == '\r' || buf[at] == '\n')) {
+            at++;
+        }
+        hd_err_set(err, HD_EINVAL, "at byte %zu: the document is JSON null", at);
+        goto out;
+    }
     if (obj == NULL || jerr != json_tokener_success) {
         if (jerr == json_tokener_continue) {
             hd_err_set(err, HD_EINVAL, "at byte %zu: unexpected end of input (truncated document)", len);

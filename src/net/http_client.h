@@ -52,7 +52,8 @@ struct hd_http_client;
 struct hd_http_client *hd_http_client_new(void);
 void hd_http_client_free(struct hd_http_client *c);
 /* Starts a transfer; the client takes the request's contents (req is left
- * cleared). userdata comes back from hd_http_client_done. */
+ * cleared, also when it fails). req->tls is applied here and not kept.
+ * userdata comes back from hd_http_client_done. */
 int hd_http_client_submit(struct hd_http_client *c, struct hd_request *req, void *userdata);
 /* Waits up to timeout_ms for activity or a wakeup, and progresses transfers. */
 int hd_http_client_poll(struct hd_http_client *c, int timeout_ms);
@@ -63,7 +64,8 @@ size_t hd_http_client_active(struct hd_http_client *c);
 /* Thread-safe: makes a blocked hd_http_client_poll return. */
 void hd_http_client_wakeup(struct hd_http_client *c);
 
-/* Blocking request; resp is filled (status 0 + error on transport failure). */
+/* Blocking request; resp is (re)initialised and filled (status 0 + error on
+ * transport failure, still HD_OK); negative only if nothing could be sent. */
 int hd_http_sync(const struct hd_request *req, struct hd_response *resp);
 
 /* Parses a Retry-After value (delta seconds or HTTP-date) to ms from now; -1 if bad. */

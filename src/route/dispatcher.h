@@ -8,7 +8,10 @@
  * time, FAILED = dead letter). Backoff: exponential with jitter from
  * retry_initial_ms doubling to retry_max_ms, never earlier than Retry-After.
  * After breaker_threshold consecutive failures the channel stops taking new
- * events until its backoff expires (circuit breaker), without blocking others.
+ * events until its backoff expires (circuit breaker), without blocking others:
+ * the batch that reaches the threshold records no rows and keeps the cursor,
+ * then one half-open request decides. Disabled channels skip (their cursor
+ * follows the log). The exact policy is in the DESIGN comment of dispatcher.c.
  */
 #ifndef HD_DISPATCHER_H
 #define HD_DISPATCHER_H

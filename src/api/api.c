@@ -1,0 +1,429 @@
+/* api.c - routing and auth of the REST API (SPEC section 4).
+ *
+ * DESIGN: a static route table {method, path pattern, handler, access}
+ * (nginx-style, not an if/else chain). A request is matched on its path
+ * first (404 if no pattern fits, 405 with Allow if only the method is wrong),
+ * then authorised: the Bearer token is compared in constant time against
+ * every configured token (the loop never exits early, so timing does not say
+ * which one matched or how far), unknown/missing -> 401, known but the scope
+ * does not cover the route -> 403. The token list and limits are swapped by
+ * SIGHUP under cfg_lock; handlers never hold the lock while they work.
+ */
+#include "api/api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api/api_int.h"
+#include "core/log.h"
+#include "core/util.h"
+
+enum access {
+    ACC_OPEN,      /* no token */
+    ACC_READ,      /* GET data: read or admin */
+    ACC_INGEST,    /* POST /api/events: ingest or admin */
+    ACC_ADMIN,     /* changes: admin only */
+    ACC_METRICS    /* open if metrics.public, else like ACC_READ */
+};
+
+struct route {
+    const char *method;
+    const char *pattern;   /* "{id}" = one segment, trailing "*" = the rest (non-empty) */
+    void (*fn)(struct hd_api_call *c);
+    enum access acc;
+};
+
+static const struct route routes[] = {
+    {"GET", "/healthz", hd_api_healthz, ACC_OPEN},
+    {"GET", "/readyz", hd_api_readyz, ACC_OPEN},
+    {"GET", "/metrics", hd_api_metrics, ACC_METRICS},
+    {"GET", "/", hd_api_static, ACC_OPEN},
+    {"GET", "/index.html", hd_api_static, ACC_OPEN},
+    {"GET", "/assets/*", hd_api_static, ACC_OPEN},
+    {"GET", "/api/notificationChannels", hd_api_channels_list, ACC_READ},
+    {"POST", "/api/notificationChannels", hd_api_channel_create, ACC_ADMIN},
+    {"GET", "/api/notificationChannels/{id}", hd_api_channel_get, ACC_READ},
+    {"PUT", "/api/notificationChannels/{id}", hd_api_channel_update, ACC_ADMIN},
+    {"DELETE", "/api/notificationChannels/{id}", hd_api_channel_delete, ACC_ADMIN},
+    {"POST", "/api/notificationChannels/{id}/test", hd_api_channel_test, ACC_ADMIN},
+    {"POST", "/api/notificationChannels/{id}/replay", hd_api_channel_replay, ACC_ADMIN},
+    {"POST", "/api/events", hd_api_events_ingest, ACC_INGEST},
+    {"GET", "/api/events", hd_api_events_list, ACC_READ},
+    {"GET", "/api/events/{id}", hd_api_event_get, ACC_READ},
+    {"GET", "/api/stats", hd_api_stats, ACC_READ},
+    {"GET", "/api/deliveries", hd_api_deliveries_list, ACC_READ},
+    {"POST", "/api/deliveries/retry", hd_api_deliveries_retry_channel, ACC_ADMIN},
+    {"POST", "/api/deliveries/{id}/retry", hd_api_delivery_retry, ACC_ADMIN},
+};
+
+#define ARG_MAX 128
+
+/* 1 if path fits pattern; the {id} segment is copied into arg. */
+static int route_match(const char *pat, const char *path, char *arg, size_t argsz)
+{
+    arg[0] = '\0';
+    while (*pat != '\0' && *path != '\0') {
+        if (*pat == '*') {
+            return 1;
+        }
+        if (*pat == '{') {
+            size_t len = strcspn(path, "/");
+            if (len == 0 || len >= argsz) {
+                return 0;
+            }
+            memcpy(arg, path, len);
+            arg[len] = '\0';
+            path += len;
+            pat = strchr(pat, '}');
+            if (pat == NULL) {
+                return 0;
+            }
+            pat++;
+            continue;
+        }
+        if (*pat != *path) {
+            return 0;
+        }
+        pat++;
+        path++;
+    }
+    return *pat == '\0' && *path == '\0';
+}
+
+static void free_tokens(struct hd_token *t, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(t[i].name);
+        free(t[i].token);
+    }
+    free(t);
+}
+
+/* Copies the configured tokens, skipping empty ones (an empty token would
+ * let an empty Authorization header in). */
+static int copy_tokens(const struct hd_config *cfg, struct hd_token **out, size_t *n_out)
+{
+    struct hd_token *t = NULL;
+    size_t n = 0;
+    if (cfg->n_tokens > 0) {
+        t = calloc(cfg->n_tokens, sizeof(*t));
+        if (t == NULL) {
+            return HD_ENOMEM;
+        }
+    }
+    for (size_t i = 0; i < cfg->n_tokens; i++) {
+        const struct hd_token *src = &cfg->tokens[i];
+        if (src->token == NULL || src->token[0] == '\0') {
+            hd_log(HD_LOG_WARN, "token '%s' is empty: ignored", src->name != NULL ? src->name : "?");
+            continue;
+        }
+        t[n].name = hd_strdup(src->name != NULL ? src->name : "");
+        t[n].token = hd_strdup(src->token);
+        t[n].scope = src->scope;
+        n++;
+        if (t[n - 1].name == NULL || t[n - 1].token == NULL) {
+            free_tokens(t, n);
+            return HD_ENOMEM;
+        }
+    }
+    *out = t;
+    *n_out = n;
+    return HD_OK;
+}
+
+int hd_api_init(struct hd_api *api, struct hd_store *st, struct hd_dispatcher *disp, const struct hd_config *cfg)
+{
+    memset(api, 0, sizeof(*api));
+    api->st = st;
+    api->disp = disp;
+    int rc = copy_tokens(cfg, &api->tokens, &api->n_tokens);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    if (pthread_rwlock_init(&api->cfg_lock, NULL) != 0) {
+        free_tokens(api->tokens, api->n_tokens);
+        api->tokens = NULL;
+        api->n_tokens = 0;
+        return HD_ENOMEM;
+    }
+    api->max_backlog = cfg->max_backlog;
+    api->metrics_public = cfg->metrics_public;
+    api->web_dir = NULL;   /* set by the caller (borrowed) */
+    api->ready = 0;        /* the caller sets it once the listener serves */
+    return HD_OK;
+}
+
+int hd_api_reconfigure(struct hd_api *api, const struct hd_config *cfg)
+{
+    struct hd_token *t = NULL;
+    size_t n = 0;
+    int rc = copy_tokens(cfg, &t, &n);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    pthread_rwlock_wrlock(&api->cfg_lock);
+    struct hd_token *old = api->tokens;
+    size_t old_n = api->n_tokens;
+    api->tokens = t;
+    api->n_tokens = n;
+    api->max_backlog = cfg->max_backlog;
+    api->metrics_public = cfg->metrics_public;
+    pthread_rwlock_unlock(&api->cfg_lock);
+    free_tokens(old, old_n);
+    return HD_OK;
+}
+
+void hd_api_destroy(struct hd_api *api)
+{
+    if (api == NULL) {
+        return;
+    }
+    free_tokens(api->tokens, api->n_tokens);
+    api->tokens = NULL;
+    api->n_tokens = 0;
+    pthread_rwlock_destroy(&api->cfg_lock);
+}
+
+/* The presented token (after "Bearer "), or NULL. */
+static const char *bearer(const struct hd_http_req *req, size_t *len)
+{
+    const char *h = hd_http_header(req, "Authorization");
+    if (h == NULL) {
+        return NULL;
+    }
+    while (*h == ' ' || *h == '\t') {
+        h++;
+    }
+    if (strncasecmp(h, "Bearer", 6) != 0 || (h[6] != ' ' && h[6] != '\t')) {
+        return NULL;
+    }
+    h += 6;
+    while (*h == ' ' || *h == '\t') {
+        h++;
+    }
+    size_t n = strlen(h);
+    while (n > 0 && (h[n - 1] == ' ' || h[n - 1] == '\t')) {
+        n--;
+    }
+    if (n == 0) {
+        return NULL;
+    }
+    *len = n;
+    return h;
+}
+
+/* Caller holds cfg_lock. Returns the matching token's index or -1; every
+ * configured token is compared whatever the outcome. */
+static long find_token(const struct hd_api *api, const char *tok, size_t len)
+{
+    long found = -1;
+    for (size_t i = 0; i < api->n_tokens; i++) {
+        const char *t = api->tokens[i].token;
+        int eq = hd_ct_equal(t, strlen(t), tok, len);
+        long mask = -(long)(eq & (found < 0));   /* all ones when this is the first match */
+        found = (found & ~mask) | ((long)i & mask);
+    }
+    return found;
+}
+
+static int scope_allows(enum hd_scope s, enum access acc)
+{
+    if (s == HD_SCOPE_ADMIN) {
+        return 1;
+    }
+    if (s == HD_SCOPE_INGEST) {
+        return acc == ACC_INGEST;
+    }
+    if (s == HD_SCOPE_READ) {
+        return acc == ACC_READ || acc == ACC_METRICS;
+    }
+    return 0;
+}
+
+/* 1 if the request may proceed; otherwise the 401/403 answer is written. */
+static int authorise(struct hd_api_call *c, enum access acc)
+{
+    struct hd_api *api = c->api;
+    pthread_rwlock_rdlock(&api->cfg_lock);
+    c->max_backlog = api->max_backlog;
+    if (acc == ACC_OPEN || (acc == ACC_METRICS && api->metrics_public)) {
+        pthread_rwlock_unlock(&api->cfg_lock);
+        return 1;
+    }
+    size_t len = 0;
+    const char *tok = bearer(c->req, &len);
+    long idx = tok != NULL ? find_token(api, tok, len) : -1;
+    int known = idx >= 0;
+    int allowed = known && scope_allows(api->tokens[idx].scope, acc);
+    enum hd_scope scope = known ? api->tokens[idx].scope : HD_SCOPE_READ;
+    pthread_rwlock_unlock(&api->cfg_lock);
+    if (!known) {
+        hd_http_error(c->resp, 401, tok == NULL ? "missing bearer token (Authorization: Bearer <token>)"
+                                                : "unknown token");
+        hd_http_resp_header(c->resp, "WWW-Authenticate", "Bearer realm=\"herald\"");
+        return 0;
+    }
+    if (!allowed) {
+        hd_http_error(c->resp, 403, "token scope '%s' does not allow %s %s", hd_scope_name(scope),
+                      c->req->method, c->req->path);
+        return 0;
+    }
+    return 1;
+}
+
+void hd_api_handle(void *ud, const struct hd_http_req *req, struct hd_http_resp *resp)
+{
+    struct hd_api *api = ud;
+    int64_t t0 = hd_mono_ms();
+    char path[1024];
+    size_t pl = strlen(req->path != NULL ? req->path : "");
+    if (pl == 0 || pl >= sizeof(path)) {
+        hd_http_error(resp, 404, "no such path");
+        return;
+    }
+    memcpy(path, req->path, pl + 1);
+    /* "/api/events/" and "/api/events" are the same resource. */
+    while (pl > 1 && path[pl - 1] == '/') {
+        path[--pl] = '\0';
+    }
+    const char *method = req->method;
+    if (strcmp(method, "HEAD") == 0) {
+        method = "GET";   /* MHD drops the body of a HEAD answer */
+    }
+
+    char arg[ARG_MAX];
+    char allow[64] = "";
+    const struct route *rt = NULL;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (!route_match(routes[i].pattern, path, arg, sizeof(arg))) {
+            continue;
+        }
+        if (strcmp(routes[i].method, method) == 0) {
+            rt = &routes[i];
+            break;
+        }
+        size_t al = strlen(allow);
+        if (strstr(allow, routes[i].method) == NULL) {
+            snprintf(allow + al, sizeof(allow) - al, "%s%s", al > 0 ? ", " : "", routes[i].method);
+        }
+    }
+    if (rt == NULL) {
+        if (allow[0] != '\0') {
+            hd_http_error(resp, 405, "method %s not allowed on %s (allowed: %s)", req->method, path, allow);
+            hd_http_resp_header(resp, "Allow", allow);
+        } else {
+            hd_http_error(resp, 404, "no such path: %s", path);
+        }
+        goto out;
+    }
+    /* route_match left arg for the last pattern tried: redo it for this one. */
+    route_match(rt->pattern, path, arg, sizeof(arg));
+
+    struct hd_api_call call = {.api = api, .req = req, .resp = resp, .arg = arg};
+    struct hd_http_req nreq = *req;
+    nreq.path = path;
+    call.req = &nreq;
+    if (!authorise(&call, rt->acc)) {
+        goto out;
+    }
+    resp->status = 200;
+    rt->fn(&call);
+out:
+    hd_log(HD_LOG_DEBUG, "http %s %s -> %d (%lld ms)", req->method, path, resp->status,
+           (long long)(hd_mono_ms() - t0));
+}
+
+/* ---- helpers shared by the handlers ---- */
+
+json_object *hd_api_body_json(struct hd_api_call *c)
+{
+    struct hd_err err = {0};
+    if (c->req->body_len == 0) {
+        hd_http_error(c->resp, 400, "request body: empty (expected JSON)");
+        return NULL;
+    }
+    json_object *o = hd_json_parse(c->req->body, c->req->body_len, &err);
+    if (o == NULL) {
+        hd_http_error(c->resp, 400, "request body: %s", err.msg);
+    }
+    return o;
+}
+
+int hd_api_query_i64(struct hd_api_call *c, const char *key, int64_t def, int64_t *out)
+{
+    const char *v = hd_http_query(c->req, key);
+    if (v == NULL || v[0] == '\0') {
+        *out = def;
+        return HD_OK;
+    }
+    int64_t n = 0;
+    if (hd_parse_i64(v, &n) != HD_OK) {
+        hd_http_error(c->resp, 400, "%s: '%.64s' is not an integer", key, v);
+        return HD_EINVAL;
+    }
+    *out = n;
+    return HD_OK;
+}
+
+int hd_api_query_limit(struct hd_api_call *c, size_t def, size_t max, size_t *out)
+{
+    int64_t n = 0;
+    if (hd_api_query_i64(c, "limit", (int64_t)def, &n) != HD_OK) {
+        return HD_EINVAL;
+    }
+    if (n < 1) {
+        hd_http_error(c->resp, 400, "limit: must be at least 1");
+        return HD_EINVAL;
+    }
+    *out = (uint64_t)n > max ? max : (size_t)n;
+    return HD_OK;
+}
+
+void hd_api_fail(struct hd_api_call *c, int rc, const struct hd_err *err, const char *what)
+{
+    const char *msg = (err != NULL && err->msg[0] != '\0') ? err->msg : hd_strerror(rc);
+    int status = 500;
+    switch (rc) {
+    case HD_ENOTFOUND: status = 404; break;
+    case HD_ECONFLICT: status = 409; break;
+    case HD_EINVAL: status = 400; break;
+    case HD_ETOOBIG: status = 413; break;
+    case HD_EBUSY: status = 429; break;
+    case HD_EIO: status = 503; break;
+    default: status = 500; break;
+    }
+    if (what != NULL && what[0] != '\0') {
+        hd_http_error(c->resp, status, "%s: %s", what, msg);
+    } else {
+        hd_http_error(c->resp, status, "%s", msg);
+    }
+    if (status == 429 || status == 503) {
+        hd_http_resp_header(c->resp, "Retry-After", "5");
+    }
+    if (status >= 500) {
+        hd_log(HD_LOG_ERROR, "api %s %s: %s%s%s", c->req->method, c->req->path, what ? what : "",
+               what ? ": " : "", msg);
+    }
+}
+
+void hd_api_json(struct hd_api_call *c, int status, json_object *o)
+{
+    hd_buf_reset(&c->resp->body);
+    if (hd_json_append(o, &c->resp->body) != HD_OK) {
+        hd_http_error(c->resp, 500, "out of memory");
+        return;
+    }
+    c->resp->status = status;
+    c->resp->content_type = "application/json";
+}
+
+int64_t hd_api_parse_id(const char *s)
+{
+    int64_t id = 0;
+    if (s == NULL || hd_parse_i64(s, &id) != HD_OK || id <= 0) {
+        return 0;
+    }
+    return id;
+}

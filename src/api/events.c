@@ -1,0 +1,507 @@
+/* events.c - POST /api/events (ingest) and the event queries.
+ *
+ * DESIGN: ingest checks the cheap things first (content type, backlog,
+ * format name, empty body), then decodes the whole request into one batch
+ * (all or nothing: a parse error in document 3 stores nothing) and appends
+ * it with one store call; the store's group commit makes that durable before
+ * it returns, so the 202 is only sent for events on stable storage (SPEC
+ * section 6). The dispatcher is woken after the answer is composed.
+ */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api_int.h"
+#include "channel/channel.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/util.h"
+#include "input/decoder.h"
+#include "route/filter.h"
+
+#define EV_LIMIT_DEFAULT 100
+#define EV_LIMIT_MAX 1000
+#define MAX_SOURCES 16
+
+static void count_rejected(const char *reason)
+{
+    char labels[64];
+    snprintf(labels, sizeof(labels), "reason=\"%s\"", reason);
+    hd_metrics_add("herald_events_rejected_total", labels, 1);
+}
+
+/* Lowercased media type of a Content-Type value, without parameters. */
+static void media_type(const char *ct, char *out, size_t outsz)
+{
+    size_t j = 0;
+    if (ct != NULL) {
+        while (*ct == ' ' || *ct == '\t') {
+            ct++;
+        }
+        for (; *ct != '\0' && *ct != ';' && *ct != ' ' && *ct != '\t' && j + 1 < outsz; ct++) {
+            out[j++] = (char)tolower((unsigned char)*ct);
+        }
+    }
+    out[j] = '\0';
+}
+
+/* JSON, NDJSON, and text/plain (curl -d sends form encoding unless told,
+ * and people type text/plain); missing is fine too. */
+static int media_type_ok(const char *m)
+{
+    static const char *const ok[] = {
+        "", "application/json", "application/x-ndjson", "application/ndjson", "application/jsonl",
+        "application/x-jsonl", "application/json-seq", "text/json", "text/plain",
+    };
+    for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+        if (strcmp(m, ok[i]) == 0) {
+            return 1;
+        }
+    }
+    size_t n = strlen(m);
+    return strncmp(m, "application/", 12) == 0 && n > 5 && strcmp(m + n - 5, "+json") == 0;
+}
+
+static int is_blank(const char *p, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r' && p[i] != '\n') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void reject(struct hd_api_call *c, int status, const char *reason, const char *msg)
+{
+    count_rejected(reason);
+    hd_http_error(c->resp, status, "%s", msg);
+    hd_log(HD_LOG_INFO, "ingest rejected (%d %s): %s", status, reason, msg);
+}
+
+struct source_count {
+    const char *source;
+    int64_t received;
+    int64_t stored;
+};
+
+static void count_sources(const struct hd_batch *b)
+{
+    struct source_count sc[MAX_SOURCES];
+    size_t n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        const char *src = b->ev[i].source != NULL ? b->ev[i].source : "unknown";
+        size_t k = 0;
+        while (k < n && strcmp(sc[k].source, src) != 0) {
+            k++;
+        }
+        if (k == n) {
+            if (n == MAX_SOURCES) {
+                continue;   /* more sources than exist: cannot happen, do not overflow */
+            }
+            sc[n++] = (struct source_count){.source = src};
+        }
+        sc[k].received++;
+        sc[k].stored += b->ev[i].duplicate ? 0 : 1;
+    }
+    for (size_t k = 0; k < n; k++) {
+        char labels[96];
+        snprintf(labels, sizeof(labels), "source=\"%s\"", sc[k].source);
+        hd_metrics_add("herald_events_received_total", labels, sc[k].received);
+        if (sc[k].stored > 0) {
+            hd_metrics_add("herald_events_stored_total", labels, sc[k].stored);
+        }
+    }
+}
+
+void hd_api_events_ingest(struct hd_api_call *c)
+{
+    struct hd_api *api = c->api;
+    struct hd_err err = {0};
+    struct hd_batch b;
+    hd_batch_init(&b);
+    char msg[512];
+
+    char media[96];
+    media_type(hd_http_header(c->req, "Content-Type"), media, sizeof(media));
+    if (!media_type_ok(media)) {
+        count_rejected("content_type");
+        hd_http_error(c->resp, 415,
+                      "Content-Type '%s' is not supported: send application/json or application/x-ndjson", media);
+        hd_log(HD_LOG_INFO, "ingest rejected (415 content_type): %s", media);
+        goto out;
+    }
+    if (api->disp != NULL && c->max_backlog > 0) {
+        int64_t backlog = hd_dispatcher_backlog(api->disp);
+        if (backlog > c->max_backlog) {
+            snprintf(msg, sizeof(msg), "backlog %lld is over limits.maxBacklog %lld: retry later",
+                     (long long)backlog, (long long)c->max_backlog);
+            reject(c, 429, "backlog", msg);
+            hd_http_resp_header(c->resp, "Retry-After", "5");
+            goto out;
+        }
+    }
+    const char *format = hd_http_query(c->req, "format");
+    if (format != NULL && hd_decoder_find(format) == NULL) {
+        snprintf(msg, sizeof(msg),
+                 "format: unknown '%.64s' (one of sysdig, falco, alertmanager, kubernetes, docker, generic)", format);
+        reject(c, 400, "format", msg);
+        goto out;
+    }
+    if (is_blank(c->req->body, c->req->body_len)) {
+        reject(c, 400, "empty", "body: empty (send a JSON object, a JSON array or NDJSON)");
+        goto out;
+    }
+    int rc = hd_ingest_decode(c->req->body, c->req->body_len, media[0] ? media : NULL, format, &b, &err);
+    if (rc == HD_ENOMEM) {
+        hd_http_error(c->resp, 500, "out of memory");
+        goto out;
+    }
+    if (rc != HD_OK) {
+        reject(c, rc == HD_ETOOBIG ? 413 : 400, "decode", err.msg[0] ? err.msg : "cannot decode the body");
+        goto out;
+    }
+    if (b.n > 0) {
+        rc = api->st->ops->append(api->st, b.ev, b.n, &err);
+        if (rc != HD_OK) {
+            count_rejected("store");
+            int status = rc == HD_EBUSY ? 429 : 503;
+            hd_http_error(c->resp, status, "store: %s", err.msg[0] ? err.msg : hd_strerror(rc));
+            hd_http_resp_header(c->resp, "Retry-After", "5");
+            hd_log(HD_LOG_WARN, "ingest rejected (%d store): %s", status, err.msg);
+            goto out;
+        }
+    }
+    count_sources(&b);
+
+    struct hd_buf *o = &c->resp->body;
+    hd_buf_reset(o);
+    int wrc = hd_buf_reserve(o, 32 + b.n * 37);
+    if (wrc == HD_OK) {
+        wrc = hd_buf_printf(o, "{\"accepted\":%zu,\"ids\":[", b.n);
+    }
+    for (size_t i = 0; i < b.n && wrc == HD_OK; i++) {
+        wrc = hd_buf_printf(o, "%s\"%s\"", i > 0 ? "," : "", b.ev[i].id);
+    }
+    if (wrc == HD_OK) {
+        wrc = hd_buf_puts(o, "]}");
+    }
+    if (wrc != HD_OK) {
+        /* Stored, but we cannot say so: 500 makes the client re-send, which
+         * the store deduplicates by id. */
+        hd_http_error(c->resp, 500, "out of memory");
+    } else {
+        c->resp->status = 202;
+        c->resp->content_type = "application/json";
+    }
+    if (b.n > 0 && api->disp != NULL) {
+        hd_dispatcher_wakeup(api->disp);
+    }
+out:
+    hd_batch_free(&b);
+}
+
+/* ---- queries ---- */
+
+static void events_free(struct hd_event *evs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        hd_event_clear(&evs[i]);
+    }
+    free(evs);
+}
+
+/* from/to: epoch milliseconds, or a duration back from now ("-1h" or "1h").
+ * Answers 400 and returns HD_EINVAL on junk. */
+static int query_time_ms(struct hd_api_call *c, const char *key, int64_t def, int64_t *out)
+{
+    const char *v = hd_http_query(c->req, key);
+    if (v == NULL || v[0] == '\0') {
+        *out = def;
+        return HD_OK;
+    }
+    int64_t n = 0;
+    if (hd_parse_i64(v, &n) == HD_OK && n >= 0) {
+        *out = n;
+        return HD_OK;
+    }
+    const char *d = v[0] == '-' ? v + 1 : v;
+    int64_t ms = 0;
+    if (hd_parse_duration_ms(d, &ms) == HD_OK && ms >= 0) {
+        int64_t now = hd_now_ms();
+        *out = ms > now ? 0 : now - ms;
+        return HD_OK;
+    }
+    hd_http_error(c->resp, 400, "%s: '%.64s' is neither epoch milliseconds nor a duration like -1h", key, v);
+    return HD_EINVAL;
+}
+
+/* Fills the filters shared by GET /api/events and /api/stats (strings are
+ * borrowed from the request); answers 400 on junk. */
+int hd_api_event_filters(struct hd_api_call *c, struct hd_event_query *q)
+{
+    memset(q, 0, sizeof(*q));
+    q->severity = -1;
+    int64_t from = 0, to = 0;
+    if (query_time_ms(c, "from", 0, &from) != HD_OK || query_time_ms(c, "to", 0, &to) != HD_OK) {
+        return HD_EINVAL;
+    }
+    if (to > INT64_MAX / 1000 - 1 || from > INT64_MAX / 1000 - 1) {
+        hd_http_error(c->resp, 400, "from/to: out of range");
+        return HD_EINVAL;
+    }
+    if (to > 0 && from > to) {
+        hd_http_error(c->resp, 400, "from: %lld is after to %lld", (long long)from, (long long)to);
+        return HD_EINVAL;
+    }
+    q->from_us = from * 1000;
+    q->to_us = to > 0 ? to * 1000 + 999 : 0;
+    int64_t sev = -1;
+    if (hd_api_query_i64(c, "severity", -1, &sev) != HD_OK) {
+        return HD_EINVAL;
+    }
+    if (sev < -1 || sev > 7) {
+        hd_http_error(c->resp, 400, "severity: %lld is not 0..7", (long long)sev);
+        return HD_EINVAL;
+    }
+    q->severity = (int)sev;
+    const char *state = hd_http_query(c->req, "state");
+    if (state != NULL && state[0] != '\0') {
+        char up[16];
+        size_t i = 0;
+        for (; state[i] != '\0' && i + 1 < sizeof(up); i++) {
+            up[i] = (char)toupper((unsigned char)state[i]);
+        }
+        up[i] = '\0';
+        enum hd_state s;
+        if (state[i] != '\0' || hd_state_parse(up, &s) != HD_OK) {
+            hd_http_error(c->resp, 400, "state: '%.32s' is not ACTIVE, OK or RESOLVED", state);
+            return HD_EINVAL;
+        }
+        q->state = hd_state_name(s);
+    }
+    const char *v = hd_http_query(c->req, "source");
+    q->source = (v != NULL && v[0] != '\0') ? v : NULL;
+    v = hd_http_query(c->req, "namespace");
+    q->ns = (v != NULL && v[0] != '\0') ? v : NULL;
+    v = hd_http_query(c->req, "q");
+    q->q = (v != NULL && v[0] != '\0') ? v : NULL;
+    return HD_OK;
+}
+
+void hd_api_events_list(struct hd_api_call *c)
+{
+    struct hd_store *st = c->api->st;
+    struct hd_err err = {0};
+    struct hd_event_query q;
+    if (hd_api_event_filters(c, &q) != HD_OK) {
+        return;
+    }
+    int64_t cursor = 0;
+    if (hd_api_query_limit(c, EV_LIMIT_DEFAULT, EV_LIMIT_MAX, &q.limit) != HD_OK ||
+        hd_api_query_i64(c, "cursor", 0, &cursor) != HD_OK) {
+        return;
+    }
+    if (cursor < 0) {
+        hd_http_error(c->resp, 400, "cursor: must be a positive sequence number");
+        return;
+    }
+    q.before_seq = cursor;
+    struct hd_event *evs = NULL;
+    size_t n = 0;
+    int64_t next = 0;
+    int rc = st->ops->events_query(st, &q, &evs, &n, &next, &err);
+    if (rc != HD_OK) {
+        hd_api_fail(c, rc, &err, "while querying events");
+        return;
+    }
+    struct hd_buf *o = &c->resp->body;
+    hd_buf_reset(o);
+    int wrc = hd_buf_puts(o, "{\"events\":[");
+    for (size_t i = 0; i < n && wrc == HD_OK; i++) {
+        if (i > 0) {
+            wrc = hd_buf_putc(o, ',');
+        }
+        if (wrc == HD_OK) {
+            wrc = hd_event_to_json(&evs[i], 1, o);
+        }
+    }
+    if (wrc == HD_OK) {
+        wrc = next > 0 ? hd_buf_printf(o, "],\"nextCursor\":\"%lld\"}", (long long)next)
+                       : hd_buf_puts(o, "],\"nextCursor\":null}");
+    }
+    if (wrc != HD_OK) {
+        hd_http_error(c->resp, 500, "out of memory");
+    } else {
+        c->resp->status = 200;
+    }
+    events_free(evs, n);
+}
+
+/* Event ids are 32 lowercase hex digits; anything else is simply not found. */
+static int event_id_ok(const char *s, char out[33])
+{
+    size_t n = strlen(s);
+    if (n != 32) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (!isxdigit((unsigned char)s[i])) {
+            return 0;
+        }
+        out[i] = (char)tolower((unsigned char)s[i]);
+    }
+    out[n] = '\0';
+    return 1;
+}
+
+static const char *row_status(enum hd_delivery_status s)
+{
+    switch (s) {
+    case HD_DELIVERY_PENDING: return "pending";
+    case HD_DELIVERY_FAILED: return "failed";
+    default: return "delivered";
+    }
+}
+
+static int put_delivery(struct hd_buf *o, int first, int64_t channel_id, const char *channel_name,
+                        const char *status, const struct hd_delivery *row)
+{
+    int rc = hd_buf_printf(o, "%s{\"channelId\":%lld,\"channelName\":", first ? "" : ",", (long long)channel_id);
+    if (rc == HD_OK) {
+        rc = channel_name != NULL ? hd_buf_json_str(o, channel_name, strlen(channel_name)) : hd_buf_puts(o, "null");
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_printf(o, ",\"status\":\"%s\",\"attempts\":%d", status, row != NULL ? row->attempts : 0);
+    }
+    if (rc == HD_OK && row != NULL && row->last_status > 0) {
+        rc = hd_buf_printf(o, ",\"lastStatus\":%d", row->last_status);
+    }
+    if (rc == HD_OK && row != NULL && row->status == HD_DELIVERY_PENDING && row->next_ms > 0) {
+        rc = hd_buf_printf(o, ",\"nextAttemptAt\":%lld", (long long)row->next_ms);
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(o, ",\"lastError\":");
+    }
+    if (rc == HD_OK) {
+        const char *e = row != NULL ? row->last_error : NULL;
+        rc = e != NULL ? hd_buf_json_str(o, e, strlen(e)) : hd_buf_puts(o, "null");
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_putc(o, '}');
+    }
+    return rc;
+}
+
+/* Status of the event for one channel without an exception row: channels
+ * that did not exist when it arrived are left out (NULL), filtered ones say
+ * so, otherwise the cursor tells delivered from pending. */
+static const char *implicit_status(struct hd_store *st, const struct hd_channel_rec *ch, const struct hd_event *ev)
+{
+    struct hd_err err = {0};
+    if (ch->created_ms > 0 && ev->recv_us / 1000 < ch->created_ms) {
+        return NULL;
+    }
+    struct hd_channel *rt = hd_channel_new(ch->id, ch->version, ch->json, &err);
+    if (rt != NULL) {
+        int accepts = hd_filter_accepts(&rt->common, ev);
+        hd_channel_free(rt);
+        if (!accepts) {
+            return "filtered";
+        }
+    }
+    int64_t cursor = 0;
+    if (st->ops->cursor_get(st, ch->id, &cursor, &err) != HD_OK) {
+        return "pending";
+    }
+    return ev->seq > cursor ? "pending" : "delivered";
+}
+
+void hd_api_event_get(struct hd_api_call *c)
+{
+    struct hd_store *st = c->api->st;
+    struct hd_err err = {0};
+    char id[33];
+    struct hd_event ev;
+    memset(&ev, 0, sizeof(ev));
+    struct hd_channel_rec *chs = NULL;
+    size_t nch = 0;
+    struct hd_delivery *rows = NULL;
+    size_t nrows = 0;
+    if (!event_id_ok(c->arg, id)) {
+        hd_http_error(c->resp, 404, "event '%.64s' not found", c->arg);
+        return;
+    }
+    int rc = st->ops->event_get(st, id, &ev, &err);
+    if (rc == HD_ENOTFOUND) {
+        hd_http_error(c->resp, 404, "event %s not found", id);
+        return;
+    }
+    if (rc != HD_OK) {
+        hd_api_fail(c, rc, &err, "while reading the event");
+        return;
+    }
+    rc = st->ops->channel_list(st, &chs, &nch, &err);
+    if (rc == HD_OK) {
+        rc = st->ops->deliveries_of_event(st, ev.seq, &rows, &nrows, &err);
+    }
+    if (rc != HD_OK) {
+        hd_api_fail(c, rc, &err, "while reading deliveries");
+        goto out;
+    }
+    struct hd_buf *o = &c->resp->body;
+    hd_buf_reset(o);
+    int wrc = hd_buf_puts(o, "{\"event\":");
+    if (wrc == HD_OK) {
+        wrc = hd_event_to_json(&ev, 1, o);
+    }
+    /* Splice "deliveries" into the event object. */
+    if (wrc == HD_OK && (o->len == 0 || o->p[o->len - 1] != '}')) {
+        wrc = HD_EINVAL;
+    }
+    if (wrc == HD_OK) {
+        o->len--;
+        wrc = hd_buf_puts(o, o->p[o->len - 1] == '{' ? "\"deliveries\":[" : ",\"deliveries\":[");
+    }
+    int first = 1;
+    for (size_t i = 0; i < nch && wrc == HD_OK; i++) {
+        const struct hd_delivery *row = NULL;
+        for (size_t k = 0; k < nrows; k++) {
+            if (rows[k].channel_id == chs[i].id) {
+                row = &rows[k];
+                break;
+            }
+        }
+        const char *status = row != NULL ? row_status(row->status) : implicit_status(st, &chs[i], &ev);
+        if (status == NULL) {
+            continue;
+        }
+        wrc = put_delivery(o, first, chs[i].id, chs[i].name, status, row);
+        first = 0;
+    }
+    /* Rows of channels deleted since (their dead letters stay visible). */
+    for (size_t k = 0; k < nrows && wrc == HD_OK; k++) {
+        size_t i = 0;
+        while (i < nch && chs[i].id != rows[k].channel_id) {
+            i++;
+        }
+        if (i < nch) {
+            continue;
+        }
+        wrc = put_delivery(o, first, rows[k].channel_id, NULL, row_status(rows[k].status), &rows[k]);
+        first = 0;
+    }
+    if (wrc == HD_OK) {
+        wrc = hd_buf_puts(o, "]}}");
+    }
+    if (wrc != HD_OK) {
+        hd_http_error(c->resp, 500, "cannot render event %s", id);
+    } else {
+        c->resp->status = 200;
+    }
+out:
+    hd_deliveries_free(rows, nrows);
+    hd_channel_recs_free(chs, nch);
+    hd_event_clear(&ev);
+}

@@ -1,0 +1,1003 @@
+/* channel.c - runtime channels: building them from stored JSON, the common
+ * options, validation for the API, secret masking, HTTP classification and the
+ * synthetic test event.
+ *
+ * DESIGN: hd_channel_validate and hd_channel_new share one builder, so what
+ * the API accepts is exactly what the dispatcher can run: validating is
+ * "build a throwaway channel and report the first error". Option errors carry
+ * the full field path ("options.tls.caFile: ...") because the API returns the
+ * message to the user as is. Unknown members of options are accepted (and
+ * kept by the store): SPEC section 4 says unknown fields survive a round trip.
+ */
+#include "channel/channel.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "channel/driver.h"
+#include "core/util.h"
+
+#define CHANNEL_NAME_MAX 255
+#define TIMEOUT_DEFAULT_MS 10000
+#define TIMEOUT_MAX_MS 300000
+/* Batch defaults: max_events 0 means "the type's max_batch"; no waiting for a
+ * batch to fill by default (the latency budget is p99 <= 50 ms); 5 MiB keeps
+ * a request well under Elasticsearch's default 100 MB http.max_content_length. */
+#define BATCH_MAX_BYTES_DEFAULT (5L * 1024 * 1024)
+#define BATCH_MAX_BYTES_LIMIT (100L * 1024 * 1024)
+#define BATCH_MAX_EVENTS_LIMIT 100000L
+#define BATCH_MAX_DELAY_LIMIT_MS 60000L
+#define THROTTLE_WINDOW_LIMIT_MS (7L * 24 * 3600 * 1000)
+
+static const char *const known_sources[] = {
+    "sysdig_monitor", "sysdig_secure", "falco", "alertmanager", "kubernetes", "docker", "generic",
+};
+
+/* Keys whose values are secrets wherever they appear inside options (SPEC 4),
+ * besides every value of additionalHeaders. */
+static const char *const secret_keys[] = {
+    "apiKey", "serviceKey", "routingKey", "password", "token", "secretAccessKey",
+};
+
+/* ---- option readers (driver.h) ---- */
+
+json_object *hd_opt_get(json_object *obj, const char *key)
+{
+    json_object *v = NULL;
+    if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
+        return NULL;
+    }
+    if (!json_object_object_get_ex(obj, key, &v)) {
+        return NULL;
+    }
+    return v; /* NULL for JSON null */
+}
+
+int hd_opt_bool(json_object *obj, const char *prefix, const char *key, int def, int *out, struct hd_err *err)
+{
+    json_object *v = hd_opt_get(obj, key);
+    if (v == NULL) {
+        *out = def;
+        return HD_OK;
+    }
+    if (!json_object_is_type(v, json_type_boolean)) {
+        return hd_err_set(err, HD_EINVAL, "%s.%s: must be a boolean", prefix, key);
+    }
+    *out = json_object_get_boolean(v) ? 1 : 0;
+    return HD_OK;
+}
+
+int hd_opt_long(json_object *obj, const char *prefix, const char *key, long min, long max, long def, long *out,
+                struct hd_err *err)
+{
+    json_object *v = hd_opt_get(obj, key);
+    int64_t n = 0;
+    if (v == NULL) {
+        *out = def;
+        return HD_OK;
+    }
+    if (!hd_json_get_i64(obj, key, &n) || n < min || n > max) {
+        return hd_err_set(err, HD_EINVAL, "%s.%s: must be an integer %ld..%ld", prefix, key, min, max);
+    }
+    *out = (long)n;
+    return HD_OK;
+}
+
+int hd_opt_str(json_object *obj, const char *prefix, const char *key, int required, const char **out,
+               struct hd_err *err)
+{
+    json_object *v = hd_opt_get(obj, key);
+    if (v == NULL) {
+        if (required) {
+            return hd_err_set(err, HD_EINVAL, "%s.%s: required", prefix, key);
+        }
+        *out = NULL;
+        return HD_OK;
+    }
+    if (!json_object_is_type(v, json_type_string)) {
+        return hd_err_set(err, HD_EINVAL, "%s.%s: must be a string", prefix, key);
+    }
+    if (required && json_object_get_string_len(v) == 0) {
+        return hd_err_set(err, HD_EINVAL, "%s.%s: must not be empty", prefix, key);
+    }
+    *out = json_object_get_string(v);
+    return HD_OK;
+}
+
+int hd_url_valid(const char *s)
+{
+    size_t skip = 0;
+    if (strncasecmp(s, "http://", 7) == 0) {
+        skip = 7;
+    } else if (strncasecmp(s, "https://", 8) == 0) {
+        skip = 8;
+    } else {
+        return 0;
+    }
+    /* The host: something before the path, query or fragment. */
+    const char *host = s + skip;
+    if (*host == '\0' || *host == '/' || *host == '?' || *host == '#') {
+        return 0;
+    }
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
+        if (*p <= 0x20 || *p == 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int hd_opt_url(json_object *obj, const char *prefix, const char *key, int required, const char **out,
+               struct hd_err *err)
+{
+    const char *s = NULL;
+    json_object *v = hd_opt_get(obj, key);
+    if (v != NULL && !json_object_is_type(v, json_type_string)) {
+        return hd_err_set(err, HD_EINVAL, "%s.%s: not a valid URL (need http:// or https://)", prefix, key);
+    }
+    int rc = hd_opt_str(obj, prefix, key, required, &s, err);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    if (s != NULL && !hd_url_valid(s)) {
+        return hd_err_set(err, HD_EINVAL, "%s.%s: not a valid URL (need http:// or https://)", prefix, key);
+    }
+    *out = s;
+    return HD_OK;
+}
+
+static int header_name_valid(const char *s)
+{
+    /* RFC 9110 token. */
+    static const char extra[] = "!#$%&'*+-.^_`|~";
+    if (*s == '\0') {
+        return 0;
+    }
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        int alnum = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z');
+        if (!alnum && strchr(extra, c) == NULL) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int header_value_valid(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if ((c < 0x20 && c != '\t') || c == 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int hd_opt_headers(json_object *obj, const char *prefix, const char *key, size_t max, json_object **out,
+                   struct hd_err *err)
+{
+    json_object *h = hd_opt_get(obj, key);
+    if (h == NULL) {
+        *out = NULL;
+        return HD_OK;
+    }
+    if (!json_object_is_type(h, json_type_object)) {
+        return hd_err_set(err, HD_EINVAL, "%s.%s: must be an object of header name to string", prefix, key);
+    }
+    if ((size_t)json_object_object_length(h) > max) {
+        return hd_err_set(err, HD_EINVAL, "%s.%s: at most %zu headers", prefix, key, max);
+    }
+    json_object_object_foreach(h, name, val)
+    {
+        /* The name is echoed truncated: it may hold CR/LF, never a secret. */
+        if (!header_name_valid(name)) {
+            return hd_err_set(err, HD_EINVAL, "%s.%s.%.64s: not a valid header name", prefix, key, name);
+        }
+        if (!json_object_is_type(val, json_type_string)) {
+            return hd_err_set(err, HD_EINVAL, "%s.%s.%s: must be a string", prefix, key, name);
+        }
+        if (!header_value_valid(json_object_get_string(val), (size_t)json_object_get_string_len(val))) {
+            return hd_err_set(err, HD_EINVAL, "%s.%s.%s: must not contain CR, LF or other control characters",
+                              prefix, key, name);
+        }
+    }
+    *out = h;
+    return HD_OK;
+}
+
+int hd_request_add_headers(struct hd_request *req, json_object *headers)
+{
+    if (headers == NULL) {
+        return HD_OK;
+    }
+    json_object_object_foreach(headers, name, val)
+    {
+        int rc = hd_request_add_header(req, name, json_object_get_string(val));
+        if (rc != HD_OK) {
+            return rc;
+        }
+    }
+    return HD_OK;
+}
+
+int hd_headers_has(json_object *headers, const char *name)
+{
+    if (headers == NULL) {
+        return 0;
+    }
+    json_object_object_foreach(headers, k, v)
+    {
+        (void)v;
+        if (strcasecmp(k, name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* ---- common options ---- */
+
+static int parse_sources(struct hd_channel_common *c, json_object *options, struct hd_err *err)
+{
+    json_object *a = hd_opt_get(options, "sources");
+    if (a == NULL) {
+        return HD_OK;
+    }
+    if (!json_object_is_type(a, json_type_array)) {
+        return hd_err_set(err, HD_EINVAL, "options.sources: must be a list of strings");
+    }
+    size_t n = json_object_array_length(a);
+    if (n == 0) {
+        return HD_OK; /* [] = no restriction, like absent */
+    }
+    c->sources = calloc(n, sizeof(*c->sources));
+    if (c->sources == NULL) {
+        return HD_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_object *v = json_object_array_get_idx(a, i);
+        if (!json_object_is_type(v, json_type_string)) {
+            return hd_err_set(err, HD_EINVAL, "options.sources[%zu]: must be a string", i);
+        }
+        const char *s = json_object_get_string(v);
+        int known = 0;
+        for (size_t k = 0; k < sizeof(known_sources) / sizeof(known_sources[0]); k++) {
+            if (strcmp(s, known_sources[k]) == 0) {
+                known = 1;
+                break;
+            }
+        }
+        if (!known) {
+            return hd_err_set(err, HD_EINVAL,
+                              "options.sources[%zu]: unknown source '%.64s' (sysdig_monitor, sysdig_secure, falco, "
+                              "alertmanager, kubernetes, docker, generic)",
+                              i, s);
+        }
+        c->sources[i] = hd_strdup(s);
+        if (c->sources[i] == NULL) {
+            return HD_ENOMEM;
+        }
+        c->n_sources = i + 1;
+    }
+    return HD_OK;
+}
+
+/* Fields hd_filter_accepts (route/filter.c) knows how to read. */
+static int match_path_valid(const char *p)
+{
+    static const char *const plain[] = {
+        "id", "source", "severity", "state", "name", "description", "url", "host", "containerId", "alertKey",
+        "k8s.namespace", "k8s.pod", "k8s.container", "k8s.kind", "k8s.name",
+    };
+    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
+        if (strcmp(p, plain[i]) == 0) {
+            return 1;
+        }
+    }
+    if (strncmp(p, "labels.", 7) == 0 && p[7] != '\0') {
+        return 1;
+    }
+    if (strncmp(p, "raw.", 4) == 0 && p[4] != '\0') {
+        return 1;
+    }
+    return 0;
+}
+
+static int parse_match(struct hd_channel_common *c, json_object *options, struct hd_err *err)
+{
+    json_object *m = hd_opt_get(options, "match");
+    if (m == NULL) {
+        return HD_OK;
+    }
+    if (!json_object_is_type(m, json_type_object)) {
+        return hd_err_set(err, HD_EINVAL, "options.match: must be an object of field path to value");
+    }
+    size_t n = (size_t)json_object_object_length(m);
+    if (n == 0) {
+        return HD_OK;
+    }
+    c->match = calloc(n, sizeof(*c->match));
+    if (c->match == NULL) {
+        return HD_ENOMEM;
+    }
+    json_object_object_foreach(m, path, val)
+    {
+        if (!match_path_valid(path)) {
+            return hd_err_set(err, HD_EINVAL,
+                              "options.match.%.64s: unknown field (source, severity, state, name, host, "
+                              "containerId, alertKey, k8s.*, labels.<key>, raw.<path>)",
+                              path);
+        }
+        enum json_type t = json_object_get_type(val);
+        if (t != json_type_string && t != json_type_int && t != json_type_double && t != json_type_boolean) {
+            return hd_err_set(err, HD_EINVAL, "options.match.%s: must be a string, number or boolean", path);
+        }
+        struct hd_match *e = &c->match[c->n_match];
+        e->path = hd_strdup(path);
+        e->value = hd_strdup(json_object_get_string(val));
+        c->n_match++;
+        if (e->path == NULL || e->value == NULL) {
+            return HD_ENOMEM;
+        }
+    }
+    return HD_OK;
+}
+
+static int string_list(json_object *a)
+{
+    if (!json_object_is_type(a, json_type_array)) {
+        return 0;
+    }
+    for (size_t i = 0; i < json_object_array_length(a); i++) {
+        if (!json_object_is_type(json_object_array_get_idx(a, i), json_type_string)) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int check_transform(json_object *t, struct hd_err *err)
+{
+    if (!json_object_is_type(t, json_type_object)) {
+        return hd_err_set(err, HD_EINVAL, "options.transform: must be an object");
+    }
+    json_object_object_foreach(t, k, v)
+    {
+        if (strcmp(k, "millisField") == 0 || strcmp(k, "isoField") == 0) {
+            if (v != NULL && (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0)) {
+                return hd_err_set(err, HD_EINVAL, "options.transform.%s: must be a non-empty string", k);
+            }
+        } else if (strcmp(k, "addNormalized") == 0 || strcmp(k, "flatten") == 0) {
+            if (v != NULL && !json_object_is_type(v, json_type_boolean)) {
+                return hd_err_set(err, HD_EINVAL, "options.transform.%s: must be a boolean", k);
+            }
+        } else if (strcmp(k, "drop") == 0) {
+            if (v != NULL && !string_list(v)) {
+                return hd_err_set(err, HD_EINVAL, "options.transform.drop: must be a list of paths (strings)");
+            }
+        } else if (strcmp(k, "rename") == 0) {
+            if (v == NULL) {
+                continue;
+            }
+            if (!json_object_is_type(v, json_type_object)) {
+                return hd_err_set(err, HD_EINVAL, "options.transform.rename: must be an object of path to new path");
+            }
+            json_object_object_foreach(v, from, to)
+            {
+                if (!json_object_is_type(to, json_type_string) || json_object_get_string_len(to) == 0 ||
+                    from[0] == '\0') {
+                    return hd_err_set(err, HD_EINVAL, "options.transform.rename.%s: must be a non-empty path", from);
+                }
+            }
+        } else {
+            return hd_err_set(err, HD_EINVAL,
+                              "options.transform.%.64s: unknown key (millisField, isoField, addNormalized, flatten, "
+                              "drop, rename)",
+                              k);
+        }
+    }
+    return HD_OK;
+}
+
+static int dup_opt_str(json_object *obj, const char *prefix, const char *key, char **out, struct hd_err *err)
+{
+    const char *s = NULL;
+    int rc = hd_opt_str(obj, prefix, key, 0, &s, err);
+    if (rc != HD_OK || s == NULL) {
+        return rc;
+    }
+    *out = hd_strdup(s);
+    return *out ? HD_OK : HD_ENOMEM;
+}
+
+static int check_keys(json_object *obj, const char *prefix, const char *const *keys, const char *list,
+                      struct hd_err *err)
+{
+    json_object_object_foreach(obj, k, v)
+    {
+        (void)v;
+        int ok = 0;
+        for (size_t i = 0; keys[i] != NULL; i++) {
+            if (strcmp(k, keys[i]) == 0) {
+                ok = 1;
+                break;
+            }
+        }
+        if (!ok) {
+            return hd_err_set(err, HD_EINVAL, "%s.%.64s: unknown key (%s)", prefix, k, list);
+        }
+    }
+    return HD_OK;
+}
+
+static int parse_tls(struct hd_channel_common *c, json_object *options, struct hd_err *err)
+{
+    static const char *const keys[] = {"caFile", "certFile", "keyFile", "insecureSkipVerify", NULL};
+    int insecure = 0;
+    int allow = 0;
+    int rc = hd_opt_bool(options, "options", "allowInsecureConnections", 0, &allow, err);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    json_object *t = hd_opt_get(options, "tls");
+    if (t != NULL) {
+        if (!json_object_is_type(t, json_type_object)) {
+            return hd_err_set(err, HD_EINVAL, "options.tls: must be an object");
+        }
+        rc = check_keys(t, "options.tls", keys, "caFile, certFile, keyFile, insecureSkipVerify", err);
+        if (rc == HD_OK) {
+            rc = dup_opt_str(t, "options.tls", "caFile", &c->tls.ca_file, err);
+        }
+        if (rc == HD_OK) {
+            rc = dup_opt_str(t, "options.tls", "certFile", &c->tls.cert_file, err);
+        }
+        if (rc == HD_OK) {
+            rc = dup_opt_str(t, "options.tls", "keyFile", &c->tls.key_file, err);
+        }
+        if (rc == HD_OK) {
+            rc = hd_opt_bool(t, "options.tls", "insecureSkipVerify", 0, &insecure, err);
+        }
+        if (rc != HD_OK) {
+            return rc;
+        }
+        if ((c->tls.cert_file == NULL) != (c->tls.key_file == NULL)) {
+            return hd_err_set(err, HD_EINVAL, "options.tls: certFile and keyFile go together");
+        }
+    }
+    c->tls.insecure = insecure || allow;
+    return HD_OK;
+}
+
+static int parse_batch(struct hd_channel_common *c, json_object *options, struct hd_err *err)
+{
+    static const char *const keys[] = {"maxEvents", "maxBytes", "maxDelayMs", NULL};
+    long max_events = 0;
+    long max_bytes = BATCH_MAX_BYTES_DEFAULT;
+    long max_delay = 0;
+    json_object *b = hd_opt_get(options, "batch");
+    int rc = HD_OK;
+    if (b != NULL) {
+        if (!json_object_is_type(b, json_type_object)) {
+            return hd_err_set(err, HD_EINVAL, "options.batch: must be an object");
+        }
+        rc = check_keys(b, "options.batch", keys, "maxEvents, maxBytes, maxDelayMs", err);
+        if (rc == HD_OK) {
+            rc = hd_opt_long(b, "options.batch", "maxEvents", 1, BATCH_MAX_EVENTS_LIMIT, 0, &max_events, err);
+        }
+        if (rc == HD_OK) {
+            rc = hd_opt_long(b, "options.batch", "maxBytes", 1024, BATCH_MAX_BYTES_LIMIT, BATCH_MAX_BYTES_DEFAULT,
+                             &max_bytes, err);
+        }
+        if (rc == HD_OK) {
+            rc = hd_opt_long(b, "options.batch", "maxDelayMs", 0, BATCH_MAX_DELAY_LIMIT_MS, 0, &max_delay, err);
+        }
+    }
+    c->batch_max_events = (size_t)max_events;
+    c->batch_max_bytes = (size_t)max_bytes;
+    c->batch_max_delay_ms = max_delay;
+    return rc;
+}
+
+static int parse_throttle(struct hd_channel_common *c, json_object *options, struct hd_err *err)
+{
+    static const char *const keys[] = {"key", "windowMs", NULL};
+    json_object *t = hd_opt_get(options, "throttle");
+    const char *key = NULL;
+    if (t == NULL) {
+        return HD_OK;
+    }
+    if (!json_object_is_type(t, json_type_object)) {
+        return hd_err_set(err, HD_EINVAL, "options.throttle: must be an object {\"key\": path, \"windowMs\": N}");
+    }
+    int rc = check_keys(t, "options.throttle", keys, "key, windowMs", err);
+    if (rc == HD_OK) {
+        rc = hd_opt_str(t, "options.throttle", "key", 1, &key, err);
+    }
+    if (rc == HD_OK && hd_opt_get(t, "windowMs") == NULL) {
+        rc = hd_err_set(err, HD_EINVAL, "options.throttle.windowMs: required");
+    }
+    if (rc == HD_OK) {
+        rc = hd_opt_long(t, "options.throttle", "windowMs", 1, THROTTLE_WINDOW_LIMIT_MS, 0, &c->throttle_window_ms,
+                         err);
+    }
+    if (rc != HD_OK) {
+        return rc;
+    }
+    c->throttle_key = hd_strdup(key);
+    return c->throttle_key ? HD_OK : HD_ENOMEM;
+}
+
+int hd_channel_common_parse(struct hd_channel_common *c, json_object *options, struct hd_err *err)
+{
+    struct hd_channel_common t = {
+        .notify_on_ok = 1,
+        .notify_on_resolve = 1,
+        .min_severity = 7,
+        .timeout_ms = TIMEOUT_DEFAULT_MS,
+    };
+    long sev = 7;
+    int rc = HD_OK;
+    if (options == NULL || !json_object_is_type(options, json_type_object)) {
+        rc = hd_err_set(err, HD_EINVAL, "options: must be an object");
+        goto out;
+    }
+    rc = hd_opt_bool(options, "options", "notifyOnOk", 1, &t.notify_on_ok, err);
+    if (rc == HD_OK) {
+        rc = hd_opt_bool(options, "options", "notifyOnResolve", 1, &t.notify_on_resolve, err);
+    }
+    if (rc == HD_OK) {
+        rc = hd_opt_long(options, "options", "minSeverity", 0, 7, 7, &sev, err);
+        t.min_severity = (int)sev;
+    }
+    if (rc == HD_OK) {
+        rc = parse_sources(&t, options, err);
+    }
+    if (rc == HD_OK) {
+        rc = parse_match(&t, options, err);
+    }
+    if (rc == HD_OK) {
+        json_object *tr = hd_opt_get(options, "transform");
+        if (tr != NULL) {
+            rc = check_transform(tr, err);
+            t.transform = rc == HD_OK ? json_object_get(tr) : NULL;
+        }
+    }
+    if (rc == HD_OK) {
+        json_object *tm = hd_opt_get(options, "template");
+        t.tmpl = tm ? json_object_get(tm) : NULL;
+        rc = hd_opt_long(options, "options", "timeoutMs", 1, TIMEOUT_MAX_MS, TIMEOUT_DEFAULT_MS, &t.timeout_ms, err);
+    }
+    if (rc == HD_OK) {
+        rc = parse_tls(&t, options, err);
+    }
+    if (rc == HD_OK) {
+        const char *ep = NULL;
+        rc = hd_opt_url(options, "options", "endpoint", 0, &ep, err);
+        if (rc == HD_OK && ep != NULL) {
+            t.endpoint = hd_strdup(ep);
+            rc = t.endpoint ? HD_OK : HD_ENOMEM;
+        }
+    }
+    if (rc == HD_OK) {
+        rc = parse_batch(&t, options, err);
+    }
+    if (rc == HD_OK) {
+        json_object *cz = hd_opt_get(options, "compress");
+        if (cz == NULL) {
+            t.compress = 0;
+        } else if (json_object_is_type(cz, json_type_boolean)) {
+            t.compress = json_object_get_boolean(cz) ? 1 : 0;
+        } else if (json_object_is_type(cz, json_type_string) && strcmp(json_object_get_string(cz), "gzip") == 0) {
+            t.compress = 1;
+        } else {
+            rc = hd_err_set(err, HD_EINVAL, "options.compress: must be a boolean or \"gzip\"");
+        }
+    }
+    if (rc == HD_OK) {
+        rc = parse_throttle(&t, options, err);
+    }
+    if (rc == HD_OK) {
+        /* Handled by the API (SPEC 4); only its type is checked here. */
+        int dummy = 0;
+        rc = hd_opt_bool(options, "options", "sendTestNotification", 0, &dummy, err);
+    }
+out:
+    if (rc == HD_ENOMEM) {
+        hd_err_set(err, HD_ENOMEM, "options: out of memory");
+    }
+    if (rc != HD_OK) {
+        hd_channel_common_clear(&t);
+        return rc;
+    }
+    *c = t;
+    return HD_OK;
+}
+
+void hd_channel_common_clear(struct hd_channel_common *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < c->n_sources; i++) {
+        free(c->sources[i]);
+    }
+    free(c->sources);
+    for (size_t i = 0; i < c->n_match; i++) {
+        free(c->match[i].path);
+        free(c->match[i].value);
+    }
+    free(c->match);
+    json_object_put(c->transform);
+    json_object_put(c->tmpl);
+    free(c->tls.ca_file);
+    free(c->tls.cert_file);
+    free(c->tls.key_file);
+    free(c->endpoint);
+    free(c->throttle_key);
+    memset(c, 0, sizeof(*c));
+}
+
+/* ---- channels ---- */
+
+void hd_channel_free(struct hd_channel *ch)
+{
+    if (ch == NULL) {
+        return;
+    }
+    if (ch->type != NULL && ch->type->destroy != NULL) {
+        ch->type->destroy(ch);
+    }
+    free(ch->ctx);
+    hd_channel_common_clear(&ch->common);
+    json_object_put(ch->options);
+    free(ch->name);
+    free(ch);
+}
+
+/* Builds a channel from the object {"type","name","enabled","options",...}.
+ * Top-level checks are those of the API (hd_channel_validate). */
+static int channel_build(json_object *obj, int64_t id, int64_t version, struct hd_channel **out, struct hd_err *err)
+{
+    struct hd_channel *ch = NULL;
+    int enabled = 1;
+    int rc = HD_OK;
+    if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
+        rc = hd_err_set(err, HD_EINVAL, "notificationChannel: must be an object");
+        goto out;
+    }
+    json_object *name = hd_opt_get(obj, "name");
+    if (name == NULL) {
+        rc = hd_err_set(err, HD_EINVAL, "name: required");
+        goto out;
+    }
+    if (!json_object_is_type(name, json_type_string) || json_object_get_string_len(name) == 0 ||
+        json_object_get_string_len(name) > CHANNEL_NAME_MAX) {
+        rc = hd_err_set(err, HD_EINVAL, "name: must be a non-empty string of at most %d characters",
+                        CHANNEL_NAME_MAX);
+        goto out;
+    }
+    json_object *type = hd_opt_get(obj, "type");
+    if (type == NULL) {
+        rc = hd_err_set(err, HD_EINVAL, "type: required");
+        goto out;
+    }
+    if (!json_object_is_type(type, json_type_string)) {
+        rc = hd_err_set(err, HD_EINVAL, "type: must be a string");
+        goto out;
+    }
+    const struct hd_channel_type *ty = hd_channel_type_find(json_object_get_string(type));
+    if (ty == NULL) {
+        rc = hd_err_set(err, HD_EINVAL, "type: unknown channel type '%.64s'", json_object_get_string(type));
+        goto out;
+    }
+    rc = hd_opt_bool(obj, "notificationChannel", "enabled", 1, &enabled, err);
+    if (rc != HD_OK) {
+        hd_err_set(err, HD_EINVAL, "enabled: must be a boolean");
+        goto out;
+    }
+    json_object *options = hd_opt_get(obj, "options");
+    if (options == NULL) {
+        rc = hd_err_set(err, HD_EINVAL, "options: required");
+        goto out;
+    }
+    if (!json_object_is_type(options, json_type_object)) {
+        rc = hd_err_set(err, HD_EINVAL, "options: must be an object");
+        goto out;
+    }
+    ch = calloc(1, sizeof(*ch));
+    if (ch == NULL) {
+        rc = hd_err_set(err, HD_ENOMEM, "out of memory");
+        goto out;
+    }
+    ch->id = id;
+    ch->version = version;
+    ch->enabled = enabled;
+    ch->name = hd_strdup(json_object_get_string(name));
+    ch->options = json_object_get(options);
+    if (ch->name == NULL) {
+        rc = hd_err_set(err, HD_ENOMEM, "out of memory");
+        goto out;
+    }
+    rc = hd_channel_common_parse(&ch->common, options, err);
+    if (rc != HD_OK) {
+        goto out;
+    }
+    if (ty->ctx_size > 0) {
+        ch->ctx = calloc(1, ty->ctx_size);
+        if (ch->ctx == NULL) {
+            rc = hd_err_set(err, HD_ENOMEM, "out of memory");
+            goto out;
+        }
+    }
+    /* From here destroy runs on failure: it accepts a half-configured ctx. */
+    ch->type = ty;
+    rc = ty->configure(ch, options, err);
+out:
+    if (rc != HD_OK) {
+        hd_channel_free(ch);
+        return rc;
+    }
+    *out = ch;
+    return HD_OK;
+}
+
+struct hd_channel *hd_channel_new(int64_t id, int64_t version, const char *json, struct hd_err *err)
+{
+    struct hd_channel *ch = NULL;
+    if (json == NULL) {
+        hd_err_set(err, HD_EINVAL, "channel %lld: no stored object", (long long)id);
+        return NULL;
+    }
+    json_object *obj = hd_json_parse(json, strlen(json), err);
+    if (obj == NULL) {
+        hd_err_prefix(err, "channel %lld: ", (long long)id);
+        return NULL;
+    }
+    if (channel_build(obj, id, version, &ch, err) != HD_OK) {
+        ch = NULL;
+    }
+    json_object_put(obj);
+    return ch;
+}
+
+int hd_channel_validate(json_object *obj, struct hd_err *err)
+{
+    struct hd_channel *ch = NULL;
+    int rc = channel_build(obj, 0, 0, &ch, err);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    json_object *stn = hd_opt_get(obj, "sendTestNotification");
+    if (stn != NULL && !json_object_is_type(stn, json_type_boolean)) {
+        rc = hd_err_set(err, HD_EINVAL, "sendTestNotification: must be a boolean");
+    }
+    hd_channel_free(ch);
+    return rc;
+}
+
+/* ---- secrets ---- */
+
+static int is_secret_key(const char *k)
+{
+    for (size_t i = 0; i < sizeof(secret_keys) / sizeof(secret_keys[0]); i++) {
+        if (strcmp(k, secret_keys[i]) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Empty and null values are shown as they are: masking them would claim a
+ * secret is set when none is. */
+static int has_value(json_object *v)
+{
+    if (v == NULL) {
+        return 0;
+    }
+    if (json_object_is_type(v, json_type_string) && json_object_get_string_len(v) == 0) {
+        return 0;
+    }
+    return 1;
+}
+
+static int is_mask(json_object *v)
+{
+    return v != NULL && json_object_is_type(v, json_type_string) && strcmp(json_object_get_string(v), HD_SECRET_MASK) == 0;
+}
+
+static void mask_walk(json_object *o)
+{
+    if (json_object_is_type(o, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(o); i++) {
+            mask_walk(json_object_array_get_idx(o, i));
+        }
+        return;
+    }
+    if (!json_object_is_type(o, json_type_object)) {
+        return;
+    }
+    /* Replacing the value of an existing key keeps the hash entry, so it is
+     * safe inside foreach (v is not used after the replacement). */
+    json_object_object_foreach(o, k, v)
+    {
+        if (strcmp(k, "additionalHeaders") == 0 && json_object_is_type(v, json_type_object)) {
+            json_object_object_foreach(v, hk, hv)
+            {
+                if (has_value(hv)) {
+                    json_object_object_add(v, hk, json_object_new_string(HD_SECRET_MASK));
+                }
+            }
+        } else if (is_secret_key(k)) {
+            if (has_value(v)) {
+                json_object_object_add(o, k, json_object_new_string(HD_SECRET_MASK));
+            }
+        } else {
+            mask_walk(v);
+        }
+    }
+}
+
+json_object *hd_channel_mask_secrets(json_object *obj)
+{
+    json_object *copy = NULL;
+    if (obj == NULL) {
+        return NULL;
+    }
+    if (json_object_deep_copy(obj, &copy, NULL) != 0) {
+        return NULL;
+    }
+    mask_walk(hd_opt_get(copy, "options"));
+    return copy;
+}
+
+/* Replaces n[key] (a mask) by a copy of old's value, if old has one. */
+static void restore(json_object *n, const char *key, json_object *old_parent)
+{
+    json_object *ov = hd_opt_get(old_parent, key);
+    json_object *copy = NULL;
+    if (!has_value(ov) || is_mask(ov)) {
+        return;
+    }
+    if (json_object_deep_copy(ov, &copy, NULL) != 0) {
+        return;
+    }
+    json_object_object_add(n, key, copy);
+}
+
+static void keep_walk(json_object *n, json_object *o)
+{
+    if (o == NULL) {
+        return;
+    }
+    if (json_object_is_type(n, json_type_array)) {
+        if (!json_object_is_type(o, json_type_array)) {
+            return;
+        }
+        size_t len = json_object_array_length(o);
+        for (size_t i = 0; i < json_object_array_length(n) && i < len; i++) {
+            keep_walk(json_object_array_get_idx(n, i), json_object_array_get_idx(o, i));
+        }
+        return;
+    }
+    if (!json_object_is_type(n, json_type_object) || !json_object_is_type(o, json_type_object)) {
+        return;
+    }
+    json_object_object_foreach(n, k, v)
+    {
+        json_object *ov = hd_opt_get(o, k);
+        if (strcmp(k, "additionalHeaders") == 0 && json_object_is_type(v, json_type_object)) {
+            json_object_object_foreach(v, hk, hv)
+            {
+                if (is_mask(hv)) {
+                    restore(v, hk, ov);
+                }
+            }
+        } else if (is_secret_key(k)) {
+            if (is_mask(v)) {
+                restore(n, k, o);
+            }
+        } else {
+            keep_walk(v, ov);
+        }
+    }
+}
+
+/* A mask with no stored value behind it stays "********": the user sent it,
+ * and a literal "********" secret is their business (nothing to restore). */
+void hd_channel_keep_secrets(json_object *nobj, json_object *old)
+{
+    keep_walk(hd_opt_get(nobj, "options"), hd_opt_get(old, "options"));
+}
+
+/* ---- classification ---- */
+
+enum hd_verdict hd_classify_http(const struct hd_response *resp)
+{
+    long s = resp->status;
+    if (s >= 200 && s <= 299) {
+        return HD_VERDICT_DELIVERED;
+    }
+    /* Transport errors and timeouts (status 0), Request Timeout, Too Many
+     * Requests and server errors are transient (SPEC 6); any other answer,
+     * 1xx and 3xx included (redirects are not followed), will not change on
+     * a retry. */
+    if (s == 0 || s == 408 || s == 429 || s >= 500) {
+        return HD_VERDICT_RETRY;
+    }
+    return HD_VERDICT_DEAD;
+}
+
+/* ---- test event ---- */
+
+#define TEST_DESCRIPTION "This is a test notification sent by herald"
+
+int hd_channel_test_event(const struct hd_channel *ch, struct hd_event *ev)
+{
+    struct hd_event t;
+    struct hd_buf b;
+    const char *name = ch != NULL && ch->name != NULL ? ch->name : "";
+    int rc = HD_OK;
+    memset(&t, 0, sizeof(t));
+    hd_buf_init(&b, 0);
+
+    int64_t now = hd_now_us();
+    t.source = "generic";
+    t.ts_us = now;
+    t.recv_us = now;
+    t.severity = 6;
+    t.state = HD_STATE_ACTIVE;
+
+    /* id: different for every test, so a sink that dedups by id shows each. */
+    rc = hd_buf_printf(&b, "herald-test\n%s\n%lld", name, (long long)now);
+    if (rc != HD_OK) {
+        goto out;
+    }
+    hd_hash128_hex(b.p, b.len, t.id);
+    hd_buf_reset(&b);
+
+    rc = hd_buf_printf(&b, "herald test notification for channel %s", name);
+    if (rc != HD_OK) {
+        goto out;
+    }
+    t.name = hd_strdup(b.p);
+    t.description = hd_strdup(TEST_DESCRIPTION);
+    hd_buf_reset(&b);
+    /* One alert key per channel: pagers group every test of a channel. */
+    rc = hd_buf_printf(&b, "herald-test/%s", name);
+    if (rc != HD_OK) {
+        goto out;
+    }
+    t.alert_key = hd_strdup(b.p);
+    hd_buf_reset(&b);
+
+    rc = hd_buf_puts(&b, "{\"herald\":\"test\",\"test\":true,\"channel\":");
+    if (rc == HD_OK) {
+        rc = hd_buf_json_str(&b, name, strlen(name));
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(&b, ",\"message\":");
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(&b, "\"" TEST_DESCRIPTION "\"");
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_printf(&b, ",\"timestamp\":%lld}", (long long)now);
+    }
+    if (rc != HD_OK) {
+        goto out;
+    }
+    t.raw = hd_buf_steal(&b, &t.raw_len);
+    if (t.name == NULL || t.description == NULL || t.alert_key == NULL || t.raw == NULL) {
+        rc = HD_ENOMEM;
+    }
+out:
+    hd_buf_free(&b);
+    if (rc != HD_OK) {
+        hd_event_clear(&t);
+        return rc;
+    }
+    *ev = t;
+    return HD_OK;
+}

@@ -1,0 +1,45 @@
+/* driver.h - helpers for channel drivers (src/channel/<type>.c), private to
+ * the channel layer.
+ *
+ * Option readers treat JSON null like an absent member ("use the default"):
+ * Sysdig's clients send null for fields they do not set. Errors name the full
+ * field path, "<prefix>.<key>: <rule>", because the API returns them as is.
+ * Returned strings and objects are borrowed from the options object.
+ */
+#ifndef HD_CHANNEL_DRIVER_H
+#define HD_CHANNEL_DRIVER_H
+
+#include <stddef.h>
+
+#include "channel/channel.h"
+
+/* Member of obj, NULL if absent, JSON null, or obj is not an object. */
+json_object *hd_opt_get(json_object *obj, const char *key);
+
+int hd_opt_bool(json_object *obj, const char *prefix, const char *key, int def, int *out, struct hd_err *err);
+/* Integer in [min, max] ("must be an integer min..max"). */
+int hd_opt_long(json_object *obj, const char *prefix, const char *key, long min, long max, long def, long *out,
+                struct hd_err *err);
+/* String (non-empty when required); *out NULL when absent and not required. */
+int hd_opt_str(json_object *obj, const char *prefix, const char *key, int required, const char **out,
+               struct hd_err *err);
+/* http:// or https:// URL with a host and no whitespace or control bytes. */
+int hd_opt_url(json_object *obj, const char *prefix, const char *key, int required, const char **out,
+               struct hd_err *err);
+int hd_url_valid(const char *s);
+
+/* Object of header name -> string value; names are RFC 9110 tokens, values
+ * carry no CR, LF or other control bytes (header injection). At most max
+ * headers. *out NULL when absent. */
+int hd_opt_headers(json_object *obj, const char *prefix, const char *key, size_t max, json_object **out,
+                   struct hd_err *err);
+/* Adds every header of a validated headers object to req. */
+int hd_request_add_headers(struct hd_request *req, json_object *headers);
+/* 1 if the validated headers object sets name (case-insensitive). */
+int hd_headers_has(json_object *headers, const char *name);
+
+/* Checks a type table: names present and unique, required hooks set
+ * (hd_channel_registry_check runs it on the built-in table). */
+int hd_channel_registry_check_table(const struct hd_channel_type *const *t, size_t n, struct hd_err *err);
+
+#endif

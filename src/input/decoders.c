@@ -1,0 +1,762 @@
+/* decoders.c - the decoder registry and the request body splitter.
+ *
+ * DESIGN: a request body is split into documents without building anything
+ * (a byte scanner that knows strings, escapes and nesting finds where each
+ * document starts and ends, so each keeps its exact original bytes), then
+ * every document is parsed once by hd_json_parse and handed to one decoder:
+ * the ?format= one, else the one whose detect() is most certain. Splitting:
+ *   - Content-Type application/x-ndjson: one document per non-blank line;
+ *   - a body starting with '[': each array element is a document;
+ *   - otherwise the first value decides: alone in the body -> one document;
+ *     followed by more values after a newline -> NDJSON when the first value
+ *     fits on its line, else a stream of (pretty-printed) concatenated values.
+ * All or nothing: events appended before an error are cleared again.
+ * Errors say "document N (line L, column C): at byte B of the body: why".
+ */
+#include "input/decoder.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/util.h"
+
+extern const struct hd_decoder hd_decoder_sysdig;
+extern const struct hd_decoder hd_decoder_generic;
+
+/* Order breaks detect() ties: specific formats first, generic last. */
+static const struct hd_decoder *const decoders[] = {
+    &hd_decoder_sysdig,
+    &hd_decoder_generic,
+};
+#define N_DECODERS (sizeof(decoders) / sizeof(decoders[0]))
+
+/* ?format= values of the SPEC that have no decoder yet: a clearer 400. */
+static const char *const planned[] = {"falco", "alertmanager", "kubernetes", "docker"};
+
+const struct hd_decoder *hd_decoder_find(const char *name)
+{
+    if (name == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < N_DECODERS; i++) {
+        if (strcmp(decoders[i]->name, name) == 0) {
+            return decoders[i];
+        }
+    }
+    return NULL;
+}
+
+int hd_decoder_registry_check(struct hd_err *err)
+{
+    for (size_t i = 0; i < N_DECODERS; i++) {
+        const struct hd_decoder *d = decoders[i];
+        if (d == NULL || d->name == NULL || d->name[0] == '\0' || d->detect == NULL || d->decode == NULL) {
+            return hd_err_set(err, HD_EINVAL, "decoders: entry %zu is incomplete", i);
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(decoders[j]->name, d->name) == 0) {
+                return hd_err_set(err, HD_EINVAL, "decoders: duplicate name '%s'", d->name);
+            }
+        }
+    }
+    return HD_OK;
+}
+
+void hd_event_set_id(struct hd_event *ev, const char *const *parts, size_t n)
+{
+    /* NULL hashes as a lone NUL byte: no C string can produce it, so an
+     * absent id never collides with an empty one. Long parts (a canonical
+     * document) are replaced by their own hash so the whole fits on the
+     * stack: no allocation, and the id stays a function of the parts. */
+    char buf[1024];
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        char sub[33];
+        const char *p = parts[i];
+        size_t l = p ? strlen(p) : 1;
+        if (p == NULL) {
+            p = "";
+        } else if (l > 64) {
+            hd_hash128_hex(p, l, sub);
+            p = sub;
+            l = 32;
+        }
+        if (off + l + 3 > sizeof(buf)) {
+            break; /* more parts than any decoder passes */
+        }
+        if (i > 0) {
+            buf[off++] = '\x1f';
+        }
+        if (p == sub) {
+            buf[off++] = '\x1d'; /* marks a hashed part */
+        }
+        memcpy(buf + off, p, l);
+        off += l;
+    }
+    hd_hash128_hex(buf, off, ev->id);
+}
+
+/* ---------------------------------------------------------------- helpers */
+
+static int typed_get(json_object *obj, const char *key, json_object **v)
+{
+    if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
+        return 0;
+    }
+    if (!json_object_object_get_ex(obj, key, v) || *v == NULL) {
+        return 0;
+    }
+    return 1;
+}
+
+int hd_dec_str(json_object *obj, const char *key, const char *what, const char **out, struct hd_err *err)
+{
+    json_object *v;
+    if (!typed_get(obj, key, &v)) {
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_string)) {
+        return hd_err_set(err, HD_EINVAL, "%s: expected a string", what);
+    }
+    *out = json_object_get_string(v);
+    return 1;
+}
+
+int hd_dec_obj(json_object *obj, const char *key, const char *what, json_object **out, struct hd_err *err)
+{
+    json_object *v;
+    if (!typed_get(obj, key, &v)) {
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_object)) {
+        return hd_err_set(err, HD_EINVAL, "%s: expected an object", what);
+    }
+    *out = v;
+    return 1;
+}
+
+int hd_dec_arr(json_object *obj, const char *key, const char *what, json_object **out, struct hd_err *err)
+{
+    json_object *v;
+    if (!typed_get(obj, key, &v)) {
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_array)) {
+        return hd_err_set(err, HD_EINVAL, "%s: expected an array", what);
+    }
+    *out = v;
+    return 1;
+}
+
+int hd_dec_i64(json_object *obj, const char *key, const char *what, int64_t *out, struct hd_err *err)
+{
+    json_object *v;
+    if (!typed_get(obj, key, &v)) {
+        return 0;
+    }
+    if (json_object_is_type(v, json_type_int)) {
+        *out = json_object_get_int64(v);
+        return 1;
+    }
+    if (json_object_is_type(v, json_type_double)) {
+        double d = json_object_get_double(v);
+        if (isfinite(d) && d >= -9.2e18 && d <= 9.2e18 && d == floor(d)) {
+            *out = (int64_t)d;
+            return 1;
+        }
+    }
+    return hd_err_set(err, HD_EINVAL, "%s: expected an integer", what);
+}
+
+int hd_dec_bool(json_object *obj, const char *key, const char *what, int *out, struct hd_err *err)
+{
+    json_object *v;
+    if (!typed_get(obj, key, &v)) {
+        return 0;
+    }
+    if (!json_object_is_type(v, json_type_boolean)) {
+        return hd_err_set(err, HD_EINVAL, "%s: expected a boolean", what);
+    }
+    *out = json_object_get_boolean(v) ? 1 : 0;
+    return 1;
+}
+
+const char *hd_dec_scalar_text(json_object *v, char tmp[32])
+{
+    if (v == NULL) {
+        return NULL;
+    }
+    if (json_object_is_type(v, json_type_string)) {
+        return json_object_get_string(v);
+    }
+    if (json_object_is_type(v, json_type_int)) {
+        snprintf(tmp, 32, "%lld", (long long)json_object_get_int64(v));
+        return tmp;
+    }
+    return NULL;
+}
+
+/* 9999-12-31T23:59:59.999999Z: later than any real event, and what RFC 3339 can write */
+#define HD_MAX_EPOCH_US 253402300799999999LL
+
+int hd_epoch_i64_to_us(int64_t v, int64_t *out)
+{
+    if (v < 0) {
+        return HD_EINVAL;
+    }
+    if (v < 100000000000LL) {
+        *out = v * 1000000;
+    } else if (v < 100000000000000LL) {
+        *out = v * 1000;
+    } else if (v < 100000000000000000LL) {
+        *out = v;
+    } else {
+        *out = v / 1000;
+    }
+    if (*out > HD_MAX_EPOCH_US) {
+        return HD_EINVAL;
+    }
+    return HD_OK;
+}
+
+int hd_epoch_to_us(double v, int64_t *out)
+{
+    if (!isfinite(v) || v < 0 || v >= 9.2e18) {
+        return HD_EINVAL;
+    }
+    double us;
+    if (v < 1e11) {
+        us = v * 1e6;
+    } else if (v < 1e14) {
+        us = v * 1e3;
+    } else if (v < 1e17) {
+        us = v;
+    } else {
+        us = v / 1e3;
+    }
+    if (us > (double)HD_MAX_EPOCH_US) {
+        return HD_EINVAL;
+    }
+    *out = (int64_t)llround(us);
+    return HD_OK;
+}
+
+int hd_dec_time(json_object *obj, const char *key, const char *what, int64_t *out, struct hd_err *err)
+{
+    json_object *v;
+    if (!typed_get(obj, key, &v)) {
+        return 0;
+    }
+    int64_t us = 0;
+    int rc = HD_EINVAL;
+    if (json_object_is_type(v, json_type_int)) {
+        rc = hd_epoch_i64_to_us(json_object_get_int64(v), &us);
+    } else if (json_object_is_type(v, json_type_double)) {
+        rc = hd_epoch_to_us(json_object_get_double(v), &us);
+    } else if (json_object_is_type(v, json_type_string)) {
+        if (hd_parse_rfc3339_us(json_object_get_string(v), &us) != HD_OK) {
+            return hd_err_set(err, HD_EINVAL, "%s: not an RFC 3339 time: '%.64s'", what,
+                              json_object_get_string(v));
+        }
+        rc = HD_OK;
+    } else {
+        return hd_err_set(err, HD_EINVAL, "%s: expected a number or an RFC 3339 string", what);
+    }
+    if (rc != HD_OK) {
+        return hd_err_set(err, HD_EINVAL, "%s: time out of range", what);
+    }
+    *out = us;
+    return 1;
+}
+
+int hd_event_set_raw(struct hd_event *ev, const struct hd_doc *doc)
+{
+    char *p = hd_strndup(doc->raw, doc->len);
+    if (p == NULL) {
+        return HD_ENOMEM;
+    }
+    free(ev->raw);
+    ev->raw = p;
+    ev->raw_len = doc->len;
+    return HD_OK;
+}
+
+int hd_event_set_str(char **dst, const char *s)
+{
+    char *p = NULL;
+    if (s != NULL) {
+        p = hd_strdup(s);
+        if (p == NULL) {
+            return HD_ENOMEM;
+        }
+    }
+    free(*dst);
+    *dst = p;
+    return HD_OK;
+}
+
+void hd_labels_init(struct hd_labels *l)
+{
+    hd_buf_init(&l->buf, 0);
+    l->n = 0;
+}
+
+void hd_labels_free(struct hd_labels *l)
+{
+    hd_buf_free(&l->buf);
+    l->n = 0;
+}
+
+int hd_labels_add(struct hd_labels *l, const char *key, const char *val)
+{
+    if (val == NULL || val[0] == '\0' || l->n == HD_LABELS_MAX) {
+        return HD_OK;
+    }
+    for (size_t i = 0; i < l->n; i++) {
+        if (strcmp(l->keys[i], key) == 0) {
+            return HD_OK;
+        }
+    }
+    int rc = hd_buf_putc(&l->buf, l->n == 0 ? '{' : ',');
+    if (rc == HD_OK) {
+        rc = hd_buf_json_str(&l->buf, key, strlen(key));
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_putc(&l->buf, ':');
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_json_str(&l->buf, val, strlen(val));
+    }
+    if (rc == HD_OK) {
+        l->keys[l->n++] = key;
+    }
+    return rc;
+}
+
+int hd_labels_finish(struct hd_labels *l, char **out)
+{
+    int rc = HD_OK;
+    char *p = NULL;
+    if (l->n > 0) {
+        rc = hd_buf_putc(&l->buf, '}');
+        if (rc == HD_OK) {
+            p = hd_buf_steal(&l->buf, NULL);
+            rc = p == NULL ? HD_ENOMEM : HD_OK;
+        }
+    }
+    hd_labels_free(l);
+    if (rc == HD_OK) {
+        free(*out);
+        *out = p;
+    }
+    return rc;
+}
+
+/* --------------------------------------------------------------- splitter */
+
+struct ingest {
+    const char *body;
+    size_t len;
+    const struct hd_decoder *forced; /* ?format=, or NULL: detect */
+    int64_t recv_us;
+    size_t ndocs;
+    struct hd_batch *out;
+    struct hd_err *err;
+};
+
+static int is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+static size_t skip_ws(const char *s, size_t len, size_t i)
+{
+    while (i < len && is_ws(s[i])) {
+        i++;
+    }
+    return i;
+}
+
+/* 1-based line and column (in bytes) of body offset pos. */
+static void line_col(const char *s, size_t pos, size_t *line, size_t *col)
+{
+    size_t l = 1, last_nl = 0;
+    int seen = 0;
+    for (size_t i = 0; i < pos; i++) {
+        if (s[i] == '\n') {
+            l++;
+            last_nl = i;
+            seen = 1;
+        }
+    }
+    *line = l;
+    *col = seen ? pos - last_nl : pos + 1;
+}
+
+/* An error about the body at offset pos, outside any document. */
+static int body_error(struct ingest *in, size_t pos, const char *why)
+{
+    size_t line, col;
+    line_col(in->body, pos, &line, &col);
+    return hd_err_set(in->err, HD_EINVAL, "at byte %zu of the body (line %zu, column %zu): %s", pos, line, col,
+                      why);
+}
+
+/* An error in document index that starts at body offset start. If msg begins
+ * with hd_json_parse's "at byte N: " (N relative to the document), N is made
+ * absolute so the client can find the byte in what it sent. */
+static int doc_error(struct ingest *in, size_t index, size_t start, int code, const char *msg)
+{
+    size_t pos = start;
+    const char *why = msg;
+    if (strncmp(msg, "at byte ", 8) == 0) {
+        char *end = NULL;
+        unsigned long long rel = strtoull(msg + 8, &end, 10);
+        if (end != msg + 8 && end[0] == ':' && end[1] == ' ') {
+            pos = start + (size_t)rel;
+            why = end + 2;
+        }
+    }
+    size_t line, col;
+    line_col(in->body, pos, &line, &col);
+    if (why != msg) {
+        return hd_err_set(in->err, code, "document %zu (line %zu, column %zu): at byte %zu of the body: %s", index,
+                          line, col, pos, why);
+    }
+    return hd_err_set(in->err, code, "document %zu (line %zu): %s", index, line, msg);
+}
+
+static const char *type_name(json_object *o)
+{
+    switch (json_object_get_type(o)) {
+    case json_type_null: return "null";
+    case json_type_boolean: return "boolean";
+    case json_type_int:
+    case json_type_double: return "number";
+    case json_type_string: return "string";
+    case json_type_array: return "array";
+    case json_type_object: return "object";
+    }
+    return "value";
+}
+
+/* Parses body[start, start+n) as document number ++ndocs and decodes it. */
+static int handle_doc(struct ingest *in, size_t start, size_t n)
+{
+    size_t index = ++in->ndocs;
+    struct hd_err perr = {0};
+    int rc;
+    json_object *root = hd_json_parse(in->body + start, n, &perr);
+    if (root == NULL) {
+        return doc_error(in, index, start, perr.code ? perr.code : HD_EINVAL, perr.msg);
+    }
+    if (!json_object_is_type(root, json_type_object)) {
+        char why[64];
+        snprintf(why, sizeof(why), "expected a JSON object, got %s", type_name(root));
+        rc = doc_error(in, index, start, HD_EINVAL, why);
+        goto out;
+    }
+    const struct hd_decoder *dec = in->forced;
+    if (dec == NULL) {
+        int best = 0;
+        for (size_t i = 0; i < N_DECODERS; i++) {
+            int score = decoders[i]->detect(root);
+            if (score > best) {
+                best = score;
+                dec = decoders[i];
+            }
+        }
+    }
+    if (dec == NULL) {
+        rc = doc_error(in, index, start, HD_EINVAL, "no decoder recognizes this document");
+        goto out;
+    }
+    struct hd_doc doc = {.raw = in->body + start, .len = n, .root = root, .index = index, .recv_us = in->recv_us};
+    struct hd_err derr = {0};
+    rc = dec->decode(&doc, in->out, &derr);
+    if (rc != HD_OK) {
+        size_t line, col;
+        line_col(in->body, start, &line, &col);
+        hd_err_set(in->err, rc, "document %zu (line %zu): %s", index, line,
+                   derr.msg[0] ? derr.msg : hd_strerror(rc));
+    }
+out:
+    json_object_put(root);
+    return rc;
+}
+
+/* Skips the string whose opening quote is at s[i]; returns the index just
+ * past the closing quote, or 0 if it is unterminated. */
+static size_t skip_string(const char *s, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        char c = s[i];
+        if (c == '"') {
+            return i + 1;
+        }
+        if (c == '\\') {
+            i++;
+        }
+    }
+    return 0;
+}
+
+/* Finds the end of the JSON value starting at s[i] (not whitespace). Returns
+ * 1 and *end when brackets balance (contents unchecked: hd_json_parse checks
+ * them), 0 when it is truncated or its brackets mismatch. */
+static int scan_value(const char *s, size_t len, size_t i, size_t *end)
+{
+    /* deeper than the parser allows: stop, the parse reports the depth */
+    char stack[HD_JSON_MAX_DEPTH + 8];
+    size_t depth = 0;
+    char c = s[i];
+    if (c == '"') {
+        size_t e = skip_string(s, len, i);
+        if (e == 0) {
+            return 0;
+        }
+        *end = e;
+        return 1;
+    }
+    if (c != '{' && c != '[') {
+        /* a scalar: up to the next delimiter */
+        while (i < len && !is_ws(s[i]) && s[i] != ',' && s[i] != ']' && s[i] != '}' && s[i] != '{' &&
+               s[i] != '[' && s[i] != '"') {
+            i++;
+        }
+        *end = i;
+        return 1;
+    }
+    while (i < len) {
+        c = s[i];
+        if (c == '"') {
+            i = skip_string(s, len, i);
+            if (i == 0) {
+                return 0;
+            }
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            if (depth == sizeof(stack)) {
+                return 0;
+            }
+            stack[depth++] = c;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0 || stack[depth - 1] != (c == '}' ? '{' : '[')) {
+                return 0;
+            }
+            if (--depth == 0) {
+                *end = i + 1;
+                return 1;
+            }
+        }
+        i++;
+    }
+    return 0;
+}
+
+/* Handles the value at start; on a scan failure the rest of the body is
+ * parsed so hd_json_parse names the real error. *next gets the end. */
+static int handle_scanned(struct ingest *in, size_t start, size_t limit, size_t *next)
+{
+    size_t end;
+    if (!scan_value(in->body, limit, start, &end)) {
+        int rc = handle_doc(in, start, limit - start);
+        if (rc == HD_OK) {
+            /* the scanner and the parser disagree: never accept that */
+            return doc_error(in, in->ndocs, start, HD_EINVAL, "malformed document");
+        }
+        return rc;
+    }
+    *next = end;
+    return handle_doc(in, start, end - start);
+}
+
+static int split_ndjson(struct ingest *in, size_t i)
+{
+    while (i < in->len) {
+        const char *nl = memchr(in->body + i, '\n', in->len - i);
+        size_t eol = nl ? (size_t)(nl - in->body) : in->len;
+        size_t a = skip_ws(in->body, eol, i);
+        size_t b = eol;
+        while (b > a && is_ws(in->body[b - 1])) {
+            b--;
+        }
+        if (b > a) {
+            int rc = handle_doc(in, a, b - a);
+            if (rc != HD_OK) {
+                return rc;
+            }
+        }
+        i = eol + 1;
+    }
+    return HD_OK;
+}
+
+static int split_array(struct ingest *in, size_t open)
+{
+    size_t i = skip_ws(in->body, in->len, open + 1);
+    if (i < in->len && in->body[i] == ']') {
+        i = skip_ws(in->body, in->len, i + 1);
+        if (i < in->len) {
+            return body_error(in, i, "unexpected data after the JSON array");
+        }
+        return hd_err_set(in->err, HD_EINVAL, "empty array: no documents");
+    }
+    for (;;) {
+        if (i >= in->len) {
+            return body_error(in, i, "unexpected end of input in the JSON array (truncated body)");
+        }
+        size_t end = 0;
+        int rc = handle_scanned(in, i, in->len, &end);
+        if (rc != HD_OK) {
+            return rc;
+        }
+        i = skip_ws(in->body, in->len, end);
+        if (i >= in->len) {
+            return body_error(in, i, "unexpected end of input in the JSON array (truncated body)");
+        }
+        if (in->body[i] == ']') {
+            break;
+        }
+        if (in->body[i] != ',') {
+            char why[96];
+            snprintf(why, sizeof(why), "expected ',' or ']' after document %zu", in->ndocs);
+            return body_error(in, i, why);
+        }
+        i = skip_ws(in->body, in->len, i + 1);
+        if (i < in->len && in->body[i] == ']') {
+            return body_error(in, i, "trailing ',' before ']'");
+        }
+    }
+    i = skip_ws(in->body, in->len, i + 1);
+    if (i < in->len) {
+        return body_error(in, i, "unexpected data after the JSON array");
+    }
+    return HD_OK;
+}
+
+/* Several values separated by whitespace (pretty-printed concatenation). */
+static int split_stream(struct ingest *in, size_t i)
+{
+    while (i < in->len) {
+        size_t end = 0;
+        int rc = handle_scanned(in, i, in->len, &end);
+        if (rc != HD_OK) {
+            return rc;
+        }
+        i = skip_ws(in->body, in->len, end);
+    }
+    return HD_OK;
+}
+
+static int is_ndjson_type(const char *ct)
+{
+    static const char *const types[] = {"application/x-ndjson", "application/ndjson", "application/jsonl",
+                                        "application/x-jsonlines", "application/jsonlines"};
+    if (ct == NULL) {
+        return 0;
+    }
+    while (*ct == ' ' || *ct == '\t') {
+        ct++;
+    }
+    size_t n = 0;
+    while (ct[n] != '\0' && ct[n] != ';' && ct[n] != ' ' && ct[n] != '\t') {
+        n++;
+    }
+    for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++) {
+        if (strlen(types[i]) == n && strncasecmp(ct, types[i], n) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static int find_format(const char *format, const struct hd_decoder **out, struct hd_err *err)
+{
+    char known[128];
+    size_t off = 0;
+    known[0] = '\0';
+    for (size_t i = 0; i < N_DECODERS; i++) {
+        int w = snprintf(known + off, sizeof(known) - off, "%s%s", i ? ", " : "", decoders[i]->name);
+        if (w < 0 || (size_t)w >= sizeof(known) - off) {
+            break;
+        }
+        off += (size_t)w;
+    }
+    *out = hd_decoder_find(format);
+    if (*out != NULL) {
+        return HD_OK;
+    }
+    for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++) {
+        if (strcmp(planned[i], format) == 0) {
+            return hd_err_set(err, HD_EINVAL, "format: format '%s' is not supported yet (known: %s)", format,
+                              known);
+        }
+    }
+    return hd_err_set(err, HD_EINVAL, "format: unknown format '%.64s' (known: %s)", format, known);
+}
+
+int hd_ingest_decode(const char *body, size_t len, const char *content_type, const char *format,
+                     struct hd_batch *out, struct hd_err *err)
+{
+    struct ingest in = {.body = body, .len = len, .out = out, .err = err, .recv_us = hd_now_us()};
+    size_t old_n = out->n;
+    int rc;
+    if (format != NULL) {
+        rc = find_format(format, &in.forced, err);
+        if (rc != HD_OK) {
+            return rc;
+        }
+    }
+    size_t i = 0;
+    /* a UTF-8 byte order mark is not part of any document (RFC 8259 8.1) */
+    if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0) {
+        i = 3;
+    }
+    i = skip_ws(body, len, i);
+    if (i >= len) {
+        return hd_err_set(err, HD_EINVAL, "empty body");
+    }
+    if (is_ndjson_type(content_type)) {
+        rc = split_ndjson(&in, i);
+    } else if (body[i] == '[') {
+        rc = split_array(&in, i);
+    } else {
+        size_t end = 0;
+        size_t last = len;
+        while (last > i && is_ws(body[last - 1])) {
+            last--;
+        }
+        if (!scan_value(body, len, i, &end) || end >= last) {
+            rc = handle_doc(&in, i, last - i); /* one document (or its parse error) */
+        } else {
+            size_t next = skip_ws(body, len, end);
+            if (memchr(body + end, '\n', next - end) == NULL) {
+                /* two values on one line: the first must parse, then the
+                 * second is what is wrong */
+                rc = handle_doc(&in, i, end - i);
+                if (rc == HD_OK) {
+                    char why[128];
+                    snprintf(why, sizeof(why), "at byte %zu: unexpected data after the JSON value "
+                             "(NDJSON needs one document per line)", next - i);
+                    rc = doc_error(&in, 1, i, HD_EINVAL, why);
+                }
+            } else if (memchr(body + i, '\n', end - i) == NULL) {
+                rc = split_ndjson(&in, i);
+            } else {
+                rc = split_stream(&in, i);
+            }
+        }
+    }
+    if (rc != HD_OK) {
+        for (size_t k = old_n; k < out->n; k++) {
+            hd_event_clear(&out->ev[k]);
+        }
+        out->n = old_n;
+    }
+    return rc;
+}

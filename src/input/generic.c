@@ -1,0 +1,223 @@
+/* generic.c - any JSON object (SPEC section 5, source "generic").
+ *
+ * DESIGN: the catch-all, so it is lenient: it reads the commonly used member
+ * names (first one present and usable wins) and ignores what it cannot use
+ * instead of rejecting the document. The id is the hash of the canonical
+ * document, so key order and whitespace do not change it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/util.h"
+#include "input/decoder.h"
+
+static int generic_detect(json_object *root)
+{
+    (void)root;
+    return 1;
+}
+
+/* The first of keys that is a non-empty string member of o. */
+static const char *first_str(json_object *o, const char *const *keys)
+{
+    for (size_t i = 0; keys[i] != NULL; i++) {
+        const char *v = hd_json_get_str(o, keys[i]);
+        if (v != NULL && v[0] != '\0') {
+            return v;
+        }
+    }
+    return NULL;
+}
+
+static int time_of(json_object *v, int64_t *us)
+{
+    if (json_object_is_type(v, json_type_int)) {
+        return hd_epoch_i64_to_us(json_object_get_int64(v), us) == HD_OK;
+    }
+    if (json_object_is_type(v, json_type_double)) {
+        return hd_epoch_to_us(json_object_get_double(v), us) == HD_OK;
+    }
+    if (!json_object_is_type(v, json_type_string)) {
+        return 0;
+    }
+    const char *s = json_object_get_string(v);
+    if (hd_parse_rfc3339_us(s, us) == HD_OK) {
+        return 1;
+    }
+    int64_t n;
+    return hd_parse_i64(s, &n) == HD_OK && hd_epoch_i64_to_us(n, us) == HD_OK; /* "1663014917135000" */
+}
+
+static int severity_name(const char *s)
+{
+    static const struct {
+        const char *name;
+        int sev;
+    } names[] = {{"emergency", 0}, {"emerg", 0},    {"panic", 0},   {"alert", 1},         {"critical", 2},
+                 {"crit", 2},      {"fatal", 2},    {"error", 3},   {"err", 3},           {"warning", 4},
+                 {"warn", 4},      {"notice", 5},   {"info", 6},    {"informational", 6}, {"debug", 7},
+                 {"trace", 7}};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        if (strcasecmp(s, names[i].name) == 0) {
+            return names[i].sev;
+        }
+    }
+    return -1;
+}
+
+static int severity_of(json_object *root)
+{
+    static const char *const keys[] = {"severity", "level", "priority", NULL};
+    int64_t n;
+    if (hd_json_get_i64(root, "severity", &n) && n >= 0 && n <= 7) {
+        return (int)n;
+    }
+    for (size_t i = 0; keys[i] != NULL; i++) {
+        const char *s = hd_json_get_str(root, keys[i]);
+        int sev = s ? severity_name(s) : -1;
+        if (sev >= 0) {
+            return sev;
+        }
+    }
+    return 5;
+}
+
+static enum hd_state state_of(json_object *root)
+{
+    enum hd_state st = HD_STATE_ACTIVE;
+    const char *s = hd_json_get_str(root, "state");
+    if (s != NULL && hd_state_parse(s, &st) == HD_OK) {
+        return st;
+    }
+    s = hd_json_get_str(root, "status");
+    if (s != NULL && (strcasecmp(s, "resolved") == 0 || strcasecmp(s, "ok") == 0)) {
+        return HD_STATE_OK; /* Alertmanager's wording: the condition cleared */
+    }
+    return HD_STATE_ACTIVE;
+}
+
+static int generic_decode(const struct hd_doc *doc, struct hd_batch *out, struct hd_err *err)
+{
+    static const char *const K_TIME[] = {"timestamp", "@timestamp", "time", "ts", "eventTime", NULL};
+    static const char *const K_NAME[] = {"name", "title", "rule", "alertname", NULL};
+    static const char *const K_DESC[] = {"description", "message", "output", "msg", "summary", NULL};
+    static const char *const K_URL[] = {"url", "link", "generatorURL", NULL};
+    static const char *const K_HOST[] = {"host", "hostname", "hostName", NULL};
+    static const char *const K_HOSTOBJ[] = {"name", "hostname", NULL};
+    static const char *const K_CID[] = {"containerId", "container_id", NULL};
+    static const char *const K_CNAME[] = {"container_name", "containerName", NULL};
+    static const char *const K_NS[] = {"namespace", "namespace_name", NULL};
+    static const char *const K_POD[] = {"pod", "pod_name", NULL};
+    static const char *const K_CONT[] = {"container", "container_name", NULL};
+    json_object *root = doc->root;
+    struct hd_labels lab;
+    struct hd_buf canon, key;
+    hd_labels_init(&lab);
+    hd_buf_init(&canon, 0);
+    hd_buf_init(&key, 0);
+    int rc;
+    (void)err;
+
+    struct hd_event *ev = hd_batch_push(out);
+    if (ev == NULL) {
+        rc = HD_ENOMEM;
+        goto out;
+    }
+    ev->source = "generic";
+    ev->recv_us = doc->recv_us;
+    ev->ts_us = doc->recv_us;
+    for (size_t i = 0; K_TIME[i] != NULL; i++) {
+        json_object *v = NULL;
+        if (json_object_object_get_ex(root, K_TIME[i], &v) && v != NULL && time_of(v, &ev->ts_us)) {
+            break;
+        }
+    }
+    ev->severity = severity_of(root);
+    ev->state = state_of(root);
+
+    json_object *hosto = NULL, *conto = NULL, *k8s = NULL, *kube = NULL, *labels = NULL;
+    json_object_object_get_ex(root, "host", &hosto);
+    json_object_object_get_ex(root, "container", &conto);
+    json_object_object_get_ex(root, "k8s", &k8s);
+    json_object_object_get_ex(root, "kubernetes", &kube);
+    json_object_object_get_ex(root, "labels", &labels);
+    const char *host = first_str(root, K_HOST);
+    if (host == NULL && json_object_is_type(hosto, json_type_object)) {
+        host = first_str(hosto, K_HOSTOBJ); /* ECS: host.name */
+    }
+    const char *cid = first_str(root, K_CID);
+    if (cid == NULL && json_object_is_type(conto, json_type_object)) {
+        cid = hd_json_get_str(conto, "id");
+    }
+    /* herald's own k8s{} shape first, then Fluent Bit's kubernetes{} */
+    json_object *ko = json_object_is_type(k8s, json_type_object) ? k8s
+                      : json_object_is_type(kube, json_type_object) ? kube
+                                                                     : NULL;
+    const struct {
+        char **dst;
+        const char *val;
+    } fields[] = {
+        {&ev->name, first_str(root, K_NAME)},
+        {&ev->description, first_str(root, K_DESC)},
+        {&ev->url, first_str(root, K_URL)},
+        {&ev->host, host},
+        {&ev->container_id, cid},
+        {&ev->k8s_namespace, first_str(ko, K_NS)},
+        {&ev->k8s_pod, first_str(ko, K_POD)},
+        {&ev->k8s_container, first_str(ko, K_CONT)},
+        {&ev->k8s_kind, hd_json_get_str(ko, "kind")},
+        {&ev->k8s_name, hd_json_get_str(ko, "name")},
+    };
+    rc = hd_event_set_raw(ev, doc);
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]) && rc == HD_OK; i++) {
+        if (fields[i].val != NULL) {
+            rc = hd_event_set_str(fields[i].dst, fields[i].val);
+        }
+    }
+    if (rc == HD_OK) {
+        int k = hd_event_k8s_from_container_name(ev, first_str(root, K_CNAME));
+        rc = k < 0 ? k : HD_OK;
+    }
+    if (rc == HD_OK && ev->k8s_namespace == NULL) {
+        rc = hd_event_set_str(&ev->k8s_namespace, first_str(root, K_NS));
+    }
+    if (rc == HD_OK && json_object_is_type(labels, json_type_object)) {
+        json_object_object_foreach(labels, lk, lv)
+        {
+            if (rc == HD_OK && json_object_is_type(lv, json_type_string)) {
+                rc = hd_labels_add(&lab, lk, json_object_get_string(lv));
+            }
+        }
+    }
+    if (rc == HD_OK) {
+        rc = hd_labels_finish(&lab, &ev->labels);
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_printf(&key, "generic:%s:%s:%s", ev->name ? ev->name : "", ev->host ? ev->host : "",
+                           ev->container_id ? ev->container_id : "");
+    }
+    if (rc == HD_OK) {
+        ev->alert_key = hd_buf_steal(&key, NULL);
+        rc = ev->alert_key == NULL ? HD_ENOMEM : HD_OK;
+    }
+    if (rc == HD_OK) {
+        rc = hd_json_canonical(root, &canon);
+    }
+    if (rc == HD_OK) {
+        const char *parts[] = {"generic", canon.p};
+        hd_event_set_id(ev, parts, 2);
+    }
+out:
+    hd_labels_free(&lab);
+    hd_buf_free(&canon);
+    hd_buf_free(&key);
+    return rc;
+}
+
+const struct hd_decoder hd_decoder_generic = {
+    .name = "generic",
+    .detect = generic_detect,
+    .decode = generic_decode,
+};

@@ -1,0 +1,569 @@
+/* http_client.c - outbound HTTP over libcurl (multi for the loop, easy for sync).
+ *
+ * DESIGN: one curl multi handle per client, driven by curl_multi_poll from the
+ * single thread that owns it (the dispatcher loop); curl_multi_wakeup is the
+ * only entry other threads use. The multi keeps a connection cache, so
+ * successive requests to a sink reuse the same keep-alive connection. Each
+ * submitted request becomes a struct xfer that owns the request's memory for
+ * the transfer's lifetime (curl reads the body in place, no copy); finished
+ * transfers move to a FIFO until hd_http_client_done hands them out. Easy
+ * handles are recycled through a small free list to skip their set-up cost.
+ *
+ * Secrets: request headers carry auth tokens; they are handed to curl and
+ * never copied into error text or logs. Error text is curl's code string plus
+ * its errbuf, which names hosts, not headers.
+ */
+#include "net/http_client.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "core/err.h"
+#include "core/util.h"
+
+#define HD_RESP_MAX_BODY (1024 * 1024)
+#define HD_REQ_DEFAULT_TIMEOUT_MS 10000L
+#define HD_REQ_MAX_CONNECT_TIMEOUT_MS 10000L
+#define HD_EASY_POOL_MAX 16
+
+#ifndef HD_VERSION
+#define HD_VERSION "dev"
+#endif
+
+struct xfer {
+    struct xfer *next;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    struct hd_request req;   /* owned copy of the submitted request */
+    struct hd_response resp;
+    char errbuf[CURL_ERROR_SIZE];
+    void *userdata;
+};
+
+struct hd_http_client {
+    CURLM *multi;
+    struct xfer *running;       /* in curl, unordered */
+    struct xfer *done_head;     /* finished, FIFO */
+    struct xfer *done_tail;
+    size_t n_running;
+    size_t n_done;
+    CURL *pool[HD_EASY_POOL_MAX];
+    size_t n_pool;
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static int curl_init_rc = CURLE_OK;
+
+static void curl_global_once(void)
+{
+    curl_init_rc = (int)curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+static int curl_ready(void)
+{
+    pthread_once(&curl_once, curl_global_once);
+    return curl_init_rc == CURLE_OK ? HD_OK : HD_EIO;
+}
+
+/* ---- requests and responses ------------------------------------------- */
+
+void hd_request_init(struct hd_request *r)
+{
+    memset(r, 0, sizeof(*r));
+    hd_buf_init(&r->body, 0);
+}
+
+void hd_request_clear(struct hd_request *r)
+{
+    free(r->url);
+    for (size_t i = 0; i < r->n_headers; i++) {
+        free(r->headers[i]);
+    }
+    hd_buf_free(&r->body);
+    hd_request_init(r);
+}
+
+/* Refuses CR/LF anywhere (header injection) and a name that is not a token. */
+int hd_request_add_header(struct hd_request *r, const char *name, const char *value)
+{
+    if (name == NULL || name[0] == '\0' || value == NULL) {
+        return HD_EINVAL;
+    }
+    for (const char *p = name; *p != '\0'; p++) {
+        if (*p <= ' ' || *p == ':' || *p == 0x7f) {
+            return HD_EINVAL;
+        }
+    }
+    for (const char *p = value; *p != '\0'; p++) {
+        if (*p == '\r' || *p == '\n') {
+            return HD_EINVAL;
+        }
+    }
+    if (r->n_headers >= HD_REQ_MAX_HEADERS) {
+        return HD_ETOOBIG;
+    }
+    size_t nl = strlen(name);
+    size_t vl = strlen(value);
+    char *line = malloc(nl + vl + 3);
+    if (line == NULL) {
+        return HD_ENOMEM;
+    }
+    memcpy(line, name, nl);
+    line[nl] = ':';
+    line[nl + 1] = ' ';
+    memcpy(line + nl + 2, value, vl + 1);
+    r->headers[r->n_headers++] = line;
+    return HD_OK;
+}
+
+void hd_response_init(struct hd_response *r)
+{
+    memset(r, 0, sizeof(*r));
+    hd_buf_init(&r->body, HD_RESP_MAX_BODY);
+    r->retry_after_ms = -1;
+}
+
+void hd_response_clear(struct hd_response *r)
+{
+    hd_buf_free(&r->body);
+    hd_response_init(r);
+}
+
+/* ---- Retry-After ------------------------------------------------------- */
+
+int64_t hd_parse_retry_after(const char *v)
+{
+    if (v == NULL) {
+        return -1;
+    }
+    while (*v == ' ' || *v == '\t') {
+        v++;
+    }
+    size_t n = strlen(v);
+    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r' || v[n - 1] == '\n')) {
+        n--;
+    }
+    if (n == 0 || n >= 128) {
+        return -1;
+    }
+    char tmp[128];
+    memcpy(tmp, v, n);
+    tmp[n] = '\0';
+
+    int digits = 1;
+    for (size_t i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)tmp[i])) {
+            digits = 0;
+            break;
+        }
+    }
+    if (digits) {
+        int64_t secs = 0;
+        /* More than ~31 years is nonsense; cap rather than overflow. */
+        if (n > 9 || hd_parse_i64(tmp, &secs) != HD_OK) {
+            secs = 999999999;
+        }
+        return secs * 1000;
+    }
+    time_t t = curl_getdate(tmp, NULL);
+    if (t == (time_t)-1) {
+        return -1;
+    }
+    int64_t delta = (int64_t)t * 1000 - hd_now_ms();
+    return delta < 0 ? 0 : delta;
+}
+
+/* ---- curl callbacks ---------------------------------------------------- */
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
+{
+    struct hd_response *resp = ud;
+    size_t n = size * nmemb;
+    size_t room = resp->body.max - resp->body.len;
+    /* Past the cap the rest is dropped, not an error: the status and the
+     * first MiB are what the classification and the dead letter need. */
+    size_t take = n < room ? n : room;
+    if (take > 0 && hd_buf_append(&resp->body, ptr, take) != HD_OK) {
+        return 0; /* ENOMEM: abort the transfer */
+    }
+    return n;
+}
+
+static size_t on_header(char *ptr, size_t size, size_t nitems, void *ud)
+{
+    struct hd_response *resp = ud;
+    size_t n = size * nitems;
+    static const char name[] = "retry-after:";
+    const size_t nl = sizeof(name) - 1;
+    if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
+        /* A new response block (after 1xx or a proxy CONNECT): only the
+         * final one's headers count. */
+        resp->retry_after_ms = -1;
+    } else if (n > nl && strncasecmp(ptr, name, nl) == 0) {
+        char v[128];
+        size_t vl = n - nl;
+        if (vl >= sizeof(v)) {
+            vl = sizeof(v) - 1;
+        }
+        memcpy(v, ptr + nl, vl);
+        v[vl] = '\0';
+        resp->retry_after_ms = hd_parse_retry_after(v);
+    }
+    return n;
+}
+
+/* ---- set-up shared by the multi and the sync paths --------------------- */
+
+/* Configures easy for req. The request's url, header lines and body must
+ * outlive the transfer (curl reads them in place); *hdrs_out receives the
+ * header list the caller frees after the transfer. */
+static int easy_setup(CURL *easy, const struct hd_request *req, struct hd_response *resp, char *errbuf,
+                      struct curl_slist **hdrs_out)
+{
+    struct curl_slist *hdrs = NULL;
+    int rc = HD_OK;
+
+    if (req->url == NULL || req->url[0] == '\0') {
+        rc = HD_EINVAL;
+        goto out;
+    }
+    for (size_t i = 0; i < req->n_headers; i++) {
+        struct curl_slist *nh = curl_slist_append(hdrs, req->headers[i]);
+        if (nh == NULL) {
+            rc = HD_ENOMEM;
+            goto out;
+        }
+        hdrs = nh;
+    }
+    /* An empty "Expect:" stops curl from waiting for 100-continue on big bodies. */
+    struct curl_slist *nh = curl_slist_append(hdrs, "Expect:");
+    if (nh == NULL) {
+        rc = HD_ENOMEM;
+        goto out;
+    }
+    hdrs = nh;
+
+    long timeout = req->timeout_ms > 0 ? req->timeout_ms : HD_REQ_DEFAULT_TIMEOUT_MS;
+    long ctimeout = timeout < HD_REQ_MAX_CONNECT_TIMEOUT_MS ? timeout : HD_REQ_MAX_CONNECT_TIMEOUT_MS;
+
+    errbuf[0] = '\0';
+    curl_easy_setopt(easy, CURLOPT_URL, req->url);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, ctimeout);
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, "herald/" HD_VERSION);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdrs);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, resp);
+
+    const struct hd_tls_opts *tls = req->tls;
+    long verify = (tls != NULL && tls->insecure) ? 0L : 1L;
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, verify);
+    curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
+    if (tls != NULL && tls->ca_file != NULL) {
+        curl_easy_setopt(easy, CURLOPT_CAINFO, tls->ca_file);
+    }
+    if (tls != NULL && tls->cert_file != NULL) {
+        curl_easy_setopt(easy, CURLOPT_SSLCERT, tls->cert_file);
+    }
+    if (tls != NULL && tls->key_file != NULL) {
+        curl_easy_setopt(easy, CURLOPT_SSLKEY, tls->key_file);
+    }
+
+    const char *method = req->method != NULL ? req->method : "POST";
+    const char *body = req->body.p != NULL ? req->body.p : "";
+    if (strcmp(method, "GET") == 0) {
+        curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+    } else if (strcmp(method, "HEAD") == 0) {
+        curl_easy_setopt(easy, CURLOPT_NOBODY, 1L);
+    } else {
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)req->body.len);
+        curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body);
+        if (strcmp(method, "POST") != 0) {
+            curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
+        }
+    }
+    *hdrs_out = hdrs;
+    hdrs = NULL;
+out:
+    curl_slist_free_all(hdrs);
+    return rc;
+}
+
+/* Fills status / error / elapsed of resp from a finished transfer. */
+static void easy_finish(CURL *easy, CURLcode code, const char *errbuf, struct hd_response *resp)
+{
+    curl_off_t total = 0;
+    if (curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total) == CURLE_OK) {
+        resp->elapsed_us = (int64_t)total;
+    }
+    if (code == CURLE_OK) {
+        long status = 0;
+        curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
+        resp->status = status;
+        resp->error[0] = '\0';
+        return;
+    }
+    resp->status = 0;
+    if (errbuf != NULL && errbuf[0] != '\0') {
+        snprintf(resp->error, sizeof(resp->error), "%s: %s", curl_easy_strerror(code), errbuf);
+    } else {
+        snprintf(resp->error, sizeof(resp->error), "%s", curl_easy_strerror(code));
+    }
+}
+
+/* ---- the multi client -------------------------------------------------- */
+
+struct hd_http_client *hd_http_client_new(void)
+{
+    if (curl_ready() != HD_OK) {
+        return NULL;
+    }
+    struct hd_http_client *c = calloc(1, sizeof(*c));
+    if (c == NULL) {
+        return NULL;
+    }
+    c->multi = curl_multi_init();
+    if (c->multi == NULL) {
+        free(c);
+        return NULL;
+    }
+    return c;
+}
+
+static void xfer_free(struct xfer *x)
+{
+    if (x == NULL) {
+        return;
+    }
+    if (x->easy != NULL) {
+        curl_easy_cleanup(x->easy);
+    }
+    curl_slist_free_all(x->hdrs);
+    hd_request_clear(&x->req);
+    hd_response_clear(&x->resp);
+    free(x);
+}
+
+void hd_http_client_free(struct hd_http_client *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    struct xfer *x = c->running;
+    while (x != NULL) {
+        struct xfer *next = x->next;
+        curl_multi_remove_handle(c->multi, x->easy);
+        xfer_free(x);
+        x = next;
+    }
+    x = c->done_head;
+    while (x != NULL) {
+        struct xfer *next = x->next;
+        xfer_free(x);
+        x = next;
+    }
+    for (size_t i = 0; i < c->n_pool; i++) {
+        curl_easy_cleanup(c->pool[i]);
+    }
+    curl_multi_cleanup(c->multi);
+    free(c);
+}
+
+/* Always consumes req (it is left cleared, also on failure). */
+int hd_http_client_submit(struct hd_http_client *c, struct hd_request *req, void *userdata)
+{
+    int rc = HD_OK;
+    struct xfer *x = calloc(1, sizeof(*x));
+    if (x == NULL) {
+        hd_request_clear(req);
+        return HD_ENOMEM;
+    }
+    x->req = *req;
+    hd_request_init(req);
+    hd_response_init(&x->resp);
+    x->userdata = userdata;
+
+    if (c->n_pool > 0) {
+        x->easy = c->pool[--c->n_pool];
+        curl_easy_reset(x->easy);
+    } else {
+        x->easy = curl_easy_init();
+    }
+    if (x->easy == NULL) {
+        rc = HD_ENOMEM;
+        goto out;
+    }
+    rc = easy_setup(x->easy, &x->req, &x->resp, x->errbuf, &x->hdrs);
+    if (rc != HD_OK) {
+        goto out;
+    }
+    curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
+    if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
+        rc = HD_EIO;
+        goto out;
+    }
+    x->next = c->running;
+    c->running = x;
+    c->n_running++;
+    x = NULL;
+out:
+    xfer_free(x);
+    return rc;
+}
+
+static void unlink_running(struct hd_http_client *c, struct xfer *x)
+{
+    for (struct xfer **pp = &c->running; *pp != NULL; pp = &(*pp)->next) {
+        if (*pp == x) {
+            *pp = x->next;
+            c->n_running--;
+            break;
+        }
+    }
+    x->next = NULL;
+}
+
+static void collect_finished(struct hd_http_client *c)
+{
+    int left = 0;
+    CURLMsg *msg = NULL;
+    for (;;) {
+        msg = curl_multi_info_read(c->multi, &left);
+        if (msg == NULL) {
+            break;
+        }
+        if (msg->msg != CURLMSG_DONE) {
+            continue;
+        }
+        CURL *easy = msg->easy_handle;
+        CURLcode code = msg->data.result;
+        struct xfer *x = NULL;
+        curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x);
+        if (x == NULL) {
+            continue;
+        }
+        easy_finish(easy, code, x->errbuf, &x->resp);
+        curl_multi_remove_handle(c->multi, easy);
+        unlink_running(c, x);
+        /* The easy handle goes back to the pool; the connection itself stays
+         * in the multi's cache for the next request to the same host. */
+        if (c->n_pool < HD_EASY_POOL_MAX) {
+            c->pool[c->n_pool++] = easy;
+        } else {
+            curl_easy_cleanup(easy);
+        }
+        x->easy = NULL;
+        curl_slist_free_all(x->hdrs);
+        x->hdrs = NULL;
+        if (c->done_tail != NULL) {
+            c->done_tail->next = x;
+        } else {
+            c->done_head = x;
+        }
+        c->done_tail = x;
+        c->n_done++;
+    }
+}
+
+int hd_http_client_poll(struct hd_http_client *c, int timeout_ms)
+{
+    int still = 0;
+    if (curl_multi_perform(c->multi, &still) != CURLM_OK) {
+        return HD_EIO;
+    }
+    collect_finished(c);
+    if (c->n_done > 0) {
+        timeout_ms = 0; /* results waiting: don't sleep on them */
+    }
+    if (timeout_ms < 0) {
+        timeout_ms = 0;
+    }
+    if (curl_multi_poll(c->multi, NULL, 0, timeout_ms, NULL) != CURLM_OK) {
+        return HD_EIO;
+    }
+    if (curl_multi_perform(c->multi, &still) != CURLM_OK) {
+        return HD_EIO;
+    }
+    collect_finished(c);
+    return HD_OK;
+}
+
+/* resp is overwritten (not cleared first); the caller clears it. */
+int hd_http_client_done(struct hd_http_client *c, void **userdata, struct hd_response *resp)
+{
+    struct xfer *x = c->done_head;
+    if (x == NULL) {
+        return 0;
+    }
+    c->done_head = x->next;
+    if (c->done_head == NULL) {
+        c->done_tail = NULL;
+    }
+    c->n_done--;
+    *userdata = x->userdata;
+    *resp = x->resp;
+    hd_response_init(&x->resp);
+    xfer_free(x);
+    return 1;
+}
+
+size_t hd_http_client_active(struct hd_http_client *c)
+{
+    return c->n_running + c->n_done;
+}
+
+void hd_http_client_wakeup(struct hd_http_client *c)
+{
+    if (c != NULL) {
+        curl_multi_wakeup(c->multi);
+    }
+}
+
+/* ---- blocking one-shot ------------------------------------------------- */
+
+/* resp is (re)initialised here; the caller clears it. */
+int hd_http_sync(const struct hd_request *req, struct hd_response *resp)
+{
+    struct curl_slist *hdrs = NULL;
+    char errbuf[CURL_ERROR_SIZE];
+    CURL *easy = NULL;
+    int rc = HD_OK;
+
+    hd_response_init(resp);
+    rc = curl_ready();
+    if (rc != HD_OK) {
+        snprintf(resp->error, sizeof(resp->error), "curl initialisation failed");
+        goto out;
+    }
+    easy = curl_easy_init();
+    if (easy == NULL) {
+        rc = HD_ENOMEM;
+        snprintf(resp->error, sizeof(resp->error), "out of memory");
+        goto out;
+    }
+    rc = easy_setup(easy, req, resp, errbuf, &hdrs);
+    if (rc != HD_OK) {
+        snprintf(resp->error, sizeof(resp->error), "%s", rc == HD_EINVAL ? "no URL" : hd_strerror(rc));
+        goto out;
+    }
+    CURLcode code = curl_easy_perform(easy);
+    easy_finish(easy, code, errbuf, resp);
+out:
+    curl_slist_free_all(hdrs);
+    if (easy != NULL) {
+        curl_easy_cleanup(easy);
+    }
+    return rc;
+}

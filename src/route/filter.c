@@ -1,0 +1,150 @@
+/* filter.c - does a channel want this event? (SPEC 4, 5)
+ *
+ * Runs on the dispatcher loop for every event of every channel, so the
+ * common checks read the stored columns only; labels and the original are
+ * parsed only when a match path points into them, at most once per call.
+ */
+#include "route/filter.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "json/json.h"
+
+struct lazy_docs {
+    json_object *labels;
+    json_object *raw;
+    int labels_done;
+    int raw_done;
+};
+
+/* Text form of a JSON value for equality with a match value (which was
+ * stored from a string, number or boolean the same way). NULL: no match. */
+static const char *json_text(json_object *v)
+{
+    if (v == NULL) {
+        return NULL;
+    }
+    switch (json_object_get_type(v)) {
+    case json_type_string:
+    case json_type_int:
+    case json_type_double:
+    case json_type_boolean:
+        return json_object_get_string(v);
+    default:
+        return NULL;
+    }
+}
+
+static json_object *parse_once(const char *text, size_t len, json_object **slot, int *done)
+{
+    if (!*done) {
+        *done = 1;
+        *slot = text != NULL ? hd_json_parse(text, len, NULL) : NULL;
+    }
+    return *slot;
+}
+
+/* The event's value at a match path as text; num is scratch for numbers. */
+static const char *field(const struct hd_event *ev, const char *path, struct lazy_docs *d, char *num, size_t numsz)
+{
+    if (strcmp(path, "source") == 0) {
+        return ev->source;
+    }
+    if (strcmp(path, "severity") == 0) {
+        snprintf(num, numsz, "%d", ev->severity);
+        return num;
+    }
+    if (strcmp(path, "state") == 0) {
+        return hd_state_name(ev->state);
+    }
+    if (strcmp(path, "id") == 0) {
+        return ev->id;
+    }
+    if (strcmp(path, "name") == 0) {
+        return ev->name;
+    }
+    if (strcmp(path, "description") == 0) {
+        return ev->description;
+    }
+    if (strcmp(path, "url") == 0) {
+        return ev->url;
+    }
+    if (strcmp(path, "host") == 0) {
+        return ev->host;
+    }
+    if (strcmp(path, "containerId") == 0) {
+        return ev->container_id;
+    }
+    if (strcmp(path, "alertKey") == 0) {
+        return ev->alert_key;
+    }
+    if (strncmp(path, "k8s.", 4) == 0) {
+        const char *k = path + 4;
+        if (strcmp(k, "namespace") == 0) {
+            return ev->k8s_namespace;
+        }
+        if (strcmp(k, "pod") == 0) {
+            return ev->k8s_pod;
+        }
+        if (strcmp(k, "container") == 0) {
+            return ev->k8s_container;
+        }
+        if (strcmp(k, "kind") == 0) {
+            return ev->k8s_kind;
+        }
+        if (strcmp(k, "name") == 0) {
+            return ev->k8s_name;
+        }
+        return NULL;
+    }
+    if (strncmp(path, "labels.", 7) == 0) {
+        json_object *l = parse_once(ev->labels, ev->labels ? strlen(ev->labels) : 0, &d->labels, &d->labels_done);
+        json_object *v = NULL;
+        /* Label keys may hold dots (Falco output fields "fd.name"): member, not path. */
+        if (l == NULL || !json_object_object_get_ex(l, path + 7, &v)) {
+            return NULL;
+        }
+        return json_text(v);
+    }
+    if (strncmp(path, "raw.", 4) == 0) {
+        json_object *r = parse_once(ev->raw, ev->raw_len, &d->raw, &d->raw_done);
+        return r != NULL ? json_text(hd_json_path(r, path + 4)) : NULL;
+    }
+    return NULL;
+}
+
+int hd_filter_accepts(const struct hd_channel_common *c, const struct hd_event *ev)
+{
+    if (ev->state == HD_STATE_OK && !c->notify_on_ok) {
+        return 0;
+    }
+    if (ev->state == HD_STATE_RESOLVED && !c->notify_on_resolve) {
+        return 0;
+    }
+    if (ev->severity > c->min_severity) {
+        return 0;
+    }
+    if (c->n_sources > 0) {
+        int found = 0;
+        for (size_t i = 0; ev->source != NULL && i < c->n_sources; i++) {
+            if (strcmp(c->sources[i], ev->source) == 0) {
+                found = 1;
+                break;
+            }
+        }
+        if (!found) {
+            return 0;
+        }
+    }
+    struct lazy_docs d = {0};
+    int ok = 1;
+    for (size_t i = 0; ok && i < c->n_match; i++) {
+        char num[24];
+        const char *v = field(ev, c->match[i].path, &d, num, sizeof(num));
+        ok = v != NULL && strcmp(v, c->match[i].value) == 0;
+    }
+    json_object_put(d.labels);
+    json_object_put(d.raw);
+    return ok;
+}

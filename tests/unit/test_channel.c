@@ -1,0 +1,471 @@
+/* test_channel.c - registry, validation messages, common options, secrets,
+ * HTTP classification, the test event. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include "channel/channel.h"
+#include "channel/driver.h"
+#include "channel_fixture.h"
+
+#define V18 HD_FIXTURES "/sysdig/sysdig_blog2018_notificationChannel_get_item_v18.json"
+#define PUT_REQ HD_FIXTURES "/sysdig/sysdig_blog2018_notificationChannel_put_request.json"
+#define SPLUNK_AUTH "Splunk 2b8868fe198cf1203256e6af6515bfad"
+
+static json_object *js(const char *text)
+{
+    struct hd_err err = {0};
+    json_object *o = hd_json_parse(text, strlen(text), &err);
+    if (o == NULL) {
+        fail_msg("bad test JSON (%s): %s", err.msg, text);
+    }
+    return o;
+}
+
+static json_object *js_file(const char *path)
+{
+    size_t len = 0;
+    char *text = fx_read_file(path, &len);
+    assert_non_null(text);
+    json_object *o = hd_json_parse(text, len, NULL);
+    free(text);
+    assert_non_null(o);
+    return o;
+}
+
+static void test_registry(void **state)
+{
+    struct hd_err err = {0};
+    const struct hd_channel_type *w = hd_channel_type_find("WEBHOOK");
+    assert_non_null(w);
+    assert_string_equal(w->name, "WEBHOOK");
+    assert_null(hd_channel_type_find("NOPE"));
+    assert_null(hd_channel_type_find(NULL));
+    assert_int_equal(hd_channel_registry_check(&err), HD_OK);
+
+    const struct hd_channel_type *dup[] = {w, w};
+    assert_int_equal(hd_channel_registry_check_table(dup, 2, &err), HD_EINVAL);
+    assert_string_equal(err.msg, "channel type WEBHOOK registered twice");
+    struct hd_channel_type broken = *w;
+    broken.render = NULL;
+    const struct hd_channel_type *bad[] = {&broken};
+    assert_int_equal(hd_channel_registry_check_table(bad, 1, &err), HD_EINVAL);
+}
+
+/* Each body must fail with exactly this message (what the API returns). */
+static void test_validation_messages(void **state)
+{
+    static const char *const cases[][2] = {
+        {"[]", "notificationChannel: must be an object"},
+        {"{\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\"}}", "name: required"},
+        {"{\"name\":\"\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\"}}",
+         "name: must be a non-empty string of at most 255 characters"},
+        {"{\"name\":7,\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\"}}",
+         "name: must be a non-empty string of at most 255 characters"},
+        {"{\"name\":\"a\",\"options\":{\"url\":\"http://x\"}}", "type: required"},
+        {"{\"name\":\"a\",\"type\":\"CARRIER_PIGEON\",\"options\":{}}", "type: unknown channel type 'CARRIER_PIGEON'"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"enabled\":\"yes\",\"options\":{\"url\":\"http://x\"}}",
+         "enabled: must be a boolean"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\"}", "options: required"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":[]}", "options: must be an object"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{}}", "options.url: required"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"ftp://x/y\"}}",
+         "options.url: not a valid URL (need http:// or https://)"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://\"}}",
+         "options.url: not a valid URL (need http:// or https://)"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://a b/\"}}",
+         "options.url: not a valid URL (need http:// or https://)"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":42}}",
+         "options.url: not a valid URL (need http:// or https://)"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"minSeverity\":8}}",
+         "options.minSeverity: must be an integer 0..7"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"minSeverity\":\"3\"}}",
+         "options.minSeverity: must be an integer 0..7"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"minSeverity\":2.5}}",
+         "options.minSeverity: must be an integer 0..7"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"notifyOnOk\":1}}",
+         "options.notifyOnOk: must be a boolean"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"additionalHeaders\":{\"X\":1}}}",
+         "options.additionalHeaders.X: must be a string"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"additionalHeaders\":{\"X\":\"a\\r\\nEvil: 1\"}}}",
+         "options.additionalHeaders.X: must not contain CR, LF or other control characters"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"additionalHeaders\":{\"Bad Name\":\"v\"}}}",
+         "options.additionalHeaders.Bad Name: not a valid header name"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"additionalHeaders\":{\"X\\r\\nY\":\"v\"}}}",
+         "options.additionalHeaders.X\r\nY: not a valid header name"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"additionalHeaders\":[]}}",
+         "options.additionalHeaders: must be an object of header name to string"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"customData\":[1]}}",
+         "options.customData: must be an object (merged into the body)"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"transform\":{\"millis\":\"x\"}}}",
+         "options.transform.millis: unknown key (millisField, isoField, addNormalized, flatten, drop, rename)"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"transform\":{\"millisField\":3}}}",
+         "options.transform.millisField: must be a non-empty string"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"transform\":{\"flatten\":\"yes\"}}}",
+         "options.transform.flatten: must be a boolean"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"transform\":{\"drop\":[\"a\",1]}}}",
+         "options.transform.drop: must be a list of paths (strings)"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"transform\":{\"rename\":{\"a\":1}}}}",
+         "options.transform.rename.a: must be a non-empty path"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"transform\":\"x\"}}",
+         "options.transform: must be an object"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"timeoutMs\":0}}",
+         "options.timeoutMs: must be an integer 1..300000"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"sources\":\"falco\"}}",
+         "options.sources: must be a list of strings"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"sources\":[\"falco\",\"nagios\"]}}",
+         "options.sources[1]: unknown source 'nagios' (sysdig_monitor, sysdig_secure, falco, alertmanager, "
+         "kubernetes, docker, generic)"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"match\":{\"k8s.namespace\":{}}}}",
+         "options.match.k8s.namespace: must be a string, number or boolean"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"match\":{\"namespace\":\"p\"}}}",
+         "options.match.namespace: unknown field (source, severity, state, name, host, containerId, alertKey, "
+         "k8s.*, labels.<key>, raw.<path>)"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"tls\":{\"caFile\":1}}}",
+         "options.tls.caFile: must be a string"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"tls\":{\"verify\":false}}}",
+         "options.tls.verify: unknown key (caFile, certFile, keyFile, insecureSkipVerify)"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"tls\":{\"certFile\":\"/c\"}}}",
+         "options.tls: certFile and keyFile go together"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"allowInsecureConnections\":\"no\"}}",
+         "options.allowInsecureConnections: must be a boolean"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"endpoint\":\"es:9200\"}}",
+         "options.endpoint: not a valid URL (need http:// or https://)"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"batch\":{\"maxEvents\":0}}}",
+         "options.batch.maxEvents: must be an integer 1..100000"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"compress\":\"zip\"}}",
+         "options.compress: must be a boolean or \"gzip\""},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"throttle\":{\"key\":\"alertKey\"}}}",
+         "options.throttle.windowMs: required"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"sendTestNotification\":\"y\"}}",
+         "options.sendTestNotification: must be a boolean"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"sendTestNotification\":1,\"options\":{\"url\":\"http://x\"}}",
+         "sendTestNotification: must be a boolean"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct hd_err err = {0};
+        json_object *o = js(cases[i][0]);
+        int rc = hd_channel_validate(o, &err);
+        json_object_put(o);
+        if (rc != HD_EINVAL || strcmp(err.msg, cases[i][1]) != 0) {
+            fail_msg("case %zu: rc %d msg '%s', want '%s'", i, rc, err.msg, cases[i][1]);
+        }
+    }
+    /* A 256-character name is one too many; 255 is fine. */
+    char name[300];
+    char body[512];
+    struct hd_err err = {0};
+    memset(name, 'n', 256);
+    name[256] = '\0';
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\"}}", name);
+    json_object *o = js(body);
+    assert_int_equal(hd_channel_validate(o, &err), HD_EINVAL);
+    json_object_put(o);
+    name[255] = '\0';
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\"}}", name);
+    o = js(body);
+    assert_int_equal(hd_channel_validate(o, &err), HD_OK);
+    json_object_put(o);
+}
+
+static void test_validate_accepts_sysdig_objects(void **state)
+{
+    struct hd_err err = {0};
+    json_object *v18 = js_file(V18);
+    assert_int_equal(hd_channel_validate(v18, &err), HD_OK);
+    json_object_put(v18);
+    json_object *put = js_file(PUT_REQ);
+    json_object *inner = NULL;
+    assert_true(json_object_object_get_ex(put, "notificationChannel", &inner));
+    assert_int_equal(hd_channel_validate(inner, &err), HD_OK);
+    json_object_put(put);
+    /* Nulls (python client), unknown fields and every common option. */
+    json_object *full = js(
+        "{\"id\":null,\"version\":null,\"createdOn\":null,\"modifiedOn\":null,\"teamId\":12,\"name\":\"ES\","
+        "\"type\":\"WEBHOOK\",\"enabled\":false,\"sendTestNotification\":false,"
+        "\"options\":{\"url\":\"https://es:9200/sysdigsecure/event\",\"notifyOnOk\":null,\"minSeverity\":4,"
+        "\"sources\":[\"sysdig_secure\",\"falco\"],\"match\":{\"k8s.namespace\":\"prod\",\"severity\":4,"
+        "\"raw.resolved\":false,\"labels.falco.rule\":\"x\"},\"transform\":{\"millisField\":\"estimestamp\","
+        "\"isoField\":\"@timestamp\",\"addNormalized\":true,\"flatten\":false,\"drop\":[\"a.b\"],"
+        "\"rename\":{\"c\":\"d.e\"}},\"template\":null,\"timeoutMs\":3000,\"tls\":{\"caFile\":\"/etc/ca.pem\","
+        "\"certFile\":\"/c.pem\",\"keyFile\":\"/k.pem\",\"insecureSkipVerify\":false},"
+        "\"allowInsecureConnections\":false,\"endpoint\":\"http://localhost:9200\",\"batch\":{\"maxEvents\":500,"
+        "\"maxBytes\":1048576,\"maxDelayMs\":100},\"compress\":\"gzip\",\"throttle\":{\"key\":\"alertKey\","
+        "\"windowMs\":60000},\"sendTestNotification\":true,\"someFutureOption\":{\"x\":1}}}");
+    if (hd_channel_validate(full, &err) != HD_OK) {
+        fail_msg("%s", err.msg);
+    }
+    json_object_put(full);
+}
+
+static void test_new_and_common_options(void **state)
+{
+    struct hd_err err = {0};
+    struct hd_channel *ch = hd_channel_new(
+        14787, 18,
+        "{\"type\":\"WEBHOOK\",\"name\":\"ES\",\"enabled\":false,\"options\":{\"url\":\"https://es/x\","
+        "\"notifyOnOk\":false,\"minSeverity\":3,\"sources\":[\"falco\"],\"match\":{\"severity\":4,"
+        "\"raw.resolved\":false,\"k8s.namespace\":\"prod\"},\"transform\":{\"millisField\":\"estimestamp\"},"
+        "\"template\":{\"a\":\"{{name}}\"},\"timeoutMs\":3000,\"tls\":{\"caFile\":\"/ca.pem\"},"
+        "\"allowInsecureConnections\":true,\"endpoint\":\"http://localhost:9200\",\"batch\":{\"maxEvents\":500,"
+        "\"maxDelayMs\":100},\"compress\":true,\"throttle\":{\"key\":\"alertKey\",\"windowMs\":60000}}}",
+        &err);
+    if (ch == NULL) {
+        fail_msg("%s", err.msg);
+    }
+    assert_int_equal(ch->id, 14787);
+    assert_int_equal(ch->version, 18);
+    assert_string_equal(ch->name, "ES");
+    assert_int_equal(ch->enabled, 0);
+    assert_ptr_equal(ch->type, hd_channel_type_find("WEBHOOK"));
+    const struct hd_channel_common *c = &ch->common;
+    assert_int_equal(c->notify_on_ok, 0);
+    assert_int_equal(c->notify_on_resolve, 1);
+    assert_int_equal(c->min_severity, 3);
+    assert_int_equal(c->n_sources, 1);
+    assert_string_equal(c->sources[0], "falco");
+    assert_int_equal(c->n_match, 3);
+    for (size_t i = 0; i < c->n_match; i++) {
+        if (strcmp(c->match[i].path, "severity") == 0) {
+            assert_string_equal(c->match[i].value, "4");
+        } else if (strcmp(c->match[i].path, "raw.resolved") == 0) {
+            assert_string_equal(c->match[i].value, "false");
+        } else {
+            assert_string_equal(c->match[i].path, "k8s.namespace");
+            assert_string_equal(c->match[i].value, "prod");
+        }
+    }
+    assert_non_null(c->transform);
+    assert_non_null(c->tmpl);
+    assert_int_equal(c->timeout_ms, 3000);
+    assert_string_equal(c->tls.ca_file, "/ca.pem");
+    assert_null(c->tls.cert_file);
+    assert_int_equal(c->tls.insecure, 1);
+    assert_string_equal(c->endpoint, "http://localhost:9200");
+    assert_int_equal(c->batch_max_events, 500);
+    assert_int_equal(c->batch_max_bytes, 5 * 1024 * 1024);
+    assert_int_equal(c->batch_max_delay_ms, 100);
+    assert_int_equal(c->compress, 1);
+    assert_string_equal(c->throttle_key, "alertKey");
+    assert_int_equal(c->throttle_window_ms, 60000);
+    hd_channel_free(ch);
+    hd_channel_free(NULL);
+
+    /* Defaults (the article's v17 channel). */
+    ch = hd_channel_new(1, 17,
+                        "{\"type\":\"WEBHOOK\",\"name\":\"Splunk\",\"options\":{\"notifyOnOk\":true,"
+                        "\"url\":\"http://somehost:9000/services/collector/raw\",\"notifyOnResolve\":true}}",
+                        &err);
+    assert_non_null(ch);
+    assert_int_equal(ch->enabled, 1);
+    assert_int_equal(ch->common.min_severity, 7);
+    assert_int_equal(ch->common.timeout_ms, 10000);
+    assert_null(ch->common.sources);
+    assert_null(ch->common.transform);
+    assert_int_equal(ch->common.tls.insecure, 0);
+    assert_int_equal(ch->common.compress, 0);
+    hd_channel_free(ch);
+
+    assert_null(hd_channel_new(2, 1, "{\"type\":\"SMOKE\",\"name\":\"x\",\"options\":{}}", &err));
+    assert_string_equal(err.msg, "type: unknown channel type 'SMOKE'");
+    assert_null(hd_channel_new(3, 1, "{\"type\":", &err));
+    assert_non_null(strstr(err.msg, "channel 3: at byte"));
+    assert_null(hd_channel_new(4, 1, "{\"type\":\"WEBHOOK\",\"name\":\"x\",\"options\":{\"url\":\"x\"}}", &err));
+    assert_string_equal(err.msg, "options.url: not a valid URL (need http:// or https://)");
+}
+
+/* common_parse writes its output only on success. */
+static void test_common_parse_untouched_on_error(void **state)
+{
+    struct hd_channel_common c;
+    struct hd_err err = {0};
+    memset(&c, 0x5a, sizeof(c));
+    json_object *o = js("{\"sources\":[\"falco\"],\"match\":{\"source\":\"falco\"},\"minSeverity\":99}");
+    assert_int_equal(hd_channel_common_parse(&c, o, &err), HD_EINVAL);
+    assert_int_equal(c.min_severity, 0x5a5a5a5a);
+    json_object_put(o);
+    assert_int_equal(hd_channel_common_parse(&c, NULL, &err), HD_EINVAL);
+    o = js("{\"sources\":[],\"match\":{}}");
+    assert_int_equal(hd_channel_common_parse(&c, o, &err), HD_OK);
+    assert_null(c.sources);
+    assert_int_equal(c.n_match, 0);
+    hd_channel_common_clear(&c);
+    hd_channel_common_clear(NULL);
+    json_object_put(o);
+}
+
+static const char *opt_str(json_object *obj, const char *path)
+{
+    json_object *v = hd_json_path(obj, path);
+    return v ? json_object_get_string(v) : NULL;
+}
+
+static void test_mask_secrets(void **state)
+{
+    json_object *stored = js_file(V18);
+    json_object *o = js("{\"name\":\"x\",\"apiKey\":\"top\",\"options\":{\"url\":\"http://u\","
+                        "\"additionalHeaders\":{\"Authorization\":\"Splunk abc\",\"X-Empty\":\"\"},"
+                        "\"apiKey\":\"k1\",\"serviceKey\":\"s\",\"routingKey\":\"r\",\"token\":\"t\","
+                        "\"secretAccessKey\":\"sak\",\"accessKeyId\":\"AKIA\",\"password\":\"\",\"username\":\"u\","
+                        "\"nested\":{\"password\":\"p\",\"list\":[{\"token\":\"t2\"}]},\"tokenish\":\"no\"}}");
+    json_object *m = hd_channel_mask_secrets(o);
+    assert_non_null(m);
+    assert_ptr_not_equal(m, o);
+    assert_string_equal(opt_str(m, "options.additionalHeaders.Authorization"), HD_SECRET_MASK);
+    assert_string_equal(opt_str(m, "options.additionalHeaders.X-Empty"), "");
+    assert_string_equal(opt_str(m, "options.apiKey"), HD_SECRET_MASK);
+    assert_string_equal(opt_str(m, "options.serviceKey"), HD_SECRET_MASK);
+    assert_string_equal(opt_str(m, "options.routingKey"), HD_SECRET_MASK);
+    assert_string_equal(opt_str(m, "options.token"), HD_SECRET_MASK);
+    assert_string_equal(opt_str(m, "options.secretAccessKey"), HD_SECRET_MASK);
+    assert_string_equal(opt_str(m, "options.nested.password"), HD_SECRET_MASK);
+    assert_string_equal(opt_str(m, "options.nested.list.0.token"), HD_SECRET_MASK);
+    assert_string_equal(opt_str(m, "options.password"), "");   /* nothing set, nothing to hide */
+    assert_string_equal(opt_str(m, "options.accessKeyId"), "AKIA");
+    assert_string_equal(opt_str(m, "options.username"), "u");
+    assert_string_equal(opt_str(m, "options.tokenish"), "no");
+    assert_string_equal(opt_str(m, "options.url"), "http://u");
+    assert_string_equal(opt_str(m, "apiKey"), "top");          /* outside options: not a channel secret */
+    /* The original is untouched. */
+    assert_string_equal(opt_str(o, "options.additionalHeaders.Authorization"), "Splunk abc");
+    assert_string_equal(opt_str(o, "options.nested.list.0.token"), "t2");
+    json_object_put(m);
+    json_object_put(o);
+    json_object_put(stored);
+}
+
+/* The article's flow: GET (masked) -> edit -> PUT never destroys a secret. */
+static void test_get_put_round_trip_keeps_secret(void **state)
+{
+    json_object *stored = js_file(V18);
+    json_object *get = hd_channel_mask_secrets(stored);
+    struct hd_buf b;
+    hd_buf_init(&b, 0);
+    assert_int_equal(hd_json_append(get, &b), HD_OK);
+    assert_null(strstr(b.p, "2b8868fe198cf1203256e6af6515bfad"));
+
+    /* The client edits another field and sends everything back. */
+    json_object *put = hd_json_parse(b.p, b.len, NULL);
+    assert_non_null(put);
+    json_object *opts = hd_json_path(put, "options");
+    json_object_object_add(opts, "minSeverity", json_object_new_int(3));
+    hd_channel_keep_secrets(put, stored);
+    assert_string_equal(opt_str(put, "options.additionalHeaders.Authorization"), SPLUNK_AUTH);
+    assert_int_equal(json_object_get_int(hd_json_path(put, "options.minSeverity")), 3);
+    struct hd_err err = {0};
+    assert_int_equal(hd_channel_validate(put, &err), HD_OK);
+    json_object_put(put);
+
+    /* A new value replaces the secret; a new header with the mask and no
+     * stored value stays the mask (nothing to restore). */
+    put = hd_json_parse(b.p, b.len, NULL);
+    json_object *hdrs = hd_json_path(put, "options.additionalHeaders");
+    json_object_object_add(hdrs, "Authorization", json_object_new_string("Splunk new-token"));
+    json_object_object_add(hdrs, "X-Other", json_object_new_string(HD_SECRET_MASK));
+    hd_channel_keep_secrets(put, stored);
+    assert_string_equal(opt_str(put, "options.additionalHeaders.Authorization"), "Splunk new-token");
+    assert_string_equal(opt_str(put, "options.additionalHeaders.X-Other"), HD_SECRET_MASK);
+    json_object_put(put);
+
+    /* Nested and list secrets are restored by position. */
+    json_object *old = js("{\"options\":{\"token\":\"t\",\"nested\":{\"password\":\"p\"},\"list\":[{\"apiKey\":\"a0\"},"
+                          "{\"apiKey\":\"a1\"}],\"url\":\"http://x\"}}");
+    json_object *masked = hd_channel_mask_secrets(old);
+    hd_channel_keep_secrets(masked, old);
+    char *c1 = fx_canonical(json_object_to_json_string(masked), strlen(json_object_to_json_string(masked)));
+    char *c2 = fx_canonical(json_object_to_json_string(old), strlen(json_object_to_json_string(old)));
+    assert_string_equal(c1, c2);
+    free(c1);
+    free(c2);
+    json_object_put(masked);
+    json_object_put(old);
+
+    hd_buf_free(&b);
+    json_object_put(get);
+    json_object_put(stored);
+}
+
+static void test_classify_http(void **state)
+{
+    static const struct {
+        long status;
+        enum hd_verdict v;
+    } cases[] = {
+        {200, HD_VERDICT_DELIVERED}, {201, HD_VERDICT_DELIVERED}, {204, HD_VERDICT_DELIVERED},
+        {299, HD_VERDICT_DELIVERED}, {0, HD_VERDICT_RETRY},       {408, HD_VERDICT_RETRY},
+        {429, HD_VERDICT_RETRY},     {500, HD_VERDICT_RETRY},     {502, HD_VERDICT_RETRY},
+        {503, HD_VERDICT_RETRY},     {504, HD_VERDICT_RETRY},     {599, HD_VERDICT_RETRY},
+        {100, HD_VERDICT_DEAD},      {301, HD_VERDICT_DEAD},      {302, HD_VERDICT_DEAD},
+        {400, HD_VERDICT_DEAD},      {401, HD_VERDICT_DEAD},      {403, HD_VERDICT_DEAD},
+        {404, HD_VERDICT_DEAD},      {409, HD_VERDICT_DEAD},      {413, HD_VERDICT_DEAD},
+        {422, HD_VERDICT_DEAD},
+    };
+    struct hd_response r;
+    hd_response_init(&r);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        r.status = cases[i].status;
+        if (hd_classify_http(&r) != cases[i].v) {
+            fail_msg("status %ld: got %d want %d", cases[i].status, hd_classify_http(&r), cases[i].v);
+        }
+    }
+    hd_response_clear(&r);
+}
+
+static void test_test_event(void **state)
+{
+    struct hd_err err = {0};
+    struct hd_channel *ch =
+        hd_channel_new(9, 1, "{\"type\":\"WEBHOOK\",\"name\":\"ops \\\"prod\\\"\",\"options\":{\"url\":\"http://x/\"}}",
+                       &err);
+    assert_non_null(ch);
+    struct hd_event ev;
+    int64_t before = hd_now_us();
+    assert_int_equal(hd_channel_test_event(ch, &ev), HD_OK);
+    assert_string_equal(ev.source, "generic");
+    assert_string_equal(ev.name, "herald test notification for channel ops \"prod\"");
+    assert_string_equal(ev.description, "This is a test notification sent by herald");
+    assert_int_equal(ev.severity, 6);
+    assert_int_equal(ev.state, HD_STATE_ACTIVE);
+    assert_true(ev.ts_us >= before && ev.ts_us <= hd_now_us());
+    assert_int_equal(strlen(ev.id), 32);
+    assert_int_equal(strspn(ev.id, "0123456789abcdef"), 32);
+    json_object *raw = hd_json_parse(ev.raw, ev.raw_len, &err);
+    if (raw == NULL) {
+        fail_msg("raw: %s", err.msg);
+    }
+    assert_string_equal(opt_str(raw, "herald"), "test");
+    assert_true(json_object_get_boolean(hd_json_path(raw, "test")));
+    assert_string_equal(opt_str(raw, "channel"), "ops \"prod\"");
+    assert_non_null(opt_str(raw, "message"));
+    assert_int_equal(json_object_get_int64(hd_json_path(raw, "timestamp")), ev.ts_us);
+    json_object_put(raw);
+
+    /* The default WEBHOOK body of a test is that raw document. */
+    struct hd_request req;
+    const struct hd_event *evs[1] = {&ev};
+    hd_request_init(&req);
+    assert_int_equal(ch->type->render(ch, evs, 1, &req, &err), HD_OK);
+    assert_int_equal(req.body.len, ev.raw_len);
+    hd_request_clear(&req);
+    hd_event_clear(&ev);
+    hd_channel_free(ch);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_registry),
+        cmocka_unit_test(test_validation_messages),
+        cmocka_unit_test(test_validate_accepts_sysdig_objects),
+        cmocka_unit_test(test_new_and_common_options),
+        cmocka_unit_test(test_common_parse_untouched_on_error),
+        cmocka_unit_test(test_mask_secrets),
+        cmocka_unit_test(test_get_put_round_trip_keeps_secret),
+        cmocka_unit_test(test_classify_http),
+        cmocka_unit_test(test_test_event),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,1117 @@
+/* test_store.c - the SQLite store: schema, append/dedupe, queries, channels,
+ * delivery state, retention, group commit under concurrency, reopen.
+ *
+ * Each test gets a fresh mkdtemp directory. A second, raw sqlite3 connection
+ * checks what is really committed on disk.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <pthread.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/err.h"
+#include "core/util.h"
+#include "input/event.h"
+#include "store/store.h"
+
+struct fx {
+    char dir[64];
+    char db[128];
+    struct hd_store *st;
+};
+
+static void rm_rf(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL) {
+        return;
+    }
+    for (;;) {
+        struct dirent *e = readdir(d);
+        if (e == NULL) {
+            break;
+        }
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) {
+            continue;
+        }
+        char p[512];
+        snprintf(p, sizeof(p), "%s/%s", dir, e->d_name);
+        struct stat sb;
+        if (lstat(p, &sb) == 0 && S_ISDIR(sb.st_mode)) {
+            rm_rf(p);
+        } else {
+            unlink(p);
+        }
+    }
+    closedir(d);
+    rmdir(dir);
+}
+
+static struct hd_store *open_store(struct fx *f)
+{
+    struct hd_err err = {0};
+    struct hd_store *st = hd_store_open("sqlite", f->dir, &err);
+    if (st == NULL) {
+        fail_msg("open: %s", err.msg);
+    }
+    return st;
+}
+
+static int setup(void **state)
+{
+    struct fx *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/hd_store_XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->db, sizeof(f->db), "%s/herald.db", f->dir);
+    f->st = open_store(f);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fx *f = *state;
+    hd_store_close(f->st);
+    rm_rf(f->dir);
+    free(f);
+    return 0;
+}
+
+/* ---- helpers ------------------------------------------------------------ */
+
+static char *sdup(const char *s)
+{
+    return s != NULL ? strdup(s) : NULL;
+}
+
+static void mk_event(struct hd_event *ev, const char *id, const char *source, int64_t ts_us, int sev,
+                     enum hd_state state, const char *ns, const char *name)
+{
+    memset(ev, 0, sizeof(*ev));
+    snprintf(ev->id, sizeof(ev->id), "%s", id);
+    ev->source = source;
+    ev->ts_us = ts_us;
+    ev->recv_us = hd_now_us();
+    ev->severity = sev;
+    ev->state = state;
+    ev->name = sdup(name);
+    ev->description = sdup("desc");
+    ev->k8s_namespace = sdup(ns);
+    ev->labels = sdup("{\"rule\":\"r1\"}");
+    ev->alert_key = sdup("key");
+    char raw[128];
+    int n = snprintf(raw, sizeof(raw), "{\"id\":\"%s\"}", id);
+    ev->raw = malloc((size_t)n + 1);
+    memcpy(ev->raw, raw, (size_t)n + 1);
+    ev->raw_len = (size_t)n;
+}
+
+static void append1(struct hd_store *st, const char *id, int64_t ts_us, int64_t *seq)
+{
+    struct hd_event ev;
+    mk_event(&ev, id, "generic", ts_us, 5, HD_STATE_ACTIVE, "default", "n");
+    struct hd_err err = {0};
+    assert_int_equal(st->ops->append(st, &ev, 1, &err), HD_OK);
+    if (seq != NULL) {
+        *seq = ev.seq;
+    }
+    hd_event_clear(&ev);
+}
+
+static void append_n(struct hd_store *st, const char *prefix, int n)
+{
+    for (int i = 0; i < n; i++) {
+        char id[33];
+        snprintf(id, sizeof(id), "%s%d", prefix, i);
+        append1(st, id, 1000 + i, NULL);
+    }
+}
+
+static int64_t raw_count(const char *db, const char *sql)
+{
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open_v2(db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(h, sql, -1, &st, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(st, 0);
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return v;
+}
+
+static int64_t mk_channel(struct hd_store *st, const char *name)
+{
+    struct hd_channel_rec in = {
+        .name = (char *)name, .type = (char *)"WEBHOOK", .enabled = 1, .json = (char *)"{\"options\":{}}"};
+    struct hd_channel_rec out = {0};
+    struct hd_err err = {0};
+    assert_int_equal(st->ops->channel_create(st, &in, 1000, &out, &err), HD_OK);
+    int64_t id = out.id;
+    hd_channel_rec_clear(&out);
+    return id;
+}
+
+static struct hd_delivery dl(int64_t seq, enum hd_delivery_status status, int attempts, int64_t next_ms,
+                             const char *error)
+{
+    struct hd_delivery d = {.event_seq = seq,
+                            .status = status,
+                            .attempts = attempts,
+                            .next_ms = next_ms,
+                            .last_status = 503,
+                            .last_error = (char *)error};
+    return d;
+}
+
+/* ---- tests -------------------------------------------------------------- */
+
+static void test_open_urls_and_migrations(void **state)
+{
+    struct fx *f = *state;
+    struct hd_err err = {0};
+
+    /* Fresh database: migrated, WAL, private. */
+    assert_int_equal(raw_count(f->db, "PRAGMA user_version"), 1);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+                                      "('channels', 'events', 'cursors', 'deliveries')"),
+                     4);
+    struct stat sb;
+    assert_int_equal(stat(f->db, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    {
+        sqlite3 *h = NULL;
+        assert_int_equal(sqlite3_open_v2(f->db, &h, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        sqlite3_stmt *q = NULL;
+        assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
+        assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(q, 0), "wal");
+        sqlite3_finalize(q);
+        sqlite3_close(h);
+    }
+
+    /* Reopen: no migration error, same version. */
+    append1(f->st, "a", 1, NULL);
+    hd_store_close(f->st);
+    f->st = open_store(f);
+    assert_int_equal(raw_count(f->db, "PRAGMA user_version"), 1);
+    assert_int_equal(f->st->ops->max_seq(f->st), 1);
+
+    /* A data dir that does not exist yet is created 0700. */
+    char sub[128];
+    snprintf(sub, sizeof(sub), "%s/a/b", f->dir);
+    struct hd_store *s2 = hd_store_open(NULL, sub, &err);
+    assert_non_null(s2);
+    assert_int_equal(stat(sub, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0700);
+    hd_store_close(s2);
+
+    /* sqlite:PATH */
+    char url[160];
+    snprintf(url, sizeof(url), "sqlite:%s/other.db", f->dir);
+    s2 = hd_store_open(url, NULL, &err);
+    assert_non_null(s2);
+    assert_string_equal(s2->ops->name, "sqlite");
+    hd_store_close(s2);
+
+    /* Unknown schemes fail and never echo a password. */
+    assert_null(hd_store_open("postgres://u:secretpw@h/db", f->dir, &err));
+    assert_int_equal(err.code, HD_EINVAL);
+    assert_null(strstr(err.msg, "secretpw"));
+    assert_null(hd_store_open("mysql://x:secretpw@h", f->dir, &err));
+    assert_int_equal(err.code, HD_EINVAL);
+    assert_null(strstr(err.msg, "secretpw"));
+    assert_null(hd_store_open("sqlite", NULL, &err));
+    assert_int_equal(err.code, HD_EINVAL);
+
+    /* A database from a newer herald is refused, not damaged. */
+    hd_store_close(f->st);
+    f->st = NULL;
+    {
+        sqlite3 *h = NULL;
+        assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
+        assert_int_equal(sqlite3_exec(h, "PRAGMA user_version = 99", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(h);
+    }
+    assert_null(hd_store_open("sqlite", f->dir, &err));
+    assert_int_equal(err.code, HD_EIO);
+    assert_non_null(strstr(err.msg, "newer"));
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events"), 1);
+}
+
+static void test_append_dedupe(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    struct hd_err err = {0};
+    struct hd_event evs[3];
+    mk_event(&evs[0], "aaa", "falco", 10, 4, HD_STATE_ACTIVE, "ns1", "one");
+    mk_event(&evs[1], "bbb", "falco", 11, 4, HD_STATE_ACTIVE, "ns1", "two");
+    mk_event(&evs[2], "aaa", "falco", 12, 4, HD_STATE_ACTIVE, "ns1", "one again"); /* same batch */
+    assert_int_equal(st->ops->append(st, evs, 3, &err), HD_OK);
+    assert_int_equal(evs[0].seq, 1);
+    assert_int_equal(evs[0].duplicate, 0);
+    assert_int_equal(evs[1].seq, 2);
+    assert_int_equal(evs[2].seq, 1);
+    assert_int_equal(evs[2].duplicate, 1);
+    assert_int_equal(st->ops->max_seq(st), 2);
+
+    /* Same id in a later request: stored seq back, not stored again. */
+    struct hd_event again;
+    mk_event(&again, "bbb", "falco", 99, 1, HD_STATE_OK, "x", "changed");
+    assert_int_equal(st->ops->append(st, &again, 1, &err), HD_OK);
+    assert_int_equal(again.seq, 2);
+    assert_int_equal(again.duplicate, 1);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events"), 2);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events WHERE id = 'bbb' AND name = 'two'"), 1);
+
+    /* The next new id continues densely. */
+    struct hd_event next;
+    mk_event(&next, "ccc", "falco", 13, 4, HD_STATE_ACTIVE, "ns1", "three");
+    assert_int_equal(st->ops->append(st, &next, 1, &err), HD_OK);
+    assert_int_equal(next.seq, 3);
+
+    /* An event without id is refused whole. */
+    struct hd_event bad[2];
+    mk_event(&bad[0], "ddd", "falco", 13, 4, HD_STATE_ACTIVE, "ns1", "four");
+    mk_event(&bad[1], "", "falco", 13, 4, HD_STATE_ACTIVE, "ns1", "five");
+    assert_int_equal(st->ops->append(st, bad, 2, &err), HD_EINVAL);
+    assert_non_null(strstr(err.msg, "events[1].id"));
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events"), 3);
+    assert_int_equal(st->ops->append(st, NULL, 0, &err), HD_OK);
+
+    for (int i = 0; i < 3; i++) {
+        hd_event_clear(&evs[i]);
+    }
+    hd_event_clear(&again);
+    hd_event_clear(&next);
+    hd_event_clear(&bad[0]);
+    hd_event_clear(&bad[1]);
+}
+
+static void test_events_after_and_get(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    struct hd_err err = {0};
+    append_n(st, "e", 50);
+    assert_int_equal(st->ops->max_seq(st), 50);
+
+    struct hd_event *evs = NULL;
+    size_t n = 0;
+    assert_int_equal(st->ops->events_after(st, 0, 1000, &evs, &n, &err), HD_OK);
+    assert_int_equal(n, 50);
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(evs[i].seq, (int64_t)i + 1);
+        char id[33];
+        snprintf(id, sizeof(id), "e%zu", i);
+        assert_string_equal(evs[i].id, id);
+    }
+    for (size_t i = 0; i < n; i++) {
+        hd_event_clear(&evs[i]);
+    }
+    free(evs);
+
+    assert_int_equal(st->ops->events_after(st, 40, 5, &evs, &n, &err), HD_OK);
+    assert_int_equal(n, 5);
+    assert_int_equal(evs[0].seq, 41);
+    assert_int_equal(evs[4].seq, 45);
+    for (size_t i = 0; i < n; i++) {
+        hd_event_clear(&evs[i]);
+    }
+    free(evs);
+    assert_int_equal(st->ops->events_after(st, 50, 5, &evs, &n, &err), HD_OK);
+    assert_int_equal(n, 0);
+    free(evs);
+
+    /* Every field round-trips; raw keeps embedded NULs and gets a NUL after. */
+    struct hd_event ev;
+    mk_event(&ev, "full", "sysdig_secure", 123456, 2, HD_STATE_RESOLVED, "prod", "Terminal shell");
+    ev.url = sdup("https://x/y");
+    ev.host = sdup("node-1");
+    ev.container_id = sdup("abc123");
+    ev.k8s_pod = sdup("pod");
+    ev.k8s_container = sdup("ctr");
+    ev.k8s_kind = sdup("Deployment");
+    ev.k8s_name = sdup("web");
+    free(ev.raw);
+    ev.raw = malloc(6);
+    memcpy(ev.raw, "ab\0cd", 6);
+    ev.raw_len = 5;
+    assert_int_equal(st->ops->append(st, &ev, 1, &err), HD_OK);
+    struct hd_event got;
+    assert_int_equal(st->ops->event_get(st, "full", &got, &err), HD_OK);
+    assert_int_equal(got.seq, 51);
+    assert_string_equal(got.source, "sysdig_secure");
+    assert_int_equal(got.ts_us, 123456);
+    assert_int_equal(got.recv_us, ev.recv_us);
+    assert_int_equal(got.severity, 2);
+    assert_int_equal(got.state, HD_STATE_RESOLVED);
+    assert_string_equal(got.name, "Terminal shell");
+    assert_string_equal(got.description, "desc");
+    assert_string_equal(got.url, "https://x/y");
+    assert_string_equal(got.host, "node-1");
+    assert_string_equal(got.container_id, "abc123");
+    assert_string_equal(got.k8s_namespace, "prod");
+    assert_string_equal(got.k8s_pod, "pod");
+    assert_string_equal(got.k8s_container, "ctr");
+    assert_string_equal(got.k8s_kind, "Deployment");
+    assert_string_equal(got.k8s_name, "web");
+    assert_string_equal(got.labels, "{\"rule\":\"r1\"}");
+    assert_string_equal(got.alert_key, "key");
+    assert_int_equal(got.raw_len, 5);
+    assert_memory_equal(got.raw, "ab\0cd", 6);
+    assert_int_equal(got.duplicate, 0);
+    hd_event_clear(&got);
+
+    assert_int_equal(st->ops->event_get_seq(st, 51, &got, &err), HD_OK);
+    assert_string_equal(got.id, "full");
+    hd_event_clear(&got);
+    assert_int_equal(st->ops->event_get_seq(st, 999, &got, &err), HD_ENOTFOUND);
+    assert_int_equal(st->ops->event_get(st, "nope", &got, &err), HD_ENOTFOUND);
+    assert_non_null(strstr(err.msg, "nope"));
+
+    /* An unknown or NULL source comes back as the static "generic"; absent
+     * fields and raw stay NULL. */
+    struct hd_event odd;
+    memset(&odd, 0, sizeof(odd));
+    snprintf(odd.id, sizeof(odd.id), "odd");
+    odd.source = "martian";
+    assert_int_equal(st->ops->append(st, &odd, 1, &err), HD_OK);
+    assert_int_equal(st->ops->event_get(st, "odd", &got, &err), HD_OK);
+    assert_string_equal(got.source, "generic");
+    assert_null(got.name);
+    assert_null(got.raw);
+    assert_int_equal(got.raw_len, 0);
+    hd_event_clear(&got);
+    hd_event_clear(&ev);
+}
+
+static void free_events(struct hd_event *evs, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        hd_event_clear(&evs[i]);
+    }
+    free(evs);
+}
+
+static size_t query_count(struct hd_store *st, struct hd_event_query q, int64_t *first_seq)
+{
+    struct hd_event *evs = NULL;
+    size_t n = 0;
+    int64_t next = -1;
+    struct hd_err err = {0};
+    assert_int_equal(st->ops->events_query(st, &q, &evs, &n, &next, &err), HD_OK);
+    if (first_seq != NULL) {
+        *first_seq = n > 0 ? evs[0].seq : 0;
+    }
+    free_events(evs, n);
+    return n;
+}
+
+static void test_events_query(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    struct hd_err err = {0};
+    struct hd_event evs[6];
+    mk_event(&evs[0], "q0", "falco", 100, 2, HD_STATE_ACTIVE, "prod", "Shell in container");
+    mk_event(&evs[1], "q1", "falco", 200, 4, HD_STATE_ACTIVE, "dev", "Write below etc");
+    mk_event(&evs[2], "q2", "alertmanager", 300, 3, HD_STATE_OK, "prod", "HighCPU 100%");
+    mk_event(&evs[3], "q3", "alertmanager", 400, 5, HD_STATE_ACTIVE, "prod", "HighCPU");
+    mk_event(&evs[4], "q4", "kubernetes", 500, 6, HD_STATE_RESOLVED, "kube-system", "BackOff");
+    mk_event(&evs[5], "q5", "docker", 600, 3, HD_STATE_ACTIVE, NULL, "oom");
+    assert_int_equal(st->ops->append(st, evs, 6, &err), HD_OK);
+    for (int i = 0; i < 6; i++) {
+        hd_event_clear(&evs[i]);
+    }
+
+    struct hd_event_query all = {.severity = -1};
+    int64_t first = 0;
+    assert_int_equal(query_count(st, all, &first), 6);
+    assert_int_equal(first, 6); /* newest first */
+
+    struct hd_event_query q = all;
+    q.source = "alertmanager";
+    assert_int_equal(query_count(st, q, NULL), 2);
+    q = all;
+    q.ns = "prod";
+    assert_int_equal(query_count(st, q, &first), 3);
+    assert_int_equal(first, 4);
+    q = all;
+    q.severity = 3;
+    assert_int_equal(query_count(st, q, NULL), 3);
+    q = all;
+    q.state = "ok"; /* case-insensitive */
+    assert_int_equal(query_count(st, q, &first), 1);
+    assert_int_equal(first, 3);
+    q = all;
+    q.from_us = 200;
+    q.to_us = 400;
+    assert_int_equal(query_count(st, q, NULL), 3);
+    q = all;
+    q.q = "highcpu"; /* substring, case-insensitive for ASCII */
+    assert_int_equal(query_count(st, q, NULL), 2);
+    q = all;
+    q.q = "100%"; /* LIKE metacharacters are literal */
+    assert_int_equal(query_count(st, q, &first), 1);
+    assert_int_equal(first, 3);
+    q = all;
+    q.q = "%";
+    assert_int_equal(query_count(st, q, NULL), 1);
+    q = all;
+    q.ns = "prod";
+    q.source = "alertmanager";
+    q.severity = 4;
+    assert_int_equal(query_count(st, q, &first), 1);
+    assert_int_equal(first, 3);
+
+    q = all;
+    q.state = "bogus";
+    struct hd_event *out = NULL;
+    size_t n = 0;
+    int64_t next = 0;
+    assert_int_equal(st->ops->events_query(st, &q, &out, &n, &next, &err), HD_EINVAL);
+    assert_non_null(strstr(err.msg, "state"));
+
+    /* Cursor paging: 6 events, pages of 4 then 2. */
+    q = all;
+    q.limit = 4;
+    assert_int_equal(st->ops->events_query(st, &q, &out, &n, &next, &err), HD_OK);
+    assert_int_equal(n, 4);
+    assert_int_equal(out[0].seq, 6);
+    assert_int_equal(out[3].seq, 3);
+    assert_int_equal(next, 3);
+    free_events(out, n);
+    q.before_seq = next;
+    assert_int_equal(st->ops->events_query(st, &q, &out, &n, &next, &err), HD_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(out[0].seq, 2);
+    assert_int_equal(out[1].seq, 1);
+    assert_int_equal(next, 0);
+    free_events(out, n);
+    /* Exactly a full last page: no next cursor. */
+    q.before_seq = 0;
+    q.limit = 6;
+    assert_int_equal(st->ops->events_query(st, &q, &out, &n, &next, &err), HD_OK);
+    assert_int_equal(n, 6);
+    assert_int_equal(next, 0);
+    free_events(out, n);
+}
+
+static void test_channels_crud(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    struct hd_err err = {0};
+    struct hd_channel_rec in = {.name = (char *)"ops",
+                                .type = (char *)"WEBHOOK",
+                                .enabled = 1,
+                                .managed_by = (char *)"config",
+                                .json = (char *)"{\"options\":{\"url\":\"u\"}}"};
+    struct hd_channel_rec out = {0};
+    assert_int_equal(st->ops->channel_create(st, &in, 5000, &out, &err), HD_OK);
+    assert_true(out.id > 0);
+    assert_int_equal(out.version, 1);
+    assert_int_equal(out.created_ms, 5000);
+    assert_int_equal(out.modified_ms, 5000);
+    assert_string_equal(out.name, "ops");
+    assert_string_equal(out.managed_by, "config");
+    int64_t id = out.id;
+    hd_channel_rec_clear(&out);
+
+    /* Duplicate name. */
+    assert_int_equal(st->ops->channel_create(st, &in, 6000, &out, &err), HD_ECONFLICT);
+    assert_string_equal(err.msg, "name: a channel named ops already exists");
+    assert_int_equal(
+        st->ops->channel_create(st, &(struct hd_channel_rec){.type = (char *)"X"}, 1, &out, &err), HD_EINVAL);
+
+    struct hd_channel_rec got = {0};
+    assert_int_equal(st->ops->channel_get(st, id, &got, &err), HD_OK);
+    assert_string_equal(got.type, "WEBHOOK");
+    assert_string_equal(got.json, "{\"options\":{\"url\":\"u\"}}");
+    assert_int_equal(got.enabled, 1);
+    hd_channel_rec_clear(&got);
+    assert_int_equal(st->ops->channel_get_by_name(st, "ops", &got, &err), HD_OK);
+    assert_int_equal(got.id, id);
+    hd_channel_rec_clear(&got);
+    assert_int_equal(st->ops->channel_get_by_name(st, "none", &got, &err), HD_ENOTFOUND);
+    assert_int_equal(st->ops->channel_get(st, 999, &got, &err), HD_ENOTFOUND);
+
+    int64_t id2 = mk_channel(st, "second");
+
+    /* Update: stale version, name taken, not found, then OK. */
+    struct hd_channel_rec up = {
+        .name = (char *)"ops2", .type = (char *)"WEBHOOK", .enabled = 0, .json = (char *)"{\"v\":2}"};
+    assert_int_equal(st->ops->channel_update(st, id, 7, &up, 7000, &out, &err), HD_ECONFLICT);
+    assert_string_equal(err.msg, "version: stale version 7, current is 1");
+    up.name = (char *)"second";
+    assert_int_equal(st->ops->channel_update(st, id, 1, &up, 7000, &out, &err), HD_ECONFLICT);
+    assert_string_equal(err.msg, "name: a channel named second already exists");
+    up.name = (char *)"ops2";
+    assert_int_equal(st->ops->channel_update(st, 999, 1, &up, 7000, &out, &err), HD_ENOTFOUND);
+    assert_int_equal(st->ops->channel_update(st, id, 1, &up, 7000, &out, &err), HD_OK);
+    assert_int_equal(out.version, 2);
+    assert_int_equal(out.created_ms, 5000);
+    assert_int_equal(out.modified_ms, 7000);
+    assert_null(out.managed_by);
+    hd_channel_rec_clear(&out);
+    /* Keeping its own name is no conflict. */
+    assert_int_equal(st->ops->channel_update(st, id, 2, &up, 8000, NULL, &err), HD_OK);
+
+    struct hd_channel_rec *list = NULL;
+    size_t n = 0;
+    assert_int_equal(st->ops->channel_list(st, &list, &n, &err), HD_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(list[0].id, id);
+    assert_string_equal(list[0].name, "ops2");
+    assert_int_equal(list[0].version, 3);
+    assert_int_equal(list[0].enabled, 0);
+    assert_int_equal(list[0].modified_ms, 8000);
+    assert_string_equal(list[0].json, "{\"v\":2}");
+    assert_int_equal(list[1].id, id2);
+    hd_channel_recs_free(list, n);
+
+    assert_int_equal(st->ops->channel_delete(st, id, &err), HD_OK);
+    assert_int_equal(st->ops->channel_delete(st, id, &err), HD_ENOTFOUND);
+    assert_int_equal(st->ops->channel_get(st, id, &got, &err), HD_ENOTFOUND);
+    /* The name is free again. */
+    in.name = (char *)"ops2";
+    assert_int_equal(st->ops->channel_create(st, &in, 9000, NULL, &err), HD_OK);
+}
+
+static void test_cursor_of_new_channel(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    struct hd_err err = {0};
+    int64_t cur = -1;
+    assert_int_equal(st->ops->cursor_get(st, 42, &cur, &err), HD_OK);
+    assert_int_equal(cur, 0);
+    int64_t early = mk_channel(st, "early");
+    assert_int_equal(st->ops->cursor_get(st, early, &cur, &err), HD_OK);
+    assert_int_equal(cur, 0);
+    append_n(st, "c", 5);
+    int64_t late = mk_channel(st, "late");
+    assert_int_equal(st->ops->cursor_get(st, late, &cur, &err), HD_OK);
+    assert_int_equal(cur, 5);
+    assert_int_equal(st->ops->cursor_get(st, early, &cur, &err), HD_OK);
+    assert_int_equal(cur, 0);
+}
+
+static void test_progress(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    struct hd_err err = {0};
+    int64_t ch = mk_channel(st, "p");
+    append_n(st, "p", 10);
+
+    struct hd_delivery ups[2] = {dl(2, HD_DELIVERY_PENDING, 1, 100, "503 busy"),
+                                 dl(3, HD_DELIVERY_FAILED, 4, 0, "400 bad")};
+    assert_int_equal(st->ops->progress(st, ch, 3, ups, 2, &err), HD_OK);
+    int64_t cur = 0;
+    assert_int_equal(st->ops->cursor_get(st, ch, &cur, &err), HD_OK);
+    assert_int_equal(cur, 3);
+    int64_t pend = 0;
+    assert_int_equal(st->ops->pending_count(st, ch, &pend, &err), HD_OK);
+    assert_int_equal(pend, 1);
+
+    struct hd_delivery *ds = NULL;
+    size_t n = 0;
+    assert_int_equal(st->ops->deliveries_of_event(st, 2, &ds, &n, &err), HD_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ds[0].channel_id, ch);
+    assert_string_equal(ds[0].event_id, "p1"); /* looked up from the event */
+    assert_int_equal(ds[0].status, HD_DELIVERY_PENDING);
+    assert_int_equal(ds[0].attempts, 1);
+    assert_int_equal(ds[0].last_status, 503);
+    assert_string_equal(ds[0].last_error, "503 busy");
+    assert_true(ds[0].first_ms > 0);
+    int64_t first_ms = ds[0].first_ms;
+    hd_deliveries_free(ds, n);
+
+    /* Backwards cursor is ignored; an upsert updates the row in place. */
+    struct hd_delivery again = dl(2, HD_DELIVERY_PENDING, 2, 300, NULL);
+    assert_int_equal(st->ops->progress(st, ch, 1, &again, 1, &err), HD_OK);
+    assert_int_equal(st->ops->cursor_get(st, ch, &cur, &err), HD_OK);
+    assert_int_equal(cur, 3);
+    assert_int_equal(st->ops->deliveries_of_event(st, 2, &ds, &n, &err), HD_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ds[0].attempts, 2);
+    assert_int_equal(ds[0].next_ms, 300);
+    assert_int_equal(ds[0].first_ms, first_ms); /* first_ms 0 keeps the first failure */
+    assert_null(ds[0].last_error);
+    hd_deliveries_free(ds, n);
+
+    /* DELIVERED removes the exception row; -1 leaves the cursor. */
+    struct hd_delivery done = dl(2, HD_DELIVERY_DELIVERED, 3, 0, NULL);
+    assert_int_equal(st->ops->progress(st, ch, -1, &done, 1, &err), HD_OK);
+    assert_int_equal(st->ops->deliveries_of_event(st, 2, &ds, &n, &err), HD_OK);
+    assert_int_equal(n, 0);
+    free(ds);
+    assert_int_equal(st->ops->pending_count(st, ch, &pend, &err), HD_OK);
+    assert_int_equal(pend, 0);
+    assert_int_equal(st->ops->progress(st, ch, 10, NULL, 0, &err), HD_OK);
+    assert_int_equal(st->ops->cursor_get(st, ch, &cur, &err), HD_OK);
+    assert_int_equal(cur, 10);
+
+    /* Unknown channel and unknown status are refused and change nothing. */
+    assert_int_equal(st->ops->progress(st, 999, 5, NULL, 0, &err), HD_ENOTFOUND);
+    struct hd_delivery bad = dl(4, (enum hd_delivery_status)9, 0, 0, NULL);
+    assert_int_equal(st->ops->progress(st, ch, 10, &bad, 1, &err), HD_EINVAL);
+    assert_non_null(strstr(err.msg, "ups[0].status"));
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM cursors WHERE channel_id = 999"), 0);
+}
+
+static void test_due_retries_order(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    struct hd_err err = {0};
+    int64_t ch = mk_channel(st, "r");
+    int64_t other = mk_channel(st, "o");
+    append_n(st, "r", 8);
+    struct hd_delivery ups[4] = {
+        dl(5, HD_DELIVERY_PENDING, 1, 100, NULL), dl(3, HD_DELIVERY_PENDING, 1, 50, NULL),
+        dl(7, HD_DELIVERY_PENDING, 1, 1000, NULL), dl(1, HD_DELIVERY_FAILED, 9, 0, NULL)};
+    assert_int_equal(st->ops->progress(st, ch, 8, ups, 4, &err), HD_OK);
+    struct hd_delivery o = dl(2, HD_DELIVERY_PENDING, 1, 10, NULL);
+    assert_int_equal(st->ops->progress(st, other, 8, &o, 1, &err), HD_OK);
+
+    struct hd_delivery *ds = NULL;
+    size_t n = 0;
+    assert_int_equal(st->ops->due_retries(st, ch, 200, 10, &ds, &n, &err), HD_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(ds[0].event_seq, 3);
+    assert_int_equal(ds[1].event_seq, 5);
+    hd_deliveries_free(ds, n);
+    assert_int_equal(st->ops->due_retries(st, ch, 200, 1, &ds, &n, &err), HD_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ds[0].event_seq, 3);
+    hd_deliveries_free(ds, n);
+    assert_int_equal(st->ops->due_retries(st, ch, 5000, 10, &ds, &n, &err), HD_OK);
+    assert_int_equal(n, 3);
+    assert_int_equal(ds[2].event_seq, 7);
+    hd_deliveries_free(ds, n);
+
+    /* deliveries_list: all channels, any exception. */
+    assert_int_equal(st->ops->deliveries_list(st, 0, -1, 100, &ds, &n, &err), HD_OK);
+    assert_int_equal(n, 5);
+    hd_deliveries_free(ds, n);
+    assert_int_equal(st->ops->deliveries_list(st, ch, HD_DELIVERY_FAILED, 100, &ds, &n, &err), HD_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ds[0].event_seq, 1);
+    assert_int_equal(ds[0].status, HD_DELIVERY_FAILED);
+    hd_deliveries_free(ds, n);
+    assert_int_equal(st->ops->deliveries_list(st, other, -1, 100, &ds, &n, &err), HD_OK);
+    assert_int_equal(n, 1);
+    hd_deliveries_free(ds, n);
+    assert_int_equal(st->ops->deliveries_list(st, 0, -1, 2, &ds, &n, &err), HD_OK);
+    assert_int_equal(n, 2);
+    hd_deliveries_free(ds, n);
+}
+
+static void test_retry_and_replay(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    struct hd_err err = {0};
+    int64_t ch = mk_channel(st, "rr");
+    append_n(st, "rr", 10); /* ts_us 1000..1009, seq 1..10 */
+    struct hd_delivery ups[3] = {dl(1, HD_DELIVERY_FAILED, 5, 0, "dead"),
+                                 dl(2, HD_DELIVERY_FAILED, 5, 0, "dead"),
+                                 dl(3, HD_DELIVERY_PENDING, 1, INT64_MAX, NULL)};
+    assert_int_equal(st->ops->progress(st, ch, 6, ups, 3, &err), HD_OK);
+
+    struct hd_delivery *ds = NULL;
+    size_t n = 0;
+    assert_int_equal(st->ops->deliveries_of_event(st, 1, &ds, &n, &err), HD_OK);
+    assert_int_equal(n, 1);
+    int64_t id1 = ds[0].id;
+    hd_deliveries_free(ds, n);
+
+    int64_t before = hd_now_ms();
+    assert_int_equal(st->ops->delivery_retry(st, id1, &err), HD_OK);
+    assert_int_equal(st->ops->deliveries_of_event(st, 1, &ds, &n, &err), HD_OK);
+    assert_int_equal(ds[0].status, HD_DELIVERY_PENDING);
+    assert_int_equal(ds[0].attempts, 0);
+    assert_true(ds[0].next_ms >= before && ds[0].next_ms <= hd_now_ms());
+    hd_deliveries_free(ds, n);
+    /* Not FAILED any more, or unknown. */
+    assert_int_equal(st->ops->delivery_retry(st, id1, &err), HD_ENOTFOUND);
+    assert_int_equal(st->ops->delivery_retry(st, 12345, &err), HD_ENOTFOUND);
+
+    size_t count = 99;
+    assert_int_equal(st->ops->delivery_retry_channel(st, ch, &count, &err), HD_OK);
+    assert_int_equal(count, 1);
+    assert_int_equal(st->ops->delivery_retry_channel(st, ch, &count, &err), HD_OK);
+    assert_int_equal(count, 0);
+    int64_t pend = 0;
+    assert_int_equal(st->ops->pending_count(st, ch, &pend, &err), HD_OK);
+    assert_int_equal(pend, 3);
+
+    /* Replay ts 1002..1007: seq 3..8; 3 already has a row, 7 and 8 are past
+     * the cursor (6) and will come anyway: new rows for 4, 5, 6. */
+    assert_int_equal(st->ops->replay(st, ch, 1002, 1007, &count, &err), HD_OK);
+    assert_int_equal(count, 3);
+    assert_int_equal(st->ops->pending_count(st, ch, &pend, &err), HD_OK);
+    assert_int_equal(pend, 6);
+    assert_int_equal(st->ops->replay(st, ch, 1002, 1007, &count, &err), HD_OK);
+    assert_int_equal(count, 0);
+    assert_int_equal(st->ops->due_retries(st, ch, hd_now_ms(), 100, &ds, &n, &err), HD_OK);
+    assert_int_equal(n, 5); /* seq 3 was parked at INT64_MAX */
+    assert_int_equal(ds[0].event_seq, 1);
+    assert_int_equal(ds[4].event_seq, 6);
+    assert_string_equal(ds[4].event_id, "rr5");
+    hd_deliveries_free(ds, n);
+    assert_int_equal(st->ops->replay(st, 999, 0, 0, &count, &err), HD_ENOTFOUND);
+}
+
+static void test_channel_delete_dead_letters(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    struct hd_err err = {0};
+    int64_t a = mk_channel(st, "a");
+    int64_t b = mk_channel(st, "b");
+    append_n(st, "d", 6);
+    struct hd_delivery p = dl(2, HD_DELIVERY_PENDING, 1, 10, "503");
+    assert_int_equal(st->ops->progress(st, a, 3, &p, 1, &err), HD_OK);
+    assert_int_equal(st->ops->progress(st, b, 6, NULL, 0, &err), HD_OK);
+
+    assert_int_equal(st->ops->channel_delete(st, a, &err), HD_OK);
+    struct hd_delivery *ds = NULL;
+    size_t n = 0;
+    assert_int_equal(st->ops->deliveries_list(st, a, HD_DELIVERY_FAILED, 100, &ds, &n, &err), HD_OK);
+    assert_int_equal(n, 4);
+    int seen = 0;
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(ds[i].last_error, "channel deleted");
+        assert_int_equal(ds[i].status, HD_DELIVERY_FAILED);
+        seen |= 1 << ds[i].event_seq;
+    }
+    assert_int_equal(seen, (1 << 2) | (1 << 4) | (1 << 5) | (1 << 6));
+    int64_t id = ds[0].id;
+    hd_deliveries_free(ds, n);
+    assert_int_equal(st->ops->deliveries_list(st, a, HD_DELIVERY_PENDING, 100, &ds, &n, &err), HD_OK);
+    assert_int_equal(n, 0);
+    free(ds);
+    int64_t cur = -1;
+    assert_int_equal(st->ops->cursor_get(st, a, &cur, &err), HD_OK);
+    assert_int_equal(cur, 0);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM cursors"), 1);
+    /* Dead letters of a deleted channel cannot be retried into nowhere. */
+    assert_int_equal(st->ops->delivery_retry(st, id, &err), HD_ENOTFOUND);
+    /* Progress of a deleted channel is refused. */
+    assert_int_equal(st->ops->progress(st, a, 6, NULL, 0, &err), HD_ENOTFOUND);
+}
+
+static void test_prune(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    struct hd_err err = {0};
+    size_t deleted = 99;
+    assert_int_equal(st->ops->prune(st, 0, 0, &deleted, &err), HD_OK);
+    assert_int_equal(deleted, 0);
+
+    int64_t ch = mk_channel(st, "keep");
+    /* Arrived an hour ago. */
+    struct hd_event evs[10];
+    for (int i = 0; i < 10; i++) {
+        char id[8];
+        snprintf(id, sizeof(id), "o%d", i);
+        mk_event(&evs[i], id, "generic", i, 5, HD_STATE_ACTIVE, "ns", "old");
+        evs[i].recv_us = hd_now_us() - 3600LL * 1000000;
+    }
+    assert_int_equal(st->ops->append(st, evs, 10, &err), HD_OK);
+    for (int i = 0; i < 10; i++) {
+        hd_event_clear(&evs[i]);
+    }
+    struct hd_delivery p = dl(2, HD_DELIVERY_PENDING, 1, 10, NULL);
+    struct hd_delivery dead = dl(3, HD_DELIVERY_FAILED, 1, 0, "400");
+    struct hd_delivery both[2] = {p, dead};
+    assert_int_equal(st->ops->progress(st, ch, 5, both, 2, &err), HD_OK);
+
+    /* A minute's age limit: 1, 3, 4, 5 go (the dead letter with its event);
+     * 2 is pending; 6..10 were not handed to the channel yet. */
+    assert_int_equal(st->ops->prune(st, 60 * 1000, 0, &deleted, &err), HD_OK);
+    assert_int_equal(deleted, 4);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events"), 6);
+    assert_int_equal(raw_count(f->db, "SELECT min(seq) FROM events"), 2);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events WHERE seq >= 6"), 5);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM deliveries"), 1);
+    /* A young log is left alone. */
+    assert_int_equal(st->ops->prune(st, 24LL * 3600 * 1000, 0, &deleted, &err), HD_OK);
+    assert_int_equal(deleted, 0);
+
+    /* Size limit: everything delivered except the pending one may go. */
+    assert_int_equal(st->ops->progress(st, ch, 10, NULL, 0, &err), HD_OK);
+    assert_int_equal(st->ops->prune(st, 0, 1, &deleted, &err), HD_OK);
+    assert_int_equal(deleted, 5);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events"), 1);
+    assert_int_equal(raw_count(f->db, "SELECT seq FROM events"), 2);
+    /* seq keeps counting past pruned events. */
+    int64_t seq = 0;
+    append1(st, "after-prune", 1, &seq);
+    assert_int_equal(seq, 11);
+}
+
+/* ---- concurrency ---------------------------------------------------------- */
+
+#define CONC_THREADS 8
+#define CONC_EVENTS 10000
+#define CONC_BATCH 100
+#define CONC_SINGLES 500
+#define CONC_RAW 1000
+
+struct worker {
+    struct hd_store *st;
+    const char *db;
+    int idx;
+    int batch;
+    int events;
+    int failures;
+};
+
+static void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    sqlite3 *h = NULL;
+    sqlite3_stmt *chk = NULL;
+    if (sqlite3_open_v2(w->db, &h, SQLITE_OPEN_READONLY, NULL) != SQLITE_OK ||
+        sqlite3_prepare_v2(h, "SELECT seq FROM events WHERE id = ?1", -1, &chk, NULL) != SQLITE_OK) {
+        w->failures++;
+        goto out;
+    }
+    char raw[CONC_RAW + 1];
+    memset(raw, 'x', CONC_RAW);
+    raw[CONC_RAW] = '\0';
+    struct hd_event *evs = calloc((size_t)w->batch, sizeof(*evs));
+    for (int done = 0; done < w->events; done += w->batch) {
+        for (int i = 0; i < w->batch; i++) {
+            struct hd_event *ev = &evs[i];
+            memset(ev, 0, sizeof(*ev));
+            snprintf(ev->id, sizeof(ev->id), "t%d-b%d-%d", w->idx, w->batch, done + i);
+            ev->source = "falco";
+            ev->ts_us = done + i;
+            ev->recv_us = hd_now_us();
+            ev->severity = 4;
+            ev->name = (char *)"Terminal shell in container";
+            ev->k8s_namespace = (char *)"prod";
+            ev->raw = raw;
+            ev->raw_len = CONC_RAW;
+        }
+        struct hd_err err = {0};
+        if (w->st->ops->append(w->st, evs, (size_t)w->batch, &err) != HD_OK) {
+            w->failures++;
+            continue;
+        }
+        /* Durable on return: another connection already sees all of them. */
+        for (int i = 0; i<w->batch; i += w->batch - 1> 0 ? w->batch - 1 : 1) {
+            sqlite3_bind_text(chk, 1, evs[i].id, -1, SQLITE_STATIC);
+            if (sqlite3_step(chk) != SQLITE_ROW || sqlite3_column_int64(chk, 0) != evs[i].seq) {
+                w->failures++;
+            }
+            sqlite3_reset(chk);
+        }
+    }
+    free(evs);
+out:
+    sqlite3_finalize(chk);
+    sqlite3_close(h);
+    return NULL;
+}
+
+static double run_workers(struct fx *f, int batch, int events)
+{
+    struct worker w[CONC_THREADS];
+    pthread_t t[CONC_THREADS];
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < CONC_THREADS; i++) {
+        w[i] = (struct worker){.st = f->st, .db = f->db, .idx = i, .batch = batch, .events = events};
+        assert_int_equal(pthread_create(&t[i], NULL, worker_main, &w[i]), 0);
+    }
+    for (int i = 0; i < CONC_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(w[i].failures, 0);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    double secs = (double)(b.tv_sec - a.tv_sec) + (double)(b.tv_nsec - a.tv_nsec) / 1e9;
+    return (double)CONC_THREADS * events / secs;
+}
+
+static void test_concurrent_append(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    double batched = run_workers(f, CONC_BATCH, CONC_EVENTS);
+    int64_t total = (int64_t)CONC_THREADS * CONC_EVENTS;
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events"), total);
+    double singles = run_workers(f, 1, CONC_SINGLES);
+    total += (int64_t)CONC_THREADS * CONC_SINGLES;
+    /* Every id stored once and seq dense 1..total. */
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events"), total);
+    assert_int_equal(raw_count(f->db, "SELECT count(DISTINCT id) FROM events"), total);
+    assert_int_equal(raw_count(f->db, "SELECT max(seq) FROM events"), total);
+    assert_int_equal(raw_count(f->db, "SELECT min(seq) FROM events"), 1);
+    assert_int_equal(st->ops->max_seq(st), total);
+    fprintf(stderr,
+            "# store append: %d threads x %d events of %d B in batches of %d: %.0f events/s; "
+            "%d threads x %d single-event appends: %.0f appends/s\n",
+            CONC_THREADS, CONC_EVENTS, CONC_RAW, CONC_BATCH, batched, CONC_THREADS, CONC_SINGLES, singles);
+}
+
+/* A failing op is rolled back alone: its events are not stored, the seqs it
+ * took are given again (dense), and ops committed in the same group stay. */
+struct mixer {
+    struct hd_store *st;
+    int idx;
+    int ok, failed, wrong;
+};
+
+static void *mixer_main(void *arg)
+{
+    struct mixer *m = arg;
+    for (int i = 0; i < 200; i++) {
+        struct hd_event ev;
+        memset(&ev, 0, sizeof(ev));
+        int boom = m->idx == 0 && i % 2 == 1;
+        snprintf(ev.id, sizeof(ev.id), boom ? "boom-%d" : "m%d-%d", boom ? i : m->idx, i);
+        ev.source = "generic";
+        struct hd_err err = {0};
+        int rc = m->st->ops->append(m->st, &ev, 1, &err);
+        if (rc == HD_OK && !boom) {
+            m->ok++;
+        } else if (rc == HD_EIO && boom) {
+            m->failed++;
+        } else {
+            m->wrong++;
+        }
+    }
+    return NULL;
+}
+
+static void test_failed_op_rolls_back_alone(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    struct hd_err err = {0};
+    {
+        sqlite3 *h = NULL;
+        assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
+        sqlite3_busy_timeout(h, 5000);
+        assert_int_equal(sqlite3_exec(h,
+                                      "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.id LIKE 'boom%' "
+                                      "BEGIN SELECT RAISE(ABORT, 'boom refused'); END",
+                                      NULL, NULL, NULL),
+                         SQLITE_OK);
+        sqlite3_close(h);
+    }
+    struct hd_event evs[2];
+    mk_event(&evs[0], "fine", "generic", 1, 5, HD_STATE_ACTIVE, "ns", "a");
+    mk_event(&evs[1], "boom-1", "generic", 1, 5, HD_STATE_ACTIVE, "ns", "b");
+    assert_int_equal(st->ops->append(st, evs, 2, &err), HD_EIO);
+    assert_non_null(strstr(err.msg, "events[1]"));
+    assert_non_null(strstr(err.msg, "boom refused"));
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events"), 0);
+    assert_int_equal(st->ops->max_seq(st), 0);
+    int64_t seq = 0;
+    append1(st, "fine", 1, &seq);
+    assert_int_equal(seq, 1);
+    hd_event_clear(&evs[0]);
+    hd_event_clear(&evs[1]);
+
+    struct mixer m[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        m[i] = (struct mixer){.st = st, .idx = i};
+        assert_int_equal(pthread_create(&t[i], NULL, mixer_main, &m[i]), 0);
+    }
+    int ok = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(m[i].wrong, 0);
+        ok += m[i].ok;
+    }
+    assert_int_equal(m[0].failed, 100);
+    assert_int_equal(ok, 700);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events"), 701);
+    assert_int_equal(raw_count(f->db, "SELECT max(seq) FROM events"), 701);
+    assert_int_equal(st->ops->max_seq(st), 701);
+}
+
+static void test_reopen_keeps_everything(void **state)
+{
+    struct fx *f = *state;
+    struct hd_err err = {0};
+    int64_t ch = mk_channel(f->st, "persist");
+    append_n(f->st, "k", 7);
+    struct hd_delivery p = dl(4, HD_DELIVERY_PENDING, 2, 77, "timeout");
+    assert_int_equal(f->st->ops->progress(f->st, ch, 5, &p, 1, &err), HD_OK);
+    hd_store_close(f->st);
+
+    f->st = open_store(f);
+    struct hd_store *st = f->st;
+    assert_int_equal(st->ops->max_seq(st), 7);
+    int64_t cur = 0;
+    assert_int_equal(st->ops->cursor_get(st, ch, &cur, &err), HD_OK);
+    assert_int_equal(cur, 5);
+    struct hd_channel_rec r = {0};
+    assert_int_equal(st->ops->channel_get_by_name(st, "persist", &r, &err), HD_OK);
+    assert_int_equal(r.id, ch);
+    hd_channel_rec_clear(&r);
+    struct hd_delivery *ds = NULL;
+    size_t n = 0;
+    assert_int_equal(st->ops->due_retries(st, ch, 100, 10, &ds, &n, &err), HD_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(ds[0].event_seq, 4);
+    assert_string_equal(ds[0].last_error, "timeout");
+    hd_deliveries_free(ds, n);
+    struct hd_event ev;
+    assert_int_equal(st->ops->event_get(st, "k6", &ev, &err), HD_OK);
+    assert_int_equal(ev.seq, 7);
+    hd_event_clear(&ev);
+    int64_t seq = 0;
+    append1(st, "k7", 1, &seq);
+    assert_int_equal(seq, 8);
+    /* Re-sent after the restart: still a duplicate. */
+    append1(st, "k3", 1, &seq);
+    assert_int_equal(seq, 4);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events"), 8);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_urls_and_migrations, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_append_dedupe, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_after_and_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_query, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_channels_crud, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cursor_of_new_channel, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_progress, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_due_retries_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_retry_and_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_channel_delete_dead_letters, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_concurrent_append, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_op_rolls_back_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
