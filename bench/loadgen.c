@@ -1,7 +1,7 @@
 /* loadgen - HTTP/1.1 keep-alive load generator for POST /api/events.
  *
- * Every event is unique (a fixed-width counter is patched into a ~2 KB
- * Sysdig-like event), so the store's de-duplication never short-cuts the
+ * Every event is unique (a counter goes into the benchSeq field and the
+ * top-level timestamp of a ~2 KB Sysdig event, so its id differs), so the store's de-duplication never short-cuts the
  * work. One thread per connection, blocking sockets; per-request latency into
  * a log-linear histogram; prints requests/s, events/s, p50/p99/max latency.
  *
@@ -35,7 +35,7 @@ static atomic_long hist[NBUCKETS];
 static atomic_long max_us;
 
 static const char event_tmpl[] =
-    "{\"benchSeq\":\"%016ld\",\"timestamp\":1518849360000000,\"timespan\":60000000,\"alert\":{\"severity\":4,"
+    "{\"benchSeq\":\"%016ld\",\"timestamp\":%ld,\"timespan\":60000000,\"alert\":{\"severity\":4,"
     "\"editUrl\":null,\"scope\":null,\"name\":\"Policy 59: FILE POLICY: Read sensitive file untrusted\","
     "\"description\":\"an attempt to read any sensitive file (e.g. files containing user/password/authentication "
     "information). Exceptions are made for known trusted programs.\",\"id\":null},\"event\":{\"id\":null,\"url\":"
@@ -128,7 +128,7 @@ static int read_response(int fd, char *buf, size_t cap)
 static void *worker(void *arg)
 {
     (void)arg;
-    size_t evlen = strlen(event_tmpl) + 16;
+    size_t evlen = strlen(event_tmpl) + 40;
     size_t body_cap = (size_t)batch * (evlen + 1) + 64;
     char *body = malloc(body_cap);
     char *req = malloc(body_cap + 512);
@@ -148,7 +148,7 @@ static void *worker(void *arg)
         size_t bl = 0;
         for (int i = 0; i < batch; i++) {
             long s = atomic_fetch_add(&seq_counter, 1);
-            bl += (size_t)snprintf(body + bl, body_cap - bl, event_tmpl, s);
+            bl += (size_t)snprintf(body + bl, body_cap - bl, event_tmpl, s, 1518849360000000L + s % 1000000000000L);
             if (batch > 1) {
                 body[bl++] = '\n';
             }

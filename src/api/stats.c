@@ -160,8 +160,9 @@ void hd_api_stats(struct hd_api_call *c)
         }
         q.before_seq = next;
     }
-
-    qsort(times, n_times, sizeof(*times), cmp_i64);
+    if (n_times > 0) {
+        qsort(times, n_times, sizeof(*times), cmp_i64);
+    }
     json_object *res = json_object_new_object();
     json_object_object_add(res, "groupBy", json_object_new_string(group_names[g]));
     json_object_object_add(res, "interval", interval > 0 ? json_object_new_int64(interval) : NULL);

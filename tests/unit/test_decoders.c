@@ -371,6 +371,16 @@ static void test_generic_ids(void **state)
     assert_string_not_equal(b.ev[0].id, b.ev[2].id);
     assert_string_equal(b.ev[0].alert_key, "generic:disk full:n1:");
     hd_batch_free(&b);
+    /* ?format= overrides detection */
+    size_t len = 0;
+    char *sd = read_fixture("sysdig/sysdig_monitor_webhook_metric_alert_active.json", &len);
+    struct hd_err err = {0};
+    assert_int_equal(hd_ingest_decode(sd, len, NULL, "generic", &b, &err), HD_OK);
+    assert_string_equal(b.ev[0].source, "generic");
+    assert_null(b.ev[0].name); /* generic reads top-level names only */
+    assert_true(b.ev[0].ts_us == 1471457820000000LL);
+    hd_batch_free(&b);
+    free(sd);
 }
 
 static void test_generic_fields(void **state)
@@ -386,7 +396,7 @@ static void test_generic_fields(void **state)
               NULL, NULL, &b);
     decode_ok("{\"time\":1700000000,\"severity\":2,\"container_name\":\"/k8s_app_web-1_prod_uid_3\"}", NULL,
               NULL, &b);
-    decode_ok("{\"timestamp\":\"abc\",\"severity\":42,\"state\":5}", NULL, NULL, &b);
+    decode_ok("{\"timestamp\":\"abc\",\"severity\":5.5e37,\"state\":5}", NULL, NULL, &b);
     assert_int_equal(b.n, 3);
     const struct hd_event *e = &b.ev[0];
     assert_true(e->ts_us == 1709204401123456LL);
@@ -533,9 +543,11 @@ static void test_errors(void **state)
         {"{'a':1}", NULL, NULL, "at byte 1", "single-quoted"},
         {"{\"a\":NaN}", NULL, NULL, "at byte 5", "invalid literal 'NaN'"},
         {"{\"a\":1.}", NULL, NULL, "document 1", "digit must follow"},
+        {"{\"a\":-0012.5}", NULL, NULL, "at byte 6", "leading zeros"},
         {"{\"a\":\"x\x01y\"}", NULL, NULL, "at byte 7", "control character"},
         {"{\"a\":\"\xc0\x80\"}", NULL, NULL, "at byte 6", "invalid UTF-8"},
         {"{\"a\":\"\xed\xa0\x80\"}", NULL, NULL, "at byte 6", "invalid UTF-8"},
+        {"{\"\xff\":1}", NULL, NULL, "at byte 2", "invalid UTF-8"},
         {"{\"a\":1}\n{\"b\":\"\xff\"}\n", NULL, NULL, "document 2 (line 2, column 7): at byte 14", "invalid UTF-8"},
         /* wrong field types, Sysdig */
         {"{\"timestamp\":\"abc\",\"alert\":{},\"state\":\"ACTIVE\",\"entities\":[]}", NULL, NULL, "document 1",
