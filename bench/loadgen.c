@@ -6,6 +6,7 @@
  * a log-linear histogram; prints requests/s, events/s, p50/p99/max latency.
  *
  * usage: loadgen -p PORT -t TOKEN [-c CONNS] [-d SECONDS] [-b EVENTS_PER_REQUEST] [-r TOTAL_RATE_EVENTS_PER_S]
+ *                [-n MAX_EVENTS]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -29,13 +30,15 @@ static int conns = 8;
 static int duration = 10;
 static int batch = 1;
 static double rate; /* total events/s, 0 = as fast as possible */
+static long max_events; /* stop after this many events sent (0 = by duration only) */
 static atomic_long seq_counter;
+static atomic_long sent_ev;
 static atomic_long total_req, total_ev, total_err;
 static atomic_long hist[NBUCKETS];
 static atomic_long max_us;
 
 static const char event_tmpl[] =
-    "{\"benchSeq\":\"%016ld\",\"timestamp\":%ld,\"timespan\":60000000,\"alert\":{\"severity\":4,"
+    "{\"benchSeq\":\"%016ld\",\"benchSentUs\":%ld,\"timestamp\":%ld,\"timespan\":60000000,\"alert\":{\"severity\":4,"
     "\"editUrl\":null,\"scope\":null,\"name\":\"Policy 59: FILE POLICY: Read sensitive file untrusted\","
     "\"description\":\"an attempt to read any sensitive file (e.g. files containing user/password/authentication "
     "information). Exceptions are made for known trusted programs.\",\"id\":null},\"event\":{\"id\":null,\"url\":"
@@ -65,6 +68,14 @@ static int64_t now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Wall clock, comparable across processes: fastsink measures ingest -> sink. */
+static long wall_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (long)ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
 }
 
 static int connect_once(void)
@@ -138,6 +149,9 @@ static void *worker(void *arg)
     double per_conn_interval_us = rate > 0 ? 1e6 * batch / (rate / conns) : 0;
     int64_t next_send = now_us();
     while (fd >= 0 && now_us() < end) {
+        if (max_events > 0 && atomic_fetch_add(&sent_ev, batch) >= max_events) {
+            break;
+        }
         if (per_conn_interval_us > 0) {
             int64_t t = now_us();
             if (t < next_send) {
@@ -148,7 +162,8 @@ static void *worker(void *arg)
         size_t bl = 0;
         for (int i = 0; i < batch; i++) {
             long s = atomic_fetch_add(&seq_counter, 1);
-            bl += (size_t)snprintf(body + bl, body_cap - bl, event_tmpl, s, 1518849360000000L + s % 1000000000000L);
+            bl += (size_t)snprintf(body + bl, body_cap - bl, event_tmpl, s, wall_us(),
+                                   1518849360000000L + s % 1000000000000L);
             if (batch > 1) {
                 body[bl++] = '\n';
             }
@@ -207,7 +222,7 @@ static double pct(double p)
 int main(int argc, char **argv)
 {
     int c;
-    while ((c = getopt(argc, argv, "p:t:c:d:b:r:")) != -1) {
+    while ((c = getopt(argc, argv, "p:t:c:d:b:r:n:")) != -1) {
         switch (c) {
         case 'p': port = (int)strtol(optarg, NULL, 10); break;
         case 't': token = optarg; break;
@@ -215,6 +230,7 @@ int main(int argc, char **argv)
         case 'd': duration = (int)strtol(optarg, NULL, 10); break;
         case 'b': batch = (int)strtol(optarg, NULL, 10); break;
         case 'r': rate = strtod(optarg, NULL); break;
+        case 'n': max_events = strtol(optarg, NULL, 10); break;
         default: fprintf(stderr, "usage: loadgen -p PORT -t TOKEN [-c N] [-d S] [-b N] [-r EV/S]\n"); return 2;
         }
     }

@@ -8,7 +8,11 @@ PKGS=(
   libmicrohttpd-dev libcurl4-openssl-dev libjson-c-dev libsqlite3-dev
   libyaml-dev libssl-dev zlib1g-dev libpq-dev
   libcmocka-dev python3 python3-pytest
+  python3-aiosmtpd python3-botocore openssl
   clang libclang-rt-14-dev wrk curl
+  podman runc busybox-static
+  chromium nodejs
+  prometheus-alertmanager
 )
 
 missing=()
@@ -28,3 +32,19 @@ if [ ${#missing[@]} -gt 0 ]; then
 else
   echo "setup: all packages present"
 fi
+
+# The dashboard's charting library (web/) and the browser tests' driver
+# (tests/browser/) come from npm, pinned by the committed package-lock.json;
+# node_modules is never committed. npm ci runs only when the lock changed.
+# nodejs provides npm (NodeSource's package; Debian's own nodejs needs npm too).
+if ! command -v npm >/dev/null 2>&1; then
+  echo "setup: npm not found (install Node.js 18+ with npm)" >&2
+  exit 1
+fi
+for d in web tests/browser; do
+  dir="$(dirname "$0")/../$d"
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    echo "setup: npm ci in $d"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+done

@@ -53,6 +53,7 @@ static const struct route routes[] = {
     {"GET", "/api/events", hd_api_events_list, ACC_READ},
     {"GET", "/api/events/{id}", hd_api_event_get, ACC_READ},
     {"GET", "/api/stats", hd_api_stats, ACC_READ},
+    {"GET", "/api/channelStatus", hd_api_channel_status, ACC_READ},
     {"GET", "/api/deliveries", hd_api_deliveries_list, ACC_READ},
     {"POST", "/api/deliveries/retry", hd_api_deliveries_retry_channel, ACC_ADMIN},
     {"POST", "/api/deliveries/{id}/retry", hd_api_delivery_retry, ACC_ADMIN},

@@ -51,6 +51,7 @@ void hd_api_events_list(struct hd_api_call *c);
 void hd_api_event_get(struct hd_api_call *c);
 
 void hd_api_stats(struct hd_api_call *c);
+void hd_api_channel_status(struct hd_api_call *c);   /* dashboard: channels with live state */
 
 void hd_api_deliveries_list(struct hd_api_call *c);
 void hd_api_delivery_retry(struct hd_api_call *c);

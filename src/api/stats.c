@@ -1,15 +1,25 @@
-/* stats.c - GET /api/stats: counts for the dashboard.
+/* stats.c - GET /api/stats (counts for the dashboard) and GET /api/channelStatus.
  *
- * ?from=&to=&severity=&state=&source=&namespace=&q= (as GET /api/events),
+ * /api/stats ?from=&to=&severity=&state=&source=&namespace=&q= (as GET /api/events),
  * groupBy=severity|state|namespace|source|rule (default severity),
- * interval=<duration or ms> (optional: time buckets aligned on the epoch).
+ * interval=<duration or ms> (optional: time buckets aligned on the epoch),
+ * limit=<max distinct keys in "counts", default 1000>.
  * Answer: {"groupBy","interval","total","truncated","counts":{key:n},
  *          "buckets":[{"t":<epoch ms>,"counts":{key:n}}]} (buckets by time).
+ * An event without a value for the dimension (no namespace) counts under "".
  *
- * DESIGN: the store has no aggregation call, so this pages through the
- * matching events (newest first) and counts in memory, up to STATS_MAX_EVENTS
- * (then "truncated": true). Good enough for a dashboard over a window; a
- * store-side GROUP BY is the upgrade path if it ever shows in a profile.
+ * DESIGN: the store aggregates (hd_store_ops.stats: SQL GROUP BY over a
+ * covering index), so the cost is one index range scan whatever the number
+ * of events, and this file only shapes rows into JSON. Without an interval
+ * the rows are the counts, ordered by count; with one, the per-bucket rows
+ * are also summed into "counts". At most STATS_MAX_ROWS rows come back
+ * (then "truncated": true): a dashboard asks for a window and an interval
+ * that give a few hundred buckets.
+ *
+ * /api/channelStatus joins the stored channels with the dispatcher's live
+ * state (health, backlog, last error) for the dashboard's Channels page; it
+ * is a herald extension next to the Sysdig-compatible channel objects, which
+ * stay exactly what clients PUT back.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,59 +28,66 @@
 #include "api/api_int.h"
 #include "core/util.h"
 
-#define STATS_PAGE 1000
-#define STATS_MAX_EVENTS 100000
-#define STATS_MAX_BUCKETS 2000
+#define STATS_MAX_ROWS 20000
+#define STATS_DEFAULT_KEYS 1000
 
-enum group_by { G_SEVERITY, G_STATE, G_NAMESPACE, G_SOURCE, G_RULE };
+static const char *const group_names[] = {
+    [HD_STATS_SEVERITY] = "severity", [HD_STATS_STATE] = "state", [HD_STATS_NAMESPACE] = "namespace",
+    [HD_STATS_SOURCE] = "source",     [HD_STATS_RULE] = "rule",
+};
 
-static const char *const group_names[] = {"severity", "state", "namespace", "source", "rule"};
-
-static void group_key(enum group_by g, const struct hd_event *ev, char *key, size_t keysz)
-{
-    const char *k = NULL;
-    json_object *labels = NULL;
-    switch (g) {
-    case G_SEVERITY:
-        snprintf(key, keysz, "%d", ev->severity);
-        return;
-    case G_STATE:
-        k = hd_state_name(ev->state);
-        break;
-    case G_NAMESPACE:
-        k = ev->k8s_namespace;
-        break;
-    case G_SOURCE:
-        k = ev->source;
-        break;
-    case G_RULE:
-        if (ev->labels != NULL) {
-            labels = hd_json_parse(ev->labels, strlen(ev->labels), NULL);
-            k = labels != NULL ? hd_json_get_str(labels, "rule") : NULL;
-        }
-        if (k == NULL) {
-            k = ev->name;
-        }
-        break;
-    }
-    snprintf(key, keysz, "%s", (k != NULL && k[0] != '\0') ? k : "(none)");
-    json_object_put(labels);
-}
-
-static void bump(json_object *counts, const char *key)
+static void add_count(json_object *counts, const char *key, int64_t n)
 {
     json_object *v = NULL;
     if (json_object_object_get_ex(counts, key, &v)) {
-        json_object_int_inc(v, 1);
+        json_object_set_int64(v, json_object_get_int64(v) + n);
     } else {
-        json_object_object_add(counts, key, json_object_new_int64(1));
+        json_object_object_add(counts, key, json_object_new_int64(n));
     }
 }
 
-static int cmp_i64(const void *a, const void *b)
+struct key_count {
+    const char *key;
+    int64_t n;
+};
+
+static int cmp_count_desc(const void *a, const void *b)
 {
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return (x > y) - (x < y);
+    const struct key_count *x = a, *y = b;
+    if (x->n != y->n) {
+        return x->n < y->n ? 1 : -1;
+    }
+    return strcmp(x->key, y->key);
+}
+
+/* counts ordered by count descending, at most max keys (*cut = 1 if more).
+ * Returns a new object. */
+static json_object *top_counts(json_object *counts, size_t max, int *cut)
+{
+    size_t n = (size_t)json_object_object_length(counts);
+    struct key_count *kc = n > 0 ? calloc(n, sizeof(*kc)) : NULL;
+    json_object *res = json_object_new_object();
+    size_t i = 0;
+    if (n > 0 && kc == NULL) {
+        return res;
+    }
+    json_object_object_foreach(counts, k, v)
+    {
+        kc[i].key = k;
+        kc[i].n = json_object_get_int64(v);
+        i++;
+    }
+    if (i > 1) {
+        qsort(kc, i, sizeof(*kc), cmp_count_desc);
+    }
+    for (size_t j = 0; j < i && j < max; j++) {
+        json_object_object_add(res, kc[j].key, json_object_new_int64(kc[j].n));
+    }
+    if (i > max) {
+        *cut = 1;
+    }
+    free(kc);
+    return res;
 }
 
 void hd_api_stats(struct hd_api_call *c)
@@ -78,10 +95,16 @@ void hd_api_stats(struct hd_api_call *c)
     struct hd_store *st = c->api->st;
     struct hd_err err = {0};
     struct hd_event_query q;
+    struct hd_stats_row *rows = NULL;
+    size_t n = 0;
+    int truncated = 0;
+    json_object *all = NULL;
+    json_object *res = NULL;
+
     if (hd_api_event_filters(c, &q) != HD_OK) {
         return;
     }
-    enum group_by g = G_SEVERITY;
+    enum hd_stats_group g = HD_STATS_SEVERITY;
     const char *gb = hd_http_query(c->req, "groupBy");
     if (gb != NULL && gb[0] != '\0') {
         size_t i = 0;
@@ -92,7 +115,7 @@ void hd_api_stats(struct hd_api_call *c)
             hd_http_error(c->resp, 400, "groupBy: '%.32s' is not severity, state, namespace, source or rule", gb);
             return;
         }
-        g = (enum group_by)i;
+        g = (enum hd_stats_group)i;
     }
     int64_t interval = 0;
     const char *iv = hd_http_query(c->req, "interval");
@@ -102,89 +125,109 @@ void hd_api_stats(struct hd_api_call *c)
             return;
         }
     }
+    size_t max_keys = 0;
+    if (hd_api_query_limit(c, STATS_DEFAULT_KEYS, STATS_MAX_ROWS, &max_keys) != HD_OK) {
+        return;
+    }
+    if (st->ops->stats == NULL) {
+        hd_http_error(c->resp, 501, "stats: the %s store cannot aggregate", st->ops->name);
+        return;
+    }
+    int rc = st->ops->stats(st, &q, g, interval, STATS_MAX_ROWS, &rows, &n, &truncated, &err);
+    if (rc != HD_OK) {
+        hd_api_fail(c, rc, &err, "while counting events");
+        return;
+    }
 
-    json_object *counts = json_object_new_object();
-    json_object *buckets = json_object_new_object();   /* "t" -> counts */
-    int64_t *times = NULL;
-    size_t n_times = 0;
+    all = json_object_new_object();
+    json_object *buckets = json_object_new_array();
+    json_object *cur = NULL;   /* counts of the bucket being filled (borrowed) */
+    int64_t cur_t = 0;
     int64_t total = 0;
-    int truncated = 0;
-    q.limit = STATS_PAGE;
-    for (;;) {
-        struct hd_event *evs = NULL;
-        size_t n = 0;
-        int64_t next = 0;
-        int rc = st->ops->events_query(st, &q, &evs, &n, &next, &err);
-        if (rc != HD_OK) {
-            hd_api_fail(c, rc, &err, "while querying events");
-            goto out;
+    for (size_t i = 0; i < n; i++) {
+        const struct hd_stats_row *r = &rows[i];
+        total += r->count;
+        add_count(all, r->key, r->count);
+        if (interval <= 0) {
+            continue;
         }
-        for (size_t i = 0; i < n; i++) {
-            char key[128];
-            group_key(g, &evs[i], key, sizeof(key));
-            bump(counts, key);
-            total++;
-            if (interval > 0) {
-                int64_t ms = evs[i].ts_us / 1000;
-                int64_t t = ms - ((ms % interval) + interval) % interval;
-                char tk[24];
-                snprintf(tk, sizeof(tk), "%lld", (long long)t);
-                json_object *bc = NULL;
-                if (!json_object_object_get_ex(buckets, tk, &bc)) {
-                    if (n_times >= STATS_MAX_BUCKETS) {
-                        truncated = 1;
-                        continue;
-                    }
-                    int64_t *nt = realloc(times, (n_times + 1) * sizeof(*times));
-                    if (nt == NULL) {
-                        continue;
-                    }
-                    times = nt;
-                    times[n_times++] = t;
-                    bc = json_object_new_object();
-                    json_object_object_add(buckets, tk, bc);
-                }
-                bump(bc, key);
-            }
+        if (cur == NULL || r->bucket_ms != cur_t) {
+            json_object *b = json_object_new_object();
+            cur = json_object_new_object();
+            cur_t = r->bucket_ms;
+            json_object_object_add(b, "t", json_object_new_int64(cur_t));
+            json_object_object_add(b, "counts", cur);
+            json_object_array_add(buckets, b);
         }
-        for (size_t i = 0; i < n; i++) {
-            hd_event_clear(&evs[i]);
-        }
-        free(evs);
-        if (next <= 0 || n == 0) {
-            break;
-        }
-        if (total >= STATS_MAX_EVENTS) {
-            truncated = 1;
-            break;
-        }
-        q.before_seq = next;
+        add_count(cur, r->key, r->count);
     }
-    if (n_times > 0) {
-        qsort(times, n_times, sizeof(*times), cmp_i64);
-    }
-    json_object *res = json_object_new_object();
+    res = json_object_new_object();
     json_object_object_add(res, "groupBy", json_object_new_string(group_names[g]));
     json_object_object_add(res, "interval", interval > 0 ? json_object_new_int64(interval) : NULL);
     json_object_object_add(res, "total", json_object_new_int64(total));
+    json_object *counts = top_counts(all, max_keys, &truncated);
     json_object_object_add(res, "truncated", json_object_new_boolean(truncated));
-    json_object_object_add(res, "counts", json_object_get(counts));
-    json_object *arr = json_object_new_array();
-    for (size_t i = 0; i < n_times; i++) {
-        char tk[24];
-        snprintf(tk, sizeof(tk), "%lld", (long long)times[i]);
-        json_object *bc = NULL;
-        json_object_object_get_ex(buckets, tk, &bc);
-        json_object *b = json_object_new_object();
-        json_object_object_add(b, "t", json_object_new_int64(times[i]));
-        json_object_object_add(b, "counts", json_object_get(bc));
-        json_object_array_add(arr, b);
-    }
-    json_object_object_add(res, "buckets", arr);
+    json_object_object_add(res, "counts", counts);
+    json_object_object_add(res, "buckets", buckets);
     hd_api_json(c, 200, res);
     json_object_put(res);
-out:
-    free(times);
-    json_object_put(counts);
-    json_object_put(buckets);
+    json_object_put(all);
+    free(rows);
+}
+
+void hd_api_channel_status(struct hd_api_call *c)
+{
+    struct hd_store *st = c->api->st;
+    struct hd_err err = {0};
+    struct hd_channel_rec *recs = NULL;
+    size_t n = 0;
+    int rc = st->ops->channel_list(st, &recs, &n, &err);
+    if (rc != HD_OK) {
+        hd_api_fail(c, rc, &err, "while listing channels");
+        return;
+    }
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < n; i++) {
+        const struct hd_channel_rec *r = &recs[i];
+        json_object *o = json_object_new_object();
+        json_object_object_add(o, "id", json_object_new_int64(r->id));
+        json_object_object_add(o, "name", json_object_new_string(r->name != NULL ? r->name : ""));
+        json_object_object_add(o, "type", json_object_new_string(r->type != NULL ? r->type : ""));
+        json_object_object_add(o, "enabled", json_object_new_boolean(r->enabled));
+        json_object_object_add(o, "version", json_object_new_int64(r->version));
+        struct hd_channel_status cs;
+        memset(&cs, 0, sizeof(cs));
+        int have = c->api->disp != NULL && hd_dispatcher_status(c->api->disp, r->id, &cs) == HD_OK;
+        const char *health = !r->enabled ? "disabled"
+                             : !have     ? "unknown"
+                             : cs.breaker_open ? "failing"
+                             : cs.consecutive_failures > 0 ? "degraded"
+                                                           : "healthy";
+        json_object_object_add(o, "health", json_object_new_string(health));
+        int64_t pending = 0;
+        struct hd_err perr = {0};
+        if (st->ops->pending_count(st, r->id, &pending, &perr) != HD_OK) {
+            pending = -1;
+        }
+        json_object_object_add(o, "pendingRetries", json_object_new_int64(pending));
+        if (have) {
+            json_object_object_add(o, "backlog", json_object_new_int64(cs.backlog));
+            json_object_object_add(o, "delivered", json_object_new_int64(cs.delivered));
+            json_object_object_add(o, "failed", json_object_new_int64(cs.failed));
+            json_object_object_add(o, "consecutiveFailures", json_object_new_int64(cs.consecutive_failures));
+            json_object_object_add(o, "breakerOpen", json_object_new_boolean(cs.breaker_open));
+            json_object_object_add(o, "nextAttemptMs",
+                                   cs.next_attempt_ms > 0 ? json_object_new_int64(cs.next_attempt_ms) : NULL);
+            json_object_object_add(o, "lastSuccessMs",
+                                   cs.last_success_ms > 0 ? json_object_new_int64(cs.last_success_ms) : NULL);
+            json_object_object_add(o, "lastError",
+                                   cs.last_error[0] != '\0' ? json_object_new_string(cs.last_error) : NULL);
+        }
+        json_object_array_add(arr, o);
+    }
+    json_object *env = json_object_new_object();
+    json_object_object_add(env, "channels", arr);
+    hd_api_json(c, 200, env);
+    json_object_put(env);
+    hd_channel_recs_free(recs, n);
 }

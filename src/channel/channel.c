@@ -37,7 +37,7 @@ static const char *const known_sources[] = {
 /* Keys whose values are secrets wherever they appear inside options (SPEC 4),
  * besides every value of additionalHeaders. */
 static const char *const secret_keys[] = {
-    "apiKey", "serviceKey", "routingKey", "password", "token", "secretAccessKey",
+    "apiKey", "serviceKey", "routingKey", "password", "token", "secretAccessKey", "sessionToken",
 };
 
 /* ---- option readers (driver.h) ---- */

@@ -61,6 +61,10 @@ struct hd_channel {
     struct hd_channel_common common;
     json_object *options;     /* the options object (owned ref), secrets in clear */
     void *ctx;                /* type-private, type->ctx_size bytes, zeroed */
+    /* Set by configure when the sink confirms deliveries later (SPLUNK
+     * useAck): > 0 enables the ack hooks below, and is how long an accepted
+     * batch may stay unconfirmed before it is sent again. 0 = off. */
+    long ack_timeout_ms;
 };
 
 struct hd_channel_type {
@@ -69,13 +73,33 @@ struct hd_channel_type {
     size_t max_batch;                   /* events per request; 1 = one per event */
     /* Validates options and fills ch->ctx; err names the field ("options.url: ..."). */
     int (*configure)(struct hd_channel *ch, json_object *options, struct hd_err *err);
-    /* Renders the request (url, headers, body) for evs[0..n). Pure. */
+    /* Renders the request (url, headers, body) for evs[0..n). Pure. A type
+     * that must send several requests per delivery (SNS: one Publish per
+     * topic) chains them in req->then (net/http_client.h): they go out in
+     * order while answers are 2xx, and classify sees the first failure or
+     * the last answer; the dispatcher is unchanged. */
     int (*render)(struct hd_channel *ch, const struct hd_event *const *evs, size_t n,
                   struct hd_request *req, struct hd_err *err);
     /* Overall verdict of an answer; fills items[0..n) for per-item outcomes. */
     enum hd_verdict (*classify)(struct hd_channel *ch, const struct hd_response *resp,
                                 size_t n, struct hd_item_verdict *items);
     void (*destroy)(struct hd_channel *ch);   /* accepts a half-initialised ch; frees ctx contents only */
+    /* Optional, all three or none: sink acknowledgement (Splunk HEC indexer
+     * acknowledgement), used only when ch->ack_timeout_ms > 0. The dispatcher
+     * (route/dispatcher.c, "Acknowledgements") keeps a batch whose answer
+     * classified DELIVERED and carries an id as "awaiting confirmation",
+     * polls the sink with ack_render/ack_classify, and counts it delivered
+     * only once confirmed. Pure, like render/classify. */
+    /* 1 and *id set if the (DELIVERED) answer carries an id to confirm. */
+    int (*ack_id)(struct hd_channel *ch, const struct hd_response *resp, int64_t *id);
+    /* Renders the status query for ids[0..n). */
+    int (*ack_render)(struct hd_channel *ch, const int64_t *ids, size_t n, struct hd_request *req,
+                      struct hd_err *err);
+    /* Sets confirmed[i] = 1 for each id the answer confirms (zeroed by the
+     * caller); returns how many, or a negative HD_E* if the answer is not
+     * a status answer (ids stay unconfirmed). */
+    int (*ack_classify)(struct hd_channel *ch, const struct hd_response *resp, const int64_t *ids, size_t n,
+                        unsigned char *confirmed);
 };
 
 /* Registry. */

@@ -10,9 +10,25 @@
 #include "channel/driver.h"
 
 extern const struct hd_channel_type hd_channel_webhook;
+extern const struct hd_channel_type hd_channel_email;
+extern const struct hd_channel_type hd_channel_sns;
+extern const struct hd_channel_type hd_channel_slack;
+extern const struct hd_channel_type hd_channel_pagerduty;
+extern const struct hd_channel_type hd_channel_opsgenie;
+extern const struct hd_channel_type hd_channel_victorops;
+extern const struct hd_channel_type hd_channel_splunk;
+extern const struct hd_channel_type hd_channel_elasticsearch;
 
 static const struct hd_channel_type *const types[] = {
     &hd_channel_webhook,
+    &hd_channel_email,
+    &hd_channel_sns,
+    &hd_channel_slack,
+    &hd_channel_pagerduty,
+    &hd_channel_opsgenie,
+    &hd_channel_victorops,
+    &hd_channel_splunk,
+    &hd_channel_elasticsearch,
 };
 
 const struct hd_channel_type *hd_channel_type_find(const char *name)

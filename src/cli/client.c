@@ -973,7 +973,8 @@ int hd_cmd_events(int argc, char **argv)
             rc = usage_error(&c, "--since: expected a duration like 30s, 15m, 1h or 7d");
             goto out;
         }
-        snprintf(from, sizeof(from), "%lld", (long long)(hd_now_us() - v * 1000));
+        /* the API's from/to are epoch milliseconds (SPEC section 4) */
+        snprintf(from, sizeof(from), "%lld", (long long)(hd_now_us() / 1000 - v));
         from_p = from;
     }
     if (severity != NULL && (hd_parse_i64(severity, &v) != HD_OK || v < 0 || v > 7)) {

@@ -21,11 +21,13 @@
 
 #include "api/api.h"
 #include "channel/channel.h"
+#include "channel/email.h"
 #include "cli/commands.h"
 #include "core/config.h"
 #include "core/log.h"
 #include "core/util.h"
 #include "input/decoder.h"
+#include "input/watch.h"
 #include "json/json.h"
 #include "net/http_server.h"
 #include "route/dispatcher.h"
@@ -38,6 +40,82 @@ struct serve_flags {
     const char *store;
     const char *log_format;
 };
+
+/* The dashboard's directory: HERALD_WEB_DIR, else web.dir from the config,
+ * else the source tree's web/ (a build run from its tree), else
+ * <prefix>/share/herald/web beside the installed binary (<prefix>/bin/herald).
+ * Resolved once at start into out; "" when none holds an index.html (the API
+ * then serves a short fallback page). */
+static void resolve_web_dir(const struct hd_config *cfg, char *out, size_t cap)
+{
+    char cand[4][4096];
+    size_t nc = 0;
+    const char *env = getenv("HERALD_WEB_DIR");
+    if (env != NULL && env[0] != '\0') {
+        snprintf(cand[nc++], sizeof(cand[0]), "%s", env);
+    } else if (cfg->web_dir != NULL && cfg->web_dir[0] != '\0') {
+        snprintf(cand[nc++], sizeof(cand[0]), "%s", cfg->web_dir);
+    }
+    int explicit_dir = nc > 0;
+#ifdef HD_SOURCE_DIR
+    snprintf(cand[nc++], sizeof(cand[0]), "%s/web", HD_SOURCE_DIR);
+#endif
+    char exe[2048];   /* shorter than a candidate: the suffix always fits */
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+    if (n > 0) {
+        exe[n] = '\0';
+        char *slash = strrchr(exe, '/');
+        if (slash != NULL) {
+            *slash = '\0';   /* <prefix>/bin */
+            snprintf(cand[nc++], sizeof(cand[0]), "%s/../share/herald/web", exe);
+        }
+    }
+    out[0] = '\0';
+    for (size_t i = 0; i < nc; i++) {
+        char index[4200];
+        struct stat sb;
+        snprintf(index, sizeof(index), "%s/index.html", cand[i]);
+        if (stat(index, &sb) == 0 && S_ISREG(sb.st_mode)) {
+            snprintf(out, cap, "%s", cand[i]);
+            return;
+        }
+        if (i == 0 && explicit_dir) {
+            hd_log(HD_LOG_WARN, "dashboard: %s has no index.html, looking elsewhere", cand[i]);
+        }
+    }
+}
+
+/* Watchers hand durable events to the dispatcher through this. */
+static void watch_stored(void *ctx)
+{
+    hd_dispatcher_wakeup(ctx);
+}
+
+/* Starts the enabled watchers (inputs.*), after the dispatcher. */
+static int start_watchers(const struct hd_config *cfg, struct hd_store *st, struct hd_dispatcher *disp,
+                          struct hd_watcher **k8s, struct hd_watcher **docker, struct hd_err *err)
+{
+    struct hd_watch_host host = {.store = st, .stored = watch_stored, .ctx = disp};
+    if (cfg->k8s_enabled) {
+        struct hd_k8s_watch_config kc = {
+            .api_server = cfg->k8s_api_server, .token_file = cfg->k8s_token_file, .ca_file = cfg->k8s_ca_file,
+            .ns = cfg->k8s_namespace, .field_selector = cfg->k8s_field_selector};
+        *k8s = hd_k8s_watch_start(&kc, &host, err);
+        if (*k8s == NULL) {
+            return err->code ? err->code : HD_EINVAL;
+        }
+    }
+    if (cfg->docker_enabled) {
+        struct hd_docker_watch_config dc = {
+            .socket = cfg->docker_socket, .url = cfg->docker_url, .ca_file = cfg->docker_ca_file,
+            .cert_file = cfg->docker_cert_file, .key_file = cfg->docker_key_file, .filters = cfg->docker_filters};
+        *docker = hd_docker_watch_start(&dc, &host, err);
+        if (*docker == NULL) {
+            return err->code ? err->code : HD_EINVAL;
+        }
+    }
+    return HD_OK;
+}
 
 static void serve_usage(FILE *f)
 {
@@ -90,6 +168,23 @@ static void apply_log_settings(const struct hd_config *cfg)
             hd_log_set_level(i);
         }
     }
+}
+
+/* The EMAIL channels' SMTP server (channel/email.h): before config-declared
+ * channels are validated, at start and on SIGHUP. */
+static int apply_smtp_settings(const struct hd_config *cfg, struct hd_err *err)
+{
+    struct hd_smtp_settings s = {
+        .url = cfg->smtp_url,
+        .from = cfg->smtp_from,
+        .username = cfg->smtp_username,
+        .password = cfg->smtp_password,
+        .start_tls = cfg->smtp_start_tls,
+    };
+    if (hd_channel_set_smtp(&s) != HD_OK) {
+        return hd_err_set(err, HD_ENOMEM, "smtp: out of memory");
+    }
+    return HD_OK;
 }
 
 static int mkdir_p(const char *dir, struct hd_err *err)
@@ -263,9 +358,11 @@ int hd_cmd_serve(int argc, char **argv)
     struct hd_config cfg;
     struct hd_store *st = NULL;
     struct hd_dispatcher *disp = NULL;
+    struct hd_watcher *k8s_watch = NULL, *docker_watch = NULL;
     struct hd_http_server *srv = NULL;
     struct hd_api api;
     int api_ok = 0;
+    char web_dir[4096];   /* api.web_dir points here for the whole run */
 
     if (load_config(&fl, &cfg, &err) != HD_OK) {
         fprintf(stderr, "herald serve: %s\n", err.msg);
@@ -273,6 +370,11 @@ int hd_cmd_serve(int argc, char **argv)
         return 1;
     }
     apply_log_settings(&cfg);
+    if (apply_smtp_settings(&cfg, &err) != HD_OK) {
+        fprintf(stderr, "herald serve: %s\n", err.msg);
+        hd_config_free(&cfg);
+        return 1;
+    }
 
     sigset_t sigs;
     sigemptyset(&sigs);
@@ -310,11 +412,18 @@ int hd_cmd_serve(int argc, char **argv)
         hd_log(HD_LOG_ERROR, "while starting the dispatcher: %s", err.msg);
         goto out;
     }
+    if (start_watchers(&cfg, st, disp, &k8s_watch, &docker_watch, &err) != HD_OK) {
+        hd_log(HD_LOG_ERROR, "while starting the watchers: %s", err.msg);
+        goto out;
+    }
     if (hd_api_init(&api, st, disp, &cfg) != HD_OK) {
         hd_log(HD_LOG_ERROR, "while starting the API");
         goto out;
     }
     api_ok = 1;
+    resolve_web_dir(&cfg, web_dir, sizeof(web_dir));
+    api.web_dir = web_dir[0] != '\0' ? web_dir : NULL;
+    hd_log(HD_LOG_INFO, "dashboard: %s", web_dir[0] != '\0' ? web_dir : "no assets found (fallback page)");
     struct hd_http_server_opts so = {
         .listen = cfg.listen,
         .max_body = (size_t)cfg.max_body_bytes,
@@ -342,8 +451,10 @@ int hd_cmd_serve(int argc, char **argv)
             struct hd_config ncfg;
             struct hd_err rerr = {0};
             if (load_config(&fl, &ncfg, &rerr) != HD_OK || ensure_admin_token(&ncfg, &rerr) != HD_OK ||
+                apply_smtp_settings(&ncfg, &rerr) != HD_OK ||
                 upsert_config_channels(st, ncfg.channels_json ? ncfg.channels_json : "[]", &rerr) != HD_OK) {
                 hd_log(HD_LOG_ERROR, "reload failed, keeping the running configuration: %s", rerr.msg);
+                apply_smtp_settings(&cfg, &rerr);
                 hd_config_free(&ncfg);
                 continue;
             }
@@ -375,6 +486,8 @@ int hd_cmd_serve(int argc, char **argv)
 
 out:
     hd_http_server_stop(srv);
+    hd_watcher_stop(k8s_watch);     /* before the dispatcher: they wake it */
+    hd_watcher_stop(docker_watch);
     if (disp != NULL) {
         hd_dispatcher_stop(disp, cfg.shutdown_timeout_ms);
         hd_dispatcher_free(disp);
@@ -386,6 +499,7 @@ out:
     if (status == 0) {
         hd_log(HD_LOG_INFO, "stopped");
     }
+    hd_channel_smtp_clear();
     hd_config_free(&cfg);
     return status;
 }

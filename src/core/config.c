@@ -38,8 +38,11 @@ static const size_t str_fields[] = {
     offsetof(struct hd_config, smtp_password),  offsetof(struct hd_config, k8s_api_server),
     offsetof(struct hd_config, k8s_token_file), offsetof(struct hd_config, k8s_ca_file),
     offsetof(struct hd_config, k8s_namespace),  offsetof(struct hd_config, docker_socket),
+    offsetof(struct hd_config, k8s_field_selector), offsetof(struct hd_config, docker_url),
+    offsetof(struct hd_config, docker_ca_file), offsetof(struct hd_config, docker_cert_file),
+    offsetof(struct hd_config, docker_key_file), offsetof(struct hd_config, docker_filters),
     offsetof(struct hd_config, log_format),     offsetof(struct hd_config, log_level),
-    offsetof(struct hd_config, channels_json),
+    offsetof(struct hd_config, channels_json),  offsetof(struct hd_config, web_dir),
 };
 
 static char **str_at(struct hd_config *c, size_t off)
@@ -267,11 +270,17 @@ static const struct field f_k8s[] = {
     {.key = "tokenFile", .kind = F_STR, .off = CFG(k8s_token_file)},
     {.key = "caFile", .kind = F_STR, .off = CFG(k8s_ca_file)},
     {.key = "namespace", .kind = F_STR, .off = CFG(k8s_namespace)},
+    {.key = "fieldSelector", .kind = F_STR, .off = CFG(k8s_field_selector)},
     {.key = NULL},
 };
 static const struct field f_docker[] = {
     {.key = "enabled", .kind = F_BOOL, .off = CFG(docker_enabled)},
     {.key = "socket", .kind = F_STR, .off = CFG(docker_socket)},
+    {.key = "url", .kind = F_STR, .off = CFG(docker_url)},
+    {.key = "caFile", .kind = F_STR, .off = CFG(docker_ca_file)},
+    {.key = "certFile", .kind = F_STR, .off = CFG(docker_cert_file)},
+    {.key = "keyFile", .kind = F_STR, .off = CFG(docker_key_file)},
+    {.key = "filters", .kind = F_STR, .off = CFG(docker_filters)},
     {.key = NULL},
 };
 static const struct field f_inputs[] = {
@@ -296,6 +305,10 @@ static const struct field f_log[] = {
     {.key = "level", .kind = F_ENUM, .off = CFG(log_level), .choices = log_levels},
     {.key = NULL},
 };
+static const struct field f_web[] = {
+    {.key = "dir", .kind = F_STR, .off = CFG(web_dir)},
+    {.key = NULL},
+};
 static const struct field f_root[] = {
     {.key = "listen", .kind = F_STR, .off = CFG(listen)},
     {.key = "dataDir", .kind = F_STR, .off = CFG(data_dir)},
@@ -311,6 +324,7 @@ static const struct field f_root[] = {
     {.key = "shutdownTimeoutMs", .kind = F_I64, .off = CFG(shutdown_timeout_ms), .min = 0},
     {.key = "shutdownTimeout", .kind = F_DUR, .off = CFG(shutdown_timeout_ms), .min = 0},
     {.key = "log", .kind = F_MAP, .sub = f_log},
+    {.key = "web", .kind = F_MAP, .sub = f_web},
     {.key = "channels", .kind = F_CHANNELS},
     {.key = NULL},
 };

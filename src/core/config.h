@@ -39,8 +39,12 @@ struct hd_config {
     /* inputs (used by the watchers) */
     int k8s_enabled;
     char *k8s_api_server, *k8s_token_file, *k8s_ca_file, *k8s_namespace;
+    char *k8s_field_selector;   /* e.g. "type=Warning"; NULL = all */
     int docker_enabled;
     char *docker_socket;
+    char *docker_url;           /* tcp://host:2376 (instead of the socket) */
+    char *docker_ca_file, *docker_cert_file, *docker_key_file;
+    char *docker_filters;       /* "type=container,event=die"; NULL = all */
     /* retention */
     int64_t retention_max_age_ms;   /* 7 d */
     int64_t retention_max_bytes;    /* 2 GiB */
@@ -53,6 +57,7 @@ struct hd_config {
     char *log_format;           /* "text" | "json" */
     char *log_level;            /* "debug" | "info" | "warn" | "error" */
     char *channels_json;        /* JSON array text, "[]" if none */
+    char *web_dir;              /* web.dir: dashboard assets; NULL = found by serve */
 };
 
 void hd_config_defaults(struct hd_config *c);

@@ -24,17 +24,22 @@
 #include "core/util.h"
 
 extern const struct hd_decoder hd_decoder_sysdig;
+extern const struct hd_decoder hd_decoder_falco;
+extern const struct hd_decoder hd_decoder_alertmanager;
+extern const struct hd_decoder hd_decoder_kubernetes;
+extern const struct hd_decoder hd_decoder_docker;
 extern const struct hd_decoder hd_decoder_generic;
 
 /* Order breaks detect() ties: specific formats first, generic last. */
 static const struct hd_decoder *const decoders[] = {
     &hd_decoder_sysdig,
+    &hd_decoder_falco,
+    &hd_decoder_alertmanager,
+    &hd_decoder_kubernetes,
+    &hd_decoder_docker,
     &hd_decoder_generic,
 };
 #define N_DECODERS (sizeof(decoders) / sizeof(decoders[0]))
-
-/* ?format= values of the SPEC that have no decoder yet: a clearer 400. */
-static const char *const planned[] = {"falco", "alertmanager", "kubernetes", "docker"};
 
 const struct hd_decoder *hd_decoder_find(const char *name)
 {
@@ -690,12 +695,6 @@ static int find_format(const char *format, const struct hd_decoder **out, struct
     *out = hd_decoder_find(format);
     if (*out != NULL) {
         return HD_OK;
-    }
-    for (size_t i = 0; i < sizeof(planned) / sizeof(planned[0]); i++) {
-        if (strcmp(planned[i], format) == 0) {
-            return hd_err_set(err, HD_EINVAL, "format: format '%s' is not supported yet (known: %s)", format,
-                              known);
-        }
     }
     return hd_err_set(err, HD_EINVAL, "format: unknown format '%.64s' (known: %s)", format, known);
 }

@@ -36,6 +36,8 @@ struct hd_event {
     char *raw;            /* original bytes, NUL-terminated for convenience */
     size_t raw_len;
     int duplicate;        /* set by the store when this id was already stored */
+    int64_t suppressed;   /* not stored: set by route/throttle.c on the notification that
+                           * follows suppressed ones (the count the drivers show) */
 };
 
 struct hd_batch {

@@ -12,6 +12,11 @@
  * Secrets: request headers carry auth tokens; they are handed to curl and
  * never copied into error text or logs. Error text is curl's code string plus
  * its errbuf, which names hosts, not headers.
+ *
+ * Besides HTTP(S), a request may be an SMTP submission (mail_from set: the
+ * body is uploaded as the message, the status is the SMTP reply code) or be
+ * signed with AWS SigV4 by curl, and may chain a follow-up request sent only
+ * after a 2xx answer (one render fanned out to several targets).
  */
 #include "net/http_client.h"
 
@@ -34,10 +39,18 @@
 #define HD_VERSION "dev"
 #endif
 
+/* Read position of an upload (SMTP: the message is sent as curl reads it). */
+struct upload {
+    const char *p;
+    size_t len;
+    size_t off;
+};
+
 struct xfer {
     struct xfer *next;
     CURL *easy;
-    struct curl_slist *hdrs;
+    struct curl_slist *hdrs;   /* HTTP header lines, or SMTP recipients */
+    struct upload up;
     struct hd_request req;   /* owned copy of the submitted request */
     struct hd_response resp;
     char errbuf[CURL_ERROR_SIZE];
@@ -77,6 +90,19 @@ void hd_request_init(struct hd_request *r)
     hd_buf_init(&r->body, 0);
 }
 
+/* Secrets are overwritten before free: a core dump or a reused block must
+ * not show them. volatile keeps the compiler from dropping the stores. */
+static void free_secret(char *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    for (volatile char *v = s; *v != '\0'; v++) {
+        *v = '\0';
+    }
+    free(s);
+}
+
 void hd_request_clear(struct hd_request *r)
 {
     free(r->url);
@@ -84,7 +110,42 @@ void hd_request_clear(struct hd_request *r)
         free(r->headers[i]);
     }
     hd_buf_free(&r->body);
+    free(r->aws_sigv4);
+    free(r->username);
+    free_secret(r->password);
+    free(r->mail_from);
+    for (size_t i = 0; i < r->n_rcpt; i++) {
+        free(r->mail_rcpt[i]);
+    }
+    free(r->mail_rcpt);
+    /* The chain iteratively: each link is cleared with its then detached. */
+    struct hd_request *t = r->then;
+    while (t != NULL) {
+        struct hd_request *next = t->then;
+        t->then = NULL;
+        hd_request_clear(t);
+        free(t);
+        t = next;
+    }
     hd_request_init(r);
+}
+
+int hd_request_add_rcpt(struct hd_request *r, const char *addr)
+{
+    if (addr == NULL || addr[0] == '\0' || strpbrk(addr, "\r\n") != NULL) {
+        return HD_EINVAL;
+    }
+    char **n = realloc(r->mail_rcpt, (r->n_rcpt + 1) * sizeof(*n));
+    if (n == NULL) {
+        return HD_ENOMEM;
+    }
+    r->mail_rcpt = n;
+    n[r->n_rcpt] = hd_strdup(addr);
+    if (n[r->n_rcpt] == NULL) {
+        return HD_ENOMEM;
+    }
+    r->n_rcpt++;
+    return HD_OK;
 }
 
 /* Refuses CR/LF anywhere (header injection) and a name that is not a token. */
@@ -216,22 +277,71 @@ static size_t on_header(char *ptr, size_t size, size_t nitems, void *ud)
     return n;
 }
 
+/* SMTP: curl hands every server reply line to the header callback. The
+ * first 4xx/5xx line (curl stops the transaction there; the "221 Bye" of
+ * its QUIT follows), else the last line, is kept as the response body: the
+ * server's reason ("550 5.1.1 <x@y>: Recipient address rejected"). Server
+ * lines carry no client secret (AUTH sends them, the server only prompts). */
+static size_t on_smtp_reply(char *ptr, size_t size, size_t nitems, void *ud)
+{
+    struct hd_response *resp = ud;
+    size_t n = size * nitems;
+    size_t len = n;
+    while (len > 0 && (ptr[len - 1] == '\r' || ptr[len - 1] == '\n')) {
+        len--;
+    }
+    int have_error = resp->body.len > 0 && (resp->body.p[0] == '4' || resp->body.p[0] == '5');
+    if (len > 0 && !have_error) {
+        hd_buf_reset(&resp->body);
+        if (len > 512) {
+            len = 512;
+        }
+        if (hd_buf_append(&resp->body, ptr, len) != HD_OK) {
+            return 0;
+        }
+    }
+    return n;
+}
+
+static size_t on_upload_read(char *dst, size_t size, size_t nitems, void *ud)
+{
+    struct upload *up = ud;
+    size_t room = size * nitems;
+    size_t left = up->len - up->off;
+    size_t take = left < room ? left : room;
+    if (take > 0) {
+        memcpy(dst, up->p + up->off, take);
+        up->off += take;
+    }
+    return take;
+}
+
 /* ---- set-up shared by the multi and the sync paths --------------------- */
 
 /* Configures easy for req. The request's url, header lines and body must
  * outlive the transfer (curl reads them in place); *hdrs_out receives the
  * header list the caller frees after the transfer. */
 static int easy_setup(CURL *easy, const struct hd_request *req, struct hd_response *resp, char *errbuf,
-                      struct curl_slist **hdrs_out)
+                      struct curl_slist **hdrs_out, struct upload *up)
 {
     struct curl_slist *hdrs = NULL;
     int rc = HD_OK;
+    int smtp = req->mail_from != NULL;
 
     if (req->url == NULL || req->url[0] == '\0') {
         rc = HD_EINVAL;
         goto out;
     }
-    for (size_t i = 0; i < req->n_headers; i++) {
+    /* SMTP has no HTTP headers: the list is the envelope recipients. */
+    for (size_t i = 0; smtp && i < req->n_rcpt; i++) {
+        struct curl_slist *nr = curl_slist_append(hdrs, req->mail_rcpt[i]);
+        if (nr == NULL) {
+            rc = HD_ENOMEM;
+            goto out;
+        }
+        hdrs = nr;
+    }
+    for (size_t i = 0; !smtp && i < req->n_headers; i++) {
         struct curl_slist *nh = curl_slist_append(hdrs, req->headers[i]);
         if (nh == NULL) {
             rc = HD_ENOMEM;
@@ -239,8 +349,11 @@ static int easy_setup(CURL *easy, const struct hd_request *req, struct hd_respon
         }
         hdrs = nh;
     }
-    /* An empty "Expect:" stops curl from waiting for 100-continue on big bodies. */
-    struct curl_slist *nh = curl_slist_append(hdrs, "Expect:");
+    /* An empty "Expect:" stops curl from waiting for 100-continue on big
+     * bodies. Not with SigV4: curl 7.88 signs it as "expect:" but does not
+     * send it, and the signature would not match (SNS bodies stay well
+     * under curl's 1 MiB Expect threshold anyway). */
+    struct curl_slist *nh = (smtp || req->aws_sigv4 != NULL) ? hdrs : curl_slist_append(hdrs, "Expect:");
     if (nh == NULL) {
         rc = HD_ENOMEM;
         goto out;
@@ -280,6 +393,35 @@ static int easy_setup(CURL *easy, const struct hd_request *req, struct hd_respon
     if (tls != NULL && tls->key_file != NULL) {
         curl_easy_setopt(easy, CURLOPT_SSLKEY, tls->key_file);
     }
+    if (req->username != NULL) {
+        curl_easy_setopt(easy, CURLOPT_USERNAME, req->username);
+        curl_easy_setopt(easy, CURLOPT_PASSWORD, req->password != NULL ? req->password : "");
+    }
+    if (req->aws_sigv4 != NULL) {
+        /* curl signs method, path, query, the headers set here, host,
+         * x-amz-date and the payload hash (AWS Signature V4). */
+        curl_easy_setopt(easy, CURLOPT_AWS_SIGV4, req->aws_sigv4);
+    }
+    if (smtp) {
+        static const long ssl[] = {CURLUSESSL_NONE, CURLUSESSL_TRY, CURLUSESSL_ALL};
+        long use_ssl = req->smtp_tls >= 0 && req->smtp_tls <= 2 ? ssl[req->smtp_tls] : CURLUSESSL_ALL;
+        up->p = req->body.p != NULL ? req->body.p : "";
+        up->len = req->body.len;
+        up->off = 0;
+        curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+        curl_easy_setopt(easy, CURLOPT_USE_SSL, use_ssl);
+        curl_easy_setopt(easy, CURLOPT_MAIL_FROM, req->mail_from);
+        curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, hdrs);
+        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
+        curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_smtp_reply);
+        curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
+        curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_upload_read);
+        curl_easy_setopt(easy, CURLOPT_READDATA, up);
+        curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)up->len);
+        *hdrs_out = hdrs;
+        hdrs = NULL;
+        goto out;
+    }
 
     const char *method = req->method != NULL ? req->method : "POST";
     const char *body = req->body.p != NULL ? req->body.p : "";
@@ -302,11 +444,22 @@ out:
 }
 
 /* Fills status / error / elapsed of resp from a finished transfer. */
-static void easy_finish(CURL *easy, CURLcode code, const char *errbuf, struct hd_response *resp)
+static void easy_finish(CURL *easy, CURLcode code, const char *errbuf, struct hd_response *resp, int smtp)
 {
     curl_off_t total = 0;
     if (curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total) == CURLE_OK) {
         resp->elapsed_us = (int64_t)total;
+    }
+    long reply = 0;
+    if (smtp && code != CURLE_OK && curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &reply) == CURLE_OK &&
+        reply >= 400) {
+        /* Refused by the server (RCPT 550, DATA 451, AUTH 535 ...): the
+         * reply code is what the channel classifies, curl's text says
+         * which command it answered. */
+        resp->status = reply;
+        snprintf(resp->error, sizeof(resp->error), "%s%s%s", curl_easy_strerror(code),
+                 errbuf != NULL && errbuf[0] != '\0' ? ": " : "", errbuf != NULL ? errbuf : "");
+        return;
     }
     if (code == CURLE_OK) {
         long status = 0;
@@ -405,7 +558,7 @@ int hd_http_client_submit(struct hd_http_client *c, struct hd_request *req, void
         rc = HD_ENOMEM;
         goto out;
     }
-    rc = easy_setup(x->easy, &x->req, &x->resp, x->errbuf, &x->hdrs);
+    rc = easy_setup(x->easy, &x->req, &x->resp, x->errbuf, &x->hdrs, &x->up);
     if (rc != HD_OK) {
         goto out;
     }
@@ -435,6 +588,22 @@ static void unlink_running(struct hd_http_client *c, struct xfer *x)
     x->next = NULL;
 }
 
+/* Sends the follow-up of a 2xx answer under the same userdata. On failure
+ * x's response becomes the transport error the caller reports. */
+static int chain_next(struct hd_http_client *c, struct xfer *x)
+{
+    struct hd_request *next = x->req.then;
+    x->req.then = NULL;
+    int rc = hd_http_client_submit(c, next, x->userdata);
+    free(next);
+    if (rc != HD_OK) {
+        x->resp.status = 0;
+        hd_buf_reset(&x->resp.body);
+        snprintf(x->resp.error, sizeof(x->resp.error), "follow-up request not sent: %s", hd_strerror(rc));
+    }
+    return rc;
+}
+
 static void collect_finished(struct hd_http_client *c)
 {
     int left = 0;
@@ -454,7 +623,7 @@ static void collect_finished(struct hd_http_client *c)
         if (x == NULL) {
             continue;
         }
-        easy_finish(easy, code, x->errbuf, &x->resp);
+        easy_finish(easy, code, x->errbuf, &x->resp, x->req.mail_from != NULL);
         curl_multi_remove_handle(c->multi, easy);
         unlink_running(c, x);
         /* The easy handle goes back to the pool; the connection itself stays
@@ -467,6 +636,10 @@ static void collect_finished(struct hd_http_client *c)
         x->easy = NULL;
         curl_slist_free_all(x->hdrs);
         x->hdrs = NULL;
+        if (x->req.then != NULL && x->resp.status >= 200 && x->resp.status <= 299 && chain_next(c, x) == HD_OK) {
+            xfer_free(x);
+            continue;
+        }
         if (c->done_tail != NULL) {
             c->done_tail->next = x;
         } else {
@@ -534,9 +707,10 @@ void hd_http_client_wakeup(struct hd_http_client *c)
 /* ---- blocking one-shot ------------------------------------------------- */
 
 /* resp is (re)initialised here; the caller clears it. */
-int hd_http_sync(const struct hd_request *req, struct hd_response *resp)
+static int sync_one(const struct hd_request *req, struct hd_response *resp)
 {
     struct curl_slist *hdrs = NULL;
+    struct upload up = {0};
     char errbuf[CURL_ERROR_SIZE];
     CURL *easy = NULL;
     int rc = HD_OK;
@@ -553,17 +727,29 @@ int hd_http_sync(const struct hd_request *req, struct hd_response *resp)
         snprintf(resp->error, sizeof(resp->error), "out of memory");
         goto out;
     }
-    rc = easy_setup(easy, req, resp, errbuf, &hdrs);
+    rc = easy_setup(easy, req, resp, errbuf, &hdrs, &up);
     if (rc != HD_OK) {
         snprintf(resp->error, sizeof(resp->error), "%s", rc == HD_EINVAL ? "no URL" : hd_strerror(rc));
         goto out;
     }
     CURLcode code = curl_easy_perform(easy);
-    easy_finish(easy, code, errbuf, resp);
+    easy_finish(easy, code, errbuf, resp, req->mail_from != NULL);
 out:
     curl_slist_free_all(hdrs);
     if (easy != NULL) {
         curl_easy_cleanup(easy);
     }
     return rc;
+}
+
+/* Follows the request's chain while the answers are 2xx (see http_client.h). */
+int hd_http_sync(const struct hd_request *req, struct hd_response *resp)
+{
+    for (const struct hd_request *q = req;; q = q->then) {
+        int rc = sync_one(q, resp);
+        if (rc != HD_OK || q->then == NULL || resp->status < 200 || resp->status > 299) {
+            return rc;
+        }
+        hd_response_clear(resp);
+    }
 }

@@ -31,6 +31,35 @@ struct hd_request {
     struct hd_buf body;
     long timeout_ms;                     /* 0 = 10000 */
     const struct hd_tls_opts *tls;       /* borrowed, may be NULL */
+    /* Optional, for the EMAIL and SNS channels (all owned, NULL = unused):
+     * aws_sigv4 ("aws:amz:<region>:<service>") signs the request with AWS
+     * Signature V4 (CURLOPT_AWS_SIGV4), username = access key id, password
+     * = secret key. username/password are also SMTP AUTH. password is a
+     * secret: wiped on clear, never copied into errors or logs. */
+    char *aws_sigv4;
+    char *username;
+    char *password;
+    /* SMTP mode when mail_from is set: url is smtp:// or smtps://, body is
+     * the whole RFC 5322 message with CRLF line ends (curl dot-stuffs it),
+     * mail_rcpt[0..n_rcpt) the envelope recipients. The response's status
+     * is then the last SMTP reply code (also when the transfer failed on a
+     * 4xx/5xx reply) and its body that reply's text; 0 = transport error. */
+    char *mail_from;
+    char **mail_rcpt;
+    size_t n_rcpt;
+    int smtp_tls;                        /* enum hd_smtp_tls */
+    /* A follow-up request (owned), sent when this one's answer is 2xx; the
+     * transfer reports the first non-2xx answer or the last one. This lets
+     * one render fan out to several targets (SNS: one Publish per topic)
+     * with the dispatcher's one-request-per-delivery model unchanged; a
+     * retry repeats the whole chain (at least once). */
+    struct hd_request *then;
+};
+
+enum hd_smtp_tls {
+    HD_SMTP_TLS_NONE = 0,   /* plain smtp:// (smtps:// is TLS anyway) */
+    HD_SMTP_TLS_TRY = 1,    /* STARTTLS if offered */
+    HD_SMTP_TLS_ALL = 2,    /* STARTTLS required (smtp.startTls: true) */
 };
 
 struct hd_response {
@@ -42,7 +71,9 @@ struct hd_response {
 };
 
 void hd_request_init(struct hd_request *r);
-void hd_request_clear(struct hd_request *r);        /* frees owned members */
+void hd_request_clear(struct hd_request *r);        /* frees owned members (and the chain) */
+/* Appends an envelope recipient (SMTP mode). */
+int hd_request_add_rcpt(struct hd_request *r, const char *addr);
 int hd_request_add_header(struct hd_request *r, const char *name, const char *value);
 void hd_response_init(struct hd_response *r);
 void hd_response_clear(struct hd_response *r);

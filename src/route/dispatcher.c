@@ -39,6 +39,25 @@
  * skip, not queue): otherwise a disabled channel would pin the log against
  * pruning and count as backlog for ingest backpressure.
  *
+ * Acknowledgements (channel types with ack hooks and ch->ack_timeout_ms > 0:
+ * SPLUNK useAck). An answer that classifies DELIVERED and carries an ack id
+ * is not a delivery yet: ONE progress call records the batch's events as
+ * PENDING rows with next_ms = now + ack timeout ("awaiting acknowledgement
+ * (id N)" in last_error) together with the cursor, and the batch (struct
+ * dack) waits in memory. So the cursor moves on (the channel keeps sending)
+ * while a kill -9 loses nothing: after a restart the rows simply come due
+ * at their deadline and are re-sent (at least once). Every ACK_POLL_MS the
+ * ids are queried (ack_render, up to ACK_POLL_MAX_IDS per request, in the
+ * channel's one in-flight slot, first when due); confirmed batches become
+ * DELIVERED rows (deleted), counted and timed only then. A batch still
+ * unconfirmed at its deadline is expired BEFORE due retries are read: its
+ * rows become due now with "not acknowledged within N ms" (or dead once
+ * older than max_retry_age_ms), so the retry path re-sends it. Ack ids
+ * belong to the struct hd_channel that got them (Splunk: its channel GUID):
+ * a reload drops the in-memory batches, whose rows then come due at their
+ * deadline. At most ACK_MAX_AWAITING batches wait per channel; beyond that
+ * the channel only polls. Channels without ack hooks never reach this code.
+ *
  * Lifetimes: a request in flight (struct dreq) copies what it needs of its
  * events; it borrows the struct hd_channel that rendered it, and takes that
  * channel over if the channel is reloaded or deleted meanwhile. On completion
@@ -64,6 +83,7 @@
 #include "core/util.h"
 #include "net/http_client.h"
 #include "route/filter.h"
+#include "route/throttle.h"
 
 #define NEVER INT64_MAX
 #define MAX_POLL_MS 1000
@@ -72,6 +92,9 @@
 #define RETRY_RECHECK_MS 1000
 #define READS_PER_TURN 8
 #define READ_AHEAD_MIN 64
+#define ACK_POLL_MS 1000
+#define ACK_POLL_MAX_IDS 1000
+#define ACK_MAX_AWAITING 256
 
 struct ditem {          /* one event of a request in flight */
     int64_t seq;
@@ -90,7 +113,17 @@ struct dreq {           /* a request in flight */
     size_t n;
     int is_retry;
     int64_t new_cursor;     /* new events: the cursor once answered */
+    int64_t *ack_ids;       /* set: an acknowledgement query for these ids */
+    size_t n_ack_ids;
     char host[128];
+};
+
+struct dack {           /* a batch accepted by the sink, awaiting confirmation */
+    struct dack *next;
+    int64_t ack_id;
+    struct ditem *items;    /* attempts / first_ms as recorded in its rows */
+    size_t n;
+    int64_t deadline_ms;    /* = next_ms of its PENDING rows */
 };
 
 struct dchan {
@@ -118,6 +151,10 @@ struct dchan {
     int64_t failed;
     int64_t last_success_ms;
     char last_error[256];
+    struct dack *acks;          /* awaiting confirmation, oldest first */
+    struct dack **acks_tail;
+    size_t n_acks;
+    int64_t ack_poll_ms;        /* next acknowledgement query */
     int seen;                   /* reload mark */
     struct hd_channel_status pub; /* lock */
 };
@@ -320,6 +357,7 @@ static void dreq_free(struct dreq *r)
         hd_channel_free(r->ch);
     }
     free(r->items);
+    free(r->ack_ids);
     free(r);
 }
 
@@ -336,8 +374,22 @@ static void dreq_unlink(struct hd_dispatcher *d, struct dreq *r)
 
 /* Drops c->ch; a request in flight rendered with it takes it over, since
  * its answer is classified by the channel that rendered it. */
+static void acks_drop(struct dchan *c)
+{
+    while (c->acks != NULL) {
+        struct dack *a = c->acks;
+        c->acks = a->next;
+        free(a->items);
+        free(a);
+    }
+    c->acks_tail = &c->acks;
+    c->n_acks = 0;
+    c->ack_poll_ms = NEVER;
+}
+
 static void chan_retire_ch(struct dchan *c)
 {
+    acks_drop(c); /* their ids mean nothing to the next hd_channel (see DESIGN) */
     if (c->inflight != NULL && c->inflight->ch == c->ch) {
         c->inflight->owns_ch = 1;
     } else {
@@ -438,6 +490,45 @@ static int dead_letter_render(struct hd_dispatcher *d, struct dchan *c, const st
 /* ---- sending ----------------------------------------------------------- */
 
 static void on_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, const struct hd_response *resp);
+static void on_ack_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, const struct hd_response *resp);
+
+static void answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, const struct hd_response *resp)
+{
+    if (r->ack_ids != NULL) {
+        on_ack_answer(d, c, r, resp);
+    } else {
+        on_answer(d, c, r, resp);
+    }
+}
+
+/* Puts r in flight with req (taken over); a request that cannot be sent is
+ * answered at once as a transport error. */
+static void launch(struct hd_dispatcher *d, struct dchan *c, struct hd_request *req, struct dreq *r)
+{
+    url_host(req->url, r->host, sizeof(r->host));
+    if (req->timeout_ms == 0) {
+        req->timeout_ms = c->ch->common.timeout_ms;
+    }
+    if (req->tls == NULL) {
+        req->tls = &c->ch->common.tls; /* applied at submit: borrowed only here */
+    }
+    c->inflight = r;
+    r->next = d->reqs;
+    d->reqs = r;
+    int rc = hd_http_client_submit(d->http, req, r);
+    if (rc != HD_OK) {
+        /* Not sent (no URL, out of memory): answer it as a transport error
+         * so the items follow the normal retry path. */
+        struct hd_response resp;
+        hd_response_init(&resp);
+        snprintf(resp.error, sizeof(resp.error), "request not sent: %s", hd_strerror(rc));
+        dreq_unlink(d, r);
+        c->inflight = NULL;
+        answer(d, c, r, &resp);
+        hd_response_clear(&resp);
+        dreq_free(r);
+    }
+}
 
 /* Renders evs[0..*m) into req, halving the batch until it renders. Returns
  * HD_OK with *m events rendered, or an error with *m == 1 and err naming the
@@ -480,29 +571,7 @@ static void submit(struct hd_dispatcher *d, struct dchan *c, struct hd_request *
     r->n = n;
     r->is_retry = is_retry;
     r->new_cursor = new_cursor;
-    url_host(req->url, r->host, sizeof(r->host));
-    if (req->timeout_ms == 0) {
-        req->timeout_ms = c->ch->common.timeout_ms;
-    }
-    if (req->tls == NULL) {
-        req->tls = &c->ch->common.tls; /* applied at submit: borrowed only here */
-    }
-    c->inflight = r;
-    r->next = d->reqs;
-    d->reqs = r;
-    int rc = hd_http_client_submit(d->http, req, r);
-    if (rc != HD_OK) {
-        /* Not sent (no URL, out of memory): answer it as a transport error
-         * so the items follow the normal retry path. */
-        struct hd_response resp;
-        hd_response_init(&resp);
-        snprintf(resp.error, sizeof(resp.error), "request not sent: %s", hd_strerror(rc));
-        dreq_unlink(d, r);
-        c->inflight = NULL;
-        on_answer(d, c, r, &resp);
-        hd_response_clear(&resp);
-        dreq_free(r);
-    }
+    launch(d, c, req, r);
 }
 
 static struct ditem *items_of(const struct hd_event *const *evs, const struct hd_delivery *rows, size_t m)
@@ -637,7 +706,15 @@ static void start_new(struct hd_dispatcher *d, struct dchan *c, int64_t max_seq,
         for (size_t i = c->buf_pos; i < c->buf_n && m < lim; i++) {
             const struct hd_event *ev = &c->buf[i];
             last_seq = ev->seq;
-            if (hd_filter_accepts(&c->ch->common, ev)) {
+            if (!hd_filter_accepts(&c->ch->common, ev)) {
+                continue;
+            }
+            /* options.throttle: suppressed events move the cursor like filtered ones. */
+            enum hd_throttle_result th = hd_throttle_check(c->id, &c->ch->common, &c->buf[i]);
+            if (th == HD_THROTTLE_SUPPRESSED) {
+                count_outcome(c, "throttled", 1);
+            }
+            if (th == HD_THROTTLE_PASS) {
                 ptrs[m++] = ev;
             }
         }
@@ -670,6 +747,314 @@ out:
     free(ptrs);
 }
 
+/* ---- acknowledgements (see DESIGN) ------------------------------------- */
+
+static void ack_append(struct dchan *c, struct dack *a)
+{
+    if (c->acks == NULL) {
+        c->acks_tail = &c->acks;
+    }
+    a->next = NULL;
+    *c->acks_tail = a;
+    c->acks_tail = &a->next;
+    c->n_acks++;
+}
+
+/* Unlinks and frees every batch with done[i] set (i = position in the list). */
+static void acks_remove(struct dchan *c, const unsigned char *done)
+{
+    struct dack **pp = &c->acks;
+    size_t i = 0;
+    while (*pp != NULL) {
+        struct dack *a = *pp;
+        if (done[i++]) {
+            *pp = a->next;
+            free(a->items);
+            free(a);
+            c->n_acks--;
+        } else {
+            pp = &a->next;
+        }
+    }
+    c->acks_tail = pp;
+}
+
+static size_t acks_items(const struct dchan *c, const unsigned char *sel)
+{
+    size_t k = 0;
+    size_t i = 0;
+    for (const struct dack *a = c->acks; a != NULL; a = a->next, i++) {
+        if (sel[i]) {
+            k += a->n;
+        }
+    }
+    return k;
+}
+
+/* The answer of r accepted its batch under ack id: records the events as
+ * PENDING rows due at the deadline (with the cursor) and keeps the batch
+ * waiting. Returns HD_OK when recorded. */
+static int await_ack(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, const struct hd_response *resp,
+                     int64_t ack_id, int64_t now)
+{
+    int64_t deadline = now + r->ch->ack_timeout_ms;
+    char msg[128];
+    snprintf(msg, sizeof(msg), "accepted, awaiting the sink's acknowledgement (ack id %lld)", (long long)ack_id);
+    struct hd_delivery *ups = calloc(r->n, sizeof(*ups));
+    struct dack *a = calloc(1, sizeof(*a));
+    if (ups == NULL || a == NULL) {
+        free(ups);
+        free(a);
+        c->next_attempt_ms = now + 1000; /* nothing recorded: the events go out again */
+        return HD_ENOMEM;
+    }
+    for (size_t i = 0; i < r->n; i++) {
+        struct ditem *it = &r->items[i];
+        struct hd_delivery *u = &ups[i];
+        it->attempts++;
+        it->first_ms = r->is_retry && it->first_ms > 0 ? it->first_ms : now;
+        u->channel_id = c->id;
+        u->event_seq = it->seq;
+        memcpy(u->event_id, it->id, sizeof(u->event_id));
+        u->status = HD_DELIVERY_PENDING;
+        u->attempts = it->attempts;
+        u->first_ms = it->first_ms;
+        u->next_ms = deadline;
+        u->updated_ms = now;
+        u->last_status = (int)resp->status;
+        u->last_error = msg;
+    }
+    int rc = chan_progress(d, c, r->is_retry ? -1 : r->new_cursor, ups, r->n);
+    free(ups);
+    if (rc != HD_OK) {
+        free(a);
+        return rc; /* not recorded: the same events go out again */
+    }
+    if (deadline < c->retry_check_ms) {
+        c->retry_check_ms = deadline; /* the rows come due then, whatever memory holds */
+    }
+    if (r->owns_ch) {
+        /* Rendered by a channel reloaded meanwhile: its id cannot be polled
+         * any more; the rows are re-sent at their deadline. */
+        free(a);
+        return HD_OK;
+    }
+    a->ack_id = ack_id;
+    a->items = r->items;
+    a->n = r->n;
+    a->deadline_ms = deadline;
+    r->items = NULL;
+    if (c->acks == NULL) {
+        c->ack_poll_ms = now + ACK_POLL_MS;
+    }
+    ack_append(c, a);
+    return HD_OK;
+}
+
+/* Batches past their deadline: rows due now (the retry path re-sends them),
+ * or dead once older than max_retry_age_ms. */
+static void ack_expire(struct hd_dispatcher *d, struct dchan *c, int64_t now)
+{
+    size_t i = 0;
+    size_t n_exp = 0;
+    for (struct dack *a = c->acks; a != NULL; a = a->next) {
+        n_exp += a->deadline_ms <= now;
+    }
+    if (n_exp == 0) {
+        return;
+    }
+    unsigned char *sel = calloc(c->n_acks, 1);
+    struct hd_delivery *ups = NULL;
+    char msg[160];
+    char dead[256];
+    if (sel == NULL) {
+        return;
+    }
+    i = 0;
+    for (struct dack *a = c->acks; a != NULL; a = a->next, i++) {
+        sel[i] = a->deadline_ms <= now;
+    }
+    size_t k = acks_items(c, sel);
+    ups = calloc(k > 0 ? k : 1, sizeof(*ups));
+    if (ups == NULL) {
+        goto out;
+    }
+    snprintf(msg, sizeof(msg), "not acknowledged by the sink within %ld ms: sent again",
+             c->ch != NULL ? c->ch->ack_timeout_ms : 0L);
+    int64_t n_dead = 0;
+    size_t u = 0;
+    i = 0;
+    for (struct dack *a = c->acks; a != NULL; a = a->next, i++) {
+        if (!sel[i]) {
+            continue;
+        }
+        for (size_t j = 0; j < a->n; j++, u++) {
+            const struct ditem *it = &a->items[j];
+            ups[u] = (struct hd_delivery){
+                .channel_id = c->id,
+                .event_seq = it->seq,
+                .status = HD_DELIVERY_PENDING,
+                .attempts = it->attempts,
+                .first_ms = it->first_ms,
+                .next_ms = now,
+                .updated_ms = now,
+                .last_error = msg,
+            };
+            memcpy(ups[u].event_id, it->id, sizeof(ups[u].event_id));
+            if (now - it->first_ms >= d->cfg.max_retry_age_ms) {
+                snprintf(dead, sizeof(dead), "retries exhausted after %lld s: %.160s",
+                         (long long)((now - it->first_ms) / 1000), msg);
+                ups[u].status = HD_DELIVERY_FAILED;
+                ups[u].last_error = dead;
+                n_dead++;
+            }
+        }
+    }
+    if (chan_progress(d, c, -1, ups, k) != HD_OK) {
+        goto out; /* the rows stay due at their deadline anyway */
+    }
+    acks_remove(c, sel);
+    c->failed += n_dead;
+    count_outcome(c, "retry", (int64_t)k - n_dead);
+    count_outcome(c, "failed", n_dead);
+    c->retry_check_ms = now;
+    set_last_error(c, "%s", msg);
+    hd_log(HD_LOG_WARN, "channel=%s %zu event(s) %s", c->name, k, msg);
+out:
+    free(ups);
+    free(sel);
+}
+
+/* Sends the next acknowledgement query. Returns 1 if a request went out. */
+static int start_ack_poll(struct hd_dispatcher *d, struct dchan *c, int64_t now)
+{
+    size_t n = c->n_acks < ACK_POLL_MAX_IDS ? c->n_acks : ACK_POLL_MAX_IDS;
+    struct hd_err err = {0};
+    struct hd_request req;
+    int64_t *ids = calloc(n, sizeof(*ids));
+    struct dreq *r = calloc(1, sizeof(*r));
+    c->ack_poll_ms = now + ACK_POLL_MS;
+    if (ids == NULL || r == NULL) {
+        free(ids);
+        free(r);
+        return 0;
+    }
+    size_t i = 0;
+    for (const struct dack *a = c->acks; a != NULL && i < n; a = a->next) {
+        ids[i++] = a->ack_id;
+    }
+    hd_request_init(&req);
+    if (c->ch->type->ack_render(c->ch, ids, n, &req, &err) != HD_OK) {
+        hd_log(HD_LOG_ERROR, "channel=%s cannot render the acknowledgement query: %s", c->name, err.msg);
+        hd_request_clear(&req);
+        free(ids);
+        free(r);
+        return 0;
+    }
+    r->channel_id = c->id;
+    r->ch = c->ch;
+    r->ack_ids = ids;
+    r->n_ack_ids = n;
+    r->new_cursor = -1;
+    launch(d, c, &req, r);
+    return 1;
+}
+
+static void on_ack_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, const struct hd_response *resp)
+{
+    int64_t now = hd_now_ms();
+    int64_t now_us = hd_now_us();
+    unsigned char *confirmed = NULL;
+    unsigned char *sel = NULL;
+    struct hd_delivery *ups = NULL;
+    c->ack_poll_ms = now + ACK_POLL_MS;
+    if (r->owns_ch || r->ch != c->ch || c->acks == NULL) {
+        goto out; /* reloaded meanwhile: its batches were dropped */
+    }
+    confirmed = calloc(r->n_ack_ids, 1);
+    sel = calloc(c->n_acks, 1);
+    if (confirmed == NULL || sel == NULL) {
+        goto out;
+    }
+    int got = r->ch->type->ack_classify(r->ch, resp, r->ack_ids, r->n_ack_ids, confirmed);
+    if (got < 0) {
+        char why[256];
+        describe(resp, why, sizeof(why));
+        hd_log(HD_LOG_DEBUG, "channel=%s acknowledgement query to %s failed: %s", c->name, r->host, why);
+        goto out;
+    }
+    /* Nothing else ran on this channel while the query was in flight, so
+     * the list still starts with the queried batches, in order. */
+    size_t i = 0;
+    for (const struct dack *a = c->acks; a != NULL && i < r->n_ack_ids; a = a->next, i++) {
+        sel[i] = a->ack_id == r->ack_ids[i] && confirmed[i];
+    }
+    if (c->n_acks > r->n_ack_ids) {
+        c->ack_poll_ms = now; /* more ids than one query holds */
+    }
+    size_t k = acks_items(c, sel);
+    if (k == 0) {
+        goto out;
+    }
+    ups = calloc(k, sizeof(*ups));
+    if (ups == NULL) {
+        goto out;
+    }
+    char name[300];
+    char labels[320];
+    label_value(c->name, name, sizeof(name));
+    snprintf(labels, sizeof(labels), "channel=\"%s\"", name);
+    size_t u = 0;
+    i = 0;
+    for (const struct dack *a = c->acks; a != NULL; a = a->next, i++) {
+        for (size_t j = 0; sel[i] && j < a->n; j++, u++) {
+            const struct ditem *it = &a->items[j];
+            ups[u] = (struct hd_delivery){
+                .channel_id = c->id, .event_seq = it->seq, .status = HD_DELIVERY_DELIVERED, .updated_ms = now};
+            memcpy(ups[u].event_id, it->id, sizeof(ups[u].event_id));
+            if (it->recv_us > 0) {
+                hd_metrics_observe("herald_delivery_latency_seconds", labels, (double)(now_us - it->recv_us) / 1e6);
+            }
+        }
+    }
+    if (chan_progress(d, c, -1, ups, k) != HD_OK) {
+        goto out; /* confirmed again by the next query, or re-sent */
+    }
+    acks_remove(c, sel);
+    c->delivered += (int64_t)k;
+    c->last_success_ms = now;
+    count_outcome(c, "delivered", (int64_t)k);
+out:
+    free(ups);
+    free(sel);
+    free(confirmed);
+}
+
+/* Expires and polls; 1 if an acknowledgement query went out. */
+static int ack_work(struct hd_dispatcher *d, struct dchan *c, int64_t now, int64_t *next_ms)
+{
+    if (c->acks == NULL) {
+        return 0;
+    }
+    ack_expire(d, c, now);
+    if (c->acks == NULL) {
+        return 0;
+    }
+    if (c->ack_poll_ms <= now && start_ack_poll(d, c, now)) {
+        return 1;
+    }
+    int64_t next = c->ack_poll_ms;
+    for (const struct dack *a = c->acks; a != NULL; a = a->next) {
+        if (a->deadline_ms < next) {
+            next = a->deadline_ms;
+        }
+    }
+    if (next < *next_ms) {
+        *next_ms = next;
+    }
+    return 0;
+}
+
 static void start_work_inner(struct hd_dispatcher *d, struct dchan *c, int64_t now, int64_t max_seq,
                              int64_t *next_ms)
 {
@@ -689,6 +1074,12 @@ static void start_work_inner(struct hd_dispatcher *d, struct dchan *c, int64_t n
     }
     if (c->ch == NULL) {
         return;
+    }
+    if (ack_work(d, c, now, next_ms)) {
+        return; /* before the breaker: confirmations are not sends */
+    }
+    if (c->n_acks >= ACK_MAX_AWAITING) {
+        return; /* enough waiting: only queries until some are confirmed */
     }
     if (c->next_attempt_ms > now) {
         if (c->next_attempt_ms < *next_ms) {
@@ -786,6 +1177,19 @@ static void on_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, 
         }
         if (items[i].verdict != HD_VERDICT_DELIVERED && items[i].error[0] == '\0') {
             snprintf(items[i].error, sizeof(items[i].error), "%s", why);
+        }
+    }
+    if (overall == HD_VERDICT_DELIVERED && r->ch->ack_timeout_ms > 0 && r->ch->type->ack_id != NULL) {
+        int all = 1;
+        int64_t ack_id = -1;
+        for (size_t i = 0; i < r->n; i++) {
+            all = all && items[i].verdict == HD_VERDICT_DELIVERED;
+        }
+        if (all && r->ch->type->ack_id(r->ch, resp, &ack_id) == 1) {
+            if (await_ack(d, c, r, resp, ack_id, now) == HD_OK) {
+                breaker_update(d, c, r, resp, 0, why, now);
+            }
+            goto out;
         }
     }
     int failed_request = overall == HD_VERDICT_RETRY;
@@ -904,7 +1308,7 @@ static void handle_done(struct hd_dispatcher *d)
         struct dchan *c = chan_find(d, r->channel_id);
         if (c != NULL && c->inflight == r) {
             c->inflight = NULL;
-            on_answer(d, c, r, &resp);
+            answer(d, c, r, &resp);
         } else {
             hd_log(HD_LOG_DEBUG, "channel id=%lld: answer dropped, channel deleted", (long long)r->channel_id);
         }

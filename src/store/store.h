@@ -73,6 +73,22 @@ struct hd_event_query {
     size_t limit;
 };
 
+/* GET /api/stats: what events are counted by. */
+enum hd_stats_group {
+    HD_STATS_SEVERITY = 0,
+    HD_STATS_STATE,
+    HD_STATS_NAMESPACE,
+    HD_STATS_SOURCE,
+    HD_STATS_RULE       /* labels.rule, else name */
+};
+
+/* One aggregate row. key is "" for events without a value (no namespace). */
+struct hd_stats_row {
+    int64_t bucket_ms;   /* start of the time bucket (epoch ms); 0 without an interval */
+    int64_t count;
+    char key[256];       /* severity as decimal text, state as its name */
+};
+
 struct hd_store_ops {
     const char *name;
     void (*close)(struct hd_store *st);
@@ -103,6 +119,14 @@ struct hd_store_ops {
     int (*events_query)(struct hd_store *st, const struct hd_event_query *q,
                         struct hd_event **out, size_t *n, int64_t *next_cursor, struct hd_err *err);
     int64_t (*max_seq)(struct hd_store *st);
+    /* Counts of the events matching q (before_seq and limit ignored) grouped by g
+     * and, if interval_ms > 0, by time bucket (ts floored to a multiple of
+     * interval_ms). Rows ordered by bucket, then count descending; at most
+     * max_rows (*truncated = 1 when there were more). Aggregated inside the
+     * store over its indexes. Caller frees *out with free(). */
+    int (*stats)(struct hd_store *st, const struct hd_event_query *q, enum hd_stats_group g,
+                 int64_t interval_ms, size_t max_rows, struct hd_stats_row **out, size_t *n,
+                 int *truncated, struct hd_err *err);
 
     /* Channel cursor: 0 if never set. A new channel starts at the current max_seq
      * (it receives events ingested after its creation). */
@@ -133,6 +157,12 @@ struct hd_store_ops {
      * oldest while the log is over max_bytes (0 = no limit), never one with
      * seq > min cursor of any channel or referenced by a PENDING row. */
     int (*prune)(struct hd_store *st, int64_t max_age_ms, int64_t max_bytes, size_t *deleted, struct hd_err *err);
+
+    /* Small key/value state of the inputs (the Kubernetes resourceVersion,
+     * the Docker resume point). state_get: *value malloc'd (caller frees),
+     * HD_ENOTFOUND if absent. state_set: durable on return. */
+    int (*state_get)(struct hd_store *st, const char *key, char **value, struct hd_err *err);
+    int (*state_set)(struct hd_store *st, const char *key, const char *value, struct hd_err *err);
 };
 
 struct hd_store {

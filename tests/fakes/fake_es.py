@@ -25,6 +25,17 @@ body is required"; index names must be lowercase (400
 invalid_index_name_exception); with users/api_keys configured, requests
 without valid credentials get 401 security_exception with WWW-Authenticate.
 Bulk bodies must end with a newline (400 illegal_argument_exception).
+Elasticsearch 8 refuses `_type` in bulk action lines (typeless API); a body
+sent with Content-Encoding: gzip must be gzip. `filter_path` (a common
+option of every REST API) filters any JSON answer. Ingest pipelines run on
+index and bulk requests (`?pipeline=`, the action's "pipeline", or the
+index's `index.default_pipeline` from the matching composable template); the
+fake executes the processors herald uses (script with the Painless forms
+herald writes, set, remove) and refuses, at PUT, what it cannot execute. A
+missing pipeline fails the item (400 illegal_argument_exception). Composable
+templates (`_index_template`, 7.8+) are validated (index_patterns required,
+known keys only) and read back in Elasticsearch's answer shape
+{"index_templates":[{"name","index_template"}]}.
 
 Stored data: self.docs {(index, id): {"_source", "_version", "_seq_no"}} and
 self.doc_log, a list of (index, id, source, raw_bytes, op) in arrival order
@@ -38,6 +49,7 @@ import base64
 import fnmatch
 import json
 import os
+import re
 import sys
 import time
 
@@ -60,6 +72,83 @@ def es_error(status, etype, reason, caused_by=None, root_extra=None, **extra):
     if caused_by is not None:
         cause["caused_by"] = caused_by
     return {"error": {"root_cause": [root], **cause}, "status": status}
+
+
+def filter_path(body, spec):
+    """Elasticsearch's filter_path: comma-separated dotted paths, '*' matches
+    any one key; arrays are traversed; what matches nothing is left out."""
+    paths = [p.split(".") for p in spec.split(",") if p]
+
+    def walk(node, plist):
+        if any(not p for p in plist):
+            return node
+        if isinstance(node, list):
+            out = [walk(e, plist) for e in node]
+            return [e for e in out if e is not _NONE]
+        if not isinstance(node, dict):
+            return _NONE
+        out = {}
+        for k, v in node.items():
+            sub = [p[1:] for p in plist if fnmatch.fnmatchcase(k, p[0])]
+            if sub:
+                got = walk(v, sub)
+                if got is not _NONE:
+                    out[k] = got
+        return out if out else _NONE
+
+    got = walk(body, paths)
+    return {} if got is _NONE else got
+
+
+_NONE = object()
+
+# The Painless the fake can run: conditions joined by && of
+#   ctx.F == null | ctx.F != null | ctx.F instanceof Number
+# and statements joined by ; of
+#   ctx.A = ctx.B / N[L]  |  ctx.A = ((Number) ctx.B).longValue() / N[L]
+_COND = re.compile(r"^ctx\.([\w@]+)\s*(==\s*null|!=\s*null|instanceof\s+Number)$")
+_STMT = re.compile(r"^ctx\.([\w@]+)\s*=\s*(?:ctx\.([\w@]+)|\(\(Number\)\s*ctx\.([\w@]+)\)\.longValue\(\))"
+                   r"\s*/\s*(\d+)L?$")
+
+
+def compile_condition(text):
+    """A function(doc) -> bool, or None if the fake cannot run it."""
+    if text is None:
+        return lambda doc: True
+    tests = []
+    for part in text.split("&&"):
+        m = _COND.match(part.strip())
+        if not m:
+            return None
+        field, op = m.group(1), m.group(2).replace(" ", "")
+        if op == "==null":
+            tests.append(lambda d, f=field: d.get(f) is None)
+        elif op == "!=null":
+            tests.append(lambda d, f=field: d.get(f) is not None)
+        else:
+            tests.append(lambda d, f=field: isinstance(d.get(f), (int, float)) and not isinstance(d.get(f), bool))
+    return lambda doc: all(t(doc) for t in tests)
+
+
+def compile_script(text):
+    """A function(doc) applying the statements, or None."""
+    stmts = []
+    for part in text.split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        m = _STMT.match(part)
+        if not m:
+            return None
+        stmts.append((m.group(1), m.group(2) or m.group(3), int(m.group(4))))
+
+    def run(doc):
+        for dst, src, div in stmts:
+            v = doc.get(src)
+            if v is None:
+                raise ValueError("Cannot invoke \"Object.getClass()\" because \"value\" is null")
+            doc[dst] = int(v) // div  # Java long division (non-negative times)
+    return run
 
 
 class FakeElasticsearch(FakeServer):
@@ -250,6 +339,22 @@ class FakeElasticsearch(FakeServer):
                         index_uuid="aAsFqTI0Tc2W0LCWgPNrOA", shard="0", index=index)
 
     def handle(self, req):
+        enc = (req.header("content-encoding") or "").lower()
+        if enc == "gzip" and req.raw_body and not req.raw_body.startswith(b"\x1f\x8b"):
+            return 400, [], es_error(400, "illegal_argument_exception", "Not in GZIP format")
+        status, hdrs, body = self._handle(req)
+        fp = req.q("filter_path")
+        # Error answers are never filtered (Elasticsearch builds them with
+        # filtering disabled: AbstractRestChannel.newErrorBuilder).
+        if fp and status < 400 and isinstance(body, (dict, list)):
+            body = filter_path(body, fp)
+        return status, hdrs, body
+
+    @property
+    def minor(self):
+        return int(self.version.split(".")[1])
+
+    def _handle(self, req):
         uri = req.path
         parts = [p for p in req.path.split("/") if p]
         m = req.method
@@ -271,8 +376,14 @@ class FakeElasticsearch(FakeServer):
                                  % (uri, m), "status": 405}
             return self._bulk(req, parts[0] if len(parts) >= 2 else None)
         if len(parts) == 3 and parts[0] == "_ingest" and parts[1] == "pipeline":
+            if m in ("PUT", "POST") and req.body:
+                bad = self._check_pipeline(req.body)
+                if bad:
+                    return bad
             return self._named(req, self.pipelines, parts[2])
-        if len(parts) == 2 and parts[0] in ("_index_template", "_template", "_component_template"):
+        if len(parts) == 2 and parts[0] == "_index_template":
+            return self._index_template(req, parts[1])
+        if len(parts) == 2 and parts[0] in ("_template", "_component_template"):
             return self._named(req, self.templates, parts[0] + "/" + parts[1])
         if not parts or parts[0].startswith("_"):
             return self._no_handler(req)
@@ -344,12 +455,143 @@ class FakeElasticsearch(FakeServer):
             if cause["type"] == "mapper_parsing_exception":
                 return 400, [], es_error(400, "mapper_parsing_exception", cause["reason"])
             return 400, [], es_error(400, "mapper_parsing_exception", "failed to parse", caused_by=cause)
+        source, cause = self._ingest(index, source, req.q("pipeline"))
+        if source is None:
+            return cause["status"], [], es_error(cause["status"], cause["type"], cause["reason"])
         if doc_id is None:
             doc_id = self._new_id()
         elif create and (index, doc_id) in self.docs:
             return 409, [], self._conflict(index, doc_id)
         status, out = self._store(index, doc_id, source, req.body, "create" if create else "index", typ)
         return status, [("Location", "/%s/_doc/%s" % (index, doc_id))], out
+
+    # ---- ingest pipelines and composable templates ------------------------
+
+    def _compile_pipeline(self, doc):
+        """[(kind, cond, fn)] or (status, type, reason) if refused."""
+        procs = doc.get("processors")
+        if not isinstance(procs, list):
+            return 400, "parse_exception", "[processors] required property is missing"
+        out = []
+        for p in procs:
+            if not isinstance(p, dict) or len(p) != 1:
+                return 400, "parse_exception", "processor definition must be an object with one processor"
+            kind, conf = next(iter(p.items()))
+            conf = conf if isinstance(conf, dict) else {}
+            cond = compile_condition(conf.get("if"))
+            if cond is None:
+                return 500, "fake_es_unsupported", "fake_es cannot evaluate the condition [%s]" % conf.get("if")
+            if kind == "script":
+                if "source" not in conf:
+                    return 400, "parse_exception", "must specify either [source] for an inline script or [id] for a stored script"
+                if conf.get("lang", "painless") != "painless":
+                    return 400, "illegal_argument_exception", "script_lang not supported [%s]" % conf.get("lang")
+                fn = compile_script(conf["source"])
+                if fn is None:
+                    return 500, "fake_es_unsupported", "fake_es cannot evaluate the script [%s]" % conf["source"]
+            elif kind == "set":
+                if "field" not in conf:
+                    return 400, "parse_exception", "[field] required property is missing"
+                if "value" not in conf and "copy_from" not in conf:
+                    return 400, "parse_exception", "[value] required property is missing"
+
+                def fn(d, c=conf):
+                    if c.get("override", True) or d.get(c["field"]) is None:
+                        d[c["field"]] = d.get(c["copy_from"]) if "copy_from" in c else c["value"]
+            elif kind == "remove":
+                if "field" not in conf:
+                    return 400, "parse_exception", "[field] required property is missing"
+
+                def fn(d, c=conf):
+                    fields = c["field"] if isinstance(c["field"], list) else [c["field"]]
+                    for f in fields:
+                        if f not in d and not c.get("ignore_missing"):
+                            raise ValueError("field [%s] not present as part of path [%s]" % (f, f))
+                        d.pop(f, None)
+            else:
+                return 500, "fake_es_unsupported", "fake_es does not implement the [%s] processor" % kind
+            out.append((kind, cond, fn))
+        return out
+
+    def _check_pipeline(self, body):
+        doc, cause = self._parse_source(body)
+        if doc is None:
+            return 400, [], es_error(400, "parse_exception", "failed to parse content", caused_by=cause)
+        got = self._compile_pipeline(doc)
+        if isinstance(got, tuple):
+            return got[0], [], es_error(got[0], got[1], got[2])
+        return None
+
+    def _default_pipeline(self, index):
+        best = None
+        for key, t in self.templates.items():
+            if not key.startswith("_index_template/"):
+                continue
+            if any(fnmatch.fnmatchcase(index, p) for p in t.get("index_patterns", [])):
+                if best is None or t.get("priority", 0) > best.get("priority", 0):
+                    best = t
+        if best is None:
+            return None
+        settings = (best.get("template") or {}).get("settings") or {}
+        return (settings.get("index") or {}).get("default_pipeline") or settings.get("index.default_pipeline")
+
+    def _ingest(self, index, source, pipeline):
+        """(document after the pipeline, None) or (None, {"status","type","reason"})."""
+        if pipeline is None:
+            pipeline = self._default_pipeline(index)
+        if pipeline is None or pipeline == "_none":
+            return source, None
+        doc = self.pipelines.get(pipeline)
+        if doc is None:
+            return None, {"status": 400, "type": "illegal_argument_exception",
+                          "reason": "pipeline with id [%s] does not exist" % pipeline}
+        procs = self._compile_pipeline(doc)
+        out = json.loads(json.dumps(source))
+        for kind, cond, fn in procs:
+            try:
+                if cond(out):
+                    fn(out)
+            except (ValueError, TypeError) as e:
+                return None, {"status": 400, "type": "script_exception" if kind == "script" else
+                              "illegal_argument_exception", "reason": str(e)}
+        return out, None
+
+    _TEMPLATE_KEYS = {"index_patterns", "template", "composed_of", "priority", "version", "_meta", "data_stream",
+                      "allow_auto_create", "ignore_missing_component_templates", "deprecated"}
+
+    def _index_template(self, req, name):
+        if self.major < 7 or (self.major == 7 and self.minor < 8):
+            # No such API before 7.8: the path reads as an index named "_index_template".
+            return 400, [], es_error(400, "invalid_index_name_exception",
+                                     "Invalid index name [_index_template], must not start with '_'.",
+                                     index_uuid="_na_", index="_index_template")
+        key = "_index_template/" + name
+        if req.method in ("PUT", "POST"):
+            if not req.body:
+                return 400, [], es_error(400, "parse_exception", "request body is required")
+            doc, cause = self._parse_source(req.body)
+            if doc is None:
+                return 400, [], es_error(400, "parse_exception", "failed to parse content", caused_by=cause)
+            for k in doc:
+                if k not in self._TEMPLATE_KEYS:
+                    return 400, [], es_error(400, "x_content_parse_exception",
+                                             "[1:2] [index_template] unknown field [%s]" % k)
+            if not doc.get("index_patterns"):
+                return 400, [], es_error(400, "action_request_validation_exception",
+                                         "Validation Failed: 1: index patterns are missing;")
+            self.templates[key] = doc
+            return 200, [], {"acknowledged": True}
+        if req.method in ("GET", "HEAD"):
+            if key not in self.templates:
+                return 404, [], es_error(404, "resource_not_found_exception",
+                                         "index template matching [%s] not found" % name)
+            return 200, [], {"index_templates": [{"name": name, "index_template": self.templates[key]}]}
+        if req.method == "DELETE":
+            if self.templates.pop(key, None) is None:
+                return 404, [], es_error(404, "index_template_missing_exception",
+                                         "index_template [%s] missing" % name)
+            return 200, [], {"acknowledged": True}
+        return self._no_handler(req)
 
     def _take_item_failure(self, index, doc_id, source):
         if self.item_failure_if is not None:
@@ -395,6 +637,9 @@ class FakeElasticsearch(FakeServer):
                                          "Malformed action/metadata line [%d], expected one of [create, delete, "
                                          "index, update] but found [%s]" % (i, op))
             meta = meta if isinstance(meta, dict) else {}
+            if self.major >= 8 and "_type" in meta:
+                return 400, [], es_error(400, "illegal_argument_exception",
+                                         "Action/metadata line [%d] contains an unknown parameter [_type]" % i)
             index = meta.get("_index", default_index)
             if index is None:
                 return 400, [], es_error(400, "action_request_validation_exception",
@@ -406,19 +651,19 @@ class FakeElasticsearch(FakeServer):
                                              "The bulk request must be terminated by a newline [\\n]")
                 src = lines[i]
                 i += 1
-            ops.append((op, index, meta.get("_id"), src))
+            ops.append((op, index, meta.get("_id"), src, meta.get("pipeline", req.q("pipeline"))))
         if not ops:
             return 400, [], es_error(400, "action_request_validation_exception", "Validation Failed: 1: no requests added;")
         items = []
         errors = False
-        for op, index, doc_id, src in ops:
-            item = self._bulk_item(op, index, doc_id, src)
+        for op, index, doc_id, src, pipeline in ops:
+            item = self._bulk_item(op, index, doc_id, src, pipeline)
             if item["status"] >= 300:
                 errors = True
             items.append({op: item})
         return 200, [], {"took": int((time.monotonic() - t0) * 1000), "errors": errors, "items": items}
 
-    def _bulk_item(self, op, index, doc_id, src):
+    def _bulk_item(self, op, index, doc_id, src, pipeline=None):
         base = {"_index": index}
         if self.major < 8:
             base["_type"] = "_doc"
@@ -435,9 +680,20 @@ class FakeElasticsearch(FakeServer):
                          "_seq_no": 0, "_primary_term": 1, "status": 200 if d else 404})
             return base
         source, cause = self._parse_source(src)
+        if doc_id is not None and len(str(doc_id).encode()) > 512:
+            base.update({"_id": doc_id, "status": 400, "error": {
+                "type": "illegal_argument_exception",
+                "reason": "id [%s] is too long, must be no longer than 512 bytes but was: %d"
+                          % (doc_id, len(str(doc_id).encode()))}})
+            return base
         if doc_id is None and op != "update":
             doc_id = self._new_id()
         base["_id"] = doc_id
+        if source is not None and op in ("index", "create"):
+            source, perr = self._ingest(index, source, pipeline)
+            if source is None:
+                base.update({"status": perr["status"], "error": {"type": perr["type"], "reason": perr["reason"]}})
+                return base
         if source is None:
             base.update({"status": 400, "error": {"type": "mapper_parsing_exception", "reason": "failed to parse",
                                                   "caused_by": cause}})

@@ -11,7 +11,20 @@ DESIGN: answers like HEC, with the reply codes of tests/fixtures/splunk/
                                             {"event":..., "time", "host", "source",
                                              "sourcetype", "index", "fields"}
   GET  /services/collector/health[/1.0]     {"text":"HEC is healthy","code":17}
-  POST /services/collector/ack              {"acks":{"<id>":true}} (use_ack)
+  POST /services/collector/ack              {"acks":[ids]} -> {"acks":{"<id>":bool}}
+
+Indexer acknowledgement (use_ack=True, "About HTTP Event Collector Indexer
+Acknowledgment"): every data request needs a channel (header
+X-Splunk-Request-Channel or ?channel=, a GUID: else 400 code 10 "Data channel
+is missing" / code 11 "Invalid data channel"); a successful one answers
+{"text":"Success","code":0,"ackId":N}, N counting from 0 per channel. The
+ack endpoint (same auth and channel rules; code 14 "ACK is disabled" without
+use_ack, code 6 for a body that is not {"acks":[non-negative integers]})
+answers true for an id of that channel once it is indexed - here after
+ack_delay seconds, never while ack_confirm is False - and false otherwise
+(unknown ids included). An id reported true is released, as HEC does:
+asking again answers false. self.ack_queries records [(channel, ids,
+answer)] for tests.
 
 Auth: "Authorization: Splunk <token>" (Basic with the token as password is
 accepted too, like HEC). Missing -> 401 code 2 "Token is required"; another
@@ -36,6 +49,7 @@ import json
 import os
 import re
 import sys
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from recording import FakeServer, run_standalone  # noqa: E402
@@ -75,9 +89,13 @@ class FakeSplunk(FakeServer):
         self.disabled_tokens = set(disabled_tokens)
         self.allowed_indexes = None if allowed_indexes is None else set(allowed_indexes)
         self.use_ack = use_ack
+        self.ack_delay = 0.0        # seconds before an ackId reads true
+        self.ack_confirm = True     # False: ids never confirmed (indexer lost them)
         self.healthy = True
         self.events = []
-        self._ack = {}
+        self.ack_queries = []
+        self._ack = {}              # channel -> next ackId
+        self._issued = {}           # (channel, ackId) -> monotonic time indexed
 
     @property
     def token(self):
@@ -88,6 +106,7 @@ class FakeSplunk(FakeServer):
         with self._lock:
             super().clear()
             self.events.clear()
+            self.ack_queries.clear()
 
     # ---- helpers for tests ----------------------------------------------
 
@@ -159,12 +178,36 @@ class FakeSplunk(FakeServer):
             return None, self._reply(11)
         return ch, None
 
-    def _ok(self, channel):
+    def _ok(self, channel, first_event):
         if not self.use_ack:
             return self._reply(0)
         ack = self._ack.setdefault(channel, 0)
         self._ack[channel] = ack + 1
+        self._issued[(channel, ack)] = time.monotonic()
+        for e in self.events[first_event:]:
+            e["ack_id"] = ack
         return self._reply(0, ackId=ack)
+
+    def _ack_query(self, req, channel):
+        if not self.use_ack:
+            return self._reply(14)
+        try:
+            acks = json.loads(req.body)["acks"]
+        except (ValueError, KeyError, TypeError):
+            return self._reply(6)
+        if not isinstance(acks, list) or not all(isinstance(a, int) and not isinstance(a, bool) and a >= 0
+                                                 for a in acks):
+            return self._reply(6)
+        now = time.monotonic()
+        out = {}
+        for a in acks:
+            t = self._issued.get((channel, a))
+            ok = t is not None and self.ack_confirm and now - t >= self.ack_delay
+            if ok:
+                del self._issued[(channel, a)]   # released once reported
+            out[str(a)] = ok
+        self.ack_queries.append((channel, list(acks), dict(out)))
+        return 200, [], {"acks": out}
 
     def handle(self, req):
         path = req.path.rstrip("/") or "/"
@@ -181,22 +224,17 @@ class FakeSplunk(FakeServer):
         if err:
             return err
         if path == "/services/collector/ack":
-            if not self.use_ack:
-                return self._reply(14)
-            try:
-                acks = json.loads(req.body)["acks"]
-            except (ValueError, KeyError, TypeError):
-                return self._reply(6)
-            return 200, [], {"acks": {str(a): True for a in acks}}
+            return self._ack_query(req, channel)
         params = {k: v[0] for k, v in req.query.items()}
         if self.allowed_indexes is not None and "index" in params and params["index"] not in self.allowed_indexes:
             return self._reply(7)
         if path in _RAW:
             if not req.body:
                 return self._reply(5)
+            first = len(self.events)
             self.events.append({"endpoint": "raw", "body": req.body, "token": token,
                                 "params": params, "channel": channel})
-            return self._ok(channel)
+            return self._ok(channel, first)
         return self._event(req, token, params, channel)
 
     def _event(self, req, token, params, channel):
@@ -206,6 +244,7 @@ class FakeSplunk(FakeServer):
             return self._reply(6, **{"invalid-event-number": 0})
         dec = json.JSONDecoder()
         pos, n = 0, 0
+        first = len(self.events)
         while True:
             while pos < len(text) and text[pos] in " \t\r\n":
                 pos += 1
@@ -244,7 +283,7 @@ class FakeSplunk(FakeServer):
             n += 1
         if n == 0:
             return self._reply(5)
-        return self._ok(channel)
+        return self._ok(channel, first)
 
 
 def main():

@@ -40,6 +40,10 @@ int64_t hd_dispatcher_backlog(struct hd_dispatcher *d)
 {
     return fake_backlog;
 }
+int hd_dispatcher_status(struct hd_dispatcher *d, int64_t channel_id, struct hd_channel_status *out)
+{
+    return HD_ENOTFOUND;   /* GET /api/channelStatus: no live state in this fake */
+}
 int hd_dispatcher_metrics(struct hd_dispatcher *d, struct hd_buf *out)
 {
     return hd_buf_puts(out, "# TYPE herald_channel_backlog gauge\nherald_channel_backlog{channel=\"1\"} 0\n");

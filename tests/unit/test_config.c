@@ -233,11 +233,11 @@ static void test_unknown_keys(void **state)
     (void)state;
     expect_error("listen: 1.2.3.4:80\nlimitz: {}\n",
                  "config.yaml:2: unknown key 'limitz' (known: listen, dataDir, store, tokens, limits, tls, "
-                 "metrics, smtp, inputs, retention, delivery, shutdownTimeoutMs, shutdownTimeout, log, channels)");
+                 "metrics, smtp, inputs, retention, delivery, shutdownTimeoutMs, shutdownTimeout, log, web, channels)");
     expect_error("limits:\n  maxBodyBytes: 1\n  maxBodyByte: 2\n",
                  "config.yaml:3: limits: unknown key 'maxBodyByte' (known: maxBodyBytes, maxBacklog)");
     expect_error("inputs:\n  docker:\n    enable: true\n",
-                 "config.yaml:3: inputs.docker: unknown key 'enable' (known: enabled, socket)");
+                 "config.yaml:3: inputs.docker: unknown key 'enable' (known: enabled, socket, url, caFile, certFile, keyFile, filters)");
     expect_error("tokens:\n  - {name: a, token: b, scop: read}\n",
                  "config.yaml:2: tokens[0]: unknown key 'scop' (known: name, token, tokenFile, scope)");
     expect_error("listen: a:1\nlisten: b:2\n", "config.yaml:2: duplicate key 'listen' (first at line 1)");

@@ -521,8 +521,9 @@ static void test_errors(void **state)
     } cases[] = {
         {"", NULL, NULL, "empty body", NULL},
         {" \r\n\t ", NULL, NULL, "empty body", NULL},
-        {"{\"a\":1}", NULL, "x", "format: unknown format 'x' (known: sysdig, generic)", NULL},
-        {"{\"a\":1}", NULL, "falco", "format: format 'falco' is not supported yet", NULL},
+        {"{\"a\":1}", NULL, "x", "format: unknown format 'x' (known: sysdig, falco, alertmanager, kubernetes, docker, generic)",
+         NULL},
+        {"{\"a\":1}", NULL, "falco", "document 1", "rule: required"},
         {"{\"a\":1}", NULL, "", "format: unknown format ''", NULL},
         {"{\"a\":1", NULL, NULL, "document 1 (line 1", "unexpected end of input"},
         {"{\"a\":1}\n{\"b\":\n{\"c\":3}\n", NULL, NULL, "document 2 (line 2", "unexpected end of input"},
@@ -751,7 +752,8 @@ static void test_state_and_registry(void **state)
     assert_int_equal(hd_decoder_registry_check(&err), HD_OK);
     assert_non_null(hd_decoder_find("sysdig"));
     assert_non_null(hd_decoder_find("generic"));
-    assert_null(hd_decoder_find("falco"));
+    assert_non_null(hd_decoder_find("falco"));
+    assert_null(hd_decoder_find("xml"));
     assert_null(hd_decoder_find(NULL));
     /* ids: NULL differs from "", order matters */
     struct hd_event a, b;

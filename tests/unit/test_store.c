@@ -184,7 +184,7 @@ static void test_open_urls_and_migrations(void **state)
     struct hd_err err = {0};
 
     /* Fresh database: migrated, WAL, private. */
-    assert_int_equal(raw_count(f->db, "PRAGMA user_version"), 1);
+    assert_true(raw_count(f->db, "PRAGMA user_version") >= 2); /* every appended migration ran */
     assert_int_equal(raw_count(f->db, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
                                       "('channels', 'events', 'cursors', 'deliveries')"),
                      4);
@@ -206,7 +206,7 @@ static void test_open_urls_and_migrations(void **state)
     append1(f->st, "a", 1, NULL);
     hd_store_close(f->st);
     f->st = open_store(f);
-    assert_int_equal(raw_count(f->db, "PRAGMA user_version"), 1);
+    assert_true(raw_count(f->db, "PRAGMA user_version") >= 2); /* every appended migration ran */
     assert_int_equal(f->st->ops->max_seq(f->st), 1);
 
     /* A data dir that does not exist yet is created 0700. */

@@ -44,6 +44,15 @@
 #define SQ_PRUNE_SCAN 256
 #define SQ_ROW_OVERHEAD 200 /* record header, columns and six index entries, per event */
 #define SQ_BUSY_TIMEOUT_MS 5000
+/* Page size of a NEW database (an existing one keeps its own). Measured
+ * (docs/performance.md): bytes written per event, 64 connections of single
+ * events / NDJSON batches of 1,000: 4 KB 18 KB / 15 KB, 8 KB 28 / 14, 16 KB
+ * 82 / 13 - every commit rewrites one whole page of the random-keyed id index
+ * per event, so small pages win for small groups and lose little on big ones. */
+#define SQ_PAGE_SIZE 4096
+#define SQ_CKPT_SOFT_BYTES (8 * 1024 * 1024)  /* WAL size that wakes the checkpointer */
+#define SQ_CKPT_HARD_BYTES (64 * 1024 * 1024) /* WAL size at which the writer catches up itself */
+#define SQ_WRITER_CACHE_KB 8192                /* page cache of the write connection */
 
 /* ---- schema ----------------------------------------------------------- */
 
@@ -94,6 +103,20 @@ static const char *const sq_migrations[] = {
     "  UNIQUE (channel_id, event_seq));"
     "CREATE INDEX deliveries_event ON deliveries(event_seq);"
     "CREATE INDEX deliveries_status ON deliveries(status, channel_id);",
+    /* stats (GET /api/stats): a covering index for counts over a time range
+     * grouped by any dimension, answered from the index alone. */
+    "CREATE INDEX events_ts_dims ON events(ts_us, severity, state, source, k8s_namespace);",
+    /* inputs' resume state (k8s resourceVersion, Docker last event time). */
+    "CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL, updated_ms INTEGER NOT NULL);",
+    /* ingest cost (docs/performance.md): every index is one more B-tree
+     * write per stored event. events_ts is the prefix of events_ts_dims, and
+     * the low-cardinality single-column indexes only served queries that the
+     * seq order (LIMIT) or events_ts_dims answer as well. */
+    "DROP INDEX IF EXISTS events_ts;"
+    "DROP INDEX IF EXISTS events_source;"
+    "DROP INDEX IF EXISTS events_severity;"
+    "DROP INDEX IF EXISTS events_ns;"
+    "DROP INDEX IF EXISTS events_state;",
 };
 #define SQ_SCHEMA_VERSION ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
 
@@ -256,12 +279,16 @@ struct sq_conn {
 struct sq_store;
 typedef int (*sq_apply_fn)(struct sq_store *s, struct sq_conn *c, void *arg, struct hd_err *err);
 
-/* A queued write. Lives on the caller's stack; the caller sleeps until done. */
+/* A queued write. Lives on the caller's stack; the caller sleeps on its own
+ * cv until done: one shared condition broadcast woke every waiting request
+ * thread at each commit, most of them only to sleep again (64 connections =
+ * 64 wakeups per group). */
 struct sq_op {
     sq_apply_fn apply;
     void *arg;
     int rc;
     int done;
+    pthread_cond_t cv;
     struct hd_err err;
     struct sq_op *next;
 };
@@ -273,7 +300,6 @@ struct sq_store {
     /* Guarded by mu: the op queue, stopping, and every op's done flag. */
     pthread_mutex_t mu;
     pthread_cond_t wake;    /* writer: work queued or stopping */
-    pthread_cond_t done_cv; /* callers: a group has been committed */
     struct sq_op *head, *tail;
     int stopping;
     int writer_started;
@@ -288,6 +314,18 @@ struct sq_store {
     pthread_mutex_t pool_mu; /* guards pool */
     struct sq_conn *pool;
     size_t pool_idle;
+
+    /* Background checkpoints (see sq_ckpt_main). ckpt_mu guards ckpt_want
+     * and ckpt_stop; wal_frames is written by the writer's WAL hook. */
+    pthread_mutex_t ckpt_mu;
+    pthread_cond_t ckpt_cv;
+    int ckpt_want;
+    int ckpt_stop;
+    int ckpt_started;
+    pthread_t ckpt;
+    struct sq_conn *ckc;
+    int page_size;
+    _Atomic int wal_frames;
 };
 
 static struct sq_store *sq_of(struct hd_store *st)
@@ -531,6 +569,101 @@ static void sq_run_group(struct sq_store *s, struct sq_op *group)
     }
 }
 
+/* ---- checkpoints ------------------------------------------------------
+ *
+ * DESIGN: SQLite's automatic checkpoint runs inside COMMIT on the writer, so
+ * every ~4 MB of WAL one ingest group waited for the copy of the WAL into the
+ * database and its fsync. Here wal_autocheckpoint is 0 on the writer; its WAL
+ * hook (called after each commit with the WAL's frame count) wakes a thread
+ * that runs PASSIVE checkpoints on its own connection - never blocking the
+ * writer nor the readers. A PASSIVE checkpoint under continuous writes never
+ * ends exactly at the WAL's end, so the WAL would never restart from its
+ * beginning and would grow: past SQ_CKPT_HARD_BYTES the writer itself runs a
+ * PASSIVE checkpoint between two groups (nothing is written meanwhile, the
+ * background one already copied nearly all), after which the next write
+ * restarts the WAL and journal_size_limit truncates the file. Durability is
+ * unchanged: a commit is synced in the WAL (synchronous=FULL); a checkpoint
+ * syncs the WAL before copying and the database before the WAL is reused. */
+
+static int sq_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+    struct sq_store *s = arg;
+    atomic_store(&s->wal_frames, frames);
+    if ((int64_t)frames * s->page_size >= SQ_CKPT_SOFT_BYTES && s->ckpt_started) {
+        pthread_mutex_lock(&s->ckpt_mu);
+        if (!s->ckpt_want) {
+            s->ckpt_want = 1;
+            pthread_cond_signal(&s->ckpt_cv);
+        }
+        pthread_mutex_unlock(&s->ckpt_mu);
+    }
+    return SQLITE_OK;
+}
+
+static void sq_ckpt_catch_up(struct sq_store *s)
+{
+    if ((int64_t)atomic_load(&s->wal_frames) * s->page_size < SQ_CKPT_HARD_BYTES) {
+        return;
+    }
+    int log = 0;
+    int done = 0;
+    int rc = sqlite3_wal_checkpoint_v2(s->w->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+    if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+        hd_log(HD_LOG_WARN, "store: checkpoint: %s", sqlite3_errmsg(s->w->db));
+    }
+    /* Checked again after the next commit resets the WAL (its hook says so). */
+    atomic_store(&s->wal_frames, 0);
+}
+
+static void *sq_ckpt_main(void *arg)
+{
+    struct sq_store *s = arg;
+    pthread_mutex_lock(&s->ckpt_mu);
+    for (;;) {
+        while (!s->ckpt_want && !s->ckpt_stop) {
+            pthread_cond_wait(&s->ckpt_cv, &s->ckpt_mu);
+        }
+        if (s->ckpt_stop) {
+            break;
+        }
+        s->ckpt_want = 0;
+        pthread_mutex_unlock(&s->ckpt_mu);
+        int log = 0;
+        int done = 0;
+        int rc = sqlite3_wal_checkpoint_v2(s->ckc->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
+            hd_log(HD_LOG_WARN, "store: background checkpoint: %s", sqlite3_errmsg(s->ckc->db));
+        }
+        pthread_mutex_lock(&s->ckpt_mu);
+    }
+    pthread_mutex_unlock(&s->ckpt_mu);
+    return NULL;
+}
+
+/* Opens the checkpointer's connection and thread; without them (an error is
+ * logged) SQLite's automatic checkpoint stays on: slower, still correct. */
+static void sq_ckpt_start(struct sq_store *s)
+{
+    struct hd_err err = {0};
+    s->ckc = sq_conn_open(s->path, SQLITE_OPEN_READWRITE, &err);
+    if (s->ckc == NULL ||
+        sqlite3_exec(s->ckc->db, "PRAGMA synchronous = FULL", NULL, NULL, NULL) != SQLITE_OK) {
+        hd_log(HD_LOG_WARN, "store: no background checkpoints: %s", err.msg[0] ? err.msg : "pragma failed");
+        sq_conn_close(s->ckc);
+        s->ckc = NULL;
+        return;
+    }
+    if (pthread_create(&s->ckpt, NULL, sq_ckpt_main, s) != 0) {
+        hd_log(HD_LOG_WARN, "store: no background checkpoints: cannot start the thread");
+        sq_conn_close(s->ckc);
+        s->ckc = NULL;
+        return;
+    }
+    s->ckpt_started = 1;
+    sqlite3_wal_autocheckpoint(s->w->db, 0);
+    sqlite3_wal_hook(s->w->db, sq_wal_hook, s);
+}
+
 static void *sq_writer_main(void *arg)
 {
     struct sq_store *s = arg;
@@ -548,6 +681,7 @@ static void *sq_writer_main(void *arg)
         pthread_mutex_unlock(&s->mu);
 
         sq_run_group(s, group);
+        sq_ckpt_catch_up(s);
 
         pthread_mutex_lock(&s->mu);
         atomic_store(&s->pub_max_seq, s->max_seq);
@@ -555,9 +689,11 @@ static void *sq_writer_main(void *arg)
         for (struct sq_op *o = group; o != NULL;) {
             struct sq_op *next = o->next;
             o->done = 1;
+            /* Safe under s->mu: the caller cannot return (and destroy cv)
+             * before this thread releases the mutex. */
+            pthread_cond_signal(&o->cv);
             o = next;
         }
-        pthread_cond_broadcast(&s->done_cv);
     }
     pthread_mutex_unlock(&s->mu);
     return NULL;
@@ -567,9 +703,11 @@ static void *sq_writer_main(void *arg)
 static int sq_submit(struct sq_store *s, sq_apply_fn fn, void *arg, struct hd_err *err)
 {
     struct sq_op op = {.apply = fn, .arg = arg};
+    pthread_cond_init(&op.cv, NULL);
     pthread_mutex_lock(&s->mu);
     if (s->stopping) {
         pthread_mutex_unlock(&s->mu);
+        pthread_cond_destroy(&op.cv);
         return hd_err_set(err, HD_ESHUTDOWN, "store: closing");
     }
     if (s->tail != NULL) {
@@ -580,9 +718,10 @@ static int sq_submit(struct sq_store *s, sq_apply_fn fn, void *arg, struct hd_er
     s->tail = &op;
     pthread_cond_signal(&s->wake);
     while (!op.done) {
-        pthread_cond_wait(&s->done_cv, &s->mu);
+        pthread_cond_wait(&op.cv, &s->mu);
     }
     pthread_mutex_unlock(&s->mu);
+    pthread_cond_destroy(&op.cv);
     if (op.rc != HD_OK && err != NULL) {
         *err = op.err;
         err->code = op.rc;
@@ -1888,6 +2027,8 @@ static int sq_migrate(struct sq_conn *c, struct hd_err *err)
         goto rollback;
     }
     version = sqlite3_column_int(st, 0);
+    /* An active statement would make DROP in a migration fail (table locked). */
+    sqlite3_reset(st);
     if (version > SQ_SCHEMA_VERSION) {
         ret = hd_err_set(err, HD_EIO,
                          "store: the database schema version %d is newer than this herald understands (%d)",
@@ -1931,6 +2072,14 @@ static int sq_pragmas(struct sq_conn *c, struct hd_err *err)
 {
     sqlite3_stmt *st = NULL;
     int ret = HD_OK;
+    /* Takes effect only on a database not created yet (before WAL mode). */
+    char sql[96];
+    snprintf(sql, sizeof(sql), "PRAGMA page_size = %d; PRAGMA cache_size = -%d", SQ_PAGE_SIZE,
+             SQ_WRITER_CACHE_KB);
+    if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        ret = sq_fail(c, err, "setting the page size");
+        goto out;
+    }
     if (sqlite3_prepare_v2(c->db, "PRAGMA journal_mode = WAL", -1, &st, NULL) != SQLITE_OK ||
         sqlite3_step(st) != SQLITE_ROW) {
         ret = sq_fail(c, err, "enabling WAL");
@@ -1956,6 +2105,17 @@ out:
     return ret;
 }
 
+static int sq_page_size(struct sq_conn *c)
+{
+    sqlite3_stmt *st = NULL;
+    int ps = 4096;
+    if (sqlite3_prepare_v2(c->db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+        ps = sqlite3_column_int(st, 0);
+    }
+    sqlite3_finalize(st);
+    return ps > 0 ? ps : 4096;
+}
+
 static void sq_close(struct hd_store *st)
 {
     struct sq_store *s = sq_of(st);
@@ -1966,18 +2126,278 @@ static void sq_close(struct hd_store *st)
         pthread_mutex_unlock(&s->mu);
         pthread_join(s->writer, NULL);
     }
+    if (s->ckpt_started) {
+        pthread_mutex_lock(&s->ckpt_mu);
+        s->ckpt_stop = 1;
+        pthread_cond_signal(&s->ckpt_cv);
+        pthread_mutex_unlock(&s->ckpt_mu);
+        pthread_join(s->ckpt, NULL);
+    }
+    sq_conn_close(s->ckc);
     while (s->pool != NULL) {
         struct sq_conn *c = s->pool;
         s->pool = c->next;
         sq_conn_close(c);
     }
     sq_conn_close(s->w); /* last: checkpoints the WAL into the database */
-    pthread_cond_destroy(&s->done_cv);
     pthread_cond_destroy(&s->wake);
+    pthread_cond_destroy(&s->ckpt_cv);
+    pthread_mutex_destroy(&s->ckpt_mu);
     pthread_mutex_destroy(&s->pool_mu);
     pthread_mutex_destroy(&s->mu);
     free(s->path);
     free(s);
+}
+
+/* ---- stats (GET /api/stats) -------------------------------------------- */
+
+/* DESIGN: aggregation runs in SQL over the events_ts_dims covering index
+ * (migration step below): with a time range, or grouped by time, SQLite walks
+ * the index range and counts without touching the table rows; grouped by
+ * severity/state/source/namespace alone it uses the single-column index of
+ * that dimension. Only the rule (labels.rule, else name) needs the rows.
+ * The statement is prepared per call: the filter combination times five
+ * groupings times interval-or-not is too many to cache on every reader. */
+static const char *const st_group_expr[] = {
+    [HD_STATS_SEVERITY] = "severity",
+    [HD_STATS_STATE] = "state",
+    [HD_STATS_NAMESPACE] = "k8s_namespace",
+    [HD_STATS_SOURCE] = "source",
+    [HD_STATS_RULE] = "coalesce(CASE WHEN json_valid(labels) THEN json_extract(labels, '$.rule') END, name)",
+};
+
+static int sq_stats(struct hd_store *st, const struct hd_event_query *q, enum hd_stats_group g,
+                    int64_t interval_ms, size_t max_rows, struct hd_stats_row **out, size_t *n, int *truncated,
+                    struct hd_err *err)
+{
+    struct sq_store *s = sq_of(st);
+    struct hd_event_query none = {.severity = -1};
+    if (q == NULL) {
+        q = &none;
+    }
+    if ((int)g < 0 || (size_t)g >= sizeof(st_group_expr) / sizeof(st_group_expr[0])) {
+        return hd_err_set(err, HD_EINVAL, "groupBy: unknown grouping %d", (int)g);
+    }
+    if (interval_ms < 0 || max_rows == 0) {
+        return hd_err_set(err, HD_EINVAL, "stats: interval must be >= 0 and max_rows > 0");
+    }
+    int state = -1;
+    if (q->state != NULL) {
+        for (int i = 0; i < (int)(sizeof(sq_states) / sizeof(sq_states[0])); i++) {
+            if (strcasecmp(q->state, sq_states[i]) == 0) {
+                state = i;
+            }
+        }
+        if (state < 0) {
+            return hd_err_set(err, HD_EINVAL, "state: unknown state '%s' (ACTIVE, OK or RESOLVED)", q->state);
+        }
+    }
+    unsigned mask = 0;
+    mask |= q->from_us != 0 ? 1u << QF_FROM : 0;
+    mask |= q->to_us != 0 ? 1u << QF_TO : 0;
+    mask |= q->severity >= 0 ? 1u << QF_SEV : 0;
+    mask |= state >= 0 ? 1u << QF_STATE : 0;
+    mask |= q->source != NULL ? 1u << QF_SOURCE : 0;
+    mask |= q->ns != NULL ? 1u << QF_NS : 0;
+    mask |= (q->q != NULL && q->q[0] != '\0') ? 1u << QF_Q : 0;
+
+    char sql[1024];
+    char *pattern = NULL;
+    sqlite3_stmt *stm = NULL;
+    struct hd_stats_row *rows = NULL;
+    size_t cnt = 0, cap = 0;
+    int more = 0;
+    int ret = HD_OK;
+    struct sq_conn *c = NULL;
+
+    /* Buckets: integer division of microseconds by ?10 (the interval in us).
+     * Only constant fragments go into the text; every value is bound. */
+    size_t len = 0;
+    int w = snprintf(sql, sizeof(sql), "SELECT %s, %s, count(*) FROM events WHERE 1",
+                     interval_ms > 0 ? "(ts_us / ?10) * ?11" : "0", st_group_expr[g]);
+    len = w > 0 ? (size_t)w : 0;
+    for (unsigned f = 0; f < QF__COUNT; f++) {
+        if ((mask & (1u << f)) && len < sizeof(sql)) {
+            w = snprintf(sql + len, sizeof(sql) - len, "%s", qf_sql[f]);
+            len += w > 0 ? (size_t)w : 0;
+        }
+    }
+    if (len < sizeof(sql)) {
+        w = snprintf(sql + len, sizeof(sql) - len, " GROUP BY 1, 2 ORDER BY 1, 3 DESC LIMIT ?12");
+        len += w > 0 ? (size_t)w : 0;
+    }
+    if (len >= sizeof(sql)) {
+        ret = hd_err_set(err, HD_EIO, "store: stats query text too long");
+        goto out;
+    }
+    if (mask & (1u << QF_Q)) {
+        pattern = like_pattern(q->q);
+        if (pattern == NULL) {
+            ret = hd_err_set(err, HD_ENOMEM, "store: out of memory");
+            goto out;
+        }
+    }
+    c = sq_reader(s, err);
+    if (c == NULL) {
+        ret = HD_EIO;
+        goto out;
+    }
+    if (sqlite3_prepare_v2(c->db, sql, (int)len, &stm, NULL) != SQLITE_OK) {
+        ret = sq_fail(c, err, "preparing the stats query");
+        goto out;
+    }
+    /* Only the parameters the text names are bound (sqlite ignores none). */
+    if (mask & (1u << QF_FROM)) {
+        sqlite3_bind_int64(stm, 1, q->from_us);
+    }
+    if (mask & (1u << QF_TO)) {
+        sqlite3_bind_int64(stm, 2, q->to_us);
+    }
+    if (mask & (1u << QF_SEV)) {
+        sqlite3_bind_int(stm, 3, q->severity);
+    }
+    if (mask & (1u << QF_STATE)) {
+        sqlite3_bind_int(stm, 4, state);
+    }
+    if (mask & (1u << QF_SOURCE)) {
+        bind_text(stm, 5, q->source);
+    }
+    if (mask & (1u << QF_NS)) {
+        bind_text(stm, 6, q->ns);
+    }
+    if (mask & (1u << QF_Q)) {
+        bind_text(stm, 7, pattern);
+    }
+    if (interval_ms > 0) {
+        int64_t iv_us = interval_ms > INT64_MAX / 1000 ? INT64_MAX : interval_ms * 1000;
+        sqlite3_bind_int64(stm, 10, iv_us);
+        sqlite3_bind_int64(stm, 11, interval_ms);
+    }
+    sqlite3_bind_int64(stm, 12, max_rows >= (size_t)INT64_MAX ? INT64_MAX : (int64_t)max_rows + 1);
+    for (;;) {
+        int rc = sqlite3_step(stm);
+        if (rc == SQLITE_DONE) {
+            break;
+        }
+        if (rc != SQLITE_ROW) {
+            ret = sq_fail(c, err, "aggregating events");
+            goto out;
+        }
+        if (cnt >= max_rows) {
+            more = 1;
+            break;
+        }
+        if (cnt == cap) {
+            size_t ncap = cap == 0 ? 16 : cap * 2;
+            struct hd_stats_row *p = realloc(rows, ncap * sizeof(*p));
+            if (p == NULL) {
+                ret = hd_err_set(err, HD_ENOMEM, "store: out of memory aggregating events");
+                goto out;
+            }
+            rows = p;
+            cap = ncap;
+        }
+        struct hd_stats_row *r = &rows[cnt++];
+        memset(r, 0, sizeof(*r));
+        r->bucket_ms = sqlite3_column_int64(stm, 0);
+        r->count = sqlite3_column_int64(stm, 2);
+        if (g == HD_STATS_STATE) {
+            int v = sqlite3_column_int(stm, 1);
+            const char *name = (v >= HD_STATE_ACTIVE && v <= HD_STATE_RESOLVED) ? sq_states[v] : "ACTIVE";
+            snprintf(r->key, sizeof(r->key), "%s", name);
+        } else {
+            col_fixed(stm, 1, r->key, sizeof(r->key));
+        }
+    }
+out:
+    sqlite3_finalize(stm);
+    sq_reader_put(s, c);
+    free(pattern);
+    if (ret != HD_OK) {
+        free(rows);
+        return ret;
+    }
+    *out = rows;
+    *n = cnt;
+    if (truncated != NULL) {
+        *truncated = more;
+    }
+    return HD_OK;
+}
+
+/* ---- inputs' key/value state ------------------------------------------ */
+
+/* Rare calls (a watcher saves at most about once a second): the statements
+ * are prepared per call rather than cached on every connection. */
+static int sq_state_get(struct hd_store *st, const char *key, char **value, struct hd_err *err)
+{
+    struct sq_store *s = sq_of(st);
+    struct sq_conn *c = sq_reader(s, err);
+    if (c == NULL) {
+        return HD_EIO;
+    }
+    sqlite3_stmt *q = NULL;
+    int ret = HD_OK;
+    if (sqlite3_prepare_v2(c->db, "SELECT value FROM kv WHERE key = ?1", -1, &q, NULL) != SQLITE_OK) {
+        ret = sq_fail(c, err, "reading input state");
+        goto out;
+    }
+    bind_text(q, 1, key);
+    int rc = sqlite3_step(q);
+    if (rc == SQLITE_ROW) {
+        char *v = NULL;
+        if (col_dup(q, 0, &v) != HD_OK || v == NULL) {
+            ret = hd_err_set(err, HD_ENOMEM, "store: out of memory");
+            goto out;
+        }
+        *value = v;
+    } else if (rc == SQLITE_DONE) {
+        ret = hd_err_set(err, HD_ENOTFOUND, "state: no key '%s'", key);
+    } else {
+        ret = sq_fail(c, err, "reading input state");
+    }
+out:
+    sqlite3_finalize(q);
+    sq_reader_put(s, c);
+    return ret;
+}
+
+struct state_args {
+    const char *key, *value;
+    int64_t now_ms;
+};
+
+static int op_state_set(struct sq_store *s, struct sq_conn *c, void *arg, struct hd_err *err)
+{
+    (void)s;
+    struct state_args *a = arg;
+    sqlite3_stmt *q = NULL;
+    int ret = HD_OK;
+    if (sqlite3_prepare_v2(c->db,
+                           "INSERT INTO kv (key, value, updated_ms) VALUES (?1, ?2, ?3) "
+                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
+                           -1, &q, NULL) != SQLITE_OK) {
+        ret = sq_fail(c, err, "saving input state");
+        goto out;
+    }
+    bind_text(q, 1, a->key);
+    bind_text(q, 2, a->value);
+    sqlite3_bind_int64(q, 3, a->now_ms);
+    if (sqlite3_step(q) != SQLITE_DONE) {
+        ret = sq_fail(c, err, "saving input state");
+    }
+out:
+    sqlite3_finalize(q);
+    return ret;
+}
+
+static int sq_state_set(struct hd_store *st, const char *key, const char *value, struct hd_err *err)
+{
+    if (key == NULL || value == NULL) {
+        return hd_err_set(err, HD_EINVAL, "state: key and value are required");
+    }
+    struct state_args a = {.key = key, .value = value, .now_ms = hd_now_ms()};
+    return sq_submit(sq_of(st), op_state_set, &a, err);
 }
 
 static const struct hd_store_ops sq_ops = {
@@ -1995,6 +2415,7 @@ static const struct hd_store_ops sq_ops = {
     .event_get_seq = sq_event_get_seq,
     .events_query = sq_events_query,
     .max_seq = sq_max_seq,
+    .stats = sq_stats,
     .cursor_get = sq_cursor_get,
     .progress = sq_progress,
     .due_retries = sq_due_retries,
@@ -2005,6 +2426,8 @@ static const struct hd_store_ops sq_ops = {
     .replay = sq_replay,
     .pending_count = sq_pending_count,
     .prune = sq_prune,
+    .state_get = sq_state_get,
+    .state_set = sq_state_set,
 };
 
 struct hd_store *hd_sqlite_store_open(const char *path, struct hd_err *err)
@@ -2022,7 +2445,8 @@ struct hd_store *hd_sqlite_store_open(const char *path, struct hd_err *err)
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_cond_init(&s->wake, NULL);
-    pthread_cond_init(&s->done_cv, NULL);
+    pthread_mutex_init(&s->ckpt_mu, NULL);
+    pthread_cond_init(&s->ckpt_cv, NULL);
     s->path = hd_strdup(path);
     if (s->path == NULL) {
         hd_err_set(err, HD_ENOMEM, "store: out of memory");
@@ -2046,6 +2470,8 @@ struct hd_store *hd_sqlite_store_open(const char *path, struct hd_err *err)
         goto fail;
     }
     atomic_store(&s->pub_max_seq, s->max_seq);
+    s->page_size = sq_page_size(s->w);
+    sq_ckpt_start(s);
     if (pthread_create(&s->writer, NULL, sq_writer_main, s) != 0) {
         hd_err_set(err, HD_EIO, "store: cannot start the writer thread");
         goto fail;

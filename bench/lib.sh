@@ -1,0 +1,60 @@
+# lib.sh - shared helpers of the bench scripts (sourced, not run).
+# Builds build-bench (Release), starts fastsink and herald on free loopback
+# ports with a config file, creates channels and reads /metrics. Everything
+# started is killed by the EXIT trap of the sourcing script.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+B=${BENCH_BUILD:-build-bench}
+HERALD=${HERALD:-$B/herald} # another binary to compare (A/B)
+./scripts/build.sh "$B" -DCMAKE_BUILD_TYPE=Release -DHD_WERROR=OFF >/dev/null
+work=$(mktemp -d)
+TOKEN=benchtoken
+cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+free_port() { /usr/bin/python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])'; }
+
+# start_sink PORT [FAIL] -> $sink_pid; output in $work/sink-PORT.out
+start_sink() {
+  $B/bench/fastsink "$@" > "$work/sink-$1.out" &
+  sink_pid=$!
+  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$1/" && return 0; sleep 0.05; done
+}
+stop_sink() { kill -INT "$1"; wait "$1" 2>/dev/null || true; }
+
+# start_herald NAME DATA_DIR [extra top-level YAML lines] -> $hpid, $hport
+start_herald() {
+  local name=$1 data=$2 extra=${3:-}
+  hport=${hport_fixed:-$(free_port)}
+  cat > "$work/$name.yaml" <<YAML
+listen: "127.0.0.1:$hport"
+dataDir: "$data"
+tokens:
+  - {"name": "admin", "token": "$TOKEN", "scope": "admin"}
+delivery: {"retryInitial": "100ms", "retryMax": "1s", "breakerThreshold": 1}
+$extra
+YAML
+  $HERALD serve --config "$work/$name.yaml" 2>> "$work/herald-$name.log" &
+  hpid=$!
+  wait_ready "$hport"
+}
+# wait_ready PORT: polls /readyz every 10 ms (bounded: 30 s)
+wait_ready() {
+  for _ in $(seq 1 3000); do curl -sf "http://127.0.0.1:$1/readyz" >/dev/null 2>&1 && return 0; sleep 0.01; done
+  echo "herald not ready on $1" >&2; return 1
+}
+stop_herald() { kill -TERM "$hpid"; wait "$hpid" || true; }
+
+# add_channel TYPE NAME OPTIONS_JSON
+add_channel() {
+  curl -sf -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
+    -d "{\"notificationChannel\":{\"type\":\"$1\",\"name\":\"$2\",\"enabled\":true,\"options\":$3}}" \
+    "http://127.0.0.1:$hport/api/notificationChannels" >/dev/null
+}
+backlog() {
+  curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$hport/metrics" |
+    awk '/^herald_channel_backlog/{s+=$2} END{print s+0}'
+}
+rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
+hwm_kb() { awk '/VmHWM/{print $2}' "/proc/$1/status"; }
+cpu_s() { awk '{printf "%.2f", ($14+$15)/100}' "/proc/$1/stat"; }

@@ -1,0 +1,814 @@
+/* email.c - EMAIL: one message per event to options.emailRecipients over
+ * SMTP (SPEC 3 smtp.*, 4).
+ *
+ * DESIGN: render builds the whole RFC 5322 message (RFC 2045-2047 MIME):
+ * multipart/alternative with a text/plain and a text/html part, both UTF-8
+ * in quoted-printable (long description lines and any byte survive 7-bit
+ * relays); curl submits it (MAIL FROM, RCPT TO per recipient, DATA with
+ * dot-stuffing). What a person on call needs is in the Subject ("[ALERT]
+ * [Medium] <alert name>", "[OK]...", "[TEST]...") and at the top of the body:
+ * state, time (RFC 3339), namespace / pod / container / host, description,
+ * and the link back to the source. Every message of one alert carries the
+ * same References id (a hash of alertKey), so mail clients thread the OK
+ * under the ACTIVE it resolves; Message-ID is stable per event and channel,
+ * so a retried delivery is recognisably the same message.
+ *
+ * The SMTP server comes from herald's config (email.h): url, from,
+ * username / password (SMTP AUTH), startTls (STARTTLS required, else
+ * none; smtps:// is TLS from the first byte). The channel's tls options
+ * (caFile, insecureSkipVerify) apply to that connection.
+ *
+ * Classification follows SMTP (RFC 5321 section 4.2.1), not HTTP: 2yz
+ * delivered, 4yz transient (retried), 5yz permanent (dead letter with the
+ * server's reply); a connection failure or timeout is retried.
+ *
+ * options.template (SPEC 7), when set, renders to an object whose string
+ * members "subject", "text" and "html" replace the built-in ones.
+ */
+#include "channel/email.h"
+
+#include <openssl/evp.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "channel/channel.h"
+#include "channel/driver.h"
+#include "channel/transform.h"
+#include "core/util.h"
+
+#define EMAIL_MAX_RECIPIENTS 100
+#define EMAIL_ADDR_MAX 254
+#define SUBJECT_NAME_MAX 200
+#define MESSAGE_MAX (4u * 1024 * 1024)
+
+/* ---- process-wide SMTP settings (email.h) ---- */
+
+struct smtp_copy {
+    char *url, *from, *username, *password;
+    int start_tls;
+};
+
+static pthread_mutex_t smtp_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct smtp_copy smtp_cur; /* smtp_lock */
+
+static void smtp_copy_free(struct smtp_copy *c)
+{
+    free(c->url);
+    free(c->from);
+    free(c->username);
+    if (c->password != NULL) {
+        for (volatile char *v = c->password; *v != '\0'; v++) {
+            *v = '\0';
+        }
+        free(c->password);
+    }
+    memset(c, 0, sizeof(*c));
+}
+
+static int smtp_copy_set(struct smtp_copy *dst, const struct hd_smtp_settings *s)
+{
+    struct smtp_copy t = {0};
+    if (s != NULL) {
+        t.url = hd_strdup(s->url);
+        t.from = hd_strdup(s->from);
+        t.username = hd_strdup(s->username);
+        t.password = hd_strdup(s->password);
+        t.start_tls = s->start_tls;
+        if ((s->url && !t.url) || (s->from && !t.from) || (s->username && !t.username) ||
+            (s->password && !t.password)) {
+            smtp_copy_free(&t);
+            return HD_ENOMEM;
+        }
+    }
+    *dst = t;
+    return HD_OK;
+}
+
+int hd_channel_set_smtp(const struct hd_smtp_settings *s)
+{
+    struct smtp_copy n;
+    int rc = smtp_copy_set(&n, s);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    pthread_mutex_lock(&smtp_lock);
+    struct smtp_copy old = smtp_cur;
+    smtp_cur = n;
+    pthread_mutex_unlock(&smtp_lock);
+    smtp_copy_free(&old);
+    return HD_OK;
+}
+
+void hd_channel_smtp_clear(void)
+{
+    hd_channel_set_smtp(NULL);
+}
+
+/* A snapshot of the settings, freed by the caller (smtp_copy_free). */
+static int smtp_snapshot(struct smtp_copy *out)
+{
+    struct hd_smtp_settings s;
+    pthread_mutex_lock(&smtp_lock);
+    s.url = smtp_cur.url;
+    s.from = smtp_cur.from;
+    s.username = smtp_cur.username;
+    s.password = smtp_cur.password;
+    s.start_tls = smtp_cur.start_tls;
+    int rc = smtp_copy_set(out, &s);
+    pthread_mutex_unlock(&smtp_lock);
+    return rc;
+}
+
+/* ---- addresses ---- */
+
+/* addr-spec as herald accepts it: local@domain, printable ASCII without
+ * spaces or the specials that would let a value escape a header or an SMTP
+ * command. Quoted local parts are not supported. */
+static int addr_valid(const char *s, size_t n)
+{
+    static const char specials[] = "<>()[]\\,;:\"";
+    const char *at = NULL;
+    if (n == 0 || n > EMAIL_ADDR_MAX) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c <= 0x20 || c >= 0x7f || strchr(specials, c) != NULL) {
+            return 0;
+        }
+        if (c == '@') {
+            if (at != NULL) {
+                return 0;
+            }
+            at = s + i;
+        }
+    }
+    return at != NULL && at > s && at < s + n - 1;
+}
+
+/* smtp.from is "addr" or "Display Name <addr>": *env gets the address
+ * (malloc'd). The display name must be printable ASCII (no header
+ * injection). */
+static int from_parse(const char *from, char **env)
+{
+    const char *lt = strchr(from, '<');
+    for (const unsigned char *p = (const unsigned char *)from; *p != '\0'; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            return HD_EINVAL;
+        }
+    }
+    if (lt == NULL) {
+        if (!addr_valid(from, strlen(from))) {
+            return HD_EINVAL;
+        }
+        *env = hd_strdup(from);
+        return *env ? HD_OK : HD_ENOMEM;
+    }
+    const char *gt = strchr(lt, '>');
+    if (gt == NULL || gt[1] != '\0' || !addr_valid(lt + 1, (size_t)(gt - lt - 1))) {
+        return HD_EINVAL;
+    }
+    *env = hd_strndup(lt + 1, (size_t)(gt - lt - 1));
+    return *env ? HD_OK : HD_ENOMEM;
+}
+
+static int smtp_url_valid(const char *u)
+{
+    if (u == NULL) {
+        return 0;
+    }
+    size_t skip = strncasecmp(u, "smtp://", 7) == 0 ? 7 : strncasecmp(u, "smtps://", 8) == 0 ? 8 : 0;
+    if (skip == 0 || u[skip] == '\0' || u[skip] == '/') {
+        return 0;
+    }
+    for (const unsigned char *p = (const unsigned char *)u; *p != '\0'; p++) {
+        if (*p <= 0x20 || *p == 0x7f) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---- shared with SNS: the subject line ---- */
+
+static const char *sev_label(int sev)
+{
+    /* Sysdig's four levels over the syslog scale: 0-3 High, 4-5 Medium,
+     * 6 Low, 7 Info. */
+    if (sev <= 3) {
+        return "High";
+    }
+    if (sev <= 5) {
+        return "Medium";
+    }
+    return sev == 6 ? "Low" : "Info";
+}
+
+static const char *state_label(enum hd_state s)
+{
+    return s == HD_STATE_OK ? "OK" : s == HD_STATE_RESOLVED ? "RESOLVED" : "ALERT";
+}
+
+/* The synthetic event of hd_channel_test_event (channel.c). */
+static int is_test_event(const struct hd_event *ev)
+{
+    return ev->source != NULL && strcmp(ev->source, "generic") == 0 && ev->alert_key != NULL &&
+           strncmp(ev->alert_key, "herald-test/", 12) == 0;
+}
+
+/* Appends at most max bytes of s, cut on a UTF-8 character boundary, with
+ * control characters (CR, LF: header injection) turned into spaces. */
+static int put_clean(struct hd_buf *out, const char *s, size_t max)
+{
+    size_t n = strlen(s);
+    if (n > max) {
+        n = max;
+        while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80) {
+            n--;
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        int rc = hd_buf_putc(out, (c < 0x20 || c == 0x7f) ? ' ' : (char)c);
+        if (rc != HD_OK) {
+            return rc;
+        }
+    }
+    return HD_OK;
+}
+
+/* "[ALERT][Medium] <name>", "[OK][High] <name>", "[TEST] <name>". */
+int hd_alert_subject(const struct hd_event *ev, struct hd_buf *out)
+{
+    int rc = is_test_event(ev) ? hd_buf_puts(out, "[TEST] ")
+                               : hd_buf_printf(out, "[%s][%s] ", state_label(ev->state), sev_label(ev->severity));
+    if (rc != HD_OK) {
+        return rc;
+    }
+    return put_clean(out, ev->name != NULL && ev->name[0] != '\0' ? ev->name : "(unnamed event)", SUBJECT_NAME_MAX);
+}
+
+/* ---- MIME encoders ---- */
+
+/* Quoted-printable (RFC 2045 6.7) of text whose lines end in LF: CRLF hard
+ * breaks, lines of at most 76 characters with soft breaks. '=' is always
+ * encoded, so the boundary ("=_herald...") never occurs in a part. */
+static int qp_encode(struct hd_buf *out, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t col = 0;
+    int rc = HD_OK;
+    for (size_t i = 0; i < n && rc == HD_OK; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c == '\r') {
+            continue;
+        }
+        if (c == '\n') {
+            rc = hd_buf_puts(out, "\r\n");
+            col = 0;
+            continue;
+        }
+        int eol = i + 1 == n || s[i + 1] == '\n' || s[i + 1] == '\r';
+        char enc[3];
+        size_t el = 1;
+        if ((c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !eol)) {
+            enc[0] = (char)c;
+        } else {
+            enc[0] = '=';
+            enc[1] = hex[c >> 4];
+            enc[2] = hex[c & 15];
+            el = 3;
+        }
+        if (col + el > 75) {
+            rc = hd_buf_puts(out, "=\r\n");
+            col = 0;
+        }
+        if (rc == HD_OK) {
+            rc = hd_buf_append(out, enc, el);
+            col += el;
+        }
+    }
+    return rc;
+}
+
+/* A header value: as is when printable ASCII, else RFC 2047 encoded-words
+ * (UTF-8, base64) of at most 45 bytes each, cut on character boundaries and
+ * folded onto continuation lines. */
+static int header_text(struct hd_buf *out, const char *s, size_t n)
+{
+    int ascii = 1;
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)s[i] >= 0x7f) {
+            ascii = 0;
+            break;
+        }
+    }
+    if (ascii) {
+        return hd_buf_append(out, s, n);
+    }
+    size_t i = 0;
+    int rc = HD_OK;
+    while (i < n && rc == HD_OK) {
+        size_t k = n - i > 45 ? 45 : n - i;
+        while (i + k < n && k > 1 && ((unsigned char)s[i + k] & 0xC0) == 0x80) {
+            k--;
+        }
+        unsigned char b64[64];
+        int bl = EVP_EncodeBlock(b64, (const unsigned char *)s + i, (int)k);
+        rc = hd_buf_printf(out, "%s=?UTF-8?B?%.*s?=", i > 0 ? "\r\n " : "", bl, (const char *)b64);
+        i += k;
+    }
+    return rc;
+}
+
+static int html_escape(struct hd_buf *out, const char *s)
+{
+    int rc = HD_OK;
+    for (; *s != '\0' && rc == HD_OK; s++) {
+        switch (*s) {
+        case '&':
+            rc = hd_buf_puts(out, "&amp;");
+            break;
+        case '<':
+            rc = hd_buf_puts(out, "&lt;");
+            break;
+        case '>':
+            rc = hd_buf_puts(out, "&gt;");
+            break;
+        case '"':
+            rc = hd_buf_puts(out, "&quot;");
+            break;
+        case '\'':
+            rc = hd_buf_puts(out, "&#39;");
+            break;
+        default:
+            rc = hd_buf_putc(out, *s);
+        }
+    }
+    return rc;
+}
+
+/* RFC 5322 date-time in UTC ("Sat, 17 Feb 2018 06:36:00 +0000"); the names
+ * are spelled here, strftime's depend on the locale. */
+static int rfc5322_date(struct hd_buf *out, int64_t us)
+{
+    static const char *const wd[] = {"Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"};
+    static const char *const mo[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+    time_t t = (time_t)(us / 1000000);
+    struct tm tm;
+    if (gmtime_r(&t, &tm) == NULL) {
+        return HD_EINVAL;
+    }
+    return hd_buf_printf(out, "%s, %02d %s %04d %02d:%02d:%02d +0000", wd[tm.tm_wday], tm.tm_mday, mo[tm.tm_mon],
+                         tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+}
+
+/* ---- the channel ---- */
+
+struct email {
+    json_object *rcpts; /* borrowed from ch->options: validated list of addresses */
+};
+
+static int email_configure(struct hd_channel *ch, json_object *options, struct hd_err *err)
+{
+    struct email *e = ch->ctx;
+    struct smtp_copy s = {0};
+    char *env = NULL;
+    int rc = HD_OK;
+    json_object *a = hd_opt_get(options, "emailRecipients");
+    if (a == NULL) {
+        rc = hd_err_set(err, HD_EINVAL, "options.emailRecipients: required (a list of e-mail addresses)");
+        goto out;
+    }
+    if (!json_object_is_type(a, json_type_array) || json_object_array_length(a) == 0 ||
+        json_object_array_length(a) > EMAIL_MAX_RECIPIENTS) {
+        rc = hd_err_set(err, HD_EINVAL, "options.emailRecipients: must be a list of 1..%d e-mail addresses",
+                        EMAIL_MAX_RECIPIENTS);
+        goto out;
+    }
+    for (size_t i = 0; i < json_object_array_length(a); i++) {
+        json_object *v = json_object_array_get_idx(a, i);
+        if (!json_object_is_type(v, json_type_string) ||
+            !addr_valid(json_object_get_string(v), (size_t)json_object_get_string_len(v))) {
+            rc = hd_err_set(err, HD_EINVAL, "options.emailRecipients[%zu]: not an e-mail address (local@domain)", i);
+            goto out;
+        }
+    }
+    e->rcpts = a;
+    /* The server is herald's, not the channel's: a channel that cannot be
+     * sent is refused now rather than dead-lettering every event later. */
+    rc = smtp_snapshot(&s);
+    if (rc != HD_OK) {
+        rc = hd_err_set(err, rc, "out of memory");
+        goto out;
+    }
+    if (s.url == NULL || s.url[0] == '\0') {
+        rc = hd_err_set(err, HD_EINVAL, "type EMAIL: no SMTP server configured (smtp.url in herald's config file)");
+        goto out;
+    }
+    if (!smtp_url_valid(s.url)) {
+        rc = hd_err_set(err, HD_EINVAL, "type EMAIL: smtp.url in herald's config must be smtp://host[:port] or "
+                                        "smtps://host[:port]");
+        goto out;
+    }
+    if (s.from == NULL || from_parse(s.from, &env) != HD_OK) {
+        rc = hd_err_set(err, HD_EINVAL,
+                        "type EMAIL: smtp.from in herald's config must be an address (\"herald@example.com\" or "
+                        "\"Herald <herald@example.com>\")");
+        goto out;
+    }
+out:
+    free(env);
+    smtp_copy_free(&s);
+    return rc;
+}
+
+/* One "Label:  value" line of the text part, skipped when value is absent. */
+static int text_row(struct hd_buf *b, const char *label, const char *value)
+{
+    if (value == NULL || value[0] == '\0') {
+        return HD_OK;
+    }
+    return hd_buf_printf(b, "%-11s %s\n", label, value);
+}
+
+static int html_row(struct hd_buf *b, const char *label, const char *value)
+{
+    if (value == NULL || value[0] == '\0') {
+        return HD_OK;
+    }
+    int rc = hd_buf_printf(b, "<tr><th align=\"left\" style=\"padding:2px 12px 2px 0\">%s</th><td>", label);
+    if (rc == HD_OK) {
+        rc = html_escape(b, value);
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(b, "</td></tr>\n");
+    }
+    return rc;
+}
+
+static const char *state_text(enum hd_state s)
+{
+    return s == HD_STATE_OK         ? "OK (condition cleared)"
+           : s == HD_STATE_RESOLVED ? "RESOLVED (resolved by hand)"
+                                    : "ACTIVE (firing)";
+}
+
+static const char *sev_color(int sev, enum hd_state st)
+{
+    if (st != HD_STATE_ACTIVE) {
+        return "#2e7d32";
+    }
+    return sev <= 3 ? "#c62828" : sev <= 5 ? "#ef6c00" : "#546e7a";
+}
+
+/* The text and HTML bodies (LF line ends; qp_encode makes them CRLF). */
+static int build_bodies(const struct hd_channel *ch, const struct hd_event *ev, const char *subject,
+                        struct hd_buf *text, struct hd_buf *html)
+{
+    char when[64];
+    char sev[32];
+    char container[160];
+    hd_format_iso_ms(ev->ts_us, when, sizeof(when));
+    snprintf(sev, sizeof(sev), "%s (%d)", sev_label(ev->severity), ev->severity);
+    container[0] = '\0';
+    if (ev->k8s_container != NULL || ev->container_id != NULL) {
+        snprintf(container, sizeof(container), "%s%s%s%s", ev->k8s_container ? ev->k8s_container : "",
+                 ev->k8s_container && ev->container_id ? " (" : "", ev->container_id ? ev->container_id : "",
+                 ev->k8s_container && ev->container_id ? ")" : "");
+    }
+    int test = is_test_event(ev);
+    const char *link = ev->url != NULL && hd_url_valid(ev->url) ? ev->url : NULL;
+
+    int rc = hd_buf_printf(text, "%s\n\n", subject);
+    if (rc == HD_OK && test) {
+        rc = hd_buf_puts(text, "This is a TEST notification: nothing happened, the channel works.\n\n");
+    }
+    if (rc == HD_OK) {
+        rc = text_row(text, "State:", state_text(ev->state));
+    }
+    if (rc == HD_OK) {
+        rc = text_row(text, "Severity:", sev);
+    }
+    if (rc == HD_OK) {
+        rc = text_row(text, "Time:", when);
+    }
+    if (rc == HD_OK) {
+        rc = text_row(text, "Source:", ev->source);
+    }
+    if (rc == HD_OK) {
+        rc = text_row(text, "Namespace:", ev->k8s_namespace);
+    }
+    if (rc == HD_OK) {
+        rc = text_row(text, "Pod:", ev->k8s_pod);
+    }
+    if (rc == HD_OK) {
+        rc = text_row(text, "Container:", container);
+    }
+    if (rc == HD_OK) {
+        rc = text_row(text, "Host:", ev->host);
+    }
+    if (rc == HD_OK && ev->description != NULL && ev->description[0] != '\0') {
+        rc = hd_buf_printf(text, "\n%s\n", ev->description);
+    }
+    if (rc == HD_OK && link != NULL) {
+        rc = hd_buf_printf(text, "\nOpen: %s\n", link);
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_printf(text, "\n-- \nSent by herald, channel \"%s\"; event %s.\n", ch->name ? ch->name : "",
+                           ev->id);
+    }
+
+    /* HTML: inline styles only (mail clients drop <style>), every value escaped. */
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
+    }
+    if (rc == HD_OK) {
+        rc = html_escape(html, subject);
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_printf(html,
+                           "</title></head>\n<body style=\"font-family:sans-serif\">\n"
+                           "<h2 style=\"color:%s;margin:0 0 8px 0\">",
+                           sev_color(ev->severity, ev->state));
+    }
+    if (rc == HD_OK) {
+        rc = html_escape(html, subject);
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(html, "</h2>\n");
+    }
+    if (rc == HD_OK && test) {
+        rc = hd_buf_puts(html, "<p><b>This is a TEST notification</b>: nothing happened, the channel works.</p>\n");
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(html, "<table>\n");
+    }
+    if (rc == HD_OK) {
+        rc = html_row(html, "State", state_text(ev->state));
+    }
+    if (rc == HD_OK) {
+        rc = html_row(html, "Severity", sev);
+    }
+    if (rc == HD_OK) {
+        rc = html_row(html, "Time", when);
+    }
+    if (rc == HD_OK) {
+        rc = html_row(html, "Source", ev->source);
+    }
+    if (rc == HD_OK) {
+        rc = html_row(html, "Namespace", ev->k8s_namespace);
+    }
+    if (rc == HD_OK) {
+        rc = html_row(html, "Pod", ev->k8s_pod);
+    }
+    if (rc == HD_OK) {
+        rc = html_row(html, "Container", container);
+    }
+    if (rc == HD_OK) {
+        rc = html_row(html, "Host", ev->host);
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(html, "</table>\n");
+    }
+    if (rc == HD_OK && ev->description != NULL && ev->description[0] != '\0') {
+        rc = hd_buf_puts(html, "<p>");
+        if (rc == HD_OK) {
+            rc = html_escape(html, ev->description);
+        }
+        if (rc == HD_OK) {
+            rc = hd_buf_puts(html, "</p>\n");
+        }
+    }
+    if (rc == HD_OK && link != NULL) {
+        rc = hd_buf_puts(html, "<p><a href=\"");
+        if (rc == HD_OK) {
+            rc = html_escape(html, link);
+        }
+        if (rc == HD_OK) {
+            rc = hd_buf_puts(html, "\">Open in the source</a></p>\n");
+        }
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(html, "<p style=\"color:#777;font-size:small\">Sent by herald, channel &quot;");
+    }
+    if (rc == HD_OK) {
+        rc = html_escape(html, ch->name ? ch->name : "");
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_printf(html, "&quot;; event %s.</p>\n</body></html>\n", ev->id);
+    }
+    return rc;
+}
+
+/* options.template: {"subject": ..., "text": ..., "html": ...}, each
+ * optional; the strings found replace the built-in ones. */
+static int apply_template(const struct hd_channel *ch, const struct hd_event *ev, struct hd_buf *subject,
+                          struct hd_buf *text, struct hd_buf *html, struct hd_err *err)
+{
+    struct hd_buf out;
+    hd_buf_init(&out, MESSAGE_MAX);
+    int rc = hd_template_render(ev, ch->common.tmpl, &out, err);
+    json_object *o = NULL;
+    if (rc == HD_OK) {
+        o = hd_json_parse(out.p, out.len, err);
+        rc = o != NULL && json_object_is_type(o, json_type_object) ? HD_OK : HD_EINVAL;
+        if (rc != HD_OK) {
+            hd_err_set(err, rc, "options.template: must be an object with subject, text, html strings");
+        }
+    }
+    struct {
+        const char *key;
+        struct hd_buf *dst;
+    } parts[] = {{"subject", subject}, {"text", text}, {"html", html}};
+    for (size_t i = 0; rc == HD_OK && i < sizeof(parts) / sizeof(parts[0]); i++) {
+        json_object *v = hd_opt_get(o, parts[i].key);
+        if (v == NULL) {
+            continue;
+        }
+        if (!json_object_is_type(v, json_type_string)) {
+            rc = hd_err_set(err, HD_EINVAL, "options.template.%s: must render to a string", parts[i].key);
+            break;
+        }
+        hd_buf_reset(parts[i].dst);
+        rc = i == 0 ? put_clean(parts[i].dst, json_object_get_string(v), SUBJECT_NAME_MAX * 2)
+                    : hd_buf_append(parts[i].dst, json_object_get_string(v), (size_t)json_object_get_string_len(v));
+    }
+    json_object_put(o);
+    hd_buf_free(&out);
+    return rc;
+}
+
+static int email_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n, struct hd_request *req,
+                        struct hd_err *err)
+{
+    struct email *e = ch->ctx;
+    struct smtp_copy s = {0};
+    struct hd_buf subject, text, html;
+    char *env_from = NULL;
+    char thread[33];
+    int rc = HD_OK;
+    hd_buf_init(&subject, 0);
+    hd_buf_init(&text, MESSAGE_MAX);
+    hd_buf_init(&html, MESSAGE_MAX);
+    if (n != 1) {
+        rc = hd_err_set(err, HD_EINVAL, "email: renders one event per message, got %zu", n);
+        goto out;
+    }
+    const struct hd_event *ev = evs[0];
+    rc = smtp_snapshot(&s);
+    if (rc != HD_OK) {
+        hd_err_set(err, rc, "out of memory");
+        goto out;
+    }
+    if (!smtp_url_valid(s.url) || s.from == NULL || from_parse(s.from, &env_from) != HD_OK) {
+        rc = hd_err_set(err, HD_EINVAL, "email: smtp.url / smtp.from missing or invalid in herald's config");
+        goto out;
+    }
+    rc = hd_alert_subject(ev, &subject);
+    if (rc == HD_OK) {
+        rc = build_bodies(ch, ev, subject.p, &text, &html);
+    }
+    if (rc == HD_OK && ch->common.tmpl != NULL) {
+        rc = apply_template(ch, ev, &subject, &text, &html, err);
+        if (rc != HD_OK && rc != HD_ENOMEM) {
+            goto out;
+        }
+    }
+    if (rc != HD_OK) {
+        rc = hd_err_set(err, rc, "email: cannot build the message: %s", hd_strerror(rc));
+        goto out;
+    }
+
+    /* Threading id: the same for every state of one alert. */
+    const char *key = ev->alert_key != NULL ? ev->alert_key : ev->id;
+    hd_hash128_hex(key, strlen(key), thread);
+
+    struct hd_buf *m = &req->body;
+    rc = hd_buf_printf(m, "From: %s\r\nTo: ", s.from);
+    for (size_t i = 0; rc == HD_OK && i < json_object_array_length(e->rcpts); i++) {
+        rc = hd_buf_printf(m, "%s%s", i > 0 ? ",\r\n " : "", json_object_get_string(json_object_array_get_idx(e->rcpts, i)));
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(m, "\r\nSubject: ");
+    }
+    if (rc == HD_OK) {
+        rc = header_text(m, subject.p, subject.len);
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(m, "\r\nDate: ");
+    }
+    if (rc == HD_OK) {
+        rc = rfc5322_date(m, hd_now_us());
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_printf(m,
+                           "\r\nMessage-ID: <%s.%lld@herald>\r\n"
+                           "References: <alert-%s@herald>\r\n"
+                           "MIME-Version: 1.0\r\n"
+                           "Content-Type: multipart/alternative; boundary=\"=_herald_%s\"\r\n"
+                           "Auto-Submitted: auto-generated\r\n"
+                           "X-Herald-Event-Id: %s\r\n"
+                           "X-Herald-Alert: %s\r\n"
+                           "X-Herald-State: %s\r\n"
+                           "%s"
+                           "\r\n"
+                           "This is a multi-part message in MIME format.\r\n"
+                           "\r\n--=_herald_%s\r\n"
+                           "Content-Type: text/plain; charset=UTF-8\r\n"
+                           "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+                           ev->id, (long long)ch->id, thread, ev->id, ev->id, thread, hd_state_name(ev->state),
+                           is_test_event(ev) ? "X-Herald-Test: true\r\n" : "", ev->id);
+    }
+    if (rc == HD_OK) {
+        rc = qp_encode(m, text.p, text.len);
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_printf(m,
+                           "\r\n--=_herald_%s\r\n"
+                           "Content-Type: text/html; charset=UTF-8\r\n"
+                           "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+                           ev->id);
+    }
+    if (rc == HD_OK) {
+        rc = qp_encode(m, html.p, html.len);
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_printf(m, "\r\n--=_herald_%s--\r\n", ev->id);
+    }
+
+    /* The envelope. */
+    if (rc == HD_OK) {
+        req->method = "SMTP";
+        req->url = hd_strdup(s.url);
+        req->mail_from = env_from;
+        env_from = NULL;
+        req->smtp_tls = s.start_tls ? HD_SMTP_TLS_ALL : HD_SMTP_TLS_NONE;
+        req->timeout_ms = ch->common.timeout_ms;
+        req->tls = &ch->common.tls;
+        if (req->url == NULL) {
+            rc = HD_ENOMEM;
+        }
+    }
+    for (size_t i = 0; rc == HD_OK && i < json_object_array_length(e->rcpts); i++) {
+        rc = hd_request_add_rcpt(req, json_object_get_string(json_object_array_get_idx(e->rcpts, i)));
+    }
+    if (rc == HD_OK && s.username != NULL && s.username[0] != '\0') {
+        req->username = s.username;
+        req->password = s.password;
+        s.username = NULL;
+        s.password = NULL;
+    }
+    if (rc != HD_OK) {
+        hd_err_set(err, rc, "email: cannot build the message: %s", hd_strerror(rc));
+    }
+out:
+    free(env_from);
+    smtp_copy_free(&s);
+    hd_buf_free(&subject);
+    hd_buf_free(&text);
+    hd_buf_free(&html);
+    return rc;
+}
+
+static enum hd_verdict email_classify(struct hd_channel *ch, const struct hd_response *resp, size_t n,
+                                      struct hd_item_verdict *items)
+{
+    long s = resp->status;
+    enum hd_verdict v = HD_VERDICT_RETRY; /* transport errors, timeouts: RFC 5321 4.5.4.1 says try again */
+    if (s >= 200 && s <= 299) {
+        v = HD_VERDICT_DELIVERED;
+    } else if (s >= 500 && s <= 599) {
+        v = HD_VERDICT_DEAD; /* permanent negative completion reply */
+    }
+    for (size_t i = 0; i < n; i++) {
+        items[i].verdict = v;
+        items[i].status = (int)s;
+        items[i].error[0] = '\0';
+        if (v == HD_VERDICT_DELIVERED) {
+            continue;
+        }
+        if (s == 0) {
+            snprintf(items[i].error, sizeof(items[i].error), "%s", resp->error);
+        } else {
+            snprintf(items[i].error, sizeof(items[i].error), "SMTP %ld: %.*s", s, (int)resp->body.len,
+                     resp->body.p != NULL ? resp->body.p : "");
+        }
+    }
+    return v;
+}
+
+const struct hd_channel_type hd_channel_email = {
+    .name = "EMAIL",
+    .ctx_size = sizeof(struct email),
+    .max_batch = 1,
+    .configure = email_configure,
+    .render = email_render,
+    .classify = email_classify,
+    .destroy = NULL, /* the ctx holds only borrowed references */
+};

@@ -1,0 +1,88 @@
+/* notify.h - what the human-facing channel drivers share (SLACK, PAGER_DUTY,
+ * OPSGENIE, VICTOROPS, EMAIL): severity names and vendor classes, the one-line
+ * summary of an event, the stable incident key, text truncation.
+ *
+ * DESIGN: one place decides how a syslog severity (0..7, SPEC 5) reads to a
+ * person and which vendor level it becomes, so every pager and chat shows the
+ * same event the same way. Everything here is pure (no I/O, no allocation
+ * outside the caller's buffer), so the drivers' render stays unit-testable.
+ */
+#ifndef HD_CHANNEL_NOTIFY_H
+#define HD_CHANNEL_NOTIFY_H
+
+#include <stddef.h>
+
+#include "channel/channel.h"
+#include "core/buf.h"
+#include "input/event.h"
+
+/* Severity 0..7 (out-of-range values are clamped):
+ *   label   Emergency Alert Critical Error Warning Notice Info Debug
+ *   class   CRITICAL for 0-2, ERROR 3, WARNING 4, INFO 5-7 (PagerDuty's four
+ *           levels; the other vendors map from the class or the number). */
+enum hd_sev_class { HD_SEV_CRITICAL = 0, HD_SEV_ERROR = 1, HD_SEV_WARNING = 2, HD_SEV_INFO = 3 };
+
+const char *hd_severity_label(int sev);            /* "Warning" */
+enum hd_sev_class hd_severity_class(int sev);
+const char *hd_severity_pagerduty(int sev);        /* "critical" "error" "warning" "info" */
+const char *hd_severity_opsgenie(int sev);         /* "P1" (0-1) "P2" (2) "P3" (3) "P4" (4-5) "P5" (6-7) */
+const char *hd_severity_victorops(int sev);        /* "CRITICAL" (0-3) "WARNING" (4) "INFO" (5-7) */
+/* Colour of a chat attachment: red, orange, yellow, blue by class; green when
+ * the event clears (state OK or RESOLVED). "#rrggbb". */
+const char *hd_severity_color(int sev, enum hd_state state);
+
+/* 1 if ev is a channel's synthetic test notification (channel.c
+ * hd_channel_test_event: alertKey "herald-test/<channel>"). */
+int hd_notify_is_test(const struct hd_event *ev);
+
+/* Where it happened, for people: "namespace/pod", "namespace", host or
+ * container id; NULL when the event says nothing. Borrowed from ev. */
+const char *hd_notify_where(const struct hd_event *ev);
+
+/* Appends the one-line summary:
+ *   "[TEST] " (test notifications) "[<Label>] <name>" " on <where>"
+ *   " (<STATE>)" (unless ACTIVE) " (+N similar suppressed)" (throttle)
+ * With max_chars > 0 the line is at most max_chars characters (UTF-8 code
+ * points): the name part is cut and ends with "…", the suppressed count is
+ * kept. */
+int hd_notify_summary(const struct hd_event *ev, size_t max_chars, struct hd_buf *out);
+
+/* Appends the stable incident key of ev (PagerDuty dedup_key, OpsGenie alias,
+ * VictorOps entity_id): its alertKey (SPEC 5; the event id when it has none),
+ * or "herald-" + a 128-bit hash of it when longer than max_len bytes. */
+int hd_notify_key(const struct hd_event *ev, size_t max_len, struct hd_buf *out);
+
+/* Length in bytes of the longest prefix of s[0..len) holding at most
+ * max_chars UTF-8 code points (never splits a sequence). */
+size_t hd_utf8_prefix(const char *s, size_t len, size_t max_chars);
+
+/* Appends s[0..len) cut to max_chars code points, the last one being "…"
+ * when it was cut. */
+int hd_buf_put_trunc(struct hd_buf *out, const char *s, size_t len, size_t max_chars);
+
+/* Appends s percent-encoded for one URL path segment (RFC 3986 unreserved
+ * characters kept). */
+int hd_buf_put_pathseg(struct hd_buf *out, const char *s);
+
+/* ---- request helpers ---- */
+
+/* Appends the API base: options.endpoint when set (on-prem installs, tests),
+ * else def; without a trailing '/'. */
+int hd_notify_base_url(const struct hd_channel *ch, const char *def, struct hd_buf *out);
+/* Fills items[0..n) with verdict v, the HTTP status and why (the vendor's
+ * message; the transport error when status is 0). */
+void hd_notify_items(enum hd_verdict v, const struct hd_response *resp, const char *why, size_t n,
+                     struct hd_item_verdict *items);
+/* At most 200 bytes of the answer on one line (control bytes as spaces). */
+void hd_notify_body_excerpt(const struct hd_response *resp, char *out, size_t outsz);
+/* Appends body serialized to req->body; err says why it failed. */
+int hd_notify_render_json(json_object *body, struct hd_request *req, struct hd_err *err);
+/* obj[key] = val unless val is NULL or empty. */
+void hd_notify_put(json_object *obj, const char *key, const char *val);
+/* New object of the event's details for a vendor's free-form field (state,
+ * severity, source, description, host, k8s.*, url, alertKey, eventId,
+ * suppressed, label.<k>); strings_only for vendors that want a string map
+ * (OpsGenie). Caller puts it; NULL on ENOMEM. */
+json_object *hd_notify_details(const struct hd_event *ev, int strings_only);
+
+#endif

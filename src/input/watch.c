@@ -1,0 +1,529 @@
+/* watch.c - what the Kubernetes and Docker watchers share: the thread and
+ * its stop flag, the JSON stream framer, exact-bytes spans of members and
+ * array elements, backoff, and the decode -> durable append path.
+ *
+ * DESIGN: the framer scans each byte once (it remembers where it stopped,
+ * inside strings and escapes too), so a value cut across curl chunks costs
+ * no rescan. The span helpers let a watcher hand the decoder the original
+ * bytes of the Event inside a watch line or a list (SPEC section 5: the raw
+ * payload is kept byte for byte) while the line is parsed only once.
+ */
+#include "input/watch.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+#include "core/log.h"
+#include "core/util.h"
+#include "input/decoder.h"
+#include "store/store.h"
+
+/* ---- framer ------------------------------------------------------------- */
+
+void hd_jframer_init(struct hd_jframer *f, size_t max)
+{
+    memset(f, 0, sizeof(*f));
+    f->max = max;
+}
+
+void hd_jframer_reset(struct hd_jframer *f)
+{
+    f->len = 0;
+    f->scan = 0;
+    f->start = 0;
+    f->depth = 0;
+    f->in_str = 0;
+    f->esc = 0;
+}
+
+void hd_jframer_free(struct hd_jframer *f)
+{
+    free(f->buf);
+    memset(f, 0, sizeof(*f));
+}
+
+size_t hd_jframer_pending(const struct hd_jframer *f)
+{
+    return f->depth > 0 ? f->len - f->start : 0;
+}
+
+static int jf_append(struct hd_jframer *f, const char *p, size_t n)
+{
+    if (n == 0) {
+        return HD_OK;
+    }
+    if (f->len + n > f->cap) {
+        size_t cap = f->cap ? f->cap : 4096;
+        while (cap < f->len + n) {
+            cap *= 2;
+        }
+        char *nb = realloc(f->buf, cap);
+        if (nb == NULL) {
+            return HD_ENOMEM;
+        }
+        f->buf = nb;
+        f->cap = cap;
+    }
+    memcpy(f->buf + f->len, p, n);
+    f->len += n;
+    return HD_OK;
+}
+
+int hd_jframer_feed(struct hd_jframer *f, const char *p, size_t n, hd_jframe_fn fn, void *ctx)
+{
+    int rc = jf_append(f, p, n);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    for (size_t i = f->scan; i < f->len; i++) {
+        char c = f->buf[i];
+        if (f->depth == 0) {
+            /* Between values: whitespace and RFC 7464 record separators. */
+            if (c == ' ' || c == '\n' || c == '\r' || c == '\t' || c == '\x1e') {
+                continue;
+            }
+            if (c != '{' && c != '[') {
+                rc = HD_EINVAL;
+                goto out;
+            }
+            f->start = i;
+            f->depth = 1;
+            continue;
+        }
+        if (f->in_str) {
+            if (f->esc) {
+                f->esc = 0;
+            } else if (c == '\\') {
+                f->esc = 1;
+            } else if (c == '"') {
+                f->in_str = 0;
+            }
+            continue;
+        }
+        if (c == '"') {
+            f->in_str = 1;
+        } else if (c == '{' || c == '[') {
+            f->depth++;
+        } else if (c == '}' || c == ']') {
+            f->depth--;
+            if (f->depth == 0) {
+                rc = fn(ctx, f->buf + f->start, i + 1 - f->start);
+                if (rc != HD_OK) {
+                    goto out;
+                }
+            }
+        }
+    }
+out:
+    if (rc != HD_OK) {
+        /* The caller drops the connection: nothing of it is worth keeping. */
+        hd_jframer_reset(f);
+        return rc;
+    }
+    /* Keep only the unfinished value (or nothing). */
+    size_t keep_from = f->depth > 0 ? f->start : f->len;
+    size_t keep = f->len - keep_from;
+    if (keep > 0 && keep_from > 0) {
+        memmove(f->buf, f->buf + keep_from, keep);
+    }
+    f->len = keep;
+    f->scan = keep;
+    f->start = 0;
+    if (f->max > 0 && f->len > f->max) {
+        hd_jframer_reset(f);
+        return HD_ETOOBIG;
+    }
+    return HD_OK;
+}
+
+/* ---- spans -------------------------------------------------------------- */
+
+static size_t skip_ws(const char *p, size_t n, size_t i)
+{
+    while (i < n && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t')) {
+        i++;
+    }
+    return i;
+}
+
+/* End (exclusive) of the JSON value starting at p[i]; n if unterminated. */
+static size_t value_end(const char *p, size_t n, size_t i)
+{
+    if (i >= n) {
+        return n;
+    }
+    if (p[i] == '"') {
+        for (i++; i < n; i++) {
+            if (p[i] == '\\') {
+                i++;
+            } else if (p[i] == '"') {
+                return i + 1;
+            }
+        }
+        return n;
+    }
+    if (p[i] == '{' || p[i] == '[') {
+        int depth = 0;
+        int in_str = 0;
+        for (; i < n; i++) {
+            char c = p[i];
+            if (in_str) {
+                if (c == '\\') {
+                    i++;
+                } else if (c == '"') {
+                    in_str = 0;
+                }
+            } else if (c == '"') {
+                in_str = 1;
+            } else if (c == '{' || c == '[') {
+                depth++;
+            } else if (c == '}' || c == ']') {
+                if (--depth == 0) {
+                    return i + 1;
+                }
+            }
+        }
+        return n;
+    }
+    /* number, true, false, null */
+    while (i < n && p[i] != ',' && p[i] != '}' && p[i] != ']' && p[i] != ' ' && p[i] != '\n' && p[i] != '\r' &&
+           p[i] != '\t') {
+        i++;
+    }
+    return i;
+}
+
+int hd_json_member_span(const char *p, size_t n, const char *key, const char **vp, size_t *vn)
+{
+    size_t klen = strlen(key);
+    size_t i = skip_ws(p, n, 0);
+    if (i >= n || p[i] != '{') {
+        return 0;
+    }
+    i++;
+    for (;;) {
+        i = skip_ws(p, n, i);
+        if (i >= n || p[i] != '"') {
+            return 0;
+        }
+        size_t ks = i + 1;
+        size_t ke = value_end(p, n, i); /* after the closing quote */
+        if (ke >= n) {
+            return 0;
+        }
+        int match = ke - 1 - ks == klen && memcmp(p + ks, key, klen) == 0;
+        i = skip_ws(p, n, ke);
+        if (i >= n || p[i] != ':') {
+            return 0;
+        }
+        i = skip_ws(p, n, i + 1);
+        size_t ve = value_end(p, n, i);
+        if (match) {
+            *vp = p + i;
+            *vn = ve - i;
+            return 1;
+        }
+        i = skip_ws(p, n, ve);
+        if (i >= n || p[i] != ',') {
+            return 0;
+        }
+        i++;
+    }
+}
+
+int hd_json_array_each(const char *p, size_t n, hd_jframe_fn fn, void *ctx)
+{
+    size_t i = skip_ws(p, n, 0);
+    if (i >= n || p[i] != '[') {
+        return HD_EINVAL;
+    }
+    i = skip_ws(p, n, i + 1);
+    if (i < n && p[i] == ']') {
+        return HD_OK;
+    }
+    for (;;) {
+        size_t ve = value_end(p, n, i);
+        if (ve > n || ve == i) {
+            return HD_EINVAL;
+        }
+        int rc = fn(ctx, p + i, ve - i);
+        if (rc != HD_OK) {
+            return rc;
+        }
+        i = skip_ws(p, n, ve);
+        if (i < n && p[i] == ']') {
+            return HD_OK;
+        }
+        if (i >= n || p[i] != ',') {
+            return HD_EINVAL;
+        }
+        i = skip_ws(p, n, i + 1);
+    }
+}
+
+/* ---- backoff ------------------------------------------------------------ */
+
+int64_t hd_watch_backoff(int64_t *cur, int64_t initial, int64_t max)
+{
+    if (*cur <= 0) {
+        *cur = initial;
+    } else {
+        *cur = *cur * 2 > max ? max : *cur * 2;
+    }
+    uint32_t r = 0;
+    if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+        r = (uint32_t)hd_mono_ms();
+    }
+    /* Jitter in [-25 %, +25 %): replicas and watchers do not reconnect in step. */
+    int64_t span = *cur / 2;
+    int64_t d = *cur - *cur / 4 + (span > 0 ? (int64_t)(r % (uint64_t)span) : 0);
+    return d > 0 ? d : 1;
+}
+
+/* ---- the thread --------------------------------------------------------- */
+
+struct hd_watcher *hd_watcher_new(const char *name, const char *dec_name, const struct hd_watch_host *host,
+                                  struct hd_err *err)
+{
+    const struct hd_decoder *dec = hd_decoder_find(dec_name);
+    if (dec == NULL) {
+        hd_err_set(err, HD_ENOTFOUND, "inputs.%s: no '%s' decoder is built in", name, dec_name);
+        return NULL;
+    }
+    if (host == NULL || host->store == NULL || host->store->ops->state_get == NULL ||
+        host->store->ops->state_set == NULL) {
+        hd_err_set(err, HD_EINVAL, "inputs.%s: the store keeps no watcher state", name);
+        return NULL;
+    }
+    struct hd_watcher *w = calloc(1, sizeof(*w));
+    if (w == NULL) {
+        hd_err_set(err, HD_ENOMEM, "inputs.%s: out of memory", name);
+        return NULL;
+    }
+    w->name = name;
+    w->host = *host;
+    w->dec = dec;
+    pthread_mutex_init(&w->mu, NULL);
+    pthread_cond_init(&w->cv, NULL);
+    atomic_init(&w->stop, 0);
+    return w;
+}
+
+static void *watcher_main(void *arg)
+{
+    struct hd_watcher *w = arg;
+    w->run(w);
+    return NULL;
+}
+
+int hd_watcher_spawn(struct hd_watcher *w, struct hd_err *err)
+{
+    /* Reference-counted and thread-safe in the curl we build with (>= 7.84). */
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
+        return hd_err_set(err, HD_EIO, "inputs.%s: cannot initialise libcurl", w->name);
+    }
+    if (pthread_create(&w->thread, NULL, watcher_main, w) != 0) {
+        return hd_err_set(err, HD_EIO, "inputs.%s: cannot start the watcher thread", w->name);
+    }
+    w->started = 1;
+    return HD_OK;
+}
+
+int hd_watcher_stopping(struct hd_watcher *w)
+{
+    return atomic_load(&w->stop);
+}
+
+int hd_watcher_sleep(struct hd_watcher *w, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    pthread_mutex_lock(&w->mu);
+    while (!atomic_load(&w->stop)) {
+        if (pthread_cond_timedwait(&w->cv, &w->mu, &ts) != 0) {
+            break;
+        }
+    }
+    pthread_mutex_unlock(&w->mu);
+    return atomic_load(&w->stop);
+}
+
+int hd_watcher_xferinfo(void *clientp, long long dltotal, long long dlnow, long long ultotal, long long ulnow)
+{
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    return atomic_load(&((struct hd_watcher *)clientp)->stop) ? 1 : 0;
+}
+
+void hd_watcher_stop(struct hd_watcher *w)
+{
+    if (w == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&w->mu);
+    atomic_store(&w->stop, 1);
+    pthread_cond_broadcast(&w->cv);
+    pthread_mutex_unlock(&w->mu);
+    if (w->started) {
+        pthread_join(w->thread, NULL);
+    }
+    if (w->destroy != NULL) {
+        w->destroy(w);
+    }
+    pthread_cond_destroy(&w->cv);
+    pthread_mutex_destroy(&w->mu);
+    free(w);
+}
+
+/* ---- ingest ------------------------------------------------------------- */
+
+int hd_watcher_ingest(struct hd_watcher *w, const struct hd_watch_item *items, size_t n,
+                      struct hd_watch_counts *counts, char (*ids)[33], struct hd_err *err)
+{
+    struct hd_batch b;
+    hd_batch_init(&b);
+    struct hd_watch_counts c = {0};
+    size_t *first = NULL; /* index in b of item i's first event; SIZE_MAX if none */
+    int rc = HD_OK;
+    if (n == 0) {
+        goto out;
+    }
+    first = malloc(n * sizeof(*first));
+    if (first == NULL) {
+        rc = hd_err_set(err, HD_ENOMEM, "input=%s: out of memory", w->name);
+        goto out;
+    }
+    int64_t now = hd_now_us();
+    for (size_t i = 0; i < n; i++) {
+        struct hd_doc doc = {.raw = items[i].raw, .len = items[i].len, .root = items[i].root,
+                             .index = i + 1, .recv_us = now};
+        struct hd_err derr = {0};
+        size_t before = b.n;
+        first[i] = SIZE_MAX;
+        int drc = w->dec->decode(&doc, &b, &derr);
+        if (drc == HD_ENOMEM) {
+            rc = hd_err_set(err, HD_ENOMEM, "input=%s: out of memory", w->name);
+            goto out;
+        }
+        if (drc != HD_OK) {
+            /* A decoder may leave partial events: drop them. */
+            while (b.n > before) {
+                hd_event_clear(&b.ev[--b.n]);
+            }
+            c.invalid++;
+            hd_log(HD_LOG_WARN, "input=%s: dropped an object the decoder rejects: %s", w->name, derr.msg);
+            continue;
+        }
+        if (b.n > before) {
+            first[i] = before;
+        }
+    }
+    if (b.n > 0) {
+        rc = w->host.store->ops->append(w->host.store, b.ev, b.n, err);
+        if (rc != HD_OK) {
+            goto out;
+        }
+        for (size_t i = 0; i < b.n; i++) {
+            if (b.ev[i].duplicate) {
+                c.duplicate++;
+            } else {
+                c.stored++;
+            }
+        }
+        if (c.stored > 0 && w->host.stored != NULL) {
+            w->host.stored(w->host.ctx);
+        }
+    }
+    if (ids != NULL) {
+        for (size_t i = 0; i < n; i++) {
+            if (first[i] == SIZE_MAX) {
+                ids[i][0] = '\0';
+            } else {
+                memcpy(ids[i], b.ev[first[i]].id, 33);
+            }
+        }
+    }
+out:
+    if (rc == HD_OK && counts != NULL) {
+        *counts = c;
+    }
+    free(first);
+    hd_batch_free(&b);
+    return rc;
+}
+
+/* ---- curl --------------------------------------------------------------- */
+
+CURL *hd_watcher_curl(struct hd_watcher *w)
+{
+    CURL *c = curl_easy_init();
+    if (c == NULL) {
+        return NULL;
+    }
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, hd_watcher_xferinfo);
+    curl_easy_setopt(c, CURLOPT_XFERINFODATA, w);
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 30L);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 10L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, "herald/" HD_VERSION);
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+    return c;
+}
+
+size_t hd_watch_write(char *p, size_t size, size_t nmemb, void *userdata)
+{
+    struct hd_watch_resp *r = userdata;
+    size_t n = size * nmemb;
+    if (r->status == 0) {
+        curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &r->status);
+    }
+    if (r->status != 200) {
+        size_t room = r->err_body.len < 65536 ? 65536 - r->err_body.len : 0;
+        if (room > 0) {
+            (void)hd_buf_append(&r->err_body, p, n < room ? n : room);
+        }
+        return n;
+    }
+    if (r->on_body(r->ctx, p, n) != HD_OK) {
+        r->aborted = 1;
+        return 0; /* CURLE_WRITE_ERROR ends the transfer */
+    }
+    return n;
+}
+
+void hd_watch_err_message(const struct hd_buf *body, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (body->len == 0) {
+        return;
+    }
+    json_object *o = hd_json_parse(body->p, body->len, NULL);
+    const char *m = o != NULL ? hd_json_get_str(o, "message") : NULL;
+    if (m != NULL) {
+        snprintf(out, cap, "%s", m);
+    } else {
+        size_t n = body->len < cap - 1 ? body->len : cap - 1;
+        for (size_t i = 0; i < n; i++) {
+            unsigned char c = (unsigned char)body->p[i];
+            out[i] = c >= 0x20 && c < 0x7f ? (char)c : ' ';
+        }
+        out[n] = '\0';
+    }
+    json_object_put(o);
+}

@@ -1,0 +1,187 @@
+/* watch.h - the Kubernetes and Docker watchers (SPEC sections 3, 5, 9).
+ *
+ * DESIGN: a watcher is one thread that pulls events from a platform API over
+ * a long-lived HTTP stream (libcurl easy handle, blocking, with a write
+ * callback; never the dispatcher's multi handle) and feeds every received
+ * object's original bytes through the registered decoder ("kubernetes",
+ * "docker"), appends the events durably to the store and then tells the
+ * host (host->stored: the dispatcher's wakeup). Where to resume (the k8s
+ * resourceVersion, the Docker last event time) is kept in the store's
+ * key/value state, written after the events it covers are durable, at most
+ * about once a second and at stop. Re-delivery is prevented by stable event
+ * ids: the store keeps one event per id, so a re-list or a replay re-appends
+ * only duplicates, which never reach a channel.
+ *
+ * The input layer sees the store only through its ops table (store.h is a
+ * header of types; no link dependency), and the dispatcher only through the
+ * host callback.
+ *
+ * Stopping: hd_watcher_stop sets a flag that the curl progress callback
+ * (called at least once a second, even on an idle stream) and the backoff
+ * sleeps check, then joins the thread. So a stop takes at most ~1 s.
+ *
+ * PostgreSQL (SPEC section 9): the Kubernetes watch is a singleton input;
+ * with a shared store it must run on the one replica holding an advisory
+ * lock. That election belongs to the PostgreSQL store and is not done here:
+ * with SQLite there is one process, hence one watcher.
+ */
+#ifndef HD_WATCH_H
+#define HD_WATCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <curl/curl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+
+#include "core/err.h"
+#include "json/json.h"
+
+struct hd_store;
+struct hd_decoder;
+
+/* What a watcher hands its events to. store must implement append,
+ * state_get and state_set. stored (may be NULL) is called from the watcher
+ * thread after new events were made durable. */
+struct hd_watch_host {
+    struct hd_store *store;
+    void (*stored)(void *ctx);
+    void *ctx;
+};
+
+struct hd_k8s_watch_config {
+    const char *api_server;      /* "https://host:6443"; NULL = in-cluster (KUBERNETES_SERVICE_HOST/PORT) */
+    const char *token_file;      /* NULL = in-cluster service-account token (if api_server is NULL) */
+    const char *ca_file;         /* NULL = in-cluster CA (if api_server is NULL), else the system store */
+    const char *ns;              /* NULL/"" = all namespaces */
+    const char *field_selector;  /* NULL/"" = none; e.g. "type=Warning" */
+    int64_t backoff_initial_ms;  /* 0 = 500 */
+    int64_t backoff_max_ms;      /* 0 = 30 s */
+    int watch_timeout_s;         /* 0 = 300: the server ends each watch after this (token re-read) */
+};
+
+struct hd_docker_watch_config {
+    const char *socket;          /* unix socket path; used when url is NULL/"" */
+    const char *url;             /* "tcp://host:2376" or "http(s)://host:port"; TLS when https or cert given */
+    const char *ca_file, *cert_file, *key_file;
+    const char *filters;         /* "type=container,event=die" -> {"type":["container"],"event":["die"]} */
+    int64_t backoff_initial_ms;  /* 0 = 500 */
+    int64_t backoff_max_ms;      /* 0 = 30 s */
+};
+
+struct hd_watcher;
+
+/* Start the watcher thread. Fails (NULL, err set) only on a bad
+ * configuration or a missing decoder; an unreachable API is retried with
+ * backoff from the thread. */
+struct hd_watcher *hd_k8s_watch_start(const struct hd_k8s_watch_config *cfg, const struct hd_watch_host *host,
+                                      struct hd_err *err);
+struct hd_watcher *hd_docker_watch_start(const struct hd_docker_watch_config *cfg,
+                                         const struct hd_watch_host *host, struct hd_err *err);
+/* Stops, persists the resume state, joins the thread and frees. NULL-safe. */
+void hd_watcher_stop(struct hd_watcher *w);
+
+/* ---- shared by the watchers (watch.c) ---- */
+
+/* Splits a byte stream into top-level JSON values (objects or arrays),
+ * whatever the whitespace between them (newline-delimited, pretty-printed,
+ * RFC 7464 record separators). A value over max bytes is an error. */
+struct hd_jframer {
+    char *buf;
+    size_t len, cap, max;
+    size_t scan;       /* bytes of buf already scanned */
+    size_t start;      /* start of the current value, if depth > 0 */
+    int depth;
+    int in_str, esc;
+};
+typedef int (*hd_jframe_fn)(void *ctx, const char *p, size_t n);
+void hd_jframer_init(struct hd_jframer *f, size_t max);
+void hd_jframer_reset(struct hd_jframer *f);   /* drops a partial value (after a cut stream) */
+void hd_jframer_free(struct hd_jframer *f);
+/* Feeds bytes; calls fn for each complete value. Returns the first non-OK
+ * result of fn, HD_ETOOBIG for an oversized value, HD_EINVAL for a stray
+ * byte outside a value. */
+int hd_jframer_feed(struct hd_jframer *f, const char *p, size_t n, hd_jframe_fn fn, void *ctx);
+/* Bytes held of an unfinished value (0 = nothing pending). */
+size_t hd_jframer_pending(const struct hd_jframer *f);
+
+/* The exact bytes of the value of top-level member key in the JSON object
+ * text p[0..n) (assumed valid JSON). 1 if found, 0 if not. */
+int hd_json_member_span(const char *p, size_t n, const char *key, const char **vp, size_t *vn);
+/* Calls fn for the exact bytes of each element of the JSON array text
+ * p[0..n). Returns fn's first non-OK result, HD_EINVAL if p is no array. */
+int hd_json_array_each(const char *p, size_t n, hd_jframe_fn fn, void *ctx);
+
+/* The watcher common part. Fields after `host` belong to the thread. */
+struct hd_watcher {
+    const char *name;                  /* "kubernetes", "docker": log prefix input=<name> */
+    struct hd_watch_host host;
+    const struct hd_decoder *dec;
+    pthread_mutex_t mu;                /* guards the cv wait */
+    pthread_cond_t cv;
+    atomic_int stop;
+    pthread_t thread;
+    int started;
+    void (*run)(struct hd_watcher *w); /* the thread body; returns when w->stop */
+    void (*destroy)(struct hd_watcher *w); /* frees impl (after the join) */
+    void *impl;
+};
+
+/* Allocates a watcher bound to decoder dec_name (HD_ENOTFOUND if missing). */
+struct hd_watcher *hd_watcher_new(const char *name, const char *dec_name, const struct hd_watch_host *host,
+                                  struct hd_err *err);
+int hd_watcher_spawn(struct hd_watcher *w, struct hd_err *err);
+int hd_watcher_stopping(struct hd_watcher *w);
+/* Sleeps up to ms; 1 if a stop was requested (return at once). */
+int hd_watcher_sleep(struct hd_watcher *w, int64_t ms);
+/* libcurl CURLOPT_XFERINFOFUNCTION with clientp = the watcher: aborts the
+ * transfer once a stop was requested. */
+int hd_watcher_xferinfo(void *clientp, long long dltotal, long long dlnow, long long ultotal, long long ulnow);
+
+/* A new easy handle for one request of w: no signals, the stop-aware
+ * progress callback, a 10 s connect timeout, TCP keep-alive (an idle watch
+ * stream on a dead peer is noticed), certificates verified. */
+CURL *hd_watcher_curl(struct hd_watcher *w);
+
+/* Response of one streaming GET: a 200 body goes to on_body chunk by chunk;
+ * any other status keeps the first 64 KiB in err_body (for the log). */
+struct hd_watch_resp {
+    struct hd_watcher *w;
+    CURL *curl;
+    long status;                        /* 0 until the first body byte or the end */
+    int (*on_body)(void *ctx, const char *p, size_t n); /* non-OK aborts the transfer */
+    void *ctx;
+    struct hd_buf err_body;
+    int aborted;                        /* on_body said stop */
+};
+/* CURLOPT_WRITEFUNCTION for struct hd_watch_resp (CURLOPT_WRITEDATA). */
+size_t hd_watch_write(char *p, size_t size, size_t nmemb, void *userdata);
+/* The message of an error answer: a JSON "message" member (Kubernetes
+ * Status, Docker), else the start of the body, into out. */
+void hd_watch_err_message(const struct hd_buf *body, char *out, size_t cap);
+
+/* One received object: its original bytes and its parsed form (borrowed). */
+struct hd_watch_item {
+    const char *raw;
+    size_t len;
+    json_object *root;
+};
+struct hd_watch_counts {
+    size_t stored;      /* new events made durable */
+    size_t duplicate;   /* ids already stored */
+    size_t invalid;     /* objects the decoder rejected (logged) */
+};
+/* Decodes each item (a rejected one is logged and counted, not fatal),
+ * appends all events in one durable store call and, if any is new, calls
+ * host.stored. *ids (may be NULL) receives the n_ids first event ids in
+ * item order ("" for a rejected item). Fails only if the store does: then
+ * nothing may be considered delivered. */
+int hd_watcher_ingest(struct hd_watcher *w, const struct hd_watch_item *items, size_t n,
+                      struct hd_watch_counts *counts, char (*ids)[33], struct hd_err *err);
+
+/* Next backoff: *cur doubled up to max, with +-25 % jitter; returns the
+ * delay to wait now. *cur = 0 starts at initial. */
+int64_t hd_watch_backoff(int64_t *cur, int64_t initial, int64_t max);
+
+#endif
