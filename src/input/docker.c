@@ -111,7 +111,8 @@ static int dk_read(struct dk *d, struct hd_event *ev, struct hd_err *err)
     }
     ev->ts_us = ev->recv_us;
     if (rc == 1) {
-        if (secs < 0 || secs > 253402300799LL) {
+        /* timeNano must fit int64: seconds up to 2262-04-11 */
+        if (secs < 0 || secs > INT64_MAX / 1000000000LL) {
             return hd_err_set(err, HD_EINVAL, "time: out of range (epoch seconds expected)");
         }
         ev->ts_us = secs * 1000000;

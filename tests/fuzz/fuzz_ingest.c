@@ -26,13 +26,14 @@ static void check_json(const char *p, size_t n, int want_object)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *const formats[] = {NULL, "sysdig", "generic", NULL};
+    static const char *const formats[] = {NULL,     "sysdig", "generic", "falco",
+                                          "alertmanager", "kubernetes", "docker", NULL};
     if (size < 1) {
         return 0;
     }
     uint8_t sel = data[0];
     const char *ct = (sel & 1) ? "application/x-ndjson" : NULL;
-    const char *fmt = formats[(sel >> 1) & 3];
+    const char *fmt = formats[(sel >> 1) & 7];
     const char *body = (const char *)data + 1;
     size_t len = size - 1;
 
