@@ -155,11 +155,11 @@ class FakeElasticsearch(FakeServer):
     name = "fake_es"
 
     def __init__(self, host="127.0.0.1", port=0, version="7.17.18", users=None,
-                 api_keys=None, verbose=False):
+                 api_keys=None, verbose=False, ssl_context=None):
         """users: {"elastic": "changeme"} enables basic auth; api_keys: a set
         of accepted ApiKey values (the base64 "id:key" string sent after
         'ApiKey '). Either enables security: no credentials -> 401."""
-        super().__init__(host, port, verbose)
+        super().__init__(host, port, verbose, ssl_context=ssl_context)
         self.version = version
         self.users = dict(users or {})
         self.api_keys = set(api_keys or ())

@@ -145,10 +145,11 @@ class FakeServer:
 
     name = "fake"
 
-    def __init__(self, host="127.0.0.1", port=0, verbose=False):
+    def __init__(self, host="127.0.0.1", port=0, verbose=False, ssl_context=None):
         self.host = host
         self.port = port
         self.verbose = verbose
+        self.ssl_context = ssl_context  # an ssl.SSLContext: serve HTTPS
         self.requests = []
         self._lock = threading.RLock()
         self._cond = threading.Condition(self._lock)
@@ -163,7 +164,7 @@ class FakeServer:
 
     @property
     def url(self):
-        return "http://%s:%d" % (self.host, self.port)
+        return "%s://%s:%d" % ("https" if self.ssl_context else "http", self.host, self.port)
 
     @property
     def is_up(self):
@@ -174,6 +175,8 @@ class FakeServer:
         if self._httpd is not None:
             return self
         httpd = _Server((self.host, self.port), _Handler)
+        if self.ssl_context is not None:
+            httpd.socket = self.ssl_context.wrap_socket(httpd.socket, server_side=True)
         httpd.fake = self
         self.port = httpd.server_address[1]
         self._httpd = httpd

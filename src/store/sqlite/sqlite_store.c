@@ -52,7 +52,6 @@
 #define SQ_PAGE_SIZE 4096
 #define SQ_CKPT_SOFT_BYTES (8 * 1024 * 1024)  /* WAL size that wakes the checkpointer */
 #define SQ_CKPT_HARD_BYTES (64 * 1024 * 1024) /* WAL size at which the writer catches up itself */
-#define SQ_WRITER_CACHE_KB 8192                /* page cache of the write connection */
 
 /* ---- schema ----------------------------------------------------------- */
 
@@ -2074,8 +2073,7 @@ static int sq_pragmas(struct sq_conn *c, struct hd_err *err)
     int ret = HD_OK;
     /* Takes effect only on a database not created yet (before WAL mode). */
     char sql[96];
-    snprintf(sql, sizeof(sql), "PRAGMA page_size = %d; PRAGMA cache_size = -%d", SQ_PAGE_SIZE,
-             SQ_WRITER_CACHE_KB);
+    snprintf(sql, sizeof(sql), "PRAGMA page_size = %d", SQ_PAGE_SIZE);
     if (sqlite3_exec(c->db, sql, NULL, NULL, NULL) != SQLITE_OK) {
         ret = sq_fail(c, err, "setting the page size");
         goto out;
