@@ -401,7 +401,7 @@ static int am_alert(const struct am_group *g, json_object *a, size_t i, struct h
         char ts[32];
         snprintf(ts, sizeof(ts), "%lld", (long long)starts);
         const char *parts[] = {"alertmanager", fp, status, have_start ? ts : NULL};
-        hd_event_set_id(ev, parts, 4);
+        hd_event_set_id(ev, have_start ? starts : 0, parts, 4);
     }
     return rc;
 }

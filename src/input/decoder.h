@@ -41,9 +41,14 @@ int hd_decoder_registry_check(struct hd_err *err);
 int hd_ingest_decode(const char *body, size_t len, const char *content_type, const char *format,
                      struct hd_batch *out, struct hd_err *err);
 
-/* Shared by decoders: fills id = hash of the given parts joined by '\x1f'
- * (a NULL part hashes differently from ""). */
-void hd_event_set_id(struct hd_event *ev, const char *const *parts, size_t n);
+/* Shared by decoders: fills the 128-bit id: 32 bits of the source's own
+ * event time in seconds (time_us; 0 when the source gives none or it is not
+ * stable for the event) followed by 96 bits of SHA-256 over the parts joined
+ * by '\x1f' (a NULL part hashes differently from ""). The time prefix keeps
+ * ids of live traffic ordered, so the store's unique index appends instead
+ * of touching a random page per event; the id stays a pure function of the
+ * source's identifiers (same event, same id). */
+void hd_event_set_id(struct hd_event *ev, int64_t time_us, const char *const *parts, size_t n);
 
 /* ---- Helpers shared by decoders (decoders.c) ----
  *

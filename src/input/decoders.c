@@ -70,7 +70,7 @@ int hd_decoder_registry_check(struct hd_err *err)
     return HD_OK;
 }
 
-void hd_event_set_id(struct hd_event *ev, const char *const *parts, size_t n)
+void hd_event_set_id(struct hd_event *ev, int64_t time_us, const char *const *parts, size_t n)
 {
     /* NULL hashes as a lone NUL byte: no C string can produce it, so an
      * absent id never collides with an empty one. Long parts (a canonical
@@ -101,7 +101,10 @@ void hd_event_set_id(struct hd_event *ev, const char *const *parts, size_t n)
         memcpy(buf + off, p, l);
         off += l;
     }
-    hd_hash128_hex(buf, off, ev->id);
+    char h[33];
+    hd_hash128_hex(buf, off, h);
+    uint32_t secs = time_us > 0 ? (uint32_t)(time_us / 1000000) : 0;
+    snprintf(ev->id, sizeof(ev->id), "%08x%.24s", (unsigned)secs, h);
 }
 
 /* ---------------------------------------------------------------- helpers */

@@ -306,7 +306,7 @@ static int docker_decode(const struct hd_doc *doc, struct hd_batch *out, struct 
         char nano[32];
         snprintf(nano, sizeof(nano), "%lld", (long long)d.time_nano);
         const char *parts[] = {"docker", d.have_nano ? nano : canon.p, d.actor_id, d.action};
-        hd_event_set_id(ev, parts, 4);
+        hd_event_set_id(ev, d.have_nano ? d.time_nano / 1000 : 0, parts, 4);
     }
 out:
     hd_buf_free(&key);

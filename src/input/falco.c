@@ -292,7 +292,7 @@ static int falco_decode(const struct hd_doc *doc, struct hd_batch *out, struct h
     }
     if (rc == HD_OK) {
         const char *parts[] = {"falco", uuid != NULL && uuid[0] != '\0' ? uuid : canon.p};
-        hd_event_set_id(ev, parts, 2);
+        hd_event_set_id(ev, ev->ts_us != ev->recv_us ? ev->ts_us : 0, parts, 2);
     }
 out:
     free(tagtext);

@@ -207,7 +207,7 @@ static int generic_decode(const struct hd_doc *doc, struct hd_batch *out, struct
     }
     if (rc == HD_OK) {
         const char *parts[] = {"generic", canon.p};
-        hd_event_set_id(ev, parts, 2);
+        hd_event_set_id(ev, ev->ts_us != ev->recv_us ? ev->ts_us : 0, parts, 2);
     }
 out:
     hd_labels_free(&lab);

@@ -363,7 +363,7 @@ static int k8s_decode(const struct hd_doc *doc, struct hd_batch *out, struct hd_
     }
     if (rc == HD_OK) {
         const char *parts[] = {"kubernetes", canon.len ? canon.p : k.uid, count_text};
-        hd_event_set_id(ev, parts, 3);
+        hd_event_set_id(ev, 0, parts, 3); /* its times move between updates */
     }
 out:
     hd_buf_free(&canon);

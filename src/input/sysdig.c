@@ -668,7 +668,7 @@ static int sd_keys(struct sd *c, struct hd_event *ev, const char *alert_id, cons
         }
         parts[nparts++] = canon.p;
     }
-    hd_event_set_id(ev, parts, nparts);
+    hd_event_set_id(ev, ev->ts_us != ev->recv_us ? ev->ts_us : 0, parts, nparts);
 out:
     hd_buf_free(&key);
     hd_buf_free(&canon);

@@ -762,14 +762,20 @@ static void test_state_and_registry(void **state)
     const char *p1[] = {"x", NULL};
     const char *p2[] = {"x", ""};
     const char *p3[] = {"", "x"};
-    hd_event_set_id(&a, p1, 2);
-    hd_event_set_id(&b, p2, 2);
+    hd_event_set_id(&a, 0, p1, 2);
+    hd_event_set_id(&b, 0, p2, 2);
     assert_string_not_equal(a.id, b.id);
-    hd_event_set_id(&b, p3, 2);
+    hd_event_set_id(&b, 0, p3, 2);
     assert_string_not_equal(a.id, b.id);
-    hd_event_set_id(&b, p1, 2);
+    hd_event_set_id(&b, 0, p1, 2);
     assert_string_equal(a.id, b.id);
     assert_int_equal(strlen(a.id), 32);
+    /* the source's time leads (seconds, hex) so live ids are ordered */
+    hd_event_set_id(&b, 1518849360000000LL, p1, 2);
+    assert_memory_equal(b.id, "5a87cd50", 8);
+    assert_string_equal(a.id + 8, b.id + 8);
+    hd_event_set_id(&b, 1518849361000000LL, p1, 2);
+    assert_memory_equal(b.id, "5a87cd51", 8);
 }
 
 int main(void)
