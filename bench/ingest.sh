@@ -25,14 +25,17 @@ run_case() {
   esac
   echo "== $name (channel: $channel)"
   local c0; c0=$(cpu_s "$hpid")
+  local w0; w0=$(wbytes_b "$hpid"); local x0; x0=$(wchar_b "$hpid")
   $B/bench/loadgen -p "$hport" -t "$TOKEN" -d "$secs" "$@" | tee "$work/lg.out"
   local c1; c1=$(cpu_s "$hpid")
+  local w1; w1=$(wbytes_b "$hpid"); local x1; x1=$(wchar_b "$hpid")
   local ev; ev=$(awk -F'events=' '/^conns/{split($2,a," "); print a[1]}' "$work/lg.out")
   local rss; rss=$(hwm_kb "$hpid")
   local bl=0
   for _ in $(seq 1 100); do bl=$(backlog); [ "$bl" = "0" ] && break; sleep 0.2; done
-  awk -v a="$c0" -v b="$c1" -v n="$ev" -v r="$rss" -v bl="$bl" 'BEGIN{
-    printf "herald cpu %.2f s = %.1f ms per 1,000 events; peak RSS %d kB; backlog after run %s\n", b-a, (n>0?(b-a)*1e6/n:0), r, bl}'
+  awk -v a="$c0" -v b="$c1" -v n="$ev" -v r="$rss" -v bl="$bl" -v w="$((w1 - w0))" -v x="$((x1 - x0))" 'BEGIN{
+    printf "herald cpu %.2f s = %.1f ms per 1,000 events; peak RSS %d kB; backlog after run %s\n", b-a, (n>0?(b-a)*1e6/n:0), r, bl
+    printf "written: %.1f kB per event to disk (write_bytes), %.1f kB through write calls (wchar, sockets included)\n", (n>0?w/n/1000:0), (n>0?x/n/1000:0)}'
   stop_herald
   stop_sink "$spid"
   echo "sink: $(cat "$work/sink-$sport.out")"

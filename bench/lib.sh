@@ -57,4 +57,9 @@ backlog() {
 }
 rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/VmHWM/{print $2}' "/proc/$1/status"; }
+# wchar_b PID: bytes herald wrote through write/pwrite (WAL, checkpoints,
+# sockets excluded: those go through sendmsg/writev as well, so compare runs
+# of the same case only)
+wchar_b() { awk '/^wchar/{print $2}' "/proc/$1/io"; }
+wbytes_b() { awk '/^write_bytes/{print $2}' "/proc/$1/io"; }
 cpu_s() { awk '{printf "%.2f", ($14+$15)/100}' "/proc/$1/stat"; }

@@ -28,7 +28,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
-  $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq --no-install-recommends "${missing[@]}"
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${missing[@]}"
 else
   echo "setup: all packages present"
 fi
@@ -38,8 +38,10 @@ fi
 # node_modules is never committed. npm ci runs only when the lock changed.
 # nodejs provides npm (NodeSource's package; Debian's own nodejs needs npm too).
 if ! command -v npm >/dev/null 2>&1; then
-  echo "setup: npm not found (install Node.js 18+ with npm)" >&2
-  exit 1
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "setup: installing npm (Debian's nodejs comes without it)"
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq npm
 fi
 for d in web tests/browser; do
   dir="$(dirname "$0")/../$d"

@@ -1,9 +1,13 @@
 /* http_server.h - the inbound HTTP listener over libmicrohttpd.
  *
- * DESIGN: libmicrohttpd runs one thread per connection (keep-alive); the
- * server accumulates the body (413 past max_body, before reading it all when
- * Content-Length says so) and calls the handler once per request from that
- * connection's thread. Handlers may block (ingest waits for its commit).
+ * DESIGN: libmicrohttpd runs a small pool of epoll threads serving every
+ * connection; the server accumulates the body (413 past max_body, before
+ * reading it all when Content-Length says so) and calls the handler once per
+ * request. Short handlers answer at once (they may block briefly: that
+ * stalls the connections of one pool thread). A handler waiting for slow work
+ * (ingest waiting for its group commit) defers instead: hd_http_defer, then
+ * hd_http_async_done from any thread when the work is done; the connection
+ * is suspended meanwhile and no thread waits.
  */
 #ifndef HD_HTTP_SERVER_H
 #define HD_HTTP_SERVER_H
@@ -45,6 +49,19 @@ void hd_http_error(struct hd_http_resp *resp, int status, const char *fmt, ...)
 const char *hd_http_reason(int status);    /* "Bad Request" ... */
 
 typedef void (*hd_http_handler)(void *ud, const struct hd_http_req *req, struct hd_http_resp *resp);
+
+/* A deferred answer. finish(ud, resp) composes it on a server thread once
+ * hd_http_async_done was called (resp starts as status 200, empty body);
+ * release(ud) runs exactly once afterwards, or when the request ends without
+ * an answer (client gone). */
+struct hd_http_async;
+typedef void (*hd_http_finish_fn)(void *ud, struct hd_http_resp *resp);
+/* Called from a handler: its resp is ignored from then on. NULL when the
+ * server is stopping or out of memory: answer synchronously instead. */
+struct hd_http_async *hd_http_defer(const struct hd_http_req *req, hd_http_finish_fn finish,
+                                    void (*release)(void *ud), void *ud);
+/* The work is done (any thread, exactly once; the handle is invalid after). */
+void hd_http_async_done(struct hd_http_async *a);
 
 struct hd_http_server_opts {
     const char *listen;           /* "HOST:PORT"; port 0 = ephemeral */

@@ -89,6 +89,9 @@ struct hd_stats_row {
     char key[256];       /* severity as decimal text, state as its name */
 };
 
+/* Completion of an asynchronous write (see append_async). */
+typedef void (*hd_store_done_fn)(void *ud, int rc, const struct hd_err *err);
+
 struct hd_store_ops {
     const char *name;
     void (*close)(struct hd_store *st);
@@ -110,6 +113,14 @@ struct hd_store_ops {
     /* Durable append (group commit). Sets seq on each event; an id already
      * stored gets the stored seq and duplicate=1 (and is not stored again). */
     int (*append)(struct hd_store *st, struct hd_event *evs, size_t n, struct hd_err *err);
+    /* The same append without waiting: queues it and returns HD_OK, or fails
+     * at once (HD_EINVAL, HD_ESHUTDOWN, HD_ENOMEM; done is then never called).
+     * done(ud, rc, err) runs exactly once, on a store thread, after the
+     * commit holding the events synced (rc HD_OK: seq and duplicate are set)
+     * or failed (err says why). evs must stay valid until then; done must be
+     * short and must not call the store. May be NULL (backend without it). */
+    int (*append_async)(struct hd_store *st, struct hd_event *evs, size_t n, hd_store_done_fn done, void *ud,
+                        struct hd_err *err);
     /* Events with seq > after_seq in seq order, at most limit. */
     int (*events_after)(struct hd_store *st, int64_t after_seq, size_t limit,
                         struct hd_event **out, size_t *n, struct hd_err *err);

@@ -278,10 +278,12 @@ struct sq_conn {
 struct sq_store;
 typedef int (*sq_apply_fn)(struct sq_store *s, struct sq_conn *c, void *arg, struct hd_err *err);
 
-/* A queued write. Lives on the caller's stack; the caller sleeps on its own
- * cv until done: one shared condition broadcast woke every waiting request
- * thread at each commit, most of them only to sleep again (64 connections =
- * 64 wakeups per group). */
+/* A queued write. A synchronous one lives on the caller's stack and the
+ * caller sleeps on its own cv until done: one shared condition broadcast woke
+ * every waiting request thread at each commit, most of them only to sleep
+ * again (64 connections = 64 wakeups per group). An asynchronous one
+ * (done_fn set, append_async) is heap-allocated with its arguments; the
+ * writer calls done_fn after the commit and frees it - no thread waits. */
 struct sq_op {
     sq_apply_fn apply;
     void *arg;
@@ -289,6 +291,8 @@ struct sq_op {
     int done;
     pthread_cond_t cv;
     struct hd_err err;
+    hd_store_done_fn done_fn;
+    void *done_ud;
     struct sq_op *next;
 };
 
@@ -682,16 +686,36 @@ static void *sq_writer_main(void *arg)
         sq_run_group(s, group);
         sq_ckpt_catch_up(s);
 
-        pthread_mutex_lock(&s->mu);
+        /* Published before any completion runs: a caller woken below may
+         * wake the dispatcher, which must see these events. */
         atomic_store(&s->pub_max_seq, s->max_seq);
+        struct sq_op *async_head = NULL;
+        struct sq_op **async_tail = &async_head;
+        pthread_mutex_lock(&s->mu);
         /* Once done is set the caller may return and free the op: read next first. */
         for (struct sq_op *o = group; o != NULL;) {
             struct sq_op *next = o->next;
-            o->done = 1;
-            /* Safe under s->mu: the caller cannot return (and destroy cv)
-             * before this thread releases the mutex. */
-            pthread_cond_signal(&o->cv);
+            if (o->done_fn != NULL) {
+                o->next = NULL;
+                *async_tail = o;
+                async_tail = &o->next;
+            } else {
+                o->done = 1;
+                /* Safe under s->mu: the caller cannot return (and destroy cv)
+                 * before this thread releases the mutex. */
+                pthread_cond_signal(&o->cv);
+            }
             o = next;
+        }
+        if (async_head != NULL) {
+            pthread_mutex_unlock(&s->mu);
+            for (struct sq_op *o = async_head; o != NULL;) {
+                struct sq_op *next = o->next;
+                o->done_fn(o->done_ud, o->rc, o->rc == HD_OK ? NULL : &o->err);
+                free(o);
+                o = next;
+            }
+            pthread_mutex_lock(&s->mu);
         }
     }
     pthread_mutex_unlock(&s->mu);
@@ -998,12 +1022,9 @@ static int op_append(struct sq_store *s, struct sq_conn *c, void *arg, struct hd
     return HD_OK;
 }
 
-static int sq_append(struct hd_store *st, struct hd_event *evs, size_t n, struct hd_err *err)
+static int append_check(const struct hd_event *evs, size_t n, struct hd_err *err)
 {
-    if (n == 0) {
-        return HD_OK;
-    }
-    if (evs == NULL) {
+    if (n > 0 && evs == NULL) {
         return hd_err_set(err, HD_EINVAL, "events: NULL with n=%zu", n);
     }
     for (size_t i = 0; i < n; i++) {
@@ -1015,8 +1036,63 @@ static int sq_append(struct hd_store *st, struct hd_event *evs, size_t n, struct
                               evs[i].raw_len);
         }
     }
+    return HD_OK;
+}
+
+static int sq_append(struct hd_store *st, struct hd_event *evs, size_t n, struct hd_err *err)
+{
+    if (n == 0) {
+        return HD_OK;
+    }
+    int rc = append_check(evs, n, err);
+    if (rc != HD_OK) {
+        return rc;
+    }
     struct append_args a = {.evs = evs, .n = n};
     return sq_submit(sq_of(st), op_append, &a, err);
+}
+
+/* The op and its arguments in one allocation, freed by the writer. */
+struct sq_async_append {
+    struct sq_op op;
+    struct append_args a;
+};
+
+static int sq_append_async(struct hd_store *st, struct hd_event *evs, size_t n, hd_store_done_fn done, void *ud,
+                           struct hd_err *err)
+{
+    struct sq_store *s = sq_of(st);
+    if (done == NULL) {
+        return hd_err_set(err, HD_EINVAL, "append_async: no completion callback");
+    }
+    int rc = append_check(evs, n, err);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    struct sq_async_append *q = calloc(1, sizeof(*q));
+    if (q == NULL) {
+        return hd_err_set(err, HD_ENOMEM, "store: out of memory queuing an append");
+    }
+    q->a = (struct append_args){.evs = evs, .n = n};
+    q->op.apply = op_append;
+    q->op.arg = &q->a;
+    q->op.done_fn = done;
+    q->op.done_ud = ud;
+    pthread_mutex_lock(&s->mu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        free(q);
+        return hd_err_set(err, HD_ESHUTDOWN, "store: closing");
+    }
+    if (s->tail != NULL) {
+        s->tail->next = &q->op;
+    } else {
+        s->head = &q->op;
+    }
+    s->tail = &q->op;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->mu);
+    return HD_OK;
 }
 
 /* Channels. */
@@ -2408,6 +2484,7 @@ static const struct hd_store_ops sq_ops = {
     .channel_update = sq_channel_update,
     .channel_delete = sq_channel_delete,
     .append = sq_append,
+    .append_async = sq_append_async,
     .events_after = sq_events_after,
     .event_get = sq_event_get,
     .event_get_seq = sq_event_get_seq,
