@@ -37,6 +37,11 @@ int64_t hd_api_parse_id(const char *s);
  * left 0). Answers 400 and returns HD_EINVAL on junk. */
 int hd_api_event_filters(struct hd_api_call *c, struct hd_event_query *q);
 
+/* Answers 200 {key: [view(c, channel) for every stored channel]} (NULL views
+ * left out); 5xx when the store fails. */
+typedef json_object *(*hd_api_channel_view)(struct hd_api_call *c, const struct hd_channel_rec *r);
+void hd_api_channels_answer(struct hd_api_call *c, const char *key, hd_api_channel_view view);
+
 /* Handlers (one per route; see the table in api.c). */
 void hd_api_channels_list(struct hd_api_call *c);
 void hd_api_channel_get(struct hd_api_call *c);

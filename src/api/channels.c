@@ -85,7 +85,7 @@ static void answer_one(struct hd_api_call *c, int status, const struct hd_channe
     json_object_put(env);
 }
 
-void hd_api_channels_list(struct hd_api_call *c)
+void hd_api_channels_answer(struct hd_api_call *c, const char *key, hd_api_channel_view view)
 {
     struct hd_store *st = c->api->st;
     struct hd_err err = {0};
@@ -98,9 +98,9 @@ void hd_api_channels_list(struct hd_api_call *c)
     }
     json_object *arr = json_object_new_array();
     json_object *env = json_object_new_object();
-    json_object_object_add(env, "notificationChannels", arr);
+    json_object_object_add(env, key, arr);
     for (size_t i = 0; i < n; i++) {
-        json_object *o = channel_out(&recs[i]);
+        json_object *o = view(c, &recs[i]);
         if (o != NULL) {
             json_object_array_add(arr, o);
         }
@@ -108,6 +108,17 @@ void hd_api_channels_list(struct hd_api_call *c)
     hd_api_json(c, 200, env);
     json_object_put(env);
     hd_channel_recs_free(recs, n);
+}
+
+static json_object *list_view(struct hd_api_call *c, const struct hd_channel_rec *r)
+{
+    (void)c;
+    return channel_out(r);
+}
+
+void hd_api_channels_list(struct hd_api_call *c)
+{
+    hd_api_channels_answer(c, "notificationChannels", list_view);
 }
 
 /* Loads the channel named by the path; answers 404 and returns nonzero if absent. */
@@ -303,8 +314,11 @@ static int normalise(json_object *obj)
     return send_test;
 }
 
-/* Validates obj (400 naming the field) and serializes it into text. */
-static int validate(struct hd_api_call *c, json_object *obj, struct hd_buf *text)
+/* The record a POST or PUT stores: obj validated (400 naming the field),
+ * serialized into text (which in->json borrows), its name, type and enabled
+ * flag. Non-HD_OK when the error was answered. */
+static int record_of(struct hd_api_call *c, json_object *obj, char *managed_by, struct hd_buf *text,
+                     struct hd_channel_rec *in)
 {
     struct hd_err err = {0};
     int rc = hd_channel_validate(obj, &err);
@@ -320,6 +334,17 @@ static int validate(struct hd_api_call *c, json_object *obj, struct hd_buf *text
         hd_http_error(c->resp, 500, "out of memory");
         return HD_ENOMEM;
     }
+    int enabled = hd_json_get_bool(obj, "enabled", 1);
+    if (enabled < 0) {
+        hd_http_error(c->resp, 400, "enabled: must be a boolean");
+        return HD_EINVAL;
+    }
+    memset(in, 0, sizeof(*in));
+    in->name = (char *)hd_json_get_str(obj, "name");
+    in->type = (char *)hd_json_get_str(obj, "type");
+    in->enabled = enabled;
+    in->managed_by = managed_by;
+    in->json = text->p;
     return HD_OK;
 }
 
@@ -341,6 +366,15 @@ static void maybe_test(const struct hd_channel_rec *r, int send_test)
     log_test(r, &res);
 }
 
+/* A POST or PUT stored r: the dispatcher reloads, the test notification asked
+ * for goes out, the stored channel is the answer. */
+static void answer_stored(struct hd_api_call *c, int status, const struct hd_channel_rec *r, int send_test)
+{
+    after_change(c);
+    maybe_test(r, send_test);
+    answer_one(c, status, r);
+}
+
 void hd_api_channel_create(struct hd_api_call *c)
 {
     struct hd_store *st = c->api->st;
@@ -358,30 +392,17 @@ void hd_api_channel_create(struct hd_api_call *c)
         goto out;
     }
     int send_test = normalise(obj);
-    if (validate(c, obj, &text) != HD_OK) {
+    struct hd_channel_rec in;
+    if (record_of(c, obj, NULL, &text, &in) != HD_OK) {
         goto out;
     }
-    int enabled = hd_json_get_bool(obj, "enabled", 1);
-    if (enabled < 0) {
-        hd_http_error(c->resp, 400, "enabled: must be a boolean");
-        goto out;
-    }
-    struct hd_channel_rec in = {
-        .name = (char *)hd_json_get_str(obj, "name"),
-        .type = (char *)hd_json_get_str(obj, "type"),
-        .enabled = enabled,
-        .managed_by = NULL,
-        .json = text.p,
-    };
     int rc = st->ops->channel_create(st, &in, hd_now_ms(), &out, &err);
     if (rc != HD_OK) {
         hd_api_fail(c, rc, &err, rc == HD_ECONFLICT ? NULL : "while storing the channel");
         goto out;
     }
     hd_log(HD_LOG_INFO, "channel created: id=%lld name=%s type=%s", (long long)out.id, out.name, out.type);
-    after_change(c);
-    maybe_test(&out, send_test);
-    answer_one(c, 201, &out);
+    answer_stored(c, 201, &out, send_test);
 out:
     hd_channel_rec_clear(&out);
     hd_buf_free(&text);
@@ -428,21 +449,10 @@ void hd_api_channel_update(struct hd_api_call *c)
     if (old != NULL) {
         hd_channel_keep_secrets(obj, old);
     }
-    if (validate(c, obj, &text) != HD_OK) {
+    struct hd_channel_rec in;
+    if (record_of(c, obj, cur.managed_by, &text, &in) != HD_OK) {
         goto out;
     }
-    int enabled = hd_json_get_bool(obj, "enabled", 1);
-    if (enabled < 0) {
-        hd_http_error(c->resp, 400, "enabled: must be a boolean");
-        goto out;
-    }
-    struct hd_channel_rec in = {
-        .name = (char *)hd_json_get_str(obj, "name"),
-        .type = (char *)hd_json_get_str(obj, "type"),
-        .enabled = enabled,
-        .managed_by = cur.managed_by,
-        .json = text.p,
-    };
     int rc = st->ops->channel_update(st, cur.id, version, &in, hd_now_ms(), &out, &err);
     if (rc != HD_OK) {
         hd_api_fail(c, rc, &err, rc == HD_ENOTFOUND ? "notificationChannel" : NULL);
@@ -450,9 +460,7 @@ void hd_api_channel_update(struct hd_api_call *c)
     }
     hd_log(HD_LOG_INFO, "channel updated: id=%lld name=%s type=%s version=%lld", (long long)out.id, out.name,
            out.type, (long long)out.version);
-    after_change(c);
-    maybe_test(&out, send_test);
-    answer_one(c, 200, &out);
+    answer_stored(c, 200, &out, send_test);
 out:
     hd_channel_rec_clear(&cur);
     hd_channel_rec_clear(&out);

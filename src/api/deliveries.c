@@ -104,6 +104,20 @@ static int has_row(struct hd_store *st, int64_t seq, int64_t channel_id)
     return found;
 }
 
+/* Closes the {"deliveries":[ list written to the body and answers it (500
+ * when a write failed: wrc). */
+static void answer_list(struct hd_api_call *c, int wrc)
+{
+    if (wrc == HD_OK) {
+        wrc = hd_buf_puts(&c->resp->body, "]}");
+    }
+    if (wrc != HD_OK) {
+        hd_http_error(c->resp, 500, "out of memory");
+    } else {
+        c->resp->status = 200;
+    }
+}
+
 static void list_delivered(struct hd_api_call *c, int64_t channel_id, size_t limit)
 {
     struct hd_store *st = c->api->st;
@@ -169,14 +183,7 @@ static void list_delivered(struct hd_api_call *c, int64_t channel_id, size_t lim
             break;
         }
     }
-    if (wrc == HD_OK) {
-        wrc = hd_buf_puts(o, "]}");
-    }
-    if (wrc != HD_OK) {
-        hd_http_error(c->resp, 500, "out of memory");
-    } else {
-        c->resp->status = 200;
-    }
+    answer_list(c, wrc);
 out:
     hd_channel_free(rt);
     hd_channel_rec_clear(&ch);
@@ -233,14 +240,7 @@ void hd_api_deliveries_list(struct hd_api_call *c)
     for (size_t i = 0; i < n && wrc == HD_OK; i++) {
         wrc = put_row(o, i == 0, &rows[i], name_of(chs, nch, rows[i].channel_id));
     }
-    if (wrc == HD_OK) {
-        wrc = hd_buf_puts(o, "]}");
-    }
-    if (wrc != HD_OK) {
-        hd_http_error(c->resp, 500, "out of memory");
-    } else {
-        c->resp->status = 200;
-    }
+    answer_list(c, wrc);
 out:
     hd_deliveries_free(rows, n);
     hd_channel_recs_free(chs, nch);

@@ -175,59 +175,48 @@ void hd_api_stats(struct hd_api_call *c)
     free(rows);
 }
 
-void hd_api_channel_status(struct hd_api_call *c)
+/* One channel with its live state (dispatcher) and pending retries (store). */
+static json_object *status_view(struct hd_api_call *c, const struct hd_channel_rec *r)
 {
     struct hd_store *st = c->api->st;
-    struct hd_err err = {0};
-    struct hd_channel_rec *recs = NULL;
-    size_t n = 0;
-    int rc = st->ops->channel_list(st, &recs, &n, &err);
-    if (rc != HD_OK) {
-        hd_api_fail(c, rc, &err, "while listing channels");
-        return;
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "id", json_object_new_int64(r->id));
+    json_object_object_add(o, "name", json_object_new_string(r->name != NULL ? r->name : ""));
+    json_object_object_add(o, "type", json_object_new_string(r->type != NULL ? r->type : ""));
+    json_object_object_add(o, "enabled", json_object_new_boolean(r->enabled));
+    json_object_object_add(o, "version", json_object_new_int64(r->version));
+    struct hd_channel_status cs;
+    memset(&cs, 0, sizeof(cs));
+    int have = c->api->disp != NULL && hd_dispatcher_status(c->api->disp, r->id, &cs) == HD_OK;
+    const char *health = !r->enabled ? "disabled"
+                         : !have     ? "unknown"
+                         : cs.breaker_open ? "failing"
+                         : cs.consecutive_failures > 0 ? "degraded"
+                                                       : "healthy";
+    json_object_object_add(o, "health", json_object_new_string(health));
+    int64_t pending = 0;
+    struct hd_err perr = {0};
+    if (st->ops->pending_count(st, r->id, &pending, &perr) != HD_OK) {
+        pending = -1;
     }
-    json_object *arr = json_object_new_array();
-    for (size_t i = 0; i < n; i++) {
-        const struct hd_channel_rec *r = &recs[i];
-        json_object *o = json_object_new_object();
-        json_object_object_add(o, "id", json_object_new_int64(r->id));
-        json_object_object_add(o, "name", json_object_new_string(r->name != NULL ? r->name : ""));
-        json_object_object_add(o, "type", json_object_new_string(r->type != NULL ? r->type : ""));
-        json_object_object_add(o, "enabled", json_object_new_boolean(r->enabled));
-        json_object_object_add(o, "version", json_object_new_int64(r->version));
-        struct hd_channel_status cs;
-        memset(&cs, 0, sizeof(cs));
-        int have = c->api->disp != NULL && hd_dispatcher_status(c->api->disp, r->id, &cs) == HD_OK;
-        const char *health = !r->enabled ? "disabled"
-                             : !have     ? "unknown"
-                             : cs.breaker_open ? "failing"
-                             : cs.consecutive_failures > 0 ? "degraded"
-                                                           : "healthy";
-        json_object_object_add(o, "health", json_object_new_string(health));
-        int64_t pending = 0;
-        struct hd_err perr = {0};
-        if (st->ops->pending_count(st, r->id, &pending, &perr) != HD_OK) {
-            pending = -1;
-        }
-        json_object_object_add(o, "pendingRetries", json_object_new_int64(pending));
-        if (have) {
-            json_object_object_add(o, "backlog", json_object_new_int64(cs.backlog));
-            json_object_object_add(o, "delivered", json_object_new_int64(cs.delivered));
-            json_object_object_add(o, "failed", json_object_new_int64(cs.failed));
-            json_object_object_add(o, "consecutiveFailures", json_object_new_int64(cs.consecutive_failures));
-            json_object_object_add(o, "breakerOpen", json_object_new_boolean(cs.breaker_open));
-            json_object_object_add(o, "nextAttemptMs",
-                                   cs.next_attempt_ms > 0 ? json_object_new_int64(cs.next_attempt_ms) : NULL);
-            json_object_object_add(o, "lastSuccessMs",
-                                   cs.last_success_ms > 0 ? json_object_new_int64(cs.last_success_ms) : NULL);
-            json_object_object_add(o, "lastError",
-                                   cs.last_error[0] != '\0' ? json_object_new_string(cs.last_error) : NULL);
-        }
-        json_object_array_add(arr, o);
+    json_object_object_add(o, "pendingRetries", json_object_new_int64(pending));
+    if (have) {
+        json_object_object_add(o, "backlog", json_object_new_int64(cs.backlog));
+        json_object_object_add(o, "delivered", json_object_new_int64(cs.delivered));
+        json_object_object_add(o, "failed", json_object_new_int64(cs.failed));
+        json_object_object_add(o, "consecutiveFailures", json_object_new_int64(cs.consecutive_failures));
+        json_object_object_add(o, "breakerOpen", json_object_new_boolean(cs.breaker_open));
+        json_object_object_add(o, "nextAttemptMs",
+                               cs.next_attempt_ms > 0 ? json_object_new_int64(cs.next_attempt_ms) : NULL);
+        json_object_object_add(o, "lastSuccessMs",
+                               cs.last_success_ms > 0 ? json_object_new_int64(cs.last_success_ms) : NULL);
+        json_object_object_add(o, "lastError",
+                               cs.last_error[0] != '\0' ? json_object_new_string(cs.last_error) : NULL);
     }
-    json_object *env = json_object_new_object();
-    json_object_object_add(env, "channels", arr);
-    hd_api_json(c, 200, env);
-    json_object_put(env);
-    hd_channel_recs_free(recs, n);
+    return o;
+}
+
+void hd_api_channel_status(struct hd_api_call *c)
+{
+    hd_api_channels_answer(c, "channels", status_view);
 }

@@ -11,6 +11,7 @@
  */
 #include "channel/channel.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -927,6 +928,31 @@ enum hd_verdict hd_classify_http(const struct hd_response *resp)
         return HD_VERDICT_RETRY;
     }
     return HD_VERDICT_DEAD;
+}
+
+void hd_items_set(enum hd_verdict v, const struct hd_response *resp, const char *why, size_t n,
+                  struct hd_item_verdict *items)
+{
+    for (size_t i = 0; i < n; i++) {
+        items[i].verdict = v;
+        items[i].status = (int)resp->status;
+        items[i].error[0] = '\0';
+        if (v == HD_VERDICT_DELIVERED) {
+            continue;
+        }
+        if (resp->status == 0) {
+            snprintf(items[i].error, sizeof(items[i].error), "%s", resp->error);
+        } else if (why != NULL) {
+            snprintf(items[i].error, sizeof(items[i].error), "%s", why);
+        } else {
+            /* The start of the answer as is: sinks put the reason there. */
+            size_t len = resp->body.len < sizeof(items[i].error) - 1 ? resp->body.len : sizeof(items[i].error) - 1;
+            if (len > 0) {
+                memcpy(items[i].error, resp->body.p, len);
+            }
+            items[i].error[len] = '\0';
+        }
+    }
 }
 
 /* ---- test event ---- */

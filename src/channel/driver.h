@@ -38,6 +38,12 @@ int hd_request_add_headers(struct hd_request *req, json_object *headers);
 /* 1 if the validated headers object sets name (case-insensitive). */
 int hd_headers_has(json_object *headers, const char *name);
 
+/* Fills items[0..n) with verdict v and resp's status. A failed item's error
+ * says why: the transport error when nothing was answered (status 0), else
+ * why, or the start of the answer as is when why is NULL. */
+void hd_items_set(enum hd_verdict v, const struct hd_response *resp, const char *why, size_t n,
+                  struct hd_item_verdict *items);
+
 /* Checks a type table: names present and unique, required hooks set
  * (hd_channel_registry_check runs it on the built-in table). */
 int hd_channel_registry_check_table(const struct hd_channel_type *const *t, size_t n, struct hd_err *err);

@@ -786,20 +786,9 @@ static enum hd_verdict email_classify(struct hd_channel *ch, const struct hd_res
     } else if (s >= 500 && s <= 599) {
         v = HD_VERDICT_DEAD; /* permanent negative completion reply */
     }
-    for (size_t i = 0; i < n; i++) {
-        items[i].verdict = v;
-        items[i].status = (int)s;
-        items[i].error[0] = '\0';
-        if (v == HD_VERDICT_DELIVERED) {
-            continue;
-        }
-        if (s == 0) {
-            snprintf(items[i].error, sizeof(items[i].error), "%s", resp->error);
-        } else {
-            snprintf(items[i].error, sizeof(items[i].error), "SMTP %ld: %.*s", s, (int)resp->body.len,
-                     resp->body.p != NULL ? resp->body.p : "");
-        }
-    }
+    char why[sizeof(items[0].error)];
+    snprintf(why, sizeof(why), "SMTP %ld: %.*s", s, (int)resp->body.len, resp->body.p != NULL ? resp->body.p : "");
+    hd_items_set(v, resp, why, n, items);
     return v;
 }
 

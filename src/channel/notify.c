@@ -2,8 +2,10 @@
 #include "channel/notify.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "channel/driver.h"
 #include "core/err.h"
 #include "core/util.h"
 
@@ -207,19 +209,31 @@ int hd_notify_base_url(const struct hd_channel *ch, const char *def, struct hd_b
     return hd_buf_append(out, base, n);
 }
 
-void hd_notify_items(enum hd_verdict v, const struct hd_response *resp, const char *why, size_t n,
-                     struct hd_item_verdict *items)
+int hd_notify_request(const struct hd_channel *ch, const char *who, struct hd_buf *url, struct hd_request *req,
+                      struct hd_err *err)
 {
-    for (size_t i = 0; i < n; i++) {
-        items[i].verdict = v;
-        items[i].status = (int)resp->status;
-        items[i].error[0] = '\0';
-        if (resp->status == 0) {
-            snprintf(items[i].error, sizeof(items[i].error), "%s", resp->error);
-        } else if (v != HD_VERDICT_DELIVERED && why != NULL) {
-            snprintf(items[i].error, sizeof(items[i].error), "%s", why);
-        }
+    req->method = "POST";
+    free(req->url);
+    req->url = hd_buf_steal(url, NULL);
+    req->timeout_ms = ch->common.timeout_ms;
+    req->tls = &ch->common.tls;
+    int rc = req->url != NULL ? hd_request_add_header(req, "Content-Type", "application/json") : HD_ENOMEM;
+    if (rc != HD_OK) {
+        return hd_err_set(err, rc, "%s: %s", who, hd_strerror(rc));
     }
+    return HD_OK;
+}
+
+enum hd_verdict hd_notify_classify(const struct hd_response *resp, hd_notify_reason_fn reason, size_t n,
+                                   struct hd_item_verdict *items)
+{
+    char why[256] = "";
+    enum hd_verdict v = hd_classify_http(resp);
+    if (v != HD_VERDICT_DELIVERED && resp->status != 0) {
+        reason(resp, why, sizeof(why));
+    }
+    hd_items_set(v, resp, why, n, items);
+    return v;
 }
 
 void hd_notify_body_excerpt(const struct hd_response *resp, char *out, size_t outsz)
@@ -234,6 +248,9 @@ void hd_notify_body_excerpt(const struct hd_response *resp, char *out, size_t ou
 
 int hd_notify_render_json(json_object *body, struct hd_request *req, struct hd_err *err)
 {
+    if (body == NULL) {
+        return hd_err_set(err, HD_ENOMEM, "out of memory");
+    }
     int rc = hd_json_append(body, &req->body);
     if (rc != HD_OK) {
         return hd_err_set(err, rc, "while serializing the body: %s", hd_strerror(rc));
@@ -246,6 +263,19 @@ void hd_notify_put(json_object *obj, const char *key, const char *val)
     if (val != NULL && val[0] != '\0') {
         json_object_object_add(obj, key, json_object_new_string(val));
     }
+}
+
+void hd_notify_put_trunc(json_object *obj, const char *key, const struct hd_buf *text, size_t max_chars)
+{
+    struct hd_buf cut;
+    if (text->p == NULL) {
+        return;
+    }
+    hd_buf_init(&cut, 0);
+    if (hd_buf_put_trunc(&cut, text->p, text->len, max_chars) == HD_OK && cut.p != NULL) {
+        hd_notify_put(obj, key, cut.p);
+    }
+    hd_buf_free(&cut);
 }
 
 json_object *hd_notify_details(const struct hd_event *ev, int strings_only)

@@ -69,16 +69,26 @@ int hd_buf_put_pathseg(struct hd_buf *out, const char *s);
 /* Appends the API base: options.endpoint when set (on-prem installs, tests),
  * else def; without a trailing '/'. */
 int hd_notify_base_url(const struct hd_channel *ch, const char *def, struct hd_buf *out);
-/* Fills items[0..n) with verdict v, the HTTP status and why (the vendor's
- * message; the transport error when status is 0). */
-void hd_notify_items(enum hd_verdict v, const struct hd_response *resp, const char *why, size_t n,
-                     struct hd_item_verdict *items);
+/* Sets req up as a POST of JSON to url (taken over: url is left empty) with
+ * the channel's timeout and TLS settings; err names the driver (who). */
+int hd_notify_request(const struct hd_channel *ch, const char *who, struct hd_buf *url, struct hd_request *req,
+                      struct hd_err *err);
+/* Writes why a refused request failed (the vendor's message) to out. */
+typedef void (*hd_notify_reason_fn)(const struct hd_response *resp, char *out, size_t outsz);
+/* Verdict of an HTTP answer (hd_classify_http) for items[0..n); a refusal's
+ * reason comes from reason, a transport error's from resp. */
+enum hd_verdict hd_notify_classify(const struct hd_response *resp, hd_notify_reason_fn reason, size_t n,
+                                   struct hd_item_verdict *items);
 /* At most 200 bytes of the answer on one line (control bytes as spaces). */
 void hd_notify_body_excerpt(const struct hd_response *resp, char *out, size_t outsz);
-/* Appends body serialized to req->body; err says why it failed. */
+/* Appends body serialized to req->body; err says why it failed (out of
+ * memory when body is NULL: the caller's build failed). */
 int hd_notify_render_json(json_object *body, struct hd_request *req, struct hd_err *err);
 /* obj[key] = val unless val is NULL or empty. */
 void hd_notify_put(json_object *obj, const char *key, const char *val);
+/* obj[key] = text cut to max_chars code points (hd_buf_put_trunc), unless
+ * text is empty. */
+void hd_notify_put_trunc(json_object *obj, const char *key, const struct hd_buf *text, size_t max_chars);
 /* New object of the event's details for a vendor's free-form field (state,
  * severity, source, description, host, k8s.*, url, alertKey, eventId,
  * suppressed, label.<k>); strings_only for vendors that want a string map

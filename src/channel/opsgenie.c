@@ -81,14 +81,7 @@ static json_object *og_create_body(const struct hd_event *ev, const char *alias,
     if (ev->url != NULL && ev->url[0] != '\0') {
         hd_buf_printf(&desc, "\n\n%s", ev->url);
     }
-    if (desc.p != NULL) {
-        struct hd_buf cut;
-        hd_buf_init(&cut, 0);
-        if (hd_buf_put_trunc(&cut, desc.p, desc.len, OG_DESCRIPTION_MAX) == HD_OK && cut.p != NULL) {
-            hd_notify_put(o, "description", cut.p);
-        }
-        hd_buf_free(&cut);
-    }
+    hd_notify_put_trunc(o, "description", &desc, OG_DESCRIPTION_MAX);
     hd_buf_free(&desc);
     hd_notify_put(o, "priority", hd_severity_opsgenie(ev->severity));
     hd_notify_put(o, "source", "herald");
@@ -164,24 +157,16 @@ static int og_render(struct hd_channel *ch, const struct hd_event *const *evs, s
         goto out;
     }
     body = ev->state == HD_STATE_ACTIVE ? og_create_body(ev, alias.p, text.p) : og_close_body(ev, text.p);
-    if (body == NULL) {
-        rc = hd_err_set(err, HD_ENOMEM, "out of memory");
-        goto out;
-    }
-    req->method = "POST";
-    free(req->url);
-    req->url = hd_buf_steal(&url, NULL);
-    req->timeout_ms = ch->common.timeout_ms;
-    req->tls = &ch->common.tls;
-    rc = req->url != NULL ? hd_request_add_header(req, "Content-Type", "application/json") : HD_ENOMEM;
+    rc = hd_notify_request(ch, "opsgenie", &url, req, err);
     if (rc == HD_OK) {
         rc = hd_request_add_header(req, "Authorization", auth.p);
+        if (rc != HD_OK) {
+            rc = hd_err_set(err, rc, "opsgenie: %s", hd_strerror(rc));
+        }
     }
-    if (rc != HD_OK) {
-        rc = hd_err_set(err, rc, "opsgenie: %s", hd_strerror(rc));
-        goto out;
+    if (rc == HD_OK) {
+        rc = hd_notify_render_json(body, req, err);
     }
-    rc = hd_notify_render_json(body, req, err);
 out:
     json_object_put(body);
     hd_buf_free(&url);
@@ -224,14 +209,8 @@ static void og_reason(const struct hd_response *resp, char *out, size_t outsz)
 static enum hd_verdict og_classify(struct hd_channel *ch, const struct hd_response *resp, size_t n,
                                    struct hd_item_verdict *items)
 {
-    char why[256] = "";
     (void)ch;
-    enum hd_verdict v = hd_classify_http(resp);
-    if (v != HD_VERDICT_DELIVERED && resp->status != 0) {
-        og_reason(resp, why, sizeof(why));
-    }
-    hd_notify_items(v, resp, why, n, items);
-    return v;
+    return hd_notify_classify(resp, og_reason, n, items);
 }
 
 const struct hd_channel_type hd_channel_opsgenie = {

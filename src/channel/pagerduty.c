@@ -144,21 +144,10 @@ static int pd_render(struct hd_channel *ch, const struct hd_event *const *evs, s
         goto out;
     }
     body = pd_body(p, evs[0], dedup.p, summary.p);
-    if (body == NULL) {
-        rc = hd_err_set(err, HD_ENOMEM, "out of memory");
-        goto out;
+    rc = hd_notify_request(ch, "pagerduty", &url, req, err);
+    if (rc == HD_OK) {
+        rc = hd_notify_render_json(body, req, err);
     }
-    req->method = "POST";
-    free(req->url);
-    req->url = hd_buf_steal(&url, NULL);
-    req->timeout_ms = ch->common.timeout_ms;
-    req->tls = &ch->common.tls;
-    rc = req->url != NULL ? hd_request_add_header(req, "Content-Type", "application/json") : HD_ENOMEM;
-    if (rc != HD_OK) {
-        rc = hd_err_set(err, rc, "pagerduty: %s", hd_strerror(rc));
-        goto out;
-    }
-    rc = hd_notify_render_json(body, req, err);
 out:
     json_object_put(body);
     hd_buf_free(&url);
@@ -196,14 +185,8 @@ static void pd_reason(const struct hd_response *resp, char *out, size_t outsz)
 static enum hd_verdict pd_classify(struct hd_channel *ch, const struct hd_response *resp, size_t n,
                                    struct hd_item_verdict *items)
 {
-    char why[256] = "";
     (void)ch;
-    enum hd_verdict v = hd_classify_http(resp);
-    if (v != HD_VERDICT_DELIVERED && resp->status != 0) {
-        pd_reason(resp, why, sizeof(why));
-    }
-    hd_notify_items(v, resp, why, n, items);
-    return v;
+    return hd_notify_classify(resp, pd_reason, n, items);
 }
 
 const struct hd_channel_type hd_channel_pagerduty = {

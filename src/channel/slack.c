@@ -216,14 +216,8 @@ static int slack_render(struct hd_channel *ch, const struct hd_event *const *evs
         rc = hd_err_set(err, rc, "slack: %s", hd_strerror(rc));
         goto out;
     }
-    req->method = "POST";
-    free(req->url);
-    req->url = hd_buf_steal(&url, NULL);
-    req->timeout_ms = ch->common.timeout_ms;
-    req->tls = &ch->common.tls;
-    rc = req->url != NULL ? hd_request_add_header(req, "Content-Type", "application/json") : HD_ENOMEM;
+    rc = hd_notify_request(ch, "slack", &url, req, err);
     if (rc != HD_OK) {
-        rc = hd_err_set(err, rc, "slack: %s", hd_strerror(rc));
         goto out;
     }
     if (ch->common.tmpl != NULL) {
@@ -231,10 +225,6 @@ static int slack_render(struct hd_channel *ch, const struct hd_event *const *evs
         goto out;
     }
     body = slack_body(s, evs[0], summary.p);
-    if (body == NULL) {
-        rc = hd_err_set(err, HD_ENOMEM, "out of memory");
-        goto out;
-    }
     rc = hd_notify_render_json(body, req, err);
 out:
     json_object_put(body);
@@ -246,14 +236,8 @@ out:
 static enum hd_verdict slack_classify(struct hd_channel *ch, const struct hd_response *resp, size_t n,
                                       struct hd_item_verdict *items)
 {
-    char why[256] = "";
     (void)ch;
-    enum hd_verdict v = hd_classify_http(resp);
-    if (v != HD_VERDICT_DELIVERED && resp->status != 0) {
-        hd_notify_body_excerpt(resp, why, sizeof(why)); /* "invalid_payload", "no_service", ... */
-    }
-    hd_notify_items(v, resp, why, n, items);
-    return v;
+    return hd_notify_classify(resp, hd_notify_body_excerpt, n, items); /* "invalid_payload", "no_service", ... */
 }
 
 const struct hd_channel_type hd_channel_slack = {

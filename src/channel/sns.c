@@ -451,6 +451,7 @@ static enum hd_verdict sns_classify(struct hd_channel *ch, const struct hd_respo
 {
     char code[64];
     char message[160];
+    char why[sizeof(items[0].error)];
     enum hd_verdict v = hd_classify_http(resp);
     int has_code = resp->status != 0 && v != HD_VERDICT_DELIVERED && xml_leaf(&resp->body, "Code", code, sizeof(code));
     if (has_code && retryable_code(code)) {
@@ -459,25 +460,10 @@ static enum hd_verdict sns_classify(struct hd_channel *ch, const struct hd_respo
     if (has_code) {
         xml_leaf(&resp->body, "Message", message, sizeof(message));
     }
-    for (size_t i = 0; i < n; i++) {
-        items[i].verdict = v;
-        items[i].status = (int)resp->status;
-        items[i].error[0] = '\0';
-        if (v == HD_VERDICT_DELIVERED) {
-            continue;
-        }
-        if (resp->status == 0) {
-            snprintf(items[i].error, sizeof(items[i].error), "%s", resp->error);
-        } else if (has_code) {
-            snprintf(items[i].error, sizeof(items[i].error), "%s: %s", code, message);
-        } else {
-            size_t len = resp->body.len < sizeof(items[i].error) - 1 ? resp->body.len : sizeof(items[i].error) - 1;
-            if (len > 0) {
-                memcpy(items[i].error, resp->body.p, len);
-            }
-            items[i].error[len] = '\0';
-        }
+    if (has_code) {
+        snprintf(why, sizeof(why), "%s: %s", code, message);
     }
+    hd_items_set(v, resp, has_code ? why : NULL, n, items);
     return v;
 }
 

@@ -83,14 +83,7 @@ static json_object *vo_body(const struct hd_event *ev, const char *entity, const
             hd_buf_puts(&msg, "\nThis is a test notification sent by herald.");
         }
     }
-    if (msg.p != NULL) {
-        struct hd_buf cut;
-        hd_buf_init(&cut, 0);
-        if (hd_buf_put_trunc(&cut, msg.p, msg.len, VO_MESSAGE_MAX) == HD_OK && cut.p != NULL) {
-            hd_notify_put(o, "state_message", cut.p);
-        }
-        hd_buf_free(&cut);
-    }
+    hd_notify_put_trunc(o, "state_message", &msg, VO_MESSAGE_MAX);
     hd_buf_free(&msg);
     json_object_object_add(o, "state_start_time", json_object_new_int64(ev->ts_us / 1000000));
     hd_notify_put(o, "monitoring_tool", "herald");
@@ -145,21 +138,10 @@ static int vo_render(struct hd_channel *ch, const struct hd_event *const *evs, s
         goto out;
     }
     body = vo_body(evs[0], entity.p, summary.p);
-    if (body == NULL) {
-        rc = hd_err_set(err, HD_ENOMEM, "out of memory");
-        goto out;
+    rc = hd_notify_request(ch, "victorops", &url, req, err);
+    if (rc == HD_OK) {
+        rc = hd_notify_render_json(body, req, err);
     }
-    req->method = "POST";
-    free(req->url);
-    req->url = hd_buf_steal(&url, NULL);
-    req->timeout_ms = ch->common.timeout_ms;
-    req->tls = &ch->common.tls;
-    rc = req->url != NULL ? hd_request_add_header(req, "Content-Type", "application/json") : HD_ENOMEM;
-    if (rc != HD_OK) {
-        rc = hd_err_set(err, rc, "victorops: %s", hd_strerror(rc));
-        goto out;
-    }
-    rc = hd_notify_render_json(body, req, err);
 out:
     json_object_put(body);
     if (url.p != NULL) {
@@ -192,7 +174,7 @@ static enum hd_verdict vo_classify(struct hd_channel *ch, const struct hd_respon
         }
     }
     json_object_put(o);
-    hd_notify_items(v, resp, why, n, items);
+    hd_items_set(v, resp, why, n, items);
     return v;
 }
 

@@ -83,21 +83,8 @@ static enum hd_verdict webhook_classify(struct hd_channel *ch, const struct hd_r
                                         struct hd_item_verdict *items)
 {
     enum hd_verdict v = hd_classify_http(resp);
-    for (size_t i = 0; i < n; i++) {
-        items[i].verdict = v;
-        items[i].status = (int)resp->status;
-        items[i].error[0] = '\0';
-        if (resp->status == 0) {
-            snprintf(items[i].error, sizeof(items[i].error), "%s", resp->error);
-        } else if (v != HD_VERDICT_DELIVERED) {
-            /* The start of the sink's answer says why (ES/Splunk put the reason there). */
-            size_t len = resp->body.len < sizeof(items[i].error) - 1 ? resp->body.len : sizeof(items[i].error) - 1;
-            if (len > 0) {
-                memcpy(items[i].error, resp->body.p, len);
-            }
-            items[i].error[len] = '\0';
-        }
-    }
+    (void)ch;
+    hd_items_set(v, resp, NULL, n, items); /* the start of the sink's answer says why (ES/Splunk put the reason there) */
     return v;
 }
 

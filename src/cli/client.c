@@ -33,7 +33,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 struct cli {
     const char *cmd;       /* "channel", for messages */
-    const char *usage;
+    const char *usage;     /* the command's own part; common_usage follows */
     char *base;            /* --url without trailing '/', owned */
     const char *token;     /* borrowed from argv or the environment */
     const char *cacert;
@@ -51,6 +51,15 @@ struct opt {
     int *flag;
 };
 
+static const char common_usage[] =
+    "\ncommon options:\n"
+    "  --url URL        herald's address (HERALD_URL, default " CLI_DEFAULT_URL ")\n"
+    "  --token TOKEN    API token (HERALD_TOKEN; prefer the variable: arguments are visible in ps)\n"
+    "  -o json|table    output format (default json)\n"
+    "  --cacert FILE    CA bundle to verify an https herald\n"
+    "  --insecure       do not verify herald's TLS certificate\n"
+    "  -h, --help       this help\n";
+
 static int usage_error(const struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int usage_error(const struct cli *c, const char *fmt, ...)
@@ -60,7 +69,7 @@ static int usage_error(const struct cli *c, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n\n%s", c->usage);
+    fprintf(stderr, "\n\n%s%s", c->usage, common_usage);
     return EXIT_USAGE;
 }
 
@@ -76,15 +85,6 @@ static int failf(const struct cli *c, const char *fmt, ...)
     fputc('\n', stderr);
     return EXIT_FAIL;
 }
-
-static const char common_usage[] =
-    "\ncommon options:\n"
-    "  --url URL        herald's address (HERALD_URL, default " CLI_DEFAULT_URL ")\n"
-    "  --token TOKEN    API token (HERALD_TOKEN; prefer the variable: arguments are visible in ps)\n"
-    "  -o json|table    output format (default json)\n"
-    "  --cacert FILE    CA bundle to verify an https herald\n"
-    "  --insecure       do not verify herald's TLS certificate\n"
-    "  -h, --help       this help\n";
 
 static void cli_free(struct cli *c)
 {
@@ -170,6 +170,7 @@ static int parse_args(struct cli *c, int argc, char **argv, const struct opt *op
     }
     if (help) {
         fputs(c->usage, stdout);
+        fputs(common_usage, stdout);
         return EXIT_OK;
     }
     if (strcmp(output, "table") == 0) {
@@ -554,6 +555,27 @@ out:
     return rc;
 }
 
+/* -o table: the list body[key] as a table; else the JSON as it came. */
+static int print_answer(const struct cli *c, const struct hd_buf *body, const char *key,
+                        const char *const *heads, const char *const *paths, size_t ncol)
+{
+    if (!c->table) {
+        print_json(body);
+        return EXIT_OK;
+    }
+    return print_table(c, body, key, heads, paths, ncol);
+}
+
+/* Sends a request without a body and prints the JSON answer. */
+static int request_print(const struct cli *c, const char *method, const char *path, struct hd_buf *ans)
+{
+    int rc = request(c, method, path, NULL, NULL, 0, ans);
+    if (rc == EXIT_OK) {
+        print_json(ans);
+    }
+    return rc;
+}
+
 static int is_number(const char *s)
 {
     if (s == NULL || *s == '\0') {
@@ -674,11 +696,7 @@ static int envelope(json_object *ch, struct hd_buf *out)
 
 static int print_channels(const struct cli *c, const struct hd_buf *body, const char *key)
 {
-    if (!c->table) {
-        print_json(body);
-        return EXIT_OK;
-    }
-    return print_table(c, body, key, ch_heads, ch_paths, 5);
+    return print_answer(c, body, key, ch_heads, ch_paths, 5);
 }
 
 /* update: PUT the file's object, taking the stored version when it has none. */
@@ -736,14 +754,11 @@ out:
 
 int hd_cmd_channel(int argc, char **argv)
 {
-    struct cli c = {.cmd = "channel", .usage = NULL};
+    struct cli c = {.cmd = "channel", .usage = channel_usage};
     struct hd_buf ans;
     struct hd_buf body;
     char id[32] = "";
     char path[96];
-    char usage[sizeof(channel_usage) + sizeof(common_usage)];
-    snprintf(usage, sizeof(usage), "%s%s", channel_usage, common_usage);
-    c.usage = usage;
     hd_buf_init(&ans, CLI_MAX_ANSWER);
     hd_buf_init(&body, 0);
     int rc = parse_args(&c, argc, argv, NULL);
@@ -824,10 +839,7 @@ int hd_cmd_channel(int argc, char **argv)
         }
     } else {
         snprintf(path, sizeof(path), "/api/notificationChannels/%s/test", id);
-        rc = request(&c, "POST", path, NULL, NULL, 0, &ans);
-        if (rc == EXIT_OK) {
-            print_json(&ans);
-        }
+        rc = request_print(&c, "POST", path, &ans);
     }
 out:
     hd_buf_free(&ans);
@@ -845,15 +857,12 @@ static const char send_usage[] =
 
 int hd_cmd_send(int argc, char **argv)
 {
-    struct cli c = {.cmd = "send"};
+    struct cli c = {.cmd = "send", .usage = send_usage};
     const char *format = NULL;
     const struct opt opts[] = {{.name = "format", .shrt = 'f', .val = &format}, {.name = NULL}};
     struct hd_buf in;
     struct hd_buf ans;
     struct hd_buf path;
-    char usage[sizeof(send_usage) + sizeof(common_usage)];
-    snprintf(usage, sizeof(usage), "%s%s", send_usage, common_usage);
-    c.usage = usage;
     hd_buf_init(&in, 0);
     hd_buf_init(&ans, CLI_MAX_ANSWER);
     hd_buf_init(&path, 0);
@@ -937,7 +946,7 @@ static const char events_usage[] =
 
 int hd_cmd_events(int argc, char **argv)
 {
-    struct cli c = {.cmd = "events"};
+    struct cli c = {.cmd = "events", .usage = events_usage};
     const char *since = NULL, *severity = NULL, *state = NULL, *source = NULL, *ns = NULL;
     const char *limit = NULL, *q = NULL, *cursor = NULL;
     const struct opt opts[] = {
@@ -951,11 +960,8 @@ int hd_cmd_events(int argc, char **argv)
     struct hd_buf ans;
     struct table t = {.ncol = 6};
     json_object *root = NULL;
-    char usage[sizeof(events_usage) + sizeof(common_usage)];
     char state_up[16];
     char from[32];
-    snprintf(usage, sizeof(usage), "%s%s", events_usage, common_usage);
-    c.usage = usage;
     hd_buf_init(&path, 0);
     hd_buf_init(&ans, CLI_MAX_ANSWER);
     int rc = parse_args(&c, argc, argv, opts);
@@ -1072,7 +1078,7 @@ static const char deliveries_usage[] =
 
 int hd_cmd_deliveries(int argc, char **argv)
 {
-    struct cli c = {.cmd = "deliveries"};
+    struct cli c = {.cmd = "deliveries", .usage = deliveries_usage};
     int failed = 0;
     const char *status = NULL, *channel = NULL, *retry = NULL, *retry_all = NULL;
     const struct opt opts[] = {
@@ -1083,9 +1089,6 @@ int hd_cmd_deliveries(int argc, char **argv)
     struct hd_buf path;
     struct hd_buf ans;
     char id[32];
-    char usage[sizeof(deliveries_usage) + sizeof(common_usage)];
-    snprintf(usage, sizeof(usage), "%s%s", deliveries_usage, common_usage);
-    c.usage = usage;
     hd_buf_init(&path, 0);
     hd_buf_init(&ans, CLI_MAX_ANSWER);
     int rc = parse_args(&c, argc, argv, opts);
@@ -1120,11 +1123,8 @@ int hd_cmd_deliveries(int argc, char **argv)
         }
         if (hd_buf_printf(&path, "/api/deliveries/%s/retry", retry) != HD_OK) {
             rc = failf(&c, "out of memory");
-            goto out;
-        }
-        rc = request(&c, "POST", path.p, NULL, NULL, 0, &ans);
-        if (rc == EXIT_OK) {
-            print_json(&ans);
+        } else {
+            rc = request_print(&c, "POST", path.p, &ans);
         }
         goto out;
     }
@@ -1135,11 +1135,8 @@ int hd_cmd_deliveries(int argc, char **argv)
         }
         if (hd_buf_puts(&path, "/api/deliveries/retry") != HD_OK || add_query(&path, "channelId", id) != HD_OK) {
             rc = failf(&c, "out of memory");
-            goto out;
-        }
-        rc = request(&c, "POST", path.p, NULL, NULL, 0, &ans);
-        if (rc == EXIT_OK) {
-            print_json(&ans);
+        } else {
+            rc = request_print(&c, "POST", path.p, &ans);
         }
         goto out;
     }
@@ -1156,12 +1153,10 @@ int hd_cmd_deliveries(int argc, char **argv)
         goto out;
     }
     rc = request(&c, "GET", path.p, NULL, NULL, 0, &ans);
-    if (rc == EXIT_OK && c.table) {
+    if (rc == EXIT_OK) {
         static const char *const heads[] = {"ID", "EVENT", "CHANNEL", "STATUS", "ATTEMPTS", "LAST_ERROR"};
         static const char *const paths[] = {"id", "eventId", "channelId", "status", "attempts", "lastError"};
-        rc = print_table(&c, &ans, "deliveries", heads, paths, 6);
-    } else if (rc == EXIT_OK) {
-        print_json(&ans);
+        rc = print_answer(&c, &ans, "deliveries", heads, paths, 6);
     }
 out:
     hd_buf_free(&path);

@@ -11,13 +11,6 @@
 
 #include "json/json.h"
 
-struct lazy_docs {
-    json_object *labels;
-    json_object *raw;
-    int labels_done;
-    int raw_done;
-};
-
 /* Text form of a JSON value for equality with a match value (which was
  * stored from a string, number or boolean the same way). NULL: no match. */
 static const char *json_text(json_object *v)
@@ -45,8 +38,16 @@ static json_object *parse_once(const char *text, size_t len, json_object **slot,
     return *slot;
 }
 
-/* The event's value at a match path as text; num is scratch for numbers. */
-static const char *field(const struct hd_event *ev, const char *path, struct lazy_docs *d, char *num, size_t numsz)
+void hd_event_docs_free(struct hd_event_docs *d)
+{
+    json_object_put(d->labels);
+    json_object_put(d->raw);
+    d->labels = d->raw = NULL;
+    d->labels_done = d->raw_done = 0;
+}
+
+const char *hd_event_field(const struct hd_event *ev, const char *path, struct hd_event_docs *d, char *num,
+                           size_t numsz)
 {
     if (strcmp(path, "source") == 0) {
         return ev->source;
@@ -137,14 +138,13 @@ int hd_filter_accepts(const struct hd_channel_common *c, const struct hd_event *
             return 0;
         }
     }
-    struct lazy_docs d = {0};
+    struct hd_event_docs d = {0};
     int ok = 1;
     for (size_t i = 0; ok && i < c->n_match; i++) {
         char num[24];
-        const char *v = field(ev, c->match[i].path, &d, num, sizeof(num));
+        const char *v = hd_event_field(ev, c->match[i].path, &d, num, sizeof(num));
         ok = v != NULL && strcmp(v, c->match[i].value) == 0;
     }
-    json_object_put(d.labels);
-    json_object_put(d.raw);
+    hd_event_docs_free(&d);
     return ok;
 }

@@ -33,13 +33,11 @@
 #include "route/throttle.h"
 
 #include <pthread.h>
-#include <stddef.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/util.h"
-#include "json/json.h"
+#include "route/filter.h"
 
 #define N_BUCKETS 4096u
 #define MAX_KEYS 65536u
@@ -82,72 +80,15 @@ static uint64_t key_hash(int64_t channel_id, const char *key)
     return h;
 }
 
-/* Text of a JSON scalar at a key path; NULL otherwise. */
-static const char *scalar_text(json_object *v)
-{
-    switch (json_object_get_type(v)) {
-    case json_type_string:
-    case json_type_int:
-    case json_type_double:
-    case json_type_boolean:
-        return json_object_get_string(v);
-    default:
-        return NULL;
-    }
-}
-
-/* Appends the event's value at path to out (nothing when absent). */
+/* Appends the event's value at path to out (nothing when absent): the
+ * same reading of a field path as options.match. */
 static int key_value(const struct hd_event *ev, const char *path, struct hd_buf *out)
 {
-    static const struct {
-        const char *path;
-        size_t off;
-    } cols[] = {
-        {"name", offsetof(struct hd_event, name)},
-        {"description", offsetof(struct hd_event, description)},
-        {"url", offsetof(struct hd_event, url)},
-        {"host", offsetof(struct hd_event, host)},
-        {"containerId", offsetof(struct hd_event, container_id)},
-        {"alertKey", offsetof(struct hd_event, alert_key)},
-        {"k8s.namespace", offsetof(struct hd_event, k8s_namespace)},
-        {"k8s.pod", offsetof(struct hd_event, k8s_pod)},
-        {"k8s.container", offsetof(struct hd_event, k8s_container)},
-        {"k8s.kind", offsetof(struct hd_event, k8s_kind)},
-        {"k8s.name", offsetof(struct hd_event, k8s_name)},
-    };
-    for (size_t i = 0; i < sizeof(cols) / sizeof(cols[0]); i++) {
-        if (strcmp(path, cols[i].path) == 0) {
-            const char *v = *(char *const *)((const char *)ev + cols[i].off);
-            return v != NULL ? hd_buf_puts(out, v) : HD_OK;
-        }
-    }
-    if (strcmp(path, "source") == 0) {
-        return ev->source != NULL ? hd_buf_puts(out, ev->source) : HD_OK;
-    }
-    if (strcmp(path, "severity") == 0) {
-        return hd_buf_printf(out, "%d", ev->severity);
-    }
-    if (strcmp(path, "state") == 0) {
-        return hd_buf_puts(out, hd_state_name(ev->state));
-    }
-    json_object *doc = NULL;
-    json_object *v = NULL;
-    int rc = HD_OK;
-    if (strncmp(path, "labels.", 7) == 0 && ev->labels != NULL) {
-        doc = hd_json_parse(ev->labels, strlen(ev->labels), NULL);
-        /* Label keys may hold dots (Falco's "fd.name"): a member, not a path. */
-        if (doc != NULL && !json_object_object_get_ex(doc, path + 7, &v)) {
-            v = NULL;
-        }
-    } else if (strncmp(path, "raw.", 4) == 0 && ev->raw != NULL) {
-        doc = hd_json_parse(ev->raw, ev->raw_len, NULL);
-        v = doc != NULL ? hd_json_path(doc, path + 4) : NULL;
-    }
-    const char *t = v != NULL ? scalar_text(v) : NULL;
-    if (t != NULL) {
-        rc = hd_buf_puts(out, t);
-    }
-    json_object_put(doc);
+    struct hd_event_docs d = {0};
+    char num[24];
+    const char *v = hd_event_field(ev, path, &d, num, sizeof(num));
+    int rc = v != NULL ? hd_buf_puts(out, v) : HD_OK;
+    hd_event_docs_free(&d);
     return rc;
 }
 

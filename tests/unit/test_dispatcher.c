@@ -11,22 +11,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "core/err.h"
 #include "core/metrics.h"
 #include "core/util.h"
+#include "mini_server.h"
 #include "route/dispatcher.h"
 #include "store/store.h"
 
@@ -63,27 +54,6 @@ struct conn_arg {
     int fd;
 };
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int readable(struct sink *s, int fd)
-{
-    while (!atomic_load(&s->stop)) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int r = poll(&p, 1, 50);
-        if (r > 0) {
-            return 1;
-        }
-        if (r < 0 && errno != EINTR) {
-            return 0;
-        }
-    }
-    return 0;
-}
-
 static void reply(struct sink *s, int fd)
 {
     struct answer a = {.status = 200, .body = "{}"};
@@ -93,7 +63,7 @@ static void reply(struct sink *s, int fd)
     }
     pthread_mutex_unlock(&s->mu);
     if (a.delay_ms > 0) {
-        sleep_ms(a.delay_ms);
+        ms_sleep_ms(a.delay_ms);
     }
     char out[2048];
     const char *body = a.body != NULL ? a.body : "";
@@ -110,36 +80,23 @@ static void *conn_main(void *arg)
     free(ca);
     char buf[65536];
     size_t len = 0;
+    size_t hlen = 0;
     for (;;) {
-        buf[len] = '\0';
-        char *eoh = strstr(buf, "\r\n\r\n");
-        if (eoh != NULL) {
-            size_t hlen = (size_t)(eoh - buf) + 4;
-            const char *cl = strcasestr(buf, "\r\nContent-Length:");
-            size_t clen = cl != NULL && cl < eoh ? (size_t)strtoul(cl + 17, NULL, 10) : 0;
-            if (len >= hlen + clen) {
-                pthread_mutex_lock(&s->mu);
-                if (s->n_bodies < SINK_MAX_BODIES) {
-                    char *b = malloc(clen + 1);
-                    memcpy(b, buf + hlen, clen);
-                    b[clen] = '\0';
-                    s->bodies[s->n_bodies++] = b;
-                }
-                pthread_mutex_unlock(&s->mu);
-                reply(s, fd);
-                memmove(buf, buf + hlen + clen, len - hlen - clen);
-                len -= hlen + clen;
-                continue;
-            }
-        }
-        if (len + 1 >= sizeof(buf) || !readable(s, fd)) {
+        size_t need = ms_next_request(&s->stop, fd, buf, sizeof(buf), &len, &hlen);
+        if (need == 0) {
             break;
         }
-        ssize_t r = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
-        if (r <= 0) {
-            break;
+        size_t clen = need - hlen;
+        pthread_mutex_lock(&s->mu);
+        if (s->n_bodies < SINK_MAX_BODIES) {
+            char *b = malloc(clen + 1);
+            memcpy(b, buf + hlen, clen);
+            b[clen] = '\0';
+            s->bodies[s->n_bodies++] = b;
         }
-        len += (size_t)r;
+        pthread_mutex_unlock(&s->mu);
+        reply(s, fd);
+        ms_consume(buf, &len, need);
     }
     close(fd);
     return NULL;
@@ -148,7 +105,7 @@ static void *conn_main(void *arg)
 static void *sink_main(void *arg)
 {
     struct sink *s = arg;
-    while (readable(s, s->lfd)) {
+    while (ms_wait_readable(&s->stop, s->lfd)) {
         int fd = accept(s->lfd, NULL, NULL);
         if (fd < 0) {
             continue;
@@ -173,13 +130,7 @@ static struct sink *sink_start(void)
 {
     struct sink *s = calloc(1, sizeof(*s));
     pthread_mutex_init(&s->mu, NULL);
-    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(s->lfd, 16), 0);
-    socklen_t al = sizeof(a);
-    assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&a, &al), 0);
-    s->port = ntohs(a.sin_port);
+    s->lfd = ms_listen(16, &s->port);
     assert_int_equal(pthread_create(&s->th, NULL, sink_main, s), 0);
     return s;
 }
@@ -336,7 +287,7 @@ static struct hd_channel_status status(struct fx *f)
             if (hd_mono_ms() > until_) {                           \
                 fail_msg("timed out waiting for %s", #cond);      \
             }                                                      \
-            sleep_ms(5);                                           \
+            ms_sleep_ms(5);                                           \
         }                                                          \
     } while (0)
 
@@ -423,7 +374,7 @@ static void test_503_then_success_retried(void **state)
     assert_int_equal(s.failed, 0);
     assert_int_equal(s.consecutive_failures, 0);
     assert_int_equal(hd_metrics_get("herald_deliveries_total", "channel=\"hook\",outcome=\"retry\""), 1);
-    sleep_ms(200); /* nothing more is sent */
+    ms_sleep_ms(200); /* nothing more is sent */
     assert_int_equal(sink_count(f->sink), 4);
 }
 
@@ -475,7 +426,7 @@ static void test_retry_after_honoured(void **state)
     assert_int_equal(s.backlog, 1); /* the pending retry */
     assert_int_equal(hd_dispatcher_backlog(f->d), 1);
     add_events(f, 1, 3, "falco");
-    sleep_ms(200);
+    ms_sleep_ms(200);
     assert_int_equal(sink_count(f->sink), 1);
 }
 
@@ -505,7 +456,7 @@ static void test_breaker_opens_and_recovers(void **state)
     assert_non_null(strstr(b.p, "herald_channel_breaker_open{channel=\"hook\"} 1\n"));
     hd_buf_free(&b);
     /* Open: nothing is sent before the backoff expires. */
-    sleep_ms(200);
+    ms_sleep_ms(200);
     assert_int_equal(sink_count(f->sink), 3);
     assert_int_equal(status(f).cursor, seq2);
     /* Half-open fails once more (backoff doubles), then the sink answers. */
@@ -558,7 +509,7 @@ static void test_channel_deleted_in_flight(void **state)
     hd_dispatcher_channels_changed(f->d);
     struct hd_channel_status s;
     WAIT_FOR(hd_dispatcher_status(f->d, f->chan_id, &s) == HD_ENOTFOUND, 5000);
-    sleep_ms(400); /* the answer arrives for a channel that is gone */
+    ms_sleep_ms(400); /* the answer arrives for a channel that is gone */
     assert_int_equal(hd_dispatcher_backlog(f->d), 0);
 }
 
@@ -570,7 +521,7 @@ static void test_disabled_channel_skips(void **state)
     int64_t last = add_events(f, 3, 3, "falco");
     WAIT_FOR(status(f).cursor == last, 5000);
     assert_int_equal(status(f).backlog, 0);
-    sleep_ms(100);
+    ms_sleep_ms(100);
     assert_int_equal(sink_count(f->sink), 0);
 }
 
@@ -614,7 +565,7 @@ static void test_channel_updated_in_flight(void **state)
         }
         hd_channel_rec_clear(&out);
         hd_dispatcher_channels_changed(f->d);
-        sleep_ms(50);
+        ms_sleep_ms(50);
     }
     WAIT_FOR(status(f).delivered == 1, 5000);
     int64_t last = add_events(f, 1, 3, "falco");

@@ -51,41 +51,15 @@ static int teardown(void **state)
     return 0;
 }
 
-static struct hd_channel *try_make(const char *options, struct hd_err *err)
-{
-    struct hd_buf b;
-    hd_buf_init(&b, 0);
-    if (hd_buf_printf(&b, "{\"type\":\"ELASTICSEARCH\",\"name\":\"es\",\"enabled\":true,\"options\":%s}", options) !=
-        HD_OK) {
-        return NULL;
-    }
-    struct hd_channel *ch = hd_channel_new(9, 1, b.p, err);
-    hd_buf_free(&b);
-    return ch;
-}
-
 static void make(struct run *r, const char *options)
 {
-    struct hd_err err = {0};
-    hd_channel_free(r->ch);
-    r->ch = try_make(options, &err);
-    if (r->ch == NULL) {
-        fail_msg("channel: %s", err.msg);
-    }
+    fx_channel_make(&r->ch, "ELASTICSEARCH", 9, "es", options);
     assert_true(r->ch->type->max_batch >= 1000);
 }
 
 static void expect_config_error(const char *options, const char *needle)
 {
-    struct hd_err err = {0};
-    struct hd_channel *ch = try_make(options, &err);
-    if (ch != NULL) {
-        hd_channel_free(ch);
-        fail_msg("accepted %s", options);
-    }
-    if (strstr(err.msg, needle) == NULL) {
-        fail_msg("error '%s' does not mention '%s'", err.msg, needle);
-    }
+    fx_expect_config_error("ELASTICSEARCH", 9, "es", options, needle);
 }
 
 static int render_n(struct run *r, size_t n, struct hd_err *err)
@@ -97,21 +71,8 @@ static int render_n(struct run *r, size_t n, struct hd_err *err)
 
 static void render(struct run *r, size_t n)
 {
-    struct hd_err err = {0};
-    if (render_n(r, n, &err) != HD_OK) {
-        fail_msg("render: %s", err.msg);
-    }
-}
-
-static size_t header_count(const struct hd_request *req, const char *line)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < req->n_headers; i++) {
-        if (strcmp(req->headers[i], line) == 0) {
-            n++;
-        }
-    }
-    return n;
+    const struct hd_event *evs[3] = {&r->ev[0], &r->ev[1], &r->ev[2]};
+    fx_render(r->ch, evs, n, &r->req);
 }
 
 /* Splits the NDJSON body into lines (the body must end with '\n'). */
@@ -151,7 +112,7 @@ static void test_render_article(void **state)
     render(r, 1);
     assert_string_equal(r->req.method, "POST");
     assert_string_equal(r->req.url, BULK_URL);
-    assert_int_equal(header_count(&r->req, "Content-Type: application/x-ndjson"), 1);
+    assert_int_equal(fx_header_count(&r->req, "Content-Type: application/x-ndjson"), 1);
     assert_int_equal(r->req.n_headers, 1);
     struct hd_str l[4];
     assert_int_equal(lines_of(&r->req.body, l, 4), 2);
@@ -246,8 +207,8 @@ static void test_render_gzip(void **state)
     assert_int_equal(hd_buf_append(&plain, r->req.body.p, r->req.body.len), HD_OK);
     make(r, "{\"url\":\"http://es:9200\",\"index\":\"herald-%Y.%m.%d\",\"compress\":true}");
     render(r, 3);
-    assert_int_equal(header_count(&r->req, "Content-Encoding: gzip"), 1);
-    assert_int_equal(header_count(&r->req, "Content-Type: application/x-ndjson"), 1);
+    assert_int_equal(fx_header_count(&r->req, "Content-Encoding: gzip"), 1);
+    assert_int_equal(fx_header_count(&r->req, "Content-Type: application/x-ndjson"), 1);
     assert_true(r->req.body.len > 10 && (unsigned char)r->req.body.p[0] == 0x1f &&
                 (unsigned char)r->req.body.p[1] == 0x8b);
     assert_true(r->req.body.len < plain.len);
@@ -275,23 +236,23 @@ static void test_render_auth_and_pipeline(void **state)
     render(r, 1);
     assert_string_equal(r->req.url, "https://es:9243/_bulk?filter_path=errors,items.*.status,items.*.error"
                                     "&pipeline=herald-datetrim");
-    assert_int_equal(header_count(&r->req, "Authorization: Basic ZWxhc3RpYzpjaGFuZ2VtZQ=="), 1);
+    assert_int_equal(fx_header_count(&r->req, "Authorization: Basic ZWxhc3RpYzpjaGFuZ2VtZQ=="), 1);
     assert_int_equal(r->req.timeout_ms, 1500);
     make(r, "{\"url\":\"http://es:9200\",\"index\":\"h\",\"apiKey\":\"VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==\"}");
     render(r, 1);
     assert_int_equal(
-        header_count(&r->req, "Authorization: ApiKey VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="), 1);
+        fx_header_count(&r->req, "Authorization: ApiKey VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="), 1);
     /* "id:api_key" as shown by the create API key answer is encoded for us. */
     make(r, "{\"url\":\"http://es:9200\",\"index\":\"h\",\"apiKey\":\"VuaCfGcBCdbkQm-e5aOx:ui2lp2axTNmsyakw9tvNnw\"}");
     render(r, 1);
     assert_int_equal(
-        header_count(&r->req, "Authorization: ApiKey VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="), 1);
+        fx_header_count(&r->req, "Authorization: ApiKey VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="), 1);
     make(r, "{\"url\":\"http://es:9200/_bulk\",\"index\":\"h\",\"additionalHeaders\":{\"Authorization\":\"Bearer x\","
             "\"X-Opaque-Id\":\"herald\"}}");
     render(r, 1);
     assert_string_equal(r->req.url, "http://es:9200/_bulk?filter_path=errors,items.*.status,items.*.error");
-    assert_int_equal(header_count(&r->req, "Authorization: Bearer x"), 1);
-    assert_int_equal(header_count(&r->req, "X-Opaque-Id: herald"), 1);
+    assert_int_equal(fx_header_count(&r->req, "Authorization: Bearer x"), 1);
+    assert_int_equal(fx_header_count(&r->req, "X-Opaque-Id: herald"), 1);
 }
 
 static void test_config_errors(void **state)
@@ -334,19 +295,9 @@ static void load(struct hd_response *resp, long status, const char *file)
     snprintf(path, sizeof(path), ES_FX "%s", file);
     char *text = fx_read_file(path, &len);
     assert_non_null(text);
-    hd_response_clear(resp);
-    hd_response_init(resp);
-    resp->status = status;
+    fx_response(resp, status, NULL);
     assert_int_equal(hd_buf_append(&resp->body, text, len), HD_OK);
     free(text);
-}
-
-static void set_body(struct hd_response *resp, long status, const char *body)
-{
-    hd_response_clear(resp);
-    hd_response_init(resp);
-    resp->status = status;
-    assert_int_equal(hd_buf_puts(&resp->body, body), HD_OK);
 }
 
 static enum hd_verdict classify(struct run *r, const struct hd_response *resp, size_t n,
@@ -433,13 +384,13 @@ static void test_classify_whole_request(void **state)
     hd_response_init(&resp);
 
     /* errors:false: no parse, every item takes the overall verdict. */
-    set_body(&resp, 200, "{\"errors\":false,\"items\":[{\"create\":{\"status\":201}},{\"create\":{\"status\":201}}]}");
+    fx_response(&resp, 200, "{\"errors\":false,\"items\":[{\"create\":{\"status\":201}},{\"create\":{\"status\":201}}]}");
     assert_int_equal(classify(r, &resp, 2, it), HD_VERDICT_DELIVERED);
     assert_int_equal(it[0].status, -1);
-    set_body(&resp, 200, "{\"took\":3,\"ingest_took\":0,\"errors\" : false,\"items\":[]}");
+    fx_response(&resp, 200, "{\"took\":3,\"ingest_took\":0,\"errors\" : false,\"items\":[]}");
     assert_int_equal(classify(r, &resp, 2, it), HD_VERDICT_DELIVERED);
 
-    set_body(&resp, 429, "{\"error\":{\"root_cause\":[{\"type\":\"es_rejected_execution_exception\",\"reason\":\"rejected "
+    fx_response(&resp, 429, "{\"error\":{\"root_cause\":[{\"type\":\"es_rejected_execution_exception\",\"reason\":\"rejected "
                          "execution of coordinating operation\"}],\"type\":\"es_rejected_execution_exception\",\"reason\":"
                          "\"rejected execution of coordinating operation\"},\"status\":429}");
     resp.retry_after_ms = 2000;
@@ -450,24 +401,24 @@ static void test_classify_whole_request(void **state)
         assert_string_equal(it[i].error,
                             "HTTP 429 es_rejected_execution_exception: rejected execution of coordinating operation");
     }
-    set_body(&resp, 503, "{\"error\":{\"type\":\"cluster_block_exception\",\"reason\":\"blocked\"},\"status\":503}");
+    fx_response(&resp, 503, "{\"error\":{\"type\":\"cluster_block_exception\",\"reason\":\"blocked\"},\"status\":503}");
     assert_int_equal(classify(r, &resp, 1, it), HD_VERDICT_RETRY);
 
-    set_body(&resp, 401, "{\"error\":{\"root_cause\":[],\"type\":\"security_exception\",\"reason\":\"missing "
+    fx_response(&resp, 401, "{\"error\":{\"root_cause\":[],\"type\":\"security_exception\",\"reason\":\"missing "
                          "authentication credentials for REST request [/_bulk]\"},\"status\":401}");
     assert_int_equal(classify(r, &resp, 2, it), HD_VERDICT_DEAD);
     assert_int_equal(it[1].verdict, HD_VERDICT_DEAD);
     assert_string_equal(it[1].error,
                         "HTTP 401 security_exception: missing authentication credentials for REST request [/_bulk]");
-    set_body(&resp, 406, "{\"error\":\"Content-Type header [text/plain] is not supported\",\"status\":406}");
+    fx_response(&resp, 406, "{\"error\":\"Content-Type header [text/plain] is not supported\",\"status\":406}");
     assert_int_equal(classify(r, &resp, 1, it), HD_VERDICT_DEAD);
     assert_string_equal(it[0].error, "HTTP 406 Content-Type header [text/plain] is not supported");
-    set_body(&resp, 400, "not json");
+    fx_response(&resp, 400, "not json");
     assert_int_equal(classify(r, &resp, 1, it), HD_VERDICT_DEAD);
     assert_string_equal(it[0].error, "HTTP 400 not json");
 
     /* A 2xx answer that is not a _bulk answer: retried, never lost. */
-    set_body(&resp, 200, "<html>proxy</html>");
+    fx_response(&resp, 200, "<html>proxy</html>");
     assert_int_equal(classify(r, &resp, 2, it), HD_VERDICT_RETRY);
     assert_int_equal(it[1].verdict, HD_VERDICT_RETRY);
     assert_non_null(strstr(it[1].error, "unreadable _bulk answer"));

@@ -14,12 +14,6 @@
 
 #define RCPTS "[\"oncall@example.com\",\"sre@example.org\"]"
 
-struct run {
-    struct hd_event ev;
-    struct hd_channel *ch;
-    struct hd_request req;
-};
-
 static void smtp_default(void)
 {
     struct hd_smtp_settings s = {
@@ -34,70 +28,34 @@ static void smtp_default(void)
 
 static int setup(void **state)
 {
-    struct run *r = calloc(1, sizeof(*r));
-    if (r == NULL || fx_secure_event(&r->ev) != 0) {
-        free(r);
-        return -1;
+    int rc = fx_run_setup(state);
+    if (rc == 0) {
+        smtp_default();
     }
-    hd_request_init(&r->req);
-    smtp_default();
-    *state = r;
-    return 0;
+    return rc;
 }
 
 static int teardown(void **state)
 {
-    struct run *r = *state;
-    hd_event_clear(&r->ev);
-    hd_channel_free(r->ch);
-    hd_request_clear(&r->req);
-    free(r);
+    fx_run_teardown(state);
     hd_channel_smtp_clear();
     return 0;
 }
 
-static struct hd_channel *build(const char *options, struct hd_err *err)
+static void make(struct fx_run *r, const char *options)
 {
-    struct hd_buf b;
-    hd_buf_init(&b, 0);
-    assert_int_equal(hd_buf_printf(&b, "{\"type\":\"EMAIL\",\"name\":\"oncall\",\"options\":%s}", options), HD_OK);
-    struct hd_channel *ch = hd_channel_new(5, 1, b.p, err);
-    hd_buf_free(&b);
-    return ch;
+    fx_channel_make(&r->ch, "EMAIL", 5, "oncall", options);
 }
 
-static void make(struct run *r, const char *options)
+static void render(struct fx_run *r)
 {
-    struct hd_err err = {0};
-    hd_channel_free(r->ch);
-    r->ch = build(options, &err);
-    if (r->ch == NULL) {
-        fail_msg("channel: %s", err.msg);
-    }
-}
-
-static void render(struct run *r)
-{
-    struct hd_err err = {0};
     const struct hd_event *evs[1] = {&r->ev};
-    hd_request_clear(&r->req);
-    int rc = r->ch->type->render(r->ch, evs, 1, &r->req, &err);
-    if (rc != HD_OK) {
-        fail_msg("render: %s", err.msg);
-    }
+    fx_render(r->ch, evs, 1, &r->req);
 }
 
 static void expect_error(const char *options, const char *needle)
 {
-    struct hd_err err = {0};
-    struct hd_channel *ch = build(options, &err);
-    if (ch != NULL) {
-        hd_channel_free(ch);
-        fail_msg("accepted %s", options);
-    }
-    if (strstr(err.msg, needle) == NULL) {
-        fail_msg("error '%s' does not name '%s'", err.msg, needle);
-    }
+    fx_expect_config_error("EMAIL", 5, "oncall", options, needle);
 }
 
 /* The header block (up to the first empty line) contains line. */
@@ -129,7 +87,7 @@ static void test_options(void **state)
 
 static void test_envelope(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     make(r, "{\"emailRecipients\":" RCPTS "}");
     assert_int_equal(r->ch->type->max_batch, 1);
     render(r);
@@ -147,7 +105,7 @@ static void test_envelope(void **state)
 
 static void test_message(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     make(r, "{\"emailRecipients\":" RCPTS "}");
     render(r);
     const struct hd_request *q = &r->req;
@@ -207,7 +165,7 @@ static void test_message(void **state)
 
 static void test_subjects(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     make(r, "{\"emailRecipients\":" RCPTS "}");
     r->ev.state = HD_STATE_OK;
     r->ev.severity = 2;
@@ -238,7 +196,7 @@ static void test_subjects(void **state)
 
 static void test_test_event(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     make(r, "{\"emailRecipients\":" RCPTS "}");
     hd_event_clear(&r->ev);
     assert_int_equal(hd_channel_test_event(r->ch, &r->ev), HD_OK);
@@ -250,7 +208,7 @@ static void test_test_event(void **state)
 
 static void test_template(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     make(r, "{\"emailRecipients\":" RCPTS ",\"template\":{\"subject\":\"{{k8s.namespace}} is on fire\","
             "\"text\":\"pod {{k8s.pod}}\"}}");
     render(r);
@@ -261,7 +219,7 @@ static void test_template(void **state)
 
 static void test_plain_smtp_no_auth(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     struct hd_smtp_settings s = {.url = "smtps://mail:465", .from = "h@example.com"};
     assert_int_equal(hd_channel_set_smtp(&s), HD_OK);
     make(r, "{\"emailRecipients\":[\"a@b.c\"]}");
@@ -273,29 +231,14 @@ static void test_plain_smtp_no_auth(void **state)
     assert_null(r->req.password);
 }
 
-static enum hd_verdict classify(struct run *r, long status, const char *body, char *error)
+static enum hd_verdict classify(struct fx_run *r, long status, const char *body, char *error)
 {
-    struct hd_response resp;
-    struct hd_item_verdict it;
-    hd_response_init(&resp);
-    resp.status = status;
-    if (status == 0) {
-        snprintf(resp.error, sizeof(resp.error), "Couldn't connect to server");
-    }
-    if (body != NULL) {
-        hd_buf_puts(&resp.body, body);
-    }
-    memset(&it, 0, sizeof(it));
-    enum hd_verdict v = r->ch->type->classify(r->ch, &resp, 1, &it);
-    assert_int_equal(it.verdict, v);
-    snprintf(error, 256, "%s", it.error);
-    hd_response_clear(&resp);
-    return v;
+    return fx_classify1(r->ch, status, body, "Couldn't connect to server", error);
 }
 
 static void test_classify(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     char e[256];
     make(r, "{\"emailRecipients\":[\"a@b.c\"]}");
     assert_int_equal(classify(r, 250, "250 2.0.0 Ok: queued", e), HD_VERDICT_DELIVERED);

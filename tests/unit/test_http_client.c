@@ -11,21 +11,12 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "core/err.h"
 #include "core/util.h"
+#include "mini_server.h"
 #include "net/http_client.h"
 
 #define MAX_SCRIPT 8
@@ -52,39 +43,6 @@ struct srv {
     char last_req[8192];
 };
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-static int wait_readable(struct srv *s, int fd)
-{
-    while (!atomic_load(&s->stop)) {
-        struct pollfd p = {.fd = fd, .events = POLLIN};
-        int r = poll(&p, 1, 50);
-        if (r > 0) {
-            return 1;
-        }
-        if (r < 0 && errno != EINTR) {
-            return 0;
-        }
-    }
-    return 0;
-}
-
-static void send_all(int fd, const char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w <= 0) {
-            return;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-}
-
 static void answer(struct srv *s, int fd)
 {
     struct canned c = {.head = "HTTP/1.1 200 OK", .body = "ok"};
@@ -94,18 +52,18 @@ static void answer(struct srv *s, int fd)
     }
     pthread_mutex_unlock(&s->mu);
     if (c.delay_ms > 0) {
-        sleep_ms(c.delay_ms);
+        ms_sleep_ms(c.delay_ms);
     }
     size_t blen = c.body != NULL ? strlen(c.body) : c.body_len;
     char head[1024];
     int hl = snprintf(head, sizeof(head), "%s\r\nContent-Length: %zu\r\n\r\n", c.head, blen);
-    send_all(fd, head, (size_t)hl);
+    ms_send_all(fd, head, (size_t)hl);
     if (c.body != NULL) {
-        send_all(fd, c.body, blen);
+        ms_send_all(fd, c.body, blen);
     } else if (blen > 0) {
         char *b = malloc(blen);
         memset(b, c.body_byte, blen);
-        send_all(fd, b, blen);
+        ms_send_all(fd, b, blen);
         free(b);
     }
 }
@@ -116,33 +74,9 @@ static void serve_conn(struct srv *s, int fd)
     char buf[65536];
     size_t len = 0;
     for (;;) {
-        char *eoh = NULL;
-        size_t need = 0;
-        for (;;) {
-            if (len > 0) {
-                buf[len] = '\0';
-                eoh = strstr(buf, "\r\n\r\n");
-            }
-            if (eoh != NULL) {
-                size_t hlen = (size_t)(eoh - buf) + 4;
-                size_t clen = 0;
-                const char *cl = strcasestr(buf, "\r\nContent-Length:");
-                if (cl != NULL && cl < eoh) {
-                    clen = (size_t)strtoul(cl + 17, NULL, 10);
-                }
-                need = hlen + clen;
-                if (len >= need) {
-                    break;
-                }
-            }
-            if (len + 1 >= sizeof(buf) || !wait_readable(s, fd)) {
-                return;
-            }
-            ssize_t r = recv(fd, buf + len, sizeof(buf) - 1 - len, 0);
-            if (r <= 0) {
-                return;
-            }
-            len += (size_t)r;
+        size_t need = ms_next_request(&s->stop, fd, buf, sizeof(buf), &len, NULL);
+        if (need == 0) {
+            break;
         }
         pthread_mutex_lock(&s->mu);
         size_t keep = need < sizeof(s->last_req) - 1 ? need : sizeof(s->last_req) - 1;
@@ -151,15 +85,14 @@ static void serve_conn(struct srv *s, int fd)
         s->requests++;
         pthread_mutex_unlock(&s->mu);
         answer(s, fd);
-        memmove(buf, buf + need, len - need);
-        len -= need;
+        ms_consume(buf, &len, need);
     }
 }
 
 static void *srv_main(void *arg)
 {
     struct srv *s = arg;
-    while (wait_readable(s, s->lfd)) {
+    while (ms_wait_readable(&s->stop, s->lfd)) {
         int fd = accept(s->lfd, NULL, NULL);
         if (fd < 0) {
             continue;
@@ -178,14 +111,7 @@ static struct srv *srv_start(void)
     struct srv *s = calloc(1, sizeof(*s));
     assert_non_null(s);
     pthread_mutex_init(&s->mu, NULL);
-    s->lfd = socket(AF_INET, SOCK_STREAM, 0);
-    assert_true(s->lfd >= 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
-    assert_int_equal(listen(s->lfd, 8), 0);
-    socklen_t al = sizeof(a);
-    assert_int_equal(getsockname(s->lfd, (struct sockaddr *)&a, &al), 0);
-    s->port = ntohs(a.sin_port);
+    s->lfd = ms_listen(8, &s->port);
     assert_int_equal(pthread_create(&s->th, NULL, srv_main, s), 0);
     return s;
 }
@@ -446,7 +372,7 @@ static void test_headers_validated(void **state)
 
 static void *wake_later(void *arg)
 {
-    sleep_ms(100);
+    ms_sleep_ms(100);
     hd_http_client_wakeup(arg);
     return NULL;
 }

@@ -72,39 +72,22 @@ static int teardown(void **state)
 
 static int make_rc(struct run *r, const char *type, const char *options, struct hd_err *err)
 {
-    struct hd_buf b;
-    hd_buf_init(&b, 0);
-    assert_int_equal(
-        hd_buf_printf(&b, "{\"type\":\"%s\",\"name\":\"pager\",\"enabled\":true,\"options\":%s}", type, options), HD_OK);
     hd_channel_free(r->ch);
-    r->ch = hd_channel_new(9, 1, b.p, err);
-    hd_buf_free(&b);
+    r->ch = fx_channel_try(type, 9, "pager", options, err);
     return r->ch != NULL ? HD_OK : err->code;
 }
 
 static void make(struct run *r, const char *type, const char *options)
 {
-    struct hd_err err = {0};
-    if (make_rc(r, type, options, &err) != HD_OK) {
-        fail_msg("channel: %s", err.msg);
-    }
+    fx_channel_make(&r->ch, type, 9, "pager", options);
     assert_int_equal(r->ch->type->max_batch, 1);
 }
 
 static void render(struct run *r, const struct hd_event *ev)
 {
-    struct hd_err err = {0};
     const struct hd_event *evs[1] = {ev};
-    hd_request_clear(&r->req);
-    hd_request_init(&r->req);
-    if (r->ch->type->render(r->ch, evs, 1, &r->req, &err) != HD_OK) {
-        fail_msg("render: %s", err.msg);
-    }
-    json_object_put(r->doc);
-    r->doc = hd_json_parse(r->req.body.p, r->req.body.len, &err);
-    if (r->doc == NULL) {
-        fail_msg("body is not JSON: %s", err.msg);
-    }
+    fx_render(r->ch, evs, 1, &r->req);
+    fx_parse_body(&r->req, &r->doc);
 }
 
 static const char *str_at(struct run *r, const char *path)
@@ -114,16 +97,6 @@ static const char *str_at(struct run *r, const char *path)
         fail_msg("%s: not a string in %s", path, r->req.body.p);
     }
     return json_object_get_string(v);
-}
-
-static int has_header(const struct hd_request *req, const char *line)
-{
-    for (size_t i = 0; i < req->n_headers; i++) {
-        if (strcmp(req->headers[i], line) == 0) {
-            return 1;
-        }
-    }
-    return 0;
 }
 
 static size_t utf8_chars(const char *s)
@@ -222,7 +195,7 @@ static void test_pagerduty_trigger_then_resolve(void **state)
     make(r, "PAGER_DUTY", "{\"serviceKey\":\"" PD_KEY "\",\"account\":\"acme\",\"serviceName\":\"web\"}");
     render(r, &r->active.ev[0]);
     assert_string_equal(r->req.url, "https://events.pagerduty.com/v2/enqueue");
-    assert_true(has_header(&r->req, "Content-Type: application/json"));
+    assert_true(fx_header_count(&r->req, "Content-Type: application/json"));
     assert_string_equal(str_at(r, "routing_key"), PD_KEY);
     assert_string_equal(str_at(r, "event_action"), "trigger");
     char *dedup = hd_strdup(str_at(r, "dedup_key"));
@@ -265,8 +238,8 @@ static void test_opsgenie_create_then_close(void **state)
     make(r, "OPSGENIE", "{\"apiKey\":\"og-key-1234\",\"region\":\"EU\"}");
     render(r, &r->active.ev[0]);
     assert_string_equal(r->req.url, "https://api.eu.opsgenie.com/v2/alerts");
-    assert_true(has_header(&r->req, "Authorization: GenieKey og-key-1234"));
-    assert_true(has_header(&r->req, "Content-Type: application/json"));
+    assert_true(fx_header_count(&r->req, "Authorization: GenieKey og-key-1234"));
+    assert_true(fx_header_count(&r->req, "Content-Type: application/json"));
     assert_string_equal(str_at(r, "alias"), r->active.ev[0].alert_key);
     assert_string_equal(str_at(r, "priority"), "P4");
     assert_string_equal(str_at(r, "source"), "herald");
@@ -353,7 +326,7 @@ static void test_slack_blocks(void **state)
     r->active.ev[0].suppressed = 3;
     render(r, &r->active.ev[0]);
     assert_string_equal(r->req.url, "https://hooks.slack.com/services/T1/B2/XYZ");
-    assert_true(has_header(&r->req, "Content-Type: application/json"));
+    assert_true(fx_header_count(&r->req, "Content-Type: application/json"));
     assert_string_equal(str_at(r, "channel"), "#alerts");
     assert_non_null(strstr(str_at(r, "text"), "[Warning] alertName"));
     assert_non_null(strstr(str_at(r, "text"), "(+3 similar suppressed)"));

@@ -17,78 +17,28 @@
 #define ARN_FIFO "arn:aws:sns:eu-west-1:123456789012:alerts.fifo"
 #define CREDS "\"accessKeyId\":\"AKIDEXAMPLE\",\"secretAccessKey\":\"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\""
 
-struct run {
-    struct hd_event ev;
-    struct hd_channel *ch;
-    struct hd_request req;
-};
-
 static int setup(void **state)
 {
-    struct run *r = calloc(1, sizeof(*r));
-    if (r == NULL || fx_secure_event(&r->ev) != 0) {
-        free(r);
-        return -1;
-    }
-    hd_request_init(&r->req);
     unsetenv("AWS_ACCESS_KEY_ID");
     unsetenv("AWS_SECRET_ACCESS_KEY");
     unsetenv("AWS_SESSION_TOKEN");
-    *state = r;
-    return 0;
+    return fx_run_setup(state);
 }
 
-static int teardown(void **state)
+static void make(struct fx_run *r, const char *options)
 {
-    struct run *r = *state;
-    hd_event_clear(&r->ev);
-    hd_channel_free(r->ch);
-    hd_request_clear(&r->req);
-    free(r);
-    return 0;
+    fx_channel_make(&r->ch, "SNS", 9, "aws", options);
 }
 
-static struct hd_channel *build(const char *options, struct hd_err *err)
+static void render(struct fx_run *r)
 {
-    struct hd_buf b;
-    hd_buf_init(&b, 0);
-    assert_int_equal(hd_buf_printf(&b, "{\"type\":\"SNS\",\"name\":\"aws\",\"options\":%s}", options), HD_OK);
-    struct hd_channel *ch = hd_channel_new(9, 1, b.p, err);
-    hd_buf_free(&b);
-    return ch;
-}
-
-static void make(struct run *r, const char *options)
-{
-    struct hd_err err = {0};
-    hd_channel_free(r->ch);
-    r->ch = build(options, &err);
-    if (r->ch == NULL) {
-        fail_msg("channel: %s", err.msg);
-    }
-}
-
-static void render(struct run *r)
-{
-    struct hd_err err = {0};
     const struct hd_event *evs[1] = {&r->ev};
-    hd_request_clear(&r->req);
-    if (r->ch->type->render(r->ch, evs, 1, &r->req, &err) != HD_OK) {
-        fail_msg("render: %s", err.msg);
-    }
+    fx_render(r->ch, evs, 1, &r->req);
 }
 
 static void expect_error(const char *options, const char *needle)
 {
-    struct hd_err err = {0};
-    struct hd_channel *ch = build(options, &err);
-    if (ch != NULL) {
-        hd_channel_free(ch);
-        fail_msg("accepted %s", options);
-    }
-    if (strstr(err.msg, needle) == NULL) {
-        fail_msg("error '%s' does not name '%s'", err.msg, needle);
-    }
+    fx_expect_config_error("SNS", 9, "aws", options, needle);
 }
 
 /* Value of a form field, percent-decoded (static buffer). */
@@ -121,16 +71,6 @@ static const char *form_get(const struct hd_request *q, const char *name)
     return NULL;
 }
 
-static int has_header(const struct hd_request *q, const char *line)
-{
-    for (size_t i = 0; i < q->n_headers; i++) {
-        if (strcmp(q->headers[i], line) == 0) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
 static void test_options(void **state)
 {
     (void)state;
@@ -150,7 +90,7 @@ static void test_options(void **state)
 
 static void test_env_credentials(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     setenv("AWS_ACCESS_KEY_ID", "AKIAENV", 1);
     setenv("AWS_SECRET_ACCESS_KEY", "env-secret", 1);
     setenv("AWS_SESSION_TOKEN", "env-token", 1);
@@ -158,7 +98,7 @@ static void test_env_credentials(void **state)
     render(r);
     assert_string_equal(r->req.username, "AKIAENV");
     assert_string_equal(r->req.password, "env-secret");
-    assert_true(has_header(&r->req, "X-Amz-Security-Token: env-token"));
+    assert_true(fx_header_count(&r->req, "X-Amz-Security-Token: env-token"));
     unsetenv("AWS_ACCESS_KEY_ID");
     unsetenv("AWS_SECRET_ACCESS_KEY");
     unsetenv("AWS_SESSION_TOKEN");
@@ -166,7 +106,7 @@ static void test_env_credentials(void **state)
 
 static void test_publish_per_topic(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     make(r, "{\"snsTopicARNs\":[\"" ARN_US "\",\"" ARN_CN "\",\"" ARN_FIFO "\"]," CREDS "}");
     assert_int_equal(r->ch->type->max_batch, 1);
     render(r);
@@ -176,8 +116,8 @@ static void test_publish_per_topic(void **state)
     assert_string_equal(q->aws_sigv4, "aws:amz:us-east-1:sns");
     assert_string_equal(q->username, "AKIDEXAMPLE");
     assert_string_equal(q->password, "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY");
-    assert_true(has_header(q, "Content-Type: application/x-www-form-urlencoded; charset=utf-8"));
-    assert_false(has_header(q, "X-Amz-Security-Token: "));
+    assert_true(fx_header_count(q, "Content-Type: application/x-www-form-urlencoded; charset=utf-8"));
+    assert_false(fx_header_count(q, "X-Amz-Security-Token: "));
     /* Exact form head: fixed order, everything percent-encoded. */
     const char *head = "Action=Publish&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A123456789012%3Aalerts&Subject=%5BALERT%5D%"
                        "5BMedium%5D%20Policy%2059%3A%20FILE%20POLICY%3A%20Read%20sensitive%20file%20untrusted&Message=";
@@ -223,7 +163,7 @@ static void test_publish_per_topic(void **state)
 
 static void test_endpoint_subject_and_test_event(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     make(r, "{\"snsTopicARNs\":[\"" ARN_US "\"],\"endpoint\":\"http://127.0.0.1:4566\",\"sessionToken\":\"tok\","
             CREDS "}");
     free(r->ev.name);
@@ -235,7 +175,7 @@ static void test_endpoint_subject_and_test_event(void **state)
     render(r);
     assert_string_equal(r->req.url, "http://127.0.0.1:4566/");
     assert_string_equal(r->req.aws_sigv4, "aws:amz:us-east-1:sns");
-    assert_true(has_header(&r->req, "X-Amz-Security-Token: tok"));
+    assert_true(fx_header_count(&r->req, "X-Amz-Security-Token: tok"));
     const char *s = form_get(&r->req, "Subject");
     assert_int_equal(strlen(s), 99);
     assert_memory_equal(s, "[OK][Medium] caf? line two xxx", 30);
@@ -247,24 +187,9 @@ static void test_endpoint_subject_and_test_event(void **state)
     assert_non_null(strstr(form_get(&r->req, "Message"), ",\"test\":true}"));
 }
 
-static enum hd_verdict classify(struct run *r, long status, const char *body, char *error)
+static enum hd_verdict classify(struct fx_run *r, long status, const char *body, char *error)
 {
-    struct hd_response resp;
-    struct hd_item_verdict it;
-    hd_response_init(&resp);
-    resp.status = status;
-    if (status == 0) {
-        snprintf(resp.error, sizeof(resp.error), "Timeout was reached");
-    }
-    if (body != NULL) {
-        hd_buf_puts(&resp.body, body);
-    }
-    memset(&it, 0, sizeof(it));
-    enum hd_verdict v = r->ch->type->classify(r->ch, &resp, 1, &it);
-    assert_int_equal(it.verdict, v);
-    snprintf(error, 256, "%s", it.error);
-    hd_response_clear(&resp);
-    return v;
+    return fx_classify1(r->ch, status, body, "Timeout was reached", error);
 }
 
 #define ERR_XML(code, msg)                                                                                              \
@@ -273,7 +198,7 @@ static enum hd_verdict classify(struct run *r, long status, const char *body, ch
 
 static void test_classify(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     char e[256];
     make(r, "{\"snsTopicARNs\":[\"" ARN_US "\"]," CREDS "}");
     assert_int_equal(classify(r, 200,
@@ -317,12 +242,12 @@ static void test_mask(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_options, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_env_credentials, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_publish_per_topic, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_endpoint_subject_and_test_event, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_classify, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_mask, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_options, setup, fx_run_teardown),
+        cmocka_unit_test_setup_teardown(test_env_credentials, setup, fx_run_teardown),
+        cmocka_unit_test_setup_teardown(test_publish_per_topic, setup, fx_run_teardown),
+        cmocka_unit_test_setup_teardown(test_endpoint_subject_and_test_event, setup, fx_run_teardown),
+        cmocka_unit_test_setup_teardown(test_classify, setup, fx_run_teardown),
+        cmocka_unit_test_setup_teardown(test_mask, setup, fx_run_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

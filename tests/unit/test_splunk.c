@@ -14,96 +14,38 @@
 #define TOKEN "2b8868fe-198c-f120-3256-e6af6515bfad"
 #define HEC_CODES HD_FIXTURES "/splunk/hec_codes_0_22_from_splunkadmins.json"
 
-struct run {
-    struct hd_event ev;
-    struct hd_channel *ch;
-    struct hd_request req;
-};
-
-static int setup(void **state)
-{
-    struct run *r = calloc(1, sizeof(*r));
-    if (r == NULL || fx_secure_event(&r->ev) != 0) {
-        free(r);
-        return -1;
-    }
-    hd_request_init(&r->req);
-    *state = r;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct run *r = *state;
-    hd_event_clear(&r->ev);
-    hd_channel_free(r->ch);
-    hd_request_clear(&r->req);
-    free(r);
-    return 0;
-}
-
 static struct hd_channel *build(const char *options, struct hd_err *err)
 {
-    struct hd_buf b;
-    hd_buf_init(&b, 0);
-    if (hd_buf_printf(&b, "{\"type\":\"SPLUNK\",\"name\":\"Splunk\",\"enabled\":true,\"options\":%s}", options) != HD_OK) {
-        hd_buf_free(&b);
-        return NULL;
-    }
-    struct hd_channel *ch = hd_channel_new(9, 1, b.p, err);
-    hd_buf_free(&b);
-    return ch;
+    return fx_channel_try("SPLUNK", 9, "Splunk", options, err);
 }
 
-static void make(struct run *r, const char *options)
+static void make(struct fx_run *r, const char *options)
 {
-    struct hd_err err = {0};
-    hd_channel_free(r->ch);
-    r->ch = build(options, &err);
-    if (r->ch == NULL) {
-        fail_msg("channel: %s", err.msg);
-    }
+    fx_channel_make(&r->ch, "SPLUNK", 9, "Splunk", options);
 }
 
-static void render_n(struct run *r, const struct hd_event *const *evs, size_t n)
+static void render_n(struct fx_run *r, const struct hd_event *const *evs, size_t n)
 {
-    struct hd_err err = {0};
-    hd_request_clear(&r->req);
-    hd_request_init(&r->req);
-    int rc = r->ch->type->render(r->ch, evs, n, &r->req, &err);
-    if (rc != HD_OK) {
-        fail_msg("render: %s", err.msg);
-    }
+    fx_render(r->ch, evs, n, &r->req);
 }
 
-static void render(struct run *r)
+static void render(struct fx_run *r)
 {
     const struct hd_event *evs[1] = {&r->ev};
     render_n(r, evs, 1);
 }
 
-static const char *header(const struct hd_request *req, const char *name)
-{
-    size_t len = strlen(name);
-    for (size_t i = 0; i < req->n_headers; i++) {
-        if (strncasecmp(req->headers[i], name, len) == 0 && req->headers[i][len] == ':') {
-            return req->headers[i] + len + 2;
-        }
-    }
-    return NULL;
-}
-
 /* The article's Secure event as one HEC envelope, byte for byte. */
 static void test_event_envelope_golden(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     make(r, "{\"url\":\"https://splunk.example.com:8088\",\"token\":\"" TOKEN "\"}");
     render(r);
     assert_string_equal(r->req.method, "POST");
     assert_string_equal(r->req.url, "https://splunk.example.com:8088/services/collector/event");
-    assert_string_equal(header(&r->req, "Authorization"), "Splunk " TOKEN);
-    assert_string_equal(header(&r->req, "Content-Type"), "application/json");
-    assert_null(header(&r->req, "X-Splunk-Request-Channel"));
+    assert_string_equal(fx_header(&r->req, "Authorization"), "Splunk " TOKEN);
+    assert_string_equal(fx_header(&r->req, "Content-Type"), "application/json");
+    assert_null(fx_header(&r->req, "X-Splunk-Request-Channel"));
 
     struct hd_buf want;
     hd_buf_init(&want, 0);
@@ -128,7 +70,7 @@ static void test_event_envelope_golden(void **state)
  * exact to the microsecond, every field a flat string. */
 static void test_event_batch_and_options(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     struct hd_event e2;
     struct hd_event e3;
     fx_raw_event(&e2, "{\"msg\":\"second\"}");
@@ -194,7 +136,7 @@ static void test_event_batch_and_options(void **state)
 /* raw: the article's /services/collector/raw recipe, metadata in the query. */
 static void test_raw_mode(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     make(r, "{\"url\":\"http://somehost:9000/\",\"token\":\"" TOKEN "\",\"raw\":true,\"index\":\"sec ops\"}");
     assert_int_equal(r->ch->common.batch_max_events, 1);
     render(r);
@@ -202,8 +144,8 @@ static void test_raw_mode(void **state)
                                     "&source=herald&host=ip-10-0-8-165&index=sec%20ops");
     assert_int_equal(r->req.body.len, r->ev.raw_len);
     assert_memory_equal(r->req.body.p, r->ev.raw, r->ev.raw_len);
-    assert_string_equal(header(&r->req, "Authorization"), "Splunk " TOKEN);
-    assert_string_equal(header(&r->req, "Content-Type"), "text/plain");
+    assert_string_equal(fx_header(&r->req, "Authorization"), "Splunk " TOKEN);
+    assert_string_equal(fx_header(&r->req, "Content-Type"), "text/plain");
 
     /* batched raw: one event per line, multi-line documents compacted;
      * mixed sources carry no per-source sourcetype. */
@@ -228,7 +170,7 @@ static void test_raw_mode(void **state)
 
 static void test_batch_over_max_bytes(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     struct hd_err err = {0};
     make(r, "{\"url\":\"http://hec:8088\",\"token\":\"" TOKEN "\",\"batch\":{\"maxBytes\":2048}}");
     const struct hd_event *evs[2] = {&r->ev, &r->ev};
@@ -268,20 +210,10 @@ static void test_options_rejected(void **state)
     }
 }
 
-static void respond(struct hd_response *resp, long status, const char *body)
-{
-    hd_response_clear(resp);
-    hd_response_init(resp);
-    resp->status = status;
-    if (body != NULL) {
-        assert_int_equal(hd_buf_puts(&resp->body, body), HD_OK);
-    }
-}
-
 /* Every code of the fixture table, answered with its real HTTP status. */
 static void test_classify_hec_codes(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     size_t len = 0;
     char *text = fx_read_file(HEC_CODES, &len);
     assert_non_null(text);
@@ -301,7 +233,7 @@ static void test_classify_hec_codes(void **state)
         const char *msg = hd_json_get_str(c, "text");
         char body[256];
         snprintf(body, sizeof(body), "{\"text\":\"%s\",\"code\":%lld}", msg, (long long)code);
-        respond(&resp, (long)http, body);
+        fx_response(&resp, (long)http, body);
         struct hd_item_verdict items[2];
         memset(items, 0, sizeof(items));
         enum hd_verdict want = HD_VERDICT_DEAD;
@@ -330,7 +262,7 @@ static void test_classify_hec_codes(void **state)
 
 static void test_classify_partial_and_plain(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     struct hd_response resp;
     struct hd_item_verdict items[3];
     hd_response_init(&resp);
@@ -338,25 +270,25 @@ static void test_classify_partial_and_plain(void **state)
 
     /* The real answer of fixtures/splunk/hec_responses_real_sc4s_docs.jsonl:
      * event 0 indexed, 1 bad, 2 never looked at. */
-    respond(&resp, 400, "{\"text\":\"Incorrect index\",\"code\":7,\"invalid-event-number\":1}");
+    fx_response(&resp, 400, "{\"text\":\"Incorrect index\",\"code\":7,\"invalid-event-number\":1}");
     assert_int_equal(r->ch->type->classify(r->ch, &resp, 3, items), HD_VERDICT_DEAD);
     assert_int_equal(items[0].verdict, HD_VERDICT_DELIVERED);
     assert_int_equal(items[1].verdict, HD_VERDICT_DEAD);
     assert_string_equal(items[1].error, "HEC code 7: Incorrect index (event 1 of the batch)");
     assert_int_equal(items[2].verdict, HD_VERDICT_RETRY);
 
-    respond(&resp, 503, NULL); /* a proxy without a HEC body */
+    fx_response(&resp, 503, NULL); /* a proxy without a HEC body */
     assert_int_equal(r->ch->type->classify(r->ch, &resp, 1, items), HD_VERDICT_RETRY);
-    respond(&resp, 429, "Too Many Requests");
+    fx_response(&resp, 429, "Too Many Requests");
     assert_int_equal(r->ch->type->classify(r->ch, &resp, 1, items), HD_VERDICT_RETRY);
     assert_string_equal(items[0].error, "HTTP 429: Too Many Requests");
-    respond(&resp, 404, "{\"text\":\"The requested URL was not found on this server.\",\"code\":404}");
+    fx_response(&resp, 404, "{\"text\":\"The requested URL was not found on this server.\",\"code\":404}");
     assert_int_equal(r->ch->type->classify(r->ch, &resp, 1, items), HD_VERDICT_DEAD);
-    respond(&resp, 0, NULL);
+    fx_response(&resp, 0, NULL);
     snprintf(resp.error, sizeof(resp.error), "Couldn't connect to server");
     assert_int_equal(r->ch->type->classify(r->ch, &resp, 1, items), HD_VERDICT_RETRY);
     assert_string_equal(items[0].error, "Couldn't connect to server");
-    respond(&resp, 200, "{\"text\":\"Success\",\"code\":0}");
+    fx_response(&resp, 200, "{\"text\":\"Success\",\"code\":0}");
     assert_int_equal(r->ch->type->classify(r->ch, &resp, 1, items), HD_VERDICT_DELIVERED);
     int64_t id = -1;
     assert_int_equal(r->ch->type->ack_id(r->ch, &resp, &id), 0); /* no ackId */
@@ -379,21 +311,21 @@ static int is_guid(const char *s)
 
 static void test_ack(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     struct hd_err err = {0};
     make(r, "{\"url\":\"http://hec:8088\",\"token\":\"" TOKEN "\"}");
     assert_int_equal(r->ch->ack_timeout_ms, 0); /* off unless asked */
     make(r, "{\"url\":\"http://hec:8088\",\"token\":\"" TOKEN "\",\"useAck\":true}");
     assert_int_equal(r->ch->ack_timeout_ms, 60000);
     render(r);
-    const char *guid = header(&r->req, "X-Splunk-Request-Channel");
+    const char *guid = fx_header(&r->req, "X-Splunk-Request-Channel");
     assert_true(is_guid(guid));
     char keep[37];
     snprintf(keep, sizeof(keep), "%s", guid);
 
     struct hd_response resp;
     hd_response_init(&resp);
-    respond(&resp, 200, "{\"text\":\"Success\",\"code\":0,\"ackId\":7}");
+    fx_response(&resp, 200, "{\"text\":\"Success\",\"code\":0,\"ackId\":7}");
     int64_t id = -1;
     assert_int_equal(r->ch->type->ack_id(r->ch, &resp, &id), 1);
     assert_int_equal(id, 7);
@@ -404,17 +336,17 @@ static void test_ack(void **state)
     assert_int_equal(r->ch->type->ack_render(r->ch, ids, 3, &r->req, &err), HD_OK);
     assert_string_equal(r->req.url, "http://hec:8088/services/collector/ack");
     assert_string_equal(r->req.body.p, "{\"acks\":[0,5,7]}");
-    assert_string_equal(header(&r->req, "X-Splunk-Request-Channel"), keep); /* same channel as the data */
-    assert_string_equal(header(&r->req, "Authorization"), "Splunk " TOKEN);
+    assert_string_equal(fx_header(&r->req, "X-Splunk-Request-Channel"), keep); /* same channel as the data */
+    assert_string_equal(fx_header(&r->req, "Authorization"), "Splunk " TOKEN);
 
     unsigned char conf[3] = {0};
-    respond(&resp, 200, "{\"acks\":{\"0\":true,\"5\":false,\"7\":true}}");
+    fx_response(&resp, 200, "{\"acks\":{\"0\":true,\"5\":false,\"7\":true}}");
     assert_int_equal(r->ch->type->ack_classify(r->ch, &resp, ids, 3, conf), 2);
     assert_int_equal(conf[0], 1);
     assert_int_equal(conf[1], 0);
     assert_int_equal(conf[2], 1);
     memset(conf, 0, sizeof(conf));
-    respond(&resp, 503, "{\"text\":\"Server is busy\",\"code\":9}");
+    fx_response(&resp, 503, "{\"text\":\"Server is busy\",\"code\":9}");
     assert_true(r->ch->type->ack_classify(r->ch, &resp, ids, 3, conf) < 0);
     assert_int_equal(conf[0] + conf[1] + conf[2], 0);
     hd_response_clear(&resp);
@@ -426,14 +358,14 @@ static void test_ack(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_event_envelope_golden, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_event_batch_and_options, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_raw_mode, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_batch_over_max_bytes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_options_rejected, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_classify_hec_codes, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_classify_partial_and_plain, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_ack, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_event_envelope_golden, fx_run_setup, fx_run_teardown),
+        cmocka_unit_test_setup_teardown(test_event_batch_and_options, fx_run_setup, fx_run_teardown),
+        cmocka_unit_test_setup_teardown(test_raw_mode, fx_run_setup, fx_run_teardown),
+        cmocka_unit_test_setup_teardown(test_batch_over_max_bytes, fx_run_setup, fx_run_teardown),
+        cmocka_unit_test_setup_teardown(test_options_rejected, fx_run_setup, fx_run_teardown),
+        cmocka_unit_test_setup_teardown(test_classify_hec_codes, fx_run_setup, fx_run_teardown),
+        cmocka_unit_test_setup_teardown(test_classify_partial_and_plain, fx_run_setup, fx_run_teardown),
+        cmocka_unit_test_setup_teardown(test_ack, fx_run_setup, fx_run_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,95 +10,23 @@
 #include "channel/channel.h"
 #include "channel_fixture.h"
 
-struct run {
-    struct hd_event ev;
-    struct hd_channel *ch;
-    struct hd_request req;
-    json_object *doc;
-};
-
-static int setup(void **state)
+static void make(struct fx_run *r, const char *options)
 {
-    struct run *r = calloc(1, sizeof(*r));
-    if (r == NULL || fx_secure_event(&r->ev) != 0) {
-        free(r);
-        return -1;
-    }
-    hd_request_init(&r->req);
-    *state = r;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    struct run *r = *state;
-    hd_event_clear(&r->ev);
-    hd_channel_free(r->ch);
-    hd_request_clear(&r->req);
-    json_object_put(r->doc);
-    free(r);
-    return 0;
-}
-
-static void make(struct run *r, const char *options)
-{
-    struct hd_buf b;
-    struct hd_err err = {0};
-    hd_buf_init(&b, 0);
-    assert_int_equal(
-        hd_buf_printf(&b, "{\"type\":\"WEBHOOK\",\"name\":\"Splunk\",\"enabled\":true,\"options\":%s}", options), HD_OK);
-    hd_channel_free(r->ch);
-    r->ch = hd_channel_new(7, 3, b.p, &err);
-    hd_buf_free(&b);
-    if (r->ch == NULL) {
-        fail_msg("channel: %s", err.msg);
-    }
+    fx_channel_make(&r->ch, "WEBHOOK", 7, "Splunk", options);
     assert_int_equal(r->ch->type->max_batch, 1);
 }
 
-static void render(struct run *r)
+static void render(struct fx_run *r)
 {
-    struct hd_err err = {0};
     const struct hd_event *evs[1] = {&r->ev};
-    hd_request_clear(&r->req);
-    int rc = r->ch->type->render(r->ch, evs, 1, &r->req, &err);
-    if (rc != HD_OK) {
-        fail_msg("render: %s", err.msg);
-    }
-    json_object_put(r->doc);
-    r->doc = hd_json_parse(r->req.body.p, r->req.body.len, &err);
-    if (r->doc == NULL) {
-        fail_msg("body is not JSON: %s", err.msg);
-    }
-}
-
-static size_t header_count(const struct hd_request *req, const char *line)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < req->n_headers; i++) {
-        if (strcmp(req->headers[i], line) == 0) {
-            n++;
-        }
-    }
-    return n;
-}
-
-static size_t header_named(const struct hd_request *req, const char *name)
-{
-    size_t n = 0;
-    size_t len = strlen(name);
-    for (size_t i = 0; i < req->n_headers; i++) {
-        if (strncasecmp(req->headers[i], name, len) == 0 && req->headers[i][len] == ':') {
-            n++;
-        }
-    }
-    return n;
+    fx_render(r->ch, evs, 1, &r->req);
+    fx_parse_body(&r->req, &r->doc);
 }
 
 /* The article's channel (v18): the body is what Sysdig posted, byte for byte. */
 static void test_render_original_with_headers(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     make(r, "{\"notifyOnOk\":true,\"url\":\"http://somehost:9000/services/collector/raw\","
             "\"additionalHeaders\":{\"Authorization\":\"Splunk 2b8868fe198cf1203256e6af6515bfad\"},"
             "\"notifyOnResolve\":true,\"timeoutMs\":2500,\"allowInsecureConnections\":true}");
@@ -107,8 +35,8 @@ static void test_render_original_with_headers(void **state)
     assert_string_equal(r->req.url, "http://somehost:9000/services/collector/raw");
     assert_int_equal(r->req.body.len, r->ev.raw_len);
     assert_memory_equal(r->req.body.p, r->ev.raw, r->ev.raw_len);
-    assert_int_equal(header_count(&r->req, "Content-Type: application/json"), 1);
-    assert_int_equal(header_count(&r->req, "Authorization: Splunk 2b8868fe198cf1203256e6af6515bfad"), 1);
+    assert_int_equal(fx_header_count(&r->req, "Content-Type: application/json"), 1);
+    assert_int_equal(fx_header_count(&r->req, "Authorization: Splunk 2b8868fe198cf1203256e6af6515bfad"), 1);
     assert_int_equal(r->req.n_headers, 2);
     assert_int_equal(r->req.timeout_ms, 2500);
     assert_non_null(r->req.tls);
@@ -117,20 +45,20 @@ static void test_render_original_with_headers(void **state)
 
 static void test_user_content_type_wins(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     make(r, "{\"url\":\"https://hooks.example.com/x\",\"additionalHeaders\":{\"content-type\":\"text/plain\","
             "\"X-A\":\"1\",\"X-B\":\"\"}}");
     render(r);
-    assert_int_equal(header_named(&r->req, "Content-Type"), 1);
-    assert_int_equal(header_count(&r->req, "content-type: text/plain"), 1);
-    assert_int_equal(header_named(&r->req, "X-A"), 1);
+    assert_int_equal(fx_header_named(&r->req, "Content-Type"), 1);
+    assert_int_equal(fx_header_count(&r->req, "content-type: text/plain"), 1);
+    assert_int_equal(fx_header_named(&r->req, "X-A"), 1);
     assert_int_equal(r->req.timeout_ms, 10000);
     assert_int_equal(r->req.tls->insecure, 0);
 }
 
 static void test_custom_data_merged(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     make(r, "{\"url\":\"http://es:9200/sysdigsecure/event\",\"customData\":{\"cluster\":\"prod\",\"team\":{\"id\":3},"
             "\"state\":\"overridden\"}}");
     render(r);
@@ -148,7 +76,7 @@ static void test_custom_data_merged(void **state)
 
 static void test_transform_and_template(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     make(r, "{\"url\":\"http://es:9200/sysdigsecure/event\",\"transform\":{\"millisField\":\"estimestamp\"}}");
     render(r);
     assert_int_equal(json_object_get_int64(hd_json_path(r->doc, "estimestamp")), 1518849360000LL);
@@ -170,7 +98,7 @@ static void test_transform_and_template(void **state)
 
 static void test_render_wrong_batch(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     struct hd_err err = {0};
     const struct hd_event *evs[2] = {&r->ev, &r->ev};
     make(r, "{\"url\":\"http://x/\"}");
@@ -180,7 +108,7 @@ static void test_render_wrong_batch(void **state)
 
 static void test_classify(void **state)
 {
-    struct run *r = *state;
+    struct fx_run *r = *state;
     struct hd_response resp;
     struct hd_item_verdict item;
     make(r, "{\"url\":\"http://x/\"}");
@@ -219,12 +147,12 @@ static void test_classify(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_render_original_with_headers, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_user_content_type_wins, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_custom_data_merged, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_transform_and_template, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_render_wrong_batch, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_classify, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_render_original_with_headers, fx_run_setup, fx_run_teardown),
+        cmocka_unit_test_setup_teardown(test_user_content_type_wins, fx_run_setup, fx_run_teardown),
+        cmocka_unit_test_setup_teardown(test_custom_data_merged, fx_run_setup, fx_run_teardown),
+        cmocka_unit_test_setup_teardown(test_transform_and_template, fx_run_setup, fx_run_teardown),
+        cmocka_unit_test_setup_teardown(test_render_wrong_batch, fx_run_setup, fx_run_teardown),
+        cmocka_unit_test_setup_teardown(test_classify, fx_run_setup, fx_run_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
