@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lat_hist.h"
+
 #define NBUCKETS 20000 /* 0.1 ms resolution up to 2 s, last bucket = overflow */
 
 static atomic_long requests;
@@ -172,18 +174,7 @@ static void on_done(void *cls, struct MHD_Connection *c, void **ctx, enum MHD_Re
 
 static double pct(double p)
 {
-    long total = 0;
-    for (int i = 0; i < NBUCKETS; i++) {
-        total += atomic_load(&hist[i]);
-    }
-    long want = (long)(p * (double)total), acc = 0;
-    for (int i = 0; i < NBUCKETS; i++) {
-        acc += atomic_load(&hist[i]);
-        if (acc > want) {
-            return (i + 1) * 0.1;
-        }
-    }
-    return NBUCKETS * 0.1;
+    return lat_pct(hist, NBUCKETS, p);
 }
 
 int main(int argc, char **argv)

@@ -22,6 +22,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lat_hist.h"
+
 #define NBUCKETS 4096 /* 0.1 ms resolution up to ~409 ms, last bucket = overflow */
 
 static int port = 8080;
@@ -205,18 +207,7 @@ static void *worker(void *arg)
 
 static double pct(double p)
 {
-    long total = 0;
-    for (int i = 0; i < NBUCKETS; i++) {
-        total += atomic_load(&hist[i]);
-    }
-    long want = (long)(p * (double)total), acc = 0;
-    for (int i = 0; i < NBUCKETS; i++) {
-        acc += atomic_load(&hist[i]);
-        if (acc > want) {
-            return (i + 1) * 0.1;
-        }
-    }
-    return NBUCKETS * 0.1;
+    return lat_pct(hist, NBUCKETS, p);
 }
 
 int main(int argc, char **argv)

@@ -23,15 +23,15 @@
 #include "core/util.h"
 #include "input/decoder.h"
 
-static int has(json_object *o, const char *key)
+static int has(hd_jv o, const char *key)
 {
-    return json_object_object_get_ex(o, key, NULL) ? 1 : 0;
+    return hd_jv_has(o, key);
 }
 
-static int am_detect(json_object *root)
+static int am_detect(hd_jv root)
 {
-    json_object *alerts = NULL;
-    if (!json_object_object_get_ex(root, "alerts", &alerts) || !json_object_is_type(alerts, json_type_array)) {
+    hd_jv alerts = hd_jv_get(root, "alerts");
+    if (!hd_jv_is(alerts, HD_JT_ARRAY)) {
         return 0;
     }
     int n = has(root, "version") + has(root, "groupKey") + has(root, "receiver") + has(root, "status") +
@@ -40,8 +40,8 @@ static int am_detect(json_object *root)
         return 80;
     }
     /* a bare {"alerts":[...]} whose first alert looks like Alertmanager's */
-    json_object *a0 = json_object_array_get_idx(alerts, 0);
-    if (json_object_is_type(a0, json_type_object) && has(a0, "labels") &&
+    hd_jv a0 = hd_jv_at(alerts, 0);
+    if (hd_jv_is(a0, HD_JT_OBJECT) && has(a0, "labels") &&
         (has(a0, "startsAt") || has(a0, "fingerprint"))) {
         return 50;
     }
@@ -72,14 +72,14 @@ static int fill(char **dst, const char *s)
 }
 
 /* Checks that every value of a labels/annotations object is a string. */
-static int check_strings(json_object *o, const char *what, struct hd_err *err)
+static int check_strings(hd_jv o, const char *what, struct hd_err *err)
 {
-    if (o == NULL) {
-        return HD_OK;
-    }
-    json_object_object_foreach(o, k, v)
-    {
-        if (!json_object_is_type(v, json_type_string)) {
+    struct hd_jv_iter it;
+    const char *k;
+    hd_jv v;
+    hd_jv_iter_init(&it, o);
+    while (hd_jv_iter_next(&it, &k, &v)) {
+        if (!hd_jv_is(v, HD_JT_STRING)) {
             return hd_err_set(err, HD_EINVAL, "%s.%.64s: expected a string", what, k);
         }
     }
@@ -220,33 +220,27 @@ static int am_set_raw(struct hd_event *ev, const char *s, size_t n, size_t open,
 }
 
 struct am_group {
-    json_object *root;
+    hd_jv root;
     const char *status;   /* group status: the default of alerts without one */
     const char *receiver;
     const char *external_url;
     const char *group_key;
 };
 
-static int am_labels(const struct am_group *g, json_object *labels, json_object *ann, const char *fp,
-                     struct hd_event *ev)
+static int am_labels(const struct am_group *g, hd_jv labels, hd_jv ann, const char *fp, struct hd_event *ev)
 {
     struct hd_labels lab;
     hd_labels_init(&lab);
     int rc = HD_OK;
-    if (labels != NULL) {
-        json_object_object_foreach(labels, lk, lv)
-        {
-            if (rc == HD_OK) {
-                rc = hd_labels_add(&lab, lk, json_object_get_string(lv));
-            }
-        }
-    }
-    if (ann != NULL) {
-        json_object_object_foreach(ann, ak, av)
-        {
-            if (rc == HD_OK) {
-                rc = hd_labels_add(&lab, ak, json_object_get_string(av));
-            }
+    /* check_strings made every value a string */
+    hd_jv sets[2] = {labels, ann};
+    for (size_t s = 0; s < 2; s++) {
+        struct hd_jv_iter it;
+        const char *k;
+        hd_jv v;
+        hd_jv_iter_init(&it, sets[s]);
+        while (rc == HD_OK && hd_jv_iter_next(&it, &k, &v)) {
+            rc = hd_labels_add(&lab, k, hd_jv_str(v, NULL));
         }
     }
     const struct {
@@ -267,17 +261,17 @@ static int am_labels(const struct am_group *g, json_object *labels, json_object 
 }
 
 /* Decodes alerts[i] into ev. */
-static int am_alert(const struct am_group *g, json_object *a, size_t i, struct hd_event *ev, struct hd_err *err)
+static int am_alert(const struct am_group *g, hd_jv a, size_t i, struct hd_event *ev, struct hd_err *err)
 {
     char what[64];
-    json_object *labels = NULL, *ann = NULL;
+    hd_jv labels = NULL, ann = NULL;
     const char *status = NULL, *fp = NULL, *gen = NULL;
     char fpbuf[33];
     int64_t starts = 0, ends = 0;
     int have_start = 0;
     int rc;
 
-    if (!json_object_is_type(a, json_type_object)) {
+    if (!hd_jv_is(a, HD_JT_OBJECT)) {
         return hd_err_set(err, HD_EINVAL, "alerts[%zu]: expected an object", i);
     }
     /* alerts[i].<key> names the field in errors */
@@ -322,7 +316,7 @@ static int am_alert(const struct am_group *g, json_object *a, size_t i, struct h
     if (ev->state == HD_STATE_OK) {
         /* Go's zero time (0001-01-01) means "no end": keep the start then */
         snprintf(what, sizeof(what), "alerts[%zu].endsAt", i);
-        const char *es = hd_json_get_str(a, "endsAt");
+        const char *es = hd_jv_get_str(a, "endsAt");
         if (es == NULL || strncmp(es, "0001-", 5) != 0) {
             rc = hd_dec_time(a, "endsAt", what, &ends, err);
             if (rc < 0) {
@@ -339,7 +333,7 @@ static int am_alert(const struct am_group *g, json_object *a, size_t i, struct h
         struct hd_buf canon;
         hd_buf_init(&canon, 0);
         if (labels != NULL) {
-            rc = hd_json_canonical(labels, &canon);
+            rc = hd_jv_canonical(labels, &canon);
         } else {
             rc = hd_buf_puts(&canon, "{}");
         }
@@ -353,35 +347,35 @@ static int am_alert(const struct am_group *g, json_object *a, size_t i, struct h
             return rc;
         }
     }
-    ev->severity = am_severity(hd_json_get_str(labels, "severity"));
-    const char *desc = hd_json_get_str(ann, "description");
+    ev->severity = am_severity(hd_jv_get_str(labels, "severity"));
+    const char *desc = hd_jv_get_str(ann, "description");
     if (desc == NULL || desc[0] == '\0') {
-        desc = hd_json_get_str(ann, "summary");
+        desc = hd_jv_get_str(ann, "summary");
     }
     if (desc == NULL || desc[0] == '\0') {
-        desc = hd_json_get_str(ann, "message");
+        desc = hd_jv_get_str(ann, "message");
     }
     const struct {
         char **dst;
         const char *val;
     } steps[] = {
-        {&ev->name, hd_json_get_str(labels, "alertname")},
+        {&ev->name, hd_jv_get_str(labels, "alertname")},
         {&ev->description, desc},
         {&ev->url, gen},
         {&ev->url, g->external_url},
-        {&ev->host, hd_json_get_str(labels, "hostname")},
-        {&ev->host, hd_json_get_str(labels, "host")},
-        {&ev->host, hd_json_get_str(labels, "node")},
-        {&ev->k8s_namespace, hd_json_get_str(labels, "namespace")},
-        {&ev->k8s_pod, hd_json_get_str(labels, "pod")},
-        {&ev->k8s_container, hd_json_get_str(labels, "container")},
-        {&ev->container_id, hd_json_get_str(labels, "container_id")},
+        {&ev->host, hd_jv_get_str(labels, "hostname")},
+        {&ev->host, hd_jv_get_str(labels, "host")},
+        {&ev->host, hd_jv_get_str(labels, "node")},
+        {&ev->k8s_namespace, hd_jv_get_str(labels, "namespace")},
+        {&ev->k8s_pod, hd_jv_get_str(labels, "pod")},
+        {&ev->k8s_container, hd_jv_get_str(labels, "container")},
+        {&ev->container_id, hd_jv_get_str(labels, "container_id")},
     };
     for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]) && rc == HD_OK; k++) {
         rc = fill(steps[k].dst, steps[k].val);
     }
     if (rc == HD_OK) {
-        rc = set_host_from_instance(ev, hd_json_get_str(labels, "instance"));
+        rc = set_host_from_instance(ev, hd_jv_get_str(labels, "instance"));
     }
     if (rc == HD_OK) {
         rc = am_labels(g, labels, ann, fp, ev);
@@ -408,8 +402,8 @@ static int am_alert(const struct am_group *g, json_object *a, size_t i, struct h
 
 static int am_decode(const struct hd_doc *doc, struct hd_batch *out, struct hd_err *err)
 {
-    json_object *root = doc->root;
-    json_object *alerts = NULL;
+    hd_jv root = doc->root;
+    hd_jv alerts = NULL;
     struct am_group g = {.root = root};
     const char *version = NULL;
     int rc;
@@ -429,7 +423,7 @@ static int am_decode(const struct hd_doc *doc, struct hd_batch *out, struct hd_e
     if (g.status != NULL && strcmp(g.status, "firing") != 0 && strcmp(g.status, "resolved") != 0) {
         return hd_err_set(err, HD_EINVAL, "status: expected 'firing' or 'resolved', got '%.32s'", g.status);
     }
-    size_t n = json_object_array_length(alerts);
+    size_t n = hd_jv_len(alerts);
     if (n == 0) {
         return hd_err_set(err, HD_EINVAL, "alerts: empty (no alert to store)");
     }
@@ -442,7 +436,8 @@ static int am_decode(const struct hd_doc *doc, struct hd_batch *out, struct hd_e
      * agrees with the parser (it always should), the whole document if not */
     int cut = n > 1 && am_spans(doc->raw, doc->len, n, &open, &close, spans);
     rc = HD_OK;
-    for (size_t i = 0; i < n && rc == HD_OK; i++) {
+    hd_jv a = hd_jv_first(alerts);
+    for (size_t i = 0; i < n && rc == HD_OK; i++, a = hd_jv_next(alerts, a)) {
         struct hd_event *ev = hd_batch_push(out);
         if (ev == NULL) {
             rc = HD_ENOMEM;
@@ -456,7 +451,7 @@ static int am_decode(const struct hd_doc *doc, struct hd_batch *out, struct hd_e
             rc = hd_event_set_raw(ev, doc);
         }
         if (rc == HD_OK) {
-            rc = am_alert(&g, json_object_array_get_idx(alerts, i), i, ev, err);
+            rc = am_alert(&g, a, i, ev, err);
         }
     }
     free(spans);

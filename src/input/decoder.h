@@ -2,7 +2,8 @@
  *
  * DESIGN: a static table of decoders (decoders.c), one file per format.
  * hd_ingest_decode splits a request body into documents (one JSON object, a
- * JSON array, or NDJSON), parses each once, picks a decoder per document
+ * JSON array, or NDJSON), parses each once into a tape (json/jtape.h: no
+ * tree of allocations, one reused arena per request), picks a decoder per document
  * (the ?format= one, else the highest detect() score) and appends the
  * resulting events to the batch. All or nothing: on error the batch is left
  * as it was and err names the document (1-based) and byte position.
@@ -14,12 +15,12 @@
 
 #include "core/err.h"
 #include "input/event.h"
-#include "json/json.h"
+#include "json/jtape.h"
 
 struct hd_doc {
     const char *raw;      /* the document's original bytes */
     size_t len;
-    json_object *root;    /* parsed once */
+    hd_jv root;           /* parsed once (a tape owned by the caller; JSON object) */
     size_t index;         /* 1-based document number in the request */
     int64_t recv_us;
 };
@@ -27,7 +28,7 @@ struct hd_doc {
 struct hd_decoder {
     const char *name;                       /* "sysdig", "generic", ... (the ?format= value) */
     /* 0 = not mine, higher = more certain (generic answers 1). */
-    int (*detect)(json_object *root);
+    int (*detect)(hd_jv root);
     /* Appends one or more events (raw copied from doc). err names the field. */
     int (*decode)(const struct hd_doc *doc, struct hd_batch *out, struct hd_err *err);
 };
@@ -56,16 +57,16 @@ void hd_event_set_id(struct hd_event *ev, int64_t time_us, const char *const *pa
  * error ("alert.severity"); hd_ingest_decode prefixes "document N: ".
  * Return 1 and set *out when present with the right type, 0 when absent or
  * JSON null (*out untouched), HD_EINVAL "what: expected a string" otherwise. */
-int hd_dec_str(json_object *obj, const char *key, const char *what, const char **out, struct hd_err *err);
-int hd_dec_obj(json_object *obj, const char *key, const char *what, json_object **out, struct hd_err *err);
-int hd_dec_arr(json_object *obj, const char *key, const char *what, json_object **out, struct hd_err *err);
+int hd_dec_str(hd_jv obj, const char *key, const char *what, const char **out, struct hd_err *err);
+int hd_dec_obj(hd_jv obj, const char *key, const char *what, hd_jv *out, struct hd_err *err);
+int hd_dec_arr(hd_jv obj, const char *key, const char *what, hd_jv *out, struct hd_err *err);
 /* Integer, or a double with no fraction. */
-int hd_dec_i64(json_object *obj, const char *key, const char *what, int64_t *out, struct hd_err *err);
-int hd_dec_bool(json_object *obj, const char *key, const char *what, int *out, struct hd_err *err);
+int hd_dec_i64(hd_jv obj, const char *key, const char *what, int64_t *out, struct hd_err *err);
+int hd_dec_bool(hd_jv obj, const char *key, const char *what, int *out, struct hd_err *err);
 
 /* A string or an integer as text (ids come as both): borrowed, or written
  * into tmp. NULL if v is neither. */
-const char *hd_dec_scalar_text(json_object *v, char tmp[32]);
+const char *hd_dec_scalar_text(hd_jv v, char tmp[32]);
 
 /* Epoch time of unknown unit to microseconds, by magnitude: < 1e11 seconds,
  * < 1e14 milliseconds, < 1e17 microseconds, else nanoseconds. HD_EINVAL if
@@ -74,7 +75,7 @@ int hd_epoch_to_us(double v, int64_t *out);
 int hd_epoch_i64_to_us(int64_t v, int64_t *out);
 /* A JSON number (by magnitude) or an RFC 3339 string. 1 if converted, 0 if
  * absent/null, HD_EINVAL naming `what` otherwise. */
-int hd_dec_time(json_object *obj, const char *key, const char *what, int64_t *out, struct hd_err *err);
+int hd_dec_time(hd_jv obj, const char *key, const char *what, int64_t *out, struct hd_err *err);
 
 /* Copies doc->raw into ev->raw / raw_len. */
 int hd_event_set_raw(struct hd_event *ev, const struct hd_doc *doc);

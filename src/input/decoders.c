@@ -3,7 +3,8 @@
  * DESIGN: a request body is split into documents without building anything
  * (a byte scanner that knows strings, escapes and nesting finds where each
  * document starts and ends, so each keeps its exact original bytes), then
- * every document is parsed once by hd_json_parse and handed to one decoder:
+ * every document is parsed once by hd_jt_parse (into a tape reused for the
+ * whole request: no allocation per value) and handed to one decoder:
  * the ?format= one, else the one whose detect() is most certain. Splitting:
  *   - Content-Type application/x-ndjson: one document per non-blank line;
  *   - a body starting with '[': each array element is a document;
@@ -109,68 +110,63 @@ void hd_event_set_id(struct hd_event *ev, int64_t time_us, const char *const *pa
 
 /* ---------------------------------------------------------------- helpers */
 
-static int typed_get(json_object *obj, const char *key, json_object **v)
+static int typed_get(hd_jv obj, const char *key, hd_jv *v)
 {
-    if (obj == NULL || !json_object_is_type(obj, json_type_object)) {
-        return 0;
-    }
-    if (!json_object_object_get_ex(obj, key, v) || *v == NULL) {
-        return 0;
-    }
-    return 1;
+    *v = hd_jv_get(obj, key); /* NULL for absent, JSON null, or obj no object */
+    return *v != NULL;
 }
 
-int hd_dec_str(json_object *obj, const char *key, const char *what, const char **out, struct hd_err *err)
+int hd_dec_str(hd_jv obj, const char *key, const char *what, const char **out, struct hd_err *err)
 {
-    json_object *v;
+    hd_jv v;
     if (!typed_get(obj, key, &v)) {
         return 0;
     }
-    if (!json_object_is_type(v, json_type_string)) {
+    if (!hd_jv_is(v, HD_JT_STRING)) {
         return hd_err_set(err, HD_EINVAL, "%s: expected a string", what);
     }
-    *out = json_object_get_string(v);
+    *out = hd_jv_str(v, NULL);
     return 1;
 }
 
-int hd_dec_obj(json_object *obj, const char *key, const char *what, json_object **out, struct hd_err *err)
+int hd_dec_obj(hd_jv obj, const char *key, const char *what, hd_jv *out, struct hd_err *err)
 {
-    json_object *v;
+    hd_jv v;
     if (!typed_get(obj, key, &v)) {
         return 0;
     }
-    if (!json_object_is_type(v, json_type_object)) {
+    if (!hd_jv_is(v, HD_JT_OBJECT)) {
         return hd_err_set(err, HD_EINVAL, "%s: expected an object", what);
     }
     *out = v;
     return 1;
 }
 
-int hd_dec_arr(json_object *obj, const char *key, const char *what, json_object **out, struct hd_err *err)
+int hd_dec_arr(hd_jv obj, const char *key, const char *what, hd_jv *out, struct hd_err *err)
 {
-    json_object *v;
+    hd_jv v;
     if (!typed_get(obj, key, &v)) {
         return 0;
     }
-    if (!json_object_is_type(v, json_type_array)) {
+    if (!hd_jv_is(v, HD_JT_ARRAY)) {
         return hd_err_set(err, HD_EINVAL, "%s: expected an array", what);
     }
     *out = v;
     return 1;
 }
 
-int hd_dec_i64(json_object *obj, const char *key, const char *what, int64_t *out, struct hd_err *err)
+int hd_dec_i64(hd_jv obj, const char *key, const char *what, int64_t *out, struct hd_err *err)
 {
-    json_object *v;
+    hd_jv v;
     if (!typed_get(obj, key, &v)) {
         return 0;
     }
-    if (json_object_is_type(v, json_type_int)) {
-        *out = json_object_get_int64(v);
+    if (hd_jv_is(v, HD_JT_INT)) {
+        *out = hd_jv_i64(v);
         return 1;
     }
-    if (json_object_is_type(v, json_type_double)) {
-        double d = json_object_get_double(v);
+    if (hd_jv_is(v, HD_JT_DOUBLE)) {
+        double d = hd_jv_double(v);
         if (isfinite(d) && d >= -9.2e18 && d <= 9.2e18 && d == floor(d)) {
             *out = (int64_t)d;
             return 1;
@@ -179,29 +175,26 @@ int hd_dec_i64(json_object *obj, const char *key, const char *what, int64_t *out
     return hd_err_set(err, HD_EINVAL, "%s: expected an integer", what);
 }
 
-int hd_dec_bool(json_object *obj, const char *key, const char *what, int *out, struct hd_err *err)
+int hd_dec_bool(hd_jv obj, const char *key, const char *what, int *out, struct hd_err *err)
 {
-    json_object *v;
+    hd_jv v;
     if (!typed_get(obj, key, &v)) {
         return 0;
     }
-    if (!json_object_is_type(v, json_type_boolean)) {
+    if (!hd_jv_is(v, HD_JT_BOOL)) {
         return hd_err_set(err, HD_EINVAL, "%s: expected a boolean", what);
     }
-    *out = json_object_get_boolean(v) ? 1 : 0;
+    *out = hd_jv_bool(v);
     return 1;
 }
 
-const char *hd_dec_scalar_text(json_object *v, char tmp[32])
+const char *hd_dec_scalar_text(hd_jv v, char tmp[32])
 {
-    if (v == NULL) {
-        return NULL;
+    if (hd_jv_is(v, HD_JT_STRING)) {
+        return hd_jv_str(v, NULL);
     }
-    if (json_object_is_type(v, json_type_string)) {
-        return json_object_get_string(v);
-    }
-    if (json_object_is_type(v, json_type_int)) {
-        snprintf(tmp, 32, "%lld", (long long)json_object_get_int64(v));
+    if (hd_jv_is(v, HD_JT_INT)) {
+        snprintf(tmp, 32, "%lld", (long long)hd_jv_i64(v));
         return tmp;
     }
     return NULL;
@@ -252,22 +245,21 @@ int hd_epoch_to_us(double v, int64_t *out)
     return HD_OK;
 }
 
-int hd_dec_time(json_object *obj, const char *key, const char *what, int64_t *out, struct hd_err *err)
+int hd_dec_time(hd_jv obj, const char *key, const char *what, int64_t *out, struct hd_err *err)
 {
-    json_object *v;
+    hd_jv v;
     if (!typed_get(obj, key, &v)) {
         return 0;
     }
     int64_t us = 0;
     int rc = HD_EINVAL;
-    if (json_object_is_type(v, json_type_int)) {
-        rc = hd_epoch_i64_to_us(json_object_get_int64(v), &us);
-    } else if (json_object_is_type(v, json_type_double)) {
-        rc = hd_epoch_to_us(json_object_get_double(v), &us);
-    } else if (json_object_is_type(v, json_type_string)) {
-        if (hd_parse_rfc3339_us(json_object_get_string(v), &us) != HD_OK) {
-            return hd_err_set(err, HD_EINVAL, "%s: not an RFC 3339 time: '%.64s'", what,
-                              json_object_get_string(v));
+    if (hd_jv_is(v, HD_JT_INT)) {
+        rc = hd_epoch_i64_to_us(hd_jv_i64(v), &us);
+    } else if (hd_jv_is(v, HD_JT_DOUBLE)) {
+        rc = hd_epoch_to_us(hd_jv_double(v), &us);
+    } else if (hd_jv_is(v, HD_JT_STRING)) {
+        if (hd_parse_rfc3339_us(hd_jv_str(v, NULL), &us) != HD_OK) {
+            return hd_err_set(err, HD_EINVAL, "%s: not an RFC 3339 time: '%.64s'", what, hd_jv_str(v, NULL));
         }
         rc = HD_OK;
     } else {
@@ -371,6 +363,7 @@ struct ingest {
     const struct hd_decoder *forced; /* ?format=, or NULL: detect */
     int64_t recv_us;
     size_t ndocs;
+    struct hd_jtape tape; /* reused by every document of the request */
     struct hd_batch *out;
     struct hd_err *err;
 };
@@ -414,7 +407,7 @@ static int body_error(struct ingest *in, size_t pos, const char *why)
 }
 
 /* An error in document index that starts at body offset start. If msg begins
- * with hd_json_parse's "at byte N: " (N relative to the document), N is made
+ * with hd_jt_parse's "at byte N: " (N relative to the document), N is made
  * absolute so the client can find the byte in what it sent. */
 static int doc_error(struct ingest *in, size_t index, size_t start, int code, const char *msg)
 {
@@ -437,16 +430,16 @@ static int doc_error(struct ingest *in, size_t index, size_t start, int code, co
     return hd_err_set(in->err, code, "document %zu (line %zu): %s", index, line, msg);
 }
 
-static const char *type_name(json_object *o)
+static const char *type_name(hd_jv v)
 {
-    switch (json_object_get_type(o)) {
-    case json_type_null: return "null";
-    case json_type_boolean: return "boolean";
-    case json_type_int:
-    case json_type_double: return "number";
-    case json_type_string: return "string";
-    case json_type_array: return "array";
-    case json_type_object: return "object";
+    switch (hd_jv_type(v)) {
+    case HD_JT_NULL: return "null";
+    case HD_JT_BOOL: return "boolean";
+    case HD_JT_INT:
+    case HD_JT_DOUBLE: return "number";
+    case HD_JT_STRING: return "string";
+    case HD_JT_ARRAY: return "array";
+    case HD_JT_OBJECT: return "object";
     }
     return "value";
 }
@@ -456,16 +449,25 @@ static int handle_doc(struct ingest *in, size_t start, size_t n)
 {
     size_t index = ++in->ndocs;
     struct hd_err perr = {0};
-    int rc;
-    json_object *root = hd_json_parse(in->body + start, n, &perr);
-    if (root == NULL) {
-        return doc_error(in, index, start, perr.code ? perr.code : HD_EINVAL, perr.msg);
+    const char *doc_p = in->body + start;
+    int rc = hd_jt_parse(doc_p, n, &in->tape, &perr);
+    if (rc != HD_OK) {
+        return doc_error(in, index, start, perr.code ? perr.code : rc, perr.msg);
     }
-    if (!json_object_is_type(root, json_type_object)) {
+    hd_jv root = hd_jt_root(&in->tape);
+    if (hd_jv_is(root, HD_JT_NULL)) {
+        size_t at = 0;
+        while (at < n && is_ws(doc_p[at])) {
+            at++;
+        }
+        char why[64];
+        snprintf(why, sizeof(why), "at byte %zu: the document is JSON null", at);
+        return doc_error(in, index, start, HD_EINVAL, why);
+    }
+    if (!hd_jv_is(root, HD_JT_OBJECT)) {
         char why[64];
         snprintf(why, sizeof(why), "expected a JSON object, got %s", type_name(root));
-        rc = doc_error(in, index, start, HD_EINVAL, why);
-        goto out;
+        return doc_error(in, index, start, HD_EINVAL, why);
     }
     const struct hd_decoder *dec = in->forced;
     if (dec == NULL) {
@@ -479,10 +481,9 @@ static int handle_doc(struct ingest *in, size_t start, size_t n)
         }
     }
     if (dec == NULL) {
-        rc = doc_error(in, index, start, HD_EINVAL, "no decoder recognizes this document");
-        goto out;
+        return doc_error(in, index, start, HD_EINVAL, "no decoder recognizes this document");
     }
-    struct hd_doc doc = {.raw = in->body + start, .len = n, .root = root, .index = index, .recv_us = in->recv_us};
+    struct hd_doc doc = {.raw = doc_p, .len = n, .root = root, .index = index, .recv_us = in->recv_us};
     struct hd_err derr = {0};
     rc = dec->decode(&doc, in->out, &derr);
     if (rc != HD_OK) {
@@ -491,8 +492,6 @@ static int handle_doc(struct ingest *in, size_t start, size_t n)
         hd_err_set(in->err, rc, "document %zu (line %zu): %s", index, line,
                    derr.msg[0] ? derr.msg : hd_strerror(rc));
     }
-out:
-    json_object_put(root);
     return rc;
 }
 
@@ -513,7 +512,7 @@ static size_t skip_string(const char *s, size_t len, size_t i)
 }
 
 /* Finds the end of the JSON value starting at s[i] (not whitespace). Returns
- * 1 and *end when brackets balance (contents unchecked: hd_json_parse checks
+ * 1 and *end when brackets balance (contents unchecked: hd_jt_parse checks
  * them), 0 when it is truncated or its brackets mismatch. */
 static int scan_value(const char *s, size_t len, size_t i, size_t *end)
 {
@@ -567,7 +566,7 @@ static int scan_value(const char *s, size_t len, size_t i, size_t *end)
 }
 
 /* Handles the value at start; on a scan failure the rest of the body is
- * parsed so hd_json_parse names the real error. *next gets the end. */
+ * parsed so hd_jt_parse names the real error. *next gets the end. */
 static int handle_scanned(struct ingest *in, size_t start, size_t limit, size_t *next)
 {
     size_t end;
@@ -708,6 +707,7 @@ int hd_ingest_decode(const char *body, size_t len, const char *content_type, con
     struct ingest in = {.body = body, .len = len, .out = out, .err = err, .recv_us = hd_now_us()};
     size_t old_n = out->n;
     int rc;
+    hd_jt_init(&in.tape);
     if (format != NULL) {
         rc = find_format(format, &in.forced, err);
         if (rc != HD_OK) {
@@ -754,6 +754,7 @@ int hd_ingest_decode(const char *body, size_t len, const char *content_type, con
             }
         }
     }
+    hd_jt_free(&in.tape);
     if (rc != HD_OK) {
         for (size_t k = old_n; k < out->n; k++) {
             hd_event_clear(&out->ev[k]);

@@ -21,16 +21,15 @@
 #include "core/util.h"
 #include "input/decoder.h"
 
-static int docker_detect(json_object *root)
+static int docker_detect(hd_jv root)
 {
-    json_object *actor = NULL;
-    if (hd_json_get_str(root, "Type") != NULL && hd_json_get_str(root, "Action") != NULL &&
-        json_object_object_get_ex(root, "Actor", &actor) && json_object_is_type(actor, json_type_object)) {
+    if (hd_jv_get_str(root, "Type") != NULL && hd_jv_get_str(root, "Action") != NULL &&
+        hd_jv_is(hd_jv_get(root, "Actor"), HD_JT_OBJECT)) {
         return 80;
     }
     /* pre-1.22 messages: {"status":"die","id":"...","from":"alpine","time":N} */
-    if (hd_json_get_str(root, "status") != NULL && hd_json_get_str(root, "id") != NULL &&
-        hd_json_get_str(root, "from") != NULL && json_object_object_get_ex(root, "time", NULL)) {
+    if (hd_jv_get_str(root, "status") != NULL && hd_jv_get_str(root, "id") != NULL &&
+        hd_jv_get_str(root, "from") != NULL && hd_jv_has(root, "time")) {
         return 50;
     }
     return 0;
@@ -46,7 +45,7 @@ static int fill(char **dst, const char *s)
 }
 
 struct dk {
-    json_object *root, *actor, *attrs;
+    hd_jv root, actor, attrs;
     const char *type, *action, *actor_id, *from;
     char base[64]; /* action before ':' */
     int64_t time_nano;
@@ -56,13 +55,13 @@ struct dk {
 /* String attribute, or NULL (absent, empty, or not a string). */
 static const char *attr(const struct dk *d, const char *key)
 {
-    const char *s = hd_json_get_str(d->attrs, key);
+    const char *s = hd_jv_get_str(d->attrs, key);
     return s != NULL && s[0] != '\0' ? s : NULL;
 }
 
 static int dk_read(struct dk *d, struct hd_event *ev, struct hd_err *err)
 {
-    json_object *r = d->root;
+    hd_jv r = d->root;
     const char *status = NULL, *legacy_id = NULL;
     int rc = 0;
     if (hd_dec_str(r, "Type", "Type", &d->type, err) < 0 || hd_dec_str(r, "Action", "Action", &d->action, err) < 0 ||
@@ -133,16 +132,20 @@ static int dk_severity(const struct dk *d, struct hd_err *err, int *sev)
     if (strcmp(d->base, "die") != 0) {
         return HD_OK;
     }
-    json_object *v = NULL;
-    if (d->attrs == NULL || !json_object_object_get_ex(d->attrs, "exitCode", &v) || v == NULL) {
+    hd_jv v = hd_jv_get(d->attrs, "exitCode");
+    if (v == NULL) {
         return HD_OK;
     }
     int64_t code = 0;
-    if (json_object_is_type(v, json_type_int)) {
-        code = json_object_get_int64(v);
-    } else if (!json_object_is_type(v, json_type_string) || hd_parse_i64(json_object_get_string(v), &code) != HD_OK) {
-        return hd_err_set(err, HD_EINVAL, "Actor.Attributes.exitCode: expected an integer, got '%.32s'",
-                          json_object_get_string(v));
+    if (hd_jv_is(v, HD_JT_INT)) {
+        code = hd_jv_i64(v);
+    } else if (!hd_jv_is(v, HD_JT_STRING) || hd_parse_i64(hd_jv_str(v, NULL), &code) != HD_OK) {
+        /* the value as json-c prints it: a rare error path, a json-c copy is fine */
+        json_object *jv = hd_jv_to_json_c(v);
+        hd_err_set(err, HD_EINVAL, "Actor.Attributes.exitCode: expected an integer, got '%.32s'",
+                   jv != NULL ? json_object_get_string(jv) : "");
+        json_object_put(jv);
+        return HD_EINVAL;
     }
     if (code != 0) {
         *sev = 4;
@@ -196,10 +199,13 @@ static int dk_text(const struct dk *d, struct hd_event *ev)
     }
     size_t nattr = 0;
     if (rc == HD_OK && d->attrs != NULL) {
-        json_object_object_foreach(d->attrs, k, v)
-        {
-            if (rc == HD_OK && json_object_is_type(v, json_type_string)) {
-                rc = hd_buf_printf(&b, "%s%s=%s", nattr++ ? ", " : " (", k, json_object_get_string(v));
+        struct hd_jv_iter it;
+        const char *k;
+        hd_jv v;
+        hd_jv_iter_init(&it, d->attrs);
+        while (rc == HD_OK && hd_jv_iter_next(&it, &k, &v)) {
+            if (hd_jv_is(v, HD_JT_STRING)) {
+                rc = hd_buf_printf(&b, "%s%s=%s", nattr++ ? ", " : " (", k, hd_jv_str(v, NULL));
             }
         }
         if (rc == HD_OK && nattr > 0) {
@@ -236,7 +242,7 @@ static int dk_labels(const struct dk *d, struct hd_event *ev)
         {"action", d->action},
         {"actorId", d->actor_id},
         {"image", image},
-        {"scope", hd_json_get_str(d->root, "scope")},
+        {"scope", hd_jv_get_str(d->root, "scope")},
     };
     struct hd_labels lab;
     hd_labels_init(&lab);
@@ -245,10 +251,13 @@ static int dk_labels(const struct dk *d, struct hd_event *ev)
         rc = hd_labels_add(&lab, pairs[i].key, pairs[i].val);
     }
     if (d->attrs != NULL) {
-        json_object_object_foreach(d->attrs, k, v)
-        {
-            if (rc == HD_OK && json_object_is_type(v, json_type_string)) {
-                rc = hd_labels_add(&lab, k, json_object_get_string(v));
+        struct hd_jv_iter it;
+        const char *k;
+        hd_jv v;
+        hd_jv_iter_init(&it, d->attrs);
+        while (rc == HD_OK && hd_jv_iter_next(&it, &k, &v)) {
+            if (hd_jv_is(v, HD_JT_STRING)) {
+                rc = hd_labels_add(&lab, k, hd_jv_str(v, NULL));
             }
         }
     }
@@ -300,7 +309,7 @@ static int docker_decode(const struct hd_doc *doc, struct hd_batch *out, struct 
         rc = ev->alert_key == NULL ? HD_ENOMEM : HD_OK;
     }
     if (rc == HD_OK && !d.have_nano) {
-        rc = hd_json_canonical(doc->root, &canon); /* no time: the content identifies it */
+        rc = hd_jv_canonical(doc->root, &canon); /* no time: the content identifies it */
     }
     if (rc == HD_OK) {
         char nano[32];

@@ -36,19 +36,17 @@ static int falco_priority(const char *s)
     return -1;
 }
 
-static int falco_detect(json_object *root)
+static int falco_detect(hd_jv root)
 {
     /* Falco's three required members; no other source sends "priority" as a
      * Falco priority name together with "rule" and "output". */
-    const char *rule = hd_json_get_str(root, "rule");
-    const char *prio = hd_json_get_str(root, "priority");
-    const char *output = hd_json_get_str(root, "output");
+    const char *rule = hd_jv_get_str(root, "rule");
+    const char *prio = hd_jv_get_str(root, "priority");
+    const char *output = hd_jv_get_str(root, "output");
     if (rule == NULL || prio == NULL || output == NULL || falco_priority(prio) < 0) {
         return 0;
     }
-    return json_object_object_get_ex(root, "time", NULL) || json_object_object_get_ex(root, "output_fields", NULL)
-               ? 60
-               : 40;
+    return hd_jv_has(root, "time") || hd_jv_has(root, "output_fields") ? 60 : 40;
 }
 
 /* k8s_audit names resources by their plural; the kinds users filter on. */
@@ -97,16 +95,16 @@ static int fill(char **dst, const char *s)
 }
 
 /* Non-empty string output field, or NULL ("<NA>" is Falco's "unknown"). */
-static const char *of_str(json_object *of, const char *key)
+static const char *of_str(hd_jv of, const char *key)
 {
-    const char *s = hd_json_get_str(of, key);
+    const char *s = hd_jv_get_str(of, key);
     if (s == NULL || s[0] == '\0' || strcmp(s, "<NA>") == 0) {
         return NULL;
     }
     return s;
 }
 
-static int falco_where(json_object *of, struct hd_event *ev)
+static int falco_where(hd_jv of, struct hd_event *ev)
 {
     const char *cid = of_str(of, "container.id");
     if (cid != NULL && strcmp(cid, "host") == 0) {
@@ -145,19 +143,18 @@ static int falco_where(json_object *of, struct hd_event *ev)
 }
 
 /* tags joined by ',' into *out (NULL when none); every tag must be a string. */
-static int falco_tags(json_object *tags, char **out, struct hd_err *err)
+static int falco_tags(hd_jv tags, char **out, struct hd_err *err)
 {
     struct hd_buf b;
     hd_buf_init(&b, 0);
     int rc = HD_OK;
-    size_t n = tags ? json_object_array_length(tags) : 0;
-    for (size_t i = 0; i < n && rc == HD_OK; i++) {
-        json_object *t = json_object_array_get_idx(tags, i);
-        if (!json_object_is_type(t, json_type_string)) {
+    size_t i = 0;
+    for (hd_jv t = hd_jv_first(tags); t != NULL && rc == HD_OK; t = hd_jv_next(tags, t), i++) {
+        if (!hd_jv_is(t, HD_JT_STRING)) {
             rc = hd_err_set(err, HD_EINVAL, "tags[%zu]: expected a string", i);
             break;
         }
-        rc = hd_buf_printf(&b, "%s%s", i ? "," : "", json_object_get_string(t));
+        rc = hd_buf_printf(&b, "%s%s", i ? "," : "", hd_jv_str(t, NULL));
     }
     if (rc == HD_OK && b.len > 0) {
         *out = hd_buf_steal(&b, NULL);
@@ -167,16 +164,16 @@ static int falco_tags(json_object *tags, char **out, struct hd_err *err)
     return rc;
 }
 
-static int falco_labels(json_object *root, json_object *of, const char *tags, struct hd_event *ev)
+static int falco_labels(hd_jv root, hd_jv of, const char *tags, struct hd_event *ev)
 {
     struct hd_labels lab;
     hd_labels_init(&lab);
     const struct {
         const char *key, *val;
     } pairs[] = {
-        {"rule", hd_json_get_str(root, "rule")},
-        {"priority", hd_json_get_str(root, "priority")},
-        {"source", hd_json_get_str(root, "source")},
+        {"rule", hd_jv_get_str(root, "rule")},
+        {"priority", hd_jv_get_str(root, "priority")},
+        {"source", hd_jv_get_str(root, "source")},
         {"tags", tags},
     };
     int rc = HD_OK;
@@ -184,14 +181,20 @@ static int falco_labels(json_object *root, json_object *of, const char *tags, st
         rc = hd_labels_add(&lab, pairs[i].key, pairs[i].val);
     }
     if (of != NULL) {
-        json_object_object_foreach(of, k, v)
-        {
-            /* scalars as their JSON text (numbers exact: json-c keeps int64) */
-            if (rc == HD_OK && v != NULL && !json_object_is_type(v, json_type_object) &&
-                !json_object_is_type(v, json_type_array)) {
-                rc = hd_labels_add(&lab, k, json_object_get_string(v));
+        struct hd_jv_iter it;
+        const char *k;
+        hd_jv v;
+        struct hd_buf text;
+        hd_buf_init(&text, 0);
+        hd_jv_iter_init(&it, of);
+        while (rc == HD_OK && hd_jv_iter_next(&it, &k, &v)) {
+            /* scalars as their JSON text (integers exact, doubles as sent) */
+            if (v != NULL && !hd_jv_is(v, HD_JT_OBJECT) && !hd_jv_is(v, HD_JT_ARRAY)) {
+                const char *t = hd_jv_scalar_text(v, &text);
+                rc = t == NULL ? HD_ENOMEM : hd_labels_add(&lab, k, t);
             }
         }
+        hd_buf_free(&text);
     }
     if (rc == HD_OK) {
         rc = hd_labels_finish(&lab, &ev->labels);
@@ -202,8 +205,8 @@ static int falco_labels(json_object *root, json_object *of, const char *tags, st
 
 static int falco_decode(const struct hd_doc *doc, struct hd_batch *out, struct hd_err *err)
 {
-    json_object *root = doc->root;
-    json_object *of = NULL, *tags = NULL;
+    hd_jv root = doc->root;
+    hd_jv of = NULL, tags = NULL;
     const char *rule = NULL, *prio = NULL, *output = NULL, *host = NULL, *source = NULL, *uuid = NULL;
     char *tagtext = NULL;
     struct hd_buf canon, key;
@@ -288,7 +291,7 @@ static int falco_decode(const struct hd_doc *doc, struct hd_batch *out, struct h
         rc = ev->alert_key == NULL ? HD_ENOMEM : HD_OK;
     }
     if (rc == HD_OK && (uuid == NULL || uuid[0] == '\0')) {
-        rc = hd_json_canonical(root, &canon);
+        rc = hd_jv_canonical(root, &canon);
     }
     if (rc == HD_OK) {
         const char *parts[] = {"falco", uuid != NULL && uuid[0] != '\0' ? uuid : canon.p};

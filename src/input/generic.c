@@ -13,17 +13,17 @@
 #include "core/util.h"
 #include "input/decoder.h"
 
-static int generic_detect(json_object *root)
+static int generic_detect(hd_jv root)
 {
     (void)root;
     return 1;
 }
 
 /* The first of keys that is a non-empty string member of o. */
-static const char *first_str(json_object *o, const char *const *keys)
+static const char *first_str(hd_jv o, const char *const *keys)
 {
     for (size_t i = 0; keys[i] != NULL; i++) {
-        const char *v = hd_json_get_str(o, keys[i]);
+        const char *v = hd_jv_get_str(o, keys[i]);
         if (v != NULL && v[0] != '\0') {
             return v;
         }
@@ -31,18 +31,18 @@ static const char *first_str(json_object *o, const char *const *keys)
     return NULL;
 }
 
-static int time_of(json_object *v, int64_t *us)
+static int time_of(hd_jv v, int64_t *us)
 {
-    if (json_object_is_type(v, json_type_int)) {
-        return hd_epoch_i64_to_us(json_object_get_int64(v), us) == HD_OK;
+    if (hd_jv_is(v, HD_JT_INT)) {
+        return hd_epoch_i64_to_us(hd_jv_i64(v), us) == HD_OK;
     }
-    if (json_object_is_type(v, json_type_double)) {
-        return hd_epoch_to_us(json_object_get_double(v), us) == HD_OK;
+    if (hd_jv_is(v, HD_JT_DOUBLE)) {
+        return hd_epoch_to_us(hd_jv_double(v), us) == HD_OK;
     }
-    if (!json_object_is_type(v, json_type_string)) {
+    if (!hd_jv_is(v, HD_JT_STRING)) {
         return 0;
     }
-    const char *s = json_object_get_string(v);
+    const char *s = hd_jv_str(v, NULL);
     if (hd_parse_rfc3339_us(s, us) == HD_OK) {
         return 1;
     }
@@ -67,15 +67,15 @@ static int severity_name(const char *s)
     return -1;
 }
 
-static int severity_of(json_object *root)
+static int severity_of(hd_jv root)
 {
     static const char *const keys[] = {"severity", "level", "priority", NULL};
     int64_t n;
-    if (hd_json_get_i64(root, "severity", &n) && n >= 0 && n <= 7) {
+    if (hd_jv_get_i64(root, "severity", &n) && n >= 0 && n <= 7) {
         return (int)n;
     }
     for (size_t i = 0; keys[i] != NULL; i++) {
-        const char *s = hd_json_get_str(root, keys[i]);
+        const char *s = hd_jv_get_str(root, keys[i]);
         int sev = s ? severity_name(s) : -1;
         if (sev >= 0) {
             return sev;
@@ -84,14 +84,14 @@ static int severity_of(json_object *root)
     return 5;
 }
 
-static enum hd_state state_of(json_object *root)
+static enum hd_state state_of(hd_jv root)
 {
     enum hd_state st = HD_STATE_ACTIVE;
-    const char *s = hd_json_get_str(root, "state");
+    const char *s = hd_jv_get_str(root, "state");
     if (s != NULL && hd_state_parse(s, &st) == HD_OK) {
         return st;
     }
-    s = hd_json_get_str(root, "status");
+    s = hd_jv_get_str(root, "status");
     if (s != NULL && (strcasecmp(s, "resolved") == 0 || strcasecmp(s, "ok") == 0)) {
         return HD_STATE_OK; /* Alertmanager's wording: the condition cleared */
     }
@@ -111,7 +111,7 @@ static int generic_decode(const struct hd_doc *doc, struct hd_batch *out, struct
     static const char *const K_NS[] = {"namespace", "namespace_name", NULL};
     static const char *const K_POD[] = {"pod", "pod_name", NULL};
     static const char *const K_CONT[] = {"container", "container_name", NULL};
-    json_object *root = doc->root;
+    hd_jv root = doc->root;
     struct hd_labels lab;
     struct hd_buf canon, key;
     hd_labels_init(&lab);
@@ -129,32 +129,29 @@ static int generic_decode(const struct hd_doc *doc, struct hd_batch *out, struct
     ev->recv_us = doc->recv_us;
     ev->ts_us = doc->recv_us;
     for (size_t i = 0; K_TIME[i] != NULL; i++) {
-        json_object *v = NULL;
-        if (json_object_object_get_ex(root, K_TIME[i], &v) && v != NULL && time_of(v, &ev->ts_us)) {
+        hd_jv v = hd_jv_get(root, K_TIME[i]);
+        if (v != NULL && time_of(v, &ev->ts_us)) {
             break;
         }
     }
     ev->severity = severity_of(root);
     ev->state = state_of(root);
 
-    json_object *hosto = NULL, *conto = NULL, *k8s = NULL, *kube = NULL, *labels = NULL;
-    json_object_object_get_ex(root, "host", &hosto);
-    json_object_object_get_ex(root, "container", &conto);
-    json_object_object_get_ex(root, "k8s", &k8s);
-    json_object_object_get_ex(root, "kubernetes", &kube);
-    json_object_object_get_ex(root, "labels", &labels);
+    hd_jv hosto = hd_jv_get(root, "host");
+    hd_jv conto = hd_jv_get(root, "container");
+    hd_jv k8s = hd_jv_get(root, "k8s");
+    hd_jv kube = hd_jv_get(root, "kubernetes");
+    hd_jv labels = hd_jv_get(root, "labels");
     const char *host = first_str(root, K_HOST);
-    if (host == NULL && json_object_is_type(hosto, json_type_object)) {
+    if (host == NULL && hd_jv_is(hosto, HD_JT_OBJECT)) {
         host = first_str(hosto, K_HOSTOBJ); /* ECS: host.name */
     }
     const char *cid = first_str(root, K_CID);
-    if (cid == NULL && json_object_is_type(conto, json_type_object)) {
-        cid = hd_json_get_str(conto, "id");
+    if (cid == NULL && hd_jv_is(conto, HD_JT_OBJECT)) {
+        cid = hd_jv_get_str(conto, "id");
     }
     /* herald's own k8s{} shape first, then Fluent Bit's kubernetes{} */
-    json_object *ko = json_object_is_type(k8s, json_type_object) ? k8s
-                      : json_object_is_type(kube, json_type_object) ? kube
-                                                                     : NULL;
+    hd_jv ko = hd_jv_is(k8s, HD_JT_OBJECT) ? k8s : hd_jv_is(kube, HD_JT_OBJECT) ? kube : NULL;
     const struct {
         char **dst;
         const char *val;
@@ -167,8 +164,8 @@ static int generic_decode(const struct hd_doc *doc, struct hd_batch *out, struct
         {&ev->k8s_namespace, first_str(ko, K_NS)},
         {&ev->k8s_pod, first_str(ko, K_POD)},
         {&ev->k8s_container, first_str(ko, K_CONT)},
-        {&ev->k8s_kind, hd_json_get_str(ko, "kind")},
-        {&ev->k8s_name, hd_json_get_str(ko, "name")},
+        {&ev->k8s_kind, hd_jv_get_str(ko, "kind")},
+        {&ev->k8s_name, hd_jv_get_str(ko, "name")},
     };
     rc = hd_event_set_raw(ev, doc);
     for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]) && rc == HD_OK; i++) {
@@ -183,11 +180,14 @@ static int generic_decode(const struct hd_doc *doc, struct hd_batch *out, struct
     if (rc == HD_OK && ev->k8s_namespace == NULL) {
         rc = hd_event_set_str(&ev->k8s_namespace, first_str(root, K_NS));
     }
-    if (rc == HD_OK && json_object_is_type(labels, json_type_object)) {
-        json_object_object_foreach(labels, lk, lv)
-        {
-            if (rc == HD_OK && json_object_is_type(lv, json_type_string)) {
-                rc = hd_labels_add(&lab, lk, json_object_get_string(lv));
+    if (rc == HD_OK && hd_jv_is(labels, HD_JT_OBJECT)) {
+        struct hd_jv_iter it;
+        const char *lk;
+        hd_jv lv;
+        hd_jv_iter_init(&it, labels);
+        while (rc == HD_OK && hd_jv_iter_next(&it, &lk, &lv)) {
+            if (hd_jv_is(lv, HD_JT_STRING)) {
+                rc = hd_labels_add(&lab, lk, hd_jv_str(lv, NULL));
             }
         }
     }
@@ -203,7 +203,7 @@ static int generic_decode(const struct hd_doc *doc, struct hd_batch *out, struct
         rc = ev->alert_key == NULL ? HD_ENOMEM : HD_OK;
     }
     if (rc == HD_OK) {
-        rc = hd_json_canonical(root, &canon);
+        rc = hd_jv_canonical(root, &canon);
     }
     if (rc == HD_OK) {
         const char *parts[] = {"generic", canon.p};

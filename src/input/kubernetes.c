@@ -20,18 +20,18 @@
 #include "core/util.h"
 #include "input/decoder.h"
 
-static int is_event_object(json_object *o)
+static int is_event_object(hd_jv o)
 {
-    const char *kind = hd_json_get_str(o, "kind");
-    const char *api = hd_json_get_str(o, "apiVersion");
+    const char *kind = hd_jv_get_str(o, "kind");
+    const char *api = hd_jv_get_str(o, "apiVersion");
     if (kind == NULL || strcmp(kind, "Event") != 0) {
         return 0;
     }
     if (api != NULL && strcmp(api, "v1") != 0 && strncmp(api, "events.k8s.io/", 14) != 0) {
         return 0;
     }
-    return json_object_object_get_ex(o, "involvedObject", NULL) || json_object_object_get_ex(o, "regarding", NULL) ||
-           json_object_object_get_ex(o, "reason", NULL);
+    return hd_jv_has(o, "involvedObject") || hd_jv_has(o, "regarding") ||
+           hd_jv_has(o, "reason");
 }
 
 static int is_watch_type(const char *t)
@@ -39,14 +39,12 @@ static int is_watch_type(const char *t)
     return t != NULL && (strcmp(t, "ADDED") == 0 || strcmp(t, "MODIFIED") == 0 || strcmp(t, "DELETED") == 0);
 }
 
-static int k8s_detect(json_object *root)
+static int k8s_detect(hd_jv root)
 {
     if (is_event_object(root)) {
         return 80;
     }
-    json_object *obj = NULL;
-    if (is_watch_type(hd_json_get_str(root, "type")) && json_object_object_get_ex(root, "object", &obj) &&
-        is_event_object(obj)) {
+    if (is_watch_type(hd_jv_get_str(root, "type")) && is_event_object(hd_jv_get(root, "object"))) {
         return 80;
     }
     return 0;
@@ -81,7 +79,7 @@ static int container_of_field_path(char **dst, const char *fp)
 
 /* The members the decoder reads, type-checked (what = JSON path for errors). */
 struct k8s_ev {
-    json_object *obj, *meta, *involved, *source, *series;
+    hd_jv obj, meta, involved, source, series;
     const char *prefix;   /* "object." for a watch line, "" else */
     const char *watch;    /* the watch type, or NULL */
     const char *reason, *message, *type, *uid, *host;
@@ -89,21 +87,21 @@ struct k8s_ev {
     int have_count;
 };
 
-static int k8s_member(struct k8s_ev *k, json_object *o, const char *key, const char *path, int kind, void *out,
+static int k8s_member(struct k8s_ev *k, hd_jv o, const char *key, const char *path, int kind, void *out,
                       struct hd_err *err)
 {
     char what[128];
     snprintf(what, sizeof(what), "%s%s", k->prefix, path);
     switch (kind) {
     case 's': return hd_dec_str(o, key, what, (const char **)out, err);
-    case 'o': return hd_dec_obj(o, key, what, (json_object **)out, err);
+    case 'o': return hd_dec_obj(o, key, what, (hd_jv *)out, err);
     default: return hd_dec_i64(o, key, what, (int64_t *)out, err);
     }
 }
 
 /* First present of several (object, key, path) alternatives. */
 struct k8s_alt {
-    json_object *o;
+    hd_jv o;
     const char *key, *path;
 };
 
@@ -123,8 +121,8 @@ static int k8s_first(struct k8s_ev *k, const struct k8s_alt *alts, size_t n, int
 
 static int k8s_read(struct k8s_ev *k, struct hd_err *err)
 {
-    json_object *o = k->obj;
-    json_object *dsrc = NULL;
+    hd_jv o = k->obj;
+    hd_jv dsrc = NULL;
     int rc = 0;
     const struct k8s_alt a_involved[] = {{o, "involvedObject", "involvedObject"}, {o, "regarding", "regarding"}};
     rc = k8s_first(k, a_involved, 2, 'o', &k->involved, err);
@@ -208,7 +206,7 @@ static int k8s_where(struct k8s_ev *k, struct hd_event *ev, struct hd_err *err)
 {
     const char *kind = NULL, *name = NULL, *ns = NULL, *fp = NULL;
     if (k->involved != NULL) {
-        const char *path = json_object_object_get_ex(k->obj, "involvedObject", NULL) ? "involvedObject"
+        const char *path = hd_jv_has(k->obj, "involvedObject") ? "involvedObject"
                                                                                       : "regarding";
         const struct {
             const char *key;
@@ -223,7 +221,7 @@ static int k8s_where(struct k8s_ev *k, struct hd_event *ev, struct hd_err *err)
         }
     }
     if (ns == NULL || ns[0] == '\0') {
-        ns = hd_json_get_str(k->meta, "namespace");
+        ns = hd_jv_get_str(k->meta, "namespace");
     }
     int rc = fill(&ev->k8s_kind, kind);
     if (rc == HD_OK) {
@@ -246,12 +244,12 @@ static int k8s_where(struct k8s_ev *k, struct hd_event *ev, struct hd_err *err)
 
 static int k8s_labels(struct k8s_ev *k, struct hd_event *ev, const char *count_text)
 {
-    const char *component = hd_json_get_str(k->source, "component");
+    const char *component = hd_jv_get_str(k->source, "component");
     if (component == NULL || component[0] == '\0') {
-        component = hd_json_get_str(k->obj, "reportingController");
+        component = hd_jv_get_str(k->obj, "reportingController");
     }
     if (component == NULL || component[0] == '\0') {
-        component = hd_json_get_str(k->obj, "reportingComponent");
+        component = hd_jv_get_str(k->obj, "reportingComponent");
     }
     const struct {
         const char *key, *val;
@@ -260,14 +258,14 @@ static int k8s_labels(struct k8s_ev *k, struct hd_event *ev, const char *count_t
         {"type", k->type},
         {"count", count_text},
         {"component", component},
-        {"reportingInstance", hd_json_get_str(k->obj, "reportingInstance")},
-        {"action", hd_json_get_str(k->obj, "action")},
-        {"involvedApiVersion", hd_json_get_str(k->involved, "apiVersion")},
-        {"involvedUid", hd_json_get_str(k->involved, "uid")},
-        {"fieldPath", hd_json_get_str(k->involved, "fieldPath")},
-        {"eventName", hd_json_get_str(k->meta, "name")},
+        {"reportingInstance", hd_jv_get_str(k->obj, "reportingInstance")},
+        {"action", hd_jv_get_str(k->obj, "action")},
+        {"involvedApiVersion", hd_jv_get_str(k->involved, "apiVersion")},
+        {"involvedUid", hd_jv_get_str(k->involved, "uid")},
+        {"fieldPath", hd_jv_get_str(k->involved, "fieldPath")},
+        {"eventName", hd_jv_get_str(k->meta, "name")},
         {"uid", k->uid},
-        {"resourceVersion", hd_json_get_str(k->meta, "resourceVersion")},
+        {"resourceVersion", hd_jv_get_str(k->meta, "resourceVersion")},
         {"watchType", k->watch},
     };
     struct hd_labels lab;
@@ -299,10 +297,10 @@ static int k8s_decode(const struct hd_doc *doc, struct hd_batch *out, struct hd_
     ev->source = "kubernetes";
     ev->recv_us = doc->recv_us;
     ev->state = HD_STATE_ACTIVE;
-    json_object *wobj = NULL;
-    const char *wtype = hd_json_get_str(doc->root, "type");
-    if (json_object_object_get_ex(doc->root, "object", &wobj) && is_watch_type(wtype)) {
-        if (!json_object_is_type(wobj, json_type_object)) {
+    const char *wtype = hd_jv_get_str(doc->root, "type");
+    if (hd_jv_has(doc->root, "object") && is_watch_type(wtype)) {
+        hd_jv wobj = hd_jv_get(doc->root, "object");
+        if (!hd_jv_is(wobj, HD_JT_OBJECT)) {
             rc = hd_err_set(err, HD_EINVAL, "object: expected an object (the watched Event)");
             goto out;
         }
@@ -310,7 +308,7 @@ static int k8s_decode(const struct hd_doc *doc, struct hd_batch *out, struct hd_
         k.prefix = "object.";
         k.watch = wtype;
     }
-    const char *kind = hd_json_get_str(k.obj, "kind");
+    const char *kind = hd_jv_get_str(k.obj, "kind");
     if (kind != NULL && strcmp(kind, "Event") != 0) {
         rc = hd_err_set(err, HD_EINVAL, "%skind: expected 'Event', got '%.32s'", k.prefix, kind);
         goto out;
@@ -359,7 +357,7 @@ static int k8s_decode(const struct hd_doc *doc, struct hd_batch *out, struct hd_
     }
     if (rc == HD_OK && (k.uid == NULL || k.uid[0] == '\0')) {
         /* no uid (hand-written Event): its content identifies it */
-        rc = hd_json_canonical(k.obj, &canon);
+        rc = hd_jv_canonical(k.obj, &canon);
     }
     if (rc == HD_OK) {
         const char *parts[] = {"kubernetes", canon.len ? canon.p : k.uid, count_text};

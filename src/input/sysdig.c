@@ -32,12 +32,12 @@ static const char *const K_NS[] = {"kubernetes.namespace.name", "kube_namespace_
 static const char *const K_POD[] = {"kubernetes.pod.name", "kube_pod_name", NULL};
 static const char *const K_DEPLOY[] = {"kubernetes.deployment.name", "kube_deployment_name", NULL};
 
-static int has(json_object *o, const char *key)
+static int has(hd_jv o, const char *key)
 {
-    return json_object_object_get_ex(o, key, NULL) ? 1 : 0;
+    return hd_jv_has(o, key);
 }
 
-static int sysdig_detect(json_object *root)
+static int sysdig_detect(hd_jv root)
 {
     /* The webhook: an "alert" plus several of its siblings. Falco,
      * Alertmanager ("alerts"), Kubernetes and Docker share none of them. */
@@ -55,7 +55,7 @@ static int sysdig_detect(json_object *root)
             return 70;
         }
     }
-    if (hd_json_get_str(root, "originator") != NULL && has(root, "timestamp") &&
+    if (hd_jv_get_str(root, "originator") != NULL && has(root, "timestamp") &&
         (has(root, "content") || has(root, "timestampRFC3339Nano") || has(root, "agentId") ||
          has(root, "machineId"))) {
         return 70;
@@ -126,36 +126,34 @@ static int scope_get(const char *scope, const char *const *keys, char *out, size
 
 /* String value of one of keys in a key/value container: an object
  * {"k":"v"} or an array of {"key"|"metric": k, "value": v} pairs. */
-static const char *kv_get(json_object *o, const char *const *keys)
+static const char *kv_get(hd_jv o, const char *const *keys)
 {
     if (o == NULL) {
         return NULL;
     }
-    if (json_object_is_type(o, json_type_object)) {
+    if (hd_jv_is(o, HD_JT_OBJECT)) {
         for (size_t i = 0; keys[i] != NULL; i++) {
-            const char *v = hd_json_get_str(o, keys[i]);
+            const char *v = hd_jv_get_str(o, keys[i]);
             if (v != NULL) {
                 return v;
             }
         }
         return NULL;
     }
-    if (!json_object_is_type(o, json_type_array)) {
+    if (!hd_jv_is(o, HD_JT_ARRAY)) {
         return NULL;
     }
-    size_t n = json_object_array_length(o);
-    for (size_t j = 0; j < n; j++) {
-        json_object *e = json_object_array_get_idx(o, j);
-        const char *k = hd_json_get_str(e, "key");
+    for (hd_jv e = hd_jv_first(o); e != NULL; e = hd_jv_next(o, e)) {
+        const char *k = hd_jv_get_str(e, "key");
         if (k == NULL) {
-            k = hd_json_get_str(e, "metric");
+            k = hd_jv_get_str(e, "metric");
         }
         if (k == NULL) {
             continue;
         }
         for (size_t i = 0; keys[i] != NULL; i++) {
             if (strcmp(k, keys[i]) == 0) {
-                return hd_json_get_str(e, "value");
+                return hd_jv_get_str(e, "value");
             }
         }
     }
@@ -230,10 +228,10 @@ static int fill_all(const struct fill_step *steps, size_t n)
 }
 
 struct sd {
-    json_object *root, *alert, *event, *entities, *content, *flabels;
-    json_object *pe0;     /* first policy event (the root itself for a policy event object) */
-    json_object *policy0; /* first entities[].policies[] element */
-    json_object *fields0; /* pe0.fields or content.fields */
+    hd_jv root, alert, event, entities, content, flabels;
+    hd_jv pe0;     /* first policy event (the root itself for a policy event object) */
+    hd_jv policy0; /* first entities[].policies[] element */
+    hd_jv fields0; /* pe0.fields or content.fields */
     const char *entity0, *scope;
     enum sd_kind kind;
     int secure;
@@ -245,13 +243,12 @@ static int walk_entities(struct sd *c, struct hd_event *ev, struct hd_buf *peids
 {
     char what[96];
     int rc = HD_OK;
-    size_t ne = c->entities ? json_object_array_length(c->entities) : 0;
-    for (size_t i = 0; i < ne; i++) {
-        json_object *e = json_object_array_get_idx(c->entities, i);
-        if (e == NULL) {
+    size_t i = 0;
+    for (hd_jv e = hd_jv_first(c->entities); e != NULL; e = hd_jv_next(c->entities, e), i++) {
+        if (hd_jv_is(e, HD_JT_NULL)) {
             continue;
         }
-        if (!json_object_is_type(e, json_type_object)) {
+        if (!hd_jv_is(e, HD_JT_OBJECT)) {
             return hd_err_set(err, HD_EINVAL, "entities[%zu]: expected an object", i);
         }
         const char *ent = NULL;
@@ -263,14 +260,14 @@ static int walk_entities(struct sd *c, struct hd_event *ev, struct hd_buf *peids
         if (c->entity0 == NULL && ent != NULL && ent[0] != '\0') {
             c->entity0 = ent;
         }
-        json_object *info = NULL;
-        if (json_object_object_get_ex(e, "additionalInfo", &info) && info != NULL) {
+        hd_jv info = hd_jv_get(e, "additionalInfo");
+        if (info != NULL) {
             rc = fill(&ev->host, kv_get(info, K_HOSTNAME));
             if (rc != HD_OK) {
                 return rc;
             }
         }
-        json_object *pols = NULL;
+        hd_jv pols = NULL;
         snprintf(what, sizeof(what), "entities[%zu].policies", i);
         rc = hd_dec_arr(e, "policies", what, &pols, err);
         if (rc < 0) {
@@ -278,12 +275,12 @@ static int walk_entities(struct sd *c, struct hd_event *ev, struct hd_buf *peids
         }
         if (pols != NULL) {
             c->secure = 1;
-            if (c->policy0 == NULL && json_object_array_length(pols) > 0) {
-                json_object *p0 = json_object_array_get_idx(pols, 0);
-                c->policy0 = json_object_is_type(p0, json_type_object) ? p0 : NULL;
+            if (c->policy0 == NULL && hd_jv_len(pols) > 0) {
+                hd_jv p0 = hd_jv_at(pols, 0);
+                c->policy0 = hd_jv_is(p0, HD_JT_OBJECT) ? p0 : NULL;
             }
         }
-        json_object *pes = NULL;
+        hd_jv pes = NULL;
         snprintf(what, sizeof(what), "entities[%zu].policyEvents", i);
         rc = hd_dec_arr(e, "policyEvents", what, &pes, err);
         if (rc < 0) {
@@ -293,18 +290,17 @@ static int walk_entities(struct sd *c, struct hd_event *ev, struct hd_buf *peids
             continue;
         }
         c->secure = 1;
-        size_t np = json_object_array_length(pes);
-        for (size_t j = 0; j < np; j++) {
-            json_object *pe = json_object_array_get_idx(pes, j);
-            if (pe == NULL || !json_object_is_type(pe, json_type_object)) {
+        size_t j = 0;
+        for (hd_jv pe = hd_jv_first(pes); pe != NULL; pe = hd_jv_next(pes, pe), j++) {
+            if (!hd_jv_is(pe, HD_JT_OBJECT)) {
                 return hd_err_set(err, HD_EINVAL, "entities[%zu].policyEvents[%zu]: expected an object", i, j);
             }
             if (c->pe0 == NULL) {
                 c->pe0 = pe;
             }
-            json_object *idv = NULL;
+            hd_jv idv = hd_jv_get(pe, "id");
             char tmp[32];
-            if (json_object_object_get_ex(pe, "id", &idv) && idv != NULL) {
+            if (idv != NULL) {
                 const char *t = hd_dec_scalar_text(idv, tmp);
                 if (t == NULL) {
                     return hd_err_set(err, HD_EINVAL, "entities[%zu].policyEvents[%zu].id: expected a string or an integer",
@@ -321,19 +317,17 @@ static int walk_entities(struct sd *c, struct hd_event *ev, struct hd_buf *peids
 }
 
 /* Strings of a policy event's metrics[]: host names and k8s_ container names. */
-static int scan_metrics(json_object *pe, struct hd_event *ev, const char **hostname)
+static int scan_metrics(hd_jv pe, struct hd_event *ev, const char **hostname)
 {
-    json_object *m = NULL;
-    if (pe == NULL || !json_object_object_get_ex(pe, "metrics", &m) || !json_object_is_type(m, json_type_array)) {
+    hd_jv m = hd_jv_get(pe, "metrics");
+    if (!hd_jv_is(m, HD_JT_ARRAY)) {
         return HD_OK;
     }
-    size_t n = json_object_array_length(m);
-    for (size_t i = 0; i < n; i++) {
-        json_object *v = json_object_array_get_idx(m, i);
-        if (!json_object_is_type(v, json_type_string)) {
+    for (hd_jv v = hd_jv_first(m); v != NULL; v = hd_jv_next(m, v)) {
+        if (!hd_jv_is(v, HD_JT_STRING)) {
             continue;
         }
-        const char *s = json_object_get_string(v);
+        const char *s = hd_jv_str(v, NULL);
         int k = hd_event_k8s_from_container_name(ev, s);
         if (k < 0) {
             return k;
@@ -348,7 +342,7 @@ static int scan_metrics(json_object *pe, struct hd_event *ev, const char **hostn
 /* Classifies the shape and type-checks the members every later step reads. */
 static int sd_shape(struct sd *c, struct hd_err *err)
 {
-    json_object *root = c->root;
+    hd_jv root = c->root;
     if (has(root, "originator") || has(root, "content")) {
         c->kind = SD_FORWARDED;
     } else if (!has(root, "alert") && !has(root, "entities") && has(root, "policyId")) {
@@ -378,15 +372,15 @@ static int sd_shape(struct sd *c, struct hd_err *err)
         return rc;
     }
     if (c->kind == SD_FORWARDED) {
-        const char *orig = hd_json_get_str(root, "originator");
+        const char *orig = hd_jv_get_str(root, "originator");
         c->secure = (orig != NULL && strcmp(orig, "policy") == 0) || has(c->content, "policyId") ||
                     has(c->content, "ruleName");
     }
-    const char *src = hd_json_get_str(root, "source");
+    const char *src = hd_jv_get_str(root, "source");
     if (src != NULL && strstr(src, "Secure") != NULL) {
         c->secure = 1;
     }
-    const char *cond = hd_json_get_str(root, "condition");
+    const char *cond = hd_jv_get_str(root, "condition");
     if (cond != NULL && strcmp(cond, "count(policyEvent) > 0") == 0) {
         c->secure = 1;
     }
@@ -398,15 +392,15 @@ static int sd_shape(struct sd *c, struct hd_err *err)
  * none and the arrival time stands in. */
 static int sd_time(struct sd *c, struct hd_event *ev, int *have_ts, struct hd_err *err)
 {
-    json_object *v = NULL;
+    hd_jv v = hd_jv_get(c->root, "timestamp");
     *have_ts = 0;
     ev->ts_us = ev->recv_us;
-    if (json_object_object_get_ex(c->root, "timestamp", &v) && v != NULL) {
+    if (v != NULL) {
         int rc;
-        if (json_object_is_type(v, json_type_int)) {
-            rc = hd_epoch_i64_to_us(json_object_get_int64(v), &ev->ts_us);
-        } else if (json_object_is_type(v, json_type_double)) {
-            rc = hd_epoch_to_us(json_object_get_double(v), &ev->ts_us);
+        if (hd_jv_is(v, HD_JT_INT)) {
+            rc = hd_epoch_i64_to_us(hd_jv_i64(v), &ev->ts_us);
+        } else if (hd_jv_is(v, HD_JT_DOUBLE)) {
+            rc = hd_epoch_to_us(hd_jv_double(v), &ev->ts_us);
         } else {
             return hd_err_set(err, HD_EINVAL, "timestamp: expected a number (epoch microseconds)");
         }
@@ -482,10 +476,10 @@ static int sd_text(struct sd *c, struct hd_event *ev, struct hd_err *err)
         return rc;
     }
     if (desc == NULL) {
-        desc = hd_json_get_str(c->root, "output");
+        desc = hd_jv_get_str(c->root, "output");
     }
     if (desc == NULL) {
-        desc = hd_json_get_str(c->content, "output");
+        desc = hd_jv_get_str(c->content, "output");
     }
     const struct fill_step steps[] = {{&ev->name, name, 0}, {&ev->description, desc, 0}, {&ev->url, url, 0}};
     return fill_all(steps, sizeof(steps) / sizeof(steps[0]));
@@ -498,16 +492,11 @@ static int sd_where(struct sd *c, struct hd_event *ev)
     const char *metric_host = NULL;
     int rc = scan_metrics(c->pe0, ev, &metric_host);
     /* later policy events may name the host when the first does not */
-    size_t ne = c->entities ? json_object_array_length(c->entities) : 0;
-    for (size_t i = 0; i < ne && rc == HD_OK && metric_host == NULL; i++) {
-        json_object *pes = NULL;
-        json_object *e = json_object_array_get_idx(c->entities, i);
-        if (!json_object_object_get_ex(e, "policyEvents", &pes) || pes == NULL) {
-            continue;
-        }
-        size_t np = json_object_array_length(pes);
-        for (size_t j = 0; j < np && rc == HD_OK && metric_host == NULL; j++) {
-            rc = scan_metrics(json_object_array_get_idx(pes, j), ev, &metric_host);
+    for (hd_jv e = hd_jv_first(c->entities); e != NULL && rc == HD_OK && metric_host == NULL;
+         e = hd_jv_next(c->entities, e)) {
+        hd_jv pes = hd_jv_get(e, "policyEvents");
+        for (hd_jv pe = hd_jv_first(pes); pe != NULL && rc == HD_OK && metric_host == NULL; pe = hd_jv_next(pes, pe)) {
+            rc = scan_metrics(pe, ev, &metric_host);
         }
     }
     if (rc != HD_OK) {
@@ -531,11 +520,11 @@ static int sd_where(struct sd *c, struct hd_event *ev)
         {&ev->host, kv_get(c->flabels, K_HOSTNAME), 0},
         {&ev->host, metric_host, 0},
         {&ev->host, scope_lookup(scopes, K_HOSTNAME, s_host, sizeof(s_host)), 0},
-        {&ev->host, hd_json_get_str(c->pe0, "hostMac"), 0},
-        {&ev->host, hd_json_get_str(c->root, "machineId"), 0},
+        {&ev->host, hd_jv_get_str(c->pe0, "hostMac"), 0},
+        {&ev->host, hd_jv_get_str(c->root, "machineId"), 0},
         {&ev->host, scope_lookup(scopes, K_HOSTMAC, s_mac, sizeof(s_mac)), 0},
-        {&ev->container_id, hd_json_get_str(c->pe0, "containerId"), 1},
-        {&ev->container_id, hd_json_get_str(c->root, "containerId"), 1},
+        {&ev->container_id, hd_jv_get_str(c->pe0, "containerId"), 1},
+        {&ev->container_id, hd_jv_get_str(c->root, "containerId"), 1},
         {&ev->container_id, kv_get(c->fields0, K_CID), 1},
         {&ev->container_id, kv_get(c->flabels, K_CID), 1},
         {&ev->container_id, scope_lookup(scopes, K_CID, s_cid, sizeof(s_cid)), 1},
@@ -556,25 +545,25 @@ static int sd_labels(struct sd *c, struct hd_event *ev, const char **alert_id, c
                      char tmp_a[32], char tmp_e[32])
 {
     static const char *const K_RULE[] = {"falco.rule", NULL};
-    json_object *aid = c->alert ? json_object_object_get(c->alert, "id") : NULL;
-    json_object *eid = c->event ? json_object_object_get(c->event, "id") : NULL;
+    hd_jv aid = hd_jv_get(c->alert, "id");
+    hd_jv eid = hd_jv_get(c->event, "id");
     if (eid == NULL && c->kind != SD_NOTIFICATION) {
-        eid = json_object_object_get(c->root, "id");
+        eid = hd_jv_get(c->root, "id");
     }
-    json_object *pid = c->policy0 ? json_object_object_get(c->policy0, "id") : NULL;
+    hd_jv pid = hd_jv_get(c->policy0, "id");
     if (pid == NULL && c->pe0 != NULL) {
-        pid = json_object_object_get(c->pe0, "policyId");
+        pid = hd_jv_get(c->pe0, "policyId");
     }
     if (pid == NULL && c->content != NULL) {
-        pid = json_object_object_get(c->content, "policyId");
+        pid = hd_jv_get(c->content, "policyId");
     }
     const char *rule = kv_get(c->fields0, K_RULE);
     if (rule == NULL) {
-        rule = hd_json_get_str(c->content, "ruleName");
+        rule = hd_jv_get_str(c->content, "ruleName");
     }
-    const char *rule_type = hd_json_get_str(c->pe0, "ruleType");
+    const char *rule_type = hd_jv_get_str(c->pe0, "ruleType");
     if (rule_type == NULL) {
-        rule_type = hd_json_get_str(c->content, "ruleType");
+        rule_type = hd_jv_get_str(c->content, "ruleType");
     }
     const char *scopes[] = {c->entity0, c->scope, NULL};
     char s_cname[256];
@@ -592,16 +581,16 @@ static int sd_labels(struct sd *c, struct hd_event *ev, const char **alert_id, c
         {"alertId", *alert_id},
         {"eventId", *event_id},
         {"policyId", hd_dec_scalar_text(pid, tmp_p)},
-        {"policyName", hd_json_get_str(c->policy0, "name")},
+        {"policyName", hd_jv_get_str(c->policy0, "name")},
         {"rule", rule},
         {"ruleType", rule_type},
-        {"condition", hd_json_get_str(c->root, "condition")},
+        {"condition", hd_jv_get_str(c->root, "condition")},
         {"scope", c->scope},
         {"entity", c->entity0},
-        {"severityLabel", hd_json_get_str(c->alert, "severityLabel")},
+        {"severityLabel", hd_jv_get_str(c->alert, "severityLabel")},
         {"containerName", cname},
-        {"category", hd_json_get_str(c->root, "category")},
-        {"originator", hd_json_get_str(c->root, "originator")},
+        {"category", hd_jv_get_str(c->root, "category")},
+        {"originator", hd_jv_get_str(c->root, "originator")},
     };
     struct hd_labels lab;
     hd_labels_init(&lab);
@@ -610,10 +599,13 @@ static int sd_labels(struct sd *c, struct hd_event *ev, const char **alert_id, c
         rc = hd_labels_add(&lab, pairs[i].key, pairs[i].val);
     }
     if (c->flabels != NULL) {
-        json_object_object_foreach(c->flabels, lk, lv)
-        {
-            if (rc == HD_OK && json_object_is_type(lv, json_type_string)) {
-                rc = hd_labels_add(&lab, lk, json_object_get_string(lv));
+        struct hd_jv_iter it;
+        const char *lk;
+        hd_jv lv;
+        hd_jv_iter_init(&it, c->flabels);
+        while (rc == HD_OK && hd_jv_iter_next(&it, &lk, &lv)) {
+            if (hd_jv_is(lv, HD_JT_STRING)) {
+                rc = hd_labels_add(&lab, lk, hd_jv_str(lv, NULL));
             }
         }
     }
@@ -662,7 +654,7 @@ static int sd_keys(struct sd *c, struct hd_event *ev, const char *alert_id, cons
     size_t nparts = 7;
     if (event_id == NULL && peids->len == 0 && !have_ts) {
         /* nothing identifies this occurrence: its content must */
-        rc = hd_json_canonical(c->root, &canon);
+        rc = hd_jv_canonical(c->root, &canon);
         if (rc != HD_OK) {
             goto out;
         }
@@ -709,15 +701,15 @@ static int sysdig_decode(const struct hd_doc *doc, struct hd_batch *out, struct 
     }
     ev->source = c.secure ? "sysdig_secure" : "sysdig_monitor";
     if (c.pe0 == c.root) {
-        json_object *idv = json_object_object_get(c.root, "id");
+        hd_jv idv = hd_jv_get(c.root, "id");
         const char *t = hd_dec_scalar_text(idv, tmp_a);
         if (t != NULL) {
             rc = hd_buf_puts(&peids, t);
         }
     }
-    json_object *holder = c.pe0 != NULL ? c.pe0 : c.content;
+    hd_jv holder = c.pe0 != NULL ? c.pe0 : c.content;
     if (holder != NULL) {
-        c.fields0 = json_object_object_get(holder, "fields");
+        c.fields0 = hd_jv_get(holder, "fields");
     }
     if (rc == HD_OK) {
         rc = sd_text(&c, ev, err);

@@ -395,6 +395,8 @@ int hd_watcher_ingest(struct hd_watcher *w, const struct hd_watch_item *items, s
     hd_batch_init(&b);
     struct hd_watch_counts c = {0};
     size_t *first = NULL; /* index in b of item i's first event; SIZE_MAX if none */
+    struct hd_jtape tape;
+    hd_jt_init(&tape);
     int rc = HD_OK;
     if (n == 0) {
         goto out;
@@ -406,12 +408,19 @@ int hd_watcher_ingest(struct hd_watcher *w, const struct hd_watch_item *items, s
     }
     int64_t now = hd_now_us();
     for (size_t i = 0; i < n; i++) {
-        struct hd_doc doc = {.raw = items[i].raw, .len = items[i].len, .root = items[i].root,
-                             .index = i + 1, .recv_us = now};
+        /* decoders read a tape: the item's own bytes, parsed once more here */
         struct hd_err derr = {0};
         size_t before = b.n;
         first[i] = SIZE_MAX;
-        int drc = w->dec->decode(&doc, &b, &derr);
+        int drc = hd_jt_parse(items[i].raw, items[i].len, &tape, &derr);
+        if (drc == HD_OK && !hd_jv_is(hd_jt_root(&tape), HD_JT_OBJECT)) {
+            drc = hd_err_set(&derr, HD_EINVAL, "not a JSON object");
+        }
+        if (drc == HD_OK) {
+            struct hd_doc doc = {.raw = items[i].raw, .len = items[i].len, .root = hd_jt_root(&tape),
+                                 .index = i + 1, .recv_us = now};
+            drc = w->dec->decode(&doc, &b, &derr);
+        }
         if (drc == HD_ENOMEM) {
             rc = hd_err_set(err, HD_ENOMEM, "input=%s: out of memory", w->name);
             goto out;
@@ -459,6 +468,7 @@ out:
         *counts = c;
     }
     free(first);
+    hd_jt_free(&tape);
     hd_batch_free(&b);
     return rc;
 }

@@ -42,7 +42,7 @@ static size_t utf8_seq_len(const unsigned char *s, size_t avail)
 }
 
 /* Byte classes for lex_check: 0 = nothing to look at. */
-enum { LX_PLAIN = 0, LX_QUOTE, LX_BSLASH, LX_CTRL, LX_HIGH, LX_ALPHA, LX_DIGIT, LX_SQUOTE };
+enum { LX_PLAIN = 0, LX_QUOTE, LX_BSLASH, LX_CTRL, LX_HIGH, LX_ALPHA, LX_DIGIT, LX_SQUOTE, LX_MINUS };
 
 static unsigned char lx_class[256];
 
@@ -64,6 +64,8 @@ static void lx_init(void)
             k = LX_ALPHA;
         } else if (c >= '0' && c <= '9') {
             k = LX_DIGIT;
+        } else if (c == '-') {
+            k = LX_MINUS;
         }
         lx_class[c] = k;
     }
@@ -115,6 +117,12 @@ static int lex_check(const char *buf, size_t len, struct hd_err *err)
                 } else {
                     i++; /* letters, digits, quotes: plain inside a string */
                 }
+            }
+            i++;
+        } else if (k == LX_MINUS) {
+            /* json-c takes "-.5"; RFC 8259 (and the ingest parser) do not */
+            if (i + 1 < len && lx_class[s[i + 1]] != LX_DIGIT) {
+                return hd_err_set(err, HD_EINVAL, "at byte %zu: number expected", i + 1);
             }
             i++;
         } else if (k == LX_SQUOTE) {

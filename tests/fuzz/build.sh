@@ -14,6 +14,10 @@ clang -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-san
   -Isrc $(pkg-config --cflags json-c) tests/fuzz/fuzz_ingest.c "${srcs[@]}" \
   $(pkg-config --libs json-c libcrypto) -lm -o "$out/fuzz_ingest"
 echo "built $out/fuzz_ingest"
+clang -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+  -Isrc $(pkg-config --cflags json-c) tests/fuzz/fuzz_jtape.c src/core/buf.c src/core/err.c src/json/*.c \
+  $(pkg-config --libs json-c) -lm -o "$out/fuzz_jtape"
+echo "built $out/fuzz_jtape"
 
 # Seed corpus: every JSON fixture, behind a selector byte (0: detect, no
 # Content-Type; 1: NDJSON forced).
@@ -25,3 +29,9 @@ for f in tests/fixtures/*/*.json tests/fixtures/*/*.jsonl tests/fixtures/*/*.ndj
   { printf '\001'; cat "$f"; } >"$out/corpus_ingest/1_$b"
 done
 echo "seeded $out/corpus_ingest"
+mkdir -p "$out/corpus_jtape"
+for f in tests/fixtures/*/*.json tests/fixtures/*/*.jsonl tests/fixtures/*/*.ndjson; do
+  [ -f "$f" ] || continue
+  cp "$f" "$out/corpus_jtape/$(basename "$f")"
+done
+echo "seeded $out/corpus_jtape"

@@ -14,38 +14,7 @@
 #include "input/decoder.h"
 #include "input/event.h"
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    if (p != NULL && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    if (p != NULL) {
-        p[n] = '\0';
-        *len = (size_t)n;
-    }
-    return p;
-}
-
-static char *read_fixture(const char *rel, size_t *len)
-{
-    char path[512];
-    snprintf(path, sizeof(path), "%s/%s", HD_FIXTURES, rel);
-    char *p = read_file(path, len);
-    if (p == NULL) {
-        fail_msg("cannot read %s", path);
-    }
-    return p;
-}
+#include "fixture_util.h"
 
 static void assert_str_or_null(const char *got, const char *want, const char *what)
 {
@@ -71,26 +40,9 @@ static size_t decode_ok(const char *body, const char *ct, const char *fmt, struc
     return b->n;
 }
 
-static void expect_error(const char *body, size_t len, const char *ct, const char *fmt, const char *sub1,
-                         const char *sub2)
-{
-    struct hd_batch b;
-    struct hd_err err = {0};
-    hd_batch_init(&b);
-    int rc = hd_ingest_decode(body, len, ct, fmt, &b, &err);
-    if (rc != HD_EINVAL) {
-        fail_msg("expected HD_EINVAL for body '%.60s', got %d (%s)", body, rc, err.msg);
-    }
-    assert_int_equal(b.n, 0);
-    if (strstr(err.msg, sub1) == NULL || (sub2 != NULL && strstr(err.msg, sub2) == NULL)) {
-        fail_msg("error '%s' lacks '%s' / '%s'", err.msg, sub1, sub2 ? sub2 : "");
-    }
-    hd_batch_free(&b);
-}
-
 static void expect_error_s(const char *body, const char *ct, const char *fmt, const char *sub1, const char *sub2)
 {
-    expect_error(body, strlen(body), ct, fmt, sub1, sub2);
+    fx_expect_decode_error(body, strlen(body), ct, fmt, sub1, sub2);
 }
 
 /* ------------------------------------------------------------ fixtures */
@@ -143,7 +95,7 @@ static void check_sysdig_case(const struct sysdig_case *tc, const char *fmt)
     char rel[256];
     size_t len = 0;
     snprintf(rel, sizeof(rel), "sysdig/%s", tc->file);
-    char *body = read_fixture(rel, &len);
+    char *body = fx_read_fixture(rel, &len);
     struct hd_batch b;
     struct hd_err err = {0};
     hd_batch_init(&b);
@@ -256,6 +208,28 @@ static void test_sysdig_fixtures_all_covered(void **state)
     assert_int_equal(seen, N_SYSDIG_CASES);
 }
 
+static void not_sysdig(const char *dir, const char *name, const char *rel, const char *body, size_t len, void *ctx)
+{
+    size_t *decoded = ctx;
+    struct hd_batch b;
+    struct hd_err err = {0};
+    (void)dir;
+    hd_batch_init(&b);
+    int rc = hd_ingest_decode(body, len, fx_is_ndjson_name(name) ? "application/x-ndjson" : NULL, NULL, &b, &err);
+    if (rc == HD_OK) {
+        for (size_t i = 0; i < b.n; i++) {
+            if (strncmp(b.ev[i].source, "sysdig", 6) == 0) {
+                fail_msg("%s document %zu taken for Sysdig", rel, i + 1);
+            }
+        }
+        *decoded += b.n;
+    } else if (strstr(err.msg, "expected a JSON object") == NULL) {
+        /* only top-level arrays of non-objects may be refused */
+        fail_msg("%s: %s", rel, err.msg);
+    }
+    hd_batch_free(&b);
+}
+
 /* Payloads of other sources must never be taken for Sysdig; every JSON
  * fixture of the repository decodes (as one of the known sources). */
 static void test_other_fixtures_not_sysdig(void **state)
@@ -264,45 +238,7 @@ static void test_other_fixtures_not_sysdig(void **state)
     static const char *const dirs[] = {"falco", "alertmanager", "k8s", "docker", "elasticsearch", "splunk"};
     size_t decoded = 0;
     for (size_t k = 0; k < sizeof(dirs) / sizeof(dirs[0]); k++) {
-        char path[512];
-        snprintf(path, sizeof(path), "%s/%s", HD_FIXTURES, dirs[k]);
-        DIR *d = opendir(path);
-        if (d == NULL) {
-            continue;
-        }
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            const char *n = de->d_name;
-            size_t l = strlen(n);
-            int nd = (l > 6 && strcmp(n + l - 6, ".jsonl") == 0) || (l > 7 && strcmp(n + l - 7, ".ndjson") == 0);
-            if (!(l > 5 && strcmp(n + l - 5, ".json") == 0) && !nd) {
-                continue;
-            }
-            char rel[512], full[1024];
-            snprintf(rel, sizeof(rel), "%s/%s", dirs[k], n);
-            snprintf(full, sizeof(full), "%s/%s", HD_FIXTURES, rel);
-            size_t len = 0;
-            char *body = read_file(full, &len);
-            assert_non_null(body);
-            struct hd_batch b;
-            struct hd_err err = {0};
-            hd_batch_init(&b);
-            int rc = hd_ingest_decode(body, len, nd ? "application/x-ndjson" : NULL, NULL, &b, &err);
-            if (rc == HD_OK) {
-                for (size_t i = 0; i < b.n; i++) {
-                    if (strncmp(b.ev[i].source, "sysdig", 6) == 0) {
-                        fail_msg("%s document %zu taken for Sysdig", rel, i + 1);
-                    }
-                }
-                decoded += b.n;
-            } else if (strstr(err.msg, "expected a JSON object") == NULL) {
-                /* only top-level arrays of non-objects may be refused */
-                fail_msg("%s: %s", rel, err.msg);
-            }
-            hd_batch_free(&b);
-            free(body);
-        }
-        closedir(d);
+        fx_each_fixture(dirs[k], 0, not_sysdig, &decoded);
     }
     assert_true(decoded > 10);
 }
@@ -326,7 +262,7 @@ static void test_sysdig_ids(void **state)
 {
     (void)state;
     size_t len = 0;
-    char *active = read_fixture("sysdig/sysdig_monitor_webhook_metric_alert_active.json", &len);
+    char *active = fx_read_fixture("sysdig/sysdig_monitor_webhook_metric_alert_active.json", &len);
     char *ok = replace(active, "\"state\": \"ACTIVE\"", "\"state\": \"OK\"");
     char *resolved = replace(active, "\"resolved\": false", "\"resolved\": true");
     char *later = replace(active, "1471457820000000", "1471457880000000");
@@ -373,7 +309,7 @@ static void test_generic_ids(void **state)
     hd_batch_free(&b);
     /* ?format= overrides detection */
     size_t len = 0;
-    char *sd = read_fixture("sysdig/sysdig_monitor_webhook_metric_alert_active.json", &len);
+    char *sd = fx_read_fixture("sysdig/sysdig_monitor_webhook_metric_alert_active.json", &len);
     struct hd_err err = {0};
     assert_int_equal(hd_ingest_decode(sd, len, NULL, "generic", &b, &err), HD_OK);
     assert_string_equal(b.ev[0].source, "generic");
@@ -544,6 +480,7 @@ static void test_errors(void **state)
         {"{'a':1}", NULL, NULL, "at byte 1", "single-quoted"},
         {"{\"a\":NaN}", NULL, NULL, "at byte 5", "invalid literal 'NaN'"},
         {"{\"a\":1.}", NULL, NULL, "document 1", "digit must follow"},
+        {"{\"a\":-.5}", NULL, NULL, "at byte 6", "number expected"}, /* json-c alone takes it */
         {"{\"a\":-0012.5}", NULL, NULL, "at byte 6", "leading zeros"},
         {"{\"a\":\"x\x01y\"}", NULL, NULL, "at byte 7", "control character"},
         {"{\"a\":\"\xc0\x80\"}", NULL, NULL, "at byte 6", "invalid UTF-8"},
@@ -591,18 +528,18 @@ static void test_error_depth_and_binary(void **state)
         deep[n++] = ']';
     }
     deep[n++] = '}';
-    expect_error(deep, n, NULL, NULL, "document 1", "nesting deeper than");
+    fx_expect_decode_error(deep, n, NULL, NULL, "document 1", "nesting deeper than");
     /* the same inside an array and in NDJSON */
     char arr[260];
     arr[0] = '[';
     memcpy(arr + 1, deep, n);
     arr[n + 1] = ']';
-    expect_error(arr, n + 2, NULL, NULL, "document 1", "nesting deeper than");
-    expect_error(deep, n, "application/x-ndjson", NULL, "document 1", "nesting deeper than");
+    fx_expect_decode_error(arr, n + 2, NULL, NULL, "document 1", "nesting deeper than");
+    fx_expect_decode_error(deep, n, "application/x-ndjson", NULL, "document 1", "nesting deeper than");
     /* NUL bytes and raw 0xff outside strings */
-    expect_error("{\"a\":1}\0", 8, NULL, NULL, "document 1", "at byte 7");
-    expect_error("\xff\xfe{}", 4, NULL, NULL, "document 1", NULL);
-    expect_error("{\"a\":\"x\0\"}", 10, NULL, NULL, "document 1", "control character");
+    fx_expect_decode_error("{\"a\":1}\0", 8, NULL, NULL, "document 1", "at byte 7");
+    fx_expect_decode_error("\xff\xfe{}", 4, NULL, NULL, "document 1", NULL);
+    fx_expect_decode_error("{\"a\":\"x\0\"}", 10, NULL, NULL, "document 1", "control character");
 }
 
 /* ------------------------------------------------------------ helpers */

@@ -18,51 +18,15 @@
 #include "input/decoder.h"
 #include "input/event.h"
 
-static char *read_file(const char *path, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        return NULL;
-    }
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *p = malloc((size_t)n + 1);
-    if (p != NULL && fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    if (p != NULL) {
-        p[n] = '\0';
-        *len = (size_t)n;
-    }
-    return p;
-}
-
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t a = strlen(s), b = strlen(suffix);
-    return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
-static int is_ndjson_name(const char *n)
-{
-    return ends_with(n, ".jsonl") || ends_with(n, ".ndjson");
-}
+#include "fixture_util.h"
 
 /* Decodes fixture rel (NDJSON by extension) with format fmt (NULL: detect). */
 static void decode_fixture(const char *rel, const char *fmt, struct hd_batch *b)
 {
-    char path[512];
     size_t len = 0;
-    snprintf(path, sizeof(path), "%s/%s", HD_FIXTURES, rel);
-    char *body = read_file(path, &len);
-    if (body == NULL) {
-        fail_msg("cannot read %s", path);
-    }
+    char *body = fx_read_fixture(rel, &len);
     struct hd_err err = {0};
-    int rc = hd_ingest_decode(body, len, is_ndjson_name(rel) ? "application/x-ndjson" : "application/json", fmt, b,
+    int rc = hd_ingest_decode(body, len, fx_is_ndjson_name(rel) ? "application/x-ndjson" : "application/json", fmt, b,
                               &err);
     free(body);
     if (rc != HD_OK) {
@@ -81,18 +45,7 @@ static void decode_ok(const char *body, const char *fmt, struct hd_batch *b)
 
 static void expect_error(const char *body, const char *ct, const char *fmt, const char *sub1, const char *sub2)
 {
-    struct hd_batch b;
-    struct hd_err err = {0};
-    hd_batch_init(&b);
-    int rc = hd_ingest_decode(body, strlen(body), ct, fmt, &b, &err);
-    if (rc != HD_EINVAL) {
-        fail_msg("expected HD_EINVAL for '%.80s' (format %s), got %d (%s)", body, fmt ? fmt : "-", rc, err.msg);
-    }
-    assert_int_equal(b.n, 0); /* all or nothing */
-    if (strstr(err.msg, sub1) == NULL || (sub2 != NULL && strstr(err.msg, sub2) == NULL)) {
-        fail_msg("error '%s' lacks '%s' / '%s'", err.msg, sub1, sub2 ? sub2 : "");
-    }
-    hd_batch_free(&b);
+    fx_expect_decode_error(body, strlen(body), ct, fmt, sub1, sub2);
 }
 
 static void check_str(const char *file, size_t idx, const char *what, const char *got, const char *want)
@@ -351,91 +304,82 @@ static const char *expected_source(const char *dir, const char *file, json_objec
     return "generic"; /* elasticsearch and splunk responses */
 }
 
+/* Every document of one fixture file is detected as its own format
+ * (expected_source); ctx counts falco, alertmanager, kubernetes and docker
+ * events. */
+static void detect_fixture(const char *dir, const char *name, const char *rel, const char *body, size_t len,
+                           void *ctx)
+{
+    size_t *per = ctx;
+    /* the documents, to know what each one is */
+    json_object *docs[64];
+    size_t ndocs = 0;
+    if (fx_is_ndjson_name(name)) {
+        for (const char *line = body; *line != '\0' && ndocs < 64;) {
+            const char *nl = strchr(line, '\n');
+            size_t l = nl ? (size_t)(nl - line) : strlen(line);
+            if (l > 0) {
+                struct hd_err e = {0};
+                docs[ndocs++] = hd_json_parse(line, l, &e);
+            }
+            line += l + (nl != NULL);
+        }
+    } else {
+        struct hd_err e = {0};
+        json_object *all = hd_json_parse(body, len, &e);
+        assert_non_null(all);
+        if (json_object_is_type(all, json_type_array)) {
+            for (size_t i = 0; i < json_object_array_length(all) && ndocs < 64; i++) {
+                docs[ndocs++] = json_object_get(json_object_array_get_idx(all, i));
+            }
+            json_object_put(all);
+        } else {
+            docs[ndocs++] = all;
+        }
+    }
+    struct hd_batch b;
+    struct hd_err err = {0};
+    hd_batch_init(&b);
+    int rc = hd_ingest_decode(body, len, fx_is_ndjson_name(name) ? "application/x-ndjson" : NULL, NULL, &b, &err);
+    if (rc != HD_OK) {
+        /* ES/Splunk top-level arrays of scalars are refused, as before */
+        if (strstr(err.msg, "expected a JSON object") == NULL) {
+            fail_msg("%s: %s", rel, err.msg);
+        }
+    } else {
+        /* one event per document, except Alertmanager: one per alert */
+        size_t ev = 0;
+        for (size_t i = 0; i < ndocs; i++) {
+            const char *want = expected_source(dir, name, docs[i]);
+            json_object *alerts = hd_json_path(docs[i], "alerts");
+            size_t cnt = strcmp(want, "alertmanager") == 0 ? json_object_array_length(alerts) : 1;
+            for (size_t j = 0; j < cnt; j++, ev++) {
+                assert_true(ev < b.n);
+                if (strncmp(b.ev[ev].source, want, strlen(want)) != 0) {
+                    fail_msg("%s document %zu: detected as %s, expected %s", rel, i + 1, b.ev[ev].source,
+                             want);
+                }
+                per[0] += strcmp(want, "falco") == 0;
+                per[1] += strcmp(want, "alertmanager") == 0;
+                per[2] += strcmp(want, "kubernetes") == 0;
+                per[3] += strcmp(want, "docker") == 0;
+            }
+        }
+        assert_int_equal(ev, b.n);
+    }
+    for (size_t i = 0; i < ndocs; i++) {
+        json_object_put(docs[i]);
+    }
+    hd_batch_free(&b);
+}
+
 static void test_detection_all_fixtures(void **state)
 {
     (void)state;
     static const char *const dirs[] = {"falco", "alertmanager", "k8s", "docker", "sysdig", "elasticsearch", "splunk"};
     size_t per[4] = {0};
     for (size_t k = 0; k < sizeof(dirs) / sizeof(dirs[0]); k++) {
-        char path[512];
-        snprintf(path, sizeof(path), "%s/%s", HD_FIXTURES, dirs[k]);
-        DIR *d = opendir(path);
-        assert_non_null(d);
-        struct dirent *de;
-        while ((de = readdir(d)) != NULL) {
-            const char *n = de->d_name;
-            if (!ends_with(n, ".json") && !is_ndjson_name(n)) {
-                continue;
-            }
-            char rel[512], full[1024];
-            snprintf(rel, sizeof(rel), "%s/%s", dirs[k], n);
-            snprintf(full, sizeof(full), "%s/%s", HD_FIXTURES, rel);
-            size_t len = 0;
-            char *body = read_file(full, &len);
-            assert_non_null(body);
-            /* the documents, to know what each one is */
-            json_object *docs[64];
-            size_t ndocs = 0;
-            if (is_ndjson_name(n)) {
-                for (const char *line = body; *line != '\0' && ndocs < 64;) {
-                    const char *nl = strchr(line, '\n');
-                    size_t l = nl ? (size_t)(nl - line) : strlen(line);
-                    if (l > 0) {
-                        struct hd_err e = {0};
-                        docs[ndocs++] = hd_json_parse(line, l, &e);
-                    }
-                    line += l + (nl != NULL);
-                }
-            } else {
-                struct hd_err e = {0};
-                json_object *all = hd_json_parse(body, len, &e);
-                assert_non_null(all);
-                if (json_object_is_type(all, json_type_array)) {
-                    for (size_t i = 0; i < json_object_array_length(all) && ndocs < 64; i++) {
-                        docs[ndocs++] = json_object_get(json_object_array_get_idx(all, i));
-                    }
-                    json_object_put(all);
-                } else {
-                    docs[ndocs++] = all;
-                }
-            }
-            struct hd_batch b;
-            struct hd_err err = {0};
-            hd_batch_init(&b);
-            int rc = hd_ingest_decode(body, len, is_ndjson_name(n) ? "application/x-ndjson" : NULL, NULL, &b, &err);
-            if (rc != HD_OK) {
-                /* ES/Splunk top-level arrays of scalars are refused, as before */
-                if (strstr(err.msg, "expected a JSON object") == NULL) {
-                    fail_msg("%s: %s", rel, err.msg);
-                }
-            } else {
-                /* one event per document, except Alertmanager: one per alert */
-                size_t ev = 0;
-                for (size_t i = 0; i < ndocs; i++) {
-                    const char *want = expected_source(dirs[k], n, docs[i]);
-                    json_object *alerts = hd_json_path(docs[i], "alerts");
-                    size_t cnt = strcmp(want, "alertmanager") == 0 ? json_object_array_length(alerts) : 1;
-                    for (size_t j = 0; j < cnt; j++, ev++) {
-                        assert_true(ev < b.n);
-                        if (strncmp(b.ev[ev].source, want, strlen(want)) != 0) {
-                            fail_msg("%s document %zu: detected as %s, expected %s", rel, i + 1, b.ev[ev].source,
-                                     want);
-                        }
-                        per[0] += strcmp(want, "falco") == 0;
-                        per[1] += strcmp(want, "alertmanager") == 0;
-                        per[2] += strcmp(want, "kubernetes") == 0;
-                        per[3] += strcmp(want, "docker") == 0;
-                    }
-                }
-                assert_int_equal(ev, b.n);
-            }
-            for (size_t i = 0; i < ndocs; i++) {
-                json_object_put(docs[i]);
-            }
-            hd_batch_free(&b);
-            free(body);
-        }
-        closedir(d);
+        fx_each_fixture(dirs[k], 1, detect_fixture, per);
     }
     /* every fixture of each of the four formats was seen */
     assert_int_equal(per[0], 11);
@@ -469,7 +413,7 @@ static void test_alertmanager_ids_and_raw(void **state)
     size_t len = 0;
     char path[512];
     snprintf(path, sizeof(path), "%s/alertmanager/am0.25_captured_firing_2alerts.json", HD_FIXTURES);
-    char *body = read_file(path, &len);
+    char *body = fx_read_file(path, &len);
     assert_non_null(body);
     while (len > 0 && (body[len - 1] == '\n' || body[len - 1] == ' ')) {
         len--;
@@ -754,6 +698,135 @@ static void test_bad_input_names_document_and_field(void **state)
 }
 
 /* ?format= lists the formats that exist, and only those */
+/* ------------------------------------------------ the ingest JSON parser */
+
+/* hd_jv_canonical must give hd_json_canonical's bytes (ids hash them) and
+ * iterate members as json-c does (labels come from it). */
+static void jt_same(const char *what, const char *doc, size_t len)
+{
+    struct hd_err e1 = {0}, e2 = {0};
+    struct hd_jtape t;
+    hd_jt_init(&t);
+    json_object *o = hd_json_parse(doc, len, &e1);
+    int rc = hd_jt_parse(doc, len, &t, &e2);
+    if ((o != NULL) != (rc == HD_OK)) {
+        fail_msg("%s: json-c %s (%s), jtape %s (%s)", what, o ? "accepts" : "rejects", e1.msg,
+                 rc == HD_OK ? "accepts" : "rejects", e2.msg);
+    }
+    if (o != NULL) {
+        struct hd_buf a, b;
+        hd_buf_init(&a, 0);
+        hd_buf_init(&b, 0);
+        assert_int_equal(hd_json_canonical(o, &a), HD_OK);
+        assert_int_equal(hd_jv_canonical(hd_jt_root(&t), &b), HD_OK);
+        if (a.len != b.len || memcmp(a.p, b.p, a.len) != 0) {
+            fail_msg("%s: canonical differs:\n json-c %.*s\n jtape  %.*s", what, (int)a.len, a.p, (int)b.len, b.p);
+        }
+        if (json_object_is_type(o, json_type_object)) {
+            struct hd_jv_iter it;
+            const char *k;
+            hd_jv v;
+            hd_jv_iter_init(&it, hd_jt_root(&t));
+            struct json_object_iterator ji = json_object_iter_begin(o), je = json_object_iter_end(o);
+            while (hd_jv_iter_next(&it, &k, &v)) {
+                assert_false(json_object_iter_equal(&ji, &je));
+                assert_string_equal(k, json_object_iter_peek_name(&ji));
+                json_object_iter_next(&ji);
+            }
+            assert_true(json_object_iter_equal(&ji, &je));
+        }
+        hd_buf_free(&a);
+        hd_buf_free(&b);
+    }
+    json_object_put(o);
+    hd_jt_free(&t);
+}
+
+static void jt_fixture(const char *dir, const char *name, const char *rel, const char *body, size_t len, void *ctx)
+{
+    (void)dir;
+    (void)ctx;
+    if (!fx_is_ndjson_name(name)) {
+        jt_same(rel, body, len);
+        return;
+    }
+    for (const char *p = body; p < body + len;) {
+        const char *nl = memchr(p, '\n', (size_t)(body + len - p));
+        size_t n = nl ? (size_t)(nl - p) : (size_t)(body + len - p);
+        if (n > 0) {
+            jt_same(rel, p, n);
+        }
+        p += n + 1;
+    }
+}
+
+static void test_jtape_matches_json_c(void **state)
+{
+    (void)state;
+    static const char *const dirs[] = {"falco", "alertmanager", "k8s", "docker", "sysdig", "elasticsearch", "splunk"};
+    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+        fx_each_fixture(dirs[i], 0, jt_fixture, NULL);
+    }
+    /* json-c's quirks the ids depend on */
+    static const char *const docs[] = {
+        "{\"b\":1,\"a\":2,\"b\":3}",               /* last value wins, first position */
+        "{\"a\\u0000x\":1,\"a\":2}",               /* keys end at a NUL */
+        "[\"\\ud800\",\"\\ud800\\u0041\",\"\\udc00x\",\"\\ud83d\\ude00\"]", /* lone surrogates: U+FFFD */
+        "[\"a\\u0000b\",\"\\b\\f\\n\\r\\t\\u001f\\u007f\\/\"]",
+        "{\"\\b\\f\":\"\\b\\f\"}",                 /* keys and values escape differently */
+        "[-0,-0.0,1E400,1.50,123456789012345678901234567890,-9223372036854775809,9223372036854775808]",
+        "[true,false,null,{},[],\"\"]",
+        "{\"z\":{\"y\":[1,{\"b\":null,\"a\":\"\u00e9\"}]}}",
+    };
+    for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+        jt_same(docs[i], docs[i], strlen(docs[i]));
+    }
+    /* strict where json-c is not */
+    static const char *const bad[] = {"[-.5]", "[1.]", "['a']", "[NaN]", "[01]", "[\"\\x\"]", "{\"a\":1,}", "[1,]"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        jt_same(bad[i], bad[i], strlen(bad[i]));
+    }
+}
+
+static void test_jtape_access(void **state)
+{
+    (void)state;
+    const char *doc = "{\"a\":{\"b\":[10,{\"c\":\"x\\ty\"},null]},\"n\":null,\"big\":9223372036854775807,"
+                      "\"d\":2.5e3,\"t\":true}";
+    struct hd_jtape t;
+    struct hd_err err = {0};
+    hd_jt_init(&t);
+    assert_int_equal(hd_jt_parse(doc, strlen(doc), &t, &err), HD_OK);
+    hd_jv root = hd_jt_root(&t);
+    size_t len = 0;
+    assert_string_equal(hd_jv_str(hd_jv_path(root, "a.b.1.c"), &len), "x\ty");
+    assert_int_equal(len, 3);
+    assert_int_equal(hd_jv_i64(hd_jv_path(root, "a.b.0")), 10);
+    assert_null(hd_jv_path(root, "a.b.2"));      /* null reads as absent */
+    assert_null(hd_jv_path(root, "a.b.3"));
+    assert_null(hd_jv_get(root, "n"));
+    assert_true(hd_jv_has(root, "n"));
+    assert_false(hd_jv_has(root, "m"));
+    assert_int_equal(hd_jv_type(hd_jv_at(hd_jv_path(root, "a.b"), 2)), HD_JT_NULL);
+    assert_int_equal(hd_jv_len(hd_jv_path(root, "a.b")), 3);
+    assert_true(hd_jv_i64(hd_jv_get(root, "big")) == INT64_MAX);
+    assert_true(hd_jv_double(hd_jv_get(root, "d")) == 2500.0);
+    int64_t i = 0;
+    assert_true(hd_jv_get_i64(root, "d", &i));
+    assert_int_equal(i, 2500);
+    assert_true(hd_jv_bool(hd_jv_get(root, "t")));
+    /* the tape is reused; errors say where and why */
+    assert_int_equal(hd_jt_parse("{\"a\":[1,2}", 11, &t, &err), HD_EINVAL);
+    assert_string_equal(err.msg, "at byte 9: array value separator ',' expected");
+    char deep[200];
+    memset(deep, '[', 65);
+    memset(deep + 65, ']', 65);
+    assert_int_equal(hd_jt_parse(deep, 130, &t, &err), HD_EINVAL);
+    assert_string_equal(err.msg, "at byte 64: nesting deeper than 64 levels");
+    assert_int_equal(hd_jt_parse(deep + 1, 128, &t, &err), HD_OK);
+    hd_jt_free(&t);
+}
+
 static void test_format_names(void **state)
 {
     (void)state;
@@ -779,6 +852,8 @@ int main(void)
         cmocka_unit_test(test_docker_events),
         cmocka_unit_test(test_bad_input_names_document_and_field),
         cmocka_unit_test(test_format_names),
+        cmocka_unit_test(test_jtape_matches_json_c),
+        cmocka_unit_test(test_jtape_access),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
