@@ -9,6 +9,7 @@
 # request per event) or ELASTICSEARCH. Prints events/s, request latency,
 # herald's CPU seconds per 1,000 events, peak RSS, and the sink's figures.
 # Figures are reported, never asserted.
+# CASES="ndjson-1000 single-64conn e2e-5000eps" (default: all three) picks cases.
 # usage: bench/ingest.sh [SECONDS]   (default 10)
 source "$(dirname "$0")/lib.sh"
 secs=${1:-10}
@@ -33,14 +34,24 @@ run_case() {
   local rss; rss=$(hwm_kb "$hpid")
   local bl=0
   for _ in $(seq 1 100); do bl=$(backlog); [ "$bl" = "0" ] && break; sleep 0.2; done
-  awk -v a="$c0" -v b="$c1" -v n="$ev" -v r="$rss" -v bl="$bl" -v w="$((w1 - w0))" -v x="$((x1 - x0))" 'BEGIN{
+  local commits; commits=$(metric herald_store_commits_total)
+  local stored; stored=$(metric herald_events_stored_total)
+  awk -v a="$c0" -v b="$c1" -v n="$ev" -v r="$rss" -v bl="$bl" -v w="$((w1 - w0))" -v x="$((x1 - x0))" \
+      -v cm="$commits" -v sd="$stored" 'BEGIN{
     printf "herald cpu %.2f s = %.1f ms per 1,000 events; peak RSS %d kB; backlog after run %s\n", b-a, (n>0?(b-a)*1e6/n:0), r, bl
-    printf "written: %.1f kB per event to disk (write_bytes), %.1f kB through write calls (wchar, sockets included)\n", (n>0?w/n/1000:0), (n>0?x/n/1000:0)}'
+    printf "written: %.1f kB per event to disk (write_bytes), %.1f kB through write calls (wchar, sockets included)\n", (n>0?w/n/1000:0), (n>0?x/n/1000:0)
+    if (cm > 0) printf "group commits: %d, %.1f events each (whole run, channel writes included)\n", cm, sd/cm}'
   stop_herald
   stop_sink "$spid"
   echo "sink: $(cat "$work/sink-$sport.out")"
 }
 
-run_case ndjson-1000 -c 8 -b 1000
-run_case single-64conn -c 64 -b 1
-run_case e2e-5000eps -c 16 -b 1 -r 5000
+cases=${CASES:-ndjson-1000 single-64conn e2e-5000eps}
+for c in $cases; do
+  case $c in
+    ndjson-1000) run_case ndjson-1000 -c 8 -b 1000 ;;
+    single-64conn) run_case single-64conn -c 64 -b 1 ;;
+    e2e-5000eps) run_case e2e-5000eps -c 16 -b 1 -r 5000 ;;
+    *) echo "unknown case $c" >&2; exit 2 ;;
+  esac
+done

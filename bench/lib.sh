@@ -55,6 +55,11 @@ backlog() {
   curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$hport/metrics" |
     awk '/^herald_channel_backlog/{s+=$2} END{print s+0}'
 }
+# metric NAME: sum of a /metrics counter over its labels
+metric() {
+  curl -sf -H "Authorization: Bearer $TOKEN" "http://127.0.0.1:$hport/metrics" |
+    awk -v n="$1" '$1 == n || index($1, n "{") == 1 {s+=$2} END{print s+0}'
+}
 rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 hwm_kb() { awk '/VmHWM/{print $2}' "/proc/$1/status"; }
 # wchar_b PID: bytes herald wrote through write/pwrite (WAL, checkpoints,

@@ -3,11 +3,18 @@
  * DESIGN: ingest checks the cheap things first (content type, backlog,
  * format name, empty body), then decodes the whole request into one batch
  * (all or nothing: a parse error in document 3 stores nothing) and appends
- * it with one store call; the store's group commit makes that durable before
- * it returns, so the 202 is only sent for events on stable storage (SPEC
- * section 6). The dispatcher is woken after the answer is composed.
+ * it with one store call; the 202 is only sent for events on stable storage
+ * (SPEC section 6). The append is asynchronous: the handler defers the
+ * answer (hd_http_defer), hands the batch to the store's writer and returns;
+ * the writer's completion (after the synced group commit) resumes the
+ * connection and ingest_finish composes the 202 on a server thread. No
+ * thread waits per request, so one group commit gathers every request in
+ * flight. Without a deferral (server stopping) or an asynchronous store it
+ * falls back to the blocking append. The dispatcher is woken after the
+ * answer is composed.
  */
 #include <ctype.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -115,6 +122,131 @@ static void count_sources(const struct hd_batch *b)
     }
 }
 
+/* Highest committed seq a dispatcher wakeup was sent for (one process, one
+ * store). Each wakeup is a write to the dispatcher's socketpair and a wakeup
+ * of its thread; the requests of one group commit need only the first: it was
+ * sent after their events committed, so the dispatcher reads past them. */
+static _Atomic int64_t woken_seq;
+
+static void wake_dispatcher(struct hd_api *api)
+{
+    int64_t committed = api->st->ops->max_seq(api->st);
+    int64_t seen = atomic_load(&woken_seq);
+    /* != rather than >: a store opened anew (tests) may start lower. */
+    while (committed != seen) {
+        if (atomic_compare_exchange_weak(&woken_seq, &seen, committed)) {
+            hd_dispatcher_wakeup(api->disp);
+            return;
+        }
+    }
+    if (committed <= 0) {
+        hd_dispatcher_wakeup(api->disp);   /* no seq to go by */
+    }
+}
+
+/* The answer to a decoded batch whose append ended with rc. */
+static void ingest_answer(struct hd_api *api, struct hd_batch *b, int rc, const struct hd_err *err,
+                          struct hd_http_resp *resp)
+{
+    if (rc != HD_OK) {
+        count_rejected("store");
+        int status = rc == HD_EBUSY ? 429 : 503;
+        const char *why = err != NULL && err->msg[0] ? err->msg : hd_strerror(rc);
+        hd_http_error(resp, status, "store: %s", why);
+        hd_http_resp_header(resp, "Retry-After", "5");
+        hd_log(HD_LOG_WARN, "ingest rejected (%d store): %s", status, why);
+        return;
+    }
+    count_sources(b);
+
+    struct hd_buf *o = &resp->body;
+    hd_buf_reset(o);
+    int wrc = hd_buf_reserve(o, 32 + b->n * 37);
+    if (wrc == HD_OK) {
+        wrc = hd_buf_printf(o, "{\"accepted\":%zu,\"ids\":[", b->n);
+    }
+    for (size_t i = 0; i < b->n && wrc == HD_OK; i++) {
+        wrc = hd_buf_printf(o, "%s\"%s\"", i > 0 ? "," : "", b->ev[i].id);
+    }
+    if (wrc == HD_OK) {
+        wrc = hd_buf_puts(o, "]}");
+    }
+    if (wrc != HD_OK) {
+        /* Stored, but we cannot say so: 500 makes the client re-send, which
+         * the store deduplicates by id. */
+        hd_http_error(resp, 500, "out of memory");
+    } else {
+        resp->status = 202;
+        resp->content_type = "application/json";
+    }
+    if (b->n > 0 && api->disp != NULL) {
+        wake_dispatcher(api);
+    }
+}
+
+/* A batch handed to the store's writer, answered once it committed. */
+struct ingest_async {
+    struct hd_api *api;
+    struct hd_batch b;
+    int rc;
+    struct hd_err err;
+    struct hd_http_async *h;
+};
+
+/* Store completion (writer thread): record and resume the connection. */
+static void ingest_done(void *ud, int rc, const struct hd_err *err)
+{
+    struct ingest_async *ia = ud;
+    ia->rc = rc;
+    if (rc != HD_OK && err != NULL) {
+        ia->err = *err;
+    }
+    hd_http_async_done(ia->h);   /* ia may be gone once this returns */
+}
+
+static void ingest_finish(void *ud, struct hd_http_resp *resp)
+{
+    struct ingest_async *ia = ud;
+    ingest_answer(ia->api, &ia->b, ia->rc, &ia->err, resp);
+}
+
+static void ingest_release(void *ud)
+{
+    struct ingest_async *ia = ud;
+    hd_batch_free(&ia->b);
+    free(ia);
+}
+
+/* Starts the asynchronous append of *b (taken over on success: *b is left
+ * empty). HD_OK = deferred, the answer comes later; otherwise nothing
+ * happened and the caller appends synchronously. */
+static int ingest_defer(struct hd_api_call *c, struct hd_batch *b)
+{
+    struct hd_store *st = c->api->st;
+    if (st->ops->append_async == NULL) {
+        return HD_EINVAL;
+    }
+    struct ingest_async *ia = calloc(1, sizeof(*ia));
+    if (ia == NULL) {
+        return HD_ENOMEM;
+    }
+    ia->api = c->api;
+    ia->h = hd_http_defer(c->req, ingest_finish, ingest_release, ia);
+    if (ia->h == NULL) {
+        free(ia);
+        return HD_ESHUTDOWN;
+    }
+    ia->b = *b;
+    hd_batch_init(b);
+    int rc = st->ops->append_async(st, ia->b.ev, ia->b.n, ingest_done, ia, &ia->err);
+    if (rc != HD_OK) {
+        /* Not queued: answer the failure through the same path. */
+        ia->rc = rc;
+        hd_http_async_done(ia->h);
+    }
+    return HD_OK;
+}
+
 void hd_api_events_ingest(struct hd_api_call *c)
 {
     struct hd_api *api = c->api;
@@ -162,42 +294,13 @@ void hd_api_events_ingest(struct hd_api_call *c)
         reject(c, rc == HD_ETOOBIG ? 413 : 400, "decode", err.msg[0] ? err.msg : "cannot decode the body");
         goto out;
     }
+    if (b.n > 0 && ingest_defer(c, &b) == HD_OK) {
+        goto out;
+    }
     if (b.n > 0) {
         rc = api->st->ops->append(api->st, b.ev, b.n, &err);
-        if (rc != HD_OK) {
-            count_rejected("store");
-            int status = rc == HD_EBUSY ? 429 : 503;
-            hd_http_error(c->resp, status, "store: %s", err.msg[0] ? err.msg : hd_strerror(rc));
-            hd_http_resp_header(c->resp, "Retry-After", "5");
-            hd_log(HD_LOG_WARN, "ingest rejected (%d store): %s", status, err.msg);
-            goto out;
-        }
     }
-    count_sources(&b);
-
-    struct hd_buf *o = &c->resp->body;
-    hd_buf_reset(o);
-    int wrc = hd_buf_reserve(o, 32 + b.n * 37);
-    if (wrc == HD_OK) {
-        wrc = hd_buf_printf(o, "{\"accepted\":%zu,\"ids\":[", b.n);
-    }
-    for (size_t i = 0; i < b.n && wrc == HD_OK; i++) {
-        wrc = hd_buf_printf(o, "%s\"%s\"", i > 0 ? "," : "", b.ev[i].id);
-    }
-    if (wrc == HD_OK) {
-        wrc = hd_buf_puts(o, "]}");
-    }
-    if (wrc != HD_OK) {
-        /* Stored, but we cannot say so: 500 makes the client re-send, which
-         * the store deduplicates by id. */
-        hd_http_error(c->resp, 500, "out of memory");
-    } else {
-        c->resp->status = 202;
-        c->resp->content_type = "application/json";
-    }
-    if (b.n > 0 && api->disp != NULL) {
-        hd_dispatcher_wakeup(api->disp);
-    }
+    ingest_answer(api, &b, rc, &err, c->resp);
 out:
     hd_batch_free(&b);
 }

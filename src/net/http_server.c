@@ -1,14 +1,27 @@
 /* http_server.c - the inbound HTTP listener over libmicrohttpd.
  *
- * DESIGN: one MHD daemon, one thread per connection (keep-alive), so a handler
- * may block (ingest waits for its group commit) without stalling other
- * clients. The access handler is called several times per request: first with
- * the headers (we allocate the per-request context and refuse a declared
- * Content-Length over max_body with 413 before any of the body is read), then
- * once per chunk of upload data (accumulated into an hd_buf capped at
- * max_body; past the cap the rest is discarded and 413 answered at the end),
- * and a last time with no data, when the user handler runs once with the
- * whole body. The per-request context is freed in the completion callback.
+ * DESIGN: one MHD daemon with a pool of HD_HTTP_THREADS epoll threads (not a
+ * thread per connection: with 64 keep-alive clients each single-event ingest
+ * cost a wakeup of its own thread, and a group commit could only gather as
+ * many requests as there were threads waiting). The access handler is called
+ * several times per request: first with the headers (we allocate the
+ * per-request context and refuse a declared Content-Length over max_body with
+ * 413 before any of the body is read), then once per chunk of upload data
+ * (accumulated into an hd_buf capped at max_body; past the cap the rest is
+ * discarded and 413 answered at the end), and a last time with no data, when
+ * the user handler runs once with the whole body.
+ *
+ * Deferred answers (ingest): the handler calls hd_http_defer and returns; if
+ * the work is not done yet, we suspend the connection (MHD stops polling it).
+ * hd_http_async_done, from the store's writer thread, resumes it; MHD then
+ * calls the access handler again and finish() composes the answer there. The
+ * flags done/suspended are read and written under s->amu, so the completion
+ * may come before the suspension (then there is none) or after it. The
+ * context lives until both the request ended (completion callback) and the
+ * work is done: a context whose request ended first (cannot happen while
+ * suspended, kept for safety) is orphaned and freed by hd_http_async_done.
+ * Stopping waits until no deferred work is pending, because MHD must not be
+ * stopped with suspended connections, and refuses new deferrals meanwhile.
  */
 #include "net/http_server.h"
 
@@ -17,6 +30,7 @@
 #include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +44,9 @@
 
 #define HD_HTTP_CONN_TIMEOUT_S 60
 #define HD_TLS_FILE_MAX (1024 * 1024)
+/* Poll threads. More than the 2 cores because a short handler may block
+ * (a channel test's outbound call), stalling the connections of its thread. */
+#define HD_HTTP_THREADS 4
 
 struct hd_http_server {
     struct MHD_Daemon *d;
@@ -39,12 +56,30 @@ struct hd_http_server {
     char *cert_pem;   /* kept for the daemon's lifetime */
     char *key_pem;
     int quiesced;
+    /* Deferred answers: amu guards every context's done/suspended/orphan/
+     * counted, pending (deferred, not yet answered nor freed) and stopping. */
+    pthread_mutex_t amu;
+    pthread_cond_t acv;   /* pending reached 0 */
+    size_t pending;
+    int stopping;
 };
 
-/* Per request; lives from the header call to the completion callback. */
-struct conn_ctx {
+/* Per request; lives from the header call to the completion callback (and
+ * to the deferred work's end). It is also the handle of a deferred answer. */
+struct hd_http_async {
+    struct hd_http_server *s;
+    struct MHD_Connection *conn;
     struct hd_buf body;
     int too_big;
+    int deferred;       /* hd_http_defer was called */
+    int done;           /* hd_http_async_done was called (amu) */
+    int suspended;      /* the connection is suspended (amu) */
+    int orphan;         /* the request ended before the work (amu) */
+    int counted;        /* no longer in s->pending (amu) */
+    int released;
+    hd_http_finish_fn finish;
+    void (*release)(void *ud);
+    void *ud;
 };
 
 const char *hd_http_reason(int status)
@@ -61,7 +96,7 @@ const char *hd_http_query(const struct hd_http_req *r, const char *key)
     if (r == NULL || r->impl == NULL) {
         return NULL;
     }
-    return MHD_lookup_connection_value((struct MHD_Connection *)r->impl, MHD_GET_ARGUMENT_KIND, key);
+    return MHD_lookup_connection_value(((struct hd_http_async *)r->impl)->conn, MHD_GET_ARGUMENT_KIND, key);
 }
 
 const char *hd_http_header(const struct hd_http_req *r, const char *name)
@@ -69,7 +104,7 @@ const char *hd_http_header(const struct hd_http_req *r, const char *name)
     if (r == NULL || r->impl == NULL) {
         return NULL;
     }
-    return MHD_lookup_connection_value((struct MHD_Connection *)r->impl, MHD_HEADER_KIND, name);
+    return MHD_lookup_connection_value(((struct hd_http_async *)r->impl)->conn, MHD_HEADER_KIND, name);
 }
 
 int hd_http_resp_header(struct hd_http_resp *resp, const char *static_name, const char *value)
@@ -169,17 +204,102 @@ static enum MHD_Result queue_413(struct hd_http_server *s, struct MHD_Connection
     return ret;
 }
 
+struct hd_http_async *hd_http_defer(const struct hd_http_req *req, hd_http_finish_fn finish,
+                                    void (*release)(void *ud), void *ud)
+{
+    if (req == NULL || req->impl == NULL || finish == NULL || release == NULL) {
+        return NULL;
+    }
+    struct hd_http_async *cx = req->impl;
+    struct hd_http_server *s = cx->s;
+    pthread_mutex_lock(&s->amu);
+    if (s->stopping || cx->deferred) {
+        pthread_mutex_unlock(&s->amu);
+        return NULL;
+    }
+    cx->deferred = 1;
+    cx->finish = finish;
+    cx->release = release;
+    cx->ud = ud;
+    s->pending++;
+    pthread_mutex_unlock(&s->amu);
+    return cx;
+}
+
+/* Takes a deferred context out of s->pending (once). */
+static void unpend(struct hd_http_async *cx)
+{
+    struct hd_http_server *s = cx->s;
+    pthread_mutex_lock(&s->amu);
+    if (!cx->counted) {
+        cx->counted = 1;
+        s->pending--;
+        if (s->pending == 0) {
+            pthread_cond_broadcast(&s->acv);
+        }
+    }
+    pthread_mutex_unlock(&s->amu);
+}
+
+static void ctx_free(struct hd_http_async *cx)
+{
+    if (cx->deferred) {
+        unpend(cx);
+    }
+    if (cx->deferred && !cx->released) {
+        cx->released = 1;
+        cx->release(cx->ud);
+    }
+    hd_buf_free(&cx->body);
+    free(cx);
+}
+
+void hd_http_async_done(struct hd_http_async *cx)
+{
+    struct hd_http_server *s = cx->s;
+    int orphan = 0;
+    pthread_mutex_lock(&s->amu);
+    cx->done = 1;
+    if (cx->suspended) {
+        /* The worker owning the connection calls on_request again. */
+        MHD_resume_connection(cx->conn);
+    }
+    orphan = cx->orphan;
+    pthread_mutex_unlock(&s->amu);
+    if (orphan) {
+        ctx_free(cx);
+    }
+}
+
+/* Composes and queues a deferred answer (its work is done). */
+static enum MHD_Result answer_deferred(struct hd_http_async *cx)
+{
+    struct hd_http_resp resp;
+    resp_init(&resp);
+    resp.status = 200;
+    cx->finish(cx->ud, &resp);
+    cx->released = 1;
+    cx->release(cx->ud);
+    enum MHD_Result ret = queue(cx->conn, &resp);
+    resp_clear(&resp);
+    hd_buf_free(&cx->body);
+    unpend(cx);
+    return ret;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
     struct hd_http_server *s = cls;
-    struct conn_ctx *cx = *con_cls;
+    struct hd_http_async *cx = *con_cls;
     if (cx == NULL) {
         cx = calloc(1, sizeof(*cx));
         if (cx == NULL) {
             return MHD_NO;
         }
+        cx->s = s;
+        cx->conn = c;
         hd_buf_init(&cx->body, s->max_body);
         *con_cls = cx;
         /* Refuse a declared oversized body before reading it: MHD then skips
@@ -199,6 +319,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         return MHD_YES;
     }
+    if (cx->deferred) {
+        /* Called again after the resume (or, spuriously, while suspended). */
+        pthread_mutex_lock(&s->amu);
+        int done = cx->done;
+        if (done) {
+            cx->suspended = 0;
+        }
+        pthread_mutex_unlock(&s->amu);
+        return done ? answer_deferred(cx) : MHD_YES;
+    }
     if (*upload_data_size > 0) {
         if (!cx->too_big && hd_buf_append(&cx->body, upload_data, *upload_data_size) != HD_OK) {
             cx->too_big = 1;
@@ -216,12 +346,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .path = url,
         .body = cx->body.p != NULL ? cx->body.p : "",
         .body_len = cx->body.len,
-        .impl = c,
+        .impl = cx,
     };
     struct hd_http_resp resp;
     resp_init(&resp);
     resp.status = 200;
     s->handler(s->ud, &req, &resp);
+    if (cx->deferred) {
+        resp_clear(&resp);
+        pthread_mutex_lock(&s->amu);
+        int done = cx->done;
+        if (!done) {
+            cx->suspended = 1;
+            MHD_suspend_connection(c);
+        }
+        pthread_mutex_unlock(&s->amu);
+        /* The body stays until the answer: the deferred work may use it. */
+        return done ? answer_deferred(cx) : MHD_YES;
+    }
     enum MHD_Result ret = queue(c, &resp);
     resp_clear(&resp);
     /* The body is no longer needed; free it now rather than at completion. */
@@ -231,12 +373,24 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
-    struct conn_ctx *cx = *con_cls;
-    if (cx != NULL) {
-        hd_buf_free(&cx->body);
-        free(cx);
-        *con_cls = NULL;
+    struct hd_http_async *cx = *con_cls;
+    if (cx == NULL) {
+        return;
     }
+    *con_cls = NULL;
+    if (cx->deferred) {
+        struct hd_http_server *s = cx->s;
+        pthread_mutex_lock(&s->amu);
+        int done = cx->done;
+        if (!done) {
+            cx->orphan = 1;   /* hd_http_async_done frees it */
+        }
+        pthread_mutex_unlock(&s->amu);
+        if (!done) {
+            return;
+        }
+    }
+    ctx_free(cx);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
@@ -332,12 +486,14 @@ struct hd_http_server *hd_http_server_start(const struct hd_http_server_opts *o,
     s->handler = h;
     s->ud = ud;
     s->max_body = o->max_body;
+    pthread_mutex_init(&s->amu, NULL);
+    pthread_cond_init(&s->acv, NULL);
     struct sockaddr_in sa;
     if (parse_listen(o->listen, &sa, err) != HD_OK) {
         goto fail;
     }
-    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG |
-                         MHD_USE_POLL | MHD_USE_ITC;
+    unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                         MHD_USE_ERROR_LOG | MHD_USE_ITC;
     int tls = o->tls_cert_file != NULL && o->tls_cert_file[0] != '\0' && o->tls_key_file != NULL &&
               o->tls_key_file[0] != '\0';
     if (tls) {
@@ -363,6 +519,7 @@ struct hd_http_server *hd_http_server_start(const struct hd_http_server_opts *o,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HD_HTTP_CONN_TIMEOUT_S,
                             MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HD_HTTP_THREADS,
                             MHD_OPTION_ARRAY, tls ? tls_opts : no_opts,
                             MHD_OPTION_END);
     if (s->d == NULL) {
@@ -374,6 +531,8 @@ struct hd_http_server *hd_http_server_start(const struct hd_http_server_opts *o,
 fail:
     free(s->cert_pem);
     free(s->key_pem);
+    pthread_cond_destroy(&s->acv);
+    pthread_mutex_destroy(&s->amu);
     free(s);
     return NULL;
 }
@@ -406,10 +565,22 @@ void hd_http_server_stop(struct hd_http_server *s)
     if (s == NULL) {
         return;
     }
+    /* MHD must not stop with suspended connections: refuse new deferrals
+     * and wait until every deferred request is answered (or its client
+     * gone). This ends: the store completes or fails every queued write,
+     * and the poll threads answer the resumed connections. */
+    pthread_mutex_lock(&s->amu);
+    s->stopping = 1;
+    while (s->pending > 0) {
+        pthread_cond_wait(&s->acv, &s->amu);
+    }
+    pthread_mutex_unlock(&s->amu);
     if (s->d != NULL) {
         MHD_stop_daemon(s->d);
     }
     free(s->cert_pem);
     free(s->key_pem);
+    pthread_cond_destroy(&s->acv);
+    pthread_mutex_destroy(&s->amu);
     free(s);
 }

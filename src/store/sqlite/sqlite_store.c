@@ -34,6 +34,7 @@
 
 #include "core/err.h"
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/util.h"
 #include "store/store.h"
 
@@ -45,10 +46,12 @@
 #define SQ_ROW_OVERHEAD 200 /* record header, columns and six index entries, per event */
 #define SQ_BUSY_TIMEOUT_MS 5000
 /* Page size of a NEW database (an existing one keeps its own). Measured
- * (docs/performance.md): bytes written per event, 64 connections of single
- * events / NDJSON batches of 1,000: 4 KB 18 KB / 15 KB, 8 KB 28 / 14, 16 KB
- * 82 / 13 - every commit rewrites one whole page of the random-keyed id index
- * per event, so small pages win for small groups and lose little on big ones. */
+ * (docs/performance.md, time-ordered ids, asynchronous ingest): single
+ * events over 64 connections 4 KB 18,100 req/s and 14.9 kB written per
+ * event, 8 KB 16,700 / 20.1, 16 KB 13,500 / 27.2; NDJSON-1000 35,000 /
+ * 33,500 / 41,500 ev/s - small commits rewrite whole pages (the table's last
+ * leaf, the index leaves, page 1), so small pages win for the common small
+ * groups and lose some on big batches. */
 #define SQ_PAGE_SIZE 4096
 #define SQ_CKPT_SOFT_BYTES (8 * 1024 * 1024)  /* WAL size that wakes the checkpointer */
 #define SQ_CKPT_HARD_BYTES (64 * 1024 * 1024) /* WAL size at which the writer catches up itself */
@@ -329,6 +332,7 @@ struct sq_store {
     struct sq_conn *ckc;
     int page_size;
     _Atomic int wal_frames;
+    _Atomic int ckpt_frames; /* WAL frames copied by the last background checkpoint */
 };
 
 static struct sq_store *sq_of(struct hd_store *st)
@@ -579,7 +583,8 @@ static void sq_run_group(struct sq_store *s, struct sq_op *group)
  * database and its fsync. Here wal_autocheckpoint is 0 on the writer; its WAL
  * hook (called after each commit with the WAL's frame count) wakes a thread
  * that runs PASSIVE checkpoints on its own connection - never blocking the
- * writer nor the readers. A PASSIVE checkpoint under continuous writes never
+ * writer nor the readers - each time SQ_CKPT_SOFT_BYTES more of WAL await
+ * copying. A PASSIVE checkpoint under continuous writes never
  * ends exactly at the WAL's end, so the WAL would never restart from its
  * beginning and would grow: past SQ_CKPT_HARD_BYTES the writer itself runs a
  * PASSIVE checkpoint between two groups (nothing is written meanwhile, the
@@ -592,7 +597,14 @@ static int sq_wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 {
     struct sq_store *s = arg;
     atomic_store(&s->wal_frames, frames);
-    if ((int64_t)frames * s->page_size >= SQ_CKPT_SOFT_BYTES && s->ckpt_started) {
+    /* Only past SQ_CKPT_SOFT_BYTES of WAL not yet copied: waking it after
+     * every commit made checkpoints of a few frames, each with two fsyncs
+     * competing with the commits' own and rewriting the same hot pages. */
+    int done = atomic_load(&s->ckpt_frames);
+    if (frames < done) {
+        done = 0; /* the WAL restarted */
+    }
+    if ((int64_t)(frames - done) * s->page_size >= SQ_CKPT_SOFT_BYTES && s->ckpt_started) {
         pthread_mutex_lock(&s->ckpt_mu);
         if (!s->ckpt_want) {
             s->ckpt_want = 1;
@@ -616,6 +628,7 @@ static void sq_ckpt_catch_up(struct sq_store *s)
     }
     /* Checked again after the next commit resets the WAL (its hook says so). */
     atomic_store(&s->wal_frames, 0);
+    atomic_store(&s->ckpt_frames, 0);
 }
 
 static void *sq_ckpt_main(void *arg)
@@ -636,6 +649,8 @@ static void *sq_ckpt_main(void *arg)
         int rc = sqlite3_wal_checkpoint_v2(s->ckc->db, NULL, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
         if (rc != SQLITE_OK && rc != SQLITE_BUSY) {
             hd_log(HD_LOG_WARN, "store: background checkpoint: %s", sqlite3_errmsg(s->ckc->db));
+        } else if (done > 0) {
+            atomic_store(&s->ckpt_frames, done);
         }
         pthread_mutex_lock(&s->ckpt_mu);
     }
@@ -685,6 +700,8 @@ static void *sq_writer_main(void *arg)
 
         sq_run_group(s, group);
         sq_ckpt_catch_up(s);
+        /* With herald_events_stored_total: events per group commit. */
+        hd_metrics_add("herald_store_commits_total", NULL, 1);
 
         /* Published before any completion runs: a caller woken below may
          * wake the dispatcher, which must see these events. */
