@@ -31,6 +31,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include "core/err.h"
 #include "core/log.h"
@@ -53,6 +54,9 @@
  * leaf, the index leaves, page 1), so small pages win for the common small
  * groups and lose some on big batches. */
 #define SQ_PAGE_SIZE 4096
+#define SQ_ZC_POOL 8      /* idle zstd compression contexts kept */
+#define SQ_Z_MIN 256      /* raw shorter than this is stored as is */
+#define SQ_Z_LEVEL 1
 #define SQ_CKPT_SOFT_BYTES (8 * 1024 * 1024)  /* WAL size that wakes the checkpointer */
 #define SQ_CKPT_HARD_BYTES (64 * 1024 * 1024) /* WAL size at which the writer catches up itself */
 
@@ -119,13 +123,43 @@ static const char *const sq_migrations[] = {
     "DROP INDEX IF EXISTS events_severity;"
     "DROP INDEX IF EXISTS events_ns;"
     "DROP INDEX IF EXISTS events_state;",
+    /* ingest cost, round 3 (docs/performance.md): the UNIQUE index on the
+     * 32-char TEXT id took ~45 bytes per entry; an index on idk (the id's
+     * first 16 hex digits as an integer, hd_idk() below) takes ~12, so a group
+     * commit dirties a third of the index pages. Uniqueness is kept by the
+     * writer (it looks the id up by idk before inserting). SQLite cannot drop
+     * a UNIQUE constraint in place: the table is rebuilt. raw_enc: 0 = raw
+     * as received, 1 = zstd (compressed before it reaches the writer; about a
+     * third of the size, two or three rows per 4 KB page instead of one). */
+    "CREATE TABLE events_v5 ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  id TEXT NOT NULL,"
+    "  idk INTEGER NOT NULL,"
+    "  source TEXT NOT NULL,"
+    "  ts_us INTEGER NOT NULL,"
+    "  recv_us INTEGER NOT NULL,"
+    "  severity INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL,"
+    "  name TEXT, description TEXT, url TEXT, host TEXT, container_id TEXT,"
+    "  k8s_namespace TEXT, k8s_pod TEXT, k8s_container TEXT, k8s_kind TEXT, k8s_name TEXT,"
+    "  labels TEXT, alert_key TEXT, raw BLOB,"
+    "  raw_enc INTEGER NOT NULL DEFAULT 0);"
+    "INSERT INTO events_v5 (seq, id, idk, source, ts_us, recv_us, severity, state, name, description, url,"
+    "  host, container_id, k8s_namespace, k8s_pod, k8s_container, k8s_kind, k8s_name, labels, alert_key, raw)"
+    "  SELECT seq, id, hd_idk(id), source, ts_us, recv_us, severity, state, name, description, url,"
+    "  host, container_id, k8s_namespace, k8s_pod, k8s_container, k8s_kind, k8s_name, labels, alert_key, raw"
+    "  FROM events ORDER BY seq;"
+    "DROP TABLE events;"
+    "ALTER TABLE events_v5 RENAME TO events;"
+    "CREATE INDEX events_idk ON events(idk);"
+    "CREATE INDEX events_ts_dims ON events(ts_us, severity, state, source, k8s_namespace);",
 };
 #define SQ_SCHEMA_VERSION ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
 
 #define EV_COLS                                                                                              \
     "seq, id, source, ts_us, recv_us, severity, state, name, description, url, host, "                       \
     "container_id, k8s_namespace, k8s_pod, k8s_container, k8s_kind, k8s_name, labels, alert_key, "           \
-    "raw"
+    "raw, raw_enc"
 #define CH_COLS "id, version, created_ms, modified_ms, name, type, enabled, managed_by, json"
 #define DL_COLS                                                                                              \
     "id, channel_id, event_seq, event_id, status, attempts, first_ms, next_ms, updated_ms, "                 \
@@ -188,12 +222,11 @@ static const char *const sq_sql[Q__COUNT] = {
     [Q_ROLLBACK_TO] = "ROLLBACK TO op",
     [Q_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM events",
     [Q_EV_INSERT] =
-        "INSERT INTO events (" EV_COLS ") VALUES "
-        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20) "
-        "ON CONFLICT (id) DO NOTHING",
-    [Q_EV_SEQ_BY_ID] = "SELECT seq FROM events WHERE id = ?1",
+        "INSERT INTO events (" EV_COLS ", idk) VALUES "
+        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+    [Q_EV_SEQ_BY_ID] = "SELECT seq FROM events WHERE idk = ?2 AND id = ?1",
     [Q_EV_AFTER] = "SELECT " EV_COLS " FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-    [Q_EV_GET_ID] = "SELECT " EV_COLS " FROM events WHERE id = ?1",
+    [Q_EV_GET_ID] = "SELECT " EV_COLS " FROM events WHERE idk = ?2 AND id = ?1",
     [Q_EV_GET_SEQ] = "SELECT " EV_COLS " FROM events WHERE seq = ?1",
     [Q_CH_LIST] = "SELECT " CH_COLS " FROM channels ORDER BY id",
     [Q_CH_GET] = "SELECT " CH_COLS " FROM channels WHERE id = ?1",
@@ -276,6 +309,7 @@ struct sq_conn {
     sqlite3_stmt *st[Q__COUNT];
     sqlite3_stmt *query[1u << QF__COUNT];
     struct sq_conn *next; /* pool link */
+    ZSTD_DCtx *dctx;      /* raw_enc 1, created on first use */
 };
 
 struct sq_store;
@@ -320,6 +354,8 @@ struct sq_store {
     pthread_mutex_t pool_mu; /* guards pool */
     struct sq_conn *pool;
     size_t pool_idle;
+    ZSTD_CCtx *zc[SQ_ZC_POOL]; /* idle compression contexts, guarded by pool_mu */
+    size_t nzc;
 
     /* Background checkpoints (see sq_ckpt_main). ckpt_mu guards ckpt_want
      * and ckpt_stop; wal_frames is written by the writer's WAL hook. */
@@ -357,6 +393,7 @@ static void sq_conn_close(struct sq_conn *c)
         sqlite3_finalize(c->query[i]);
     }
     sqlite3_close(c->db);
+    ZSTD_freeDCtx(c->dctx);
     free(c);
 }
 
@@ -795,7 +832,36 @@ static const char *const sq_states[] = {
 };
 
 /* Reads a row of EV_COLS into ev (zeroed first). On failure ev is cleared. */
-static int row_event(sqlite3_stmt *st, struct hd_event *ev)
+/* raw_enc 1: one zstd frame that records its content size. A corrupt frame
+ * fails the read like an allocation failure would (the row stays as it is). */
+static int raw_unzip(struct sq_conn *c, const void *p, size_t n, struct hd_event *ev)
+{
+    unsigned long long size = ZSTD_getFrameContentSize(p, n);
+    if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size >= (unsigned long long)INT_MAX) {
+        hd_log(HD_LOG_ERROR, "store: event %lld: raw is not a valid zstd frame", (long long)ev->seq);
+        return HD_EIO;
+    }
+    if (c->dctx == NULL) {
+        c->dctx = ZSTD_createDCtx();
+        if (c->dctx == NULL) {
+            return HD_ENOMEM;
+        }
+    }
+    ev->raw = malloc((size_t)size + 1);
+    if (ev->raw == NULL) {
+        return HD_ENOMEM;
+    }
+    size_t got = ZSTD_decompressDCtx(c->dctx, ev->raw, (size_t)size, p, n);
+    if (ZSTD_isError(got) || got != (size_t)size) {
+        hd_log(HD_LOG_ERROR, "store: event %lld: raw does not decompress", (long long)ev->seq);
+        return HD_EIO;
+    }
+    ev->raw[got] = '\0';
+    ev->raw_len = got;
+    return HD_OK;
+}
+
+static int row_event(struct sq_conn *c, sqlite3_stmt *st, struct hd_event *ev)
 {
     memset(ev, 0, sizeof(*ev));
     ev->seq = sqlite3_column_int64(st, 0);
@@ -818,6 +884,12 @@ static int row_event(sqlite3_stmt *st, struct hd_event *ev)
     if (sqlite3_column_type(st, 19) != SQLITE_NULL) {
         const void *p = sqlite3_column_blob(st, 19);
         size_t n = (size_t)sqlite3_column_bytes(st, 19);
+        if (sqlite3_column_int(st, 20) == 1) {
+            if (raw_unzip(c, p, n, ev) != HD_OK) {
+                goto fail;
+            }
+            return HD_OK;
+        }
         ev->raw = malloc(n + 1);
         if (ev->raw == NULL) {
             goto fail;
@@ -875,7 +947,7 @@ static int collect_events(struct sq_conn *c, sqlite3_stmt *st, size_t max, struc
             evs = p;
             cap = ncap;
         }
-        if (row_event(st, &evs[cnt]) != HD_OK) {
+        if (row_event(c, st, &evs[cnt]) != HD_OK) {
             ret = hd_err_set(err, HD_ENOMEM, "store: out of memory reading events");
             goto out;
         }
@@ -977,10 +1049,112 @@ static size_t clamp_limit(size_t limit)
 
 /* ---- writes: ops run by the writer ------------------------------------ */
 
+/* raw as stored: compressed by the caller's thread (append_zip), so the
+ * serial writer only copies a third of the bytes into its pages. */
+struct zraw {
+    const void *p;
+    size_t len;
+    int enc; /* raw_enc */
+};
+
 struct append_args {
     struct hd_event *evs;
     size_t n;
+    struct zraw *z; /* n entries, or NULL: every raw as is */
 };
+
+static ZSTD_CCtx *zc_get(struct sq_store *s)
+{
+    ZSTD_CCtx *z = NULL;
+    pthread_mutex_lock(&s->pool_mu);
+    if (s->nzc > 0) {
+        z = s->zc[--s->nzc];
+    }
+    pthread_mutex_unlock(&s->pool_mu);
+    return z != NULL ? z : ZSTD_createCCtx();
+}
+
+static void zc_put(struct sq_store *s, ZSTD_CCtx *z)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    if (s->nzc < SQ_ZC_POOL) {
+        s->zc[s->nzc++] = z;
+        z = NULL;
+    }
+    pthread_mutex_unlock(&s->pool_mu);
+    ZSTD_freeCCtx(z);
+}
+
+/* Bytes append_zip needs after the zraw array. */
+static size_t zip_bound(const struct hd_event *evs, size_t n)
+{
+    size_t b = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (evs[i].raw != NULL && evs[i].raw_len >= SQ_Z_MIN) {
+            b += ZSTD_compressBound(evs[i].raw_len);
+        }
+    }
+    return b;
+}
+
+/* Fills z[0..n) from evs, compressing into buf (zip_bound bytes). A raw
+ * that is short, or does not shrink, or a missing context: stored as is. */
+static void append_zip(struct sq_store *s, const struct hd_event *evs, size_t n, struct zraw *z, unsigned char *buf)
+{
+    ZSTD_CCtx *cc = NULL;
+    for (size_t i = 0; i < n; i++) {
+        z[i] = (struct zraw){.p = evs[i].raw, .len = evs[i].raw_len, .enc = 0};
+        if (evs[i].raw == NULL || evs[i].raw_len < SQ_Z_MIN) {
+            continue;
+        }
+        if (cc == NULL) {
+            cc = zc_get(s);
+            if (cc == NULL) {
+                continue;
+            }
+        }
+        size_t cap = ZSTD_compressBound(evs[i].raw_len);
+        size_t got = ZSTD_compressCCtx(cc, buf, cap, evs[i].raw, evs[i].raw_len, SQ_Z_LEVEL);
+        if (!ZSTD_isError(got) && got < evs[i].raw_len) {
+            z[i] = (struct zraw){.p = buf, .len = got, .enc = 1};
+        }
+        buf += cap;
+    }
+    if (cc != NULL) {
+        zc_put(s, cc);
+    }
+}
+
+/* The integer key of an id (column idk): its first 16 characters as hex
+ * digits, the leading 32 bits being the source's seconds, so keys of one
+ * group are near each other in the index. A non-hex character (ids are
+ * normally lowercase hex) contributes its low 4 bits: any id maps to some key,
+ * and equal ids to equal keys; the id itself is always compared too. */
+static int64_t id_key(const char *id)
+{
+    uint64_t v = 0;
+    for (size_t i = 0; i < 16 && id[i] != '\0'; i++) {
+        unsigned char ch = (unsigned char)id[i];
+        unsigned d = 0;
+        if (ch >= '0' && ch <= '9') {
+            d = (unsigned)(ch - '0');
+        } else if (ch >= 'a' && ch <= 'f') {
+            d = (unsigned)(ch - 'a' + 10);
+        } else {
+            d = ch & 0xfu;
+        }
+        v = (v << 4) | d;
+    }
+    return (int64_t)v; /* two's complement wrap: the order of keys does not matter */
+}
+
+/* hd_idk(id) for the migration that fills idk in existing rows. */
+static void sql_idk(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    (void)argc;
+    const unsigned char *id = sqlite3_value_text(argv[0]);
+    sqlite3_result_int64(ctx, id_key(id != NULL ? (const char *)id : ""));
+}
 
 static int op_append(struct sq_store *s, struct sq_conn *c, void *arg, struct hd_err *err)
 {
@@ -993,6 +1167,22 @@ static int op_append(struct sq_store *s, struct sq_conn *c, void *arg, struct hd
     for (size_t i = 0; i < a->n; i++) {
         struct hd_event *ev = &a->evs[i];
         ev->duplicate = 0;
+        int64_t idk = id_key(ev->id);
+        /* Same id stored before, or earlier in this batch or group: the
+         * uncommitted rows of the open transaction are visible here. */
+        sqlite3_bind_text(sel, 1, ev->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(sel, 2, idk);
+        int found = 0;
+        int64_t old = 0;
+        if (sq_query_i64(c, sel, &old, &found, err, "looking up a duplicate") != HD_OK) {
+            hd_err_prefix(err, "events[%zu]: ", i);
+            return HD_EIO;
+        }
+        if (found) {
+            ev->seq = old;
+            ev->duplicate = 1;
+            continue;
+        }
         int64_t seq = s->max_seq + 1;
         sqlite3_bind_int64(ins, 1, seq);
         sqlite3_bind_text(ins, 2, ev->id, -1, SQLITE_STATIC);
@@ -1007,34 +1197,20 @@ static int op_append(struct sq_store *s, struct sq_conn *c, void *arg, struct hd
         for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++) {
             bind_text(ins, (int)k + 8, strs[k]);
         }
-        if (ev->raw == NULL) {
+        struct zraw zr = a->z != NULL ? a->z[i] : (struct zraw){.p = ev->raw, .len = ev->raw_len, .enc = 0};
+        if (zr.p == NULL) {
             sqlite3_bind_null(ins, 20);
         } else {
-            sqlite3_bind_blob64(ins, 20, ev->raw, (sqlite3_uint64)ev->raw_len, SQLITE_STATIC);
+            sqlite3_bind_blob64(ins, 20, zr.p, (sqlite3_uint64)zr.len, SQLITE_STATIC);
         }
+        sqlite3_bind_int(ins, 21, zr.enc);
+        sqlite3_bind_int64(ins, 22, idk);
         if (sq_step_done(c, ins, err, "storing an event") != HD_OK) {
             hd_err_prefix(err, "events[%zu]: ", i);
             return HD_EIO;
         }
-        if (sqlite3_changes(c->db) == 1) {
-            s->max_seq = seq;
-            ev->seq = seq;
-            continue;
-        }
-        /* Same id stored before, or earlier in this batch or group: the
-         * uncommitted rows of the open transaction are visible here. */
-        sqlite3_bind_text(sel, 1, ev->id, -1, SQLITE_STATIC);
-        int found = 0;
-        int64_t old = 0;
-        if (sq_query_i64(c, sel, &old, &found, err, "looking up a duplicate") != HD_OK) {
-            return HD_EIO;
-        }
-        if (!found) {
-            return hd_err_set(err, HD_EIO, "events[%zu]: store: insert ignored but id %s not found", i,
-                              ev->id);
-        }
-        ev->seq = old;
-        ev->duplicate = 1;
+        s->max_seq = seq;
+        ev->seq = seq;
     }
     return HD_OK;
 }
@@ -1065,8 +1241,16 @@ static int sq_append(struct hd_store *st, struct hd_event *evs, size_t n, struct
     if (rc != HD_OK) {
         return rc;
     }
-    struct append_args a = {.evs = evs, .n = n};
-    return sq_submit(sq_of(st), op_append, &a, err);
+    struct sq_store *s = sq_of(st);
+    size_t zb = zip_bound(evs, n);
+    struct zraw *z = malloc(n * sizeof(*z) + zb);
+    if (z != NULL) { /* else stored uncompressed */
+        append_zip(s, evs, n, z, (unsigned char *)(z + n));
+    }
+    struct append_args a = {.evs = evs, .n = n, .z = z};
+    rc = sq_submit(s, op_append, &a, err);
+    free(z);
+    return rc;
 }
 
 /* The op and its arguments in one allocation, freed by the writer. */
@@ -1086,11 +1270,20 @@ static int sq_append_async(struct hd_store *st, struct hd_event *evs, size_t n, 
     if (rc != HD_OK) {
         return rc;
     }
-    struct sq_async_append *q = calloc(1, sizeof(*q));
+    /* One allocation, freed by the writer: the op, then the zraw array, then
+     * the compressed bytes. */
+    size_t zb = zip_bound(evs, n);
+    if (n > (SIZE_MAX - sizeof(struct sq_async_append) - zb) / sizeof(struct zraw)) {
+        return hd_err_set(err, HD_ETOOBIG, "store: append of %zu events too large", n);
+    }
+    struct sq_async_append *q = malloc(sizeof(*q) + n * sizeof(struct zraw) + zb);
     if (q == NULL) {
         return hd_err_set(err, HD_ENOMEM, "store: out of memory queuing an append");
     }
-    q->a = (struct append_args){.evs = evs, .n = n};
+    memset(q, 0, sizeof(*q));
+    struct zraw *z = (struct zraw *)(void *)(q + 1);
+    append_zip(s, evs, n, z, (unsigned char *)(z + n));
+    q->a = (struct append_args){.evs = evs, .n = n, .z = z};
     q->op.apply = op_append;
     q->op.arg = &q->a;
     q->op.done_fn = done;
@@ -1740,12 +1933,13 @@ static int event_get_one(struct sq_store *s, enum sq_stmt_id id, const char *key
     if (q != NULL) {
         if (key != NULL) {
             sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
+            sqlite3_bind_int64(q, 2, id_key(key));
         } else {
             sqlite3_bind_int64(q, 1, seq);
         }
         int step = sqlite3_step(q);
         if (step == SQLITE_ROW) {
-            rc = row_event(q, out);
+            rc = row_event(c, q, out);
             if (rc != HD_OK) {
                 hd_err_set(err, rc, "store: out of memory reading an event");
             }
@@ -2108,6 +2302,10 @@ static int sq_migrate(struct sq_conn *c, struct hd_err *err)
     int version = 0;
     int ret = HD_OK;
     char *msg = NULL;
+    if (sqlite3_create_function_v2(c->db, "hd_idk", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_idk, NULL,
+                                   NULL, NULL) != SQLITE_OK) {
+        return sq_fail(c, err, "registering hd_idk()");
+    }
     if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
         ret = hd_err_set(err, HD_EIO, "store: starting the migration: %s", msg != NULL ? msg : "?");
         goto out;
@@ -2234,6 +2432,9 @@ static void sq_close(struct hd_store *st)
     pthread_cond_destroy(&s->wake);
     pthread_cond_destroy(&s->ckpt_cv);
     pthread_mutex_destroy(&s->ckpt_mu);
+    while (s->nzc > 0) {
+        ZSTD_freeCCtx(s->zc[--s->nzc]);
+    }
     pthread_mutex_destroy(&s->pool_mu);
     pthread_mutex_destroy(&s->mu);
     free(s->path);
