@@ -121,33 +121,43 @@ static int plain_key(const char *k)
     return 1;
 }
 
-static int mentions_key(const char *raw, size_t len, const char *key)
-{
-    size_t kl = strlen(key);
-    const char *end = raw + len;
-    const char *p = raw;
-    while (p < end) {
-        const char *hit = memmem(p, (size_t)(end - p), key, kl);
-        if (hit == NULL) {
-            return 0;
-        }
-        if (hit > raw && hit[-1] == '"' && hit + kl < end && hit[kl] == '"') {
-            return 1;
-        }
-        p = hit + 1;
-    }
-    return 0;
-}
-
+/* One pass over the original instead of a memmem per key: the splice is safe
+ * when no \u escape could spell a key another way and no added key already
+ * appears as a quoted string (it might be a member: the full path replaces it). */
 static int splice_safe(const struct hd_event *ev, const struct xf *x)
 {
     const char *keys[3] = {x->millis, x->iso, x->add_norm ? HERALD_KEY : NULL};
-    if (memmem(ev->raw, ev->raw_len, "\\u", 2) != NULL) {
-        return 0;
-    }
+    size_t klen[3] = {0, 0, 0};
     for (size_t i = 0; i < 3; i++) {
-        if (keys[i] != NULL && (!plain_key(keys[i]) || mentions_key(ev->raw, ev->raw_len, keys[i]))) {
+        if (keys[i] != NULL) {
+            if (!plain_key(keys[i])) {
+                return 0;
+            }
+            klen[i] = strlen(keys[i]);
+        }
+    }
+    const char *end = ev->raw + ev->raw_len;
+    for (const char *p = ev->raw; p < end;) {
+        p = memchr(p, '\\', (size_t)(end - p));
+        if (p == NULL) {
+            break;
+        }
+        if (p + 1 < end && p[1] == 'u') {
             return 0;
+        }
+        p += 2;
+    }
+    for (const char *p = ev->raw; p < end;) {
+        p = memchr(p, '"', (size_t)(end - p));
+        if (p == NULL) {
+            break;
+        }
+        p++;
+        for (size_t i = 0; i < 3; i++) {
+            if (keys[i] != NULL && (size_t)(end - p) > klen[i] && p[klen[i]] == '"' &&
+                memcmp(p, keys[i], klen[i]) == 0) {
+                return 0;
+            }
         }
     }
     return 1;

@@ -98,6 +98,9 @@ int hd_buf_printf(struct hd_buf *b, const char *fmt, ...)
     return HD_OK;
 }
 
+/* Runs of plain bytes are copied at once; only the bytes RFC 8259 requires
+ * (quote, backslash, controls) are escaped. Hot: every string of every
+ * rendered document goes through here. */
 int hd_buf_json_str(struct hd_buf *b, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
@@ -106,30 +109,41 @@ int hd_buf_json_str(struct hd_buf *b, const char *s, size_t n)
         return rc;
     }
     b->p[b->len++] = '"';
+    size_t run = 0;
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        char esc[7];
-        size_t el = 0;
-        switch (c) {
-        case '"': esc[0] = '\\'; esc[1] = '"'; el = 2; break;
-        case '\\': esc[0] = '\\'; esc[1] = '\\'; el = 2; break;
-        case '\n': esc[0] = '\\'; esc[1] = 'n'; el = 2; break;
-        case '\r': esc[0] = '\\'; esc[1] = 'r'; el = 2; break;
-        case '\t': esc[0] = '\\'; esc[1] = 't'; el = 2; break;
-        default:
-            if (c < 0x20) {
-                esc[0] = '\\'; esc[1] = 'u'; esc[2] = '0'; esc[3] = '0';
-                esc[4] = hex[c >> 4]; esc[5] = hex[c & 15]; el = 6;
-            }
+        if (c >= 0x20 && c != '"' && c != '\\') {
+            continue;
         }
-        if (el > 0) {
-            rc = hd_buf_append(b, esc, el);
-        } else {
-            rc = hd_buf_append(b, &s[i], 1);
-        }
+        rc = hd_buf_append(b, s + run, i - run);
         if (rc != HD_OK) {
             return rc;
         }
+        run = i + 1;
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        size_t el = 2;
+        switch (c) {
+        case '"': esc[1] = '"'; break;
+        case '\\': esc[1] = '\\'; break;
+        case '\n': esc[1] = 'n'; break;
+        case '\r': esc[1] = 'r'; break;
+        case '\t': esc[1] = 't'; break;
+        default:
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            el = 6;
+        }
+        rc = hd_buf_append(b, esc, el);
+        if (rc != HD_OK) {
+            return rc;
+        }
+    }
+    rc = hd_buf_append(b, s + run, n - run);
+    if (rc != HD_OK) {
+        return rc;
     }
     return hd_buf_putc(b, '"');
 }
