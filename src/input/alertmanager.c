@@ -243,21 +243,15 @@ static int am_labels(const struct am_group *g, hd_jv labels, hd_jv ann, const ch
             rc = hd_labels_add(&lab, k, hd_jv_str(v, NULL));
         }
     }
-    const struct {
-        const char *key, *val;
-    } pairs[] = {
+    const struct hd_label_kv pairs[] = {
         {"fingerprint", fp},
         {"receiver", g->receiver},
         {"groupKey", g->group_key},
     };
-    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]) && rc == HD_OK; i++) {
-        rc = hd_labels_add(&lab, pairs[i].key, pairs[i].val);
-    }
     if (rc == HD_OK) {
-        rc = hd_labels_finish(&lab, &ev->labels);
+        rc = hd_labels_add_pairs(&lab, pairs, sizeof(pairs) / sizeof(pairs[0]));
     }
-    hd_labels_free(&lab);
-    return rc;
+    return hd_labels_end(&lab, rc, &ev->labels);
 }
 
 /* Decodes alerts[i] into ev. */

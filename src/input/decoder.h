@@ -95,5 +95,18 @@ int hd_labels_add(struct hd_labels *l, const char *key, const char *val); /* NUL
 /* Hands the object text to *out (NULL when no label was added) and frees l. */
 int hd_labels_finish(struct hd_labels *l, char **out);
 void hd_labels_free(struct hd_labels *l);
+/* One fixed label for hd_labels_add_pairs. */
+struct hd_label_kv {
+    const char *key, *val;
+};
+/* hd_labels_add of each pair in order, stopping at the first error. */
+int hd_labels_add_pairs(struct hd_labels *l, const struct hd_label_kv *kv, size_t n);
+/* A decoder's labels tail: when rc is HD_OK finishes l into *out, frees l
+ * either way, and returns the outcome. */
+int hd_labels_end(struct hd_labels *l, int rc, char **out);
+
+/* Appends the event for doc to out with source, recv_us and
+ * HD_STATE_ACTIVE set; NULL when out of memory. */
+struct hd_event *hd_dec_push_event(struct hd_batch *out, const struct hd_doc *doc, const char *source);
 
 #endif

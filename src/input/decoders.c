@@ -355,6 +355,35 @@ int hd_labels_finish(struct hd_labels *l, char **out)
     return rc;
 }
 
+int hd_labels_add_pairs(struct hd_labels *l, const struct hd_label_kv *kv, size_t n)
+{
+    int rc = HD_OK;
+    for (size_t i = 0; i < n && rc == HD_OK; i++) {
+        rc = hd_labels_add(l, kv[i].key, kv[i].val);
+    }
+    return rc;
+}
+
+int hd_labels_end(struct hd_labels *l, int rc, char **out)
+{
+    if (rc == HD_OK) {
+        rc = hd_labels_finish(l, out);
+    }
+    hd_labels_free(l);
+    return rc;
+}
+
+struct hd_event *hd_dec_push_event(struct hd_batch *out, const struct hd_doc *doc, const char *source)
+{
+    struct hd_event *ev = hd_batch_push(out);
+    if (ev != NULL) {
+        ev->source = source;
+        ev->recv_us = doc->recv_us;
+        ev->state = HD_STATE_ACTIVE;
+    }
+    return ev;
+}
+
 /* --------------------------------------------------------------- splitter */
 
 struct ingest {

@@ -261,11 +261,7 @@ static int dk_labels(const struct dk *d, struct hd_event *ev)
             }
         }
     }
-    if (rc == HD_OK) {
-        rc = hd_labels_finish(&lab, &ev->labels);
-    }
-    hd_labels_free(&lab);
-    return rc;
+    return hd_labels_end(&lab, rc, &ev->labels);
 }
 
 static int docker_decode(const struct hd_doc *doc, struct hd_batch *out, struct hd_err *err)
@@ -276,14 +272,11 @@ static int docker_decode(const struct hd_doc *doc, struct hd_batch *out, struct 
     hd_buf_init(&canon, 0);
     int rc;
 
-    struct hd_event *ev = hd_batch_push(out);
+    struct hd_event *ev = hd_dec_push_event(out, doc, "docker");
     if (ev == NULL) {
         rc = HD_ENOMEM;
         goto out;
     }
-    ev->source = "docker";
-    ev->recv_us = doc->recv_us;
-    ev->state = HD_STATE_ACTIVE;
     rc = dk_read(&d, ev, err);
     if (rc == HD_OK) {
         rc = dk_severity(&d, err, &ev->severity);

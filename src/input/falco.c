@@ -168,18 +168,13 @@ static int falco_labels(hd_jv root, hd_jv of, const char *tags, struct hd_event 
 {
     struct hd_labels lab;
     hd_labels_init(&lab);
-    const struct {
-        const char *key, *val;
-    } pairs[] = {
+    const struct hd_label_kv pairs[] = {
         {"rule", hd_jv_get_str(root, "rule")},
         {"priority", hd_jv_get_str(root, "priority")},
         {"source", hd_jv_get_str(root, "source")},
         {"tags", tags},
     };
-    int rc = HD_OK;
-    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]) && rc == HD_OK; i++) {
-        rc = hd_labels_add(&lab, pairs[i].key, pairs[i].val);
-    }
+    int rc = hd_labels_add_pairs(&lab, pairs, sizeof(pairs) / sizeof(pairs[0]));
     if (of != NULL) {
         struct hd_jv_iter it;
         const char *k;
@@ -196,11 +191,7 @@ static int falco_labels(hd_jv root, hd_jv of, const char *tags, struct hd_event 
         }
         hd_buf_free(&text);
     }
-    if (rc == HD_OK) {
-        rc = hd_labels_finish(&lab, &ev->labels);
-    }
-    hd_labels_free(&lab);
-    return rc;
+    return hd_labels_end(&lab, rc, &ev->labels);
 }
 
 static int falco_decode(const struct hd_doc *doc, struct hd_batch *out, struct hd_err *err)
@@ -214,15 +205,12 @@ static int falco_decode(const struct hd_doc *doc, struct hd_batch *out, struct h
     hd_buf_init(&key, 0);
     int rc;
 
-    struct hd_event *ev = hd_batch_push(out);
+    struct hd_event *ev = hd_dec_push_event(out, doc, "falco");
     if (ev == NULL) {
         rc = HD_ENOMEM;
         goto out;
     }
-    ev->source = "falco";
-    ev->recv_us = doc->recv_us;
     ev->ts_us = doc->recv_us;
-    ev->state = HD_STATE_ACTIVE;
     rc = hd_dec_str(root, "rule", "rule", &rule, err);
     if (rc < 0) {
         goto out;

@@ -251,9 +251,7 @@ static int k8s_labels(struct k8s_ev *k, struct hd_event *ev, const char *count_t
     if (component == NULL || component[0] == '\0') {
         component = hd_jv_get_str(k->obj, "reportingComponent");
     }
-    const struct {
-        const char *key, *val;
-    } pairs[] = {
+    const struct hd_label_kv pairs[] = {
         {"reason", k->reason},
         {"type", k->type},
         {"count", count_text},
@@ -270,15 +268,8 @@ static int k8s_labels(struct k8s_ev *k, struct hd_event *ev, const char *count_t
     };
     struct hd_labels lab;
     hd_labels_init(&lab);
-    int rc = HD_OK;
-    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]) && rc == HD_OK; i++) {
-        rc = hd_labels_add(&lab, pairs[i].key, pairs[i].val);
-    }
-    if (rc == HD_OK) {
-        rc = hd_labels_finish(&lab, &ev->labels);
-    }
-    hd_labels_free(&lab);
-    return rc;
+    int rc = hd_labels_add_pairs(&lab, pairs, sizeof(pairs) / sizeof(pairs[0]));
+    return hd_labels_end(&lab, rc, &ev->labels);
 }
 
 static int k8s_decode(const struct hd_doc *doc, struct hd_batch *out, struct hd_err *err)
@@ -289,14 +280,11 @@ static int k8s_decode(const struct hd_doc *doc, struct hd_batch *out, struct hd_
     hd_buf_init(&key, 0);
     int rc;
 
-    struct hd_event *ev = hd_batch_push(out);
+    struct hd_event *ev = hd_dec_push_event(out, doc, "kubernetes");
     if (ev == NULL) {
         rc = HD_ENOMEM;
         goto out;
     }
-    ev->source = "kubernetes";
-    ev->recv_us = doc->recv_us;
-    ev->state = HD_STATE_ACTIVE;
     const char *wtype = hd_jv_get_str(doc->root, "type");
     if (hd_jv_has(doc->root, "object") && is_watch_type(wtype)) {
         hd_jv wobj = hd_jv_get(doc->root, "object");

@@ -609,11 +609,7 @@ static int sd_labels(struct sd *c, struct hd_event *ev, const char **alert_id, c
             }
         }
     }
-    if (rc == HD_OK) {
-        rc = hd_labels_finish(&lab, &ev->labels);
-    }
-    hd_labels_free(&lab);
-    return rc;
+    return hd_labels_end(&lab, rc, &ev->labels);
 }
 
 /* alertKey (same for ACTIVE and OK of one alert on one entity) and id (the

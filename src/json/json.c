@@ -4,9 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no
- * surrogates, nothing above U+10FFFF), 0 if it is not one. */
-static size_t utf8_seq_len(const unsigned char *s, size_t avail)
+size_t hd_utf8_seq_len(const unsigned char *s, size_t avail)
 {
     unsigned char c = s[0];
     size_t n;
@@ -109,7 +107,7 @@ static int lex_check(const char *buf, size_t len, struct hd_err *err)
                     return hd_err_set(err, HD_EINVAL, "at byte %zu: unescaped control character 0x%02x in string",
                                       i, s[i]);
                 } else if (k == LX_HIGH) {
-                    size_t n = utf8_seq_len(s + i, len - i);
+                    size_t n = hd_utf8_seq_len(s + i, len - i);
                     if (n == 0) {
                         return hd_err_set(err, HD_EINVAL, "at byte %zu: invalid UTF-8 sequence", i);
                     }

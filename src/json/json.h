@@ -21,6 +21,12 @@
  * On error returns NULL and err says "at byte N: why" (N is 0-based). */
 json_object *hd_json_parse(const char *buf, size_t len, struct hd_err *err);
 
+/* Length of the well-formed UTF-8 sequence at s[0..avail) (RFC 3629: no
+ * overlongs, no surrogates, nothing above U+10FFFF), 0 if it is not one.
+ * Shared by hd_json_parse's lexical pass and the jtape parser so both keep
+ * the same strict rule. */
+size_t hd_utf8_seq_len(const unsigned char *s, size_t avail);
+
 /* Dotted path lookup ("alert.name", "entities.0.entity"). Borrowed, NULL if absent. */
 json_object *hd_json_path(json_object *root, const char *path);
 /* String member of an object, or NULL if absent or not a string. */

@@ -97,43 +97,6 @@ static int fail(struct jp *p, size_t at, const char *why)
     return hd_err_set(p->err, HD_EINVAL, "at byte %zu: %s", at, why);
 }
 
-/* Length of the well-formed UTF-8 sequence at s (RFC 3629: no overlongs, no
- * surrogates, nothing above U+10FFFF), 0 if it is not one. */
-static size_t utf8_seq_len(const unsigned char *s, size_t avail)
-{
-    unsigned char c = s[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0) {
-            lo = 0xA0;
-        } else if (c == 0xED) {
-            hi = 0x9F;
-        }
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0) {
-            lo = 0x90;
-        } else if (c == 0xF4) {
-            hi = 0x8F;
-        }
-    } else {
-        return 0;
-    }
-    if (avail < n || s[1] < lo || s[1] > hi) {
-        return 0;
-    }
-    for (size_t k = 2; k < n; k++) {
-        if ((s[k] & 0xC0) != 0x80) {
-            return 0;
-        }
-    }
-    return n;
-}
-
 static int hexval(unsigned char c)
 {
     if (c >= '0' && c <= '9') {
@@ -232,7 +195,7 @@ static int parse_string(struct jp *p, size_t *i, int is_key)
                               s[j]);
         }
         if (k == SC_HIGH) {
-            size_t n = utf8_seq_len(s + j, len - j);
+            size_t n = hd_utf8_seq_len(s + j, len - j);
             if (n == 0) {
                 return fail(p, j, "invalid UTF-8 sequence");
             }

@@ -2025,14 +2025,11 @@ static char *like_pattern(const char *q)
     return p;
 }
 
-static int sq_events_query(struct hd_store *st, const struct hd_event_query *q, struct hd_event **out,
-                           size_t *n, int64_t *next_cursor, struct hd_err *err)
+/* The filters of q that are set, as a QF_ mask (QF_BEFORE excepted: only
+ * the events listing pages), and its state as an index of sq_states (-1:
+ * any). HD_EINVAL naming the state when it is not one. */
+static int query_filters(const struct hd_event_query *q, int *state_out, unsigned *mask_out, struct hd_err *err)
 {
-    struct sq_store *s = sq_of(st);
-    struct hd_event_query none = {.severity = -1};
-    if (q == NULL) {
-        q = &none;
-    }
     int state = -1;
     if (q->state != NULL) {
         for (int i = 0; i < (int)(sizeof(sq_states) / sizeof(sq_states[0])); i++) {
@@ -2052,6 +2049,25 @@ static int sq_events_query(struct hd_store *st, const struct hd_event_query *q, 
     mask |= q->source != NULL ? 1u << QF_SOURCE : 0;
     mask |= q->ns != NULL ? 1u << QF_NS : 0;
     mask |= (q->q != NULL && q->q[0] != '\0') ? 1u << QF_Q : 0;
+    *state_out = state;
+    *mask_out = mask;
+    return HD_OK;
+}
+
+static int sq_events_query(struct hd_store *st, const struct hd_event_query *q, struct hd_event **out,
+                           size_t *n, int64_t *next_cursor, struct hd_err *err)
+{
+    struct sq_store *s = sq_of(st);
+    struct hd_event_query none = {.severity = -1};
+    if (q == NULL) {
+        q = &none;
+    }
+    int state = -1;
+    unsigned mask = 0;
+    int frc = query_filters(q, &state, &mask, err);
+    if (frc != HD_OK) {
+        return frc;
+    }
     mask |= q->before_seq > 0 ? 1u << QF_BEFORE : 0;
     size_t limit = clamp_limit(q->limit);
 
@@ -2474,24 +2490,11 @@ static int sq_stats(struct hd_store *st, const struct hd_event_query *q, enum hd
         return hd_err_set(err, HD_EINVAL, "stats: interval must be >= 0 and max_rows > 0");
     }
     int state = -1;
-    if (q->state != NULL) {
-        for (int i = 0; i < (int)(sizeof(sq_states) / sizeof(sq_states[0])); i++) {
-            if (strcasecmp(q->state, sq_states[i]) == 0) {
-                state = i;
-            }
-        }
-        if (state < 0) {
-            return hd_err_set(err, HD_EINVAL, "state: unknown state '%s' (ACTIVE, OK or RESOLVED)", q->state);
-        }
-    }
     unsigned mask = 0;
-    mask |= q->from_us != 0 ? 1u << QF_FROM : 0;
-    mask |= q->to_us != 0 ? 1u << QF_TO : 0;
-    mask |= q->severity >= 0 ? 1u << QF_SEV : 0;
-    mask |= state >= 0 ? 1u << QF_STATE : 0;
-    mask |= q->source != NULL ? 1u << QF_SOURCE : 0;
-    mask |= q->ns != NULL ? 1u << QF_NS : 0;
-    mask |= (q->q != NULL && q->q[0] != '\0') ? 1u << QF_Q : 0;
+    int frc = query_filters(q, &state, &mask, err);
+    if (frc != HD_OK) {
+        return frc;
+    }
 
     char sql[1024];
     char *pattern = NULL;
