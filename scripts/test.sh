@@ -16,5 +16,6 @@ export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 (cd build-asan && ctest --output-on-failure -j2 -L unit && ctest --output-on-failure -L integration)
 # Fuzz smoke: the parsers of untrusted input, briefly, on the fixture corpus.
 ./tests/fuzz/build.sh build-fuzz >/dev/null
-./build-fuzz/fuzz_ingest -max_total_time="${HD_FUZZ_SECONDS:-30}" -print_final_stats=0 build-fuzz/corpus_ingest 2>&1 | tail -1
+./build-fuzz/fuzz_ingest -max_total_time="${HD_FUZZ_SECONDS:-20}" build-fuzz/corpus_ingest 2>&1 | tail -1
+./build-fuzz/fuzz_jtape -max_total_time="${HD_FUZZ_SECONDS:-20}" build-fuzz/corpus_jtape 2>&1 | tail -1
 echo "test: all passed"

@@ -170,3 +170,12 @@ void hd_hash128_hex(const void *data, size_t len, char out[33])
     }
     out[32] = '\0';
 }
+
+int hd_double_to_i64(double d, int64_t *out)
+{
+    if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == (double)(int64_t)d) {
+        *out = (int64_t)d;
+        return 1;
+    }
+    return 0;
+}

@@ -21,6 +21,9 @@ int hd_parse_size(const char *s, int64_t *out);
 void hd_format_iso_ms(int64_t us, char *out, size_t outsz);
 /* Constant-time equality of two byte strings (length leaks, content does not). */
 int hd_ct_equal(const char *a, size_t alen, const char *b, size_t blen);
+/* 1 and *out when d is an integral value that int64_t holds exactly (the
+ * range is checked first: casting an out-of-range double is undefined). */
+int hd_double_to_i64(double d, int64_t *out);
 /* Hex of a 128-bit hash of data into out[33]. SHA-256 truncated. */
 void hd_hash128_hex(const void *data, size_t len, char out[33]);
 

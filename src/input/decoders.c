@@ -402,13 +402,6 @@ static int is_ws(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-static size_t skip_ws(const char *s, size_t len, size_t i)
-{
-    while (i < len && is_ws(s[i])) {
-        i++;
-    }
-    return i;
-}
 
 /* 1-based line and column (in bytes) of body offset pos. */
 static void line_col(const char *s, size_t pos, size_t *line, size_t *col)
@@ -524,82 +517,12 @@ static int handle_doc(struct ingest *in, size_t start, size_t n)
     return rc;
 }
 
-/* Skips the string whose opening quote is at s[i]; returns the index just
- * past the closing quote, or 0 if it is unterminated. */
-static size_t skip_string(const char *s, size_t len, size_t i)
-{
-    for (i++; i < len; i++) {
-        char c = s[i];
-        if (c == '"') {
-            return i + 1;
-        }
-        if (c == '\\') {
-            i++;
-        }
-    }
-    return 0;
-}
-
-/* Finds the end of the JSON value starting at s[i] (not whitespace). Returns
- * 1 and *end when brackets balance (contents unchecked: hd_jt_parse checks
- * them), 0 when it is truncated or its brackets mismatch. */
-static int scan_value(const char *s, size_t len, size_t i, size_t *end)
-{
-    /* deeper than the parser allows: stop, the parse reports the depth */
-    char stack[HD_JSON_MAX_DEPTH + 8];
-    size_t depth = 0;
-    char c = s[i];
-    if (c == '"') {
-        size_t e = skip_string(s, len, i);
-        if (e == 0) {
-            return 0;
-        }
-        *end = e;
-        return 1;
-    }
-    if (c != '{' && c != '[') {
-        /* a scalar: up to the next delimiter */
-        while (i < len && !is_ws(s[i]) && s[i] != ',' && s[i] != ']' && s[i] != '}' && s[i] != '{' &&
-               s[i] != '[' && s[i] != '"') {
-            i++;
-        }
-        *end = i;
-        return 1;
-    }
-    while (i < len) {
-        c = s[i];
-        if (c == '"') {
-            i = skip_string(s, len, i);
-            if (i == 0) {
-                return 0;
-            }
-            continue;
-        }
-        if (c == '{' || c == '[') {
-            if (depth == sizeof(stack)) {
-                return 0;
-            }
-            stack[depth++] = c;
-        } else if (c == '}' || c == ']') {
-            if (depth == 0 || stack[depth - 1] != (c == '}' ? '{' : '[')) {
-                return 0;
-            }
-            if (--depth == 0) {
-                *end = i + 1;
-                return 1;
-            }
-        }
-        i++;
-    }
-    return 0;
-}
-
 /* Handles the value at start; on a scan failure the rest of the body is
  * parsed so hd_jt_parse names the real error. *next gets the end. */
 static int handle_scanned(struct ingest *in, size_t start, size_t limit, size_t *next)
 {
     size_t end;
-    if (!scan_value(in->body, limit, start, &end)) {
+    if (!hd_json_value_span(in->body, limit, start, &end)) {
         int rc = handle_doc(in, start, limit - start);
         if (rc == HD_OK) {
             /* the scanner and the parser disagree: never accept that */
@@ -616,7 +539,7 @@ static int split_ndjson(struct ingest *in, size_t i)
     while (i < in->len) {
         const char *nl = memchr(in->body + i, '\n', in->len - i);
         size_t eol = nl ? (size_t)(nl - in->body) : in->len;
-        size_t a = skip_ws(in->body, eol, i);
+        size_t a = hd_json_skip_ws(in->body, eol, i);
         size_t b = eol;
         while (b > a && is_ws(in->body[b - 1])) {
             b--;
@@ -634,9 +557,9 @@ static int split_ndjson(struct ingest *in, size_t i)
 
 static int split_array(struct ingest *in, size_t open)
 {
-    size_t i = skip_ws(in->body, in->len, open + 1);
+    size_t i = hd_json_skip_ws(in->body, in->len, open + 1);
     if (i < in->len && in->body[i] == ']') {
-        i = skip_ws(in->body, in->len, i + 1);
+        i = hd_json_skip_ws(in->body, in->len, i + 1);
         if (i < in->len) {
             return body_error(in, i, "unexpected data after the JSON array");
         }
@@ -651,7 +574,7 @@ static int split_array(struct ingest *in, size_t open)
         if (rc != HD_OK) {
             return rc;
         }
-        i = skip_ws(in->body, in->len, end);
+        i = hd_json_skip_ws(in->body, in->len, end);
         if (i >= in->len) {
             return body_error(in, i, "unexpected end of input in the JSON array (truncated body)");
         }
@@ -663,12 +586,12 @@ static int split_array(struct ingest *in, size_t open)
             snprintf(why, sizeof(why), "expected ',' or ']' after document %zu", in->ndocs);
             return body_error(in, i, why);
         }
-        i = skip_ws(in->body, in->len, i + 1);
+        i = hd_json_skip_ws(in->body, in->len, i + 1);
         if (i < in->len && in->body[i] == ']') {
             return body_error(in, i, "trailing ',' before ']'");
         }
     }
-    i = skip_ws(in->body, in->len, i + 1);
+    i = hd_json_skip_ws(in->body, in->len, i + 1);
     if (i < in->len) {
         return body_error(in, i, "unexpected data after the JSON array");
     }
@@ -684,7 +607,7 @@ static int split_stream(struct ingest *in, size_t i)
         if (rc != HD_OK) {
             return rc;
         }
-        i = skip_ws(in->body, in->len, end);
+        i = hd_json_skip_ws(in->body, in->len, end);
     }
     return HD_OK;
 }
@@ -748,7 +671,7 @@ int hd_ingest_decode(const char *body, size_t len, const char *content_type, con
     if (len >= 3 && memcmp(body, "\xEF\xBB\xBF", 3) == 0) {
         i = 3;
     }
-    i = skip_ws(body, len, i);
+    i = hd_json_skip_ws(body, len, i);
     if (i >= len) {
         return hd_err_set(err, HD_EINVAL, "empty body");
     }
@@ -762,10 +685,10 @@ int hd_ingest_decode(const char *body, size_t len, const char *content_type, con
         while (last > i && is_ws(body[last - 1])) {
             last--;
         }
-        if (!scan_value(body, len, i, &end) || end >= last) {
+        if (!hd_json_value_span(body, len, i, &end) || end >= last) {
             rc = handle_doc(&in, i, last - i); /* one document (or its parse error) */
         } else {
-            size_t next = skip_ws(body, len, end);
+            size_t next = hd_json_skip_ws(body, len, end);
             if (memchr(body + end, '\n', next - end) == NULL) {
                 /* two values on one line: the first must parse, then the
                  * second is what is wrong */

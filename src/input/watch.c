@@ -141,92 +141,40 @@ out:
 
 /* ---- spans -------------------------------------------------------------- */
 
-static size_t skip_ws(const char *p, size_t n, size_t i)
-{
-    while (i < n && (p[i] == ' ' || p[i] == '\n' || p[i] == '\r' || p[i] == '\t')) {
-        i++;
-    }
-    return i;
-}
-
-/* End (exclusive) of the JSON value starting at p[i]; n if unterminated. */
-static size_t value_end(const char *p, size_t n, size_t i)
-{
-    if (i >= n) {
-        return n;
-    }
-    if (p[i] == '"') {
-        for (i++; i < n; i++) {
-            if (p[i] == '\\') {
-                i++;
-            } else if (p[i] == '"') {
-                return i + 1;
-            }
-        }
-        return n;
-    }
-    if (p[i] == '{' || p[i] == '[') {
-        int depth = 0;
-        int in_str = 0;
-        for (; i < n; i++) {
-            char c = p[i];
-            if (in_str) {
-                if (c == '\\') {
-                    i++;
-                } else if (c == '"') {
-                    in_str = 0;
-                }
-            } else if (c == '"') {
-                in_str = 1;
-            } else if (c == '{' || c == '[') {
-                depth++;
-            } else if (c == '}' || c == ']') {
-                if (--depth == 0) {
-                    return i + 1;
-                }
-            }
-        }
-        return n;
-    }
-    /* number, true, false, null */
-    while (i < n && p[i] != ',' && p[i] != '}' && p[i] != ']' && p[i] != ' ' && p[i] != '\n' && p[i] != '\r' &&
-           p[i] != '\t') {
-        i++;
-    }
-    return i;
-}
-
 int hd_json_member_span(const char *p, size_t n, const char *key, const char **vp, size_t *vn)
 {
     size_t klen = strlen(key);
-    size_t i = skip_ws(p, n, 0);
+    size_t i = hd_json_skip_ws(p, n, 0);
     if (i >= n || p[i] != '{') {
         return 0;
     }
     i++;
     for (;;) {
-        i = skip_ws(p, n, i);
+        i = hd_json_skip_ws(p, n, i);
         if (i >= n || p[i] != '"') {
             return 0;
         }
         size_t ks = i + 1;
-        size_t ke = value_end(p, n, i); /* after the closing quote */
-        if (ke >= n) {
+        size_t ke = 0; /* after the closing quote */
+        if (!hd_json_value_span(p, n, i, &ke) || ke >= n) {
             return 0;
         }
         int match = ke - 1 - ks == klen && memcmp(p + ks, key, klen) == 0;
-        i = skip_ws(p, n, ke);
+        i = hd_json_skip_ws(p, n, ke);
         if (i >= n || p[i] != ':') {
             return 0;
         }
-        i = skip_ws(p, n, i + 1);
-        size_t ve = value_end(p, n, i);
+        i = hd_json_skip_ws(p, n, i + 1);
+        size_t ve = 0;
+        if (!hd_json_value_span(p, n, i, &ve)) {
+            return 0;
+        }
         if (match) {
             *vp = p + i;
             *vn = ve - i;
             return 1;
         }
-        i = skip_ws(p, n, ve);
+        i = hd_json_skip_ws(p, n, ve);
         if (i >= n || p[i] != ',') {
             return 0;
         }
@@ -236,31 +184,31 @@ int hd_json_member_span(const char *p, size_t n, const char *key, const char **v
 
 int hd_json_array_each(const char *p, size_t n, hd_jframe_fn fn, void *ctx)
 {
-    size_t i = skip_ws(p, n, 0);
+    size_t i = hd_json_skip_ws(p, n, 0);
     if (i >= n || p[i] != '[') {
         return HD_EINVAL;
     }
-    i = skip_ws(p, n, i + 1);
+    i = hd_json_skip_ws(p, n, i + 1);
     if (i < n && p[i] == ']') {
         return HD_OK;
     }
     for (;;) {
-        size_t ve = value_end(p, n, i);
-        if (ve > n || ve == i) {
+        size_t ve = 0;
+        if (!hd_json_value_span(p, n, i, &ve) || ve == i) {
             return HD_EINVAL;
         }
         int rc = fn(ctx, p + i, ve - i);
         if (rc != HD_OK) {
             return rc;
         }
-        i = skip_ws(p, n, ve);
+        i = hd_json_skip_ws(p, n, ve);
         if (i < n && p[i] == ']') {
             return HD_OK;
         }
         if (i >= n || p[i] != ',') {
             return HD_EINVAL;
         }
-        i = skip_ws(p, n, i + 1);
+        i = hd_json_skip_ws(p, n, i + 1);
     }
 }
 

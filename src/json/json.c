@@ -1,5 +1,7 @@
 #include "json/json.h"
 
+#include "core/util.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -280,12 +282,7 @@ int hd_json_get_i64(json_object *obj, const char *key, int64_t *out)
         return 1;
     }
     if (json_object_is_type(v, json_type_double)) {
-        double d = json_object_get_double(v);
-        /* range first: casting an out-of-range double is undefined */
-        if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == (double)(int64_t)d) {
-            *out = (int64_t)d;
-            return 1;
-        }
+        return hd_double_to_i64(json_object_get_double(v), out);
     }
     return 0;
 }
@@ -371,4 +368,89 @@ int hd_json_canonical(json_object *o, struct hd_buf *out)
         return hd_buf_puts(out, "null");
     }
     return hd_json_append(o, out);
+}
+
+/* ---- span scanning ---------------------------------------------------- */
+
+static int json_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
+size_t hd_json_skip_ws(const char *s, size_t len, size_t i)
+{
+    while (i < len && json_ws(s[i])) {
+        i++;
+    }
+    return i;
+}
+
+/* Skips the string whose opening quote is at s[i]; returns the index just
+ * past the closing quote, or 0 if it is unterminated. */
+static size_t skip_string(const char *s, size_t len, size_t i)
+{
+    for (i++; i < len; i++) {
+        char c = s[i];
+        if (c == '"') {
+            return i + 1;
+        }
+        if (c == '\\') {
+            i++;
+        }
+    }
+    return 0;
+}
+
+int hd_json_value_span(const char *s, size_t len, size_t i, size_t *end)
+{
+    if (i >= len) {
+        return 0;
+    }
+    /* deeper than the parser allows: stop, the parse reports the depth */
+    char stack[HD_JSON_MAX_DEPTH + 8];
+    size_t depth = 0;
+    char c = s[i];
+    if (c == '"') {
+        size_t e = skip_string(s, len, i);
+        if (e == 0) {
+            return 0;
+        }
+        *end = e;
+        return 1;
+    }
+    if (c != '{' && c != '[') {
+        /* a scalar: up to the next delimiter */
+        while (i < len && !json_ws(s[i]) && s[i] != ',' && s[i] != ']' && s[i] != '}' && s[i] != '{' &&
+               s[i] != '[' && s[i] != '"') {
+            i++;
+        }
+        *end = i;
+        return 1;
+    }
+    while (i < len) {
+        c = s[i];
+        if (c == '"') {
+            i = skip_string(s, len, i);
+            if (i == 0) {
+                return 0;
+            }
+            continue;
+        }
+        if (c == '{' || c == '[') {
+            if (depth == sizeof(stack)) {
+                return 0;
+            }
+            stack[depth++] = c;
+        } else if (c == '}' || c == ']') {
+            if (depth == 0 || stack[depth - 1] != (c == '}' ? '{' : '[')) {
+                return 0;
+            }
+            if (--depth == 0) {
+                *end = i + 1;
+                return 1;
+            }
+        }
+        i++;
+    }
+    return 0;
 }

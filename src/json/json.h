@@ -27,6 +27,15 @@ json_object *hd_json_parse(const char *buf, size_t len, struct hd_err *err);
  * the same strict rule. */
 size_t hd_utf8_seq_len(const unsigned char *s, size_t avail);
 
+/* Span scanning without parsing (splitting request bodies into documents,
+ * finding members of watch streams): the index of the first non-whitespace
+ * byte at or after i, and the end of the JSON value starting at s[i]:
+ * 1 and *end (exclusive) when its strings terminate and brackets balance
+ * (contents unchecked: the parser checks them), 0 when it is truncated,
+ * mismatched or deeper than HD_JSON_MAX_DEPTH + 8. */
+size_t hd_json_skip_ws(const char *s, size_t len, size_t i);
+int hd_json_value_span(const char *s, size_t len, size_t i, size_t *end);
+
 /* Dotted path lookup ("alert.name", "entities.0.entity"). Borrowed, NULL if absent. */
 json_object *hd_json_path(json_object *root, const char *path);
 /* String member of an object, or NULL if absent or not a string. */

@@ -13,6 +13,8 @@
  */
 #include "json/jtape.h"
 
+#include "core/util.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -845,12 +847,7 @@ int hd_jv_get_i64(hd_jv obj, const char *key, int64_t *out)
         return 1;
     }
     if (hd_jv_is(v, HD_JT_DOUBLE)) {
-        double d = hd_jv_double(v);
-        /* range first: casting an out-of-range double is undefined */
-        if (d >= -9223372036854775808.0 && d < 9223372036854775808.0 && d == (double)(int64_t)d) {
-            *out = (int64_t)d;
-            return 1;
-        }
+        return hd_double_to_i64(hd_jv_double(v), out);
     }
     return 0;
 }

@@ -15,8 +15,8 @@ clang -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-san
   $(pkg-config --libs json-c libcrypto) -lm -o "$out/fuzz_ingest"
 echo "built $out/fuzz_ingest"
 clang -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-  -Isrc $(pkg-config --cflags json-c) tests/fuzz/fuzz_jtape.c src/core/buf.c src/core/err.c src/json/*.c \
-  $(pkg-config --libs json-c) -lm -o "$out/fuzz_jtape"
+  -Isrc $(pkg-config --cflags json-c) tests/fuzz/fuzz_jtape.c src/core/buf.c src/core/err.c src/core/util.c src/json/*.c \
+  $(pkg-config --libs json-c libcrypto) -lm -o "$out/fuzz_jtape"
 echo "built $out/fuzz_jtape"
 
 # Seed corpus: every JSON fixture, behind a selector byte (0: detect, no
