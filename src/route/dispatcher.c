@@ -701,6 +701,23 @@ static void start_new(struct hd_dispatcher *d, struct dchan *c, int64_t max_seq,
                 goto out;
             }
         }
+        /* batch.maxDelayMs: a batch shorter than the limit, with nothing more
+         * in the log, waits for more events until its oldest event has been
+         * here maxDelayMs (counted from arrival, so a backlog never waits).
+         * Checked before filters and throttle, which have side effects. */
+        if (c->ch->common.batch_max_delay_ms > 0 && c->buf_n - c->buf_pos < lim &&
+            c->buf[c->buf_n - 1].seq >= max_seq) {
+            int64_t due = c->buf[c->buf_pos].recv_us / 1000 + c->ch->common.batch_max_delay_ms;
+            if (hd_now_ms() < due) {
+                if (c->buf_pos == 0) {
+                    buf_drop(c); /* re-read at the deadline: the batch takes what came meanwhile */
+                }
+                if (due < *next_ms) {
+                    *next_ms = due;
+                }
+                goto out;
+            }
+        }
         size_t m = 0;
         int64_t last_seq = c->cursor;
         for (size_t i = c->buf_pos; i < c->buf_n && m < lim; i++) {

@@ -249,3 +249,23 @@ def test_fake_validates_like_elasticsearch():
         assert r.status == 400 and "unknown field [mappings]" in r.json["error"]["reason"]
         r = http_call(es.port, "PUT", "/_ingest/pipeline/p", {"processors": [{"grok": {"field": "x"}}]})
         assert r.status == 500, "the fake refuses what it cannot run"
+
+
+def test_batch_max_delay_gathers_separate_requests_into_one_bulk(herald, fake_es):
+    # Without maxDelayMs each ingest request would go out as soon as it is
+    # committed; with it, a short batch waits for its oldest event to be
+    # 2 s old, so three quick requests land in one _bulk.
+    es_channel(herald, fake_es, batch={"maxEvents": 100, "maxDelayMs": 2000})
+    for i in range(3):
+        herald.ingest(json.dumps(unique_event("delay-%d" % i)))
+    fake_es.wait_docs(3, timeout=15)
+    bulks = bulk_requests(fake_es)
+    assert len(bulks) == 1, [len(b.body.splitlines()) for b in bulks]
+    assert len(bulks[0].body.splitlines()) == 6  # 3 x (action line + document)
+
+
+def test_batch_max_delay_does_not_hold_a_full_batch(herald, fake_es):
+    es_channel(herald, fake_es, batch={"maxEvents": 2, "maxDelayMs": 60000})
+    herald.ingest("\n".join(json.dumps(unique_event("full-%d" % i)) for i in range(2)),
+                  content_type="application/x-ndjson")
+    fake_es.wait_docs(2, timeout=10)
