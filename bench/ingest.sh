@@ -10,6 +10,8 @@
 # herald's CPU seconds per 1,000 events, peak RSS, and the sink's figures.
 # Figures are reported, never asserted.
 # CASES="ndjson-1000 single-64conn e2e-5000eps" (default: all three) picks cases.
+# LOADGEN_ARGS="-T" gives events synthetic source times (a million per second
+# of source time: the id index's worst case, see bench/loadgen.c).
 # usage: bench/ingest.sh [SECONDS]   (default 10)
 source "$(dirname "$0")/lib.sh"
 secs=${1:-10}
@@ -27,7 +29,7 @@ run_case() {
   echo "== $name (channel: $channel)"
   local c0; c0=$(cpu_s "$hpid")
   local w0; w0=$(wbytes_b "$hpid"); local x0; x0=$(wchar_b "$hpid")
-  $B/bench/loadgen -p "$hport" -t "$TOKEN" -d "$secs" "$@" | tee "$work/lg.out"
+  $B/bench/loadgen -p "$hport" -t "$TOKEN" -d "$secs" ${LOADGEN_ARGS:-} "$@" | tee "$work/lg.out"
   local c1; c1=$(cpu_s "$hpid")
   local w1; w1=$(wbytes_b "$hpid"); local x1; x1=$(wchar_b "$hpid")
   local ev; ev=$(awk -F'events=' '/^conns/{split($2,a," "); print a[1]}' "$work/lg.out")
@@ -38,6 +40,7 @@ run_case() {
   local stored; stored=$(metric herald_events_stored_total)
   awk -v a="$c0" -v b="$c1" -v n="$ev" -v r="$rss" -v bl="$bl" -v w="$((w1 - w0))" -v x="$((x1 - x0))" \
       -v cm="$commits" -v sd="$stored" 'BEGIN{
+    printf "stored %d new events of %d sent (the rest were duplicates)\n", sd, n
     printf "herald cpu %.2f s = %.1f ms per 1,000 events; peak RSS %d kB; backlog after run %s\n", b-a, (n>0?(b-a)*1e6/n:0), r, bl
     printf "written: %.1f kB per event to disk (write_bytes), %.1f kB through write calls (wchar, sockets included)\n", (n>0?w/n/1000:0), (n>0?x/n/1000:0)
     if (cm > 0) printf "group commits: %d, %.1f events each (whole run, channel writes included)\n", cm, sd/cm}'

@@ -6,6 +6,7 @@
  * a log-linear histogram; prints requests/s, events/s, p50/p99/max latency.
  *
  * usage: loadgen -p PORT -t TOKEN [-c CONNS] [-d SECONDS] [-b EVENTS_PER_REQUEST] [-r TOTAL_RATE_EVENTS_PER_S]
+ *                [-n MAX_EVENTS] [-T (synthetic event times, see event_time)]
  *                [-n MAX_EVENTS]
  */
 #include <arpa/inet.h>
@@ -64,6 +65,31 @@ static const char event_tmpl[] =
     "\"matchedOnDefault\":false,\"fields\":[{\"key\":\"falco.rule\",\"value\":\"Read sensitive file untrusted\"}],"
     "\"falsePositive\":false,\"timestamp\":1518849310380639,\"hostMac\":\"06:90:90:7f:15:ea\","
     "\"isAggregated\":false}]}]}";
+
+/* The event's own time ("timestamp", µs), which its id hashes: unique per
+ * event. Default: the wall clock, bumped by 1 µs where two events would share
+ * one, as a live source stamps events (the id's leading seconds then follow
+ * arrival). -T: base + seq µs, the old way: a million events per second of
+ * source time, so ids of a run share their leading seconds and the store's
+ * id index is written at random places (a worst case, docs/performance.md). */
+static int synthetic_time;
+static atomic_long last_time;
+static long wall_us(void);
+
+static long event_time(long seq)
+{
+    if (synthetic_time) {
+        return 1518849360000000L + seq % 1000000000000L;
+    }
+    long now = wall_us();
+    long prev = atomic_load(&last_time);
+    for (;;) {
+        long next = now > prev ? now : prev + 1;
+        if (atomic_compare_exchange_weak(&last_time, &prev, next)) {
+            return next;
+        }
+    }
+}
 
 static int64_t now_us(void)
 {
@@ -164,8 +190,7 @@ static void *worker(void *arg)
         size_t bl = 0;
         for (int i = 0; i < batch; i++) {
             long s = atomic_fetch_add(&seq_counter, 1);
-            bl += (size_t)snprintf(body + bl, body_cap - bl, event_tmpl, s, wall_us(),
-                                   1518849360000000L + s % 1000000000000L);
+            bl += (size_t)snprintf(body + bl, body_cap - bl, event_tmpl, s, wall_us(), event_time(s));
             if (batch > 1) {
                 body[bl++] = '\n';
             }
@@ -213,7 +238,7 @@ static double pct(double p)
 int main(int argc, char **argv)
 {
     int c;
-    while ((c = getopt(argc, argv, "p:t:c:d:b:r:n:")) != -1) {
+    while ((c = getopt(argc, argv, "p:t:c:d:b:r:n:T")) != -1) {
         switch (c) {
         case 'p': port = (int)strtol(optarg, NULL, 10); break;
         case 't': token = optarg; break;
@@ -222,7 +247,8 @@ int main(int argc, char **argv)
         case 'b': batch = (int)strtol(optarg, NULL, 10); break;
         case 'r': rate = strtod(optarg, NULL); break;
         case 'n': max_events = strtol(optarg, NULL, 10); break;
-        default: fprintf(stderr, "usage: loadgen -p PORT -t TOKEN [-c N] [-d S] [-b N] [-r EV/S]\n"); return 2;
+        case 'T': synthetic_time = 1; break;
+        default: fprintf(stderr, "usage: loadgen -p PORT -t TOKEN [-c N] [-d S] [-b N] [-r EV/S] [-n N] [-T]\n"); return 2;
         }
     }
     atomic_store(&seq_counter, (long)time(NULL) * 1000000L);

@@ -870,6 +870,228 @@ static void test_prune(void **state)
     assert_int_equal(seq, 11);
 }
 
+/* ---- raws of a batch stored as one blob ----------------------------------- */
+
+/* A raw of about 400 bytes that differs per event, like a real alert. */
+static void mk_big_event(struct hd_event *ev, const char *id, int i)
+{
+    mk_event(ev, id, "generic", 1000 + i, 5, HD_STATE_ACTIVE, "ns", "n");
+    free(ev->raw);
+    char raw[512];
+    int n = snprintf(raw, sizeof(raw),
+                     "{\"id\":\"%s\",\"i\":%d,\"output\":\"Sensitive file opened for reading by non-trusted "
+                     "program (user=root name=ftest command=ftest -i %d file=/etc/shadow)\",\"pad\":\"%0*d\"}",
+                     id, i, i * 7919, 200 + i % 50, i);
+    ev->raw = malloc((size_t)n + 1);
+    memcpy(ev->raw, raw, (size_t)n + 1);
+    ev->raw_len = (size_t)n;
+}
+
+static void check_raw(struct hd_store *st, const char *id, int i)
+{
+    struct hd_event want;
+    mk_big_event(&want, id, i);
+    struct hd_event got = {0};
+    struct hd_err err = {0};
+    assert_int_equal(st->ops->event_get(st, id, &got, &err), HD_OK);
+    assert_int_equal(got.raw_len, want.raw_len);
+    assert_memory_equal(got.raw, want.raw, want.raw_len);
+    assert_int_equal(got.raw[got.raw_len], '\0');
+    hd_event_clear(&got);
+    hd_event_clear(&want);
+}
+
+static void test_batch_raws_blob(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    struct hd_err err = {0};
+    append1(st, "before", 1, NULL); /* a single event: its raw in its row */
+
+    enum { N = 40 };
+    struct hd_event evs[N];
+    char ids[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "b%d", i);
+        mk_big_event(&evs[i], ids[i], i);
+    }
+    /* one without raw, one repeating an earlier id of the batch, one stored before */
+    free(evs[5].raw);
+    evs[5].raw = NULL;
+    evs[5].raw_len = 0;
+    snprintf(evs[9].id, sizeof(evs[9].id), "b3");
+    snprintf(evs[10].id, sizeof(evs[10].id), "before");
+    assert_int_equal(st->ops->append(st, evs, N, &err), HD_OK);
+    assert_true(evs[9].duplicate && evs[9].seq == evs[3].seq);
+    assert_true(evs[10].duplicate && evs[10].seq == 1);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM raws"), 1);
+    assert_int_equal(raw_count(f->db, "SELECT seq_lo FROM raws"), evs[0].seq);
+    assert_int_equal(raw_count(f->db, "SELECT seq_hi FROM raws"), evs[N - 1].seq);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events WHERE raw_enc = 2"), N - 3);
+    /* one frame over similar events: well under the raws' total */
+    assert_true(raw_count(f->db, "SELECT length(data) FROM raws") * 3 <
+                raw_count(f->db, "SELECT size FROM raws"));
+    for (int i = 0; i < N; i++) {
+        hd_event_clear(&evs[i]);
+    }
+
+    /* Every raw reads back exactly, by id and in order, after a reopen too. */
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < N; i++) {
+            if (i != 5 && i != 9 && i != 10) {
+                check_raw(st, ids[i], i);
+            }
+        }
+        struct hd_event *out = NULL;
+        size_t n = 0;
+        assert_int_equal(st->ops->events_after(st, 1, 100, &out, &n, &err), HD_OK);
+        assert_int_equal(n, N - 2);
+        for (size_t k = 0; k < n; k++) {
+            if (strcmp(out[k].id, "b5") == 0) {
+                assert_null(out[k].raw);
+            } else {
+                assert_non_null(out[k].raw);
+                assert_non_null(strstr(out[k].raw, out[k].id));
+            }
+        }
+        for (size_t k = 0; k < n; k++) {
+            hd_event_clear(&out[k]);
+        }
+        free(out);
+        hd_store_close(st);
+        st = f->st = open_store(f);
+    }
+
+    /* A batch of nothing but duplicates stores no blob. */
+    struct hd_event again[4];
+    for (int i = 0; i < 4; i++) {
+        mk_big_event(&again[i], ids[i], i);
+    }
+    assert_int_equal(st->ops->append(st, again, 4, &err), HD_OK);
+    for (int i = 0; i < 4; i++) {
+        assert_true(again[i].duplicate);
+        hd_event_clear(&again[i]);
+    }
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM raws"), 1);
+
+    /* Retention: the blob stays while one of its events does (a pending
+     * delivery keeps it), and goes with the last. */
+    int64_t ch = mk_channel(st, "c");
+    int64_t last = st->ops->max_seq(st);
+    struct hd_delivery p = dl(4, HD_DELIVERY_PENDING, 1, INT64_MAX / 2, NULL);
+    assert_int_equal(st->ops->progress(st, ch, last, &p, 1, &err), HD_OK);
+    size_t deleted = 0;
+    assert_int_equal(st->ops->prune(st, 0, 1, &deleted, &err), HD_OK);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events"), 1);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM raws"), 1);
+    check_raw(st, "b2", 2); /* seq 4 = the batch's third event */
+    struct hd_delivery done = dl(4, HD_DELIVERY_DELIVERED, 2, 0, NULL);
+    assert_int_equal(st->ops->progress(st, ch, last, &done, 1, &err), HD_OK);
+    assert_int_equal(st->ops->prune(st, 0, 1, &deleted, &err), HD_OK);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events"), 0);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM raws"), 0);
+}
+
+/* A damaged reference fails the read with an error, never a crash. */
+static void test_batch_raws_damaged(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    struct hd_err err = {0};
+    struct hd_event evs[8];
+    char ids[8][8];
+    for (int i = 0; i < 8; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "d%d", i);
+        mk_big_event(&evs[i], ids[i], i);
+    }
+    assert_int_equal(st->ops->append(st, evs, 8, &err), HD_OK);
+    for (int i = 0; i < 8; i++) {
+        hd_event_clear(&evs[i]);
+    }
+    hd_store_close(st);
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
+    /* offset far outside the blob; a reference of the wrong length */
+    assert_int_equal(sqlite3_exec(h,
+                                  "UPDATE events SET raw = zeroblob(8) || x'ffffff7f00000000' || zeroblob(16) "
+                                  "WHERE id = 'd1';"
+                                  "UPDATE events SET raw = x'0102' WHERE id = 'd2';",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+    st = f->st = open_store(f);
+    struct hd_event got = {0};
+    assert_int_not_equal(st->ops->event_get(st, "d1", &got, &err), HD_OK);
+    assert_int_not_equal(st->ops->event_get(st, "d2", &got, &err), HD_OK);
+    check_raw(st, "d3", 3);
+}
+
+#define RD_THREADS 4
+struct reader {
+    struct hd_store *st;
+    int failures;
+};
+
+static void *reader_main(void *arg)
+{
+    struct reader *r = arg;
+    for (int round = 0; round < 30; round++) {
+        int64_t after = 0;
+        for (;;) {
+            struct hd_event *out = NULL;
+            size_t n = 0;
+            struct hd_err err = {0};
+            if (r->st->ops->events_after(r->st, after, 7 + round, &out, &n, &err) != HD_OK) {
+                r->failures++;
+                break;
+            }
+            for (size_t k = 0; k < n; k++) {
+                if (out[k].raw == NULL || strstr(out[k].raw, out[k].id) == NULL) {
+                    r->failures++;
+                }
+                after = out[k].seq;
+                hd_event_clear(&out[k]);
+            }
+            free(out);
+            if (n == 0) {
+                break;
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Readers on several threads share the store's blob cache. */
+static void test_batch_raws_concurrent_readers(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    struct hd_err err = {0};
+    for (int b = 0; b < 6; b++) {
+        struct hd_event evs[50];
+        for (int i = 0; i < 50; i++) {
+            char id[16];
+            snprintf(id, sizeof(id), "r%d-%d", b, i);
+            mk_big_event(&evs[i], id, i);
+        }
+        assert_int_equal(st->ops->append(st, evs, 50, &err), HD_OK);
+        for (int i = 0; i < 50; i++) {
+            hd_event_clear(&evs[i]);
+        }
+    }
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM raws"), 6);
+    struct reader r[RD_THREADS];
+    pthread_t t[RD_THREADS];
+    for (int i = 0; i < RD_THREADS; i++) {
+        r[i] = (struct reader){.st = st};
+        assert_int_equal(pthread_create(&t[i], NULL, reader_main, &r[i]), 0);
+    }
+    for (int i = 0; i < RD_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(r[i].failures, 0);
+    }
+}
+
 /* ---- concurrency ---------------------------------------------------------- */
 
 #define CONC_THREADS 8
@@ -1109,6 +1331,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_retry_and_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channel_delete_dead_letters, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_raws_blob, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_raws_damaged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_raws_concurrent_readers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_append, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_op_rolls_back_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),

@@ -57,6 +57,12 @@
 #define SQ_ZC_POOL 8      /* idle zstd compression contexts kept */
 #define SQ_Z_MIN 256      /* raw shorter than this is stored as is */
 #define SQ_Z_LEVEL 1
+/* An append of at least this many events stores all their raws as one zstd
+ * frame in `raws` (raw_enc 2, docs/performance.md round 4). */
+#define SQ_BLOB_MIN_EVENTS 4
+#define SQ_BLOB_REF_LEN 32                     /* rid, offset, length, share: four little-endian int64 */
+#define SQ_BLOB_CACHE_MAX (4 * 1024 * 1024)    /* a decompressed blob larger than this is never cached */
+#define SQ_BLOB_CACHE_SLOTS 2
 #define SQ_CKPT_SOFT_BYTES (8 * 1024 * 1024)  /* WAL size that wakes the checkpointer */
 #define SQ_CKPT_HARD_BYTES (64 * 1024 * 1024) /* WAL size at which the writer catches up itself */
 
@@ -153,6 +159,22 @@ static const char *const sq_migrations[] = {
     "ALTER TABLE events_v5 RENAME TO events;"
     "CREATE INDEX events_idk ON events(idk);"
     "CREATE INDEX events_ts_dims ON events(ts_us, severity, state, source, k8s_namespace);",
+    /* ingest cost, round 4 (docs/performance.md): the raws of one append of
+     * SQ_BLOB_MIN_EVENTS or more events are stored together as one blob (enc
+     * 1 = one zstd frame of their concatenation, 0 = as is); each event's raw
+     * column then holds a 32-byte reference (raw_enc 2: rid, offset, length,
+     * and its share of the stored bytes, for retention by size). One frame
+     * over similar events compresses several times better than one frame per
+     * event, and costs one B-tree insert per request instead of raw bytes in
+     * every row. seq_lo..seq_hi are the events referencing the blob (they are
+     * contiguous: one append), so retention knows when it is unreferenced. */
+    "CREATE TABLE raws ("
+    "  rid INTEGER PRIMARY KEY,"
+    "  seq_lo INTEGER NOT NULL,"
+    "  seq_hi INTEGER NOT NULL,"
+    "  enc INTEGER NOT NULL,"
+    "  size INTEGER NOT NULL,"
+    "  data BLOB NOT NULL);",
 };
 #define SQ_SCHEMA_VERSION ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
 
@@ -210,6 +232,10 @@ enum sq_stmt_id {
     Q_PR_DEL_EVENT,
     Q_PR_DEL_DLS,
     Q_PR_PAGES,
+    Q_MAX_RID,
+    Q_RAW_INSERT,
+    Q_RAW_GET,
+    Q_RAW_RELEASE,
     Q__COUNT
 };
 
@@ -277,7 +303,8 @@ static const char *const sq_sql[Q__COUNT] = {
                     "ON CONFLICT (channel_id, event_seq) DO NOTHING",
     [Q_DL_PENDING_COUNT] = "SELECT count(*) FROM deliveries WHERE channel_id = ?1 AND status = 0",
     [Q_PR_SCAN] = "SELECT seq, recv_us, coalesce(length(raw), 0) + coalesce(length(name), 0) + "
-                  "coalesce(length(description), 0) + coalesce(length(labels), 0) "
+                  "coalesce(length(description), 0) + coalesce(length(labels), 0), raw_enc, "
+                  "CASE WHEN raw_enc = 2 THEN raw END "
                   "FROM events WHERE seq > ?1 AND seq <= ?2 ORDER BY seq LIMIT ?3",
     [Q_PR_IS_PENDING] = "SELECT 1 FROM deliveries WHERE event_seq = ?1 AND status = 0 LIMIT 1",
     [Q_PR_DEL_EVENT] = "DELETE FROM events WHERE seq = ?1",
@@ -285,6 +312,12 @@ static const char *const sq_sql[Q__COUNT] = {
     [Q_PR_PAGES] = "SELECT (SELECT page_count FROM pragma_page_count()) - "
                    "(SELECT freelist_count FROM pragma_freelist_count()), "
                    "(SELECT page_size FROM pragma_page_size())",
+    [Q_MAX_RID] = "SELECT coalesce(max(rid), 0) FROM raws",
+    [Q_RAW_INSERT] = "INSERT INTO raws (rid, seq_lo, seq_hi, enc, size, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [Q_RAW_GET] = "SELECT enc, size, data FROM raws WHERE rid = ?1",
+    /* A blob goes with the last event referencing it. */
+    [Q_RAW_RELEASE] = "DELETE FROM raws WHERE rid = ?1 AND NOT EXISTS "
+                      "(SELECT 1 FROM events WHERE seq BETWEEN raws.seq_lo AND raws.seq_hi)",
 };
 
 /* events_query filters: one cached statement per combination present. The
@@ -309,7 +342,17 @@ struct sq_conn {
     sqlite3_stmt *st[Q__COUNT];
     sqlite3_stmt *query[1u << QF__COUNT];
     struct sq_conn *next; /* pool link */
-    ZSTD_DCtx *dctx;      /* raw_enc 1, created on first use */
+    ZSTD_DCtx *dctx;      /* raw_enc 1 and 2, created on first use */
+    struct sq_blob *blob; /* raw_enc 2: the decompressed blob last used, one reference held */
+};
+
+/* A decompressed blob of raws (table raws), shared by reference count
+ * between the store's cache and the connections reading from it. */
+struct sq_blob {
+    int64_t rid;
+    size_t len;
+    _Atomic int refs;
+    unsigned char data[];
 };
 
 struct sq_store;
@@ -348,6 +391,13 @@ struct sq_store {
     /* Writer thread only (and open/close, before/after it runs). */
     struct sq_conn *w;
     int64_t max_seq;
+    int64_t max_rid; /* last rid of raws */
+
+    /* The blobs read last, so that the rows of one request read by several
+     * calls (a dispatcher batch, a page of the API) decompress it once. */
+    pthread_mutex_t blob_mu;
+    struct sq_blob *blob_slot[SQ_BLOB_CACHE_SLOTS];
+    unsigned blob_next;
 
     _Atomic int64_t pub_max_seq; /* last committed seq, for every thread */
 
@@ -376,6 +426,13 @@ static struct sq_store *sq_of(struct hd_store *st)
     return (struct sq_store *)st;
 }
 
+static void blob_release(struct sq_blob *b)
+{
+    if (b != NULL && atomic_fetch_sub(&b->refs, 1) == 1) {
+        free(b);
+    }
+}
+
 static int sq_fail(struct sq_conn *c, struct hd_err *err, const char *what)
 {
     return hd_err_set(err, HD_EIO, "store: %s: %s", what, sqlite3_errmsg(c->db));
@@ -394,6 +451,7 @@ static void sq_conn_close(struct sq_conn *c)
     }
     sqlite3_close(c->db);
     ZSTD_freeDCtx(c->dctx);
+    blob_release(c->blob);
     free(c);
 }
 
@@ -538,6 +596,8 @@ static void sq_reader_put(struct sq_store *s, struct sq_conn *c)
     if (c == NULL) {
         return;
     }
+    blob_release(c->blob); /* the store's cache may keep it; an idle connection holds none */
+    c->blob = NULL;
     pthread_mutex_lock(&s->pool_mu);
     if (s->pool_idle < SQ_POOL_IDLE_MAX) {
         c->next = s->pool;
@@ -568,6 +628,7 @@ static void sq_run_group(struct sq_store *s, struct sq_op *group)
 {
     struct sq_conn *c = s->w;
     int64_t saved_max = s->max_seq;
+    int64_t saved_rid = s->max_rid;
     struct hd_err why = {0};
     for (struct sq_op *o = group; o != NULL; o = o->next) {
         o->rc = HD_OK;
@@ -578,6 +639,7 @@ static void sq_run_group(struct sq_store *s, struct sq_op *group)
     }
     for (struct sq_op *o = group; o != NULL; o = o->next) {
         int64_t before = s->max_seq;
+        int64_t before_rid = s->max_rid;
         if (sq_exec_id(c, Q_SAVEPOINT, &o->err, "savepoint") != HD_OK) {
             o->rc = HD_EIO;
             continue;
@@ -588,12 +650,14 @@ static void sq_run_group(struct sq_store *s, struct sq_op *group)
              * full): nothing of this group survives. */
             hd_err_set(&why, HD_EIO, "store: transaction aborted: %s", sqlite3_errmsg(c->db));
             s->max_seq = saved_max;
+            s->max_rid = saved_rid;
             sq_group_fail(group, &why);
             return;
         }
         if (o->rc != HD_OK) {
             struct hd_err ignored;
             s->max_seq = before;
+            s->max_rid = before_rid;
             sq_exec_id(c, Q_ROLLBACK_TO, &ignored, "rollback to savepoint");
         }
         struct hd_err rel;
@@ -608,6 +672,7 @@ static void sq_run_group(struct sq_store *s, struct sq_op *group)
             sq_exec_id(c, Q_ROLLBACK, &ignored, "rollback");
         }
         s->max_seq = saved_max;
+        s->max_rid = saved_rid;
         hd_log(HD_LOG_ERROR, "store: commit failed: %s", why.msg);
         sq_group_fail(group, &why);
     }
@@ -861,7 +926,163 @@ static int raw_unzip(struct sq_conn *c, const void *p, size_t n, struct hd_event
     return HD_OK;
 }
 
-static int row_event(struct sq_conn *c, sqlite3_stmt *st, struct hd_event *ev)
+/* Little-endian int64 fields of a raw_enc 2 reference. */
+static void ref_put(unsigned char *p, int64_t v)
+{
+    uint64_t u = (uint64_t)v;
+    for (int i = 0; i < 8; i++) {
+        p[i] = (unsigned char)(u >> (8 * i));
+    }
+}
+
+static int64_t ref_get(const unsigned char *p)
+{
+    uint64_t u = 0;
+    for (int i = 7; i >= 0; i--) {
+        u = (u << 8) | p[i];
+    }
+    return (int64_t)u;
+}
+
+struct blob_ref {
+    int64_t rid, off, len, share;
+};
+
+static int ref_decode(const void *p, size_t n, struct blob_ref *r)
+{
+    if (p == NULL || n != SQ_BLOB_REF_LEN) {
+        return HD_EIO;
+    }
+    const unsigned char *b = p;
+    *r = (struct blob_ref){ref_get(b), ref_get(b + 8), ref_get(b + 16), ref_get(b + 24)};
+    return r->off >= 0 && r->len >= 0 ? HD_OK : HD_EIO;
+}
+
+/* Reads and decompresses blob rid (one reference for the caller). */
+static int blob_load(struct sq_conn *c, int64_t rid, struct sq_blob **out)
+{
+    struct hd_err err;
+    sqlite3_stmt *q = sq_stmt(c, Q_RAW_GET, &err);
+    if (q == NULL) {
+        hd_log(HD_LOG_ERROR, "store: %s", err.msg);
+        return HD_EIO;
+    }
+    sqlite3_bind_int64(q, 1, rid);
+    int rc = HD_EIO;
+    struct sq_blob *b = NULL;
+    int step = sqlite3_step(q);
+    if (step != SQLITE_ROW) {
+        hd_log(HD_LOG_ERROR, "store: raws %lld: %s", (long long)rid,
+               step == SQLITE_DONE ? "missing" : sqlite3_errmsg(c->db));
+        goto out;
+    }
+    int enc = sqlite3_column_int(q, 0);
+    int64_t size = sqlite3_column_int64(q, 1);
+    const void *p = sqlite3_column_blob(q, 2);
+    size_t n = (size_t)sqlite3_column_bytes(q, 2);
+    if (size < 0 || size > INT_MAX || (enc != 0 && enc != 1) || (enc == 0 && (size_t)size != n)) {
+        hd_log(HD_LOG_ERROR, "store: raws %lld: bad size or encoding", (long long)rid);
+        goto out;
+    }
+    b = malloc(sizeof(*b) + (size_t)size + 1);
+    if (b == NULL) {
+        rc = HD_ENOMEM;
+        goto out;
+    }
+    b->rid = rid;
+    b->len = (size_t)size;
+    atomic_init(&b->refs, 1);
+    if (enc == 0) {
+        if (n > 0) {
+            memcpy(b->data, p, n);
+        }
+    } else {
+        if (c->dctx == NULL && (c->dctx = ZSTD_createDCtx()) == NULL) {
+            rc = HD_ENOMEM;
+            goto out;
+        }
+        size_t got = ZSTD_decompressDCtx(c->dctx, b->data, (size_t)size, p, n);
+        if (ZSTD_isError(got) || got != (size_t)size) {
+            hd_log(HD_LOG_ERROR, "store: raws %lld: does not decompress", (long long)rid);
+            goto out;
+        }
+    }
+    *out = b;
+    b = NULL;
+    rc = HD_OK;
+out:
+    sqlite3_reset(q);
+    free(b);
+    return rc;
+}
+
+/* Makes c->blob the blob rid: the one c holds, one in the store's cache, or
+ * read and decompressed (then cached if not too large). */
+static int blob_use(struct sq_store *s, struct sq_conn *c, int64_t rid)
+{
+    if (c->blob != NULL && c->blob->rid == rid) {
+        return HD_OK;
+    }
+    blob_release(c->blob);
+    c->blob = NULL;
+    pthread_mutex_lock(&s->blob_mu);
+    for (size_t i = 0; i < SQ_BLOB_CACHE_SLOTS; i++) {
+        struct sq_blob *b = s->blob_slot[i];
+        if (b != NULL && b->rid == rid) {
+            atomic_fetch_add(&b->refs, 1);
+            c->blob = b;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->blob_mu);
+    if (c->blob != NULL) {
+        return HD_OK;
+    }
+    struct sq_blob *b = NULL;
+    int rc = blob_load(c, rid, &b);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    c->blob = b;
+    if (b->len <= SQ_BLOB_CACHE_MAX) {
+        atomic_fetch_add(&b->refs, 1);
+        pthread_mutex_lock(&s->blob_mu);
+        struct sq_blob *old = s->blob_slot[s->blob_next];
+        s->blob_slot[s->blob_next] = b;
+        s->blob_next = (s->blob_next + 1) % SQ_BLOB_CACHE_SLOTS;
+        pthread_mutex_unlock(&s->blob_mu);
+        blob_release(old);
+    }
+    return HD_OK;
+}
+
+/* raw_enc 2: the event's slice of its request's blob. */
+static int raw_slice(struct sq_store *s, struct sq_conn *c, const void *p, size_t n, struct hd_event *ev)
+{
+    struct blob_ref r;
+    if (ref_decode(p, n, &r) != HD_OK) {
+        hd_log(HD_LOG_ERROR, "store: event %lld: bad raw reference", (long long)ev->seq);
+        return HD_EIO;
+    }
+    int rc = blob_use(s, c, r.rid);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    if ((uint64_t)r.off > c->blob->len || (uint64_t)r.len > c->blob->len - (uint64_t)r.off) {
+        hd_log(HD_LOG_ERROR, "store: event %lld: raw reference outside its blob", (long long)ev->seq);
+        return HD_EIO;
+    }
+    ev->raw = malloc((size_t)r.len + 1);
+    if (ev->raw == NULL) {
+        return HD_ENOMEM;
+    }
+    memcpy(ev->raw, c->blob->data + r.off, (size_t)r.len);
+    ev->raw[r.len] = '\0';
+    ev->raw_len = (size_t)r.len;
+    return HD_OK;
+}
+
+static int row_event(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *st, struct hd_event *ev)
 {
     memset(ev, 0, sizeof(*ev));
     ev->seq = sqlite3_column_int64(st, 0);
@@ -884,8 +1105,9 @@ static int row_event(struct sq_conn *c, sqlite3_stmt *st, struct hd_event *ev)
     if (sqlite3_column_type(st, 19) != SQLITE_NULL) {
         const void *p = sqlite3_column_blob(st, 19);
         size_t n = (size_t)sqlite3_column_bytes(st, 19);
-        if (sqlite3_column_int(st, 20) == 1) {
-            if (raw_unzip(c, p, n, ev) != HD_OK) {
+        int enc = sqlite3_column_int(st, 20);
+        if (enc == 1 || enc == 2) {
+            if ((enc == 1 ? raw_unzip(c, p, n, ev) : raw_slice(s, c, p, n, ev)) != HD_OK) {
                 goto fail;
             }
             return HD_OK;
@@ -918,7 +1140,7 @@ static void events_free(struct hd_event *evs, size_t n)
 }
 
 /* Steps st to the end (or max rows) collecting events; resets st. */
-static int collect_events(struct sq_conn *c, sqlite3_stmt *st, size_t max, struct hd_event **out, size_t *n,
+static int collect_events(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *st, size_t max, struct hd_event **out, size_t *n,
                           struct hd_err *err)
 {
     struct hd_event *evs = NULL;
@@ -947,7 +1169,7 @@ static int collect_events(struct sq_conn *c, sqlite3_stmt *st, size_t max, struc
             evs = p;
             cap = ncap;
         }
-        if (row_event(c, st, &evs[cnt]) != HD_OK) {
+        if (row_event(s, c, st, &evs[cnt]) != HD_OK) {
             ret = hd_err_set(err, HD_ENOMEM, "store: out of memory reading events");
             goto out;
         }
@@ -1050,17 +1272,28 @@ static size_t clamp_limit(size_t limit)
 /* ---- writes: ops run by the writer ------------------------------------ */
 
 /* raw as stored: compressed by the caller's thread (append_zip), so the
- * serial writer only copies a third of the bytes into its pages. */
+ * serial writer only copies the compressed bytes into its pages. */
 struct zraw {
-    const void *p;
+    const void *p; /* enc 0 and 1: the bytes of column raw */
     size_t len;
-    int enc; /* raw_enc */
+    int enc;       /* raw_enc */
+    int64_t off;   /* enc 2: the event's slice of the blob, and its share of the stored bytes */
+    int64_t share;
+};
+
+/* The raws of one append as one blob (table raws). */
+struct zblob {
+    const void *p; /* NULL: no blob */
+    size_t len;    /* stored bytes */
+    size_t size;   /* raw bytes */
+    int enc;       /* raws.enc */
 };
 
 struct append_args {
     struct hd_event *evs;
     size_t n;
     struct zraw *z; /* n entries, or NULL: every raw as is */
+    struct zblob blob;
 };
 
 static ZSTD_CCtx *zc_get(struct sq_store *s)
@@ -1085,9 +1318,28 @@ static void zc_put(struct sq_store *s, ZSTD_CCtx *z)
     ZSTD_freeCCtx(z);
 }
 
+static size_t raws_total(const struct hd_event *evs, size_t n)
+{
+    size_t t = 0;
+    for (size_t i = 0; i < n; i++) {
+        t += evs[i].raw != NULL ? evs[i].raw_len : 0;
+    }
+    return t;
+}
+
+/* Whether an append stores its raws as one blob. */
+static int zip_as_blob(size_t n, size_t total)
+{
+    return n >= SQ_BLOB_MIN_EVENTS && total >= SQ_Z_MIN && total <= (size_t)INT_MAX;
+}
+
 /* Bytes append_zip needs after the zraw array. */
 static size_t zip_bound(const struct hd_event *evs, size_t n)
 {
+    size_t total = raws_total(evs, n);
+    if (zip_as_blob(n, total)) {
+        return ZSTD_compressBound(total);
+    }
     size_t b = 0;
     for (size_t i = 0; i < n; i++) {
         if (evs[i].raw != NULL && evs[i].raw_len >= SQ_Z_MIN) {
@@ -1097,11 +1349,77 @@ static size_t zip_bound(const struct hd_event *evs, size_t n)
     return b;
 }
 
-/* Fills z[0..n) from evs, compressing into buf (zip_bound bytes). A raw
- * that is short, or does not shrink, or a missing context: stored as is. */
-static void append_zip(struct sq_store *s, const struct hd_event *evs, size_t n, struct zraw *z, unsigned char *buf)
+/* One zstd frame of every raw in turn into buf (cap bytes); 0 on failure. */
+static size_t zip_stream(ZSTD_CCtx *cc, const struct hd_event *evs, size_t n, size_t total, unsigned char *buf,
+                         size_t cap)
 {
+    if (ZSTD_isError(ZSTD_CCtx_reset(cc, ZSTD_reset_session_and_parameters)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, SQ_Z_LEVEL)) ||
+        ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(cc, total))) {
+        return 0;
+    }
+    ZSTD_outBuffer out = {buf, cap, 0};
+    for (size_t i = 0; i < n; i++) {
+        if (evs[i].raw == NULL || evs[i].raw_len == 0) {
+            continue;
+        }
+        ZSTD_inBuffer in = {evs[i].raw, evs[i].raw_len, 0};
+        while (in.pos < in.size) {
+            if (ZSTD_isError(ZSTD_compressStream2(cc, &out, &in, ZSTD_e_continue))) {
+                return 0;
+            }
+        }
+    }
+    ZSTD_inBuffer none = {NULL, 0, 0};
+    size_t left;
+    do {
+        left = ZSTD_compressStream2(cc, &out, &none, ZSTD_e_end);
+        if (ZSTD_isError(left)) {
+            return 0;
+        }
+    } while (left != 0);
+    return out.pos;
+}
+
+/* Fills z[0..n) (and *blob) from evs, compressing into buf (zip_bound
+ * bytes). Blob: the raws of n >= SQ_BLOB_MIN_EVENTS events as one frame (or
+ * concatenated as they are if it does not shrink). Otherwise one frame per
+ * raw; a raw that is short, or does not shrink, or a missing context: as is. */
+static void append_zip(struct sq_store *s, const struct hd_event *evs, size_t n, struct zraw *z, struct zblob *blob,
+                       unsigned char *buf)
+{
+    *blob = (struct zblob){0};
+    size_t total = raws_total(evs, n);
     ZSTD_CCtx *cc = NULL;
+    if (zip_as_blob(n, total)) {
+        size_t cap = ZSTD_compressBound(total);
+        cc = zc_get(s);
+        size_t got = cc != NULL ? zip_stream(cc, evs, n, total, buf, cap) : 0;
+        *blob = (struct zblob){.p = buf, .len = got, .size = total, .enc = 1};
+        if (got == 0 || got >= total) {
+            blob->len = 0;
+            for (size_t i = 0; i < n; i++) {
+                if (evs[i].raw != NULL && evs[i].raw_len > 0) {
+                    memcpy(buf + blob->len, evs[i].raw, evs[i].raw_len);
+                    blob->len += evs[i].raw_len;
+                }
+            }
+            blob->enc = 0;
+        }
+        int64_t off = 0;
+        for (size_t i = 0; i < n; i++) {
+            size_t len = evs[i].raw != NULL ? evs[i].raw_len : 0;
+            /* share of the stored bytes, rounded up: retention by size */
+            int64_t share = (int64_t)((len * (uint64_t)blob->len + total - 1) / total);
+            z[i] = evs[i].raw == NULL ? (struct zraw){0}
+                                      : (struct zraw){.len = len, .enc = 2, .off = off, .share = share};
+            off += (int64_t)len;
+        }
+        if (cc != NULL) {
+            zc_put(s, cc);
+        }
+        return;
+    }
     for (size_t i = 0; i < n; i++) {
         z[i] = (struct zraw){.p = evs[i].raw, .len = evs[i].raw_len, .enc = 0};
         if (evs[i].raw == NULL || evs[i].raw_len < SQ_Z_MIN) {
@@ -1161,9 +1479,15 @@ static int op_append(struct sq_store *s, struct sq_conn *c, void *arg, struct hd
     struct append_args *a = arg;
     sqlite3_stmt *ins = sq_stmt(c, Q_EV_INSERT, err);
     sqlite3_stmt *sel = sq_stmt(c, Q_EV_SEQ_BY_ID, err);
-    if (ins == NULL || sel == NULL) {
+    sqlite3_stmt *rins = a->blob.p != NULL ? sq_stmt(c, Q_RAW_INSERT, err) : NULL;
+    if (ins == NULL || sel == NULL || (a->blob.p != NULL && rins == NULL)) {
         return HD_EIO;
     }
+    /* The blob is inserted after the rows, once their seqs are known, and
+     * only if one of them is new. */
+    int64_t rid = s->max_rid + 1;
+    int64_t seq_lo = 0;
+    int64_t seq_hi = 0;
     for (size_t i = 0; i < a->n; i++) {
         struct hd_event *ev = &a->evs[i];
         ev->duplicate = 0;
@@ -1198,7 +1522,14 @@ static int op_append(struct sq_store *s, struct sq_conn *c, void *arg, struct hd
             bind_text(ins, (int)k + 8, strs[k]);
         }
         struct zraw zr = a->z != NULL ? a->z[i] : (struct zraw){.p = ev->raw, .len = ev->raw_len, .enc = 0};
-        if (zr.p == NULL) {
+        unsigned char ref[SQ_BLOB_REF_LEN];
+        if (zr.enc == 2) {
+            ref_put(ref, rid);
+            ref_put(ref + 8, zr.off);
+            ref_put(ref + 16, (int64_t)zr.len);
+            ref_put(ref + 24, zr.share);
+            sqlite3_bind_blob(ins, 20, ref, (int)sizeof(ref), SQLITE_STATIC);
+        } else if (zr.p == NULL) {
             sqlite3_bind_null(ins, 20);
         } else {
             sqlite3_bind_blob64(ins, 20, zr.p, (sqlite3_uint64)zr.len, SQLITE_STATIC);
@@ -1211,6 +1542,20 @@ static int op_append(struct sq_store *s, struct sq_conn *c, void *arg, struct hd
         }
         s->max_seq = seq;
         ev->seq = seq;
+        seq_lo = seq_lo == 0 ? seq : seq_lo;
+        seq_hi = seq;
+    }
+    if (a->blob.p != NULL && seq_hi != 0) {
+        sqlite3_bind_int64(rins, 1, rid);
+        sqlite3_bind_int64(rins, 2, seq_lo);
+        sqlite3_bind_int64(rins, 3, seq_hi);
+        sqlite3_bind_int(rins, 4, a->blob.enc);
+        sqlite3_bind_int64(rins, 5, (int64_t)a->blob.size);
+        sqlite3_bind_blob64(rins, 6, a->blob.p, (sqlite3_uint64)a->blob.len, SQLITE_STATIC);
+        if (sq_step_done(c, rins, err, "storing the raws of a batch") != HD_OK) {
+            return HD_EIO;
+        }
+        s->max_rid = rid;
     }
     return HD_OK;
 }
@@ -1244,10 +1589,10 @@ static int sq_append(struct hd_store *st, struct hd_event *evs, size_t n, struct
     struct sq_store *s = sq_of(st);
     size_t zb = zip_bound(evs, n);
     struct zraw *z = malloc(n * sizeof(*z) + zb);
-    if (z != NULL) { /* else stored uncompressed */
-        append_zip(s, evs, n, z, (unsigned char *)(z + n));
-    }
     struct append_args a = {.evs = evs, .n = n, .z = z};
+    if (z != NULL) { /* else stored uncompressed */
+        append_zip(s, evs, n, z, &a.blob, (unsigned char *)(z + n));
+    }
     rc = sq_submit(s, op_append, &a, err);
     free(z);
     return rc;
@@ -1282,8 +1627,8 @@ static int sq_append_async(struct hd_store *st, struct hd_event *evs, size_t n, 
     }
     memset(q, 0, sizeof(*q));
     struct zraw *z = (struct zraw *)(void *)(q + 1);
-    append_zip(s, evs, n, z, (unsigned char *)(z + n));
     q->a = (struct append_args){.evs = evs, .n = n, .z = z};
+    append_zip(s, evs, n, z, &q->a.blob, (unsigned char *)(z + n));
     q->op.apply = op_append;
     q->op.arg = &q->a;
     q->op.done_fn = done;
@@ -1782,7 +2127,8 @@ static int op_prune(struct sq_store *s, struct sq_conn *c, void *arg, struct hd_
     sqlite3_stmt *pend = sq_stmt(c, Q_PR_IS_PENDING, err);
     sqlite3_stmt *dev = sq_stmt(c, Q_PR_DEL_EVENT, err);
     sqlite3_stmt *ddl = sq_stmt(c, Q_PR_DEL_DLS, err);
-    if (mn == NULL || pg == NULL || scan == NULL || pend == NULL || dev == NULL || ddl == NULL) {
+    sqlite3_stmt *rrel = sq_stmt(c, Q_RAW_RELEASE, err);
+    if (mn == NULL || pg == NULL || scan == NULL || pend == NULL || dev == NULL || ddl == NULL || rrel == NULL) {
         return HD_EIO;
     }
     /* Nothing a channel has not been handed yet may go. */
@@ -1814,6 +2160,7 @@ static int op_prune(struct sq_store *s, struct sq_conn *c, void *arg, struct hd_
     int stop = 0;
     while (!stop && a->deleted < SQ_PRUNE_CHUNK) {
         int64_t victims[SQ_PRUNE_SCAN];
+        int64_t vrids[SQ_PRUNE_SCAN]; /* blob each victim references, or 0 */
         size_t nv = 0;
         size_t rows = 0;
         sqlite3_bind_int64(scan, 1, after);
@@ -1828,6 +2175,11 @@ static int op_prune(struct sq_store *s, struct sq_conn *c, void *arg, struct hd_
             int64_t seq = sqlite3_column_int64(scan, 0);
             int64_t recv_us = sqlite3_column_int64(scan, 1);
             int64_t size = sqlite3_column_int64(scan, 2) + SQ_ROW_OVERHEAD;
+            struct blob_ref ref = {0};
+            if (sqlite3_column_int(scan, 3) == 2 &&
+                ref_decode(sqlite3_column_blob(scan, 4), (size_t)sqlite3_column_bytes(scan, 4), &ref) == HD_OK) {
+                size += ref.share;
+            }
             rows++;
             after = seq;
             /* recv_us follows seq (arrival order), so the first young
@@ -1846,6 +2198,7 @@ static int op_prune(struct sq_store *s, struct sq_conn *c, void *arg, struct hd_
             if (pending) {
                 continue;
             }
+            vrids[nv] = ref.rid;
             victims[nv++] = seq;
             excess -= size;
             if (a->deleted + nv >= SQ_PRUNE_CHUNK) {
@@ -1866,6 +2219,14 @@ static int op_prune(struct sq_store *s, struct sq_conn *c, void *arg, struct hd_
             if (sq_step_done(c, dev, err, "pruning an event") != HD_OK ||
                 sq_step_done(c, ddl, err, "pruning dead letters") != HD_OK) {
                 return HD_EIO;
+            }
+        }
+        for (size_t i = 0; i < nv; i++) {
+            if (vrids[i] != 0 && (i + 1 == nv || vrids[i + 1] != vrids[i])) {
+                sqlite3_bind_int64(rrel, 1, vrids[i]);
+                if (sq_step_done(c, rrel, err, "pruning the raws of a batch") != HD_OK) {
+                    return HD_EIO;
+                }
             }
         }
         a->deleted += nv;
@@ -1915,7 +2276,7 @@ static int sq_events_after(struct hd_store *st, int64_t after_seq, size_t limit,
     if (q != NULL) {
         sqlite3_bind_int64(q, 1, after_seq);
         sqlite3_bind_int64(q, 2, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit);
-        rc = collect_events(c, q, limit, out, n, err);
+        rc = collect_events(s, c, q, limit, out, n, err);
     }
     sq_reader_put(s, c);
     return rc;
@@ -1939,7 +2300,7 @@ static int event_get_one(struct sq_store *s, enum sq_stmt_id id, const char *key
         }
         int step = sqlite3_step(q);
         if (step == SQLITE_ROW) {
-            rc = row_event(c, q, out);
+            rc = row_event(s, c, q, out);
             if (rc != HD_OK) {
                 hd_err_set(err, rc, "store: out of memory reading an event");
             }
@@ -2100,7 +2461,7 @@ static int sq_events_query(struct hd_store *st, const struct hd_event_query *q, 
     sqlite3_bind_int64(stm, 8, q->before_seq);
     /* One more than asked tells whether there is a next page. */
     sqlite3_bind_int64(stm, QF_LIMIT_PARAM, (int64_t)limit + 1);
-    rc = collect_events(c, stm, limit + 1, &evs, &cnt, err);
+    rc = collect_events(s, c, stm, limit + 1, &evs, &cnt, err);
     if (rc != HD_OK) {
         goto out;
     }
@@ -2452,6 +2813,10 @@ static void sq_close(struct hd_store *st)
         ZSTD_freeCCtx(s->zc[--s->nzc]);
     }
     pthread_mutex_destroy(&s->pool_mu);
+    for (size_t i = 0; i < SQ_BLOB_CACHE_SLOTS; i++) {
+        blob_release(s->blob_slot[i]);
+    }
+    pthread_mutex_destroy(&s->blob_mu);
     pthread_mutex_destroy(&s->mu);
     free(s->path);
     free(s);
@@ -2740,6 +3105,7 @@ struct hd_store *hd_sqlite_store_open(const char *path, struct hd_err *err)
     s->base.ops = &sq_ops;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->pool_mu, NULL);
+    pthread_mutex_init(&s->blob_mu, NULL);
     pthread_cond_init(&s->wake, NULL);
     pthread_mutex_init(&s->ckpt_mu, NULL);
     pthread_cond_init(&s->ckpt_cv, NULL);
@@ -2763,6 +3129,10 @@ struct hd_store *hd_sqlite_store_open(const char *path, struct hd_err *err)
     sqlite3_stmt *mx = sq_stmt(s->w, Q_MAX_SEQ, err);
     int found = 0;
     if (mx == NULL || sq_query_i64(s->w, mx, &s->max_seq, &found, err, "reading the last seq") != HD_OK) {
+        goto fail;
+    }
+    sqlite3_stmt *mr = sq_stmt(s->w, Q_MAX_RID, err);
+    if (mr == NULL || sq_query_i64(s->w, mr, &s->max_rid, &found, err, "reading the last rid") != HD_OK) {
         goto fail;
     }
     atomic_store(&s->pub_max_seq, s->max_seq);
