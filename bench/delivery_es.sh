@@ -18,7 +18,7 @@ c0=$(cpu_s "$hpid")
 start_sink "$sport"
 for _ in $(seq 1 600); do [ "$(backlog)" = "0" ] && break; sleep 0.1; done
 c1=$(cpu_s "$hpid")
-echo "backlog after: $(backlog); herald cpu while draining: $(echo "$c1 - $c0" | bc) s; RSS $(rss_kb "$hpid") kB"
+echo "backlog after: $(backlog); herald cpu while draining: $(echo "$c1 - $c0" | bc) s; RSS $(rss_kb "$hpid") kB; sink cpu $(cpu_s "$sink_pid") s"
 stop_herald
 stop_sink "$sink_pid"
 echo "sink: $(cat "$work/sink-$sport.out")"

@@ -409,12 +409,24 @@ static int gzip_into(const struct hd_buf *in, struct hd_buf *out)
 static int render_pair(const struct es *e, struct hd_channel *ch, const struct hd_event *ev, const char *index,
                        struct hd_buf *b, struct hd_err *err)
 {
-    int rc = hd_buf_printf(b, "{\"%s\":{\"_index\":", e->op);
+    int rc = hd_buf_puts(b, "{\"");
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(b, e->op);
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(b, "\":{\"_index\":");
+    }
     if (rc == HD_OK) {
         rc = hd_buf_json_str(b, index, strlen(index));
     }
     if (rc == HD_OK) {
-        rc = hd_buf_printf(b, ",\"_id\":\"%s\"}}\n", ev->id);
+        rc = hd_buf_puts(b, ",\"_id\":"); /* ids are hex: no escaping needed, but cheap to be sure */
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_json_str(b, ev->id, strlen(ev->id));
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(b, "}}\n");
     }
     if (rc != HD_OK) {
         return hd_err_set(err, rc, "elasticsearch: %s", hd_strerror(rc));

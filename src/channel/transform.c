@@ -186,7 +186,7 @@ static int splice(const struct hd_event *ev, const struct xf *x, size_t close, i
     if (rc == HD_OK && x->millis != NULL) {
         rc = put_member_key(out, &first, x->millis);
         if (rc == HD_OK) {
-            rc = hd_buf_printf(out, "%lld", (long long)floor_div(ev->ts_us, 1000));
+            rc = hd_buf_put_i64(out, floor_div(ev->ts_us, 1000));
         }
     }
     if (rc == HD_OK && x->iso != NULL) {

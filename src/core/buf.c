@@ -78,12 +78,22 @@ int hd_buf_putc(struct hd_buf *b, char c)
     return hd_buf_append(b, &c, 1);
 }
 
+/* One vsnprintf into the free space when the text fits (the usual case on
+ * the delivery path), a second only when the buffer must grow first. */
 int hd_buf_printf(struct hd_buf *b, const char *fmt, ...)
 {
+    size_t room = b->cap > b->len ? b->cap - b->len : 0; /* the NUL included */
     va_list ap;
     va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
+    int n = vsnprintf(room > 0 ? b->p + b->len : NULL, room, fmt, ap);
     va_end(ap);
+    if (n >= 0 && (size_t)n < room && (b->max == 0 || (size_t)n <= b->max - b->len)) {
+        b->len += (size_t)n;
+        return HD_OK;
+    }
+    if (room > 0) {
+        b->p[b->len] = '\0'; /* undo a partial or refused write */
+    }
     if (n < 0) {
         return HD_EINVAL;
     }
@@ -96,6 +106,22 @@ int hd_buf_printf(struct hd_buf *b, const char *fmt, ...)
     va_end(ap);
     b->len += (size_t)n;
     return HD_OK;
+}
+
+int hd_buf_put_i64(struct hd_buf *b, int64_t v)
+{
+    char tmp[24];
+    char *e = tmp + sizeof(tmp);
+    char *p = e;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+    do {
+        *--p = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0) {
+        *--p = '-';
+    }
+    return hd_buf_append(b, p, (size_t)(e - p));
 }
 
 /* Runs of plain bytes are copied at once; only the bytes RFC 8259 requires

@@ -8,6 +8,7 @@
 #define HD_BUF_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 struct hd_buf {
     char *p;
@@ -29,6 +30,8 @@ int hd_buf_append(struct hd_buf *b, const void *p, size_t n);
 int hd_buf_puts(struct hd_buf *b, const char *s);
 int hd_buf_putc(struct hd_buf *b, char c);
 int hd_buf_printf(struct hd_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Appends v in decimal (the delivery path's integers, without printf). */
+int hd_buf_put_i64(struct hd_buf *b, int64_t v);
 /* Appends s as a JSON string literal (with quotes), escaping as RFC 8259 asks. */
 int hd_buf_json_str(struct hd_buf *b, const char *s, size_t n);
 /* Hands the memory to the caller (who frees it); the buffer is left empty. */

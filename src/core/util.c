@@ -133,6 +133,30 @@ int hd_parse_size(const char *s, int64_t *out)
     return HD_EINVAL;
 }
 
+static void put_digits(char *p, int64_t v, int n)
+{
+    for (int i = n - 1; i >= 0; i--) {
+        p[i] = (char)('0' + v % 10);
+        v /= 10;
+    }
+}
+
+/* Hinnant's civil_from_days: day number since 1970-01-01 -> y, m, d. */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+    z += 719468;
+    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    int64_t doe = z - era * 146097;
+    int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    int64_t mp = (5 * doy + 2) / 153;
+    *d = (int)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (int)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
+/* Without gmtime/strftime/printf: it runs for every event a channel with
+ * isoField sends. Years outside 0000-9999 take the slow, general path. */
 void hd_format_iso_ms(int64_t us, char *out, size_t outsz)
 {
     int64_t secs = us / 1000000;
@@ -140,6 +164,35 @@ void hd_format_iso_ms(int64_t us, char *out, size_t outsz)
     if (rem < 0) {
         rem += 1000000;
         secs -= 1;
+    }
+    int64_t days = secs / 86400;
+    int64_t sod = secs % 86400;
+    if (sod < 0) {
+        sod += 86400;
+        days -= 1;
+    }
+    int64_t y = 0;
+    int mo = 0;
+    int d = 0;
+    civil_from_days(days, &y, &mo, &d);
+    if (y >= 0 && y <= 9999 && outsz >= 25) {
+        char *p = out; /* YYYY-MM-DDTHH:MM:SS.mmmZ */
+        put_digits(p, y, 4);
+        p[4] = '-';
+        put_digits(p + 5, mo, 2);
+        p[7] = '-';
+        put_digits(p + 8, d, 2);
+        p[10] = 'T';
+        put_digits(p + 11, sod / 3600, 2);
+        p[13] = ':';
+        put_digits(p + 14, sod / 60 % 60, 2);
+        p[16] = ':';
+        put_digits(p + 17, sod % 60, 2);
+        p[19] = '.';
+        put_digits(p + 20, rem / 1000, 3);
+        p[23] = 'Z';
+        p[24] = '\0';
+        return;
     }
     time_t t = (time_t)secs;
     struct tm tm;

@@ -245,11 +245,31 @@ static int put_str_field(struct hd_buf *out, const char *key, const char *val)
     if (val == NULL) {
         return HD_OK;
     }
-    int rc = hd_buf_printf(out, ",\"%s\":", key);
+    int rc = hd_buf_puts(out, ",\"");
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(out, key);
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(out, "\":");
+    }
     if (rc == HD_OK) {
         rc = hd_buf_json_str(out, val, strlen(val));
     }
     return rc;
+}
+
+/* ,"key":v - the numbers of the normalized object, without printf (it is
+ * rendered for every event an ELASTICSEARCH or SPLUNK channel sends). */
+static int put_int_field(struct hd_buf *out, const char *key, int64_t v)
+{
+    int rc = hd_buf_puts(out, ",\"");
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(out, key);
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(out, "\":");
+    }
+    return rc == HD_OK ? hd_buf_put_i64(out, v) : rc;
 }
 
 int hd_event_to_json(const struct hd_event *ev, int with_raw, struct hd_buf *out)
@@ -260,14 +280,31 @@ int hd_event_to_json(const struct hd_event *ev, int with_raw, struct hd_buf *out
         rc = hd_buf_json_str(out, "id", 2);
     }
     if (rc == HD_OK) {
-        rc = hd_buf_printf(out, ":\"%s\",\"seq\":%lld", ev->id, (long long)ev->seq);
+        rc = hd_buf_puts(out, ":\"");
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(out, ev->id);
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_putc(out, '"');
+    }
+    if (rc == HD_OK) {
+        rc = put_int_field(out, "seq", ev->seq);
     }
     if (rc == HD_OK) {
         rc = put_str_field(out, "source", ev->source);
     }
     if (rc == HD_OK) {
-        rc = hd_buf_printf(out, ",\"timestampUs\":%lld,\"receivedUs\":%lld,\"severity\":%d,\"state\":\"%s\"",
-                           (long long)ev->ts_us, (long long)ev->recv_us, ev->severity, hd_state_name(ev->state));
+        rc = put_int_field(out, "timestampUs", ev->ts_us);
+    }
+    if (rc == HD_OK) {
+        rc = put_int_field(out, "receivedUs", ev->recv_us);
+    }
+    if (rc == HD_OK) {
+        rc = put_int_field(out, "severity", ev->severity);
+    }
+    if (rc == HD_OK) {
+        rc = put_str_field(out, "state", hd_state_name(ev->state));
     }
     const struct {
         const char *key;
@@ -290,7 +327,13 @@ int hd_event_to_json(const struct hd_event *ev, int with_raw, struct hd_buf *out
         rc = hd_buf_puts(out, opened ? "," : ",\"k8s\":{");
         opened = 1;
         if (rc == HD_OK) {
-            rc = hd_buf_printf(out, "\"%s\":", k8s[i].key);
+            rc = hd_buf_putc(out, '"');
+        }
+        if (rc == HD_OK) {
+            rc = hd_buf_puts(out, k8s[i].key);
+        }
+        if (rc == HD_OK) {
+            rc = hd_buf_puts(out, "\":");
         }
         if (rc == HD_OK) {
             rc = hd_buf_json_str(out, k8s[i].val, strlen(k8s[i].val));

@@ -3,7 +3,9 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -64,6 +66,72 @@ static void test_iso(void **state)
     assert_string_equal(out, "2018-02-17T06:35:10.380Z");
 }
 
+/* The fast path agrees with gmtime/strftime over every day of 1600-2400,
+ * negative times included; out-of-range years take the general path. */
+static void test_iso_matches_gmtime(void **state)
+{
+    (void)state;
+    for (int64_t day = -135140; day <= 157000; day += 1) {
+        int64_t us = day * 86400LL * 1000000 + (day % 86400) * 1000000 + (day * 7919 % 1000000);
+        char got[40];
+        char want[40];
+        hd_format_iso_ms(us, got, sizeof(got));
+        int64_t secs = us / 1000000;
+        int64_t rem = us % 1000000;
+        if (rem < 0) {
+            rem += 1000000;
+            secs -= 1;
+        }
+        time_t t = (time_t)secs;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        char base[32];
+        strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
+        snprintf(want, sizeof(want), "%s.%03dZ", base, (int)(rem / 1000));
+        if (strcmp(got, want) != 0) {
+            fail_msg("%lld: %s != %s", (long long)us, got, want);
+        }
+    }
+    char out[40];
+    hd_format_iso_ms(-1, out, sizeof(out));
+    assert_string_equal(out, "1969-12-31T23:59:59.999Z");
+    hd_format_iso_ms(253402300800000000LL, out, sizeof(out)); /* year 10000 */
+    assert_string_equal(out, "10000-01-01T00:00:00.000Z");
+}
+
+static void test_buf_printf_and_i64(void **state)
+{
+    (void)state;
+    struct hd_buf b;
+    hd_buf_init(&b, 0);
+    assert_int_equal(hd_buf_put_i64(&b, 0), HD_OK);
+    assert_int_equal(hd_buf_putc(&b, ' '), HD_OK);
+    assert_int_equal(hd_buf_put_i64(&b, INT64_MIN), HD_OK);
+    assert_int_equal(hd_buf_putc(&b, ' '), HD_OK);
+    assert_int_equal(hd_buf_put_i64(&b, INT64_MAX), HD_OK);
+    assert_int_equal(hd_buf_putc(&b, ' '), HD_OK);
+    assert_int_equal(hd_buf_put_i64(&b, -42), HD_OK);
+    assert_string_equal(b.p, "0 -9223372036854775808 9223372036854775807 -42");
+    /* grows past the free space, and keeps what was there */
+    char big[3000];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(hd_buf_printf(&b, "[%s]", big), HD_OK);
+    assert_int_equal(b.len, 46 + 3001);
+    assert_int_equal(b.p[b.len], '\0');
+    assert_int_equal(b.p[46], '[');
+    hd_buf_free(&b);
+    /* a capped buffer refuses text past its cap and stays as it was */
+    hd_buf_init(&b, 10);
+    assert_int_equal(hd_buf_printf(&b, "%s", "12345"), HD_OK);
+    assert_int_equal(hd_buf_printf(&b, "%s", "678901"), HD_ETOOBIG);
+    assert_int_equal(b.len, 5);
+    assert_string_equal(b.p, "12345");
+    assert_int_equal(hd_buf_printf(&b, "%d", 67890), HD_OK);
+    assert_string_equal(b.p, "1234567890");
+    hd_buf_free(&b);
+}
+
 static void test_ct_equal_and_hash(void **state)
 {
     (void)state;
@@ -96,6 +164,7 @@ int main(void)
         cmocka_unit_test(test_buf_cap),   cmocka_unit_test(test_buf_json_str),
         cmocka_unit_test(test_parse),     cmocka_unit_test(test_iso),
         cmocka_unit_test(test_ct_equal_and_hash), cmocka_unit_test(test_err),
+        cmocka_unit_test(test_iso_matches_gmtime), cmocka_unit_test(test_buf_printf_and_i64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
