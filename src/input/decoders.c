@@ -105,7 +105,12 @@ void hd_event_set_id(struct hd_event *ev, int64_t time_us, const char *const *pa
     char h[33];
     hd_hash128_hex(buf, off, h);
     uint32_t secs = time_us > 0 ? (uint32_t)(time_us / 1000000) : 0;
-    snprintf(ev->id, sizeof(ev->id), "%08x%.24s", (unsigned)secs, h);
+    static const char hex[] = "0123456789abcdef";
+    for (int i = 0; i < 8; i++) {
+        ev->id[i] = hex[(secs >> (28 - 4 * i)) & 15u];
+    }
+    memcpy(ev->id + 8, h, 24);
+    ev->id[32] = '\0';
 }
 
 /* ---------------------------------------------------------------- helpers */

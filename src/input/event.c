@@ -42,6 +42,11 @@ void hd_event_clear(struct hd_event *ev)
     if (ev == NULL) {
         return;
     }
+    if (ev->block != NULL) {
+        free(ev->block);
+        memset(ev, 0, sizeof(*ev));
+        return;
+    }
     free(ev->name);
     free(ev->description);
     free(ev->url);

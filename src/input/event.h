@@ -38,6 +38,9 @@ struct hd_event {
     int duplicate;        /* set by the store when this id was already stored */
     int64_t suppressed;   /* not stored: set by route/throttle.c on the notification that
                            * follows suppressed ones (the count the drivers show) */
+    char *block;          /* set by the store's reads: the strings above and raw all live in
+                           * this one allocation (hd_event_clear frees it alone); such an
+                           * event's fields are read-only */
 };
 
 struct hd_batch {

@@ -241,7 +241,6 @@ struct sd {
  * collecting policy event ids, hosts and k8s names from metrics. */
 static int walk_entities(struct sd *c, struct hd_event *ev, struct hd_buf *peids, struct hd_err *err)
 {
-    char what[96];
     int rc = HD_OK;
     size_t i = 0;
     for (hd_jv e = hd_jv_first(c->entities); e != NULL; e = hd_jv_next(c->entities, e), i++) {
@@ -252,9 +251,10 @@ static int walk_entities(struct sd *c, struct hd_event *ev, struct hd_buf *peids
             return hd_err_set(err, HD_EINVAL, "entities[%zu]: expected an object", i);
         }
         const char *ent = NULL;
-        snprintf(what, sizeof(what), "entities[%zu].entity", i);
-        rc = hd_dec_str(e, "entity", what, &ent, err);
+        /* The field's path is named only when it is wrong (no formatting per event). */
+        rc = hd_dec_str(e, "entity", "entity", &ent, err);
         if (rc < 0) {
+            hd_err_prefix(err, "entities[%zu].", i);
             return rc;
         }
         if (c->entity0 == NULL && ent != NULL && ent[0] != '\0') {
@@ -268,9 +268,9 @@ static int walk_entities(struct sd *c, struct hd_event *ev, struct hd_buf *peids
             }
         }
         hd_jv pols = NULL;
-        snprintf(what, sizeof(what), "entities[%zu].policies", i);
-        rc = hd_dec_arr(e, "policies", what, &pols, err);
+        rc = hd_dec_arr(e, "policies", "policies", &pols, err);
         if (rc < 0) {
+            hd_err_prefix(err, "entities[%zu].", i);
             return rc;
         }
         if (pols != NULL) {
@@ -281,9 +281,9 @@ static int walk_entities(struct sd *c, struct hd_event *ev, struct hd_buf *peids
             }
         }
         hd_jv pes = NULL;
-        snprintf(what, sizeof(what), "entities[%zu].policyEvents", i);
-        rc = hd_dec_arr(e, "policyEvents", what, &pes, err);
+        rc = hd_dec_arr(e, "policyEvents", "policyEvents", &pes, err);
         if (rc < 0) {
+            hd_err_prefix(err, "entities[%zu].", i);
             return rc;
         }
         if (pes == NULL) {
