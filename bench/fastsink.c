@@ -49,12 +49,11 @@ static long wall_us(void)
     return (long)ts.tv_sec * 1000000L + ts.tv_nsec / 1000;
 }
 
-static void sample_latencies(const struct body *b)
+/* Samples every "benchSentUs":<us> in [p, end) (a whole body, or the head
+ * of one _bulk document, where loadgen's field comes second). */
+static void sample_latencies(const char *p, const char *end, long now)
 {
     static const char key[] = "\"benchSentUs\":";
-    long now = wall_us();
-    const char *p = b->p;
-    const char *end = b->p + b->len;
     while (p < end) {
         const char *hit = memmem(p, (size_t)(end - p), key, sizeof(key) - 1);
         if (hit == NULL) {
@@ -109,12 +108,27 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     size_t ul = strlen(url);
     int is_bulk = ul >= 5 && strcmp(url + ul - 5, "_bulk") == 0;
     long ndocs = 1;
+    long now = wall_us();
     if (is_bulk) {
+        /* A bench tool sharing the 2 cores with herald: lines found with
+         * memchr, and only each document's head searched for the send time
+         * (a byte loop and a memmem over all of it cost ~2 us per doc). */
         long lines = 0;
-        for (size_t i = 0; i < b->len; i++) {
-            lines += b->p[i] == '\n';
+        const char *end = b->p + b->len;
+        for (const char *p = b->p; p < end;) {
+            const char *nl = memchr(p, '\n', (size_t)(end - p));
+            if (nl == NULL) {
+                break;
+            }
+            if (lines % 2 == 1 && !fail_all) {
+                sample_latencies(p, nl - p > 128 ? p + 128 : nl, now);
+            }
+            lines++;
+            p = nl + 1;
         }
         ndocs = lines / 2;
+    } else if (!fail_all) {
+        sample_latencies(b->p, b->p + b->len, now);
     }
     struct MHD_Response *r;
     unsigned int status = 200;
@@ -128,7 +142,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         long z = 0;
         atomic_compare_exchange_strong(&first_us, &z, t);
         atomic_store(&last_us, t);
-        sample_latencies(b);
         if (is_bulk) {
             static const char head[] = "{\"took\":1,\"errors\":false,\"items\":[";
             static const char item[] = "{\"create\":{\"status\":201}}";
