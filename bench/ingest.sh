@@ -10,6 +10,7 @@
 # herald's CPU seconds per 1,000 events, peak RSS, and the sink's figures.
 # Figures are reported, never asserted.
 # CASES="ndjson-1000 single-64conn e2e-5000eps" (default: all three) picks cases.
+# NDJSON_CONNS=16 runs the NDJSON case over 16 connections instead of 8.
 # LOADGEN_ARGS="-T" gives events synthetic source times (a million per second
 # of source time: the id index's worst case, see bench/loadgen.c).
 # usage: bench/ingest.sh [SECONDS]   (default 10)
@@ -52,7 +53,7 @@ run_case() {
 cases=${CASES:-ndjson-1000 single-64conn e2e-5000eps}
 for c in $cases; do
   case $c in
-    ndjson-1000) run_case ndjson-1000 -c 8 -b 1000 ;;
+    ndjson-1000) run_case ndjson-1000 -c "${NDJSON_CONNS:-8}" -b 1000 ;;
     single-64conn) run_case single-64conn -c 64 -b 1 ;;
     e2e-5000eps) run_case e2e-5000eps -c 16 -b 1 -r 5000 ;;
     *) echo "unknown case $c" >&2; exit 2 ;;

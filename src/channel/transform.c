@@ -24,6 +24,9 @@
 
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "channel/driver.h"
 #include "core/util.h"
@@ -121,6 +124,27 @@ static int plain_key(const char *k)
     return 1;
 }
 
+/* The index of the next quote or backslash in s[j..n), or n: 16 bytes at a
+ * time (one memchr call per quote cost 2-3 % of the delivery path). */
+static size_t next_special(const char *s, size_t n, size_t j)
+{
+#ifdef __SSE2__
+    while (j + 16 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + j));
+        int m = _mm_movemask_epi8(
+            _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))));
+        if (m != 0) {
+            return j + (size_t)__builtin_ctz((unsigned)m);
+        }
+        j += 16;
+    }
+#endif
+    while (j < n && s[j] != '"' && s[j] != '\\') {
+        j++;
+    }
+    return j;
+}
+
 /* One pass over the original instead of a memmem per key: the splice is safe
  * when no \u escape could spell a key another way and no added key already
  * appears as a quoted string (it might be a member: the full path replaces it). */
@@ -136,29 +160,24 @@ static int splice_safe(const struct hd_event *ev, const struct xf *x)
             klen[i] = strlen(keys[i]);
         }
     }
-    const char *end = ev->raw + ev->raw_len;
-    for (const char *p = ev->raw; p < end;) {
-        p = memchr(p, '\\', (size_t)(end - p));
-        if (p == NULL) {
-            break;
+    const char *s = ev->raw;
+    size_t n = ev->raw_len;
+    for (size_t j = next_special(s, n, 0); j < n; j = next_special(s, n, j)) {
+        if (s[j] == '\\') {
+            if (j + 1 < n && s[j + 1] == 'u') {
+                return 0;
+            }
+            j += 2; /* the escaped character cannot open a string */
+            continue;
         }
-        if (p + 1 < end && p[1] == 'u') {
-            return 0;
-        }
-        p += 2;
-    }
-    for (const char *p = ev->raw; p < end;) {
-        p = memchr(p, '"', (size_t)(end - p));
-        if (p == NULL) {
-            break;
-        }
-        p++;
+        const char *q = s + j + 1;
+        size_t left = n - j - 1;
         for (size_t i = 0; i < 3; i++) {
-            if (keys[i] != NULL && (size_t)(end - p) > klen[i] && p[klen[i]] == '"' &&
-                memcmp(p, keys[i], klen[i]) == 0) {
+            if (keys[i] != NULL && left > klen[i] && q[klen[i]] == '"' && memcmp(q, keys[i], klen[i]) == 0) {
                 return 0;
             }
         }
+        j++;
     }
     return 1;
 }

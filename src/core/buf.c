@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/err.h"
+#include "core/util.h"
 
 void hd_buf_init(struct hd_buf *b, size_t max)
 {
@@ -110,18 +111,9 @@ int hd_buf_printf(struct hd_buf *b, const char *fmt, ...)
 
 int hd_buf_put_i64(struct hd_buf *b, int64_t v)
 {
-    char tmp[24];
-    char *e = tmp + sizeof(tmp);
-    char *p = e;
-    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-    do {
-        *--p = (char)('0' + u % 10);
-        u /= 10;
-    } while (u != 0);
-    if (v < 0) {
-        *--p = '-';
-    }
-    return hd_buf_append(b, p, (size_t)(e - p));
+    char tmp[21];
+    size_t n = hd_fmt_i64(tmp, v);
+    return hd_buf_append(b, tmp, n);
 }
 
 /* Runs of plain bytes are copied at once; only the bytes RFC 8259 requires

@@ -26,5 +26,7 @@ int hd_ct_equal(const char *a, size_t alen, const char *b, size_t blen);
 int hd_double_to_i64(double d, int64_t *out);
 /* Hex of a 128-bit hash of data into out[33]. SHA-256 truncated. */
 void hd_hash128_hex(const void *data, size_t len, char out[33]);
+/* v in decimal into out (at most 20 characters and a NUL); returns the length. */
+size_t hd_fmt_i64(char out[21], int64_t v);
 
 #endif

@@ -199,7 +199,7 @@ const char *hd_dec_scalar_text(hd_jv v, char tmp[32])
         return hd_jv_str(v, NULL);
     }
     if (hd_jv_is(v, HD_JT_INT)) {
-        snprintf(tmp, 32, "%lld", (long long)hd_jv_i64(v));
+        hd_fmt_i64(tmp, hd_jv_i64(v));
         return tmp;
     }
     return NULL;

@@ -306,7 +306,10 @@ static int walk_entities(struct sd *c, struct hd_event *ev, struct hd_buf *peids
                     return hd_err_set(err, HD_EINVAL, "entities[%zu].policyEvents[%zu].id: expected a string or an integer",
                                       i, j);
                 }
-                rc = hd_buf_printf(peids, "%s%s", peids->len ? "," : "", t);
+                rc = peids->len > 0 ? hd_buf_putc(peids, ',') : HD_OK;
+                if (rc == HD_OK) {
+                    rc = hd_buf_puts(peids, t);
+                }
                 if (rc != HD_OK) {
                     return rc;
                 }
@@ -638,7 +641,7 @@ static int sd_keys(struct sd *c, struct hd_event *ev, const char *alert_id, cons
         goto out;
     }
     char ts_text[32];
-    snprintf(ts_text, sizeof(ts_text), "%lld", (long long)ev->ts_us);
+    hd_fmt_i64(ts_text, ev->ts_us);
     const char *parts[8] = {ev->source,
                             ident,
                             event_id,

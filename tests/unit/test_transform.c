@@ -185,6 +185,25 @@ static void test_existing_key_replaced(void **state)
     fx_raw_event(&r->ev, "{\"\\u0065stimestamp\":1}");
     apply(r, "{\"millisField\":\"estimestamp\"}", NULL);
     assert_int_equal(count(r->out.p, "estimestamp"), 1);
+    /* The same past the first 16-byte blocks of the scan, escaped quotes and
+     * backslashes before them. */
+    hd_event_clear(&r->ev);
+    fx_raw_event(&r->ev, "{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":\"b\\\"bbbbbbbbbbbbbbbbbbbbbbbbbbb\\\\\","
+                         "\"ccccccccccccccccccccccccccc\":1,\"estimestamp\":1}");
+    apply(r, "{\"millisField\":\"estimestamp\"}", NULL);
+    assert_int_equal(count(r->out.p, "\"estimestamp\""), 1);
+    assert_int_equal(i64_at(r->doc, "estimestamp"), 1518849360000LL);
+    hd_event_clear(&r->ev);
+    fx_raw_event(&r->ev, "{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\":\"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\","
+                         "\"\\u0065stimestamp\":1}");
+    apply(r, "{\"millisField\":\"estimestamp\"}", NULL);
+    assert_int_equal(count(r->out.p, "\\u0065"), 0); /* the full path re-serialized it: one member */
+    assert_int_equal(i64_at(r->doc, "estimestamp"), 1518849360000LL);
+    /* No added name in the original: spliced, the original's bytes kept. */
+    hd_event_clear(&r->ev);
+    fx_raw_event(&r->ev, "{\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\" : \"b\\\"estimestamp\\\"\"}");
+    apply(r, "{\"millisField\":\"estimestamp\"}", NULL);
+    assert_memory_equal(r->out.p, r->ev.raw, 44);
 }
 
 static void test_add_normalized(void **state)
