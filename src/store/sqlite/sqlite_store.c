@@ -47,13 +47,17 @@
 #define SQ_ROW_OVERHEAD 200 /* record header, columns and six index entries, per event */
 #define SQ_BUSY_TIMEOUT_MS 5000
 /* Page size of a NEW database (an existing one keeps its own). Measured
- * (docs/performance.md, time-ordered ids, asynchronous ingest): single
- * events over 64 connections 4 KB 18,100 req/s and 14.9 kB written per
- * event, 8 KB 16,700 / 20.1, 16 KB 13,500 / 27.2; NDJSON-1000 35,000 /
- * 33,500 / 41,500 ev/s - small commits rewrite whole pages (the table's last
- * leaf, the index leaves, page 1), so small pages win for the common small
- * groups and lose some on big batches. */
-#define SQ_PAGE_SIZE 4096
+ * again in round 4 (docs/performance.md: raws of a request in one blob,
+ * wall-clock ids): NDJSON-1000 with ELASTICSEARCH delivering, 4 KB
+ * 104,000-106,000 ev/s ingested and 100,000-102,000 docs/s delivered at
+ * 14.9-15.3 ms CPU per 1,000 events; 8 KB 116,000-117,000 / 110,000-115,000 at
+ * 13.6; 16 KB 125,000 / 121,600 at 12.8 (fewer pages: fewer WAL frames,
+ * pwrite calls and B-tree page operations). Single events over 64
+ * connections: 29,800 / 31,000 / 30,500 req/s, but 9.4 / 14.0 / 18.2 kB
+ * written per event (small commits rewrite whole pages). 8 KB: most of the
+ * batch gain for half the single-event write cost of 16 KB. (Round 2, before
+ * blobs, had measured 4 KB best for single events.) */
+#define SQ_PAGE_SIZE 8192
 #define SQ_ZC_POOL 8      /* idle zstd compression contexts kept */
 #define SQ_Z_MIN 256      /* raw shorter than this is stored as is */
 #define SQ_Z_LEVEL 1
