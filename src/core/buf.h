@@ -32,7 +32,10 @@ int hd_buf_putc(struct hd_buf *b, char c);
 int hd_buf_printf(struct hd_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Appends v in decimal (the delivery path's integers, without printf). */
 int hd_buf_put_i64(struct hd_buf *b, int64_t v);
-/* Appends s as a JSON string literal (with quotes), escaping as RFC 8259 asks. */
+/* Appends s as a JSON string literal (with quotes), escaping as RFC 8259 asks
+ * and byte for byte as json-c writes it (JSON_C_TO_STRING_NOSLASHESCAPE: the
+ * short escapes \b \f \n \r \t, \u00XX for other controls): the event id
+ * hashes this canonical text (jtape.c). */
 int hd_buf_json_str(struct hd_buf *b, const char *s, size_t n);
 /* Hands the memory to the caller (who frees it); the buffer is left empty. */
 char *hd_buf_steal(struct hd_buf *b, size_t *len);

@@ -225,38 +225,60 @@ out:
     return obj;
 }
 
+int hd_path_next(const char **p, const char **seg, size_t *n)
+{
+    if (**p == '\0') {
+        return 0;
+    }
+    *seg = *p;
+    *n = strcspn(*p, ".");
+    *p += *n;
+    if (**p == '.') {
+        (*p)++;
+    }
+    return 1;
+}
+
+int hd_path_index(const char *seg, size_t n, size_t *idx)
+{
+    if (n == 0 || n > 9) {
+        return 0;
+    }
+    size_t v = 0;
+    for (size_t k = 0; k < n; k++) {
+        if (seg[k] < '0' || seg[k] > '9') {
+            return 0;
+        }
+        v = v * 10 + (size_t)(seg[k] - '0');
+    }
+    *idx = v;
+    return 1;
+}
+
 json_object *hd_json_path(json_object *root, const char *path)
 {
     json_object *cur = root;
     const char *p = path;
-    while (cur != NULL && *p != '\0') {
-        const char *dot = strchr(p, '.');
-        size_t n = dot ? (size_t)(dot - p) : strlen(p);
-        char key[256];
-        if (n >= sizeof(key)) {
-            return NULL;
-        }
-        memcpy(key, p, n);
-        key[n] = '\0';
+    const char *seg;
+    size_t n;
+    while (cur != NULL && hd_path_next(&p, &seg, &n)) {
+        size_t idx;
         if (json_object_is_type(cur, json_type_object)) {
+            char key[256];
+            if (n >= sizeof(key)) {
+                return NULL;
+            }
+            memcpy(key, seg, n);
+            key[n] = '\0';
             json_object *next = NULL;
             if (!json_object_object_get_ex(cur, key, &next)) {
                 return NULL;
             }
             cur = next;
-        } else if (json_object_is_type(cur, json_type_array)) {
-            char *end = NULL;
-            long idx = strtol(key, &end, 10);
-            if (end == key || *end != '\0' || idx < 0 || (size_t)idx >= json_object_array_length(cur)) {
-                return NULL;
-            }
-            cur = json_object_array_get_idx(cur, (size_t)idx);
+        } else if (json_object_is_type(cur, json_type_array) && hd_path_index(seg, n, &idx)) {
+            cur = idx < json_object_array_length(cur) ? json_object_array_get_idx(cur, idx) : NULL;
         } else {
             return NULL;
-        }
-        p += n;
-        if (*p == '.') {
-            p++;
         }
     }
     return cur;

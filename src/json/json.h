@@ -38,6 +38,12 @@ int hd_json_value_span(const char *s, size_t len, size_t i, size_t *end);
 
 /* Dotted path lookup ("alert.name", "entities.0.entity"). Borrowed, NULL if absent. */
 json_object *hd_json_path(json_object *root, const char *path);
+
+/* The dotted-path syntax, shared by hd_json_path and hd_jv_path: the next
+ * segment at *p (0 at the end; *p moves past it and its dot), and a segment
+ * used on an array: 1 to 9 decimal digits, nothing else. */
+int hd_path_next(const char **p, const char **seg, size_t *n);
+int hd_path_index(const char *seg, size_t n, size_t *idx);
 /* String member of an object, or NULL if absent or not a string. */
 const char *hd_json_get_str(json_object *obj, const char *key);
 /* Integer member: 1 and *out set if present and an integer (or integral double). */

@@ -539,8 +539,8 @@ size_t hd_jv_len(hd_jv v)
 
 static int key_is(hd_jv k, const char *key, size_t klen)
 {
-    /* both sides end with a NUL, so the first bytes compare even when empty */
-    return k->len == klen && k->s[0] == key[0] && memcmp(k->s, key, klen) == 0;
+    /* key may be a segment of a dotted path, not NUL-terminated */
+    return k->len == klen && (klen == 0 || (k->s[0] == key[0] && memcmp(k->s, key, klen) == 0));
 }
 
 /* The member node (key) of the last `key`, or NULL. */
@@ -601,33 +601,20 @@ hd_jv hd_jv_path(hd_jv root, const char *path)
 {
     hd_jv cur = root;
     const char *p = path;
-    while (cur != NULL && *p != '\0') {
-        const char *dot = strchr(p, '.');
-        size_t n = dot ? (size_t)(dot - p) : strlen(p);
+    const char *seg;
+    size_t n;
+    while (cur != NULL && hd_path_next(&p, &seg, &n)) {
+        size_t idx;
         if (cur->type == HD_JT_OBJECT) {
-            hd_jv k = find_key(cur, p, n);
-            cur = k != NULL && k[1].type != HD_JT_NULL ? k + 1 : NULL;
-        } else if (cur->type == HD_JT_ARRAY) {
-            size_t idx = 0;
-            if (n == 0 || n > 9) {
-                return NULL;
-            }
-            for (size_t k = 0; k < n; k++) {
-                if (!is_digit((unsigned char)p[k])) {
-                    return NULL;
-                }
-                idx = idx * 10 + (size_t)(p[k] - '0');
-            }
+            hd_jv k = find_key(cur, seg, n);
+            cur = k != NULL ? k + 1 : NULL;
+        } else if (cur->type == HD_JT_ARRAY && hd_path_index(seg, n, &idx)) {
             cur = hd_jv_at(cur, idx);
-            if (cur != NULL && cur->type == HD_JT_NULL) {
-                cur = NULL;
-            }
         } else {
             return NULL;
         }
-        p += n;
-        if (*p == '.') {
-            p++;
+        if (cur != NULL && cur->type == HD_JT_NULL) {
+            cur = NULL;
         }
     }
     return cur;
@@ -882,50 +869,6 @@ const char *hd_jv_scalar_text(hd_jv v, struct hd_buf *b)
 
 /* ------------------------------------------------------------- canonical */
 
-/* A string value as json-c writes it (JSON_C_TO_STRING_NOSLASHESCAPE). */
-static int json_c_str(struct hd_buf *b, const char *s, size_t n)
-{
-    static const char hex[] = "0123456789abcdef";
-    int rc = hd_buf_putc(b, '"');
-    size_t a = 0;
-    for (size_t i = 0; i < n && rc == HD_OK; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            continue;
-        }
-        rc = hd_buf_append(b, s + a, i - a);
-        a = i + 1;
-        char esc[6] = {'\\', 0, 0, 0, 0, 0};
-        size_t el = 2;
-        switch (c) {
-        case '"': esc[1] = '"'; break;
-        case '\\': esc[1] = '\\'; break;
-        case '\b': esc[1] = 'b'; break;
-        case '\f': esc[1] = 'f'; break;
-        case '\n': esc[1] = 'n'; break;
-        case '\r': esc[1] = 'r'; break;
-        case '\t': esc[1] = 't'; break;
-        default:
-            esc[1] = 'u';
-            esc[2] = '0';
-            esc[3] = '0';
-            esc[4] = hex[c >> 4];
-            esc[5] = hex[c & 15];
-            el = 6;
-        }
-        if (rc == HD_OK) {
-            rc = hd_buf_append(b, esc, el);
-        }
-    }
-    if (rc == HD_OK) {
-        rc = hd_buf_append(b, s + a, n - a);
-    }
-    if (rc == HD_OK) {
-        rc = hd_buf_putc(b, '"');
-    }
-    return rc;
-}
-
 int hd_jv_canonical(hd_jv v, struct hd_buf *out)
 {
     switch (hd_jv_type(v)) {
@@ -933,7 +876,7 @@ int hd_jv_canonical(hd_jv v, struct hd_buf *out)
     case HD_JT_BOOL: return hd_buf_puts(out, v->len ? "true" : "false");
     case HD_JT_INT: return int_text(v, out);
     case HD_JT_DOUBLE: return hd_buf_append(out, v->s, v->len); /* json-c keeps a parsed double's text */
-    case HD_JT_STRING: return json_c_str(out, v->s, v->len);
+    case HD_JT_STRING: return hd_buf_json_str(out, v->s, v->len);
     case HD_JT_ARRAY: {
         int rc = hd_buf_putc(out, '[');
         size_t i = 0;

@@ -33,6 +33,11 @@ static void test_buf_json_str(void **state)
     const char in[] = "a\"b\\c\n\x01";
     assert_int_equal(hd_buf_json_str(&b, in, sizeof(in) - 1), HD_OK);
     assert_string_equal(b.p, "\"a\\\"b\\\\c\\n\\u0001\"");
+    /* json-c's spelling (the ids hash it): short escapes where JSON has one */
+    hd_buf_reset(&b);
+    const char ctl[] = "\b\f\t\r\x1f/";
+    assert_int_equal(hd_buf_json_str(&b, ctl, sizeof(ctl) - 1), HD_OK);
+    assert_string_equal(b.p, "\"\\b\\f\\t\\r\\u001f/\"");
     hd_buf_free(&b);
 }
 
