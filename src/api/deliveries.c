@@ -172,10 +172,7 @@ static void list_delivered(struct hd_api_call *c, int64_t channel_id, size_t lim
             wrc = put_delivered(o, count == 0, ev, &ch);
             count++;
         }
-        for (size_t i = 0; i < n; i++) {
-            hd_event_clear(&evs[i]);
-        }
-        free(evs);
+        hd_events_free(evs, n);
         if (before != 0) {
             before = n == 0 ? 0 : next;
         }

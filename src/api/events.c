@@ -307,14 +307,6 @@ out:
 
 /* ---- queries ---- */
 
-static void events_free(struct hd_event *evs, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        hd_event_clear(&evs[i]);
-    }
-    free(evs);
-}
-
 /* from/to: epoch milliseconds, or a duration back from now ("-1h" or "1h").
  * Answers 400 and returns HD_EINVAL on junk. */
 static int query_time_ms(struct hd_api_call *c, const char *key, int64_t def, int64_t *out)
@@ -439,7 +431,7 @@ void hd_api_events_list(struct hd_api_call *c)
     } else {
         c->resp->status = 200;
     }
-    events_free(evs, n);
+    hd_events_free(evs, n);
 }
 
 /* Event ids are 32 lowercase hex digits; anything else is simply not found. */

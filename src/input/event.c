@@ -63,6 +63,17 @@ void hd_event_clear(struct hd_event *ev)
     memset(ev, 0, sizeof(*ev));
 }
 
+void hd_events_free(struct hd_event *evs, size_t n)
+{
+    if (evs == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        hd_event_clear(&evs[i]);
+    }
+    free(evs);
+}
+
 void hd_batch_init(struct hd_batch *b)
 {
     b->ev = NULL;

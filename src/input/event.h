@@ -53,6 +53,8 @@ const char *hd_state_name(enum hd_state s);          /* "ACTIVE", "OK", "RESOLVE
 int hd_state_parse(const char *s, enum hd_state *out); /* HD_EINVAL if unknown */
 
 void hd_event_clear(struct hd_event *ev);  /* frees owned strings, zeroes the struct */
+/* Clears evs[0..n) and frees the array (as the store's reads return it); NULL ok. */
+void hd_events_free(struct hd_event *evs, size_t n);
 
 /* Appends a zeroed event to the batch and returns it (NULL on ENOMEM). */
 struct hd_event *hd_batch_push(struct hd_batch *b);

@@ -206,17 +206,6 @@ static int64_t backoff_cap(const struct hd_dispatch_config *cfg, int attempts)
     return v < cfg->retry_max_ms ? v : cfg->retry_max_ms;
 }
 
-static void events_free(struct hd_event *evs, size_t n)
-{
-    if (evs == NULL) {
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        hd_event_clear(&evs[i]);
-    }
-    free(evs);
-}
-
 /* host[:port] of url, without scheme, credentials, path or query. */
 static void url_host(const char *url, char *out, size_t outsz)
 {
@@ -327,7 +316,7 @@ static struct dchan *chan_find(struct hd_dispatcher *d, int64_t id)
 
 static void buf_drop(struct dchan *c)
 {
-    events_free(c->buf, c->buf_n);
+    hd_events_free(c->buf, c->buf_n);
     c->buf = NULL;
     c->buf_n = 0;
     c->buf_pos = 0;
@@ -660,7 +649,7 @@ static int start_retries(struct hd_dispatcher *d, struct dchan *c, int64_t now)
     submit(d, c, &req, items, rendered, 1, -1);
     ret = 1;
 out:
-    events_free(evs, k);
+    hd_events_free(evs, k);
     free(ptrs);
     free(sent_rows);
     hd_deliveries_free(rows, k);

@@ -1153,17 +1153,6 @@ static int row_event(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *st, st
     return HD_OK;
 }
 
-static void events_free(struct hd_event *evs, size_t n)
-{
-    if (evs == NULL) {
-        return;
-    }
-    for (size_t i = 0; i < n; i++) {
-        hd_event_clear(&evs[i]);
-    }
-    free(evs);
-}
-
 /* Steps st to the end (or max rows) collecting events; resets st. */
 static int collect_events(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *st, size_t max, struct hd_event **out, size_t *n,
                           struct hd_err *err)
@@ -1206,7 +1195,7 @@ static int collect_events(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *s
 out:
     sqlite3_reset(st);
     if (ret != HD_OK) {
-        events_free(evs, cnt);
+        hd_events_free(evs, cnt);
         return ret;
     }
     *out = evs;
@@ -1361,10 +1350,12 @@ static int zip_as_blob(size_t n, size_t total)
     return n >= SQ_BLOB_MIN_EVENTS && total >= SQ_Z_MIN && total <= (size_t)INT_MAX;
 }
 
-/* Bytes append_zip needs after the zraw array. */
-static size_t zip_bound(const struct hd_event *evs, size_t n)
+/* Bytes append_zip needs after the zraw array; *total: the raws' bytes,
+ * which append_zip takes again. */
+static size_t zip_bound(const struct hd_event *evs, size_t n, size_t *total_out)
 {
     size_t total = raws_total(evs, n);
+    *total_out = total;
     if (zip_as_blob(n, total)) {
         return ZSTD_compressBound(total);
     }
@@ -1413,11 +1404,10 @@ static size_t zip_stream(ZSTD_CCtx *cc, const struct hd_event *evs, size_t n, si
  * bytes). Blob: the raws of n >= SQ_BLOB_MIN_EVENTS events as one frame (or
  * concatenated as they are if it does not shrink). Otherwise one frame per
  * raw; a raw that is short, or does not shrink, or a missing context: as is. */
-static void append_zip(struct sq_store *s, const struct hd_event *evs, size_t n, struct zraw *z, struct zblob *blob,
-                       unsigned char *buf)
+static void append_zip(struct sq_store *s, const struct hd_event *evs, size_t n, size_t total, struct zraw *z,
+                       struct zblob *blob, unsigned char *buf)
 {
     *blob = (struct zblob){0};
-    size_t total = raws_total(evs, n);
     ZSTD_CCtx *cc = NULL;
     if (zip_as_blob(n, total)) {
         size_t cap = ZSTD_compressBound(total);
@@ -1615,11 +1605,12 @@ static int sq_append(struct hd_store *st, struct hd_event *evs, size_t n, struct
         return rc;
     }
     struct sq_store *s = sq_of(st);
-    size_t zb = zip_bound(evs, n);
+    size_t total = 0;
+    size_t zb = zip_bound(evs, n, &total);
     struct zraw *z = malloc(n * sizeof(*z) + zb);
     struct append_args a = {.evs = evs, .n = n, .z = z};
     if (z != NULL) { /* else stored uncompressed */
-        append_zip(s, evs, n, z, &a.blob, (unsigned char *)(z + n));
+        append_zip(s, evs, n, total, z, &a.blob, (unsigned char *)(z + n));
     }
     rc = sq_submit(s, op_append, &a, err);
     free(z);
@@ -1645,7 +1636,8 @@ static int sq_append_async(struct hd_store *st, struct hd_event *evs, size_t n, 
     }
     /* One allocation, freed by the writer: the op, then the zraw array, then
      * the compressed bytes. */
-    size_t zb = zip_bound(evs, n);
+    size_t total = 0;
+    size_t zb = zip_bound(evs, n, &total);
     if (n > (SIZE_MAX - sizeof(struct sq_async_append) - zb) / sizeof(struct zraw)) {
         return hd_err_set(err, HD_ETOOBIG, "store: append of %zu events too large", n);
     }
@@ -1656,7 +1648,7 @@ static int sq_append_async(struct hd_store *st, struct hd_event *evs, size_t n, 
     memset(q, 0, sizeof(*q));
     struct zraw *z = (struct zraw *)(void *)(q + 1);
     q->a = (struct append_args){.evs = evs, .n = n, .z = z};
-    append_zip(s, evs, n, z, &q->a.blob, (unsigned char *)(z + n));
+    append_zip(s, evs, n, total, z, &q->a.blob, (unsigned char *)(z + n));
     q->op.apply = op_append;
     q->op.arg = &q->a;
     q->op.done_fn = done;
@@ -2310,9 +2302,16 @@ static int sq_events_after(struct hd_store *st, int64_t after_seq, size_t limit,
     return rc;
 }
 
-static int event_get_one(struct sq_store *s, enum sq_stmt_id id, const char *key, int64_t seq,
-                         struct hd_event *out, struct hd_err *err)
+/* Converts the current row of q into out. */
+typedef int (*sq_row_fn)(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *q, void *out);
+
+/* One row of statement id on a reader: looked up by text (?1, and its
+ * id_key as ?2 when with_idk) or by num (?1). *found = 0 when there is none;
+ * what names the record in errors ("an event"). */
+static int read_one(struct sq_store *s, enum sq_stmt_id id, const char *text, int with_idk, int64_t num,
+                    sq_row_fn row, void *out, int *found, const char *what, struct hd_err *err)
 {
+    *found = 0;
     struct sq_conn *c = sq_reader(s, err);
     if (c == NULL) {
         return HD_EIO;
@@ -2320,28 +2319,47 @@ static int event_get_one(struct sq_store *s, enum sq_stmt_id id, const char *key
     int rc = HD_EIO;
     sqlite3_stmt *q = sq_stmt(c, id, err);
     if (q != NULL) {
-        if (key != NULL) {
-            sqlite3_bind_text(q, 1, key, -1, SQLITE_STATIC);
-            sqlite3_bind_int64(q, 2, id_key(key));
+        if (text != NULL) {
+            sqlite3_bind_text(q, 1, text, -1, SQLITE_STATIC);
+            if (with_idk) {
+                sqlite3_bind_int64(q, 2, id_key(text));
+            }
         } else {
-            sqlite3_bind_int64(q, 1, seq);
+            sqlite3_bind_int64(q, 1, num);
         }
         int step = sqlite3_step(q);
         if (step == SQLITE_ROW) {
-            rc = row_event(s, c, q, out);
+            *found = 1;
+            rc = row(s, c, q, out);
             if (rc != HD_OK) {
-                hd_err_set(err, rc, rc == HD_ENOMEM ? "store: out of memory reading an event"
-                                                    : "store: the event cannot be read (see the log)");
+                hd_err_set(err, rc, rc == HD_ENOMEM ? "store: out of memory reading %s"
+                                                    : "store: %s cannot be read (see the log)", what);
             }
         } else if (step == SQLITE_DONE) {
-            rc = key != NULL ? hd_err_set(err, HD_ENOTFOUND, "id: no event with id %s", key)
-                             : hd_err_set(err, HD_ENOTFOUND, "seq: no event with seq %lld", (long long)seq);
+            rc = HD_OK;
         } else {
-            rc = sq_fail(c, err, "reading an event");
+            rc = hd_err_set(err, HD_EIO, "store: reading %s: %s", what, sqlite3_errmsg(c->db));
         }
         sqlite3_reset(q);
     }
     sq_reader_put(s, c);
+    return rc;
+}
+
+static int row_event_fn(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *q, void *out)
+{
+    return row_event(s, c, q, out);
+}
+
+static int event_get_one(struct sq_store *s, enum sq_stmt_id id, const char *key, int64_t seq,
+                         struct hd_event *out, struct hd_err *err)
+{
+    int found = 0;
+    int rc = read_one(s, id, key, 1, seq, row_event_fn, out, &found, "an event", err);
+    if (rc == HD_OK && !found) {
+        rc = key != NULL ? hd_err_set(err, HD_ENOTFOUND, "id: no event with id %s", key)
+                         : hd_err_set(err, HD_ENOTFOUND, "seq: no event with seq %lld", (long long)seq);
+    }
     return rc;
 }
 
@@ -2569,36 +2587,22 @@ out:
     return HD_OK;
 }
 
+static int row_channel_fn(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *q, void *out)
+{
+    (void)s;
+    (void)c;
+    return row_channel(q, out);
+}
+
 static int channel_get_one(struct sq_store *s, enum sq_stmt_id id, const char *name, int64_t cid,
                            struct hd_channel_rec *out, struct hd_err *err)
 {
-    struct sq_conn *c = sq_reader(s, err);
-    if (c == NULL) {
-        return HD_EIO;
+    int found = 0;
+    int rc = read_one(s, id, name, 0, cid, row_channel_fn, out, &found, "a channel", err);
+    if (rc == HD_OK && !found) {
+        rc = name != NULL ? hd_err_set(err, HD_ENOTFOUND, "name: no channel named %s", name)
+                          : hd_err_set(err, HD_ENOTFOUND, "id: no channel with id %lld", (long long)cid);
     }
-    int rc = HD_EIO;
-    sqlite3_stmt *q = sq_stmt(c, id, err);
-    if (q != NULL) {
-        if (name != NULL) {
-            sqlite3_bind_text(q, 1, name, -1, SQLITE_STATIC);
-        } else {
-            sqlite3_bind_int64(q, 1, cid);
-        }
-        int step = sqlite3_step(q);
-        if (step == SQLITE_ROW) {
-            rc = row_channel(q, out);
-            if (rc != HD_OK) {
-                hd_err_set(err, rc, "store: out of memory");
-            }
-        } else if (step == SQLITE_DONE) {
-            rc = name != NULL ? hd_err_set(err, HD_ENOTFOUND, "name: no channel named %s", name)
-                              : hd_err_set(err, HD_ENOTFOUND, "id: no channel with id %lld", (long long)cid);
-        } else {
-            rc = sq_fail(c, err, "reading a channel");
-        }
-        sqlite3_reset(q);
-    }
-    sq_reader_put(s, c);
     return rc;
 }
 
