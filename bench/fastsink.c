@@ -200,10 +200,10 @@ int main(int argc, char **argv)
     fail_all = argc == 3 && strcmp(argv[2], "1") == 0;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
-    struct MHD_Daemon *d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)port, NULL,
-                                            NULL, handle, NULL, MHD_OPTION_THREAD_POOL_SIZE, 2u,
-                                            MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_NOTIFY_COMPLETED,
-                                            on_done, NULL, MHD_OPTION_END);
+    struct MHD_Daemon *d =
+        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)port, NULL, NULL, handle,
+                         NULL, MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+                         MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "fastsink: cannot listen on %d\n", port);
         return 1;
@@ -217,7 +217,8 @@ int main(int argc, char **argv)
         lat += atomic_load(&hist[i]);
     }
     double span = (double)(atomic_load(&last_us) - atomic_load(&first_us)) / 1e6;
-    printf("requests=%ld docs=%ld bytes=%ld first_to_last_s=%.2f docs_per_s=%.0f e2e_samples=%ld e2e_ms p50=%.1f "
+    printf("requests=%ld docs=%ld bytes=%ld first_to_last_s=%.2f docs_per_s=%.0f e2e_samples=%ld e2e_ms "
+           "p50=%.1f "
            "p99=%.1f max=%.1f\n",
            atomic_load(&requests), atomic_load(&docs), atomic_load(&bytes), span,
            span > 0 ? (double)atomic_load(&docs) / span : 0.0, lat, pct(0.50), pct(0.99),

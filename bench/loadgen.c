@@ -1,11 +1,12 @@
 /* loadgen - HTTP/1.1 keep-alive load generator for POST /api/events.
  *
  * Every event is unique (a counter goes into the benchSeq field and the
- * top-level timestamp of a ~2 KB Sysdig event, so its id differs), so the store's de-duplication never short-cuts the
- * work. One thread per connection, blocking sockets; per-request latency into
- * a log-linear histogram; prints requests/s, events/s, p50/p99/max latency.
+ * top-level timestamp of a ~2 KB Sysdig event, so its id differs), so the store's de-duplication never
+ * short-cuts the work. One thread per connection, blocking sockets; per-request latency into a log-linear
+ * histogram; prints requests/s, events/s, p50/p99/max latency.
  *
- * usage: loadgen -p PORT -t TOKEN [-c CONNS] [-d SECONDS] [-b EVENTS_PER_REQUEST] [-r TOTAL_RATE_EVENTS_PER_S]
+ * usage: loadgen -p PORT -t TOKEN [-c CONNS] [-d SECONDS] [-b EVENTS_PER_REQUEST] [-r
+ * TOTAL_RATE_EVENTS_PER_S]
  *                [-n MAX_EVENTS] [-T (synthetic event times, see event_time)]
  *                [-n MAX_EVENTS]
  */
@@ -32,7 +33,7 @@ static const char *token = "";
 static int conns = 8;
 static int duration = 10;
 static int batch = 1;
-static double rate; /* total events/s, 0 = as fast as possible */
+static double rate;     /* total events/s, 0 = as fast as possible */
 static long max_events; /* stop after this many events sent (0 = by duration only) */
 static atomic_long seq_counter;
 static atomic_long sent_ev;
@@ -41,28 +42,39 @@ static atomic_long hist[NBUCKETS];
 static atomic_long max_us;
 
 static const char event_tmpl[] =
-    "{\"benchSeq\":\"%016ld\",\"benchSentUs\":%ld,\"timestamp\":%ld,\"timespan\":60000000,\"alert\":{\"severity\":4,"
+    "{\"benchSeq\":\"%016ld\",\"benchSentUs\":%ld,\"timestamp\":%ld,\"timespan\":60000000,\"alert\":{"
+    "\"severity\":4,"
     "\"editUrl\":null,\"scope\":null,\"name\":\"Policy 59: FILE POLICY: Read sensitive file untrusted\","
-    "\"description\":\"an attempt to read any sensitive file (e.g. files containing user/password/authentication "
-    "information). Exceptions are made for known trusted programs.\",\"id\":null},\"event\":{\"id\":null,\"url\":"
-    "\"https://secure.sysdig.com/#/events/f:1518849300,t:1518849360\"},\"state\":\"ACTIVE\",\"resolved\":false,"
+    "\"description\":\"an attempt to read any sensitive file (e.g. files containing "
+    "user/password/authentication "
+    "information). Exceptions are made for known trusted "
+    "programs.\",\"id\":null},\"event\":{\"id\":null,\"url\":"
+    "\"https://secure.sysdig.com/#/events/"
+    "f:1518849300,t:1518849360\"},\"state\":\"ACTIVE\",\"resolved\":false,"
     "\"entities\":[{\"entity\":\"\",\"metricValues\":[{\"metric\":\"policyEvent\",\"aggregation\":\"count\","
-    "\"groupAggregation\":\"none\",\"value\":1}],\"additionalInfo\":null,\"policies\":[{\"id\":59,\"version\":9,"
+    "\"groupAggregation\":\"none\",\"value\":1}],\"additionalInfo\":null,\"policies\":[{\"id\":59,"
+    "\"version\":9,"
     "\"createdOn\":1496775488000,\"modifiedOn\":1512474141000,\"name\":\"FILE POLICY: Read sensitive file "
     "untrusted\",\"description\":\"an attempt to read any sensitive file (e.g. files containing "
-    "user/password/authentication information). Exceptions are made for known trusted programs.\",\"severity\":4,"
+    "user/password/authentication information). Exceptions are made for known trusted "
+    "programs.\",\"severity\":4,"
     "\"enabled\":true,\"hostScope\":true,\"containerScope\":true,\"falcoConfiguration\":{\"onDefault\":"
     "\"DEFAULT_MATCH_EFFECT_NEXT\",\"fields\":[],\"ruleNameRegEx\":\"Read sensitive file untrusted\"},"
     "\"notificationChannelIds\":[14872],\"actions\":[{\"type\":\"POLICY_ACTION_CAPTURE\",\"beforeEventNs\":"
     "30000000000,\"afterEventNs\":30000000000,\"isLimitedToContainer\":false}],\"policyEventsCount\":295,"
     "\"isBuiltin\":false,\"isManual\":true}],\"policyEvents\":[{\"id\":\"513051281863028736\",\"version\":1,"
-    "\"containerId\":\"57c1820a87f1\",\"severity\":4,\"metrics\":[\"ip-10-0-8-165\",\"k8s_ftest_redis-3463099497-"
-    "2xxw3_example-java-app_08285988-acff-11e7-b6b2-06fd27f1a4ca_0\"],\"policyId\":59,\"actionResults\":[{\"type\":"
+    "\"containerId\":\"57c1820a87f1\",\"severity\":4,\"metrics\":[\"ip-10-0-8-165\",\"k8s_ftest_redis-"
+    "3463099497-"
+    "2xxw3_example-java-app_08285988-acff-11e7-b6b2-06fd27f1a4ca_0\"],\"policyId\":59,\"actionResults\":[{"
+    "\"type\":"
     "\"POLICY_ACTION_CAPTURE\",\"successful\":true,\"token\":\"e0abbbfb-ae65-4c5d-966a-78f88b0f67fb\","
-    "\"sysdigCaptureId\":432336}],\"output\":\"Sensitive file opened for reading by non-trusted program (user=root "
-    "name=ftest command=ftest -i 25200 -a exfiltration file=/etc/shadow parent=docker-containe gparent=docker-"
+    "\"sysdigCaptureId\":432336}],\"output\":\"Sensitive file opened for reading by non-trusted program "
+    "(user=root "
+    "name=ftest command=ftest -i 25200 -a exfiltration file=/etc/shadow parent=docker-containe "
+    "gparent=docker-"
     "containe ggparent=dockerd gggparent=systemd)\",\"ruleType\":\"RULE_TYPE_FALCO\",\"ruleSubtype\":null,"
-    "\"matchedOnDefault\":false,\"fields\":[{\"key\":\"falco.rule\",\"value\":\"Read sensitive file untrusted\"}],"
+    "\"matchedOnDefault\":false,\"fields\":[{\"key\":\"falco.rule\",\"value\":\"Read sensitive file "
+    "untrusted\"}],"
     "\"falsePositive\":false,\"timestamp\":1518849310380639,\"hostMac\":\"06:90:90:7f:15:ea\","
     "\"isAggregated\":false}]}]}";
 
@@ -248,7 +260,9 @@ int main(int argc, char **argv)
         case 'r': rate = strtod(optarg, NULL); break;
         case 'n': max_events = strtol(optarg, NULL, 10); break;
         case 'T': synthetic_time = 1; break;
-        default: fprintf(stderr, "usage: loadgen -p PORT -t TOKEN [-c N] [-d S] [-b N] [-r EV/S] [-n N] [-T]\n"); return 2;
+        default:
+            fprintf(stderr, "usage: loadgen -p PORT -t TOKEN [-c N] [-d S] [-b N] [-r EV/S] [-n N] [-T]\n");
+            return 2;
         }
     }
     atomic_store(&seq_counter, (long)time(NULL) * 1000000L);
@@ -263,8 +277,9 @@ int main(int argc, char **argv)
     double secs = (double)(now_us() - t0) / 1e6;
     printf("conns=%d batch=%d duration=%.1fs requests=%ld events=%ld errors=%ld\n", conns, batch, secs,
            atomic_load(&total_req), atomic_load(&total_ev), atomic_load(&total_err));
-    printf("requests/s=%.0f events/s=%.0f latency_ms p50=%.1f p99=%.1f max=%.1f\n", atomic_load(&total_req) / secs,
-           atomic_load(&total_ev) / secs, pct(0.50), pct(0.99), atomic_load(&max_us) / 1000.0);
+    printf("requests/s=%.0f events/s=%.0f latency_ms p50=%.1f p99=%.1f max=%.1f\n",
+           atomic_load(&total_req) / secs, atomic_load(&total_ev) / secs, pct(0.50), pct(0.99),
+           atomic_load(&max_us) / 1000.0);
     free(th);
     return 0;
 }

@@ -9,7 +9,7 @@ PKGS=(
   libyaml-dev libssl-dev zlib1g-dev libpq-dev libzstd-dev
   libcmocka-dev python3 python3-pytest
   python3-aiosmtpd python3-botocore openssl
-  clang libclang-rt-14-dev wrk curl
+  clang libclang-rt-14-dev clang-format wrk curl
   podman runc busybox-static
   chromium nodejs
   prometheus-alertmanager

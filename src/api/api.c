@@ -21,16 +21,16 @@
 #include "core/util.h"
 
 enum access {
-    ACC_OPEN,      /* no token */
-    ACC_READ,      /* GET data: read or admin */
-    ACC_INGEST,    /* POST /api/events: ingest or admin */
-    ACC_ADMIN,     /* changes: admin only */
-    ACC_METRICS    /* open if metrics.public, else like ACC_READ */
+    ACC_OPEN,   /* no token */
+    ACC_READ,   /* GET data: read or admin */
+    ACC_INGEST, /* POST /api/events: ingest or admin */
+    ACC_ADMIN,  /* changes: admin only */
+    ACC_METRICS /* open if metrics.public, else like ACC_READ */
 };
 
 struct route {
     const char *method;
-    const char *pattern;   /* "{id}" = one segment, trailing "*" = the rest (non-empty) */
+    const char *pattern; /* "{id}" = one segment, trailing "*" = the rest (non-empty) */
     void (*fn)(struct hd_api_call *c);
     enum access acc;
 };
@@ -134,7 +134,8 @@ static int copy_tokens(const struct hd_config *cfg, struct hd_token **out, size_
     return HD_OK;
 }
 
-int hd_api_init(struct hd_api *api, struct hd_store *st, struct hd_dispatcher *disp, const struct hd_config *cfg)
+int hd_api_init(struct hd_api *api, struct hd_store *st, struct hd_dispatcher *disp,
+                const struct hd_config *cfg)
 {
     memset(api, 0, sizeof(*api));
     api->st = st;
@@ -151,8 +152,8 @@ int hd_api_init(struct hd_api *api, struct hd_store *st, struct hd_dispatcher *d
     }
     api->max_backlog = cfg->max_backlog;
     api->metrics_public = cfg->metrics_public;
-    api->web_dir = NULL;   /* set by the caller (borrowed) */
-    api->ready = 0;        /* the caller sets it once the listener serves */
+    api->web_dir = NULL; /* set by the caller (borrowed) */
+    api->ready = 0;      /* the caller sets it once the listener serves */
     return HD_OK;
 }
 
@@ -223,7 +224,7 @@ static long find_token(const struct hd_api *api, const char *tok, size_t len)
     for (size_t i = 0; i < api->n_tokens; i++) {
         const char *t = api->tokens[i].token;
         int eq = hd_ct_equal(t, strlen(t), tok, len);
-        long mask = -(long)(eq & (found < 0));   /* all ones when this is the first match */
+        long mask = -(long)(eq & (found < 0)); /* all ones when this is the first match */
         found = (found & ~mask) | ((long)i & mask);
     }
     return found;
@@ -261,8 +262,8 @@ static int authorise(struct hd_api_call *c, enum access acc)
     enum hd_scope scope = known ? api->tokens[idx].scope : HD_SCOPE_READ;
     pthread_rwlock_unlock(&api->cfg_lock);
     if (!known) {
-        hd_http_error(c->resp, 401, tok == NULL ? "missing bearer token (Authorization: Bearer <token>)"
-                                                : "unknown token");
+        hd_http_error(c->resp, 401,
+                      tok == NULL ? "missing bearer token (Authorization: Bearer <token>)" : "unknown token");
         hd_http_resp_header(c->resp, "WWW-Authenticate", "Bearer realm=\"herald\"");
         return 0;
     }
@@ -291,7 +292,7 @@ void hd_api_handle(void *ud, const struct hd_http_req *req, struct hd_http_resp 
     }
     const char *method = req->method;
     if (strcmp(method, "HEAD") == 0) {
-        method = "GET";   /* MHD drops the body of a HEAD answer */
+        method = "GET"; /* MHD drops the body of a HEAD answer */
     }
 
     char arg[ARG_MAX];

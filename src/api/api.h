@@ -18,16 +18,17 @@
 struct hd_api {
     struct hd_store *st;
     struct hd_dispatcher *disp;
-    pthread_rwlock_t cfg_lock;      /* guards the token list and limits (SIGHUP) */
-    struct hd_token *tokens;        /* copies, owned */
+    pthread_rwlock_t cfg_lock; /* guards the token list and limits (SIGHUP) */
+    struct hd_token *tokens;   /* copies, owned */
     size_t n_tokens;
     int64_t max_backlog;
     int metrics_public;
-    const char *web_dir;            /* dashboard assets, may be NULL */
-    volatile int ready;             /* store open and serving */
+    const char *web_dir; /* dashboard assets, may be NULL */
+    volatile int ready;  /* store open and serving */
 };
 
-int hd_api_init(struct hd_api *api, struct hd_store *st, struct hd_dispatcher *disp, const struct hd_config *cfg);
+int hd_api_init(struct hd_api *api, struct hd_store *st, struct hd_dispatcher *disp,
+                const struct hd_config *cfg);
 /* Replaces tokens and limits from a reloaded config (SIGHUP). */
 int hd_api_reconfigure(struct hd_api *api, const struct hd_config *cfg);
 void hd_api_destroy(struct hd_api *api);

@@ -12,8 +12,8 @@ struct hd_api_call {
     struct hd_api *api;
     const struct hd_http_req *req;
     struct hd_http_resp *resp;
-    const char *arg;           /* the {id} path segment, "" if the route has none */
-    int64_t max_backlog;       /* snapshot under cfg_lock */
+    const char *arg;     /* the {id} path segment, "" if the route has none */
+    int64_t max_backlog; /* snapshot under cfg_lock */
 };
 
 /* Parses the request body as one JSON value. On failure answers 400 (naming
@@ -56,7 +56,7 @@ void hd_api_events_list(struct hd_api_call *c);
 void hd_api_event_get(struct hd_api_call *c);
 
 void hd_api_stats(struct hd_api_call *c);
-void hd_api_channel_status(struct hd_api_call *c);   /* dashboard: channels with live state */
+void hd_api_channel_status(struct hd_api_call *c); /* dashboard: channels with live state */
 
 void hd_api_deliveries_list(struct hd_api_call *c);
 void hd_api_delivery_retry(struct hd_api_call *c);

@@ -158,7 +158,7 @@ void hd_api_channel_get(struct hd_api_call *c)
 
 struct test_result {
     int delivered;
-    long status;            /* sink's HTTP status, 0 if the transfer failed */
+    long status; /* sink's HTTP status, 0 if the transfer failed */
     char error[384];
     int64_t elapsed_ms;
 };
@@ -205,8 +205,8 @@ static void run_test(const struct hd_channel_rec *r, struct test_result *res)
     res->status = resp.status;
     struct hd_item_verdict items[1];
     memset(items, 0, sizeof(items));
-    enum hd_verdict v = ch->type->classify != NULL ? ch->type->classify(ch, &resp, 1, items)
-                                                   : hd_classify_http(&resp);
+    enum hd_verdict v =
+        ch->type->classify != NULL ? ch->type->classify(ch, &resp, 1, items) : hd_classify_http(&resp);
     res->delivered = v == HD_VERDICT_DELIVERED;
     if (!res->delivered) {
         char body[201];
@@ -233,8 +233,8 @@ static void log_test(const struct hd_channel_rec *r, const struct test_result *r
         hd_log(HD_LOG_INFO, "channel id=%lld name=%s: test notification delivered (HTTP %ld, %lld ms)",
                (long long)r->id, r->name, res->status, (long long)res->elapsed_ms);
     } else {
-        hd_log(HD_LOG_WARN, "channel id=%lld name=%s: test notification failed: %s", (long long)r->id, r->name,
-               res->error);
+        hd_log(HD_LOG_WARN, "channel id=%lld name=%s: test notification failed: %s", (long long)r->id,
+               r->name, res->error);
     }
 }
 
@@ -284,7 +284,8 @@ static json_object *envelope(struct hd_api_call *c, json_object *body)
     if (!json_object_is_type(body, json_type_object) ||
         !json_object_object_get_ex(body, "notificationChannel", &obj) ||
         !json_object_is_type(obj, json_type_object)) {
-        hd_http_error(c->resp, 400, "notificationChannel: required (body is {\"notificationChannel\":{...}})");
+        hd_http_error(c->resp, 400,
+                      "notificationChannel: required (body is {\"notificationChannel\":{...}})");
         return NULL;
     }
     return obj;

@@ -31,18 +31,21 @@ static const char *name_of(const struct hd_channel_rec *chs, size_t n, int64_t i
 
 static int put_null_or_i64(struct hd_buf *o, const char *key, int64_t v, int present)
 {
-    return present ? hd_buf_printf(o, ",\"%s\":%lld", key, (long long)v) : hd_buf_printf(o, ",\"%s\":null", key);
+    return present ? hd_buf_printf(o, ",\"%s\":%lld", key, (long long)v)
+                   : hd_buf_printf(o, ",\"%s\":null", key);
 }
 
 static int put_row(struct hd_buf *o, int first, const struct hd_delivery *d, const char *channel_name)
 {
     int rc = first ? HD_OK : hd_buf_putc(o, ',');
     if (rc == HD_OK) {
-        rc = hd_buf_printf(o, "{\"id\":%lld,\"eventId\":\"%s\",\"eventSeq\":%lld,\"channelId\":%lld,\"channelName\":",
-                           (long long)d->id, d->event_id, (long long)d->event_seq, (long long)d->channel_id);
+        rc = hd_buf_printf(
+            o, "{\"id\":%lld,\"eventId\":\"%s\",\"eventSeq\":%lld,\"channelId\":%lld,\"channelName\":",
+            (long long)d->id, d->event_id, (long long)d->event_seq, (long long)d->channel_id);
     }
     if (rc == HD_OK) {
-        rc = channel_name != NULL ? hd_buf_json_str(o, channel_name, strlen(channel_name)) : hd_buf_puts(o, "null");
+        rc = channel_name != NULL ? hd_buf_json_str(o, channel_name, strlen(channel_name))
+                                  : hd_buf_puts(o, "null");
     }
     if (rc == HD_OK) {
         rc = hd_buf_printf(o, ",\"status\":\"%s\",\"attempts\":%d",
@@ -52,7 +55,8 @@ static int put_row(struct hd_buf *o, int first, const struct hd_delivery *d, con
         rc = put_null_or_i64(o, "firstFailedAt", d->first_ms, d->first_ms > 0);
     }
     if (rc == HD_OK) {
-        rc = put_null_or_i64(o, "nextAttemptAt", d->next_ms, d->status == HD_DELIVERY_PENDING && d->next_ms > 0);
+        rc = put_null_or_i64(o, "nextAttemptAt", d->next_ms,
+                             d->status == HD_DELIVERY_PENDING && d->next_ms > 0);
     }
     if (rc == HD_OK) {
         rc = put_null_or_i64(o, "updatedAt", d->updated_ms, d->updated_ms > 0);
@@ -64,7 +68,8 @@ static int put_row(struct hd_buf *o, int first, const struct hd_delivery *d, con
         rc = hd_buf_puts(o, ",\"lastError\":");
     }
     if (rc == HD_OK) {
-        rc = d->last_error != NULL ? hd_buf_json_str(o, d->last_error, strlen(d->last_error)) : hd_buf_puts(o, "null");
+        rc = d->last_error != NULL ? hd_buf_json_str(o, d->last_error, strlen(d->last_error))
+                                   : hd_buf_puts(o, "null");
     }
     if (rc == HD_OK) {
         rc = hd_buf_putc(o, '}');
@@ -72,17 +77,19 @@ static int put_row(struct hd_buf *o, int first, const struct hd_delivery *d, con
     return rc;
 }
 
-static int put_delivered(struct hd_buf *o, int first, const struct hd_event *ev, const struct hd_channel_rec *ch)
+static int put_delivered(struct hd_buf *o, int first, const struct hd_event *ev,
+                         const struct hd_channel_rec *ch)
 {
-    int rc = hd_buf_printf(o,
-                           "%s{\"id\":null,\"eventId\":\"%s\",\"eventSeq\":%lld,\"channelId\":%lld,\"channelName\":",
-                           first ? "" : ",", ev->id, (long long)ev->seq, (long long)ch->id);
+    int rc = hd_buf_printf(
+        o, "%s{\"id\":null,\"eventId\":\"%s\",\"eventSeq\":%lld,\"channelId\":%lld,\"channelName\":",
+        first ? "" : ",", ev->id, (long long)ev->seq, (long long)ch->id);
     if (rc == HD_OK) {
         rc = hd_buf_json_str(o, ch->name != NULL ? ch->name : "", ch->name != NULL ? strlen(ch->name) : 0);
     }
     if (rc == HD_OK) {
-        rc = hd_buf_puts(o, ",\"status\":\"delivered\",\"attempts\":null,\"firstFailedAt\":null,"
-                            "\"nextAttemptAt\":null,\"updatedAt\":null,\"lastStatus\":null,\"lastError\":null}");
+        rc = hd_buf_puts(o,
+                         ",\"status\":\"delivered\",\"attempts\":null,\"firstFailedAt\":null,"
+                         "\"nextAttemptAt\":null,\"updatedAt\":null,\"lastStatus\":null,\"lastError\":null}");
     }
     return rc;
 }
@@ -140,14 +147,14 @@ static void list_delivered(struct hd_api_call *c, int64_t channel_id, size_t lim
         hd_api_fail(c, rc, &err, "while reading the channel cursor");
         goto out;
     }
-    rt = hd_channel_new(ch.id, ch.version, ch.json, &err);   /* NULL: no filtering */
+    rt = hd_channel_new(ch.id, ch.version, ch.json, &err); /* NULL: no filtering */
     struct hd_buf *o = &c->resp->body;
     hd_buf_reset(o);
     int wrc = hd_buf_puts(o, "{\"deliveries\":[");
     size_t count = 0;
     int64_t before = cursor + 1;
-    for (int page = 0; page < DELIVERED_MAX_PAGES && cursor > 0 && before > 1 && count < limit && wrc == HD_OK;
-         page++) {
+    for (int page = 0;
+         page < DELIVERED_MAX_PAGES && cursor > 0 && before > 1 && count < limit && wrc == HD_OK; page++) {
         struct hd_event_query q = {.severity = -1, .before_seq = before, .limit = limit};
         struct hd_event *evs = NULL;
         size_t n = 0;
@@ -160,7 +167,7 @@ static void list_delivered(struct hd_api_call *c, int64_t channel_id, size_t lim
         for (size_t i = 0; i < n && count < limit && wrc == HD_OK; i++) {
             const struct hd_event *ev = &evs[i];
             if (ch.created_ms > 0 && ev->recv_us / 1000 < ch.created_ms) {
-                before = 0;   /* older events predate the channel */
+                before = 0; /* older events predate the channel */
                 break;
             }
             if (rt != NULL && !hd_filter_accepts(&rt->common, ev)) {

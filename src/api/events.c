@@ -58,8 +58,15 @@ static void media_type(const char *ct, char *out, size_t outsz)
 static int media_type_ok(const char *m)
 {
     static const char *const ok[] = {
-        "", "application/json", "application/x-ndjson", "application/ndjson", "application/jsonl",
-        "application/x-jsonl", "application/json-seq", "text/json", "text/plain",
+        "",
+        "application/json",
+        "application/x-ndjson",
+        "application/ndjson",
+        "application/jsonl",
+        "application/x-jsonl",
+        "application/json-seq",
+        "text/json",
+        "text/plain",
     };
     for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
         if (strcmp(m, ok[i]) == 0) {
@@ -105,7 +112,7 @@ static void count_sources(const struct hd_batch *b)
         }
         if (k == n) {
             if (n == MAX_SOURCES) {
-                continue;   /* more sources than exist: cannot happen, do not overflow */
+                continue; /* more sources than exist: cannot happen, do not overflow */
             }
             sc[n++] = (struct source_count){.source = src};
         }
@@ -140,7 +147,7 @@ static void wake_dispatcher(struct hd_api *api)
         }
     }
     if (committed <= 0) {
-        hd_dispatcher_wakeup(api->disp);   /* no seq to go by */
+        hd_dispatcher_wakeup(api->disp); /* no seq to go by */
     }
 }
 
@@ -201,7 +208,7 @@ static void ingest_done(void *ud, int rc, const struct hd_err *err)
     if (rc != HD_OK && err != NULL) {
         ia->err = *err;
     }
-    hd_http_async_done(ia->h);   /* ia may be gone once this returns */
+    hd_http_async_done(ia->h); /* ia may be gone once this returns */
 }
 
 static void ingest_finish(void *ud, struct hd_http_resp *resp)
@@ -260,7 +267,8 @@ void hd_api_events_ingest(struct hd_api_call *c)
     if (!media_type_ok(media)) {
         count_rejected("content_type");
         hd_http_error(c->resp, 415,
-                      "Content-Type '%s' is not supported: send application/json or application/x-ndjson", media);
+                      "Content-Type '%s' is not supported: send application/json or application/x-ndjson",
+                      media);
         hd_log(HD_LOG_INFO, "ingest rejected (415 content_type): %s", media);
         goto out;
     }
@@ -277,7 +285,8 @@ void hd_api_events_ingest(struct hd_api_call *c)
     const char *format = hd_http_query(c->req, "format");
     if (format != NULL && hd_decoder_find(format) == NULL) {
         snprintf(msg, sizeof(msg),
-                 "format: unknown '%.64s' (one of sysdig, falco, alertmanager, kubernetes, docker, generic)", format);
+                 "format: unknown '%.64s' (one of sysdig, falco, alertmanager, kubernetes, docker, generic)",
+                 format);
         reject(c, 400, "format", msg);
         goto out;
     }
@@ -463,9 +472,11 @@ static const char *row_status(enum hd_delivery_status s)
 static int put_delivery(struct hd_buf *o, int first, int64_t channel_id, const char *channel_name,
                         const char *status, const struct hd_delivery *row)
 {
-    int rc = hd_buf_printf(o, "%s{\"channelId\":%lld,\"channelName\":", first ? "" : ",", (long long)channel_id);
+    int rc =
+        hd_buf_printf(o, "%s{\"channelId\":%lld,\"channelName\":", first ? "" : ",", (long long)channel_id);
     if (rc == HD_OK) {
-        rc = channel_name != NULL ? hd_buf_json_str(o, channel_name, strlen(channel_name)) : hd_buf_puts(o, "null");
+        rc = channel_name != NULL ? hd_buf_json_str(o, channel_name, strlen(channel_name))
+                                  : hd_buf_puts(o, "null");
     }
     if (rc == HD_OK) {
         rc = hd_buf_printf(o, ",\"status\":\"%s\",\"attempts\":%d", status, row != NULL ? row->attempts : 0);
@@ -492,7 +503,8 @@ static int put_delivery(struct hd_buf *o, int first, int64_t channel_id, const c
 /* Status of the event for one channel without an exception row: channels
  * that did not exist when it arrived are left out (NULL), filtered ones say
  * so, otherwise the cursor tells delivered from pending. */
-static const char *implicit_status(struct hd_store *st, const struct hd_channel_rec *ch, const struct hd_event *ev)
+static const char *implicit_status(struct hd_store *st, const struct hd_channel_rec *ch,
+                                   const struct hd_event *ev)
 {
     struct hd_err err = {0};
     if (ch->created_ms > 0 && ev->recv_us / 1000 < ch->created_ms) {

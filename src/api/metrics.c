@@ -22,8 +22,8 @@
 #define STATIC_MAX_BYTES (32 * 1024 * 1024)
 /* The dashboard renders attacker-controlled event text: no inline script or
  * style, nothing from elsewhere, never framed. */
-#define HTML_CSP                                                                                            \
-    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "                      \
+#define HTML_CSP                                                                                             \
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "                        \
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 
 /* Assets served from the charting library's npm install (web/node_modules,
@@ -143,7 +143,7 @@ static int safe_rel_path(const char *rel)
         char ch = *p;
         if (ch == '/') {
             if (seg_start) {
-                return 0;   /* empty segment or leading '/' */
+                return 0; /* empty segment or leading '/' */
             }
             seg_start = 1;
             continue;
@@ -151,8 +151,8 @@ static int safe_rel_path(const char *rel)
         if (seg_start && ch == '.') {
             return 0;
         }
-        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '.' ||
-                 ch == '_' || ch == '-';
+        int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+                 ch == '.' || ch == '_' || ch == '-';
         if (!ok) {
             return 0;
         }
@@ -235,7 +235,7 @@ void hd_api_static(struct hd_api_call *c)
     const char *path = c->req->path;
     const char *web_dir = c->api->web_dir;
     int index = strcmp(path, "/") == 0 || strcmp(path, "/index.html") == 0;
-    const char *rel = index ? "index.html" : path + 1;   /* "assets/..." */
+    const char *rel = index ? "index.html" : path + 1; /* "assets/..." */
     if (!index && !safe_rel_path(rel)) {
         hd_http_error(c->resp, 404, "no such file: %.128s", path);
         return;
@@ -256,8 +256,8 @@ void hd_api_static(struct hd_api_call *c)
             html_headers(c->resp);
             return;
         }
-        hd_http_error(c->resp, rc == HD_ENOTFOUND ? 404 : 500, "%s: %.128s", rc == HD_ENOTFOUND ? "no such file" :
-                      "cannot read", path);
+        hd_http_error(c->resp, rc == HD_ENOTFOUND ? 404 : 500, "%s: %.128s",
+                      rc == HD_ENOTFOUND ? "no such file" : "cannot read", path);
         return;
     }
     c->resp->status = 200;

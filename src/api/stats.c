@@ -112,7 +112,8 @@ void hd_api_stats(struct hd_api_call *c)
             i++;
         }
         if (i == sizeof(group_names) / sizeof(group_names[0])) {
-            hd_http_error(c->resp, 400, "groupBy: '%.32s' is not severity, state, namespace, source or rule", gb);
+            hd_http_error(c->resp, 400, "groupBy: '%.32s' is not severity, state, namespace, source or rule",
+                          gb);
             return;
         }
         g = (enum hd_stats_group)i;
@@ -121,7 +122,8 @@ void hd_api_stats(struct hd_api_call *c)
     const char *iv = hd_http_query(c->req, "interval");
     if (iv != NULL && iv[0] != '\0') {
         if (hd_parse_duration_ms(iv, &interval) != HD_OK || interval < 1000) {
-            hd_http_error(c->resp, 400, "interval: '%.32s' is not a duration of at least 1s (e.g. 5m, 1h)", iv);
+            hd_http_error(c->resp, 400, "interval: '%.32s' is not a duration of at least 1s (e.g. 5m, 1h)",
+                          iv);
             return;
         }
     }
@@ -141,7 +143,7 @@ void hd_api_stats(struct hd_api_call *c)
 
     all = json_object_new_object();
     json_object *buckets = json_object_new_array();
-    json_object *cur = NULL;   /* counts of the bucket being filled (borrowed) */
+    json_object *cur = NULL; /* counts of the bucket being filled (borrowed) */
     int64_t cur_t = 0;
     int64_t total = 0;
     for (size_t i = 0; i < n; i++) {
@@ -188,9 +190,9 @@ static json_object *status_view(struct hd_api_call *c, const struct hd_channel_r
     struct hd_channel_status cs;
     memset(&cs, 0, sizeof(cs));
     int have = c->api->disp != NULL && hd_dispatcher_status(c->api->disp, r->id, &cs) == HD_OK;
-    const char *health = !r->enabled ? "disabled"
-                         : !have     ? "unknown"
-                         : cs.breaker_open ? "failing"
+    const char *health = !r->enabled                   ? "disabled"
+                         : !have                       ? "unknown"
+                         : cs.breaker_open             ? "failing"
                          : cs.consecutive_failures > 0 ? "degraded"
                                                        : "healthy";
     json_object_object_add(o, "health", json_object_new_string(health));

@@ -69,8 +69,8 @@ int hd_opt_bool(json_object *obj, const char *prefix, const char *key, int def, 
     return HD_OK;
 }
 
-int hd_opt_long(json_object *obj, const char *prefix, const char *key, long min, long max, long def, long *out,
-                struct hd_err *err)
+int hd_opt_long(json_object *obj, const char *prefix, const char *key, long min, long max, long def,
+                long *out, struct hd_err *err)
 {
     json_object *v = hd_opt_get(obj, key);
     int64_t n = 0;
@@ -271,10 +271,11 @@ static int parse_sources(struct hd_channel_common *c, json_object *options, stru
             }
         }
         if (!known) {
-            return hd_err_set(err, HD_EINVAL,
-                              "options.sources[%zu]: unknown source '%.64s' (sysdig_monitor, sysdig_secure, falco, "
-                              "alertmanager, kubernetes, docker, generic)",
-                              i, s);
+            return hd_err_set(
+                err, HD_EINVAL,
+                "options.sources[%zu]: unknown source '%.64s' (sysdig_monitor, sysdig_secure, falco, "
+                "alertmanager, kubernetes, docker, generic)",
+                i, s);
         }
         c->sources[i] = hd_strdup(s);
         if (c->sources[i] == NULL) {
@@ -289,8 +290,9 @@ static int parse_sources(struct hd_channel_common *c, json_object *options, stru
 static int match_path_valid(const char *p)
 {
     static const char *const plain[] = {
-        "id", "source", "severity", "state", "name", "description", "url", "host", "containerId", "alertKey",
-        "k8s.namespace", "k8s.pod", "k8s.container", "k8s.kind", "k8s.name",
+        "id",       "source",      "severity", "state",         "name",    "description",   "url",
+        "host",     "containerId", "alertKey", "k8s.namespace", "k8s.pod", "k8s.container", "k8s.kind",
+        "k8s.name",
     };
     for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
         if (strcmp(p, plain[i]) == 0) {
@@ -367,7 +369,8 @@ static int check_transform(json_object *t, struct hd_err *err)
     json_object_object_foreach(t, k, v)
     {
         if (strcmp(k, "millisField") == 0 || strcmp(k, "isoField") == 0) {
-            if (v != NULL && (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0)) {
+            if (v != NULL &&
+                (!json_object_is_type(v, json_type_string) || json_object_get_string_len(v) == 0)) {
                 return hd_err_set(err, HD_EINVAL, "options.transform.%s: must be a non-empty string", k);
             }
         } else if (strcmp(k, "addNormalized") == 0 || strcmp(k, "flatten") == 0) {
@@ -376,27 +379,31 @@ static int check_transform(json_object *t, struct hd_err *err)
             }
         } else if (strcmp(k, "drop") == 0) {
             if (v != NULL && !string_list(v)) {
-                return hd_err_set(err, HD_EINVAL, "options.transform.drop: must be a list of paths (strings)");
+                return hd_err_set(err, HD_EINVAL,
+                                  "options.transform.drop: must be a list of paths (strings)");
             }
         } else if (strcmp(k, "rename") == 0) {
             if (v == NULL) {
                 continue;
             }
             if (!json_object_is_type(v, json_type_object)) {
-                return hd_err_set(err, HD_EINVAL, "options.transform.rename: must be an object of path to new path");
+                return hd_err_set(err, HD_EINVAL,
+                                  "options.transform.rename: must be an object of path to new path");
             }
             json_object_object_foreach(v, from, to)
             {
                 if (!json_object_is_type(to, json_type_string) || json_object_get_string_len(to) == 0 ||
                     from[0] == '\0') {
-                    return hd_err_set(err, HD_EINVAL, "options.transform.rename.%s: must be a non-empty path", from);
+                    return hd_err_set(err, HD_EINVAL, "options.transform.rename.%s: must be a non-empty path",
+                                      from);
                 }
             }
         } else {
-            return hd_err_set(err, HD_EINVAL,
-                              "options.transform.%.64s: unknown key (millisField, isoField, addNormalized, flatten, "
-                              "drop, rename)",
-                              k);
+            return hd_err_set(
+                err, HD_EINVAL,
+                "options.transform.%.64s: unknown key (millisField, isoField, addNormalized, flatten, "
+                "drop, rename)",
+                k);
         }
     }
     return HD_OK;
@@ -488,11 +495,12 @@ static int parse_batch(struct hd_channel_common *c, json_object *options, struct
             rc = hd_opt_long(b, "options.batch", "maxEvents", 1, BATCH_MAX_EVENTS_LIMIT, 0, &max_events, err);
         }
         if (rc == HD_OK) {
-            rc = hd_opt_long(b, "options.batch", "maxBytes", 1024, BATCH_MAX_BYTES_LIMIT, BATCH_MAX_BYTES_DEFAULT,
-                             &max_bytes, err);
+            rc = hd_opt_long(b, "options.batch", "maxBytes", 1024, BATCH_MAX_BYTES_LIMIT,
+                             BATCH_MAX_BYTES_DEFAULT, &max_bytes, err);
         }
         if (rc == HD_OK) {
-            rc = hd_opt_long(b, "options.batch", "maxDelayMs", 0, BATCH_MAX_DELAY_LIMIT_MS, 0, &max_delay, err);
+            rc = hd_opt_long(b, "options.batch", "maxDelayMs", 0, BATCH_MAX_DELAY_LIMIT_MS, 0, &max_delay,
+                             err);
         }
     }
     c->batch_max_events = (size_t)max_events;
@@ -510,7 +518,8 @@ static int parse_throttle(struct hd_channel_common *c, json_object *options, str
         return HD_OK;
     }
     if (!json_object_is_type(t, json_type_object)) {
-        return hd_err_set(err, HD_EINVAL, "options.throttle: must be an object {\"key\": path, \"windowMs\": N}");
+        return hd_err_set(err, HD_EINVAL,
+                          "options.throttle: must be an object {\"key\": path, \"windowMs\": N}");
     }
     int rc = check_keys(t, "options.throttle", keys, "key, windowMs", err);
     if (rc == HD_OK) {
@@ -520,8 +529,8 @@ static int parse_throttle(struct hd_channel_common *c, json_object *options, str
         rc = hd_err_set(err, HD_EINVAL, "options.throttle.windowMs: required");
     }
     if (rc == HD_OK) {
-        rc = hd_opt_long(t, "options.throttle", "windowMs", 1, THROTTLE_WINDOW_LIMIT_MS, 0, &c->throttle_window_ms,
-                         err);
+        rc = hd_opt_long(t, "options.throttle", "windowMs", 1, THROTTLE_WINDOW_LIMIT_MS, 0,
+                         &c->throttle_window_ms, err);
     }
     if (rc != HD_OK) {
         return rc;
@@ -568,7 +577,8 @@ int hd_channel_common_parse(struct hd_channel_common *c, json_object *options, s
     if (rc == HD_OK) {
         json_object *tm = hd_opt_get(options, "template");
         t.tmpl = tm ? json_object_get(tm) : NULL;
-        rc = hd_opt_long(options, "options", "timeoutMs", 1, TIMEOUT_MAX_MS, TIMEOUT_DEFAULT_MS, &t.timeout_ms, err);
+        rc = hd_opt_long(options, "options", "timeoutMs", 1, TIMEOUT_MAX_MS, TIMEOUT_DEFAULT_MS,
+                         &t.timeout_ms, err);
     }
     if (rc == HD_OK) {
         rc = parse_tls(&t, options, err);
@@ -590,7 +600,8 @@ int hd_channel_common_parse(struct hd_channel_common *c, json_object *options, s
             t.compress = 0;
         } else if (json_object_is_type(cz, json_type_boolean)) {
             t.compress = json_object_get_boolean(cz) ? 1 : 0;
-        } else if (json_object_is_type(cz, json_type_string) && strcmp(json_object_get_string(cz), "gzip") == 0) {
+        } else if (json_object_is_type(cz, json_type_string) &&
+                   strcmp(json_object_get_string(cz), "gzip") == 0) {
             t.compress = 1;
         } else {
             rc = hd_err_set(err, HD_EINVAL, "options.compress: must be a boolean or \"gzip\"");
@@ -659,7 +670,8 @@ void hd_channel_free(struct hd_channel *ch)
 
 /* Builds a channel from the object {"type","name","enabled","options",...}.
  * Top-level checks are those of the API (hd_channel_validate). */
-static int channel_build(json_object *obj, int64_t id, int64_t version, struct hd_channel **out, struct hd_err *err)
+static int channel_build(json_object *obj, int64_t id, int64_t version, struct hd_channel **out,
+                         struct hd_err *err)
 {
     struct hd_channel *ch = NULL;
     int enabled = 1;
@@ -805,7 +817,8 @@ static int has_value(json_object *v)
 
 static int is_mask(json_object *v)
 {
-    return v != NULL && json_object_is_type(v, json_type_string) && strcmp(json_object_get_string(v), HD_SECRET_MASK) == 0;
+    return v != NULL && json_object_is_type(v, json_type_string) &&
+           strcmp(json_object_get_string(v), HD_SECRET_MASK) == 0;
 }
 
 static void mask_walk(json_object *o)
@@ -946,7 +959,8 @@ void hd_items_set(enum hd_verdict v, const struct hd_response *resp, const char 
             snprintf(items[i].error, sizeof(items[i].error), "%s", why);
         } else {
             /* The start of the answer as is: sinks put the reason there. */
-            size_t len = resp->body.len < sizeof(items[i].error) - 1 ? resp->body.len : sizeof(items[i].error) - 1;
+            size_t len =
+                resp->body.len < sizeof(items[i].error) - 1 ? resp->body.len : sizeof(items[i].error) - 1;
             if (len > 0) {
                 memcpy(items[i].error, resp->body.p, len);
             }

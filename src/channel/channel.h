@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
-#include "input/event.h"
+#include "model/event.h"
 #include "json/json.h"
 #include "net/http_client.h"
 
@@ -21,30 +21,30 @@ enum hd_verdict { HD_VERDICT_DELIVERED = 0, HD_VERDICT_RETRY = 1, HD_VERDICT_DEA
 
 struct hd_item_verdict {
     enum hd_verdict verdict;
-    int status;       /* sink status of this item (HTTP or bulk item status) */
-    char error[256];  /* sink's error (type and reason for bulk items) */
+    int status;      /* sink status of this item (HTTP or bulk item status) */
+    char error[256]; /* sink's error (type and reason for bulk items) */
 };
 
 struct hd_match {
-    char *path;       /* "k8s.namespace", "source", "labels.rule", "raw.alert.name" */
+    char *path; /* "k8s.namespace", "source", "labels.rule", "raw.alert.name" */
     char *value;
 };
 
 /* Options every type shares (SPEC section 4 "Common options"). */
 struct hd_channel_common {
-    int notify_on_ok;         /* default 1 */
-    int notify_on_resolve;    /* default 1 */
-    int min_severity;         /* 0..7, default 7 = all */
-    char **sources;           /* NULL = all */
+    int notify_on_ok;      /* default 1 */
+    int notify_on_resolve; /* default 1 */
+    int min_severity;      /* 0..7, default 7 = all */
+    char **sources;        /* NULL = all */
     size_t n_sources;
     struct hd_match *match;
     size_t n_match;
-    json_object *transform;   /* options.transform (owned ref) or NULL */
-    json_object *tmpl;        /* options.template (owned ref) or NULL */
-    long timeout_ms;          /* default 10000 */
+    json_object *transform; /* options.transform (owned ref) or NULL */
+    json_object *tmpl;      /* options.template (owned ref) or NULL */
+    long timeout_ms;        /* default 10000 */
     struct hd_tls_opts tls;
-    char *endpoint;           /* replaces the vendor's base URL */
-    size_t batch_max_events;  /* for batching types */
+    char *endpoint;          /* replaces the vendor's base URL */
+    size_t batch_max_events; /* for batching types */
     size_t batch_max_bytes;
     long batch_max_delay_ms;
     int compress;
@@ -59,8 +59,8 @@ struct hd_channel {
     int enabled;
     const struct hd_channel_type *type;
     struct hd_channel_common common;
-    json_object *options;     /* the options object (owned ref), secrets in clear */
-    void *ctx;                /* type-private, type->ctx_size bytes, zeroed */
+    json_object *options; /* the options object (owned ref), secrets in clear */
+    void *ctx;            /* type-private, type->ctx_size bytes, zeroed */
     /* Set by configure when the sink confirms deliveries later (SPLUNK
      * useAck): > 0 enables the ack hooks below, and is how long an accepted
      * batch may stay unconfirmed before it is sent again. 0 = off. */
@@ -68,9 +68,9 @@ struct hd_channel {
 };
 
 struct hd_channel_type {
-    const char *name;                   /* "WEBHOOK" */
+    const char *name; /* "WEBHOOK" */
     size_t ctx_size;
-    size_t max_batch;                   /* events per request; 1 = one per event */
+    size_t max_batch; /* events per request; 1 = one per event */
     /* Validates options and fills ch->ctx; err names the field ("options.url: ..."). */
     int (*configure)(struct hd_channel *ch, json_object *options, struct hd_err *err);
     /* Renders the request (url, headers, body) for evs[0..n). Pure. A type
@@ -78,12 +78,12 @@ struct hd_channel_type {
      * topic) chains them in req->then (net/http_client.h): they go out in
      * order while answers are 2xx, and classify sees the first failure or
      * the last answer; the dispatcher is unchanged. */
-    int (*render)(struct hd_channel *ch, const struct hd_event *const *evs, size_t n,
-                  struct hd_request *req, struct hd_err *err);
+    int (*render)(struct hd_channel *ch, const struct hd_event *const *evs, size_t n, struct hd_request *req,
+                  struct hd_err *err);
     /* Overall verdict of an answer; fills items[0..n) for per-item outcomes. */
-    enum hd_verdict (*classify)(struct hd_channel *ch, const struct hd_response *resp,
-                                size_t n, struct hd_item_verdict *items);
-    void (*destroy)(struct hd_channel *ch);   /* accepts a half-initialised ch; frees ctx contents only */
+    enum hd_verdict (*classify)(struct hd_channel *ch, const struct hd_response *resp, size_t n,
+                                struct hd_item_verdict *items);
+    void (*destroy)(struct hd_channel *ch); /* accepts a half-initialised ch; frees ctx contents only */
     /* Optional, all three or none: sink acknowledgement (Splunk HEC indexer
      * acknowledgement), used only when ch->ack_timeout_ms > 0. The dispatcher
      * (route/dispatcher.c, "Acknowledgements") keeps a batch whose answer
@@ -104,12 +104,12 @@ struct hd_channel_type {
 
 /* Registry. */
 const struct hd_channel_type *hd_channel_type_find(const char *name);
-int hd_channel_registry_check(struct hd_err *err);  /* duplicates rejected at start */
+int hd_channel_registry_check(struct hd_err *err); /* duplicates rejected at start */
 
 /* Builds a runtime channel from a stored object (see store.h hd_channel_rec:
  * json is the object without id/version/times). */
 struct hd_channel *hd_channel_new(int64_t id, int64_t version, const char *json, struct hd_err *err);
-void hd_channel_free(struct hd_channel *ch);   /* NULL-safe */
+void hd_channel_free(struct hd_channel *ch); /* NULL-safe */
 
 /* Validates a channel object as POSTed/PUT (type known, name present, options
  * valid); err names the field: "name: required", "options.url: not a valid URL". */

@@ -18,8 +18,8 @@ json_object *hd_opt_get(json_object *obj, const char *key);
 
 int hd_opt_bool(json_object *obj, const char *prefix, const char *key, int def, int *out, struct hd_err *err);
 /* Integer in [min, max] ("must be an integer min..max"). */
-int hd_opt_long(json_object *obj, const char *prefix, const char *key, long min, long max, long def, long *out,
-                struct hd_err *err);
+int hd_opt_long(json_object *obj, const char *prefix, const char *key, long min, long max, long def,
+                long *out, struct hd_err *err);
 /* String (non-empty when required); *out NULL when absent and not required. */
 int hd_opt_str(json_object *obj, const char *prefix, const char *key, int required, const char **out,
                struct hd_err *err);

@@ -73,7 +73,8 @@ static int check_index(const char *p, struct hd_err *err)
         return hd_err_set(err, HD_EINVAL, "options.index: must be 1..200 characters");
     }
     if (p[0] == '-' || p[0] == '_' || p[0] == '+') {
-        return hd_err_set(err, HD_EINVAL, "options.index: must not start with '-', '_' or '+' (Elasticsearch rule)");
+        return hd_err_set(err, HD_EINVAL,
+                          "options.index: must not start with '-', '_' or '+' (Elasticsearch rule)");
     }
     if (strcmp(p, ".") == 0 || strcmp(p, "..") == 0) {
         return hd_err_set(err, HD_EINVAL, "options.index: must not be '.' or '..'");
@@ -82,20 +83,23 @@ static int check_index(const char *p, struct hd_err *err)
         char c = p[i];
         if (c == '%') {
             if (i + 1 >= len || !index_conv_ok(p[i + 1])) {
-                return hd_err_set(err, HD_EINVAL,
-                                  "options.index: at position %zu: only %%Y %%y %%m %%d %%H %%j %%G %%g %%V %%%% "
-                                  "are allowed in the date pattern",
-                                  i + 1);
+                return hd_err_set(
+                    err, HD_EINVAL,
+                    "options.index: at position %zu: only %%Y %%y %%m %%d %%H %%j %%G %%g %%V %%%% "
+                    "are allowed in the date pattern",
+                    i + 1);
             }
             i++;
             continue;
         }
-        int ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '+';
+        int ok =
+            (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '_' || c == '.' || c == '+';
         if (!ok) {
-            return hd_err_set(err, HD_EINVAL,
-                              "options.index: character %zu is not allowed (index names are lowercase letters, "
-                              "digits, '-', '_', '.', '+')",
-                              i + 1);
+            return hd_err_set(
+                err, HD_EINVAL,
+                "options.index: character %zu is not allowed (index names are lowercase letters, "
+                "digits, '-', '_', '.', '+')",
+                i + 1);
         }
     }
     return HD_OK;
@@ -103,8 +107,8 @@ static int check_index(const char *p, struct hd_err *err)
 
 static int unreserved(char c)
 {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' || c == '_' ||
-           c == '.' || c == '~';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.' || c == '~';
 }
 
 static int put_pct(struct hd_buf *b, const char *s)
@@ -164,9 +168,10 @@ static int build_auth(struct es *e, json_object *options, struct hd_err *err)
         return hd_err_set(err, HD_EINVAL, "options.apiKey: use either apiKey or username/password, not both");
     }
     if ((user != NULL || key != NULL) && hd_headers_has(e->headers, "Authorization")) {
-        return hd_err_set(err, HD_EINVAL,
-                          "options.additionalHeaders.Authorization: conflicts with options.%s (use one of them)",
-                          user != NULL ? "username" : "apiKey");
+        return hd_err_set(
+            err, HD_EINVAL,
+            "options.additionalHeaders.Authorization: conflicts with options.%s (use one of them)",
+            user != NULL ? "username" : "apiKey");
     }
     if (user == NULL && key == NULL) {
         return HD_OK;
@@ -222,8 +227,9 @@ static int build_url(struct es *e, struct hd_channel *ch, json_object *options, 
     }
     const char *base = ch->common.endpoint != NULL ? ch->common.endpoint : url;
     if (strpbrk(base, "?#") != NULL) {
-        return hd_err_set(err, HD_EINVAL,
-                          "options.url: must be the Elasticsearch base URL without a query (herald appends /_bulk)");
+        return hd_err_set(
+            err, HD_EINVAL,
+            "options.url: must be the Elasticsearch base URL without a query (herald appends /_bulk)");
     }
     size_t len = strlen(base);
     while (len > 0 && base[len - 1] == '/') {
@@ -304,7 +310,8 @@ static int es_configure(struct hd_channel *ch, json_object *options, struct hd_e
     const char *index = NULL;
     const char *op = NULL;
     /* Slots stay free for Content-Type, Content-Encoding and Authorization. */
-    int rc = hd_opt_headers(options, "options", "additionalHeaders", HD_REQ_MAX_HEADERS - 3, &e->headers, err);
+    int rc =
+        hd_opt_headers(options, "options", "additionalHeaders", HD_REQ_MAX_HEADERS - 3, &e->headers, err);
     if (rc == HD_OK) {
         rc = build_url(e, ch, options, err);
     }
@@ -375,8 +382,9 @@ static size_t estimate(const struct hd_event *ev)
 {
     size_t n = ev->raw_len + 400;
     n += opt_len(ev->name) + opt_len(ev->description) + opt_len(ev->url) + opt_len(ev->host) +
-         opt_len(ev->container_id) + opt_len(ev->k8s_namespace) + opt_len(ev->k8s_pod) + opt_len(ev->k8s_container) +
-         opt_len(ev->k8s_kind) + opt_len(ev->k8s_name) + opt_len(ev->labels) + opt_len(ev->alert_key);
+         opt_len(ev->container_id) + opt_len(ev->k8s_namespace) + opt_len(ev->k8s_pod) +
+         opt_len(ev->k8s_container) + opt_len(ev->k8s_kind) + opt_len(ev->k8s_name) + opt_len(ev->labels) +
+         opt_len(ev->alert_key);
     return n;
 }
 
@@ -406,8 +414,8 @@ static int gzip_into(const struct hd_buf *in, struct hd_buf *out)
     return rc;
 }
 
-static int render_pair(const struct es *e, struct hd_channel *ch, const struct hd_event *ev, const char *index,
-                       struct hd_buf *b, struct hd_err *err)
+static int render_pair(const struct es *e, struct hd_channel *ch, const struct hd_event *ev,
+                       const char *index, struct hd_buf *b, struct hd_err *err)
 {
     int rc = hd_buf_puts(b, "{\"");
     if (rc == HD_OK) {
@@ -454,8 +462,8 @@ static int render_pair(const struct es *e, struct hd_channel *ch, const struct h
     return rc == HD_OK ? HD_OK : hd_err_set(err, rc, "elasticsearch: %s", hd_strerror(rc));
 }
 
-static int es_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n, struct hd_request *req,
-                     struct hd_err *err)
+static int es_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n,
+                     struct hd_request *req, struct hd_err *err)
 {
     struct es *e = ch->ctx;
     size_t max_bytes = ch->common.batch_max_bytes;
@@ -474,7 +482,8 @@ static int es_render(struct hd_channel *ch, const struct hd_event *const *evs, s
             est += estimate(evs[i]);
         }
         if (est > max_bytes) {
-            return hd_err_set(err, HD_ETOOBIG, "elasticsearch: %zu events are over options.batch.maxBytes (%zu)", n,
+            return hd_err_set(err, HD_ETOOBIG,
+                              "elasticsearch: %zu events are over options.batch.maxBytes (%zu)", n,
                               max_bytes);
         }
     }
@@ -505,7 +514,8 @@ static int es_render(struct hd_channel *ch, const struct hd_event *const *evs, s
         int64_t hour = floor_div(evs[i]->ts_us, 3600LL * 1000000LL);
         if (hour != cached_hour) {
             if (index_name(e->index_fmt, evs[i]->ts_us, index, sizeof(index)) == 0) {
-                rc = hd_err_set(err, HD_EINVAL, "elasticsearch: options.index: no index name for event time %lld us",
+                rc = hd_err_set(err, HD_EINVAL,
+                                "elasticsearch: options.index: no index name for event time %lld us",
                                 (long long)evs[i]->ts_us);
                 break;
             }
@@ -513,8 +523,8 @@ static int es_render(struct hd_channel *ch, const struct hd_event *const *evs, s
         }
         rc = render_pair(e, ch, evs[i], index, nd, err);
         if (rc == HD_OK && n > 1 && max_bytes > 0 && nd->len > max_bytes) {
-            rc = hd_err_set(err, HD_ETOOBIG, "elasticsearch: %zu events are over options.batch.maxBytes (%zu)", n,
-                            max_bytes);
+            rc = hd_err_set(err, HD_ETOOBIG,
+                            "elasticsearch: %zu events are over options.batch.maxBytes (%zu)", n, max_bytes);
         }
     }
     if (rc == HD_OK && ch->common.compress) {
@@ -547,7 +557,8 @@ static void error_text(json_object *error, char *out, size_t outsz)
     json_object_object_get_ex(error, "caused_by", &cb);
     const char *cb_type = cb != NULL ? hd_json_get_str(cb, "type") : NULL;
     const char *cb_reason = cb != NULL ? hd_json_get_str(cb, "reason") : NULL;
-    int w = snprintf(out, outsz, "%s: %s", type != NULL ? type : "error", reason != NULL ? reason : "(no reason)");
+    int w = snprintf(out, outsz, "%s: %s", type != NULL ? type : "error",
+                     reason != NULL ? reason : "(no reason)");
     if (w > 0 && (size_t)w < outsz && (cb_type != NULL || cb_reason != NULL)) {
         snprintf(out + w, outsz - (size_t)w, " (caused by %s: %s)", cb_type != NULL ? cb_type : "error",
                  cb_reason != NULL ? cb_reason : "");
@@ -594,7 +605,8 @@ static enum hd_verdict classify_items(const struct hd_response *resp, size_t n, 
 {
     json_object *root = hd_json_parse(resp->body.p, resp->body.len, NULL);
     json_object *arr = NULL;
-    if (root == NULL || !json_object_object_get_ex(root, "items", &arr) || !json_object_is_type(arr, json_type_array)) {
+    if (root == NULL || !json_object_object_get_ex(root, "items", &arr) ||
+        !json_object_is_type(arr, json_type_array)) {
         char why[256];
         snprintf(why, sizeof(why), "unreadable _bulk answer (HTTP %ld): %.180s", resp->status,
                  resp->body.len > 0 ? resp->body.p : "(empty)");
@@ -618,8 +630,8 @@ static enum hd_verdict classify_items(const struct hd_response *resp, size_t n, 
         if (res == NULL || !hd_json_get_i64(res, "status", &st)) {
             items[i].verdict = HD_VERDICT_RETRY;
             items[i].status = (int)resp->status;
-            snprintf(items[i].error, sizeof(items[i].error), "no result for this item in the _bulk answer (%zu of %zu)",
-                     got, n);
+            snprintf(items[i].error, sizeof(items[i].error),
+                     "no result for this item in the _bulk answer (%zu of %zu)", got, n);
             n_retry++;
             continue;
         }

@@ -244,12 +244,14 @@ static int put_clean(struct hd_buf *out, const char *s, size_t max)
 /* "[ALERT][Medium] <name>", "[OK][High] <name>", "[TEST] <name>". */
 int hd_alert_subject(const struct hd_event *ev, struct hd_buf *out)
 {
-    int rc = is_test_event(ev) ? hd_buf_puts(out, "[TEST] ")
-                               : hd_buf_printf(out, "[%s][%s] ", state_label(ev->state), sev_label(ev->severity));
+    int rc = is_test_event(ev)
+                 ? hd_buf_puts(out, "[TEST] ")
+                 : hd_buf_printf(out, "[%s][%s] ", state_label(ev->state), sev_label(ev->severity));
     if (rc != HD_OK) {
         return rc;
     }
-    return put_clean(out, ev->name != NULL && ev->name[0] != '\0' ? ev->name : "(unnamed event)", SUBJECT_NAME_MAX);
+    return put_clean(out, ev->name != NULL && ev->name[0] != '\0' ? ev->name : "(unnamed event)",
+                     SUBJECT_NAME_MAX);
 }
 
 /* ---- MIME encoders ---- */
@@ -330,23 +332,12 @@ static int html_escape(struct hd_buf *out, const char *s)
     int rc = HD_OK;
     for (; *s != '\0' && rc == HD_OK; s++) {
         switch (*s) {
-        case '&':
-            rc = hd_buf_puts(out, "&amp;");
-            break;
-        case '<':
-            rc = hd_buf_puts(out, "&lt;");
-            break;
-        case '>':
-            rc = hd_buf_puts(out, "&gt;");
-            break;
-        case '"':
-            rc = hd_buf_puts(out, "&quot;");
-            break;
-        case '\'':
-            rc = hd_buf_puts(out, "&#39;");
-            break;
-        default:
-            rc = hd_buf_putc(out, *s);
+        case '&': rc = hd_buf_puts(out, "&amp;"); break;
+        case '<': rc = hd_buf_puts(out, "&lt;"); break;
+        case '>': rc = hd_buf_puts(out, "&gt;"); break;
+        case '"': rc = hd_buf_puts(out, "&quot;"); break;
+        case '\'': rc = hd_buf_puts(out, "&#39;"); break;
+        default: rc = hd_buf_putc(out, *s);
         }
     }
     return rc;
@@ -364,8 +355,8 @@ static int rfc5322_date(struct hd_buf *out, int64_t us)
     if (gmtime_r(&t, &tm) == NULL) {
         return HD_EINVAL;
     }
-    return hd_buf_printf(out, "%s, %02d %s %04d %02d:%02d:%02d +0000", wd[tm.tm_wday], tm.tm_mday, mo[tm.tm_mon],
-                         tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return hd_buf_printf(out, "%s, %02d %s %04d %02d:%02d:%02d +0000", wd[tm.tm_wday], tm.tm_mday,
+                         mo[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
 /* ---- the channel ---- */
@@ -395,7 +386,8 @@ static int email_configure(struct hd_channel *ch, json_object *options, struct h
         json_object *v = json_object_array_get_idx(a, i);
         if (!json_object_is_type(v, json_type_string) ||
             !addr_valid(json_object_get_string(v), (size_t)json_object_get_string_len(v))) {
-            rc = hd_err_set(err, HD_EINVAL, "options.emailRecipients[%zu]: not an e-mail address (local@domain)", i);
+            rc = hd_err_set(err, HD_EINVAL,
+                            "options.emailRecipients[%zu]: not an e-mail address (local@domain)", i);
             goto out;
         }
     }
@@ -408,18 +400,21 @@ static int email_configure(struct hd_channel *ch, json_object *options, struct h
         goto out;
     }
     if (s.url == NULL || s.url[0] == '\0') {
-        rc = hd_err_set(err, HD_EINVAL, "type EMAIL: no SMTP server configured (smtp.url in herald's config file)");
+        rc = hd_err_set(err, HD_EINVAL,
+                        "type EMAIL: no SMTP server configured (smtp.url in herald's config file)");
         goto out;
     }
     if (!smtp_url_valid(s.url)) {
-        rc = hd_err_set(err, HD_EINVAL, "type EMAIL: smtp.url in herald's config must be smtp://host[:port] or "
-                                        "smtps://host[:port]");
+        rc = hd_err_set(err, HD_EINVAL,
+                        "type EMAIL: smtp.url in herald's config must be smtp://host[:port] or "
+                        "smtps://host[:port]");
         goto out;
     }
     if (s.from == NULL || from_parse(s.from, &env) != HD_OK) {
-        rc = hd_err_set(err, HD_EINVAL,
-                        "type EMAIL: smtp.from in herald's config must be an address (\"herald@example.com\" or "
-                        "\"Herald <herald@example.com>\")");
+        rc = hd_err_set(
+            err, HD_EINVAL,
+            "type EMAIL: smtp.from in herald's config must be an address (\"herald@example.com\" or "
+            "\"Herald <herald@example.com>\")");
         goto out;
     }
 out:
@@ -520,8 +515,8 @@ static int build_bodies(const struct hd_channel *ch, const struct hd_event *ev, 
         rc = hd_buf_printf(text, "\nOpen: %s\n", link);
     }
     if (rc == HD_OK) {
-        rc = hd_buf_printf(text, "\n-- \nSent by herald, channel \"%s\"; event %s.\n", ch->name ? ch->name : "",
-                           ev->id);
+        rc = hd_buf_printf(text, "\n-- \nSent by herald, channel \"%s\"; event %s.\n",
+                           ch->name ? ch->name : "", ev->id);
     }
 
     /* HTML: inline styles only (mail clients drop <style>), every value escaped. */
@@ -544,7 +539,8 @@ static int build_bodies(const struct hd_channel *ch, const struct hd_event *ev, 
         rc = hd_buf_puts(html, "</h2>\n");
     }
     if (rc == HD_OK && test) {
-        rc = hd_buf_puts(html, "<p><b>This is a TEST notification</b>: nothing happened, the channel works.</p>\n");
+        rc = hd_buf_puts(html,
+                         "<p><b>This is a TEST notification</b>: nothing happened, the channel works.</p>\n");
     }
     if (rc == HD_OK) {
         rc = hd_buf_puts(html, "<table>\n");
@@ -637,15 +633,16 @@ static int apply_template(const struct hd_channel *ch, const struct hd_event *ev
         }
         hd_buf_reset(parts[i].dst);
         rc = i == 0 ? put_clean(parts[i].dst, json_object_get_string(v), SUBJECT_NAME_MAX * 2)
-                    : hd_buf_append(parts[i].dst, json_object_get_string(v), (size_t)json_object_get_string_len(v));
+                    : hd_buf_append(parts[i].dst, json_object_get_string(v),
+                                    (size_t)json_object_get_string_len(v));
     }
     json_object_put(o);
     hd_buf_free(&out);
     return rc;
 }
 
-static int email_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n, struct hd_request *req,
-                        struct hd_err *err)
+static int email_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n,
+                        struct hd_request *req, struct hd_err *err)
 {
     struct email *e = ch->ctx;
     struct smtp_copy s = {0};
@@ -692,7 +689,8 @@ static int email_render(struct hd_channel *ch, const struct hd_event *const *evs
     struct hd_buf *m = &req->body;
     rc = hd_buf_printf(m, "From: %s\r\nTo: ", s.from);
     for (size_t i = 0; rc == HD_OK && i < json_object_array_length(e->rcpts); i++) {
-        rc = hd_buf_printf(m, "%s%s", i > 0 ? ",\r\n " : "", json_object_get_string(json_object_array_get_idx(e->rcpts, i)));
+        rc = hd_buf_printf(m, "%s%s", i > 0 ? ",\r\n " : "",
+                           json_object_get_string(json_object_array_get_idx(e->rcpts, i)));
     }
     if (rc == HD_OK) {
         rc = hd_buf_puts(m, "\r\nSubject: ");
@@ -707,23 +705,24 @@ static int email_render(struct hd_channel *ch, const struct hd_event *const *evs
         rc = rfc5322_date(m, hd_now_us());
     }
     if (rc == HD_OK) {
-        rc = hd_buf_printf(m,
-                           "\r\nMessage-ID: <%s.%lld@herald>\r\n"
-                           "References: <alert-%s@herald>\r\n"
-                           "MIME-Version: 1.0\r\n"
-                           "Content-Type: multipart/alternative; boundary=\"=_herald_%s\"\r\n"
-                           "Auto-Submitted: auto-generated\r\n"
-                           "X-Herald-Event-Id: %s\r\n"
-                           "X-Herald-Alert: %s\r\n"
-                           "X-Herald-State: %s\r\n"
-                           "%s"
-                           "\r\n"
-                           "This is a multi-part message in MIME format.\r\n"
-                           "\r\n--=_herald_%s\r\n"
-                           "Content-Type: text/plain; charset=UTF-8\r\n"
-                           "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-                           ev->id, (long long)ch->id, thread, ev->id, ev->id, thread, hd_state_name(ev->state),
-                           is_test_event(ev) ? "X-Herald-Test: true\r\n" : "", ev->id);
+        rc =
+            hd_buf_printf(m,
+                          "\r\nMessage-ID: <%s.%lld@herald>\r\n"
+                          "References: <alert-%s@herald>\r\n"
+                          "MIME-Version: 1.0\r\n"
+                          "Content-Type: multipart/alternative; boundary=\"=_herald_%s\"\r\n"
+                          "Auto-Submitted: auto-generated\r\n"
+                          "X-Herald-Event-Id: %s\r\n"
+                          "X-Herald-Alert: %s\r\n"
+                          "X-Herald-State: %s\r\n"
+                          "%s"
+                          "\r\n"
+                          "This is a multi-part message in MIME format.\r\n"
+                          "\r\n--=_herald_%s\r\n"
+                          "Content-Type: text/plain; charset=UTF-8\r\n"
+                          "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+                          ev->id, (long long)ch->id, thread, ev->id, ev->id, thread, hd_state_name(ev->state),
+                          is_test_event(ev) ? "X-Herald-Test: true\r\n" : "", ev->id);
     }
     if (rc == HD_OK) {
         rc = qp_encode(m, text.p, text.len);
@@ -787,7 +786,8 @@ static enum hd_verdict email_classify(struct hd_channel *ch, const struct hd_res
         v = HD_VERDICT_DEAD; /* permanent negative completion reply */
     }
     char why[sizeof(items[0].error)];
-    snprintf(why, sizeof(why), "SMTP %ld: %.*s", s, (int)resp->body.len, resp->body.p != NULL ? resp->body.p : "");
+    snprintf(why, sizeof(why), "SMTP %ld: %.*s", s, (int)resp->body.len,
+             resp->body.p != NULL ? resp->body.p : "");
     hd_items_set(v, resp, why, n, items);
     return v;
 }

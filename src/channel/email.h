@@ -10,14 +10,14 @@
 #define HD_CHANNEL_EMAIL_H
 
 #include "core/buf.h"
-#include "input/event.h"
+#include "model/event.h"
 
 struct hd_smtp_settings {
-    const char *url;       /* smtp://host[:587] or smtps://host[:465]; NULL = none */
-    const char *from;      /* "herald@example.com" or "Herald <herald@example.com>" */
-    const char *username;  /* SMTP AUTH, NULL = none */
-    const char *password;  /* secret */
-    int start_tls;         /* require STARTTLS on smtp:// */
+    const char *url;      /* smtp://host[:587] or smtps://host[:465]; NULL = none */
+    const char *from;     /* "herald@example.com" or "Herald <herald@example.com>" */
+    const char *username; /* SMTP AUTH, NULL = none */
+    const char *password; /* secret */
+    int start_tls;        /* require STARTTLS on smtp:// */
 };
 
 /* Copies s (NULL clears). HD_OK, or HD_ENOMEM leaving the old settings. */

@@ -18,8 +18,8 @@ static int clamp(int sev)
 
 const char *hd_severity_label(int sev)
 {
-    static const char *const labels[] = {"Emergency", "Alert", "Critical", "Error",
-                                         "Warning",   "Notice", "Info",   "Debug"};
+    static const char *const labels[] = {"Emergency", "Alert",  "Critical", "Error",
+                                         "Warning",   "Notice", "Info",     "Debug"};
     return labels[clamp(sev)];
 }
 
@@ -138,7 +138,8 @@ int hd_notify_summary(const struct hd_event *ev, size_t max_chars, struct hd_buf
     const char *where = hd_notify_where(ev);
     int rc;
     hd_buf_init(&head, 0);
-    rc = hd_buf_printf(&head, "%s[%s] %s", hd_notify_is_test(ev) ? "[TEST] " : "", hd_severity_label(ev->severity),
+    rc = hd_buf_printf(&head, "%s[%s] %s", hd_notify_is_test(ev) ? "[TEST] " : "",
+                       hd_severity_label(ev->severity),
                        ev->name != NULL && ev->name[0] != '\0' ? ev->name : "(unnamed event)");
     if (rc == HD_OK && where != NULL) {
         rc = hd_buf_printf(&head, " on %s", where);
@@ -159,7 +160,8 @@ int hd_notify_summary(const struct hd_event *ev, size_t max_chars, struct hd_buf
     if (max_chars == 0) {
         rc = hd_buf_append(out, head.p, head.len);
     } else if (tail_chars >= max_chars) {
-        rc = hd_buf_put_trunc(out, head.p, head.len, max_chars); /* absurdly small limit: no room for the count */
+        rc = hd_buf_put_trunc(out, head.p, head.len,
+                              max_chars); /* absurdly small limit: no room for the count */
         tail[0] = '\0';
     } else {
         rc = hd_buf_put_trunc(out, head.p, head.len, max_chars - tail_chars);
@@ -188,10 +190,10 @@ int hd_buf_put_pathseg(struct hd_buf *out, const char *s)
 {
     static const char hexd[] = "0123456789ABCDEF";
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++) {
-        int keep = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '-' ||
-                   *p == '.' || *p == '_' || *p == '~';
-        int rc = keep ? hd_buf_putc(out, (char)*p)
-                      : hd_buf_printf(out, "%%%c%c", hexd[*p >> 4], hexd[*p & 0x0F]);
+        int keep = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+                   *p == '-' || *p == '.' || *p == '_' || *p == '~';
+        int rc =
+            keep ? hd_buf_putc(out, (char)*p) : hd_buf_printf(out, "%%%c%c", hexd[*p >> 4], hexd[*p & 0x0F]);
         if (rc != HD_OK) {
             return rc;
         }
@@ -201,7 +203,8 @@ int hd_buf_put_pathseg(struct hd_buf *out, const char *s)
 
 int hd_notify_base_url(const struct hd_channel *ch, const char *def, struct hd_buf *out)
 {
-    const char *base = ch->common.endpoint != NULL && ch->common.endpoint[0] != '\0' ? ch->common.endpoint : def;
+    const char *base =
+        ch->common.endpoint != NULL && ch->common.endpoint[0] != '\0' ? ch->common.endpoint : def;
     size_t n = strlen(base);
     while (n > 0 && base[n - 1] == '/') {
         n--;
@@ -209,8 +212,8 @@ int hd_notify_base_url(const struct hd_channel *ch, const char *def, struct hd_b
     return hd_buf_append(out, base, n);
 }
 
-int hd_notify_request(const struct hd_channel *ch, const char *who, struct hd_buf *url, struct hd_request *req,
-                      struct hd_err *err)
+int hd_notify_request(const struct hd_channel *ch, const char *who, struct hd_buf *url,
+                      struct hd_request *req, struct hd_err *err)
 {
     req->method = "POST";
     free(req->url);

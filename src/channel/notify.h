@@ -14,7 +14,7 @@
 
 #include "channel/channel.h"
 #include "core/buf.h"
-#include "input/event.h"
+#include "model/event.h"
 
 /* Severity 0..7 (out-of-range values are clamped):
  *   label   Emergency Alert Critical Error Warning Notice Info Debug
@@ -22,11 +22,11 @@
  *           levels; the other vendors map from the class or the number). */
 enum hd_sev_class { HD_SEV_CRITICAL = 0, HD_SEV_ERROR = 1, HD_SEV_WARNING = 2, HD_SEV_INFO = 3 };
 
-const char *hd_severity_label(int sev);            /* "Warning" */
+const char *hd_severity_label(int sev); /* "Warning" */
 enum hd_sev_class hd_severity_class(int sev);
-const char *hd_severity_pagerduty(int sev);        /* "critical" "error" "warning" "info" */
-const char *hd_severity_opsgenie(int sev);         /* "P1" (0-1) "P2" (2) "P3" (3) "P4" (4-5) "P5" (6-7) */
-const char *hd_severity_victorops(int sev);        /* "CRITICAL" (0-3) "WARNING" (4) "INFO" (5-7) */
+const char *hd_severity_pagerduty(int sev); /* "critical" "error" "warning" "info" */
+const char *hd_severity_opsgenie(int sev);  /* "P1" (0-1) "P2" (2) "P3" (3) "P4" (4-5) "P5" (6-7) */
+const char *hd_severity_victorops(int sev); /* "CRITICAL" (0-3) "WARNING" (4) "INFO" (5-7) */
 /* Colour of a chat attachment: red, orange, yellow, blue by class; green when
  * the event clears (state OK or RESOLVED). "#rrggbb". */
 const char *hd_severity_color(int sev, enum hd_state state);
@@ -71,8 +71,8 @@ int hd_buf_put_pathseg(struct hd_buf *out, const char *s);
 int hd_notify_base_url(const struct hd_channel *ch, const char *def, struct hd_buf *out);
 /* Sets req up as a POST of JSON to url (taken over: url is left empty) with
  * the channel's timeout and TLS settings; err names the driver (who). */
-int hd_notify_request(const struct hd_channel *ch, const char *who, struct hd_buf *url, struct hd_request *req,
-                      struct hd_err *err);
+int hd_notify_request(const struct hd_channel *ch, const char *who, struct hd_buf *url,
+                      struct hd_request *req, struct hd_err *err);
 /* Writes why a refused request failed (the vendor's message) to out. */
 typedef void (*hd_notify_reason_fn)(const struct hd_response *resp, char *out, size_t outsz);
 /* Verdict of an HTTP answer (hd_classify_http) for items[0..n); a refusal's

@@ -32,8 +32,8 @@
 #define OG_DESCRIPTION_MAX 15000
 
 struct opsgenie {
-    const char *api_key;   /* borrowed from ch->options */
-    const char *base;      /* static: OG_BASE_US or OG_BASE_EU */
+    const char *api_key; /* borrowed from ch->options */
+    const char *base;    /* static: OG_BASE_US or OG_BASE_EU */
 };
 
 static int og_configure(struct hd_channel *ch, json_object *options, struct hd_err *err)
@@ -115,8 +115,8 @@ static json_object *og_close_body(const struct hd_event *ev, const char *summary
 }
 
 /* req was initialised by the caller; on failure the caller clears it. */
-static int og_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n, struct hd_request *req,
-                     struct hd_err *err)
+static int og_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n,
+                     struct hd_request *req, struct hd_err *err)
 {
     struct opsgenie *o = ch->ctx;
     const struct hd_event *ev;

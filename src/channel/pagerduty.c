@@ -23,9 +23,9 @@
 #include "core/util.h"
 
 #define PD_DEFAULT_BASE "https://events.pagerduty.com"
-#define PD_KEY_LEN 32          /* "the 32 character Integration Key" */
-#define PD_DEDUP_MAX 255       /* dedup_key limit */
-#define PD_SUMMARY_MAX 1024    /* payload.summary limit */
+#define PD_KEY_LEN 32       /* "the 32 character Integration Key" */
+#define PD_DEDUP_MAX 255    /* dedup_key limit */
+#define PD_SUMMARY_MAX 1024 /* payload.summary limit */
 
 struct pagerduty {
     /* Borrowed from ch->options, which lives as long as the channel. */
@@ -51,10 +51,11 @@ static int pd_configure(struct hd_channel *ch, json_object *options, struct hd_e
         }
     }
     if (n != PD_KEY_LEN || !printable) {
-        return hd_err_set(err, HD_EINVAL,
-                          "options.serviceKey: must be the 32-character Events API v2 integration key (got %zu "
-                          "characters)",
-                          n);
+        return hd_err_set(
+            err, HD_EINVAL,
+            "options.serviceKey: must be the 32-character Events API v2 integration key (got %zu "
+            "characters)",
+            n);
     }
     rc = hd_opt_str(options, "options", "account", 0, &p->account, err);
     if (rc == HD_OK) {
@@ -116,8 +117,8 @@ static json_object *pd_body(const struct pagerduty *p, const struct hd_event *ev
 }
 
 /* req was initialised by the caller; on failure the caller clears it. */
-static int pd_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n, struct hd_request *req,
-                     struct hd_err *err)
+static int pd_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n,
+                     struct hd_request *req, struct hd_err *err)
 {
     struct pagerduty *p = ch->ctx;
     struct hd_buf url, dedup, summary;

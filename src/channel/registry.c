@@ -20,15 +20,9 @@ extern const struct hd_channel_type hd_channel_splunk;
 extern const struct hd_channel_type hd_channel_elasticsearch;
 
 static const struct hd_channel_type *const types[] = {
-    &hd_channel_webhook,
-    &hd_channel_email,
-    &hd_channel_sns,
-    &hd_channel_slack,
-    &hd_channel_pagerduty,
-    &hd_channel_opsgenie,
-    &hd_channel_victorops,
-    &hd_channel_splunk,
-    &hd_channel_elasticsearch,
+    &hd_channel_webhook,   &hd_channel_email,     &hd_channel_sns,
+    &hd_channel_slack,     &hd_channel_pagerduty, &hd_channel_opsgenie,
+    &hd_channel_victorops, &hd_channel_splunk,    &hd_channel_elasticsearch,
 };
 
 const struct hd_channel_type *hd_channel_type_find(const char *name)
@@ -51,8 +45,10 @@ int hd_channel_registry_check_table(const struct hd_channel_type *const *t, size
         if (t[i] == NULL || t[i]->name == NULL || t[i]->name[0] == '\0') {
             return hd_err_set(err, HD_EINVAL, "channel type #%zu has no name", i);
         }
-        if (t[i]->configure == NULL || t[i]->render == NULL || t[i]->classify == NULL || t[i]->max_batch == 0) {
-            return hd_err_set(err, HD_EINVAL, "channel type %s: configure, render, classify and max_batch are required",
+        if (t[i]->configure == NULL || t[i]->render == NULL || t[i]->classify == NULL ||
+            t[i]->max_batch == 0) {
+            return hd_err_set(err, HD_EINVAL,
+                              "channel type %s: configure, render, classify and max_batch are required",
                               t[i]->name);
         }
         for (size_t j = 0; j < i; j++) {

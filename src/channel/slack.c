@@ -27,12 +27,12 @@
 #include "channel/transform.h"
 #include "core/util.h"
 
-#define SLACK_TEXT_MAX 2900    /* section text limit 3000 */
-#define SLACK_FIELD_MAX 1900   /* field text limit 2000 */
+#define SLACK_TEXT_MAX 2900  /* section text limit 3000 */
+#define SLACK_FIELD_MAX 1900 /* field text limit 2000 */
 #define SLACK_SUMMARY_MAX 3000
 
 struct slack {
-    const char *url;       /* borrowed from ch->options: where messages go */
+    const char *url; /* borrowed from ch->options: where messages go */
     const char *channel;
 };
 
@@ -74,8 +74,10 @@ static int put_escaped(struct hd_buf *b, const char *s, size_t max_chars)
     }
     for (size_t i = 0; rc == HD_OK && i < raw.len; i++) {
         char c = raw.p[i];
-        rc = c == '&' ? hd_buf_puts(b, "&amp;") : c == '<' ? hd_buf_puts(b, "&lt;") : c == '>' ? hd_buf_puts(b, "&gt;")
-                                                                                            : hd_buf_putc(b, c);
+        rc = c == '&'   ? hd_buf_puts(b, "&amp;")
+             : c == '<' ? hd_buf_puts(b, "&lt;")
+             : c == '>' ? hd_buf_puts(b, "&gt;")
+                        : hd_buf_putc(b, c);
     }
     hd_buf_free(&raw);
     return rc;
@@ -196,8 +198,8 @@ static int slack_url(const struct hd_channel *ch, const char *url, struct hd_buf
 }
 
 /* req was initialised by the caller; on failure the caller clears it. */
-static int slack_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n, struct hd_request *req,
-                        struct hd_err *err)
+static int slack_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n,
+                        struct hd_request *req, struct hd_err *err)
 {
     struct slack *s = ch->ctx;
     struct hd_buf url, summary;
@@ -237,7 +239,8 @@ static enum hd_verdict slack_classify(struct hd_channel *ch, const struct hd_res
                                       struct hd_item_verdict *items)
 {
     (void)ch;
-    return hd_notify_classify(resp, hd_notify_body_excerpt, n, items); /* "invalid_payload", "no_service", ... */
+    return hd_notify_classify(resp, hd_notify_body_excerpt, n,
+                              items); /* "invalid_payload", "no_service", ... */
 }
 
 const struct hd_channel_type hd_channel_slack = {

@@ -51,7 +51,7 @@
 #define SNS_SUBJECT_MAX 99
 
 struct sns_topic {
-    const char *arn;     /* borrowed from ch->options */
+    const char *arn; /* borrowed from ch->options */
     char region[32];
     char partition[16];
     int fifo;
@@ -173,15 +173,17 @@ static int sns_credentials(struct sns *s, json_object *options, struct hd_err *e
         secret = getenv("AWS_SECRET_ACCESS_KEY");
         token = getenv("AWS_SESSION_TOKEN");
         if (id == NULL || id[0] == '\0' || secret == NULL || secret[0] == '\0') {
-            return hd_err_set(err, HD_EINVAL,
-                              "options.accessKeyId: required (with secretAccessKey), or AWS_ACCESS_KEY_ID and "
-                              "AWS_SECRET_ACCESS_KEY in herald's environment");
+            return hd_err_set(
+                err, HD_EINVAL,
+                "options.accessKeyId: required (with secretAccessKey), or AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY in herald's environment");
         }
     }
     /* A key id goes into the Authorization header and curl's user name:
      * nothing that could break either. */
     if (!all_of(id, strlen(id), NULL) || strlen(id) > 128) {
-        return hd_err_set(err, HD_EINVAL, "options.accessKeyId: must be letters and digits (an AWS access key id)");
+        return hd_err_set(err, HD_EINVAL,
+                          "options.accessKeyId: must be letters and digits (an AWS access key id)");
     }
     if (token != NULL && token[0] == '\0') {
         token = NULL;
@@ -268,7 +270,8 @@ static int sns_subject(const struct hd_event *ev, struct hd_buf *out)
     return rc;
 }
 
-static int sns_message(struct hd_channel *ch, const struct hd_event *ev, struct hd_buf *msg, struct hd_err *err)
+static int sns_message(struct hd_channel *ch, const struct hd_event *ev, struct hd_buf *msg,
+                       struct hd_err *err)
 {
     if (ch->common.tmpl != NULL) {
         return hd_template_render(ev, ch->common.tmpl, msg, err);
@@ -295,7 +298,8 @@ static int publish_request(struct hd_channel *ch, const struct sns_topic *t, con
     int rc = HD_OK;
     if (ch->common.endpoint != NULL) {
         size_t el = strlen(ch->common.endpoint);
-        rc = hd_buf_printf(&b, "%s%s", ch->common.endpoint, el > 0 && ch->common.endpoint[el - 1] == '/' ? "" : "/");
+        rc = hd_buf_printf(&b, "%s%s", ch->common.endpoint,
+                           el > 0 && ch->common.endpoint[el - 1] == '/' ? "" : "/");
     } else {
         rc = hd_buf_printf(&b, "https://sns.%s.%s/", t->region,
                            strcmp(t->partition, "aws-cn") == 0 ? "amazonaws.com.cn" : "amazonaws.com");
@@ -347,8 +351,8 @@ static int publish_request(struct hd_channel *ch, const struct sns_topic *t, con
     return rc;
 }
 
-static int sns_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n, struct hd_request *req,
-                      struct hd_err *err)
+static int sns_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n,
+                      struct hd_request *req, struct hd_err *err)
 {
     struct sns *s = ch->ctx;
     struct hd_buf subject, msg;
@@ -431,11 +435,21 @@ static int xml_leaf(const struct hd_buf *b, const char *tag, char *out, size_t o
 static int retryable_code(const char *code)
 {
     static const char *const codes[] = {
-        "Throttling",        "ThrottlingException",     "ThrottledException",
-        "Throttled",         "RequestThrottledException", "TooManyRequestsException",
-        "RequestLimitExceeded", "RequestThrottled",     "SlowDown",
-        "PriorRequestNotComplete", "KMSThrottling",     "RequestTimeout",
-        "RequestTimeoutException", "InternalError",     "InternalFailure",
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "Throttled",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "KMSThrottling",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "InternalError",
+        "InternalFailure",
         "ServiceUnavailable",
     };
     for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++) {
@@ -453,7 +467,8 @@ static enum hd_verdict sns_classify(struct hd_channel *ch, const struct hd_respo
     char message[160];
     char why[sizeof(items[0].error)];
     enum hd_verdict v = hd_classify_http(resp);
-    int has_code = resp->status != 0 && v != HD_VERDICT_DELIVERED && xml_leaf(&resp->body, "Code", code, sizeof(code));
+    int has_code =
+        resp->status != 0 && v != HD_VERDICT_DELIVERED && xml_leaf(&resp->body, "Code", code, sizeof(code));
     if (has_code && retryable_code(code)) {
         v = HD_VERDICT_RETRY;
     }

@@ -55,21 +55,21 @@
 #define ACK_TIMEOUT_MAX_MS (24L * 3600 * 1000)
 
 struct splunk {
-    char *base;              /* owned: scheme://host[:port][/prefix], no trailing '/' */
+    char *base; /* owned: scheme://host[:port][/prefix], no trailing '/' */
     /* Borrowed from ch->options, which lives as long as the channel. */
     const char *token;
     const char *index;
-    const char *sourcetype;  /* overrides the per-source one */
+    const char *sourcetype; /* overrides the per-source one */
     const char *source;
-    const char *host;        /* overrides the event's host */
+    const char *host; /* overrides the event's host */
     int raw;
     int use_ack;
-    char guid[37];           /* X-Splunk-Request-Channel when use_ack */
+    char guid[37]; /* X-Splunk-Request-Channel when use_ack */
 };
 
 static const char *const trim_suffixes[] = {
     "/services/collector/event/1.0", "/services/collector/raw/1.0", "/services/collector/event",
-    "/services/collector/raw", "/services/collector",
+    "/services/collector/raw",       "/services/collector",
 };
 
 /* ---- options ------------------------------------------------------------ */
@@ -205,8 +205,12 @@ static const char *sourcetype_of(const struct splunk *s, const struct hd_event *
         const char *source;
         const char *sourcetype;
     } map[] = {
-        {"sysdig_secure", "sysdig:secure"}, {"sysdig_monitor", "sysdig:monitor"}, {"falco", "falco"},
-        {"kubernetes", "kube:event"},       {"docker", "docker:event"},          {"alertmanager", "alertmanager"},
+        {"sysdig_secure", "sysdig:secure"},
+        {"sysdig_monitor", "sysdig:monitor"},
+        {"falco", "falco"},
+        {"kubernetes", "kube:event"},
+        {"docker", "docker:event"},
+        {"alertmanager", "alertmanager"},
     };
     if (s->sourcetype != NULL) {
         return s->sourcetype;
@@ -290,7 +294,8 @@ static int put_fields(struct hd_buf *b, const struct hd_event *ev)
                 }
                 snprintf(key, sizeof(key), "labels.%s", k);
                 if (json_object_is_type(v, json_type_string)) {
-                    rc = put_kv(b, &first, key, json_object_get_string(v), (size_t)json_object_get_string_len(v));
+                    rc = put_kv(b, &first, key, json_object_get_string(v),
+                                (size_t)json_object_get_string_len(v));
                 } else {
                     /* Numbers, booleans and nested values as their JSON text: HEC wants flat strings. */
                     rc = put_kvs(b, &first, key, json_object_to_json_string_ext(v, JSON_C_TO_STRING_PLAIN));
@@ -306,7 +311,8 @@ static int put_fields(struct hd_buf *b, const struct hd_event *ev)
 }
 
 /* The event's document: template, else transform (the original by default). */
-static int put_document(struct hd_channel *ch, const struct hd_event *ev, struct hd_buf *b, struct hd_err *err)
+static int put_document(struct hd_channel *ch, const struct hd_event *ev, struct hd_buf *b,
+                        struct hd_err *err)
 {
     if (ch->common.tmpl != NULL) {
         return hd_template_render(ev, ch->common.tmpl, b, err);
@@ -323,7 +329,8 @@ static int64_t floor_div(int64_t a, int64_t b)
     return q;
 }
 
-static int put_envelope(struct hd_channel *ch, const struct hd_event *ev, struct hd_buf *b, struct hd_err *err)
+static int put_envelope(struct hd_channel *ch, const struct hd_event *ev, struct hd_buf *b,
+                        struct hd_err *err)
 {
     const struct splunk *s = ch->ctx;
     int64_t us = ev->ts_us > 0 ? ev->ts_us : ev->recv_us;
@@ -447,16 +454,16 @@ static int common_request(struct hd_channel *ch, struct hd_request *req, const c
 static const char *raw_sourcetype(const struct splunk *s, const struct hd_event *const *evs, size_t n)
 {
     for (size_t i = 1; i < n; i++) {
-        if (evs[i]->source != evs[0]->source &&
-            (evs[i]->source == NULL || evs[0]->source == NULL || strcmp(evs[i]->source, evs[0]->source) != 0)) {
+        if (evs[i]->source != evs[0]->source && (evs[i]->source == NULL || evs[0]->source == NULL ||
+                                                 strcmp(evs[i]->source, evs[0]->source) != 0)) {
             return s->sourcetype; /* mixed: only the configured one, else the token's default */
         }
     }
     return sourcetype_of(s, evs[0]);
 }
 
-static int splunk_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n, struct hd_request *req,
-                         struct hd_err *err)
+static int splunk_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n,
+                         struct hd_request *req, struct hd_err *err)
 {
     const struct splunk *s = ch->ctx;
     struct hd_buf url;
@@ -501,7 +508,8 @@ static int splunk_render(struct hd_channel *ch, const struct hd_event *const *ev
             rc = hd_buf_putc(&req->body, '\n');
         }
         if (rc == HD_OK) {
-            rc = s->raw ? put_raw_line(ch, evs[i], n > 1, &req->body, err) : put_envelope(ch, evs[i], &req->body, err);
+            rc = s->raw ? put_raw_line(ch, evs[i], n > 1, &req->body, err)
+                        : put_envelope(ch, evs[i], &req->body, err);
         }
     }
     if (rc != HD_OK) {
@@ -512,8 +520,8 @@ static int splunk_render(struct hd_channel *ch, const struct hd_event *const *ev
     }
     if (n > 1 && ch->common.batch_max_bytes > 0 && req->body.len > ch->common.batch_max_bytes) {
         /* The dispatcher halves the batch until it fits. */
-        rc = hd_err_set(err, HD_ETOOBIG, "splunk: batch of %zu events is %zu bytes, over batch.maxBytes %zu", n,
-                        req->body.len, ch->common.batch_max_bytes);
+        rc = hd_err_set(err, HD_ETOOBIG, "splunk: batch of %zu events is %zu bytes, over batch.maxBytes %zu",
+                        n, req->body.len, ch->common.batch_max_bytes);
     }
 out:
     hd_buf_free(&url);
@@ -530,14 +538,12 @@ static enum hd_verdict code_verdict(int64_t code, const struct hd_response *resp
 {
     switch (code) {
     case 0:
-    case 17:
-        return resp->status >= 200 && resp->status < 300 ? HD_VERDICT_DELIVERED : hd_classify_http(resp);
+    case 17: return resp->status >= 200 && resp->status < 300 ? HD_VERDICT_DELIVERED : hd_classify_http(resp);
     case 8:
     case 9:
     case 18:
     case 19:
-    case 20:
-        return HD_VERDICT_RETRY;
+    case 20: return HD_VERDICT_RETRY;
     default:
         if (code >= 1 && code <= 22) {
             return HD_VERDICT_DEAD;
@@ -598,17 +604,19 @@ static enum hd_verdict splunk_classify(struct hd_channel *ch, const struct hd_re
         } else if (code < 0) {
             /* No HEC answer (a proxy's page): the start of the body says why. */
             size_t len = resp->body.len < 200 ? resp->body.len : 200;
-            set_item(it, v, status, "HTTP %d: %.*s", status, (int)len, resp->body.p != NULL ? resp->body.p : "");
+            set_item(it, v, status, "HTTP %d: %.*s", status, (int)len,
+                     resp->body.p != NULL ? resp->body.p : "");
         } else if (v == HD_VERDICT_DEAD && bad >= 0 && (size_t)bad < n && n > 1) {
             /* HEC indexed the events before the bad one and stopped there. */
             if ((int64_t)i < bad) {
                 set_item(it, HD_VERDICT_DELIVERED, 200, "%s", "");
             } else if ((int64_t)i == bad) {
-                set_item(it, HD_VERDICT_DEAD, status, "HEC code %lld: %s (event %lld of the batch)", (long long)code,
-                         text != NULL ? text : "", (long long)bad);
+                set_item(it, HD_VERDICT_DEAD, status, "HEC code %lld: %s (event %lld of the batch)",
+                         (long long)code, text != NULL ? text : "", (long long)bad);
             } else {
-                set_item(it, HD_VERDICT_RETRY, status, "not indexed: HEC stopped at event %lld of the batch (code %lld)",
-                         (long long)bad, (long long)code);
+                set_item(it, HD_VERDICT_RETRY, status,
+                         "not indexed: HEC stopped at event %lld of the batch (code %lld)", (long long)bad,
+                         (long long)code);
             }
         } else {
             set_item(it, v, status, "HEC code %lld: %s", (long long)code, text != NULL ? text : "");
@@ -665,8 +673,8 @@ static int splunk_ack_render(struct hd_channel *ch, const int64_t *ids, size_t n
     return HD_OK;
 }
 
-static int splunk_ack_classify(struct hd_channel *ch, const struct hd_response *resp, const int64_t *ids, size_t n,
-                               unsigned char *confirmed)
+static int splunk_ack_classify(struct hd_channel *ch, const struct hd_response *resp, const int64_t *ids,
+                               size_t n, unsigned char *confirmed)
 {
     (void)ch;
     if (resp->status != 200) {

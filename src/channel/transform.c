@@ -457,8 +457,8 @@ out:
     return rc;
 }
 
-int hd_transform_apply(const struct hd_event *ev, json_object *transform, json_object *custom, struct hd_buf *out,
-                       struct hd_err *err)
+int hd_transform_apply(const struct hd_event *ev, json_object *transform, json_object *custom,
+                       struct hd_buf *out, struct hd_err *err)
 {
     struct xf x;
     size_t len0 = out->len;
@@ -466,7 +466,8 @@ int hd_transform_apply(const struct hd_event *ev, json_object *transform, json_o
     int empty = 0;
     int rc = HD_OK;
     xf_read(transform, &x);
-    if (custom != NULL && (!json_object_is_type(custom, json_type_object) || json_object_object_length(custom) == 0)) {
+    if (custom != NULL &&
+        (!json_object_is_type(custom, json_type_object) || json_object_object_length(custom) == 0)) {
         custom = NULL;
     }
     int adds = x.millis != NULL || x.iso != NULL || x.add_norm;
@@ -478,7 +479,8 @@ int hd_transform_apply(const struct hd_event *ev, json_object *transform, json_o
         }
         return rc;
     }
-    if (!edits && ev->raw != NULL && object_bounds(ev->raw, ev->raw_len, &close, &empty) && splice_safe(ev, &x)) {
+    if (!edits && ev->raw != NULL && object_bounds(ev->raw, ev->raw_len, &close, &empty) &&
+        splice_safe(ev, &x)) {
         rc = splice(ev, &x, close, empty, out);
         if (rc != HD_OK) {
             hd_err_set(err, rc, "transform: %s", hd_strerror(rc));
@@ -624,10 +626,8 @@ static int emit(json_object *t, json_object *view, struct hd_buf *out)
         return rc == HD_OK ? hd_buf_putc(out, ']') : rc;
     case json_type_string:
         return emit_string(json_object_get_string(t), (size_t)json_object_get_string_len(t), view, out);
-    case json_type_null:
-        return hd_buf_puts(out, "null");
-    default:
-        return hd_json_append(t, out);
+    case json_type_null: return hd_buf_puts(out, "null");
+    default: return hd_json_append(t, out);
     }
 }
 
@@ -658,8 +658,7 @@ static int uses_raw(json_object *t)
         size_t n = (size_t)json_object_get_string_len(t);
         return memmem(s, n, "{{", 2) != NULL && memmem(s, n, "raw", 3) != NULL;
     }
-    default:
-        return 0;
+    default: return 0;
     }
 }
 

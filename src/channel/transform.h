@@ -8,7 +8,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
-#include "input/event.h"
+#include "model/event.h"
 #include "json/json.h"
 
 /* Appends the event's document after options.transform to out:

@@ -31,7 +31,7 @@
 #define VO_MESSAGE_MAX 8000
 
 struct victorops {
-    const char *api_key;      /* borrowed from ch->options */
+    const char *api_key; /* borrowed from ch->options */
     const char *routing_key;
 };
 
@@ -43,7 +43,8 @@ static int vo_key(json_object *options, const char *key, const char **out, struc
     }
     for (const unsigned char *p = (const unsigned char *)*out; *p != '\0'; p++) {
         if (*p <= 0x20 || *p == 0x7f || *p == '/' || *p == '?' || *p == '#') {
-            return hd_err_set(err, HD_EINVAL, "options.%s: must not contain '/', '?', '#', spaces or control characters",
+            return hd_err_set(err, HD_EINVAL,
+                              "options.%s: must not contain '/', '?', '#', spaces or control characters",
                               key);
         }
     }
@@ -101,8 +102,8 @@ static json_object *vo_body(const struct hd_event *ev, const char *entity, const
 }
 
 /* req was initialised by the caller; on failure the caller clears it. */
-static int vo_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n, struct hd_request *req,
-                     struct hd_err *err)
+static int vo_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n,
+                     struct hd_request *req, struct hd_err *err)
 {
     struct victorops *v = ch->ctx;
     struct hd_buf url, entity, summary;
@@ -159,8 +160,8 @@ static enum hd_verdict vo_classify(struct hd_channel *ch, const struct hd_respon
     char why[256] = "";
     (void)ch;
     enum hd_verdict v = hd_classify_http(resp);
-    json_object *o = resp->status != 0 && resp->body.len > 0 ? hd_json_parse(resp->body.p, resp->body.len, NULL)
-                                                              : NULL;
+    json_object *o =
+        resp->status != 0 && resp->body.len > 0 ? hd_json_parse(resp->body.p, resp->body.len, NULL) : NULL;
     const char *result = hd_json_get_str(o, "result");
     const char *msg = hd_json_get_str(o, "message");
     if (result != NULL && strcmp(result, "failure") == 0 && v == HD_VERDICT_DELIVERED) {

@@ -18,9 +18,9 @@
 struct webhook {
     /* Borrowed from ch->options, which lives as long as the channel. */
     const char *url;
-    json_object *headers;   /* validated: string values, no CR/LF */
-    json_object *custom;    /* customData object or NULL */
-    int user_content_type;  /* additionalHeaders sets Content-Type */
+    json_object *headers;  /* validated: string values, no CR/LF */
+    json_object *custom;   /* customData object or NULL */
+    int user_content_type; /* additionalHeaders sets Content-Type */
 };
 
 static int webhook_configure(struct hd_channel *ch, json_object *options, struct hd_err *err)
@@ -48,8 +48,8 @@ static int webhook_configure(struct hd_channel *ch, json_object *options, struct
 
 /* req was initialised by the caller (hd_request_init); on failure the caller
  * clears it. */
-static int webhook_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n, struct hd_request *req,
-                          struct hd_err *err)
+static int webhook_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n,
+                          struct hd_request *req, struct hd_err *err)
 {
     struct webhook *w = ch->ctx;
     int rc = HD_OK;
@@ -84,7 +84,8 @@ static enum hd_verdict webhook_classify(struct hd_channel *ch, const struct hd_r
 {
     enum hd_verdict v = hd_classify_http(resp);
     (void)ch;
-    hd_items_set(v, resp, NULL, n, items); /* the start of the sink's answer says why (ES/Splunk put the reason there) */
+    hd_items_set(v, resp, NULL, n,
+                 items); /* the start of the sink's answer says why (ES/Splunk put the reason there) */
     return v;
 }
 

@@ -32,22 +32,22 @@
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 
 struct cli {
-    const char *cmd;       /* "channel", for messages */
-    const char *usage;     /* the command's own part; common_usage follows */
-    char *base;            /* --url without trailing '/', owned */
-    const char *token;     /* borrowed from argv or the environment */
+    const char *cmd;   /* "channel", for messages */
+    const char *usage; /* the command's own part; common_usage follows */
+    char *base;        /* --url without trailing '/', owned */
+    const char *token; /* borrowed from argv or the environment */
     const char *cacert;
     int insecure;
-    int table;             /* -o table */
+    int table; /* -o table */
     const char *pos[CLI_MAX_POS];
     size_t n_pos;
 };
 
 /* One option of a command. Value options store into *val, flags set *flag. */
 struct opt {
-    const char *name;      /* "since" for --since */
-    char shrt;             /* 'q' for -q, 0 if none */
-    const char **val;      /* NULL for a flag */
+    const char *name; /* "since" for --since */
+    char shrt;        /* 'q' for -q, 0 if none */
+    const char **val; /* NULL for a flag */
     int *flag;
 };
 
@@ -139,8 +139,9 @@ static int parse_args(struct cli *c, int argc, char **argv, const struct opt *op
         }
         for (size_t t = 0; t < 2 && found == NULL; t++) {
             for (const struct opt *o = tables[t]; o != NULL && o->name != NULL; o++) {
-                int match = a[1] == '-' ? (strlen(o->name) == name_len && strncmp(o->name, a + 2, name_len) == 0)
-                                        : (o->shrt != 0 && o->shrt == a[1]);
+                int match = a[1] == '-'
+                                ? (strlen(o->name) == name_len && strncmp(o->name, a + 2, name_len) == 0)
+                                : (o->shrt != 0 && o->shrt == a[1]);
                 if (match) {
                     found = o;
                     break;
@@ -275,8 +276,8 @@ static void server_message(const struct hd_buf *body, long status, char *out, si
 
 /* One request. path includes the query. On success (2xx) the body is in out
  * and 0 is returned; otherwise one line is printed and 1 returned. */
-static int request(const struct cli *c, const char *method, const char *path, const char *ctype, const char *body,
-                   size_t body_len, struct hd_buf *out)
+static int request(const struct cli *c, const char *method, const char *path, const char *ctype,
+                   const char *body, size_t body_len, struct hd_buf *out)
 {
     int rc = EXIT_FAIL;
     char errbuf[CURL_ERROR_SIZE] = "";
@@ -433,7 +434,8 @@ static void print_json(const struct hd_buf *body)
         }
         return;
     }
-    puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED | JSON_C_TO_STRING_NOSLASHESCAPE));
+    puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
     json_object_put(root);
 }
 
@@ -441,7 +443,7 @@ static void print_json(const struct hd_buf *body)
 struct table {
     size_t ncol;
     char **cells;
-    size_t n;      /* cells used */
+    size_t n; /* cells used */
     size_t cap;
 };
 
@@ -514,7 +516,8 @@ static int table_rows(struct table *t, json_object *items, const char *const *pa
 {
     size_t n = json_object_is_type(items, json_type_array) ? json_object_array_length(items) : 1;
     for (size_t i = 0; i < n; i++) {
-        json_object *it = json_object_is_type(items, json_type_array) ? json_object_array_get_idx(items, i) : items;
+        json_object *it =
+            json_object_is_type(items, json_type_array) ? json_object_array_get_idx(items, i) : items;
         for (size_t k = 0; k < t->ncol; k++) {
             if (table_add(t, cell(it, paths[k])) != HD_OK) {
                 return HD_ENOMEM;
@@ -525,8 +528,8 @@ static int table_rows(struct table *t, json_object *items, const char *const *pa
 }
 
 /* Prints member key of the answer as a table with the given headers/paths. */
-static int print_table(const struct cli *c, const struct hd_buf *body, const char *key, const char *const *heads,
-                       const char *const *paths, size_t ncol)
+static int print_table(const struct cli *c, const struct hd_buf *body, const char *key,
+                       const char *const *heads, const char *const *paths, size_t ncol)
 {
     struct table t = {.ncol = ncol};
     int rc = EXIT_OK;
@@ -594,7 +597,8 @@ static int is_number(const char *s)
 static const char channel_usage[] =
     "usage: herald channel list\n"
     "       herald channel get ID\n"
-    "       herald channel create FILE      (FILE or '-': a channel object or {\"notificationChannel\":{...}})\n"
+    "       herald channel create FILE      (FILE or '-': a channel object or "
+    "{\"notificationChannel\":{...}})\n"
     "       herald channel update ID FILE   (without a version in FILE, the current one is used)\n"
     "       herald channel delete ID\n"
     "       herald channel test ID\n"
@@ -621,7 +625,8 @@ static int channel_id(const struct cli *c, const char *arg, char *out, size_t ou
     rc = EXIT_FAIL;
     root = hd_json_parse(body.p, body.len, NULL);
     json_object *list = root != NULL ? hd_json_path(root, "notificationChannels") : NULL;
-    size_t n = list != NULL && json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
+    size_t n =
+        list != NULL && json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
     for (size_t i = 0; i < n; i++) {
         json_object *ch = json_object_array_get_idx(list, i);
         const char *name = hd_json_get_str(ch, "name");
@@ -717,7 +722,8 @@ static int channel_update(const struct cli *c, const char *id, const char *file,
         char want[32];
         snprintf(want, sizeof(want), "%lld", (long long)body_id);
         if (strcmp(want, id) != 0) {
-            rc = failf(c, "%s holds channel %s, not %s: refusing to overwrite another channel", file, want, id);
+            rc = failf(c, "%s holds channel %s, not %s: refusing to overwrite another channel", file, want,
+                       id);
             goto out;
         }
     }
@@ -775,8 +781,8 @@ int hd_cmd_channel(int argc, char **argv)
         size_t nargs;
         const char *args;
     } actions[] = {
-        {"list", 0, ""}, {"get", 1, " ID"}, {"create", 1, " FILE"}, {"update", 2, " ID FILE"},
-        {"delete", 1, " ID"}, {"test", 1, " ID"},
+        {"list", 0, ""},           {"get", 1, " ID"},    {"create", 1, " FILE"},
+        {"update", 2, " ID FILE"}, {"delete", 1, " ID"}, {"test", 1, " ID"},
     };
     size_t a = 0;
     while (a < sizeof(actions) / sizeof(actions[0]) && strcmp(actions[a].name, action) != 0) {
@@ -950,10 +956,14 @@ int hd_cmd_events(int argc, char **argv)
     const char *since = NULL, *severity = NULL, *state = NULL, *source = NULL, *ns = NULL;
     const char *limit = NULL, *q = NULL, *cursor = NULL;
     const struct opt opts[] = {
-        {.name = "since", .val = &since},       {.name = "severity", .val = &severity},
-        {.name = "state", .val = &state},       {.name = "source", .val = &source},
-        {.name = "namespace", .shrt = 'n', .val = &ns}, {.name = "limit", .val = &limit},
-        {.name = "query", .shrt = 'q', .val = &q}, {.name = "cursor", .val = &cursor},
+        {.name = "since", .val = &since},
+        {.name = "severity", .val = &severity},
+        {.name = "state", .val = &state},
+        {.name = "source", .val = &source},
+        {.name = "namespace", .shrt = 'n', .val = &ns},
+        {.name = "limit", .val = &limit},
+        {.name = "query", .shrt = 'q', .val = &q},
+        {.name = "cursor", .val = &cursor},
         {.name = NULL},
     };
     struct hd_buf path;
@@ -997,7 +1007,8 @@ int hd_cmd_events(int argc, char **argv)
             state_up[i] = (char)toupper((unsigned char)state[i]);
         }
         state_up[i] = '\0';
-        if (strcmp(state_up, "ACTIVE") != 0 && strcmp(state_up, "OK") != 0 && strcmp(state_up, "RESOLVED") != 0) {
+        if (strcmp(state_up, "ACTIVE") != 0 && strcmp(state_up, "OK") != 0 &&
+            strcmp(state_up, "RESOLVED") != 0) {
             rc = usage_error(&c, "--state: expected ACTIVE, OK or RESOLVED");
             goto out;
         }
@@ -1082,9 +1093,9 @@ int hd_cmd_deliveries(int argc, char **argv)
     int failed = 0;
     const char *status = NULL, *channel = NULL, *retry = NULL, *retry_all = NULL;
     const struct opt opts[] = {
-        {.name = "failed", .flag = &failed},       {.name = "status", .val = &status},
-        {.name = "channel", .val = &channel},      {.name = "retry", .val = &retry},
-        {.name = "retry-all", .val = &retry_all},  {.name = NULL},
+        {.name = "failed", .flag = &failed},      {.name = "status", .val = &status},
+        {.name = "channel", .val = &channel},     {.name = "retry", .val = &retry},
+        {.name = "retry-all", .val = &retry_all}, {.name = NULL},
     };
     struct hd_buf path;
     struct hd_buf ans;
@@ -1133,7 +1144,8 @@ int hd_cmd_deliveries(int argc, char **argv)
         if (rc != EXIT_OK) {
             goto out;
         }
-        if (hd_buf_puts(&path, "/api/deliveries/retry") != HD_OK || add_query(&path, "channelId", id) != HD_OK) {
+        if (hd_buf_puts(&path, "/api/deliveries/retry") != HD_OK ||
+            add_query(&path, "channelId", id) != HD_OK) {
             rc = failf(&c, "out of memory");
         } else {
             rc = request_print(&c, "POST", path.p, &ans);

@@ -27,7 +27,7 @@
 #include "core/log.h"
 #include "core/util.h"
 #include "input/decoder.h"
-#include "input/watch.h"
+#include "watch/watch.h"
 #include "json/json.h"
 #include "net/http_server.h"
 #include "route/dispatcher.h"
@@ -60,13 +60,13 @@ static void resolve_web_dir(const struct hd_config *cfg, char *out, size_t cap)
 #ifdef HD_SOURCE_DIR
     snprintf(cand[nc++], sizeof(cand[0]), "%s/web", HD_SOURCE_DIR);
 #endif
-    char exe[2048];   /* shorter than a candidate: the suffix always fits */
+    char exe[2048]; /* shorter than a candidate: the suffix always fits */
     ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
     if (n > 0) {
         exe[n] = '\0';
         char *slash = strrchr(exe, '/');
         if (slash != NULL) {
-            *slash = '\0';   /* <prefix>/bin */
+            *slash = '\0'; /* <prefix>/bin */
             snprintf(cand[nc++], sizeof(cand[0]), "%s/../share/herald/web", exe);
         }
     }
@@ -97,18 +97,23 @@ static int start_watchers(const struct hd_config *cfg, struct hd_store *st, stru
 {
     struct hd_watch_host host = {.store = st, .stored = watch_stored, .ctx = disp};
     if (cfg->k8s_enabled) {
-        struct hd_k8s_watch_config kc = {
-            .api_server = cfg->k8s_api_server, .token_file = cfg->k8s_token_file, .ca_file = cfg->k8s_ca_file,
-            .ns = cfg->k8s_namespace, .field_selector = cfg->k8s_field_selector};
+        struct hd_k8s_watch_config kc = {.api_server = cfg->k8s_api_server,
+                                         .token_file = cfg->k8s_token_file,
+                                         .ca_file = cfg->k8s_ca_file,
+                                         .ns = cfg->k8s_namespace,
+                                         .field_selector = cfg->k8s_field_selector};
         *k8s = hd_k8s_watch_start(&kc, &host, err);
         if (*k8s == NULL) {
             return err->code ? err->code : HD_EINVAL;
         }
     }
     if (cfg->docker_enabled) {
-        struct hd_docker_watch_config dc = {
-            .socket = cfg->docker_socket, .url = cfg->docker_url, .ca_file = cfg->docker_ca_file,
-            .cert_file = cfg->docker_cert_file, .key_file = cfg->docker_key_file, .filters = cfg->docker_filters};
+        struct hd_docker_watch_config dc = {.socket = cfg->docker_socket,
+                                            .url = cfg->docker_url,
+                                            .ca_file = cfg->docker_ca_file,
+                                            .cert_file = cfg->docker_cert_file,
+                                            .key_file = cfg->docker_key_file,
+                                            .filters = cfg->docker_filters};
         *docker = hd_docker_watch_start(&dc, &host, err);
         if (*docker == NULL) {
             return err->code ? err->code : HD_EINVAL;
@@ -153,7 +158,8 @@ static int load_config(const struct serve_flags *fl, struct hd_config *cfg, stru
     if (rc != HD_OK) {
         return hd_err_set(err, rc, "out of memory");
     }
-    if (cfg->log_format != NULL && strcmp(cfg->log_format, "text") != 0 && strcmp(cfg->log_format, "json") != 0) {
+    if (cfg->log_format != NULL && strcmp(cfg->log_format, "text") != 0 &&
+        strcmp(cfg->log_format, "json") != 0) {
         return hd_err_set(err, HD_EINVAL, "log format: '%s' is not text or json", cfg->log_format);
     }
     return HD_OK;
@@ -325,11 +331,13 @@ static int upsert_config_channels(struct hd_store *st, const char *channels_json
 
 int hd_cmd_serve(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"config", required_argument, NULL, 'c'}, {"listen", required_argument, NULL, 'l'},
-        {"data", required_argument, NULL, 'd'},   {"store", required_argument, NULL, 's'},
-        {"log-format", required_argument, NULL, 'f'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0}};
+    static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
+                                         {"listen", required_argument, NULL, 'l'},
+                                         {"data", required_argument, NULL, 'd'},
+                                         {"store", required_argument, NULL, 's'},
+                                         {"log-format", required_argument, NULL, 'f'},
+                                         {"help", no_argument, NULL, 'h'},
+                                         {NULL, 0, NULL, 0}};
     struct serve_flags fl = {0};
     optind = 1;
     for (;;) {
@@ -362,7 +370,7 @@ int hd_cmd_serve(int argc, char **argv)
     struct hd_http_server *srv = NULL;
     struct hd_api api;
     int api_ok = 0;
-    char web_dir[4096];   /* api.web_dir points here for the whole run */
+    char web_dir[4096]; /* api.web_dir points here for the whole run */
 
     if (load_config(&fl, &cfg, &err) != HD_OK) {
         fprintf(stderr, "herald serve: %s\n", err.msg);
@@ -472,7 +480,8 @@ int hd_cmd_serve(int argc, char **argv)
         if (hd_mono_ms() >= next_prune) {
             size_t deleted = 0;
             struct hd_err perr = {0};
-            if (st->ops->prune(st, cfg.retention_max_age_ms, cfg.retention_max_bytes, &deleted, &perr) != HD_OK) {
+            if (st->ops->prune(st, cfg.retention_max_age_ms, cfg.retention_max_bytes, &deleted, &perr) !=
+                HD_OK) {
                 hd_log(HD_LOG_WARN, "retention: %s", perr.msg);
             } else if (deleted > 0) {
                 hd_log(HD_LOG_INFO, "retention: pruned %zu delivered events", deleted);
@@ -486,7 +495,7 @@ int hd_cmd_serve(int argc, char **argv)
 
 out:
     hd_http_server_stop(srv);
-    hd_watcher_stop(k8s_watch);     /* before the dispatcher: they wake it */
+    hd_watcher_stop(k8s_watch); /* before the dispatcher: they wake it */
     hd_watcher_stop(docker_watch);
     if (disp != NULL) {
         hd_dispatcher_stop(disp, cfg.shutdown_timeout_ms);

@@ -62,7 +62,8 @@ struct es_setup {
 /* ---- the objects herald installs ---- */
 
 static const char pipeline_json[] =
-    "{\"description\":\"herald: estimestamp (epoch millis) from Sysdig's timestamp (microseconds) for documents "
+    "{\"description\":\"herald: estimestamp (epoch millis) from Sysdig's timestamp (microseconds) for "
+    "documents "
     "that lack it\","
     "\"version\":1,"
     "\"processors\":[{\"script\":{\"lang\":\"painless\","
@@ -142,7 +143,8 @@ static json_object *template_body(const char *pattern)
     json_object_object_add(t, "priority", json_object_new_int(200));
     json_object_object_add(t, "version", json_object_new_int(1));
     json_object_object_add(meta, "managed_by", json_object_new_string("herald"));
-    json_object_object_add(meta, "description", json_object_new_string("herald events (herald setup elasticsearch)"));
+    json_object_object_add(meta, "description",
+                           json_object_new_string("herald events (herald setup elasticsearch)"));
     json_object_object_add(t, "_meta", meta);
     json_object_object_add(idx, "default_pipeline", json_object_new_string(PIPELINE_ID));
     json_object_object_add(settings, "index", idx);
@@ -239,14 +241,17 @@ static void answer_text(const struct hd_response *resp, char *out, size_t outsz)
     json_object *err = NULL;
     if (root != NULL && json_object_object_get_ex(root, "error", &err) && err != NULL) {
         const char *type = json_object_is_type(err, json_type_object) ? hd_json_get_str(err, "type") : NULL;
-        const char *reason = json_object_is_type(err, json_type_object) ? hd_json_get_str(err, "reason") : NULL;
+        const char *reason =
+            json_object_is_type(err, json_type_object) ? hd_json_get_str(err, "reason") : NULL;
         if (type != NULL || reason != NULL) {
-            snprintf(out, outsz, "HTTP %ld %s: %s", resp->status, type ? type : "error", reason ? reason : "");
+            snprintf(out, outsz, "HTTP %ld %s: %s", resp->status, type ? type : "error",
+                     reason ? reason : "");
         } else {
             snprintf(out, outsz, "HTTP %ld %s", resp->status, json_object_get_string(err));
         }
     } else {
-        snprintf(out, outsz, "HTTP %ld %.300s", resp->status, resp->body.len > 0 ? resp->body.p : "(empty answer)");
+        snprintf(out, outsz, "HTTP %ld %.300s", resp->status,
+                 resp->body.len > 0 ? resp->body.p : "(empty answer)");
     }
     json_object_put(root);
 }
@@ -279,15 +284,17 @@ static int check_version(const struct es_setup *s)
         }
     }
     if (num == NULL || (dist != NULL && strcmp(dist, "opensearch") == 0)) {
-        fprintf(stderr,
-                "herald setup elasticsearch: %s does not look like Elasticsearch 7.8+ (no version.number in its "
-                "answer to GET /): %.300s\n",
-                s->url, resp.body.len > 0 ? resp.body.p : "(empty answer)");
+        fprintf(
+            stderr,
+            "herald setup elasticsearch: %s does not look like Elasticsearch 7.8+ (no version.number in its "
+            "answer to GET /): %.300s\n",
+            s->url, resp.body.len > 0 ? resp.body.p : "(empty answer)");
     } else if (major < 7 || (major == 7 && minor < 8)) {
-        fprintf(stderr,
-                "herald setup elasticsearch: Elasticsearch %s at %s is too old: composable index templates need "
-                "7.8 or later (GET / answered version.number \"%s\")\n",
-                num, s->url, num);
+        fprintf(
+            stderr,
+            "herald setup elasticsearch: Elasticsearch %s at %s is too old: composable index templates need "
+            "7.8 or later (GET / answered version.number \"%s\")\n",
+            num, s->url, num);
     } else {
         printf("Elasticsearch %s at %s\n", num, s->url);
         rc = 0;
@@ -357,7 +364,8 @@ static json_object *extract_pipeline(json_object *answer, const char *name)
 static json_object *extract_template(json_object *answer, const char *name)
 {
     json_object *arr = NULL;
-    if (!json_object_object_get_ex(answer, "index_templates", &arr) || !json_object_is_type(arr, json_type_array)) {
+    if (!json_object_object_get_ex(answer, "index_templates", &arr) ||
+        !json_object_is_type(arr, json_type_array)) {
         return NULL;
     }
     for (size_t i = 0; i < json_object_array_length(arr); i++) {
@@ -452,7 +460,8 @@ static int setup_elasticsearch(int argc, char **argv)
             s.tls.ca_file = argv[i + 1];
             i++;
         } else {
-            fprintf(stderr, "herald setup elasticsearch: unknown or incomplete option '%s'\n%s", a, setup_usage);
+            fprintf(stderr, "herald setup elasticsearch: unknown or incomplete option '%s'\n%s", a,
+                    setup_usage);
             return 2;
         }
     }
@@ -472,7 +481,8 @@ static int setup_elasticsearch(int argc, char **argv)
     }
     if (index_names(s.index, pattern, sizeof(pattern), tname, sizeof(tname)) != 0) {
         fprintf(stderr,
-                "herald setup elasticsearch: --index '%s': an index name or date pattern (lowercase letters, digits, "
+                "herald setup elasticsearch: --index '%s': an index name or date pattern (lowercase letters, "
+                "digits, "
                 "'-', '_', '.', '+', %%Y %%m %%d ...) that does not start with '-', '_' or '+'\n",
                 s.index);
         return 2;
@@ -495,13 +505,13 @@ static int setup_elasticsearch(int argc, char **argv)
     if (check_version(&s) != 0) {
         goto out;
     }
-    if (ensure(&s, "ingest pipeline " PIPELINE_ID, "/_ingest/pipeline/" PIPELINE_ID, pipeline, extract_pipeline,
-               PIPELINE_ID) != 0) {
+    if (ensure(&s, "ingest pipeline " PIPELINE_ID, "/_ingest/pipeline/" PIPELINE_ID, pipeline,
+               extract_pipeline, PIPELINE_ID) != 0) {
         goto out;
     }
     char what[600];
-    snprintf(what, sizeof(what), "index template %s (index_patterns [%s], default_pipeline " PIPELINE_ID ")", tname,
-             pattern);
+    snprintf(what, sizeof(what), "index template %s (index_patterns [%s], default_pipeline " PIPELINE_ID ")",
+             tname, pattern);
     if (ensure(&s, what, tpath, tmpl, extract_template, tname) != 0) {
         goto out;
     }
@@ -582,7 +592,8 @@ static int kibana_report(json_object *root, const char *url)
     int64_t count = 0;
     hd_json_get_i64(root, "successCount", &count);
     printf("kibana: imported %lld saved objects into %s (overwrite=true)\n", (long long)count, url);
-    if (json_object_object_get_ex(root, "successResults", &res) && json_object_is_type(res, json_type_array)) {
+    if (json_object_object_get_ex(root, "successResults", &res) &&
+        json_object_is_type(res, json_type_array)) {
         for (size_t i = 0; i < json_object_array_length(res); i++) {
             json_object *o = json_object_array_get_idx(res, i);
             json_object *meta = NULL;
@@ -599,8 +610,10 @@ static int kibana_report(json_object *root, const char *url)
             json_object *e = NULL;
             json_object_object_get_ex(o, "error", &e);
             const char *etype = e != NULL ? hd_json_get_str(e, "type") : NULL;
-            fprintf(stderr, "herald setup kibana: %s %s: %s\n", hd_json_get_str(o, "type") ? hd_json_get_str(o, "type") : "?",
-                    hd_json_get_str(o, "id") ? hd_json_get_str(o, "id") : "?", etype != NULL ? etype : "error");
+            fprintf(stderr, "herald setup kibana: %s %s: %s\n",
+                    hd_json_get_str(o, "type") ? hd_json_get_str(o, "type") : "?",
+                    hd_json_get_str(o, "id") ? hd_json_get_str(o, "id") : "?",
+                    etype != NULL ? etype : "error");
             n_err++;
         }
     }
@@ -657,8 +670,11 @@ static int setup_kibana(int argc, char **argv)
         fprintf(stderr, "herald setup kibana: --url http(s)://HOST:5601 is required\n%s", setup_usage);
         goto out;
     }
-    if (space != NULL && (space[0] == '\0' || strspn(space, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(space))) {
-        fprintf(stderr, "herald setup kibana: --space '%s': a space id (lowercase letters, digits, '_', '-')\n", space);
+    if (space != NULL &&
+        (space[0] == '\0' || strspn(space, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(space))) {
+        fprintf(stderr,
+                "herald setup kibana: --space '%s': a space id (lowercase letters, digits, '_', '-')\n",
+                space);
         goto out;
     }
     if (s.user != NULL && s.user[0] == '\0') {
@@ -682,16 +698,18 @@ static int setup_kibana(int argc, char **argv)
      * unique enough (time, pid) and checked against the content. */
     char boundary[64];
     char ctype[128];
-    int bl = snprintf(boundary, sizeof(boundary), "herald-boundary-%lld-%ld", (long long)hd_now_ms(), (long)getpid());
+    int bl = snprintf(boundary, sizeof(boundary), "herald-boundary-%lld-%ld", (long long)hd_now_ms(),
+                      (long)getpid());
     if (bl <= 0 || memmem(ndjson.p, ndjson.len, boundary, (size_t)bl) != NULL) {
         fprintf(stderr, "herald setup kibana: multipart boundary found in the file; run again\n");
         goto out;
     }
     snprintf(ctype, sizeof(ctype), "multipart/form-data; boundary=%s", boundary);
-    int brc = hd_buf_printf(&req.body,
-                            "--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"herald.ndjson\"\r\n"
-                            "Content-Type: application/ndjson\r\n\r\n",
-                            boundary);
+    int brc =
+        hd_buf_printf(&req.body,
+                      "--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"herald.ndjson\"\r\n"
+                      "Content-Type: application/ndjson\r\n\r\n",
+                      boundary);
     if (brc == HD_OK) {
         brc = hd_buf_append(&req.body, ndjson.p, ndjson.len);
     }
@@ -738,8 +756,9 @@ static int setup_kibana(int argc, char **argv)
     root = hd_json_parse(resp.body.p, resp.body.len, NULL);
     if (resp.status != 200 || root == NULL) {
         const char *msg = root != NULL ? hd_json_get_str(root, "message") : NULL;
-        fprintf(stderr, "herald setup kibana: POST %.*s/api/saved_objects/_import failed: HTTP %ld %.400s\n", (int)ul,
-                s.url, resp.status, msg != NULL ? msg : (resp.body.len > 0 ? resp.body.p : "(empty answer)"));
+        fprintf(stderr, "herald setup kibana: POST %.*s/api/saved_objects/_import failed: HTTP %ld %.400s\n",
+                (int)ul, s.url, resp.status,
+                msg != NULL ? msg : (resp.body.len > 0 ? resp.body.p : "(empty answer)"));
         goto out;
     }
     printf("kibana: sent %s\n", used);

@@ -23,8 +23,8 @@ struct hd_str {
 };
 
 void hd_buf_init(struct hd_buf *b, size_t max);
-void hd_buf_free(struct hd_buf *b);       /* frees memory, buffer reusable after init */
-void hd_buf_reset(struct hd_buf *b);      /* len = 0, keeps memory */
+void hd_buf_free(struct hd_buf *b);  /* frees memory, buffer reusable after init */
+void hd_buf_reset(struct hd_buf *b); /* len = 0, keeps memory */
 int hd_buf_reserve(struct hd_buf *b, size_t extra);
 int hd_buf_append(struct hd_buf *b, const void *p, size_t n);
 int hd_buf_puts(struct hd_buf *b, const char *s);

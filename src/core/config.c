@@ -31,18 +31,30 @@
 
 /* The char * members, for copy and free (one list, so neither can miss one). */
 static const size_t str_fields[] = {
-    offsetof(struct hd_config, listen),         offsetof(struct hd_config, data_dir),
-    offsetof(struct hd_config, store_url),      offsetof(struct hd_config, tls_cert_file),
-    offsetof(struct hd_config, tls_key_file),   offsetof(struct hd_config, smtp_url),
-    offsetof(struct hd_config, smtp_from),      offsetof(struct hd_config, smtp_username),
-    offsetof(struct hd_config, smtp_password),  offsetof(struct hd_config, k8s_api_server),
-    offsetof(struct hd_config, k8s_token_file), offsetof(struct hd_config, k8s_ca_file),
-    offsetof(struct hd_config, k8s_namespace),  offsetof(struct hd_config, docker_socket),
-    offsetof(struct hd_config, k8s_field_selector), offsetof(struct hd_config, docker_url),
-    offsetof(struct hd_config, docker_ca_file), offsetof(struct hd_config, docker_cert_file),
-    offsetof(struct hd_config, docker_key_file), offsetof(struct hd_config, docker_filters),
-    offsetof(struct hd_config, log_format),     offsetof(struct hd_config, log_level),
-    offsetof(struct hd_config, channels_json),  offsetof(struct hd_config, web_dir),
+    offsetof(struct hd_config, listen),
+    offsetof(struct hd_config, data_dir),
+    offsetof(struct hd_config, store_url),
+    offsetof(struct hd_config, tls_cert_file),
+    offsetof(struct hd_config, tls_key_file),
+    offsetof(struct hd_config, smtp_url),
+    offsetof(struct hd_config, smtp_from),
+    offsetof(struct hd_config, smtp_username),
+    offsetof(struct hd_config, smtp_password),
+    offsetof(struct hd_config, k8s_api_server),
+    offsetof(struct hd_config, k8s_token_file),
+    offsetof(struct hd_config, k8s_ca_file),
+    offsetof(struct hd_config, k8s_namespace),
+    offsetof(struct hd_config, docker_socket),
+    offsetof(struct hd_config, k8s_field_selector),
+    offsetof(struct hd_config, docker_url),
+    offsetof(struct hd_config, docker_ca_file),
+    offsetof(struct hd_config, docker_cert_file),
+    offsetof(struct hd_config, docker_key_file),
+    offsetof(struct hd_config, docker_filters),
+    offsetof(struct hd_config, log_format),
+    offsetof(struct hd_config, log_level),
+    offsetof(struct hd_config, channels_json),
+    offsetof(struct hd_config, web_dir),
 };
 
 static char **str_at(struct hd_config *c, size_t off)
@@ -215,24 +227,24 @@ struct ctx {
 };
 
 enum kind {
-    F_STR,      /* char * */
-    F_ENUM,     /* char *, one of choices */
-    F_BOOL,     /* int */
-    F_INT,      /* int, >= min */
-    F_I64,      /* int64_t, >= min */
-    F_SIZE,     /* int64_t bytes, >= min */
-    F_DUR,      /* int64_t milliseconds, >= min */
-    F_MAP,      /* nested table */
-    F_TOKENS,   /* the tokens list */
-    F_CHANNELS  /* the channels list */
+    F_STR,     /* char * */
+    F_ENUM,    /* char *, one of choices */
+    F_BOOL,    /* int */
+    F_INT,     /* int, >= min */
+    F_I64,     /* int64_t, >= min */
+    F_SIZE,    /* int64_t bytes, >= min */
+    F_DUR,     /* int64_t milliseconds, >= min */
+    F_MAP,     /* nested table */
+    F_TOKENS,  /* the tokens list */
+    F_CHANNELS /* the channels list */
 };
 
 struct field {
     const char *key;
     enum kind kind;
     size_t off;
-    const struct field *sub;        /* F_MAP */
-    const char *const *choices;     /* F_ENUM, NULL-terminated */
+    const struct field *sub;    /* F_MAP */
+    const char *const *choices; /* F_ENUM, NULL-terminated */
     int64_t min;
 };
 
@@ -462,7 +474,8 @@ out:
 /* Paths in messages ("tokens[1].token") are cut, never overflowed, when long. */
 static void join_path(char *dst, size_t dstsz, const char *parent, const char *key)
 {
-    int n = parent[0] == '\0' ? snprintf(dst, dstsz, "%s", key) : snprintf(dst, dstsz, "%.200s.%.50s", parent, key);
+    int n = parent[0] == '\0' ? snprintf(dst, dstsz, "%s", key)
+                              : snprintf(dst, dstsz, "%.200s.%.50s", parent, key);
     (void)n;
 }
 
@@ -519,7 +532,8 @@ static int load_map(struct ctx *x, yaml_node_t *map, const struct field *fields,
 static int load_tokens(struct ctx *x, yaml_node_t *n, const char *path);
 static int load_channels(struct ctx *x, yaml_node_t *n, const char *path);
 
-static int load_scalar_field(struct ctx *x, const struct field *f, yaml_node_t *v, void *base, const char *path)
+static int load_scalar_field(struct ctx *x, const struct field *f, yaml_node_t *v, void *base,
+                             const char *path)
 {
     static const char *const expect[] = {
         [F_STR] = "expected a string",
@@ -599,9 +613,7 @@ static int load_scalar_field(struct ctx *x, const struct field *f, yaml_node_t *
             goto out;
         }
         break;
-    default:
-        rc = fail(x, v, path, "internal: bad field kind");
-        goto out;
+    default: rc = fail(x, v, path, "internal: bad field kind"); goto out;
     }
     if (f->kind == F_INT || f->kind == F_I64 || f->kind == F_SIZE || f->kind == F_DUR) {
         if (n < f->min) {
@@ -659,15 +671,9 @@ static int load_map(struct ctx *x, yaml_node_t *map, const struct field *fields,
         char sub[256];
         join_path(sub, sizeof(sub), path, key);
         switch (f->kind) {
-        case F_MAP:
-            rc = load_map(x, v, f->sub, base, sub, depth + 1);
-            break;
-        case F_TOKENS:
-            rc = load_tokens(x, v, sub);
-            break;
-        case F_CHANNELS:
-            rc = load_channels(x, v, sub);
-            break;
+        case F_MAP: rc = load_map(x, v, f->sub, base, sub, depth + 1); break;
+        case F_TOKENS: rc = load_tokens(x, v, sub); break;
+        case F_CHANNELS: rc = load_channels(x, v, sub); break;
         case F_STR:
         case F_ENUM: {
             char **dst = (char **)(void *)((char *)base + f->off);
@@ -683,9 +689,7 @@ static int load_map(struct ctx *x, yaml_node_t *map, const struct field *fields,
             }
             break;
         }
-        default:
-            rc = load_scalar_field(x, f, v, base, sub);
-            break;
+        default: rc = load_scalar_field(x, f, v, base, sub); break;
         }
         if (rc != HD_OK) {
             return rc;
@@ -939,13 +943,12 @@ static int node_to_json(struct ctx *x, yaml_node_t *n, const char *path, struct 
         return fail(x, n, path, "nested too deeply");
     }
     switch (n->type) {
-    case YAML_SCALAR_NODE:
-        return scalar_to_json(x, n, path, b);
+    case YAML_SCALAR_NODE: return scalar_to_json(x, n, path, b);
     case YAML_SEQUENCE_NODE: {
         size_t i = 0;
         rc = hd_buf_putc(b, '[');
-        for (yaml_node_item_t *it = n->data.sequence.items.start; rc == HD_OK && it < n->data.sequence.items.top;
-             it++, i++) {
+        for (yaml_node_item_t *it = n->data.sequence.items.start;
+             rc == HD_OK && it < n->data.sequence.items.top; it++, i++) {
             if (i > 0) {
                 rc = hd_buf_putc(b, ',');
                 if (rc != HD_OK) {
@@ -965,7 +968,8 @@ static int node_to_json(struct ctx *x, yaml_node_t *n, const char *path, struct 
     }
     case YAML_MAPPING_NODE: {
         rc = hd_buf_putc(b, '{');
-        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; rc == HD_OK && p < n->data.mapping.pairs.top; p++) {
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start; rc == HD_OK && p < n->data.mapping.pairs.top;
+             p++) {
             yaml_node_t *k = yaml_document_get_node(x->doc, p->key);
             if (k->type != YAML_SCALAR_NODE) {
                 return fail(x, k, path, "keys must be strings");
@@ -997,8 +1001,7 @@ static int node_to_json(struct ctx *x, yaml_node_t *n, const char *path, struct 
         }
         break;
     }
-    default:
-        return fail(x, n, path, "empty node");
+    default: return fail(x, n, path, "empty node");
     }
     if (rc == HD_ETOOBIG) {
         return fail(x, n, path, "channels expand to more than %u bytes of JSON", CFG_MAX_CHANNELS_JSON);
@@ -1024,7 +1027,8 @@ static int load_channels(struct ctx *x, yaml_node_t *n, const char *path)
         /* The channel layer validates the objects; only what upsert-by-name
          * needs is checked here, where the error can still name a line. */
         size_t i = 0;
-        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++, i++) {
+        for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top;
+             it++, i++) {
             yaml_node_t *e = yaml_document_get_node(x->doc, *it);
             index_path(sub, sizeof(sub), path, i);
             if (e->type != YAML_MAPPING_NODE) {
@@ -1092,8 +1096,8 @@ static int load_parser(struct hd_config *c, yaml_parser_t *parser, const char *n
         const char *why = parser->problem != NULL ? parser->problem : "syntax error";
         unsigned long line = (unsigned long)parser->problem_mark.line + 1;
         if (parser->context != NULL) {
-            rc = hd_err_set(err, HD_EINVAL, "%s:%lu: YAML: %s %s (line %lu)", name, line, why, parser->context,
-                            (unsigned long)parser->context_mark.line + 1);
+            rc = hd_err_set(err, HD_EINVAL, "%s:%lu: YAML: %s %s (line %lu)", name, line, why,
+                            parser->context, (unsigned long)parser->context_mark.line + 1);
         } else {
             rc = hd_err_set(err, HD_EINVAL, "%s:%lu: YAML: %s", name, line, why);
         }
@@ -1148,7 +1152,8 @@ out:
     return rc;
 }
 
-int hd_config_load_mem(struct hd_config *c, const char *name, const char *text, size_t len, struct hd_err *err)
+int hd_config_load_mem(struct hd_config *c, const char *name, const char *text, size_t len,
+                       struct hd_err *err)
 {
     yaml_parser_t parser;
     if (!yaml_parser_initialize(&parser)) {
@@ -1200,7 +1205,8 @@ int hd_config_apply_env(struct hd_config *c, struct hd_err *err)
         lvl_ok = strcmp(lvl, log_levels[i]) == 0;
     }
     if (!lvl_ok) {
-        return hd_err_set(err, HD_EINVAL, "HERALD_LOG_LEVEL: '%s' is not one of debug, info, warn, error", lvl);
+        return hd_err_set(err, HD_EINVAL, "HERALD_LOG_LEVEL: '%s' is not one of debug, info, warn, error",
+                          lvl);
     }
     const char *listen = getenv("HERALD_LISTEN");
     if (listen != NULL && listen[0] != '\0') {

@@ -23,13 +23,13 @@ struct hd_token {
 };
 
 struct hd_config {
-    char *listen;               /* "127.0.0.1:8080" */
-    char *data_dir;             /* "./herald-data" */
-    char *store_url;            /* "sqlite" */
+    char *listen;    /* "127.0.0.1:8080" */
+    char *data_dir;  /* "./herald-data" */
+    char *store_url; /* "sqlite" */
     struct hd_token *tokens;
     size_t n_tokens;
-    int64_t max_body_bytes;     /* 10 MiB */
-    int64_t max_backlog;        /* 1,000,000 */
+    int64_t max_body_bytes; /* 10 MiB */
+    int64_t max_backlog;    /* 1,000,000 */
     char *tls_cert_file;
     char *tls_key_file;
     int metrics_public;
@@ -39,25 +39,25 @@ struct hd_config {
     /* inputs (used by the watchers) */
     int k8s_enabled;
     char *k8s_api_server, *k8s_token_file, *k8s_ca_file, *k8s_namespace;
-    char *k8s_field_selector;   /* e.g. "type=Warning"; NULL = all */
+    char *k8s_field_selector; /* e.g. "type=Warning"; NULL = all */
     int docker_enabled;
     char *docker_socket;
-    char *docker_url;           /* tcp://host:2376 (instead of the socket) */
+    char *docker_url; /* tcp://host:2376 (instead of the socket) */
     char *docker_ca_file, *docker_cert_file, *docker_key_file;
-    char *docker_filters;       /* "type=container,event=die"; NULL = all */
+    char *docker_filters; /* "type=container,event=die"; NULL = all */
     /* retention */
-    int64_t retention_max_age_ms;   /* 7 d */
-    int64_t retention_max_bytes;    /* 2 GiB */
+    int64_t retention_max_age_ms; /* 7 d */
+    int64_t retention_max_bytes;  /* 2 GiB */
     /* delivery */
-    int64_t delivery_max_retry_age_ms;  /* 24 h */
-    int64_t delivery_retry_initial_ms;  /* 1 s */
-    int64_t delivery_retry_max_ms;      /* 5 min */
-    int delivery_breaker_threshold;     /* 5 */
-    int64_t shutdown_timeout_ms;        /* 10 s */
-    char *log_format;           /* "text" | "json" */
-    char *log_level;            /* "debug" | "info" | "warn" | "error" */
-    char *channels_json;        /* JSON array text, "[]" if none */
-    char *web_dir;              /* web.dir: dashboard assets; NULL = found by serve */
+    int64_t delivery_max_retry_age_ms; /* 24 h */
+    int64_t delivery_retry_initial_ms; /* 1 s */
+    int64_t delivery_retry_max_ms;     /* 5 min */
+    int delivery_breaker_threshold;    /* 5 */
+    int64_t shutdown_timeout_ms;       /* 10 s */
+    char *log_format;                  /* "text" | "json" */
+    char *log_level;                   /* "debug" | "info" | "warn" | "error" */
+    char *channels_json;               /* JSON array text, "[]" if none */
+    char *web_dir;                     /* web.dir: dashboard assets; NULL = found by serve */
 };
 
 void hd_config_defaults(struct hd_config *c);
@@ -65,7 +65,8 @@ void hd_config_defaults(struct hd_config *c);
  * reads "config.yaml:12: limits.maxBodyBytes: expected a size like 10MiB". */
 int hd_config_load_file(struct hd_config *c, const char *path, struct hd_err *err);
 /* Same from memory; name stands for the file in messages. On error c is unchanged. */
-int hd_config_load_mem(struct hd_config *c, const char *name, const char *text, size_t len, struct hd_err *err);
+int hd_config_load_mem(struct hd_config *c, const char *name, const char *text, size_t len,
+                       struct hd_err *err);
 /* Applies HERALD_LISTEN, HERALD_DATA, HERALD_STORE, HERALD_ADMIN_TOKEN (token
  * "env-admin", scope admin), HERALD_LOG_FORMAT, HERALD_LOG_LEVEL. Empty = unset. */
 int hd_config_apply_env(struct hd_config *c, struct hd_err *err);

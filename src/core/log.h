@@ -14,12 +14,12 @@ void hd_log_set_format_json(int json);
 void hd_log_set_level(int level);
 void hd_log_write(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define hd_log(lvl, ...)                 \
-    do {                                 \
-        if ((lvl) < hd_log_min_level) {  \
-            break;                       \
-        }                                \
-        hd_log_write((lvl), __VA_ARGS__); \
+#define hd_log(lvl, ...)                                                                                     \
+    do {                                                                                                     \
+        if ((lvl) < hd_log_min_level) {                                                                      \
+            break;                                                                                           \
+        }                                                                                                    \
+        hd_log_write((lvl), __VA_ARGS__);                                                                    \
     } while (0)
 
 #endif

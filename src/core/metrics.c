@@ -26,12 +26,12 @@ static const double bucket_bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2
 enum metric_kind { METRIC_COUNTER = 0, METRIC_HISTOGRAM = 1 };
 
 struct metric {
-    struct metric *hnext;  /* hash chain */
-    struct metric *onext;  /* insertion order */
+    struct metric *hnext; /* hash chain */
+    struct metric *onext; /* insertion order */
     enum metric_kind kind;
     char *name;
-    char *labels;          /* "" when none */
-    int64_t value;         /* counter */
+    char *labels;                          /* "" when none */
+    int64_t value;                         /* counter */
     uint64_t buckets[HD_METRICS_NBUCKETS]; /* histogram, not cumulative */
     uint64_t count;
     double sum;
@@ -148,8 +148,7 @@ static int put_labels(struct hd_buf *out, const char *labels, const char *extra)
     if (!has_l && !has_e) {
         return HD_OK;
     }
-    return hd_buf_printf(out, "{%s%s%s}", has_l ? labels : "", has_l && has_e ? "," : "",
-                         has_e ? extra : "");
+    return hd_buf_printf(out, "{%s%s%s}", has_l ? labels : "", has_l && has_e ? "," : "", has_e ? extra : "");
 }
 
 static int render_one(struct hd_buf *out, const struct metric *m)

@@ -122,10 +122,10 @@ int hd_parse_size(const char *s, int64_t *out)
     static const struct {
         const char *u;
         double m;
-    } units[] = {{"", 1},           {"B", 1},           {"KB", 1e3},
-                 {"MB", 1e6},       {"GB", 1e9},        {"TB", 1e12},
-                 {"KiB", 1024.0},   {"MiB", 1048576.0}, {"GiB", 1073741824.0},
-                 {"TiB", 1099511627776.0}, {"K", 1024.0}, {"M", 1048576.0}, {"G", 1073741824.0}};
+    } units[] = {
+        {"", 1},       {"B", 1},         {"KB", 1e3},        {"MB", 1e6},           {"GB", 1e9},
+        {"TB", 1e12},  {"KiB", 1024.0},  {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
+        {"K", 1024.0}, {"M", 1048576.0}, {"G", 1073741824.0}};
     for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
         if (strcmp(u, units[i].u) == 0) {
             *out = (int64_t)(v * units[i].m);

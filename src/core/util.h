@@ -5,11 +5,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-int64_t hd_now_us(void);       /* wall clock, microseconds since the epoch */
-int64_t hd_now_ms(void);       /* wall clock, milliseconds since the epoch */
-int64_t hd_mono_ms(void);      /* monotonic clock, milliseconds */
+int64_t hd_now_us(void);  /* wall clock, microseconds since the epoch */
+int64_t hd_now_ms(void);  /* wall clock, milliseconds since the epoch */
+int64_t hd_mono_ms(void); /* monotonic clock, milliseconds */
 
-char *hd_strdup(const char *s);            /* NULL-safe: NULL -> NULL */
+char *hd_strdup(const char *s); /* NULL-safe: NULL -> NULL */
 char *hd_strndup(const char *s, size_t n);
 /* Strict decimal parse of a whole string; HD_EINVAL on junk or overflow. */
 int hd_parse_i64(const char *s, int64_t *out);

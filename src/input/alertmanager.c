@@ -41,8 +41,7 @@ static int am_detect(hd_jv root)
     }
     /* a bare {"alerts":[...]} whose first alert looks like Alertmanager's */
     hd_jv a0 = hd_jv_at(alerts, 0);
-    if (hd_jv_is(a0, HD_JT_OBJECT) && has(a0, "labels") &&
-        (has(a0, "startsAt") || has(a0, "fingerprint"))) {
+    if (hd_jv_is(a0, HD_JT_OBJECT) && has(a0, "labels") && (has(a0, "startsAt") || has(a0, "fingerprint"))) {
         return 50;
     }
     return 0;
@@ -221,7 +220,7 @@ static int am_set_raw(struct hd_event *ev, const char *s, size_t n, size_t open,
 
 struct am_group {
     hd_jv root;
-    const char *status;   /* group status: the default of alerts without one */
+    const char *status; /* group status: the default of alerts without one */
     const char *receiver;
     const char *external_url;
     const char *group_key;
@@ -270,11 +269,13 @@ static int am_alert(const struct am_group *g, hd_jv a, size_t i, struct hd_event
     }
     /* alerts[i].<key> names the field in errors */
     char w[6][64];
-    static const char *const keys[] = {"labels", "annotations", "status", "fingerprint", "generatorURL", "startsAt"};
+    static const char *const keys[] = {"labels",      "annotations",  "status",
+                                       "fingerprint", "generatorURL", "startsAt"};
     for (size_t k = 0; k < 6; k++) {
         snprintf(w[k], sizeof(w[k]), "alerts[%zu].%s", i, keys[k]);
     }
-    if (hd_dec_obj(a, "labels", w[0], &labels, err) < 0 || hd_dec_obj(a, "annotations", w[1], &ann, err) < 0 ||
+    if (hd_dec_obj(a, "labels", w[0], &labels, err) < 0 ||
+        hd_dec_obj(a, "annotations", w[1], &ann, err) < 0 ||
         hd_dec_str(a, "status", w[2], &status, err) < 0 || hd_dec_str(a, "fingerprint", w[3], &fp, err) < 0 ||
         hd_dec_str(a, "generatorURL", w[4], &gen, err) < 0) {
         return HD_EINVAL;
@@ -303,8 +304,8 @@ static int am_alert(const struct am_group *g, hd_jv a, size_t i, struct hd_event
     } else if (strcmp(status, "resolved") == 0) {
         ev->state = HD_STATE_OK;
     } else {
-        return hd_err_set(err, HD_EINVAL, "alerts[%zu].status: expected 'firing' or 'resolved', got '%.32s'", i,
-                          status);
+        return hd_err_set(err, HD_EINVAL, "alerts[%zu].status: expected 'firing' or 'resolved', got '%.32s'",
+                          i, status);
     }
     ev->ts_us = have_start ? starts : ev->recv_us;
     if (ev->state == HD_STATE_OK) {
@@ -401,7 +402,8 @@ static int am_decode(const struct hd_doc *doc, struct hd_batch *out, struct hd_e
     struct am_group g = {.root = root};
     const char *version = NULL;
     int rc;
-    if (hd_dec_arr(root, "alerts", "alerts", &alerts, err) < 0 || hd_dec_str(root, "status", "status", &g.status, err) < 0 ||
+    if (hd_dec_arr(root, "alerts", "alerts", &alerts, err) < 0 ||
+        hd_dec_str(root, "status", "status", &g.status, err) < 0 ||
         hd_dec_str(root, "version", "version", &version, err) < 0 ||
         hd_dec_str(root, "receiver", "receiver", &g.receiver, err) < 0 ||
         hd_dec_str(root, "externalURL", "externalURL", &g.external_url, err) < 0 ||
@@ -409,10 +411,12 @@ static int am_decode(const struct hd_doc *doc, struct hd_batch *out, struct hd_e
         return HD_EINVAL;
     }
     if (alerts == NULL) {
-        return hd_err_set(err, HD_EINVAL, "alerts: required (an Alertmanager notification carries its alerts)");
+        return hd_err_set(err, HD_EINVAL,
+                          "alerts: required (an Alertmanager notification carries its alerts)");
     }
     if (version != NULL && strcmp(version, "4") != 0) {
-        return hd_err_set(err, HD_EINVAL, "version: unsupported webhook version '%.16s' (expected \"4\")", version);
+        return hd_err_set(err, HD_EINVAL, "version: unsupported webhook version '%.16s' (expected \"4\")",
+                          version);
     }
     if (g.status != NULL && strcmp(g.status, "firing") != 0 && strcmp(g.status, "resolved") != 0) {
         return hd_err_set(err, HD_EINVAL, "status: expected 'firing' or 'resolved', got '%.32s'", g.status);

@@ -14,19 +14,19 @@
 #include <stddef.h>
 
 #include "core/err.h"
-#include "input/event.h"
+#include "model/event.h"
 #include "json/jtape.h"
 
 struct hd_doc {
-    const char *raw;      /* the document's original bytes */
+    const char *raw; /* the document's original bytes */
     size_t len;
-    hd_jv root;           /* parsed once (a tape owned by the caller; JSON object) */
-    size_t index;         /* 1-based document number in the request */
+    hd_jv root;   /* parsed once (a tape owned by the caller; JSON object) */
+    size_t index; /* 1-based document number in the request */
     int64_t recv_us;
 };
 
 struct hd_decoder {
-    const char *name;                       /* "sysdig", "generic", ... (the ?format= value) */
+    const char *name; /* "sysdig", "generic", ... (the ?format= value) */
     /* 0 = not mine, higher = more certain (generic answers 1). */
     int (*detect)(hd_jv root);
     /* Appends one or more events (raw copied from doc). err names the field. */

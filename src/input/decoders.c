@@ -33,12 +33,8 @@ extern const struct hd_decoder hd_decoder_generic;
 
 /* Order breaks detect() ties: specific formats first, generic last. */
 static const struct hd_decoder *const decoders[] = {
-    &hd_decoder_sysdig,
-    &hd_decoder_falco,
-    &hd_decoder_alertmanager,
-    &hd_decoder_kubernetes,
-    &hd_decoder_docker,
-    &hd_decoder_generic,
+    &hd_decoder_sysdig,     &hd_decoder_falco,  &hd_decoder_alertmanager,
+    &hd_decoder_kubernetes, &hd_decoder_docker, &hd_decoder_generic,
 };
 #define N_DECODERS (sizeof(decoders) / sizeof(decoders[0]))
 
@@ -407,7 +403,6 @@ static int is_ws(char c)
     return c == ' ' || c == '\t' || c == '\n' || c == '\r';
 }
 
-
 /* 1-based line and column (in bytes) of body offset pos. */
 static void line_col(const char *s, size_t pos, size_t *line, size_t *col)
 {
@@ -429,8 +424,8 @@ static int body_error(struct ingest *in, size_t pos, const char *why)
 {
     size_t line, col;
     line_col(in->body, pos, &line, &col);
-    return hd_err_set(in->err, HD_EINVAL, "at byte %zu of the body (line %zu, column %zu): %s", pos, line, col,
-                      why);
+    return hd_err_set(in->err, HD_EINVAL, "at byte %zu of the body (line %zu, column %zu): %s", pos, line,
+                      col, why);
 }
 
 /* An error in document index that starts at body offset start. If msg begins
@@ -451,8 +446,8 @@ static int doc_error(struct ingest *in, size_t index, size_t start, int code, co
     size_t line, col;
     line_col(in->body, pos, &line, &col);
     if (why != msg) {
-        return hd_err_set(in->err, code, "document %zu (line %zu, column %zu): at byte %zu of the body: %s", index,
-                          line, col, pos, why);
+        return hd_err_set(in->err, code, "document %zu (line %zu, column %zu): at byte %zu of the body: %s",
+                          index, line, col, pos, why);
     }
     return hd_err_set(in->err, code, "document %zu (line %zu): %s", index, line, msg);
 }
@@ -700,8 +695,10 @@ int hd_ingest_decode(const char *body, size_t len, const char *content_type, con
                 rc = handle_doc(&in, i, end - i);
                 if (rc == HD_OK) {
                     char why[128];
-                    snprintf(why, sizeof(why), "at byte %zu: unexpected data after the JSON value "
-                             "(NDJSON needs one document per line)", next - i);
+                    snprintf(why, sizeof(why),
+                             "at byte %zu: unexpected data after the JSON value "
+                             "(NDJSON needs one document per line)",
+                             next - i);
                     rc = doc_error(&in, 1, i, HD_EINVAL, why);
                 }
             } else if (memchr(body + i, '\n', end - i) == NULL) {

@@ -64,12 +64,13 @@ static int dk_read(struct dk *d, struct hd_event *ev, struct hd_err *err)
     hd_jv r = d->root;
     const char *status = NULL, *legacy_id = NULL;
     int rc = 0;
-    if (hd_dec_str(r, "Type", "Type", &d->type, err) < 0 || hd_dec_str(r, "Action", "Action", &d->action, err) < 0 ||
+    if (hd_dec_str(r, "Type", "Type", &d->type, err) < 0 ||
+        hd_dec_str(r, "Action", "Action", &d->action, err) < 0 ||
         hd_dec_obj(r, "Actor", "Actor", &d->actor, err) < 0 ||
         hd_dec_obj(d->actor, "Attributes", "Actor.Attributes", &d->attrs, err) < 0 ||
         hd_dec_str(d->actor, "ID", "Actor.ID", &d->actor_id, err) < 0 ||
-        hd_dec_str(r, "status", "status", &status, err) < 0 || hd_dec_str(r, "id", "id", &legacy_id, err) < 0 ||
-        hd_dec_str(r, "from", "from", &d->from, err) < 0) {
+        hd_dec_str(r, "status", "status", &status, err) < 0 ||
+        hd_dec_str(r, "id", "id", &legacy_id, err) < 0 || hd_dec_str(r, "from", "from", &d->from, err) < 0) {
         return HD_EINVAL;
     }
     if (d->action == NULL) {

@@ -22,8 +22,8 @@ static const struct {
     const char *name;
     int sev;
 } priorities[] = {
-    {"emergency", 0}, {"alert", 1}, {"critical", 2},      {"error", 3},   {"warning", 4},
-    {"notice", 5},    {"informational", 6}, {"info", 6}, {"debug", 7},
+    {"emergency", 0}, {"alert", 1},         {"critical", 2}, {"error", 3}, {"warning", 4},
+    {"notice", 5},    {"informational", 6}, {"info", 6},     {"debug", 7},
 };
 
 static int falco_priority(const char *s)
@@ -221,8 +221,9 @@ static int falco_decode(const struct hd_doc *doc, struct hd_batch *out, struct h
     }
     rc = hd_dec_str(root, "priority", "priority", &prio, err);
     if (rc == 0) {
-        rc = hd_err_set(err, HD_EINVAL, "priority: required (Emergency, Alert, Critical, Error, Warning, Notice, "
-                                        "Informational or Debug)");
+        rc = hd_err_set(err, HD_EINVAL,
+                        "priority: required (Emergency, Alert, Critical, Error, Warning, Notice, "
+                        "Informational or Debug)");
         goto out;
     }
     if (rc < 0) {
@@ -230,8 +231,10 @@ static int falco_decode(const struct hd_doc *doc, struct hd_batch *out, struct h
     }
     ev->severity = falco_priority(prio);
     if (ev->severity < 0) {
-        rc = hd_err_set(err, HD_EINVAL, "priority: unknown Falco priority '%.32s' (expected Emergency, Alert, "
-                                        "Critical, Error, Warning, Notice, Informational or Debug)", prio);
+        rc = hd_err_set(err, HD_EINVAL,
+                        "priority: unknown Falco priority '%.32s' (expected Emergency, Alert, "
+                        "Critical, Error, Warning, Notice, Informational or Debug)",
+                        prio);
         goto out;
     }
     if (hd_dec_str(root, "output", "output", &output, err) < 0 ||

@@ -55,10 +55,10 @@ static int severity_name(const char *s)
     static const struct {
         const char *name;
         int sev;
-    } names[] = {{"emergency", 0}, {"emerg", 0},    {"panic", 0},   {"alert", 1},         {"critical", 2},
-                 {"crit", 2},      {"fatal", 2},    {"error", 3},   {"err", 3},           {"warning", 4},
-                 {"warn", 4},      {"notice", 5},   {"info", 6},    {"informational", 6}, {"debug", 7},
-                 {"trace", 7}};
+    } names[] = {{"emergency", 0}, {"emerg", 0},         {"panic", 0}, {"alert", 1},
+                 {"critical", 2},  {"crit", 2},          {"fatal", 2}, {"error", 3},
+                 {"err", 3},       {"warning", 4},       {"warn", 4},  {"notice", 5},
+                 {"info", 6},      {"informational", 6}, {"debug", 7}, {"trace", 7}};
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         if (strcasecmp(s, names[i].name) == 0) {
             return names[i].sev;

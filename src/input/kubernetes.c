@@ -30,8 +30,7 @@ static int is_event_object(hd_jv o)
     if (api != NULL && strcmp(api, "v1") != 0 && strncmp(api, "events.k8s.io/", 14) != 0) {
         return 0;
     }
-    return hd_jv_has(o, "involvedObject") || hd_jv_has(o, "regarding") ||
-           hd_jv_has(o, "reason");
+    return hd_jv_has(o, "involvedObject") || hd_jv_has(o, "regarding") || hd_jv_has(o, "reason");
 }
 
 static int is_watch_type(const char *t)
@@ -62,7 +61,8 @@ static int fill(char **dst, const char *s)
 /* "spec.containers{podinfo}" -> "podinfo" into *dst. */
 static int container_of_field_path(char **dst, const char *fp)
 {
-    static const char *const pre[] = {"spec.containers{", "spec.initContainers{", "spec.ephemeralContainers{"};
+    static const char *const pre[] = {"spec.containers{", "spec.initContainers{",
+                                      "spec.ephemeralContainers{"};
     if (*dst != NULL || fp == NULL) {
         return HD_OK;
     }
@@ -80,8 +80,8 @@ static int container_of_field_path(char **dst, const char *fp)
 /* The members the decoder reads, type-checked (what = JSON path for errors). */
 struct k8s_ev {
     hd_jv obj, meta, involved, source, series;
-    const char *prefix;   /* "object." for a watch line, "" else */
-    const char *watch;    /* the watch type, or NULL */
+    const char *prefix; /* "object." for a watch line, "" else */
+    const char *watch;  /* the watch type, or NULL */
     const char *reason, *message, *type, *uid, *host;
     int64_t count;
     int have_count;
@@ -105,7 +105,8 @@ struct k8s_alt {
     const char *key, *path;
 };
 
-static int k8s_first(struct k8s_ev *k, const struct k8s_alt *alts, size_t n, int kind, void *out, struct hd_err *err)
+static int k8s_first(struct k8s_ev *k, const struct k8s_alt *alts, size_t n, int kind, void *out,
+                     struct hd_err *err)
 {
     for (size_t i = 0; i < n; i++) {
         if (alts[i].o == NULL) {
@@ -124,7 +125,8 @@ static int k8s_read(struct k8s_ev *k, struct hd_err *err)
     hd_jv o = k->obj;
     hd_jv dsrc = NULL;
     int rc = 0;
-    const struct k8s_alt a_involved[] = {{o, "involvedObject", "involvedObject"}, {o, "regarding", "regarding"}};
+    const struct k8s_alt a_involved[] = {{o, "involvedObject", "involvedObject"},
+                                         {o, "regarding", "regarding"}};
     rc = k8s_first(k, a_involved, 2, 'o', &k->involved, err);
     if (rc >= 0) {
         rc = k8s_member(k, o, "metadata", "metadata", 'o', &k->meta, err);
@@ -152,12 +154,14 @@ static int k8s_read(struct k8s_ev *k, struct hd_err *err)
         rc = k8s_member(k, k->meta, "uid", "metadata.uid", 's', &k->uid, err);
     }
     if (rc >= 0) {
-        const struct k8s_alt alts[] = {{k->source, "host", "source.host"}, {dsrc, "host", "deprecatedSource.host"}};
+        const struct k8s_alt alts[] = {{k->source, "host", "source.host"},
+                                       {dsrc, "host", "deprecatedSource.host"}};
         rc = k8s_first(k, alts, 2, 's', &k->host, err);
     }
     if (rc >= 0) {
-        const struct k8s_alt alts[] = {
-            {o, "count", "count"}, {k->series, "count", "series.count"}, {o, "deprecatedCount", "deprecatedCount"}};
+        const struct k8s_alt alts[] = {{o, "count", "count"},
+                                       {k->series, "count", "series.count"},
+                                       {o, "deprecatedCount", "deprecatedCount"}};
         rc = k8s_first(k, alts, 3, 'i', &k->count, err);
         k->have_count = rc == 1;
     }
@@ -206,8 +210,7 @@ static int k8s_where(struct k8s_ev *k, struct hd_event *ev, struct hd_err *err)
 {
     const char *kind = NULL, *name = NULL, *ns = NULL, *fp = NULL;
     if (k->involved != NULL) {
-        const char *path = hd_jv_has(k->obj, "involvedObject") ? "involvedObject"
-                                                                                      : "regarding";
+        const char *path = hd_jv_has(k->obj, "involvedObject") ? "involvedObject" : "regarding";
         const struct {
             const char *key;
             const char **out;
@@ -303,7 +306,8 @@ static int k8s_decode(const struct hd_doc *doc, struct hd_batch *out, struct hd_
     }
     rc = k8s_read(&k, err);
     if (rc == HD_OK && k.involved == NULL && k.reason == NULL) {
-        rc = hd_err_set(err, HD_EINVAL, "%sinvolvedObject: required (or regarding / reason: not a Kubernetes Event)",
+        rc = hd_err_set(err, HD_EINVAL,
+                        "%sinvolvedObject: required (or regarding / reason: not a Kubernetes Event)",
                         k.prefix);
     }
     if (rc == HD_OK) {

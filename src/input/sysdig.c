@@ -78,8 +78,8 @@ static int scope_get(const char *scope, const char *const *keys, char *out, size
             p++;
         }
         const char *k = p;
-        while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') || *p == '_' ||
-               *p == '.' || *p == '-') {
+        while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+               *p == '_' || *p == '.' || *p == '-') {
             p++;
         }
         size_t klen = (size_t)(p - k);
@@ -219,7 +219,8 @@ struct fill_step {
 static int fill_all(const struct fill_step *steps, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
-        int rc = steps[i].container ? fill_container(steps[i].dst, steps[i].val) : fill(steps[i].dst, steps[i].val);
+        int rc = steps[i].container ? fill_container(steps[i].dst, steps[i].val)
+                                    : fill(steps[i].dst, steps[i].val);
         if (rc != HD_OK) {
             return rc;
         }
@@ -293,7 +294,8 @@ static int walk_entities(struct sd *c, struct hd_event *ev, struct hd_buf *peids
         size_t j = 0;
         for (hd_jv pe = hd_jv_first(pes); pe != NULL; pe = hd_jv_next(pes, pe), j++) {
             if (!hd_jv_is(pe, HD_JT_OBJECT)) {
-                return hd_err_set(err, HD_EINVAL, "entities[%zu].policyEvents[%zu]: expected an object", i, j);
+                return hd_err_set(err, HD_EINVAL, "entities[%zu].policyEvents[%zu]: expected an object", i,
+                                  j);
             }
             if (c->pe0 == NULL) {
                 c->pe0 = pe;
@@ -303,7 +305,8 @@ static int walk_entities(struct sd *c, struct hd_event *ev, struct hd_buf *peids
             if (idv != NULL) {
                 const char *t = hd_dec_scalar_text(idv, tmp);
                 if (t == NULL) {
-                    return hd_err_set(err, HD_EINVAL, "entities[%zu].policyEvents[%zu].id: expected a string or an integer",
+                    return hd_err_set(err, HD_EINVAL,
+                                      "entities[%zu].policyEvents[%zu].id: expected a string or an integer",
                                       i, j);
                 }
                 rc = peids->len > 0 ? hd_buf_putc(peids, ',') : HD_OK;
@@ -498,7 +501,8 @@ static int sd_where(struct sd *c, struct hd_event *ev)
     for (hd_jv e = hd_jv_first(c->entities); e != NULL && rc == HD_OK && metric_host == NULL;
          e = hd_jv_next(c->entities, e)) {
         hd_jv pes = hd_jv_get(e, "policyEvents");
-        for (hd_jv pe = hd_jv_first(pes); pe != NULL && rc == HD_OK && metric_host == NULL; pe = hd_jv_next(pes, pe)) {
+        for (hd_jv pe = hd_jv_first(pes); pe != NULL && rc == HD_OK && metric_host == NULL;
+             pe = hd_jv_next(pes, pe)) {
             rc = scan_metrics(pe, ev, &metric_host);
         }
     }
@@ -621,7 +625,9 @@ static int sd_keys(struct sd *c, struct hd_event *ev, const char *alert_id, cons
                    const struct hd_buf *peids, int have_ts, int resolved)
 {
     const char *ident = alert_id != NULL ? alert_id : ev->name;
-    const char *where = c->entity0 != NULL ? c->entity0 : (c->scope != NULL && c->scope[0] != '\0') ? c->scope : NULL;
+    const char *where = c->entity0 != NULL                          ? c->entity0
+                        : (c->scope != NULL && c->scope[0] != '\0') ? c->scope
+                                                                    : NULL;
     struct hd_buf key, canon;
     hd_buf_init(&key, 0);
     hd_buf_init(&canon, 0);

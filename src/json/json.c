@@ -106,8 +106,8 @@ static int lex_check(const char *buf, size_t len, struct hd_err *err)
                 if (k == LX_BSLASH) {
                     i += 2; /* json-c validates the escape itself */
                 } else if (k == LX_CTRL) {
-                    return hd_err_set(err, HD_EINVAL, "at byte %zu: unescaped control character 0x%02x in string",
-                                      i, s[i]);
+                    return hd_err_set(err, HD_EINVAL,
+                                      "at byte %zu: unescaped control character 0x%02x in string", i, s[i]);
                 } else if (k == LX_HIGH) {
                     size_t n = hd_utf8_seq_len(s + i, len - i);
                     if (n == 0) {
@@ -138,8 +138,8 @@ static int lex_check(const char *buf, size_t len, struct hd_err *err)
                          (memcmp(s + i, "true", n) == 0 || memcmp(s + i, "false", n) == 0 ||
                           memcmp(s + i, "null", n) == 0);
             if (!is_literal(s + i, n) && !prefix) {
-                return hd_err_set(err, HD_EINVAL, "at byte %zu: invalid literal '%.*s'", i, (int)(n > 16 ? 16 : n),
-                                  (const char *)s + i);
+                return hd_err_set(err, HD_EINVAL, "at byte %zu: invalid literal '%.*s'", i,
+                                  (int)(n > 16 ? 16 : n), (const char *)s + i);
             }
             i = j;
         } else if (k == LX_DIGIT) {
@@ -150,7 +150,8 @@ static int lex_check(const char *buf, size_t len, struct hd_err *err)
             while (i < len && (lx_class[s[i]] == LX_DIGIT || s[i] == 'e' || s[i] == 'E' || s[i] == '+' ||
                                s[i] == '-' || s[i] == '.')) {
                 if (s[i] == '.' && (i + 1 >= len || lx_class[s[i + 1]] != LX_DIGIT)) {
-                    return hd_err_set(err, HD_EINVAL, "at byte %zu: a digit must follow the decimal point", i + 1);
+                    return hd_err_set(err, HD_EINVAL, "at byte %zu: a digit must follow the decimal point",
+                                      i + 1);
                 }
                 i++;
             }
@@ -287,7 +288,8 @@ json_object *hd_json_path(json_object *root, const char *path)
 const char *hd_json_get_str(json_object *obj, const char *key)
 {
     json_object *v = NULL;
-    if (obj == NULL || !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string)) {
+    if (obj == NULL || !json_object_object_get_ex(obj, key, &v) ||
+        !json_object_is_type(v, json_type_string)) {
         return NULL;
     }
     return json_object_get_string(v);
@@ -324,7 +326,8 @@ int hd_json_get_bool(json_object *obj, const char *key, int def)
 int hd_json_append(json_object *o, struct hd_buf *out)
 {
     size_t n = 0;
-    const char *s = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
+    const char *s =
+        json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &n);
     return hd_buf_append(out, s, n);
 }
 

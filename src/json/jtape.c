@@ -35,11 +35,11 @@ enum { SC_PLAIN = 0, SC_QUOTE, SC_BSLASH, SC_CTRL, SC_HIGH };
 #define H4 SC_HIGH, SC_HIGH, SC_HIGH, SC_HIGH
 #define H16 H4, H4, H4, H4
 static const unsigned char str_class[256] = {
-    C4, C4, C4, C4, C4, C4, C4, C4,                          /* 0x00-0x1f */
-    SC_PLAIN, SC_PLAIN, SC_QUOTE, SC_PLAIN, P4, P4, P4, P4, P4, P4, P4, /* 0x20-0x3f */
-    P4, P4, P4, P4, P4, P4, P4,                              /* 0x40-0x5b */
-    SC_BSLASH, SC_PLAIN, SC_PLAIN, SC_PLAIN, P4, P4, P4, P4, P4, P4, P4, P4, /* 0x5c-0x7f */
-    H16, H16, H16, H16, H16, H16, H16, H16,                  /* 0x80-0xff */
+    C4,        C4,       C4,       C4,       C4,  C4,  C4,  C4,                  /* 0x00-0x1f */
+    SC_PLAIN,  SC_PLAIN, SC_QUOTE, SC_PLAIN, P4,  P4,  P4,  P4,  P4, P4, P4,     /* 0x20-0x3f */
+    P4,        P4,       P4,       P4,       P4,  P4,  P4,                       /* 0x40-0x5b */
+    SC_BSLASH, SC_PLAIN, SC_PLAIN, SC_PLAIN, P4,  P4,  P4,  P4,  P4, P4, P4, P4, /* 0x5c-0x7f */
+    H16,       H16,      H16,      H16,      H16, H16, H16, H16,                 /* 0x80-0xff */
 };
 
 struct jp {
@@ -168,9 +168,9 @@ static int parse_string(struct jp *p, size_t *i, int is_key)
          * the store stays inside the arena: those bytes are all string */
         while (j + 16 <= len) {
             __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + j));
-            __m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                                                        _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
-                                           _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
+            __m128i special = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')), _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                _mm_cmplt_epi8(v, _mm_set1_epi8(0x20)));
             if (_mm_movemask_epi8(special) != 0) {
                 break;
             }
@@ -193,8 +193,8 @@ static int parse_string(struct jp *p, size_t *i, int is_key)
             break;
         }
         if (k == SC_CTRL) {
-            return hd_err_set(p->err, HD_EINVAL, "at byte %zu: unescaped control character 0x%02x in string", j,
-                              s[j]);
+            return hd_err_set(p->err, HD_EINVAL, "at byte %zu: unescaped control character 0x%02x in string",
+                              j, s[j]);
         }
         if (k == SC_HIGH) {
             size_t n = hd_utf8_seq_len(s + j, len - j);
@@ -361,7 +361,8 @@ static int parse_literal(struct jp *p, size_t *pi)
         type = HD_JT_BOOL;
     } else if (!(n == 4 && memcmp(s + i, "null", 4) == 0)) {
         if (j == p->len && n < 5 &&
-            (memcmp(s + i, "true", n) == 0 || memcmp(s + i, "false", n) == 0 || memcmp(s + i, "null", n) == 0)) {
+            (memcmp(s + i, "true", n) == 0 || memcmp(s + i, "false", n) == 0 ||
+             memcmp(s + i, "null", n) == 0)) {
             return fail(p, p->len, TRUNCATED);
         }
         return hd_err_set(p->err, HD_EINVAL, "at byte %zu: invalid literal '%.*s'", i, (int)(n > 16 ? 16 : n),
@@ -423,7 +424,8 @@ int hd_jt_parse(const char *buf, size_t len, struct hd_jtape *t, struct hd_err *
         unsigned char c = s[i];
         if (c == '{' || c == '[') {
             if (depth == HD_JSON_MAX_DEPTH) {
-                rc = hd_err_set(err, HD_EINVAL, "at byte %zu: nesting deeper than %d levels", i, HD_JSON_MAX_DEPTH);
+                rc = hd_err_set(err, HD_EINVAL, "at byte %zu: nesting deeper than %d levels", i,
+                                HD_JSON_MAX_DEPTH);
                 goto out;
             }
             int64_t idx = push(&p, c == '{' ? HD_JT_OBJECT : HD_JT_ARRAY);
@@ -488,7 +490,8 @@ int hd_jt_parse(const char *buf, size_t len, struct hd_jtape *t, struct hd_err *
                 i++;
                 goto after_value;
             }
-            rc = unexpected(&p, i, obj ? "object value separator ',' expected" : "array value separator ',' expected");
+            rc = unexpected(
+                &p, i, obj ? "object value separator ',' expected" : "array value separator ',' expected");
             goto out;
         }
     key:
@@ -497,7 +500,8 @@ int hd_jt_parse(const char *buf, size_t len, struct hd_jtape *t, struct hd_err *
             goto out;
         }
         if (s[i] != '"') {
-            rc = unexpected(&p, i, s[i] == '}' ? "unexpected character" : "quoted object property name expected");
+            rc = unexpected(&p, i,
+                            s[i] == '}' ? "unexpected character" : "quoted object property name expected");
             goto out;
         }
         rc = parse_string(&p, &i, 1);
@@ -904,7 +908,8 @@ int hd_jv_canonical(hd_jv v, struct hd_buf *out)
     int first = 1;
     for (uint32_t i = 0; i < n && rc == HD_OK; i++) {
         /* of equal keys (sorted in document order) the last one's value wins */
-        if (i + 1 < n && keys[i + 1]->len == keys[i]->len && memcmp(keys[i + 1]->s, keys[i]->s, keys[i]->len) == 0) {
+        if (i + 1 < n && keys[i + 1]->len == keys[i]->len &&
+            memcmp(keys[i + 1]->s, keys[i]->s, keys[i]->len) == 0) {
             continue;
         }
         if (!first) {

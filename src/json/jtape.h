@@ -39,10 +39,10 @@ enum hd_jtype {
 };
 
 struct hd_jnode {
-    const char *s;  /* string/key: unescaped, NUL-terminated (arena); number: its text (input); else NULL */
-    uint32_t len;   /* string/number: bytes at s; array: items; object: members; bool: 0/1 */
-    uint32_t skip;  /* nodes in this subtree, itself included (an object member's key: 1) */
-    uint8_t type;   /* enum hd_jtype */
+    const char *s; /* string/key: unescaped, NUL-terminated (arena); number: its text (input); else NULL */
+    uint32_t len;  /* string/number: bytes at s; array: items; object: members; bool: 0/1 */
+    uint32_t skip; /* nodes in this subtree, itself included (an object member's key: 1) */
+    uint8_t type;  /* enum hd_jtype */
 };
 
 typedef const struct hd_jnode *hd_jv;

@@ -49,9 +49,9 @@ struct upload {
 struct xfer {
     struct xfer *next;
     CURL *easy;
-    struct curl_slist *hdrs;   /* HTTP header lines, or SMTP recipients */
+    struct curl_slist *hdrs; /* HTTP header lines, or SMTP recipients */
     struct upload up;
-    struct hd_request req;   /* owned copy of the submitted request */
+    struct hd_request req; /* owned copy of the submitted request */
     struct hd_response resp;
     char errbuf[CURL_ERROR_SIZE];
     void *userdata;
@@ -59,8 +59,8 @@ struct xfer {
 
 struct hd_http_client {
     CURLM *multi;
-    struct xfer *running;       /* in curl, unordered */
-    struct xfer *done_head;     /* finished, FIFO */
+    struct xfer *running;   /* in curl, unordered */
+    struct xfer *done_head; /* finished, FIFO */
     struct xfer *done_tail;
     size_t n_running;
     size_t n_done;
@@ -636,7 +636,8 @@ static void collect_finished(struct hd_http_client *c)
         x->easy = NULL;
         curl_slist_free_all(x->hdrs);
         x->hdrs = NULL;
-        if (x->req.then != NULL && x->resp.status >= 200 && x->resp.status <= 299 && chain_next(c, x) == HD_OK) {
+        if (x->req.then != NULL && x->resp.status >= 200 && x->resp.status <= 299 &&
+            chain_next(c, x) == HD_OK) {
             xfer_free(x);
             continue;
         }

@@ -18,19 +18,19 @@ struct hd_tls_opts {
     char *ca_file;
     char *cert_file;
     char *key_file;
-    int insecure;        /* skip verification (allowInsecureConnections / tls.insecureSkipVerify) */
+    int insecure; /* skip verification (allowInsecureConnections / tls.insecureSkipVerify) */
 };
 
 #define HD_REQ_MAX_HEADERS 32
 
 struct hd_request {
-    const char *method;                  /* "POST" (default when NULL), "PUT", "GET" */
-    char *url;                           /* owned */
-    char *headers[HD_REQ_MAX_HEADERS];   /* owned "Name: value" lines */
+    const char *method;                /* "POST" (default when NULL), "PUT", "GET" */
+    char *url;                         /* owned */
+    char *headers[HD_REQ_MAX_HEADERS]; /* owned "Name: value" lines */
     size_t n_headers;
     struct hd_buf body;
-    long timeout_ms;                     /* 0 = 10000 */
-    const struct hd_tls_opts *tls;       /* borrowed, may be NULL */
+    long timeout_ms;               /* 0 = 10000 */
+    const struct hd_tls_opts *tls; /* borrowed, may be NULL */
     /* Optional, for the EMAIL and SNS channels (all owned, NULL = unused):
      * aws_sigv4 ("aws:amz:<region>:<service>") signs the request with AWS
      * Signature V4 (CURLOPT_AWS_SIGV4), username = access key id, password
@@ -47,7 +47,7 @@ struct hd_request {
     char *mail_from;
     char **mail_rcpt;
     size_t n_rcpt;
-    int smtp_tls;                        /* enum hd_smtp_tls */
+    int smtp_tls; /* enum hd_smtp_tls */
     /* A follow-up request (owned), sent when this one's answer is 2xx; the
      * transfer reports the first non-2xx answer or the last one. This lets
      * one render fan out to several targets (SNS: one Publish per topic)
@@ -57,21 +57,21 @@ struct hd_request {
 };
 
 enum hd_smtp_tls {
-    HD_SMTP_TLS_NONE = 0,   /* plain smtp:// (smtps:// is TLS anyway) */
-    HD_SMTP_TLS_TRY = 1,    /* STARTTLS if offered */
-    HD_SMTP_TLS_ALL = 2,    /* STARTTLS required (smtp.startTls: true) */
+    HD_SMTP_TLS_NONE = 0, /* plain smtp:// (smtps:// is TLS anyway) */
+    HD_SMTP_TLS_TRY = 1,  /* STARTTLS if offered */
+    HD_SMTP_TLS_ALL = 2,  /* STARTTLS required (smtp.startTls: true) */
 };
 
 struct hd_response {
-    long status;             /* HTTP status, 0 when the transfer failed */
-    char error[256];         /* transport error text when status == 0 */
-    struct hd_buf body;      /* capped at 1 MiB */
-    int64_t retry_after_ms;  /* from Retry-After (seconds or HTTP date), -1 if none */
+    long status;            /* HTTP status, 0 when the transfer failed */
+    char error[256];        /* transport error text when status == 0 */
+    struct hd_buf body;     /* capped at 1 MiB */
+    int64_t retry_after_ms; /* from Retry-After (seconds or HTTP date), -1 if none */
     int64_t elapsed_us;
 };
 
 void hd_request_init(struct hd_request *r);
-void hd_request_clear(struct hd_request *r);        /* frees owned members (and the chain) */
+void hd_request_clear(struct hd_request *r); /* frees owned members (and the chain) */
 /* Appends an envelope recipient (SMTP mode). */
 int hd_request_add_rcpt(struct hd_request *r, const char *addr);
 int hd_request_add_header(struct hd_request *r, const char *name, const char *value);

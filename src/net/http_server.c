@@ -53,13 +53,13 @@ struct hd_http_server {
     hd_http_handler handler;
     void *ud;
     size_t max_body;
-    char *cert_pem;   /* kept for the daemon's lifetime */
+    char *cert_pem; /* kept for the daemon's lifetime */
     char *key_pem;
     int quiesced;
     /* Deferred answers: amu guards every context's done/suspended/orphan/
      * counted, pending (deferred, not yet answered nor freed) and stopping. */
     pthread_mutex_t amu;
-    pthread_cond_t acv;   /* pending reached 0 */
+    pthread_cond_t acv; /* pending reached 0 */
     size_t pending;
     int stopping;
 };
@@ -71,11 +71,11 @@ struct hd_http_async {
     struct MHD_Connection *conn;
     struct hd_buf body;
     int too_big;
-    int deferred;       /* hd_http_defer was called */
-    int done;           /* hd_http_async_done was called (amu) */
-    int suspended;      /* the connection is suspended (amu) */
-    int orphan;         /* the request ended before the work (amu) */
-    int counted;        /* no longer in s->pending (amu) */
+    int deferred;  /* hd_http_defer was called */
+    int done;      /* hd_http_async_done was called (amu) */
+    int suspended; /* the connection is suspended (amu) */
+    int orphan;    /* the request ended before the work (amu) */
+    int counted;   /* no longer in s->pending (amu) */
     int released;
     hd_http_finish_fn finish;
     void (*release)(void *ud);
@@ -371,7 +371,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return ret;
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode toe)
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
 {
     struct hd_http_async *cx = *con_cls;
     if (cx == NULL) {
@@ -383,7 +384,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls, en
         pthread_mutex_lock(&s->amu);
         int done = cx->done;
         if (!done) {
-            cx->orphan = 1;   /* hd_http_async_done frees it */
+            cx->orphan = 1; /* hd_http_async_done frees it */
         }
         pthread_mutex_unlock(&s->amu);
         if (!done) {
@@ -514,14 +515,11 @@ struct hd_http_server *hd_http_server_start(const struct hd_http_server_opts *o,
     };
     struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
     /* The logger must be the first option to catch every message. */
-    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
-                            MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)HD_HTTP_CONN_TIMEOUT_S,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                            MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HD_HTTP_THREADS,
-                            MHD_OPTION_ARRAY, tls ? tls_opts : no_opts,
-                            MHD_OPTION_END);
+    s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+                            MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT,
+                            (unsigned int)HD_HTTP_CONN_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+                            s, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HD_HTTP_THREADS, MHD_OPTION_ARRAY,
+                            tls ? tls_opts : no_opts, MHD_OPTION_END);
     if (s->d == NULL) {
         hd_err_set(err, HD_EIO, "cannot listen on %s%s (address in use, or bad TLS files?)", o->listen,
                    tls ? " with TLS" : "");

@@ -20,10 +20,10 @@
 
 struct hd_http_req {
     const char *method;
-    const char *path;         /* without the query string */
+    const char *path; /* without the query string */
     const char *body;
     size_t body_len;
-    void *impl;               /* the server's connection */
+    void *impl; /* the server's connection */
 };
 
 #define HD_RESP_MAX_HEADERS 8
@@ -31,9 +31,9 @@ struct hd_http_req {
 struct hd_http_resp {
     int status;
     struct hd_buf body;
-    const char *content_type;              /* default "application/json" */
-    const char *hdr_name[HD_RESP_MAX_HEADERS];  /* static strings */
-    char *hdr_value[HD_RESP_MAX_HEADERS];       /* owned */
+    const char *content_type;                  /* default "application/json" */
+    const char *hdr_name[HD_RESP_MAX_HEADERS]; /* static strings */
+    char *hdr_value[HD_RESP_MAX_HEADERS];      /* owned */
     size_t n_hdr;
 };
 
@@ -46,7 +46,7 @@ int hd_http_resp_header(struct hd_http_resp *resp, const char *static_name, cons
 /* Sets status and the Sysdig error envelope {"errors":[{"reason","message"}]}. */
 void hd_http_error(struct hd_http_resp *resp, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-const char *hd_http_reason(int status);    /* "Bad Request" ... */
+const char *hd_http_reason(int status); /* "Bad Request" ... */
 
 typedef void (*hd_http_handler)(void *ud, const struct hd_http_req *req, struct hd_http_resp *resp);
 
@@ -64,16 +64,16 @@ struct hd_http_async *hd_http_defer(const struct hd_http_req *req, hd_http_finis
 void hd_http_async_done(struct hd_http_async *a);
 
 struct hd_http_server_opts {
-    const char *listen;           /* "HOST:PORT"; port 0 = ephemeral */
+    const char *listen; /* "HOST:PORT"; port 0 = ephemeral */
     size_t max_body;
-    const char *tls_cert_file;    /* both set = HTTPS */
+    const char *tls_cert_file; /* both set = HTTPS */
     const char *tls_key_file;
 };
 
 struct hd_http_server;
 
-struct hd_http_server *hd_http_server_start(const struct hd_http_server_opts *o, hd_http_handler h,
-                                            void *ud, struct hd_err *err);
+struct hd_http_server *hd_http_server_start(const struct hd_http_server_opts *o, hd_http_handler h, void *ud,
+                                            struct hd_err *err);
 uint16_t hd_http_server_port(struct hd_http_server *s);
 /* Stops accepting new connections (in-flight requests finish). */
 void hd_http_server_quiesce(struct hd_http_server *s);

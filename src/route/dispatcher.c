@@ -96,66 +96,66 @@
 #define ACK_POLL_MAX_IDS 1000
 #define ACK_MAX_AWAITING 256
 
-struct ditem {          /* one event of a request in flight */
+struct ditem { /* one event of a request in flight */
     int64_t seq;
     char id[33];
     int64_t recv_us;
-    int attempts;       /* of its PENDING row; 0 for a new event */
-    int64_t first_ms;   /* of its PENDING row */
+    int attempts;     /* of its PENDING row; 0 for a new event */
+    int64_t first_ms; /* of its PENDING row */
 };
 
-struct dreq {           /* a request in flight */
-    struct dreq *next;  /* d->reqs */
+struct dreq {          /* a request in flight */
+    struct dreq *next; /* d->reqs */
     int64_t channel_id;
-    struct hd_channel *ch;  /* rendered it; classify uses it */
-    int owns_ch;            /* set when the dchan dropped ch meanwhile */
+    struct hd_channel *ch; /* rendered it; classify uses it */
+    int owns_ch;           /* set when the dchan dropped ch meanwhile */
     struct ditem *items;
     size_t n;
     int is_retry;
-    int64_t new_cursor;     /* new events: the cursor once answered */
-    int64_t *ack_ids;       /* set: an acknowledgement query for these ids */
+    int64_t new_cursor; /* new events: the cursor once answered */
+    int64_t *ack_ids;   /* set: an acknowledgement query for these ids */
     size_t n_ack_ids;
     char host[128];
 };
 
-struct dack {           /* a batch accepted by the sink, awaiting confirmation */
+struct dack { /* a batch accepted by the sink, awaiting confirmation */
     struct dack *next;
     int64_t ack_id;
-    struct ditem *items;    /* attempts / first_ms as recorded in its rows */
+    struct ditem *items; /* attempts / first_ms as recorded in its rows */
     size_t n;
-    int64_t deadline_ms;    /* = next_ms of its PENDING rows */
+    int64_t deadline_ms; /* = next_ms of its PENDING rows */
 };
 
 struct dchan {
     struct dchan *next;
     int64_t id;
     int64_t version;
-    char *name;                 /* lock */
+    char *name; /* lock */
     int enabled;
-    struct hd_channel *ch;      /* NULL when the stored object does not load */
-    int64_t cursor;             /* next events: seq > cursor */
-    int64_t saved_cursor;       /* as persisted */
+    struct hd_channel *ch; /* NULL when the stored object does not load */
+    int64_t cursor;        /* next events: seq > cursor */
+    int64_t saved_cursor;  /* as persisted */
     int64_t saved_at_ms;
-    struct hd_event *buf;       /* read-ahead: buf[buf_pos..buf_n) follow cursor */
+    struct hd_event *buf; /* read-ahead: buf[buf_pos..buf_n) follow cursor */
     size_t buf_n;
     size_t buf_pos;
     struct dreq *inflight;
     int consecutive_failures;
     int breaker_open;
-    int64_t backoff_ms;         /* breaker backoff, 0 when closed */
-    int64_t next_attempt_ms;    /* the channel sends nothing before (wall ms) */
-    int64_t retry_check_ms;     /* next look for due retries, NEVER if none pending */
-    int64_t pending;            /* PENDING rows, refreshed every few seconds */
+    int64_t backoff_ms;      /* breaker backoff, 0 when closed */
+    int64_t next_attempt_ms; /* the channel sends nothing before (wall ms) */
+    int64_t retry_check_ms;  /* next look for due retries, NEVER if none pending */
+    int64_t pending;         /* PENDING rows, refreshed every few seconds */
     int64_t pending_at_ms;
     int64_t delivered;
     int64_t failed;
     int64_t last_success_ms;
     char last_error[256];
-    struct dack *acks;          /* awaiting confirmation, oldest first */
+    struct dack *acks; /* awaiting confirmation, oldest first */
     struct dack **acks_tail;
     size_t n_acks;
-    int64_t ack_poll_ms;        /* next acknowledgement query */
-    int seen;                   /* reload mark */
+    int64_t ack_poll_ms;          /* next acknowledgement query */
+    int seen;                     /* reload mark */
     struct hd_channel_status pub; /* lock */
 };
 
@@ -163,16 +163,16 @@ struct hd_dispatcher {
     struct hd_store *st;
     struct hd_dispatch_config cfg;
     struct hd_http_client *http;
-    struct dchan *chans;        /* list structure: lock */
-    struct dreq *reqs;          /* every request in flight, loop only */
+    struct dchan *chans; /* list structure: lock */
+    struct dreq *reqs;   /* every request in flight, loop only */
     uint64_t rng;
     pthread_t th;
     int started;
     atomic_int reload_req;
     atomic_int stopping;
-    _Atomic int64_t stop_deadline_ms;  /* monotonic */
+    _Atomic int64_t stop_deadline_ms; /* monotonic */
     pthread_mutex_t lock;
-    int64_t total_backlog;      /* lock */
+    int64_t total_backlog; /* lock */
 };
 
 /* ---- small helpers ----------------------------------------------------- */
@@ -453,7 +453,7 @@ static void flush_cursor(struct hd_dispatcher *d, struct dchan *c, int64_t now, 
 
 /* Dead-letters one event that cannot be rendered (new event or retried row). */
 static int dead_letter_render(struct hd_dispatcher *d, struct dchan *c, const struct hd_event *ev,
-                               const struct hd_delivery *row, const char *why)
+                              const struct hd_delivery *row, const char *why)
 {
     int64_t now = hd_now_ms();
     struct hd_delivery up = {
@@ -478,8 +478,10 @@ static int dead_letter_render(struct hd_dispatcher *d, struct dchan *c, const st
 
 /* ---- sending ----------------------------------------------------------- */
 
-static void on_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, const struct hd_response *resp);
-static void on_ack_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, const struct hd_response *resp);
+static void on_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
+                      const struct hd_response *resp);
+static void on_ack_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
+                          const struct hd_response *resp);
 
 static void answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, const struct hd_response *resp)
 {
@@ -805,7 +807,8 @@ static int await_ack(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, c
 {
     int64_t deadline = now + r->ch->ack_timeout_ms;
     char msg[128];
-    snprintf(msg, sizeof(msg), "accepted, awaiting the sink's acknowledgement (ack id %lld)", (long long)ack_id);
+    snprintf(msg, sizeof(msg), "accepted, awaiting the sink's acknowledgement (ack id %lld)",
+             (long long)ack_id);
     struct hd_delivery *ups = calloc(r->n, sizeof(*ups));
     struct dack *a = calloc(1, sizeof(*a));
     if (ups == NULL || a == NULL) {
@@ -966,7 +969,8 @@ static int start_ack_poll(struct hd_dispatcher *d, struct dchan *c, int64_t now)
     return 1;
 }
 
-static void on_ack_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, const struct hd_response *resp)
+static void on_ack_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
+                          const struct hd_response *resp)
 {
     int64_t now = hd_now_ms();
     int64_t now_us = hd_now_us();
@@ -1015,11 +1019,14 @@ static void on_ack_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq 
     for (const struct dack *a = c->acks; a != NULL; a = a->next, i++) {
         for (size_t j = 0; sel[i] && j < a->n; j++, u++) {
             const struct ditem *it = &a->items[j];
-            ups[u] = (struct hd_delivery){
-                .channel_id = c->id, .event_seq = it->seq, .status = HD_DELIVERY_DELIVERED, .updated_ms = now};
+            ups[u] = (struct hd_delivery){.channel_id = c->id,
+                                          .event_seq = it->seq,
+                                          .status = HD_DELIVERY_DELIVERED,
+                                          .updated_ms = now};
             memcpy(ups[u].event_id, it->id, sizeof(ups[u].event_id));
             if (it->recv_us > 0) {
-                hd_metrics_observe("herald_delivery_latency_seconds", labels, (double)(now_us - it->recv_us) / 1e6);
+                hd_metrics_observe("herald_delivery_latency_seconds", labels,
+                                   (double)(now_us - it->recv_us) / 1e6);
             }
         }
     }
@@ -1107,7 +1114,8 @@ static void start_work_inner(struct hd_dispatcher *d, struct dchan *c, int64_t n
     }
 }
 
-static void start_work(struct hd_dispatcher *d, struct dchan *c, int64_t now, int64_t max_seq, int64_t *next_ms)
+static void start_work(struct hd_dispatcher *d, struct dchan *c, int64_t now, int64_t max_seq,
+                       int64_t *next_ms)
 {
     start_work_inner(d, c, now, max_seq, next_ms);
     flush_cursor(d, c, now, 0);
@@ -1118,15 +1126,15 @@ static void start_work(struct hd_dispatcher *d, struct dchan *c, int64_t now, in
 
 /* ---- answers ----------------------------------------------------------- */
 
-static void breaker_update(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, const struct hd_response *resp,
-                           int failed_request, const char *why, int64_t now)
+static void breaker_update(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
+                           const struct hd_response *resp, int failed_request, const char *why, int64_t now)
 {
     if (!failed_request) {
         if (c->breaker_open) {
             hd_log(HD_LOG_WARN, "channel=%s breaker closed: %s answered again", c->name, r->host);
         } else if (c->consecutive_failures > 0) {
-            hd_log(HD_LOG_INFO, "channel=%s recovered: %s answered after %d failed request(s)", c->name, r->host,
-                   c->consecutive_failures);
+            hd_log(HD_LOG_INFO, "channel=%s recovered: %s answered after %d failed request(s)", c->name,
+                   r->host, c->consecutive_failures);
         }
         c->consecutive_failures = 0;
         c->breaker_open = 0;
@@ -1150,14 +1158,16 @@ static void breaker_update(struct hd_dispatcher *d, struct dchan *c, struct dreq
         c->backoff_ms = d->cfg.retry_initial_ms;
         c->next_attempt_ms = now + (c->backoff_ms > ra ? c->backoff_ms : ra);
         hd_log(HD_LOG_WARN,
-               "channel=%s breaker open after %d consecutive failures while posting to %s: %s; next attempt in %lld ms",
+               "channel=%s breaker open after %d consecutive failures while posting to %s: %s; next attempt "
+               "in %lld ms",
                c->name, c->consecutive_failures, r->host, why, (long long)(c->next_attempt_ms - now));
     } else if (ra > 0) {
         c->next_attempt_ms = now + ra; /* the sink asked the whole client to wait */
     }
 }
 
-static void on_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, const struct hd_response *resp)
+static void on_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
+                      const struct hd_response *resp)
 {
     int64_t now = hd_now_ms();
     int64_t now_us = hd_now_us();
@@ -1294,8 +1304,8 @@ static void on_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, 
     }
     if (n_dead > 0) {
         set_last_error(c, "%s", why);
-        hd_log(HD_LOG_WARN, "channel=%s while posting to %s: %s; %lld event(s) dead-lettered", c->name, r->host,
-               why, (long long)n_dead);
+        hd_log(HD_LOG_WARN, "channel=%s while posting to %s: %s; %lld event(s) dead-lettered", c->name,
+               r->host, why, (long long)n_dead);
     }
     breaker_update(d, c, r, resp, failed_request, why, now);
 out:
@@ -1316,7 +1326,8 @@ static void handle_done(struct hd_dispatcher *d)
             c->inflight = NULL;
             answer(d, c, r, &resp);
         } else {
-            hd_log(HD_LOG_DEBUG, "channel id=%lld: answer dropped, channel deleted", (long long)r->channel_id);
+            hd_log(HD_LOG_DEBUG, "channel id=%lld: answer dropped, channel deleted",
+                   (long long)r->channel_id);
         }
         hd_response_clear(&resp);
         dreq_free(r);
@@ -1501,7 +1512,8 @@ static void *loop_main(void *arg)
 
 /* ---- public ------------------------------------------------------------ */
 
-struct hd_dispatcher *hd_dispatcher_new(struct hd_store *st, const struct hd_dispatch_config *cfg, struct hd_err *err)
+struct hd_dispatcher *hd_dispatcher_new(struct hd_store *st, const struct hd_dispatch_config *cfg,
+                                        struct hd_err *err)
 {
     struct hd_dispatcher *d = NULL;
     if (st == NULL) {
@@ -1613,7 +1625,8 @@ int hd_dispatcher_metrics(struct hd_dispatcher *d, struct hd_buf *out)
     for (struct dchan *c = d->chans; c != NULL && rc == HD_OK; c = c->next) {
         char name[300];
         label_value(c->name, name, sizeof(name));
-        rc = hd_buf_printf(out, "herald_channel_backlog{channel=\"%s\"} %lld\n", name, (long long)c->pub.backlog);
+        rc = hd_buf_printf(out, "herald_channel_backlog{channel=\"%s\"} %lld\n", name,
+                           (long long)c->pub.backlog);
     }
     if (rc == HD_OK) {
         rc = hd_buf_puts(out, "# TYPE herald_channel_breaker_open gauge\n");
@@ -1621,7 +1634,8 @@ int hd_dispatcher_metrics(struct hd_dispatcher *d, struct hd_buf *out)
     for (struct dchan *c = d->chans; c != NULL && rc == HD_OK; c = c->next) {
         char name[300];
         label_value(c->name, name, sizeof(name));
-        rc = hd_buf_printf(out, "herald_channel_breaker_open{channel=\"%s\"} %d\n", name, c->pub.breaker_open);
+        rc =
+            hd_buf_printf(out, "herald_channel_breaker_open{channel=\"%s\"} %d\n", name, c->pub.breaker_open);
     }
     pthread_mutex_unlock(&d->lock);
     return rc;

@@ -23,22 +23,22 @@
 #include "store/store.h"
 
 struct hd_dispatch_config {
-    int64_t retry_initial_ms;   /* default 1000 */
-    int64_t retry_max_ms;       /* default 300000 */
-    int64_t max_retry_age_ms;   /* default 24 h: then dead letter */
-    int breaker_threshold;      /* default 5 consecutive failures */
-    size_t read_batch;          /* events read from the store at a time, default 1000 */
+    int64_t retry_initial_ms; /* default 1000 */
+    int64_t retry_max_ms;     /* default 300000 */
+    int64_t max_retry_age_ms; /* default 24 h: then dead letter */
+    int breaker_threshold;    /* default 5 consecutive failures */
+    size_t read_batch;        /* events read from the store at a time, default 1000 */
 };
 
 struct hd_channel_status {
     int64_t id;
     int64_t cursor;
-    int64_t backlog;            /* events after the cursor + pending retries */
-    int64_t delivered;          /* since start */
-    int64_t failed;             /* dead-lettered since start */
+    int64_t backlog;   /* events after the cursor + pending retries */
+    int64_t delivered; /* since start */
+    int64_t failed;    /* dead-lettered since start */
     int consecutive_failures;
     int breaker_open;
-    int64_t next_attempt_ms;    /* 0 if not backing off */
+    int64_t next_attempt_ms; /* 0 if not backing off */
     char last_error[256];
     int64_t last_success_ms;
 };
@@ -46,7 +46,8 @@ struct hd_channel_status {
 struct hd_dispatcher;
 
 void hd_dispatch_config_defaults(struct hd_dispatch_config *c);
-struct hd_dispatcher *hd_dispatcher_new(struct hd_store *st, const struct hd_dispatch_config *cfg, struct hd_err *err);
+struct hd_dispatcher *hd_dispatcher_new(struct hd_store *st, const struct hd_dispatch_config *cfg,
+                                        struct hd_err *err);
 int hd_dispatcher_start(struct hd_dispatcher *d);
 /* Thread-safe. New events were stored. */
 void hd_dispatcher_wakeup(struct hd_dispatcher *d);

@@ -22,10 +22,8 @@ static const char *json_text(json_object *v)
     case json_type_string:
     case json_type_int:
     case json_type_double:
-    case json_type_boolean:
-        return json_object_get_string(v);
-    default:
-        return NULL;
+    case json_type_boolean: return json_object_get_string(v);
+    default: return NULL;
     }
 }
 
@@ -100,7 +98,8 @@ const char *hd_event_field(const struct hd_event *ev, const char *path, struct h
         return NULL;
     }
     if (strncmp(path, "labels.", 7) == 0) {
-        json_object *l = parse_once(ev->labels, ev->labels ? strlen(ev->labels) : 0, &d->labels, &d->labels_done);
+        json_object *l =
+            parse_once(ev->labels, ev->labels ? strlen(ev->labels) : 0, &d->labels, &d->labels_done);
         json_object *v = NULL;
         /* Label keys may hold dots (Falco output fields "fd.name"): member, not path. */
         if (l == NULL || !json_object_object_get_ex(l, path + 7, &v)) {

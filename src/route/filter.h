@@ -5,7 +5,7 @@
 #define HD_FILTER_H
 
 #include "channel/channel.h"
-#include "input/event.h"
+#include "model/event.h"
 
 int hd_filter_accepts(const struct hd_channel_common *c, const struct hd_event *ev);
 

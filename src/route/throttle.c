@@ -53,13 +53,13 @@ struct tentry {
     uint64_t hash;
     int64_t channel_id;
     char *key;
-    int has_window;            /* an ACTIVE passed: window_start_us is set */
+    int has_window; /* an ACTIVE passed: window_start_us is set */
     int64_t window_start_us;
-    int64_t suppressed;        /* since the last pass */
+    int64_t suppressed; /* since the last pass */
     enum hd_state last_pass_state;
-    int64_t last_seq;          /* last event seen for the key */
+    int64_t last_seq; /* last event seen for the key */
     struct pass passes[PASS_RING];
-    unsigned n_passes;         /* total, ring index = n % PASS_RING */
+    unsigned n_passes; /* total, ring index = n % PASS_RING */
 };
 
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
@@ -151,7 +151,8 @@ static struct tentry *entry_get(int64_t channel_id, const char *key, int64_t now
     return e;
 }
 
-static enum hd_throttle_result decide(struct tentry *e, struct hd_event *ev, int64_t now_us, int64_t window_us)
+static enum hd_throttle_result decide(struct tentry *e, struct hd_event *ev, int64_t now_us,
+                                      int64_t window_us)
 {
     if (ev->seq != 0 && ev->seq <= e->last_seq) {
         unsigned kept = e->n_passes < PASS_RING ? e->n_passes : PASS_RING;
@@ -188,7 +189,8 @@ static enum hd_throttle_result decide(struct tentry *e, struct hd_event *ev, int
     return HD_THROTTLE_PASS;
 }
 
-enum hd_throttle_result hd_throttle_check(int64_t channel_id, const struct hd_channel_common *c, struct hd_event *ev)
+enum hd_throttle_result hd_throttle_check(int64_t channel_id, const struct hd_channel_common *c,
+                                          struct hd_event *ev)
 {
     struct hd_buf key;
     enum hd_throttle_result r = HD_THROTTLE_PASS;

@@ -12,17 +12,18 @@
 #include <stdint.h>
 
 #include "channel/channel.h"
-#include "input/event.h"
+#include "model/event.h"
 
 enum hd_throttle_result {
-    HD_THROTTLE_PASS = 0,        /* deliver; ev->suppressed set */
-    HD_THROTTLE_SUPPRESSED = 1,  /* suppressed now (count it) */
-    HD_THROTTLE_RESEEN = 2,      /* suppressed before: a re-read of the same event */
+    HD_THROTTLE_PASS = 0,       /* deliver; ev->suppressed set */
+    HD_THROTTLE_SUPPRESSED = 1, /* suppressed now (count it) */
+    HD_THROTTLE_RESEEN = 2,     /* suppressed before: a re-read of the same event */
 };
 
 /* Decides for ev on channel channel_id with c's throttle options (no
  * throttle configured: PASS, ev untouched). Thread-safe. */
-enum hd_throttle_result hd_throttle_check(int64_t channel_id, const struct hd_channel_common *c, struct hd_event *ev);
+enum hd_throttle_result hd_throttle_check(int64_t channel_id, const struct hd_channel_common *c,
+                                          struct hd_event *ev);
 
 /* Forgets every key (tests; channels deleted for good). */
 void hd_throttle_reset(void);

@@ -20,7 +20,7 @@
 #include <stdint.h>
 
 #include "core/err.h"
-#include "input/event.h"
+#include "model/event.h"
 
 struct hd_store;
 
@@ -35,41 +35,41 @@ struct hd_channel_rec {
     char *name;
     char *type;
     int enabled;
-    char *managed_by;   /* "config" or NULL */
-    char *json;         /* {"type":..,"name":..,"enabled":..,"options":{..},...} */
+    char *managed_by; /* "config" or NULL */
+    char *json;       /* {"type":..,"name":..,"enabled":..,"options":{..},...} */
 };
 void hd_channel_rec_clear(struct hd_channel_rec *r);
 void hd_channel_recs_free(struct hd_channel_rec *r, size_t n);
 
 enum hd_delivery_status {
-    HD_DELIVERY_PENDING = 0,   /* waiting for a retry */
-    HD_DELIVERY_FAILED = 1,    /* dead letter */
-    HD_DELIVERY_DELIVERED = 2  /* only as an update: removes the exception row */
+    HD_DELIVERY_PENDING = 0,  /* waiting for a retry */
+    HD_DELIVERY_FAILED = 1,   /* dead letter */
+    HD_DELIVERY_DELIVERED = 2 /* only as an update: removes the exception row */
 };
 
 struct hd_delivery {
-    int64_t id;          /* row id (0 for a new one) */
+    int64_t id; /* row id (0 for a new one) */
     int64_t channel_id;
     int64_t event_seq;
     char event_id[33];
     enum hd_delivery_status status;
     int attempts;
-    int64_t first_ms;    /* first failure */
-    int64_t next_ms;     /* next attempt (PENDING) */
+    int64_t first_ms; /* first failure */
+    int64_t next_ms;  /* next attempt (PENDING) */
     int64_t updated_ms;
-    int last_status;     /* HTTP status of the last answer, 0 if none */
-    char *last_error;    /* sink's answer / reason, may be NULL */
+    int last_status;  /* HTTP status of the last answer, 0 if none */
+    char *last_error; /* sink's answer / reason, may be NULL */
 };
 void hd_deliveries_free(struct hd_delivery *d, size_t n);
 
 struct hd_event_query {
-    int64_t from_us, to_us;  /* 0 = unbounded; on ts_us */
-    int severity;            /* -1 = any; else events with severity <= this */
-    const char *state;       /* NULL = any */
-    const char *source;      /* NULL = any */
-    const char *ns;          /* k8s namespace, NULL = any */
-    const char *q;           /* substring of name/description, NULL = any */
-    int64_t before_seq;      /* cursor: only seq < this; 0 = newest */
+    int64_t from_us, to_us; /* 0 = unbounded; on ts_us */
+    int severity;           /* -1 = any; else events with severity <= this */
+    const char *state;      /* NULL = any */
+    const char *source;     /* NULL = any */
+    const char *ns;         /* k8s namespace, NULL = any */
+    const char *q;          /* substring of name/description, NULL = any */
+    int64_t before_seq;     /* cursor: only seq < this; 0 = newest */
     size_t limit;
 };
 
@@ -79,14 +79,14 @@ enum hd_stats_group {
     HD_STATS_STATE,
     HD_STATS_NAMESPACE,
     HD_STATS_SOURCE,
-    HD_STATS_RULE       /* labels.rule, else name */
+    HD_STATS_RULE /* labels.rule, else name */
 };
 
 /* One aggregate row. key is "" for events without a value (no namespace). */
 struct hd_stats_row {
-    int64_t bucket_ms;   /* start of the time bucket (epoch ms); 0 without an interval */
+    int64_t bucket_ms; /* start of the time bucket (epoch ms); 0 without an interval */
     int64_t count;
-    char key[256];       /* severity as decimal text, state as its name */
+    char key[256]; /* severity as decimal text, state as its name */
 };
 
 /* Completion of an asynchronous write (see append_async). */
@@ -98,14 +98,15 @@ struct hd_store_ops {
 
     int (*channel_list)(struct hd_store *st, struct hd_channel_rec **out, size_t *n, struct hd_err *err);
     int (*channel_get)(struct hd_store *st, int64_t id, struct hd_channel_rec *out, struct hd_err *err);
-    int (*channel_get_by_name)(struct hd_store *st, const char *name, struct hd_channel_rec *out, struct hd_err *err);
+    int (*channel_get_by_name)(struct hd_store *st, const char *name, struct hd_channel_rec *out,
+                               struct hd_err *err);
     /* in: name, type, enabled, managed_by, json. Sets id, version=1, times. ECONFLICT on duplicate name. */
     int (*channel_create)(struct hd_store *st, const struct hd_channel_rec *in, int64_t now_ms,
                           struct hd_channel_rec *out, struct hd_err *err);
     /* ECONFLICT if expected_version != stored version or name taken; ENOTFOUND. version+1. */
     int (*channel_update)(struct hd_store *st, int64_t id, int64_t expected_version,
-                          const struct hd_channel_rec *in, int64_t now_ms,
-                          struct hd_channel_rec *out, struct hd_err *err);
+                          const struct hd_channel_rec *in, int64_t now_ms, struct hd_channel_rec *out,
+                          struct hd_err *err);
     /* Deletes the channel; its undelivered events (seq > cursor, and PENDING rows)
      * become dead letters with last_error "channel deleted". */
     int (*channel_delete)(struct hd_store *st, int64_t id, struct hd_err *err);
@@ -122,13 +123,13 @@ struct hd_store_ops {
     int (*append_async)(struct hd_store *st, struct hd_event *evs, size_t n, hd_store_done_fn done, void *ud,
                         struct hd_err *err);
     /* Events with seq > after_seq in seq order, at most limit. */
-    int (*events_after)(struct hd_store *st, int64_t after_seq, size_t limit,
-                        struct hd_event **out, size_t *n, struct hd_err *err);
+    int (*events_after)(struct hd_store *st, int64_t after_seq, size_t limit, struct hd_event **out,
+                        size_t *n, struct hd_err *err);
     int (*event_get)(struct hd_store *st, const char *id, struct hd_event *out, struct hd_err *err);
     int (*event_get_seq)(struct hd_store *st, int64_t seq, struct hd_event *out, struct hd_err *err);
     /* Newest first. *next_cursor = seq to pass as before_seq for the next page, 0 if none. */
-    int (*events_query)(struct hd_store *st, const struct hd_event_query *q,
-                        struct hd_event **out, size_t *n, int64_t *next_cursor, struct hd_err *err);
+    int (*events_query)(struct hd_store *st, const struct hd_event_query *q, struct hd_event **out, size_t *n,
+                        int64_t *next_cursor, struct hd_err *err);
     int64_t (*max_seq)(struct hd_store *st);
     /* Counts of the events matching q (before_seq and limit ignored) grouped by g
      * and, if interval_ms > 0, by time bucket (ts floored to a multiple of
@@ -136,8 +137,8 @@ struct hd_store_ops {
      * max_rows (*truncated = 1 when there were more). Aggregated inside the
      * store over its indexes. Caller frees *out with free(). */
     int (*stats)(struct hd_store *st, const struct hd_event_query *q, enum hd_stats_group g,
-                 int64_t interval_ms, size_t max_rows, struct hd_stats_row **out, size_t *n,
-                 int *truncated, struct hd_err *err);
+                 int64_t interval_ms, size_t max_rows, struct hd_stats_row **out, size_t *n, int *truncated,
+                 struct hd_err *err);
 
     /* Channel cursor: 0 if never set. A new channel starts at the current max_seq
      * (it receives events ingested after its creation). */
@@ -153,21 +154,22 @@ struct hd_store_ops {
     int (*deliveries_list)(struct hd_store *st, int64_t channel_id, int status, size_t limit,
                            struct hd_delivery **out, size_t *n, struct hd_err *err);
     /* Rows of one event (all channels). */
-    int (*deliveries_of_event)(struct hd_store *st, int64_t event_seq,
-                               struct hd_delivery **out, size_t *n, struct hd_err *err);
+    int (*deliveries_of_event)(struct hd_store *st, int64_t event_seq, struct hd_delivery **out, size_t *n,
+                               struct hd_err *err);
     /* FAILED -> PENDING, attempts 0, next_ms now. ENOTFOUND if no such failed row. */
     int (*delivery_retry)(struct hd_store *st, int64_t delivery_id, struct hd_err *err);
     int (*delivery_retry_channel)(struct hd_store *st, int64_t channel_id, size_t *count, struct hd_err *err);
     /* Queues stored events with from_us <= ts_us <= to_us as PENDING rows for the channel. */
-    int (*replay)(struct hd_store *st, int64_t channel_id, int64_t from_us, int64_t to_us,
-                  size_t *count, struct hd_err *err);
+    int (*replay)(struct hd_store *st, int64_t channel_id, int64_t from_us, int64_t to_us, size_t *count,
+                  struct hd_err *err);
     /* Number of PENDING rows of a channel. */
     int (*pending_count)(struct hd_store *st, int64_t channel_id, int64_t *count, struct hd_err *err);
 
     /* Deletes events older than max_age_ms (by arrival; 0 = no age limit) and the
      * oldest while the log is over max_bytes (0 = no limit), never one with
      * seq > min cursor of any channel or referenced by a PENDING row. */
-    int (*prune)(struct hd_store *st, int64_t max_age_ms, int64_t max_bytes, size_t *deleted, struct hd_err *err);
+    int (*prune)(struct hd_store *st, int64_t max_age_ms, int64_t max_bytes, size_t *deleted,
+                 struct hd_err *err);
 
     /* Small key/value state of the inputs (the Kubernetes resourceVersion,
      * the Docker resume point). state_get: *value malloc'd (caller frees),
@@ -182,7 +184,7 @@ struct hd_store {
 
 /* Opens the store named by url ("sqlite", "" or NULL: data_dir/herald.db). */
 struct hd_store *hd_store_open(const char *url, const char *data_dir, struct hd_err *err);
-void hd_store_close(struct hd_store *st);   /* NULL-safe */
+void hd_store_close(struct hd_store *st); /* NULL-safe */
 
 /* Backends. */
 struct hd_store *hd_sqlite_store_open(const char *path, struct hd_err *err);

@@ -5,11 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=${1:-build-fuzz}
 mkdir -p "$out"
-# The decoders and what they depend on: core's leaf files, json, input.
-srcs=(src/core/buf.c src/core/err.c src/core/util.c src/json/*.c)
-for f in src/input/*.c; do
-  case "$f" in *watch*) ;; *) srcs+=("$f") ;; esac   # watchers need curl and the store
-done
+# The decoders and what they depend on: core's leaf files, json, model, input.
+srcs=(src/core/buf.c src/core/err.c src/core/util.c src/json/*.c src/model/*.c src/input/*.c)
 clang -std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
   -Isrc $(pkg-config --cflags json-c) tests/fuzz/fuzz_ingest.c "${srcs[@]}" \
   $(pkg-config --libs json-c libcrypto) -lm -o "$out/fuzz_ingest"

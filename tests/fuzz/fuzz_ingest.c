@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "input/decoder.h"
-#include "input/event.h"
+#include "model/event.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -26,8 +26,8 @@ static void check_json(const char *p, size_t n, int want_object)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static const char *const formats[] = {NULL,     "sysdig", "generic", "falco",
-                                          "alertmanager", "kubernetes", "docker", NULL};
+    static const char *const formats[] = {NULL,           "sysdig",     "generic", "falco",
+                                          "alertmanager", "kubernetes", "docker",  NULL};
     if (size < 1) {
         return 0;
     }

@@ -89,8 +89,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         same_canonical(c, root);
         json_object_put(c);
         /* typed reads agree with json-c's */
-        if (json_object_is_type(o, json_type_int) &&
-            (json_object_get_int64(o) != hd_jv_i64(root) || json_object_get_double(o) != hd_jv_double(root))) {
+        if (json_object_is_type(o, json_type_int) && (json_object_get_int64(o) != hd_jv_i64(root) ||
+                                                      json_object_get_double(o) != hd_jv_double(root))) {
             abort();
         }
         if (json_object_is_type(o, json_type_double) && json_object_get_int64(o) != hd_jv_i64(root)) {

@@ -14,7 +14,7 @@
 #include "core/buf.h"
 #include "fixture_util.h"
 #include "core/util.h"
-#include "input/event.h"
+#include "model/event.h"
 #include "json/json.h"
 #include "net/http_client.h"
 
@@ -115,13 +115,13 @@ static inline int fx_run_teardown(void **state)
 
 /* Channel id (version 1) {"type":type,"name":name,"enabled":true,"options":
  * options}; NULL with err set when the options are refused. */
-static inline struct hd_channel *fx_channel_try(const char *type, int64_t id, const char *name, const char *options,
-                                                struct hd_err *err)
+static inline struct hd_channel *fx_channel_try(const char *type, int64_t id, const char *name,
+                                                const char *options, struct hd_err *err)
 {
     struct hd_buf b;
     hd_buf_init(&b, 0);
-    assert_int_equal(hd_buf_printf(&b, "{\"type\":\"%s\",\"name\":\"%s\",\"enabled\":true,\"options\":%s}", type, name,
-                                   options),
+    assert_int_equal(hd_buf_printf(&b, "{\"type\":\"%s\",\"name\":\"%s\",\"enabled\":true,\"options\":%s}",
+                                   type, name, options),
                      HD_OK);
     struct hd_channel *ch = hd_channel_new(id, 1, b.p, err);
     hd_buf_free(&b);

@@ -62,8 +62,8 @@ static inline int fx_is_ndjson_name(const char *n)
 
 /* One fixture file: its directory and name under tests/fixtures/, rel =
  * "<dir>/<name>", its whole text (NUL-terminated). */
-typedef void (*fx_fixture_fn)(const char *dir, const char *name, const char *rel, const char *body, size_t len,
-                              void *ctx);
+typedef void (*fx_fixture_fn)(const char *dir, const char *name, const char *rel, const char *body,
+                              size_t len, void *ctx);
 
 /* Calls fn for every JSON and NDJSON file of tests/fixtures/<dir>. A missing
  * directory fails the test when required, else is skipped. */
@@ -106,7 +106,8 @@ static inline void fx_expect_decode_error(const char *body, size_t len, const ch
     hd_batch_init(&b);
     int rc = hd_ingest_decode(body, len, ct, fmt, &b, &err);
     if (rc != HD_EINVAL) {
-        fail_msg("expected HD_EINVAL for '%.80s' (format %s), got %d (%s)", body, fmt ? fmt : "-", rc, err.msg);
+        fail_msg("expected HD_EINVAL for '%.80s' (format %s), got %d (%s)", body, fmt ? fmt : "-", rc,
+                 err.msg);
     }
     assert_int_equal(b.n, 0);
     if (strstr(err.msg, sub1) == NULL || (sub2 != NULL && strstr(err.msg, sub2) == NULL)) {

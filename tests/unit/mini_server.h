@@ -72,7 +72,8 @@ static inline void ms_send_all(int fd, const char *p, size_t n)
  * of body) and returns that request's size, its head's in *hlen (NULL: not
  * wanted); 0 when the peer closed, *stop was set or buf (cap bytes) is full.
  * After answering, ms_consume drops the request. */
-static inline size_t ms_next_request(atomic_int *stop, int fd, char *buf, size_t cap, size_t *len, size_t *hlen)
+static inline size_t ms_next_request(atomic_int *stop, int fd, char *buf, size_t cap, size_t *len,
+                                     size_t *hlen)
 {
     for (;;) {
         buf[*len] = '\0';

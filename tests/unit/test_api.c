@@ -42,7 +42,7 @@ int64_t hd_dispatcher_backlog(struct hd_dispatcher *d)
 }
 int hd_dispatcher_status(struct hd_dispatcher *d, int64_t channel_id, struct hd_channel_status *out)
 {
-    return HD_ENOTFOUND;   /* GET /api/channelStatus: no live state in this fake */
+    return HD_ENOTFOUND; /* GET /api/channelStatus: no live state in this fake */
 }
 int hd_dispatcher_metrics(struct hd_dispatcher *d, struct hd_buf *out)
 {
@@ -54,9 +54,9 @@ int hd_dispatcher_metrics(struct hd_dispatcher *d, struct hd_buf *out)
 struct sink {
     struct hd_http_server *srv;
     pthread_mutex_t mu;
-    int status;            /* what to answer */
+    int status; /* what to answer */
     int requests;
-    char auth[256];        /* last Authorization header */
+    char auth[256]; /* last Authorization header */
     char body[4096];
 };
 
@@ -108,8 +108,8 @@ static void reply_free(struct reply *r)
     memset(r, 0, sizeof(*r));
 }
 
-static struct reply call(struct fx *f, const char *method, const char *path, const char *token, const char *ctype,
-                         const char *body)
+static struct reply call(struct fx *f, const char *method, const char *path, const char *token,
+                         const char *ctype, const char *body)
 {
     struct reply r = {0};
     struct hd_buf b, h;
@@ -133,7 +133,7 @@ static struct reply call(struct fx *f, const char *method, const char *path, con
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &h);
     curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 20000L);
-    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);   /* send "../" as written */
+    curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L); /* send "../" as written */
     if (body != NULL) {
         curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
         curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
@@ -221,7 +221,7 @@ static void test_auth_and_routing(void **state)
     reply_free(&r);
     r = call(f, "GET", "/api/notificationChannels", "admintokeX", NULL, NULL);
     assert_int_equal(r.status, 401);
-    assert_null(strstr(r.body, "admintokeX"));   /* never echoed */
+    assert_null(strstr(r.body, "admintokeX")); /* never echoed */
     reply_free(&r);
     r = call(f, "GET", "/api/notificationChannels", "admintoken", NULL, NULL);
     assert_int_equal(r.status, 200);
@@ -280,7 +280,8 @@ static int64_t create_channel(struct fx *f, const char *name, const char *extra_
     char body[1024];
     snprintf(body, sizeof(body),
              "{\"notificationChannel\":{\"id\":null,\"version\":null,\"createdOn\":null,\"modifiedOn\":null,"
-             "\"teamId\":42,\"type\":\"WEBHOOK\",\"enabled\":true,\"name\":\"%s\",\"options\":{\"notifyOnOk\":true,"
+             "\"teamId\":42,\"type\":\"WEBHOOK\",\"enabled\":true,\"name\":\"%s\",\"options\":{"
+             "\"notifyOnOk\":true,"
              "\"url\":\"%s\",\"additionalHeaders\":{\"Authorization\":\"Splunk s3cr3t\"}%s}}}",
              name, f->sink_url, extra_opts);
     struct reply r = call(f, "POST", "/api/notificationChannels", "admintoken", NULL, body);
@@ -334,7 +335,8 @@ static void test_channel_lifecycle(void **state)
     free(put);
     json_object_put(env);
 
-    r = call(f, "PUT", path, "admintoken", NULL, "{\"notificationChannel\":{\"type\":\"WEBHOOK\",\"name\":\"x\"}}");
+    r = call(f, "PUT", path, "admintoken", NULL,
+             "{\"notificationChannel\":{\"type\":\"WEBHOOK\",\"name\":\"x\"}}");
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(err_message(&r), "version: required"));
     reply_free(&r);
@@ -393,7 +395,8 @@ static void test_channel_validation_and_send_test(void **state)
     assert_int_equal(r.status, 400);
     reply_free(&r);
     r = call(f, "POST", "/api/notificationChannels", "admintoken", NULL,
-             "{\"notificationChannel\":{\"type\":\"WEBHOOK\",\"name\":\"bad\",\"options\":{\"url\":\"not a url\"}}}");
+             "{\"notificationChannel\":{\"type\":\"WEBHOOK\",\"name\":\"bad\",\"options\":{\"url\":\"not a "
+             "url\"}}}");
     assert_int_equal(r.status, 400);
     assert_non_null(strstr(err_message(&r), "options.url"));
     reply_free(&r);
@@ -404,7 +407,8 @@ static void test_channel_validation_and_send_test(void **state)
     char path[128];
     snprintf(path, sizeof(path), "/api/notificationChannels/%lld", (long long)id);
     r = call(f, "GET", path, "admintoken", NULL, NULL);
-    assert_false(json_object_get_boolean(hd_json_path(r.json, "notificationChannel.options.sendTestNotification")));
+    assert_false(
+        json_object_get_boolean(hd_json_path(r.json, "notificationChannel.options.sendTestNotification")));
     reply_free(&r);
 
     /* Replay: 202 with a count. */

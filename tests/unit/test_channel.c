@@ -66,7 +66,8 @@ static void test_validation_messages(void **state)
         {"{\"name\":7,\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\"}}",
          "name: must be a non-empty string of at most 255 characters"},
         {"{\"name\":\"a\",\"options\":{\"url\":\"http://x\"}}", "type: required"},
-        {"{\"name\":\"a\",\"type\":\"CARRIER_PIGEON\",\"options\":{}}", "type: unknown channel type 'CARRIER_PIGEON'"},
+        {"{\"name\":\"a\",\"type\":\"CARRIER_PIGEON\",\"options\":{}}",
+         "type: unknown channel type 'CARRIER_PIGEON'"},
         {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"enabled\":\"yes\",\"options\":{\"url\":\"http://x\"}}",
          "enabled: must be a boolean"},
         {"{\"name\":\"a\",\"type\":\"WEBHOOK\"}", "options: required"},
@@ -88,27 +89,37 @@ static void test_validation_messages(void **state)
          "options.minSeverity: must be an integer 0..7"},
         {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"notifyOnOk\":1}}",
          "options.notifyOnOk: must be a boolean"},
-        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"additionalHeaders\":{\"X\":1}}}",
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
+         "x\",\"additionalHeaders\":{\"X\":1}}}",
          "options.additionalHeaders.X: must be a string"},
-        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"additionalHeaders\":{\"X\":\"a\\r\\nEvil: 1\"}}}",
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
+         "x\",\"additionalHeaders\":{\"X\":\"a\\r\\nEvil: 1\"}}}",
          "options.additionalHeaders.X: must not contain CR, LF or other control characters"},
-        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"additionalHeaders\":{\"Bad Name\":\"v\"}}}",
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
+         "x\",\"additionalHeaders\":{\"Bad Name\":\"v\"}}}",
          "options.additionalHeaders.Bad Name: not a valid header name"},
-        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"additionalHeaders\":{\"X\\r\\nY\":\"v\"}}}",
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
+         "x\",\"additionalHeaders\":{\"X\\r\\nY\":\"v\"}}}",
          "options.additionalHeaders.X\r\nY: not a valid header name"},
         {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"additionalHeaders\":[]}}",
          "options.additionalHeaders: must be an object of header name to string"},
         {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"customData\":[1]}}",
          "options.customData: must be an object (merged into the body)"},
-        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"transform\":{\"millis\":\"x\"}}}",
-         "options.transform.millis: unknown key (millisField, isoField, addNormalized, flatten, drop, rename)"},
-        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"transform\":{\"millisField\":3}}}",
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
+         "x\",\"transform\":{\"millis\":\"x\"}}}",
+         "options.transform.millis: unknown key (millisField, isoField, addNormalized, flatten, drop, "
+         "rename)"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
+         "x\",\"transform\":{\"millisField\":3}}}",
          "options.transform.millisField: must be a non-empty string"},
-        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"transform\":{\"flatten\":\"yes\"}}}",
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
+         "x\",\"transform\":{\"flatten\":\"yes\"}}}",
          "options.transform.flatten: must be a boolean"},
-        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"transform\":{\"drop\":[\"a\",1]}}}",
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
+         "x\",\"transform\":{\"drop\":[\"a\",1]}}}",
          "options.transform.drop: must be a list of paths (strings)"},
-        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"transform\":{\"rename\":{\"a\":1}}}}",
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
+         "x\",\"transform\":{\"rename\":{\"a\":1}}}}",
          "options.transform.rename.a: must be a non-empty path"},
         {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"transform\":\"x\"}}",
          "options.transform: must be an object"},
@@ -116,33 +127,44 @@ static void test_validation_messages(void **state)
          "options.timeoutMs: must be an integer 1..300000"},
         {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"sources\":\"falco\"}}",
          "options.sources: must be a list of strings"},
-        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"sources\":[\"falco\",\"nagios\"]}}",
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
+         "x\",\"sources\":[\"falco\",\"nagios\"]}}",
          "options.sources[1]: unknown source 'nagios' (sysdig_monitor, sysdig_secure, falco, alertmanager, "
          "kubernetes, docker, generic)"},
-        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"match\":{\"k8s.namespace\":{}}}}",
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
+         "x\",\"match\":{\"k8s.namespace\":{}}}}",
          "options.match.k8s.namespace: must be a string, number or boolean"},
-        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"match\":{\"namespace\":\"p\"}}}",
-         "options.match.namespace: unknown field (source, severity, state, name, host, containerId, alertKey, "
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
+         "x\",\"match\":{\"namespace\":\"p\"}}}",
+         "options.match.namespace: unknown field (source, severity, state, name, host, containerId, "
+         "alertKey, "
          "k8s.*, labels.<key>, raw.<path>)"},
         {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"tls\":{\"caFile\":1}}}",
          "options.tls.caFile: must be a string"},
-        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"tls\":{\"verify\":false}}}",
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
+         "x\",\"tls\":{\"verify\":false}}}",
          "options.tls.verify: unknown key (caFile, certFile, keyFile, insecureSkipVerify)"},
-        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"tls\":{\"certFile\":\"/c\"}}}",
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"tls\":{\"certFile\":\"/"
+         "c\"}}}",
          "options.tls: certFile and keyFile go together"},
-        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"allowInsecureConnections\":\"no\"}}",
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
+         "x\",\"allowInsecureConnections\":\"no\"}}",
          "options.allowInsecureConnections: must be a boolean"},
         {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"endpoint\":\"es:9200\"}}",
          "options.endpoint: not a valid URL (need http:// or https://)"},
-        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"batch\":{\"maxEvents\":0}}}",
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
+         "x\",\"batch\":{\"maxEvents\":0}}}",
          "options.batch.maxEvents: must be an integer 1..100000"},
         {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"compress\":\"zip\"}}",
          "options.compress: must be a boolean or \"gzip\""},
-        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"throttle\":{\"key\":\"alertKey\"}}}",
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
+         "x\",\"throttle\":{\"key\":\"alertKey\"}}}",
          "options.throttle.windowMs: required"},
-        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"sendTestNotification\":\"y\"}}",
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
+         "x\",\"sendTestNotification\":\"y\"}}",
          "options.sendTestNotification: must be a boolean"},
-        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"sendTestNotification\":1,\"options\":{\"url\":\"http://x\"}}",
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"sendTestNotification\":1,\"options\":{\"url\":\"http://"
+         "x\"}}",
          "sendTestNotification: must be a boolean"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -160,12 +182,14 @@ static void test_validation_messages(void **state)
     struct hd_err err = {0};
     memset(name, 'n', 256);
     name[256] = '\0';
-    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\"}}", name);
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\"}}",
+             name);
     json_object *o = js(body);
     assert_int_equal(hd_channel_validate(o, &err), HD_EINVAL);
     json_object_put(o);
     name[255] = '\0';
-    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\"}}", name);
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\"}}",
+             name);
     o = js(body);
     assert_int_equal(hd_channel_validate(o, &err), HD_OK);
     json_object_put(o);
@@ -190,9 +214,11 @@ static void test_validate_accepts_sysdig_objects(void **state)
         "\"sources\":[\"sysdig_secure\",\"falco\"],\"match\":{\"k8s.namespace\":\"prod\",\"severity\":4,"
         "\"raw.resolved\":false,\"labels.falco.rule\":\"x\"},\"transform\":{\"millisField\":\"estimestamp\","
         "\"isoField\":\"@timestamp\",\"addNormalized\":true,\"flatten\":false,\"drop\":[\"a.b\"],"
-        "\"rename\":{\"c\":\"d.e\"}},\"template\":null,\"timeoutMs\":3000,\"tls\":{\"caFile\":\"/etc/ca.pem\","
+        "\"rename\":{\"c\":\"d.e\"}},\"template\":null,\"timeoutMs\":3000,\"tls\":{\"caFile\":\"/etc/"
+        "ca.pem\","
         "\"certFile\":\"/c.pem\",\"keyFile\":\"/k.pem\",\"insecureSkipVerify\":false},"
-        "\"allowInsecureConnections\":false,\"endpoint\":\"http://localhost:9200\",\"batch\":{\"maxEvents\":500,"
+        "\"allowInsecureConnections\":false,\"endpoint\":\"http://"
+        "localhost:9200\",\"batch\":{\"maxEvents\":500,"
         "\"maxBytes\":1048576,\"maxDelayMs\":100},\"compress\":\"gzip\",\"throttle\":{\"key\":\"alertKey\","
         "\"windowMs\":60000},\"sendTestNotification\":true,\"someFutureOption\":{\"x\":1}}}");
     if (hd_channel_validate(full, &err) != HD_OK) {
@@ -210,7 +236,8 @@ static void test_new_and_common_options(void **state)
         "\"notifyOnOk\":false,\"minSeverity\":3,\"sources\":[\"falco\"],\"match\":{\"severity\":4,"
         "\"raw.resolved\":false,\"k8s.namespace\":\"prod\"},\"transform\":{\"millisField\":\"estimestamp\"},"
         "\"template\":{\"a\":\"{{name}}\"},\"timeoutMs\":3000,\"tls\":{\"caFile\":\"/ca.pem\"},"
-        "\"allowInsecureConnections\":true,\"endpoint\":\"http://localhost:9200\",\"batch\":{\"maxEvents\":500,"
+        "\"allowInsecureConnections\":true,\"endpoint\":\"http://"
+        "localhost:9200\",\"batch\":{\"maxEvents\":500,"
         "\"maxDelayMs\":100},\"compress\":true,\"throttle\":{\"key\":\"alertKey\",\"windowMs\":60000}}}",
         &err);
     if (ch == NULL) {
@@ -273,7 +300,8 @@ static void test_new_and_common_options(void **state)
     assert_string_equal(err.msg, "type: unknown channel type 'SMOKE'");
     assert_null(hd_channel_new(3, 1, "{\"type\":", &err));
     assert_non_null(strstr(err.msg, "channel 3: at byte"));
-    assert_null(hd_channel_new(4, 1, "{\"type\":\"WEBHOOK\",\"name\":\"x\",\"options\":{\"url\":\"x\"}}", &err));
+    assert_null(
+        hd_channel_new(4, 1, "{\"type\":\"WEBHOOK\",\"name\":\"x\",\"options\":{\"url\":\"x\"}}", &err));
     assert_string_equal(err.msg, "options.url: not a valid URL (need http:// or https://)");
 }
 
@@ -306,11 +334,12 @@ static const char *opt_str(json_object *obj, const char *path)
 static void test_mask_secrets(void **state)
 {
     json_object *stored = js_file(V18);
-    json_object *o = js("{\"name\":\"x\",\"apiKey\":\"top\",\"options\":{\"url\":\"http://u\","
-                        "\"additionalHeaders\":{\"Authorization\":\"Splunk abc\",\"X-Empty\":\"\"},"
-                        "\"apiKey\":\"k1\",\"serviceKey\":\"s\",\"routingKey\":\"r\",\"token\":\"t\","
-                        "\"secretAccessKey\":\"sak\",\"accessKeyId\":\"AKIA\",\"password\":\"\",\"username\":\"u\","
-                        "\"nested\":{\"password\":\"p\",\"list\":[{\"token\":\"t2\"}]},\"tokenish\":\"no\"}}");
+    json_object *o =
+        js("{\"name\":\"x\",\"apiKey\":\"top\",\"options\":{\"url\":\"http://u\","
+           "\"additionalHeaders\":{\"Authorization\":\"Splunk abc\",\"X-Empty\":\"\"},"
+           "\"apiKey\":\"k1\",\"serviceKey\":\"s\",\"routingKey\":\"r\",\"token\":\"t\","
+           "\"secretAccessKey\":\"sak\",\"accessKeyId\":\"AKIA\",\"password\":\"\",\"username\":\"u\","
+           "\"nested\":{\"password\":\"p\",\"list\":[{\"token\":\"t2\"}]},\"tokenish\":\"no\"}}");
     json_object *m = hd_channel_mask_secrets(o);
     assert_non_null(m);
     assert_ptr_not_equal(m, o);
@@ -323,12 +352,12 @@ static void test_mask_secrets(void **state)
     assert_string_equal(opt_str(m, "options.secretAccessKey"), HD_SECRET_MASK);
     assert_string_equal(opt_str(m, "options.nested.password"), HD_SECRET_MASK);
     assert_string_equal(opt_str(m, "options.nested.list.0.token"), HD_SECRET_MASK);
-    assert_string_equal(opt_str(m, "options.password"), "");   /* nothing set, nothing to hide */
+    assert_string_equal(opt_str(m, "options.password"), ""); /* nothing set, nothing to hide */
     assert_string_equal(opt_str(m, "options.accessKeyId"), "AKIA");
     assert_string_equal(opt_str(m, "options.username"), "u");
     assert_string_equal(opt_str(m, "options.tokenish"), "no");
     assert_string_equal(opt_str(m, "options.url"), "http://u");
-    assert_string_equal(opt_str(m, "apiKey"), "top");          /* outside options: not a channel secret */
+    assert_string_equal(opt_str(m, "apiKey"), "top"); /* outside options: not a channel secret */
     /* The original is untouched. */
     assert_string_equal(opt_str(o, "options.additionalHeaders.Authorization"), "Splunk abc");
     assert_string_equal(opt_str(o, "options.nested.list.0.token"), "t2");
@@ -371,8 +400,9 @@ static void test_get_put_round_trip_keeps_secret(void **state)
     json_object_put(put);
 
     /* Nested and list secrets are restored by position. */
-    json_object *old = js("{\"options\":{\"token\":\"t\",\"nested\":{\"password\":\"p\"},\"list\":[{\"apiKey\":\"a0\"},"
-                          "{\"apiKey\":\"a1\"}],\"url\":\"http://x\"}}");
+    json_object *old =
+        js("{\"options\":{\"token\":\"t\",\"nested\":{\"password\":\"p\"},\"list\":[{\"apiKey\":\"a0\"},"
+           "{\"apiKey\":\"a1\"}],\"url\":\"http://x\"}}");
     json_object *masked = hd_channel_mask_secrets(old);
     hd_channel_keep_secrets(masked, old);
     char *c1 = fx_canonical(json_object_to_json_string(masked), strlen(json_object_to_json_string(masked)));
@@ -417,9 +447,9 @@ static void test_classify_http(void **state)
 static void test_test_event(void **state)
 {
     struct hd_err err = {0};
-    struct hd_channel *ch =
-        hd_channel_new(9, 1, "{\"type\":\"WEBHOOK\",\"name\":\"ops \\\"prod\\\"\",\"options\":{\"url\":\"http://x/\"}}",
-                       &err);
+    struct hd_channel *ch = hd_channel_new(
+        9, 1, "{\"type\":\"WEBHOOK\",\"name\":\"ops \\\"prod\\\"\",\"options\":{\"url\":\"http://x/\"}}",
+        &err);
     assert_non_null(ch);
     struct hd_event ev;
     int64_t before = hd_now_us();

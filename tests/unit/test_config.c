@@ -14,8 +14,8 @@
 #include "core/config.h"
 
 static const char *const env_vars[] = {
-    "HERALD_LISTEN", "HERALD_DATA",   "HERALD_STORE",  "HERALD_ADMIN_TOKEN", "HERALD_LOG_FORMAT",
-    "HERALD_LOG_LEVEL", "FALCO_TOKEN", "SMTP_PASSWORD", "HD_TEST_PORT",      "HD_TEST_EMPTY",
+    "HERALD_LISTEN",    "HERALD_DATA", "HERALD_STORE",  "HERALD_ADMIN_TOKEN", "HERALD_LOG_FORMAT",
+    "HERALD_LOG_LEVEL", "FALCO_TOKEN", "SMTP_PASSWORD", "HD_TEST_PORT",       "HD_TEST_EMPTY",
 };
 
 static int clean_env(void **state)
@@ -144,21 +144,22 @@ static void test_every_key(void **state)
     (void)state;
     struct hd_config c;
     struct hd_err err;
-    const char *text = "listen: 0.0.0.0:9090\n"
-                       "tokens:\n"
-                       "  - token: t1\n"
-                       "  - {name: reader, token: t2, scope: read}\n"
-                       "limits: {maxBodyBytes: 1MiB, maxBacklog: 42}\n"
-                       "tls: {certFile: /c.pem, keyFile: /k.pem}\n"
-                       "metrics: {public: true}\n"
-                       "inputs:\n"
-                       "  kubernetes: {enabled: true, apiServer: 'https://k8s:6443', tokenFile: /t, caFile: /ca,"
-                       " namespace: prod}\n"
-                       "  docker: {enabled: true, socket: /run/d.sock}\n"
-                       "retention: {maxAge: 36h, maxBytes: 512MB}\n"
-                       "delivery: {maxRetryAge: 2h, retryInitial: 250ms, retryMax: 1m, breakerThreshold: 9}\n"
-                       "shutdownTimeout: 3s\n"
-                       "log: {format: json, level: debug}\n";
+    const char *text =
+        "listen: 0.0.0.0:9090\n"
+        "tokens:\n"
+        "  - token: t1\n"
+        "  - {name: reader, token: t2, scope: read}\n"
+        "limits: {maxBodyBytes: 1MiB, maxBacklog: 42}\n"
+        "tls: {certFile: /c.pem, keyFile: /k.pem}\n"
+        "metrics: {public: true}\n"
+        "inputs:\n"
+        "  kubernetes: {enabled: true, apiServer: 'https://k8s:6443', tokenFile: /t, caFile: /ca,"
+        " namespace: prod}\n"
+        "  docker: {enabled: true, socket: /run/d.sock}\n"
+        "retention: {maxAge: 36h, maxBytes: 512MB}\n"
+        "delivery: {maxRetryAge: 2h, retryInitial: 250ms, retryMax: 1m, breakerThreshold: 9}\n"
+        "shutdownTimeout: 3s\n"
+        "log: {format: json, level: debug}\n";
     assert_int_equal(load(&c, text, &err), HD_OK);
     assert_string_equal(c.listen, "0.0.0.0:9090");
     assert_int_equal(c.n_tokens, 2);
@@ -223,7 +224,8 @@ static void test_missing_var(void **state)
     expect_error(spec_example, "config.yaml:6: tokens[1].token: environment variable FALCO_TOKEN is not set");
     expect_error("listen: x\n\n\nlog:\n  level: ${HD_TEST_LEVEL}\n",
                  "config.yaml:5: log.level: environment variable HD_TEST_LEVEL is not set");
-    expect_error("store: ${BAD-NAME}\n", "config.yaml:1: store: '${BAD-NAME}' is not a valid variable reference");
+    expect_error("store: ${BAD-NAME}\n",
+                 "config.yaml:1: store: '${BAD-NAME}' is not a valid variable reference");
     expect_error("store: abc${OPEN\n",
                  "config.yaml:1: store: unterminated '${' (write '$${' for a literal '${')");
 }
@@ -233,11 +235,13 @@ static void test_unknown_keys(void **state)
     (void)state;
     expect_error("listen: 1.2.3.4:80\nlimitz: {}\n",
                  "config.yaml:2: unknown key 'limitz' (known: listen, dataDir, store, tokens, limits, tls, "
-                 "metrics, smtp, inputs, retention, delivery, shutdownTimeoutMs, shutdownTimeout, log, web, channels)");
+                 "metrics, smtp, inputs, retention, delivery, shutdownTimeoutMs, shutdownTimeout, log, web, "
+                 "channels)");
     expect_error("limits:\n  maxBodyBytes: 1\n  maxBodyByte: 2\n",
                  "config.yaml:3: limits: unknown key 'maxBodyByte' (known: maxBodyBytes, maxBacklog)");
     expect_error("inputs:\n  docker:\n    enable: true\n",
-                 "config.yaml:3: inputs.docker: unknown key 'enable' (known: enabled, socket, url, caFile, certFile, keyFile, filters)");
+                 "config.yaml:3: inputs.docker: unknown key 'enable' (known: enabled, socket, url, caFile, "
+                 "certFile, keyFile, filters)");
     expect_error("tokens:\n  - {name: a, token: b, scop: read}\n",
                  "config.yaml:2: tokens[0]: unknown key 'scop' (known: name, token, tokenFile, scope)");
     expect_error("listen: a:1\nlisten: b:2\n", "config.yaml:2: duplicate key 'listen' (first at line 1)");
@@ -248,7 +252,8 @@ static void test_wrong_types(void **state)
     (void)state;
     expect_error("limits:\n  maxBodyBytes: lots\n",
                  "config.yaml:2: limits.maxBodyBytes: expected a size like 10MiB");
-    expect_error("limits: {maxBodyBytes: nan}\n", "config.yaml:1: limits.maxBodyBytes: expected a size like 10MiB");
+    expect_error("limits: {maxBodyBytes: nan}\n",
+                 "config.yaml:1: limits.maxBodyBytes: expected a size like 10MiB");
     expect_error("limits: {maxBacklog: 1.5}\n", "config.yaml:1: limits.maxBacklog: expected an integer");
     expect_error("limits: {maxBacklog: 0}\n", "config.yaml:1: limits.maxBacklog: must be at least 1");
     expect_error("retention: {maxAge: 7 days}\n",
@@ -266,11 +271,13 @@ static void test_wrong_types(void **state)
                  "config.yaml:2: tokens[0].token: is empty");
     expect_error("tokens:\n  - {name: a, token: s3cret}\n  - {name: b, token: s3cret}\n",
                  "config.yaml:3: tokens[1].token: same value as tokens[0].token");
-    expect_error("tls: {certFile: /c.pem}\n", "config.yaml: tls: certFile and keyFile must be given together");
+    expect_error("tls: {certFile: /c.pem}\n",
+                 "config.yaml: tls: certFile and keyFile must be given together");
     expect_error("listen: localhost\n", "config.yaml: listen: expected HOST:PORT, e.g. 127.0.0.1:8080");
     expect_error("- a\n- b\n", "config.yaml:1: expected a mapping of settings at the top level");
-    expect_error("channels:\n  - {type: WEBHOOK}\n",
-                 "config.yaml:2: channels[0]: name is required (channels from the file are upserted by name)");
+    expect_error(
+        "channels:\n  - {type: WEBHOOK}\n",
+        "config.yaml:2: channels[0]: name is required (channels from the file are upserted by name)");
 }
 
 static void test_yaml_syntax_error(void **state)
@@ -316,15 +323,16 @@ static void test_channels_json(void **state)
                        "      sources: [falco, sysdig_secure]\n"
                        "  - {name: es, type: ELASTICSEARCH, options: {index: 'herald-%Y.%m.%d'}}\n";
     assert_int_equal(load(&c, text, &err), HD_OK);
-    assert_string_equal(c.channels_json,
-                        "[{\"name\":\"Splunk\",\"type\":\"WEBHOOK\",\"enabled\":true,\"options\":{"
-                        "\"url\":\"http://somehost:9000/services/collector/raw\",\"notifyOnOk\":false,"
-                        "\"minSeverity\":4,\"ratio\":-0.5,\"big\":1e3,\"odd\":7,\"half\":0.5,\"port\":9200,"
-                        "\"quotedPort\":\"9200\",\"quotedBool\":\"true\",\"nothing\":null,\"empty\":null,"
-                        "\"text\":\"say \\\"hi\\\"\\n\\ttab\",\"version\":\"1.2.3\","
-                        "\"additionalHeaders\":{\"Authorization\":\"Splunk 2b88\"},"
-                        "\"sources\":[\"falco\",\"sysdig_secure\"]}},"
-                        "{\"name\":\"es\",\"type\":\"ELASTICSEARCH\",\"options\":{\"index\":\"herald-%Y.%m.%d\"}}]");
+    assert_string_equal(
+        c.channels_json,
+        "[{\"name\":\"Splunk\",\"type\":\"WEBHOOK\",\"enabled\":true,\"options\":{"
+        "\"url\":\"http://somehost:9000/services/collector/raw\",\"notifyOnOk\":false,"
+        "\"minSeverity\":4,\"ratio\":-0.5,\"big\":1e3,\"odd\":7,\"half\":0.5,\"port\":9200,"
+        "\"quotedPort\":\"9200\",\"quotedBool\":\"true\",\"nothing\":null,\"empty\":null,"
+        "\"text\":\"say \\\"hi\\\"\\n\\ttab\",\"version\":\"1.2.3\","
+        "\"additionalHeaders\":{\"Authorization\":\"Splunk 2b88\"},"
+        "\"sources\":[\"falco\",\"sysdig_secure\"]}},"
+        "{\"name\":\"es\",\"type\":\"ELASTICSEARCH\",\"options\":{\"index\":\"herald-%Y.%m.%d\"}}]");
     hd_config_free(&c);
 
     expect_error("channels:\n  - name: a\n    options:\n      url: ${HD_TEST_NO_URL}\n",
@@ -340,7 +348,8 @@ static void test_error_leaves_config_unchanged(void **state)
     struct hd_config c;
     struct hd_err err;
     assert_int_equal(load(&c, "listen: 1.1.1.1:1\ntokens: [{name: a, token: b}]\n", &err), HD_OK);
-    const char *bad = "listen: 2.2.2.2:2\ntokens: [{name: z, token: y}]\nchannels: [{name: q}]\nlog: {level: loud}\n";
+    const char *bad =
+        "listen: 2.2.2.2:2\ntokens: [{name: z, token: y}]\nchannels: [{name: q}]\nlog: {level: loud}\n";
     assert_int_equal(hd_config_load_mem(&c, "config.yaml", bad, strlen(bad), &err), HD_EINVAL);
     assert_string_equal(c.listen, "1.1.1.1:1");
     assert_int_equal(c.n_tokens, 1);
@@ -405,8 +414,8 @@ static void test_env_overrides(void **state)
     (void)state;
     struct hd_config c;
     struct hd_err err;
-    assert_int_equal(load(&c, "listen: 1.1.1.1:1\ntokens: [{name: env-admin, token: old, scope: read}]\n", &err),
-                     HD_OK);
+    assert_int_equal(
+        load(&c, "listen: 1.1.1.1:1\ntokens: [{name: env-admin, token: old, scope: read}]\n", &err), HD_OK);
     setenv("HERALD_LISTEN", "0.0.0.0:8443", 1);
     setenv("HERALD_DATA", "/data", 1);
     setenv("HERALD_STORE", "postgres://h/db", 1);
@@ -474,10 +483,13 @@ static void test_alias_bomb_bounded(void **state)
     size_t n;
     /* Anchors inside the channel object; each level repeats the previous one
      * 9 times: 9^8 leaves once expanded, far over the cap. */
-    n = (size_t)snprintf(text, sizeof(text), "channels:\n  - name: a\n    l0: &a0 [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
+    n = (size_t)snprintf(text, sizeof(text),
+                         "channels:\n  - name: a\n    l0: &a0 "
+                         "[\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n");
     for (int i = 1; i <= 8; i++) {
-        n += (size_t)snprintf(text + n, sizeof(text) - n, "    l%d: &a%d [*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,*a%d]\n", i,
-                              i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+        n += (size_t)snprintf(text + n, sizeof(text) - n,
+                              "    l%d: &a%d [*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,*a%d,*a%d]\n", i, i, i - 1,
+                              i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
     }
     assert_int_equal(load(&c, text, &err), HD_EINVAL);
     assert_non_null(strstr(err.msg, "channels expand to more than"));

@@ -166,10 +166,14 @@ static void test_err(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_buf_cap),   cmocka_unit_test(test_buf_json_str),
-        cmocka_unit_test(test_parse),     cmocka_unit_test(test_iso),
-        cmocka_unit_test(test_ct_equal_and_hash), cmocka_unit_test(test_err),
-        cmocka_unit_test(test_iso_matches_gmtime), cmocka_unit_test(test_buf_printf_and_i64),
+        cmocka_unit_test(test_buf_cap),
+        cmocka_unit_test(test_buf_json_str),
+        cmocka_unit_test(test_parse),
+        cmocka_unit_test(test_iso),
+        cmocka_unit_test(test_ct_equal_and_hash),
+        cmocka_unit_test(test_err),
+        cmocka_unit_test(test_iso_matches_gmtime),
+        cmocka_unit_test(test_buf_printf_and_i64),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

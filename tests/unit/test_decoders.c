@@ -12,7 +12,7 @@
 #include <cmocka.h>
 
 #include "input/decoder.h"
-#include "input/event.h"
+#include "model/event.h"
 
 #include "fixture_util.h"
 
@@ -40,7 +40,8 @@ static size_t decode_ok(const char *body, const char *ct, const char *fmt, struc
     return b->n;
 }
 
-static void expect_error_s(const char *body, const char *ct, const char *fmt, const char *sub1, const char *sub2)
+static void expect_error_s(const char *body, const char *ct, const char *fmt, const char *sub1,
+                           const char *sub2)
 {
     fx_expect_decode_error(body, strlen(body), ct, fmt, sub1, sub2);
 }
@@ -63,30 +64,33 @@ struct sysdig_case {
 
 static const struct sysdig_case sysdig_cases[] = {
     {"sysdig_blog2018_secure_webhook_read_sensitive_file.json", "sysdig_secure", 1518849360000000, 4,
-     HD_STATE_ACTIVE, "Policy 59: FILE POLICY: Read sensitive file untrusted", "ip-10-0-8-165", "57c1820a87f1",
-     "example-java-app", "redis-3463099497-2xxw3", "ftest",
+     HD_STATE_ACTIVE, "Policy 59: FILE POLICY: Read sensitive file untrusted", "ip-10-0-8-165",
+     "57c1820a87f1", "example-java-app", "redis-3463099497-2xxw3", "ftest",
      "https://secure.sysdigrp2rs.wpengine.com/#/events/f:1518849300,t:1518849360",
      "\"rule\":\"Read sensitive file untrusted\""},
     {"sysdig_docs_event_forwarding_runtime_policy_event.json", "sysdig_secure", 1606322948648718, 0,
      HD_STATE_ACTIVE, "Notable Filesystem Changes", "ardbox", NULL, NULL, NULL, NULL, NULL,
      "\"rule\":\"Write below etc\""},
-    {"sysdig_monitor_webhook_metric_alert_active.json", "sysdig_monitor", 1471457820000000, 4, HD_STATE_ACTIVE,
-     "alertName", "sergio-virtual-machine", NULL, NULL, NULL, NULL,
+    {"sysdig_monitor_webhook_metric_alert_active.json", "sysdig_monitor", 1471457820000000, 4,
+     HD_STATE_ACTIVE, "alertName", "sergio-virtual-machine", NULL, NULL, NULL, NULL,
      "http://app.sysdigcloud.com/#/alerting/notifications/l:604800/1/details",
      "\"condition\":\"timeAvg(cpu.used.percent) > 10\""},
-    {"sysdig_monitor_webhook_test_notification_2022.json", "sysdig_monitor", 1663014917135000, 4, HD_STATE_ACTIVE,
-     "TEST ALERT: Testing Notification Channel Rocketchat-alert-channel-MDS", "08:00:27:70:1a:03", NULL, NULL,
-     NULL, NULL, "https://app.sysdigcloud.com/#/events/notifications/l:604800/1680/details",
+    {"sysdig_monitor_webhook_test_notification_2022.json", "sysdig_monitor", 1663014917135000, 4,
+     HD_STATE_ACTIVE, "TEST ALERT: Testing Notification Channel Rocketchat-alert-channel-MDS",
+     "08:00:27:70:1a:03", NULL, NULL, NULL, NULL,
+     "https://app.sysdigcloud.com/#/events/notifications/l:604800/1680/details",
      "\"containerName\":\"container1_0\""},
     {"sysdig_secure_policy_event_api_container.json", "sysdig_secure", 1568647020401652, 4, HD_STATE_ACTIVE,
      "Write below root", "42:01:0a:9c:0f:ce", "c8c4d64fe7a5", NULL, NULL, NULL, NULL,
      "\"policyId\":\"2872\""},
     {"sysdig_secure_policy_event_api_host.json", "sysdig_secure", 1524580559176584, 3, HD_STATE_ACTIVE,
-     "Write below root", "instance-docker", NULL, NULL, NULL, NULL, NULL, "\"rule\":\"Write below binary dir\""},
-    {"sysdig_secure_webhook_policy_terminal_shell.json", "sysdig_secure", 1524066120000000, 5, HD_STATE_ACTIVE,
-     "Policy 3136: Terminal shell in container", "gke-demo-default-pool-1af4d30b-716h", "60a3478041e2",
-     "wp-demo", "wordpress-7984c4d898-rfrwl", "wordpress",
-     "https://secure.sysdig.com/#/events/f:1524066060,t:1524066120", "\"policyName\":\"Terminal shell in container\""},
+     "Write below root", "instance-docker", NULL, NULL, NULL, NULL, NULL,
+     "\"rule\":\"Write below binary dir\""},
+    {"sysdig_secure_webhook_policy_terminal_shell.json", "sysdig_secure", 1524066120000000, 5,
+     HD_STATE_ACTIVE, "Policy 3136: Terminal shell in container", "gke-demo-default-pool-1af4d30b-716h",
+     "60a3478041e2", "wp-demo", "wordpress-7984c4d898-rfrwl", "wordpress",
+     "https://secure.sysdig.com/#/events/f:1524066060,t:1524066120",
+     "\"policyName\":\"Terminal shell in container\""},
 };
 #define N_SYSDIG_CASES (sizeof(sysdig_cases) / sizeof(sysdig_cases[0]))
 
@@ -208,14 +212,16 @@ static void test_sysdig_fixtures_all_covered(void **state)
     assert_int_equal(seen, N_SYSDIG_CASES);
 }
 
-static void not_sysdig(const char *dir, const char *name, const char *rel, const char *body, size_t len, void *ctx)
+static void not_sysdig(const char *dir, const char *name, const char *rel, const char *body, size_t len,
+                       void *ctx)
 {
     size_t *decoded = ctx;
     struct hd_batch b;
     struct hd_err err = {0};
     (void)dir;
     hd_batch_init(&b);
-    int rc = hd_ingest_decode(body, len, fx_is_ndjson_name(name) ? "application/x-ndjson" : NULL, NULL, &b, &err);
+    int rc =
+        hd_ingest_decode(body, len, fx_is_ndjson_name(name) ? "application/x-ndjson" : NULL, NULL, &b, &err);
     if (rc == HD_OK) {
         for (size_t i = 0; i < b.n; i++) {
             if (strncmp(b.ev[i].source, "sysdig", 6) == 0) {
@@ -298,8 +304,8 @@ static void test_generic_ids(void **state)
     struct hd_batch b;
     hd_batch_init(&b);
     decode_ok("{\"b\":1,\"a\":{\"y\":2,\"x\":[1,2]},\"name\":\"disk full\",\"host\":\"n1\"}", NULL, NULL, &b);
-    decode_ok("{ \"host\" : \"n1\",\n \"a\" : {\"x\":[1, 2], \"y\":2},\n\t\"name\":\"disk full\", \"b\":1 }", NULL,
-              NULL, &b);
+    decode_ok("{ \"host\" : \"n1\",\n \"a\" : {\"x\":[1, 2], \"y\":2},\n\t\"name\":\"disk full\", \"b\":1 }",
+              NULL, NULL, &b);
     decode_ok("{\"b\":1,\"a\":{\"y\":2,\"x\":[2,1]},\"name\":\"disk full\",\"host\":\"n1\"}", NULL, NULL, &b);
     assert_int_equal(b.n, 3);
     assert_string_equal(b.ev[0].source, "generic");
@@ -457,7 +463,8 @@ static void test_errors(void **state)
     } cases[] = {
         {"", NULL, NULL, "empty body", NULL},
         {" \r\n\t ", NULL, NULL, "empty body", NULL},
-        {"{\"a\":1}", NULL, "x", "format: unknown format 'x' (known: sysdig, falco, alertmanager, kubernetes, docker, generic)",
+        {"{\"a\":1}", NULL, "x",
+         "format: unknown format 'x' (known: sysdig, falco, alertmanager, kubernetes, docker, generic)",
          NULL},
         {"{\"a\":1}", NULL, "falco", "document 1", "rule: required"},
         {"{\"a\":1}", NULL, "", "format: unknown format ''", NULL},
@@ -486,24 +493,29 @@ static void test_errors(void **state)
         {"{\"a\":\"\xc0\x80\"}", NULL, NULL, "at byte 6", "invalid UTF-8"},
         {"{\"a\":\"\xed\xa0\x80\"}", NULL, NULL, "at byte 6", "invalid UTF-8"},
         {"{\"\xff\":1}", NULL, NULL, "at byte 2", "invalid UTF-8"},
-        {"{\"a\":1}\n{\"b\":\"\xff\"}\n", NULL, NULL, "document 2 (line 2, column 7): at byte 14", "invalid UTF-8"},
+        {"{\"a\":1}\n{\"b\":\"\xff\"}\n", NULL, NULL, "document 2 (line 2, column 7): at byte 14",
+         "invalid UTF-8"},
         /* wrong field types, Sysdig */
-        {"{\"timestamp\":\"abc\",\"alert\":{},\"state\":\"ACTIVE\",\"entities\":[]}", NULL, NULL, "document 1",
-         "timestamp: expected a number"},
+        {"{\"timestamp\":\"abc\",\"alert\":{},\"state\":\"ACTIVE\",\"entities\":[]}", NULL, NULL,
+         "document 1", "timestamp: expected a number"},
         {"{\"timestamp\":1,\"alert\":5,\"state\":\"ACTIVE\",\"entities\":[]}", NULL, NULL, "document 1",
          "alert: expected an object"},
         {"{\"timestamp\":1,\"alert\":{},\"state\":5,\"entities\":[]}", NULL, NULL, "document 1",
          "state: expected a string"},
-        {"{\"timestamp\":1,\"alert\":{},\"state\":\"FIRING\",\"event\":{}}", NULL, NULL, "state: unknown value 'FIRING'", NULL},
-        {"{\"timestamp\":1,\"alert\":{},\"resolved\":\"yes\",\"state\":\"OK\"}", NULL, NULL, "resolved: expected a boolean", NULL},
+        {"{\"timestamp\":1,\"alert\":{},\"state\":\"FIRING\",\"event\":{}}", NULL, NULL,
+         "state: unknown value 'FIRING'", NULL},
+        {"{\"timestamp\":1,\"alert\":{},\"resolved\":\"yes\",\"state\":\"OK\"}", NULL, NULL,
+         "resolved: expected a boolean", NULL},
         {"{\"timestamp\":1,\"alert\":{\"severity\":\"high\"},\"state\":\"OK\",\"event\":{}}", NULL, NULL,
          "alert.severity: expected an integer", NULL},
-        {"{\"timestamp\":1,\"alert\":{\"name\":3},\"state\":\"OK\",\"event\":{}}", NULL, NULL, "alert.name: expected a string",
-         NULL},
-        {"{\"timestamp\":1,\"alert\":{},\"entities\":[5],\"state\":\"OK\"}", NULL, NULL, "entities[0]: expected an object", NULL},
+        {"{\"timestamp\":1,\"alert\":{\"name\":3},\"state\":\"OK\",\"event\":{}}", NULL, NULL,
+         "alert.name: expected a string", NULL},
+        {"{\"timestamp\":1,\"alert\":{},\"entities\":[5],\"state\":\"OK\"}", NULL, NULL,
+         "entities[0]: expected an object", NULL},
         {"{\"timestamp\":1,\"alert\":{},\"entities\":[{\"policyEvents\":{}}],\"state\":\"OK\"}", NULL, NULL,
          "entities[0].policyEvents: expected an array", NULL},
-        {"{\"timestamp\":-5,\"alert\":{},\"state\":\"OK\",\"event\":{}}", NULL, NULL, "timestamp: out of range", NULL},
+        {"{\"timestamp\":-5,\"alert\":{},\"state\":\"OK\",\"event\":{}}", NULL, NULL,
+         "timestamp: out of range", NULL},
         {"{\"timestamp\":1,\"event\":[]}", NULL, "sysdig", "event: expected an object", NULL},
         {"[{\"a\":1},{\"timestamp\":\"x\",\"alert\":{},\"state\":\"OK\",\"event\":{}}]", NULL, NULL,
          "document 2 (line 1)", "timestamp: expected a number"},
@@ -549,9 +561,10 @@ static void test_k8s_container_name(void **state)
     (void)state;
     struct hd_event ev;
     memset(&ev, 0, sizeof(ev));
-    assert_int_equal(hd_event_k8s_from_container_name(
-                         &ev, "k8s_ftest_redis-3463099497-2xxw3_example-java-app_08285988-acff-11e7-b6b2-06fd27f1a4ca_0"),
-                     1);
+    assert_int_equal(
+        hd_event_k8s_from_container_name(
+            &ev, "k8s_ftest_redis-3463099497-2xxw3_example-java-app_08285988-acff-11e7-b6b2-06fd27f1a4ca_0"),
+        1);
     assert_string_equal(ev.k8s_container, "ftest");
     assert_string_equal(ev.k8s_pod, "redis-3463099497-2xxw3");
     assert_string_equal(ev.k8s_namespace, "example-java-app");
@@ -560,8 +573,9 @@ static void test_k8s_container_name(void **state)
     assert_string_equal(ev.k8s_container, "ftest");
     hd_event_clear(&ev);
     assert_null(ev.k8s_container);
-    static const char *const bad[] = {"nginx", "k8s_", "k8s_a_b_c_d", "k8s_a_b_c_d_x", "k8s_a__c_d_1",
-                                      "k8s_a_b_c_d_1_2", "k8s_a_b_c_d_", "K8S_a_b_c_d_1", NULL};
+    static const char *const bad[] = {"nginx",         "k8s_",          "k8s_a_b_c_d",
+                                      "k8s_a_b_c_d_x", "k8s_a__c_d_1",  "k8s_a_b_c_d_1_2",
+                                      "k8s_a_b_c_d_",  "K8S_a_b_c_d_1", NULL};
     for (size_t i = 0; bad[i] != NULL; i++) {
         if (hd_event_k8s_from_container_name(&ev, bad[i]) != 0) {
             fail_msg("'%s' matched", bad[i]);
@@ -654,10 +668,11 @@ static void test_event_to_json(void **state)
     struct hd_buf out;
     hd_buf_init(&out, 0);
     assert_int_equal(hd_event_to_json(&ev, 1, &out), HD_OK);
-    assert_string_equal(out.p, "{\"id\":\"0123456789abcdef0123456789abcdef\",\"seq\":7,\"source\":\"generic\","
-                               "\"timestampUs\":1,\"receivedUs\":2,\"severity\":3,\"state\":\"OK\","
-                               "\"name\":\"n\\\"1\\n\",\"k8s\":{\"pod\":\"p\"},\"labels\":{\"rule\":\"r\"},"
-                               "\"alertKey\":\"k\",\"raw\":{\"x\": 1}}");
+    assert_string_equal(out.p,
+                        "{\"id\":\"0123456789abcdef0123456789abcdef\",\"seq\":7,\"source\":\"generic\","
+                        "\"timestampUs\":1,\"receivedUs\":2,\"severity\":3,\"state\":\"OK\","
+                        "\"name\":\"n\\\"1\\n\",\"k8s\":{\"pod\":\"p\"},\"labels\":{\"rule\":\"r\"},"
+                        "\"alertKey\":\"k\",\"raw\":{\"x\": 1}}");
     hd_buf_reset(&out);
     assert_int_equal(hd_event_to_json(&ev, 0, &out), HD_OK);
     assert_null(strstr(out.p, "\"raw\""));

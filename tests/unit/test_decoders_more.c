@@ -16,7 +16,7 @@
 #include <cmocka.h>
 
 #include "input/decoder.h"
-#include "input/event.h"
+#include "model/event.h"
 
 #include "fixture_util.h"
 
@@ -26,8 +26,8 @@ static void decode_fixture(const char *rel, const char *fmt, struct hd_batch *b)
     size_t len = 0;
     char *body = fx_read_fixture(rel, &len);
     struct hd_err err = {0};
-    int rc = hd_ingest_decode(body, len, fx_is_ndjson_name(rel) ? "application/x-ndjson" : "application/json", fmt, b,
-                              &err);
+    int rc = hd_ingest_decode(body, len, fx_is_ndjson_name(rel) ? "application/x-ndjson" : "application/json",
+                              fmt, b, &err);
     free(body);
     if (rc != HD_OK) {
         fail_msg("%s (format %s): %s", rel, fmt ? fmt : "detected", err.msg);
@@ -43,7 +43,8 @@ static void decode_ok(const char *body, const char *fmt, struct hd_batch *b)
     }
 }
 
-static void expect_error(const char *body, const char *ct, const char *fmt, const char *sub1, const char *sub2)
+static void expect_error(const char *body, const char *ct, const char *fmt, const char *sub1,
+                         const char *sub2)
 {
     fx_expect_decode_error(body, strlen(body), ct, fmt, sub1, sub2);
 }
@@ -65,8 +66,8 @@ static void check_str(const char *file, size_t idx, const char *what, const char
 
 struct row {
     const char *file;
-    size_t idx;       /* event number in the file's batch (0-based) */
-    size_t n;         /* events the file yields */
+    size_t idx; /* event number in the file's batch (0-based) */
+    size_t n;   /* events the file yields */
     const char *source;
     int64_t ts_us;
     int severity;
@@ -82,7 +83,9 @@ struct row {
 
 #define ACT HD_STATE_ACTIVE
 #define OK_ HD_STATE_OK
-#define AM_GEN "http://prometheus.example:9090/graph?g0.expr=rate%28http_requests_total%7Bcode%3D~%225..%22%7D%5B5m%5D%29+%3E+0.05"
+#define AM_GEN                                                                                               \
+    "http://prometheus.example:9090/"                                                                        \
+    "graph?g0.expr=rate%28http_requests_total%7Bcode%3D~%225..%22%7D%5B5m%5D%29+%3E+0.05"
 #define DK_CID "ede54ee1afda366ab42f824e8a5ffd195155d853ceaec74a927f249ea270c743"
 #define PM_CID "a2c65dfbb821934f37c6b3c223c32afc6685aacf5ecc4ba2024ad81f2f9869a6"
 #define CSI "csi-6afb06dce281b86b7bab718b5d966dc261b2b1554941ae449519a128cb2e3fb3"
@@ -90,14 +93,15 @@ struct row {
 static const struct row rows[] = {
     /* Falco: priority -> severity, output_fields -> k8s / container / labels */
     {"falco/falco_critical_terminal_shell_syscall.json", 0, 1, "falco", 1685022245478445, 2, ACT,
-     "Terminal shell in container", "falco-xczjd", "ee97d9c4186f", "default", "kubecon", NULL, NULL, NULL, NULL,
-     "\"tags\":\"container,mitre_execution,shell\"", "falco:Terminal shell in container:falco-xczjd:ee97d9c4186f"},
+     "Terminal shell in container", "falco-xczjd", "ee97d9c4186f", "default", "kubecon", NULL, NULL, NULL,
+     NULL, "\"tags\":\"container,mitre_execution,shell\"",
+     "falco:Terminal shell in container:falco-xczjd:ee97d9c4186f"},
     {"falco/falco_debug_internal_syscall_event_drop.json", 0, 1, "falco", 1677812583000000, 7, ACT,
-     "Falco internal: syscall event drop", "host", NULL, NULL, NULL, NULL, NULL, NULL, NULL, "\"n_drops\":\"815508\"",
-     "falco:Falco internal: syscall event drop:host:"},
+     "Falco internal: syscall event drop", "host", NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+     "\"n_drops\":\"815508\"", "falco:Falco internal: syscall event drop:host:"},
     {"falco/falco_error_write_below_binary_dir.json", 0, 1, "falco", 1558107116746609, 3, ACT,
-     "Write below binary dir", "localhost", NULL, NULL, NULL, NULL, NULL, NULL, NULL, "\"fd.name\":\"/bin/hack\"",
-     "falco:Write below binary dir:localhost:"},
+     "Write below binary dir", "localhost", NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+     "\"fd.name\":\"/bin/hack\"", "falco:Write below binary dir:localhost:"},
     {"falco/falco_informational_internal_metrics_snapshot.json", 0, 1, "falco", 1748557198960296, 6, ACT,
      "Falco internal: metrics snapshot", "test", NULL, NULL, NULL, NULL, NULL, NULL, NULL,
      "\"evt.time\":\"1748557198960296886\"", "falco:Falco internal: metrics snapshot:test:"},
@@ -105,12 +109,13 @@ static const struct row rows[] = {
      "K8s Serviceaccount Created", "falco-k8saudit-eks-96d7f6f99-vwjgc", NULL, "default", NULL, NULL,
      "ServiceAccount", "default", NULL, "\"source\":\"k8s_audit\"",
      "falco:K8s Serviceaccount Created:falco-k8saudit-eks-96d7f6f99-vwjgc:"},
-    {"falco/falco_notice_k8saudit_attach_exec.json", 0, 1, "falco", 1683727764046826, 5, ACT, "Attach/Exec Pod",
-     "falco-k8saudit-eks-96d7f6f99-vwjgc", NULL, "default", "kubecon", NULL, "Pod", "kubecon", NULL,
-     "\"ka.target.subresource\":\"exec\"", "falco:Attach/Exec Pod:falco-k8saudit-eks-96d7f6f99-vwjgc:"},
+    {"falco/falco_notice_k8saudit_attach_exec.json", 0, 1, "falco", 1683727764046826, 5, ACT,
+     "Attach/Exec Pod", "falco-k8saudit-eks-96d7f6f99-vwjgc", NULL, "default", "kubecon", NULL, "Pod",
+     "kubecon", NULL, "\"ka.target.subresource\":\"exec\"",
+     "falco:Attach/Exec Pod:falco-k8saudit-eks-96d7f6f99-vwjgc:"},
     {"falco/falco_notice_non_sudo_setuid_k8s_gcscc.json", 0, 1, "falco", 1527157335576767, 5, ACT,
-     "Non sudo setuid", NULL, "1c76f49f40b4", NULL, "falco-event-generator-6fd89678f9-cdkvz", NULL, NULL, NULL, NULL,
-     "\"user.uid\":\"2\"", "falco:Non sudo setuid::1c76f49f40b4"},
+     "Non sudo setuid", NULL, "1c76f49f40b4", NULL, "falco-event-generator-6fd89678f9-cdkvz", NULL, NULL,
+     NULL, NULL, "\"user.uid\":\"2\"", "falco:Non sudo setuid::1c76f49f40b4"},
     {"falco/falco_notice_terminal_shell_2018_gcscc.json", 0, 1, "falco", 1526547969874686, 5, ACT,
      "Terminal shell in container", NULL, "32c415f00958", NULL, NULL, NULL, NULL, NULL, NULL,
      "\"container.name\":\"unruffled_hamilton\"", "falco:Terminal shell in container::32c415f00958"},
@@ -120,33 +125,34 @@ static const struct row rows[] = {
     {"falco/falco_warning_k8saudit_user_not_allowed.json", 0, 1, "falco", 1739178940698757, 4, ACT,
      "Disallowed K8s User", "my-pool-1-node-921b61", NULL, NULL, NULL, NULL, "volumeattachments", CSI, NULL,
      "\"ka.verb\":\"patch\"", "falco:Disallowed K8s User:my-pool-1-node-921b61:"},
-    {"falco/falcosidekick_test_input_debug.json", 0, 1, "falco", 978311400000000, 7, ACT, "Test rule", "test-host",
-     NULL, NULL, NULL, NULL, NULL, NULL, NULL, "\"tags\":\"test,example\"", "falco:Test rule:test-host:"},
+    {"falco/falcosidekick_test_input_debug.json", 0, 1, "falco", 978311400000000, 7, ACT, "Test rule",
+     "test-host", NULL, NULL, NULL, NULL, NULL, NULL, NULL, "\"tags\":\"test,example\"",
+     "falco:Test rule:test-host:"},
 
     /* Alertmanager: one event per alert, per-alert status */
     {"alertmanager/am0.25_captured_firing_2alerts.json", 0, 2, "alertmanager", 1795709979000000, 2, ACT,
-     "HighErrorRate", "10.0.0.7", NULL, NULL, NULL, NULL, NULL, NULL, AM_GEN, "\"instance\":\"10.0.0.7:8080\"",
-     "alertmanager:aa3d6b6d918ae4f3"},
+     "HighErrorRate", "10.0.0.7", NULL, NULL, NULL, NULL, NULL, NULL, AM_GEN,
+     "\"instance\":\"10.0.0.7:8080\"", "alertmanager:aa3d6b6d918ae4f3"},
     {"alertmanager/am0.25_captured_firing_2alerts.json", 1, 2, "alertmanager", 1795709979000000, 2, ACT,
      "HighErrorRate", "10.0.0.8", NULL, NULL, NULL, NULL, NULL, NULL, AM_GEN,
      "\"summary\":\"High 5xx rate on checkout\"", "alertmanager:ef95a5c9a2fb53f6"},
     {"alertmanager/am0.25_captured_resolved_2alerts.json", 0, 2, "alertmanager", 1795709989000000, 2, OK_,
-     "HighErrorRate", "10.0.0.7", NULL, NULL, NULL, NULL, NULL, NULL, AM_GEN, "\"fingerprint\":\"aa3d6b6d918ae4f3\"",
-     "alertmanager:aa3d6b6d918ae4f3"},
+     "HighErrorRate", "10.0.0.7", NULL, NULL, NULL, NULL, NULL, NULL, AM_GEN,
+     "\"fingerprint\":\"aa3d6b6d918ae4f3\"", "alertmanager:aa3d6b6d918ae4f3"},
     {"alertmanager/am0.25_captured_resolved_2alerts.json", 1, 2, "alertmanager", 1795709989000000, 2, OK_,
-     "HighErrorRate", "10.0.0.8", NULL, NULL, NULL, NULL, NULL, NULL, AM_GEN, "\"receiver\":\"herald-webhook\"",
-     "alertmanager:ef95a5c9a2fb53f6"},
+     "HighErrorRate", "10.0.0.8", NULL, NULL, NULL, NULL, NULL, NULL, AM_GEN,
+     "\"receiver\":\"herald-webhook\"", "alertmanager:ef95a5c9a2fb53f6"},
     {"alertmanager/am0.25_captured_firing_amtool.json", 0, 1, "alertmanager", 1795709979877268, 4, ACT,
      "HeraldAmtoolTest", "node-1", NULL, NULL, NULL, NULL, NULL, NULL, "http://vm:19093",
      "\"severity\":\"warning\"", "alertmanager:4f9e12d8b905fd51"},
     {"alertmanager/am0.25_captured_resolved_amtool.json", 0, 1, "alertmanager", 1795709989000000, 4, OK_,
      "HeraldAmtoolTest", "node-1", NULL, NULL, NULL, NULL, NULL, NULL, "http://vm:19093",
      "\"description\":\"amtool alert add smoke test\"", "alertmanager:4f9e12d8b905fd51"},
-    {"alertmanager/am0.25_captured_mixed_firing_resolved.json", 0, 2, "alertmanager", 1795710002000000, 4, ACT,
-     "DiskFull", NULL, NULL, NULL, NULL, NULL, NULL, NULL, "http://vm:19093", "\"device\":\"sda1\"",
+    {"alertmanager/am0.25_captured_mixed_firing_resolved.json", 0, 2, "alertmanager", 1795710002000000, 4,
+     ACT, "DiskFull", NULL, NULL, NULL, NULL, NULL, NULL, NULL, "http://vm:19093", "\"device\":\"sda1\"",
      "alertmanager:dc556c42f95049f2"},
-    {"alertmanager/am0.25_captured_mixed_firing_resolved.json", 1, 2, "alertmanager", 1795710005000000, 4, OK_,
-     "DiskFull", NULL, NULL, NULL, NULL, NULL, NULL, NULL, "http://vm:19093", "\"device\":\"sdb1\"",
+    {"alertmanager/am0.25_captured_mixed_firing_resolved.json", 1, 2, "alertmanager", 1795710005000000, 4,
+     OK_, "DiskFull", NULL, NULL, NULL, NULL, NULL, NULL, NULL, "http://vm:19093", "\"device\":\"sdb1\"",
      "alertmanager:014476787672b935"},
     {"alertmanager/msteams_prom_post_request_firing.json", 0, 1, "alertmanager", 1520422401873077, 4, ACT,
      "high_memory_load", "instance-with-hyphen_and_underscore", NULL, NULL, NULL, NULL, NULL, NULL,
@@ -159,31 +165,33 @@ static const struct row rows[] = {
     {"k8s/k8s_events_kind_cluster_capture.json", 0, 8, "kubernetes", 1621417378000000, 6, ACT,
      "ScalingReplicaSet", NULL, NULL, "default", NULL, NULL, "Deployment", "px", NULL,
      "\"component\":\"deployment-controller\"", "kubernetes:ScalingReplicaSet:default/Deployment/px"},
-    {"k8s/k8s_events_kind_cluster_capture.json", 2, 8, "kubernetes", 1621417378638469, 6, ACT, "Scheduled", NULL,
-     NULL, "default", "px-5d567cc74c-ss4lb", NULL, "Pod", "px-5d567cc74c-ss4lb", NULL, "\"action\":\"Binding\"",
-     "kubernetes:Scheduled:default/Pod/px-5d567cc74c-ss4lb"},
+    {"k8s/k8s_events_kind_cluster_capture.json", 2, 8, "kubernetes", 1621417378638469, 6, ACT, "Scheduled",
+     NULL, NULL, "default", "px-5d567cc74c-ss4lb", NULL, "Pod", "px-5d567cc74c-ss4lb", NULL,
+     "\"action\":\"Binding\"", "kubernetes:Scheduled:default/Pod/px-5d567cc74c-ss4lb"},
     {"k8s/k8s_events_kind_cluster_capture.json", 3, 8, "kubernetes", 1621417379000000, 6, ACT, "Pulling",
-     "kind-control-plane", NULL, "default", "px-5d567cc74c-ss4lb", "podinfo", "Pod", "px-5d567cc74c-ss4lb", NULL,
-     "\"fieldPath\":\"spec.containers{podinfo}\"", "kubernetes:Pulling:default/Pod/px-5d567cc74c-ss4lb"},
+     "kind-control-plane", NULL, "default", "px-5d567cc74c-ss4lb", "podinfo", "Pod", "px-5d567cc74c-ss4lb",
+     NULL, "\"fieldPath\":\"spec.containers{podinfo}\"",
+     "kubernetes:Pulling:default/Pod/px-5d567cc74c-ss4lb"},
     {"k8s/k8s_watch_stream_events_assembled.jsonl", 3, 7, "kubernetes", 1621417385000000, 6, ACT, "Pulled",
-     "kind-control-plane", NULL, "default", "px-5d567cc74c-ss4lb", "podinfo", "Pod", "px-5d567cc74c-ss4lb", NULL,
-     "\"count\":\"2\"", "kubernetes:Pulled:default/Pod/px-5d567cc74c-ss4lb"},
+     "kind-control-plane", NULL, "default", "px-5d567cc74c-ss4lb", "podinfo", "Pod", "px-5d567cc74c-ss4lb",
+     NULL, "\"count\":\"2\"", "kubernetes:Pulled:default/Pod/px-5d567cc74c-ss4lb"},
 
     /* Docker engine events (and Podman's) */
-    {"docker/moby_api_v1.24_events_example.jsonl", 0, 9, "docker", 1461943101301854, 6, ACT, "image pull", NULL,
-     NULL, NULL, NULL, NULL, NULL, NULL, NULL, "\"actorId\":\"alpine:latest\"", "docker:image pull::alpine:latest"},
-    {"docker/moby_api_v1.24_events_example.jsonl", 3, 9, "docker", 1461943101394865, 6, ACT, "network connect",
-     NULL, DK_CID, NULL, NULL, NULL, NULL, NULL, NULL, "\"type\":\"network\"",
+    {"docker/moby_api_v1.24_events_example.jsonl", 0, 9, "docker", 1461943101301854, 6, ACT, "image pull",
+     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "\"actorId\":\"alpine:latest\"",
+     "docker:image pull::alpine:latest"},
+    {"docker/moby_api_v1.24_events_example.jsonl", 3, 9, "docker", 1461943101394865, 6, ACT,
+     "network connect", NULL, DK_CID, NULL, NULL, NULL, NULL, NULL, NULL, "\"type\":\"network\"",
      "docker:network connect::7dc8ac97d5d29ef6c31b6052f3938c1e8f2749abbd17d1bd1febf2608db1b474"},
-    {"docker/moby_api_v1.24_events_example.jsonl", 6, 9, "docker", 1461943105079144, 6, ACT, "container die", NULL,
-     DK_CID, NULL, NULL, NULL, NULL, NULL, NULL, "\"exitCode\":\"0\"", "docker:container die::" DK_CID},
+    {"docker/moby_api_v1.24_events_example.jsonl", 6, 9, "docker", 1461943105079144, 6, ACT, "container die",
+     NULL, DK_CID, NULL, NULL, NULL, NULL, NULL, NULL, "\"exitCode\":\"0\"", "docker:container die::" DK_CID},
     {"docker/moby_api_v1.22_events_example_legacy_fields.jsonl", 6, 9, "docker", 1461943105079144, 6, ACT,
      "container die", NULL, DK_CID, NULL, NULL, NULL, NULL, NULL, NULL, "\"image\":\"alpine\"",
      "docker:container die::" DK_CID},
-    {"docker/podman4.3_captured_events.ndjson", 0, 29, "docker", 1795710158348166, 6, ACT, "volume create", NULL,
-     NULL, NULL, NULL, NULL, NULL, NULL, NULL, "\"scope\":\"local\"", "docker:volume create::"},
-    {"docker/podman4.3_captured_events.ndjson", 14, 29, "docker", 1795710158804309, 4, ACT, "container die", NULL,
-     PM_CID, NULL, NULL, NULL, NULL, NULL, NULL, "\"exitCode\":\"3\"", "docker:container die::" PM_CID},
+    {"docker/podman4.3_captured_events.ndjson", 0, 29, "docker", 1795710158348166, 6, ACT, "volume create",
+     NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, "\"scope\":\"local\"", "docker:volume create::"},
+    {"docker/podman4.3_captured_events.ndjson", 14, 29, "docker", 1795710158804309, 4, ACT, "container die",
+     NULL, PM_CID, NULL, NULL, NULL, NULL, NULL, NULL, "\"exitCode\":\"3\"", "docker:container die::" PM_CID},
 };
 #define N_ROWS (sizeof(rows) / sizeof(rows[0]))
 
@@ -194,8 +202,8 @@ static void check_row(const struct row *r, const struct hd_event *ev)
         fail_msg("%s #%zu ts_us %lld != %lld", r->file, r->idx, (long long)ev->ts_us, (long long)r->ts_us);
     }
     if (ev->severity != r->severity || ev->state != r->state) {
-        fail_msg("%s #%zu severity/state %d/%d != %d/%d", r->file, r->idx, ev->severity, ev->state, r->severity,
-                 r->state);
+        fail_msg("%s #%zu severity/state %d/%d != %d/%d", r->file, r->idx, ev->severity, ev->state,
+                 r->severity, r->state);
     }
     check_str(r->file, r->idx, "name", ev->name, r->name);
     check_str(r->file, r->idx, "host", ev->host, r->host);
@@ -214,7 +222,8 @@ static void check_row(const struct row *r, const struct hd_event *ev)
     assert_non_null(ev->labels);
     int want_label = strcmp(r->label, "\"runbook\"") != 0;
     if ((strstr(ev->labels, r->label) != NULL) != want_label) {
-        fail_msg("%s #%zu labels %s: %s %s", r->file, r->idx, ev->labels, want_label ? "lack" : "have", r->label);
+        fail_msg("%s #%zu labels %s: %s %s", r->file, r->idx, ev->labels, want_label ? "lack" : "have",
+                 r->label);
     }
     assert_int_equal(strlen(ev->id), 32);
     assert_true(ev->recv_us > 0);
@@ -340,7 +349,8 @@ static void detect_fixture(const char *dir, const char *name, const char *rel, c
     struct hd_batch b;
     struct hd_err err = {0};
     hd_batch_init(&b);
-    int rc = hd_ingest_decode(body, len, fx_is_ndjson_name(name) ? "application/x-ndjson" : NULL, NULL, &b, &err);
+    int rc =
+        hd_ingest_decode(body, len, fx_is_ndjson_name(name) ? "application/x-ndjson" : NULL, NULL, &b, &err);
     if (rc != HD_OK) {
         /* ES/Splunk top-level arrays of scalars are refused, as before */
         if (strstr(err.msg, "expected a JSON object") == NULL) {
@@ -376,7 +386,8 @@ static void detect_fixture(const char *dir, const char *name, const char *rel, c
 static void test_detection_all_fixtures(void **state)
 {
     (void)state;
-    static const char *const dirs[] = {"falco", "alertmanager", "k8s", "docker", "sysdig", "elasticsearch", "splunk"};
+    static const char *const dirs[] = {"falco",  "alertmanager",  "k8s",   "docker",
+                                       "sysdig", "elasticsearch", "splunk"};
     size_t per[4] = {0};
     for (size_t k = 0; k < sizeof(dirs) / sizeof(dirs[0]); k++) {
         fx_each_fixture(dirs[k], 1, detect_fixture, per);
@@ -449,11 +460,14 @@ static void test_alertmanager_ids_and_raw(void **state)
 
     /* no per-alert status / fingerprint (older senders): the group status,
      * a fingerprint computed from the label set (stable across states) */
-    const char *firing = "{\"status\":\"firing\",\"receiver\":\"r\",\"alerts\":[{\"labels\":{\"alertname\":\"A\","
-                         "\"severity\":\"info\",\"pod\":\"p1\",\"namespace\":\"ns1\"},\"startsAt\":\"2024-01-01T00:00:00Z\"}]}";
-    const char *resolved = "{\"status\":\"resolved\",\"receiver\":\"r\",\"alerts\":[{\"labels\":{\"namespace\":\"ns1\","
-                           "\"pod\":\"p1\",\"severity\":\"info\",\"alertname\":\"A\"},\"startsAt\":\"2024-01-01T00:00:00Z\","
-                           "\"endsAt\":\"2024-01-01T00:05:00Z\"}]}";
+    const char *firing =
+        "{\"status\":\"firing\",\"receiver\":\"r\",\"alerts\":[{\"labels\":{\"alertname\":\"A\","
+        "\"severity\":\"info\",\"pod\":\"p1\",\"namespace\":\"ns1\"},\"startsAt\":\"2024-01-01T00:00:00Z\"}]"
+        "}";
+    const char *resolved =
+        "{\"status\":\"resolved\",\"receiver\":\"r\",\"alerts\":[{\"labels\":{\"namespace\":\"ns1\","
+        "\"pod\":\"p1\",\"severity\":\"info\",\"alertname\":\"A\"},\"startsAt\":\"2024-01-01T00:00:00Z\","
+        "\"endsAt\":\"2024-01-01T00:05:00Z\"}]}";
     decode_ok(firing, NULL, &b);
     decode_ok(resolved, NULL, &b);
     assert_int_equal(b.n, 2);
@@ -474,9 +488,12 @@ static void test_alertmanager_ids_and_raw(void **state)
     } sevs[] = {{"critical", 2}, {"error", 3}, {"warning", 4}, {"info", 6}, {"page", 5}, {NULL, 5}};
     for (size_t i = 0; i < sizeof(sevs) / sizeof(sevs[0]); i++) {
         char doc[256];
-        snprintf(doc, sizeof(doc), "{\"version\":\"4\",\"status\":\"firing\",\"alerts\":[{\"labels\":{\"alertname\":\"X\"%s%s%s},"
-                 "\"fingerprint\":\"f%zu\"}]}", sevs[i].label ? ",\"severity\":\"" : "", sevs[i].label ? sevs[i].label : "",
-                 sevs[i].label ? "\"" : "", i);
+        snprintf(
+            doc, sizeof(doc),
+            "{\"version\":\"4\",\"status\":\"firing\",\"alerts\":[{\"labels\":{\"alertname\":\"X\"%s%s%s},"
+            "\"fingerprint\":\"f%zu\"}]}",
+            sevs[i].label ? ",\"severity\":\"" : "", sevs[i].label ? sevs[i].label : "",
+            sevs[i].label ? "\"" : "", i);
         decode_ok(doc, NULL, &b);
         assert_int_equal(b.ev[b.n - 1].severity, sevs[i].sev);
     }
@@ -486,13 +503,15 @@ static void test_alertmanager_ids_and_raw(void **state)
 static void test_falco_ids_and_priorities(void **state)
 {
     (void)state;
-    static const char *const names[] = {"Emergency", "Alert", "Critical", "Error", "Warning", "Notice",
-                                        "Informational", "Debug"};
+    static const char *const names[] = {"Emergency", "Alert",  "Critical",      "Error",
+                                        "Warning",   "Notice", "Informational", "Debug"};
     struct hd_batch b;
     hd_batch_init(&b);
     for (size_t i = 0; i < 8; i++) {
         char doc[256];
-        snprintf(doc, sizeof(doc), "{\"rule\":\"r\",\"priority\":\"%s\",\"output\":\"o\",\"time\":\"2024-01-01T00:00:00.123456789Z\"}",
+        snprintf(doc, sizeof(doc),
+                 "{\"rule\":\"r\",\"priority\":\"%s\",\"output\":\"o\",\"time\":\"2024-01-01T00:00:00."
+                 "123456789Z\"}",
                  names[i]);
         decode_ok(doc, NULL, &b);
         assert_int_equal(b.ev[i].severity, (int)i);
@@ -501,14 +520,20 @@ static void test_falco_ids_and_priorities(void **state)
     }
     hd_batch_free(&b);
     /* no uuid: the canonical document (key order and spacing do not matter) */
-    decode_ok("{\"rule\":\"r\",\"priority\":\"Error\",\"output\":\"o\",\"time\":\"2024-01-01T00:00:00Z\"}", NULL, &b);
-    decode_ok("{ \"time\":\"2024-01-01T00:00:00Z\", \"output\":\"o\", \"priority\":\"Error\", \"rule\":\"r\" }", NULL, &b);
-    decode_ok("{\"rule\":\"r\",\"priority\":\"Error\",\"output\":\"o\",\"time\":\"2024-01-01T00:00:00.000000001Z\"}", NULL,
-              &b);
-    /* falcosidekick's uuid identifies the alert */
-    decode_ok("{\"uuid\":\"u-1\",\"rule\":\"r\",\"priority\":\"Error\",\"output\":\"o\",\"time\":\"2024-01-01T00:00:00Z\"}",
+    decode_ok("{\"rule\":\"r\",\"priority\":\"Error\",\"output\":\"o\",\"time\":\"2024-01-01T00:00:00Z\"}",
               NULL, &b);
-    decode_ok("{\"uuid\":\"u-1\",\"rule\":\"r\",\"priority\":\"Error\",\"output\":\"o2\",\"time\":\"2024-01-01T00:00:00Z\"}",
+    decode_ok(
+        "{ \"time\":\"2024-01-01T00:00:00Z\", \"output\":\"o\", \"priority\":\"Error\", \"rule\":\"r\" }",
+        NULL, &b);
+    decode_ok("{\"rule\":\"r\",\"priority\":\"Error\",\"output\":\"o\",\"time\":\"2024-01-01T00:00:00."
+              "000000001Z\"}",
+              NULL, &b);
+    /* falcosidekick's uuid identifies the alert */
+    decode_ok("{\"uuid\":\"u-1\",\"rule\":\"r\",\"priority\":\"Error\",\"output\":\"o\",\"time\":\"2024-01-"
+              "01T00:00:00Z\"}",
+              NULL, &b);
+    decode_ok("{\"uuid\":\"u-1\",\"rule\":\"r\",\"priority\":\"Error\",\"output\":\"o2\",\"time\":\"2024-01-"
+              "01T00:00:00Z\"}",
               NULL, &b);
     assert_int_equal(b.n, 5);
     assert_string_equal(b.ev[0].id, b.ev[1].id);
@@ -517,9 +542,10 @@ static void test_falco_ids_and_priorities(void **state)
     assert_string_not_equal(b.ev[0].id, b.ev[3].id);
     hd_batch_free(&b);
     /* k8s_ container names (docker-shim) fill the k8s fields; "host" is no container */
-    decode_ok("{\"rule\":\"r\",\"priority\":\"Notice\",\"output\":\"o\",\"time\":\"2024-01-01T00:00:00Z\","
-              "\"output_fields\":{\"container.id\":\"host\",\"container.name\":\"k8s_web_web-1_prod_0a1b_2\"}}",
-              "falco", &b);
+    decode_ok(
+        "{\"rule\":\"r\",\"priority\":\"Notice\",\"output\":\"o\",\"time\":\"2024-01-01T00:00:00Z\","
+        "\"output_fields\":{\"container.id\":\"host\",\"container.name\":\"k8s_web_web-1_prod_0a1b_2\"}}",
+        "falco", &b);
     assert_null(b.ev[0].container_id);
     assert_string_equal(b.ev[0].k8s_container, "web");
     assert_string_equal(b.ev[0].k8s_pod, "web-1");
@@ -530,26 +556,35 @@ static void test_falco_ids_and_priorities(void **state)
 static void test_kubernetes_ids(void **state)
 {
     (void)state;
-    const char *ev1 = "{\"kind\":\"Event\",\"apiVersion\":\"v1\",\"metadata\":{\"uid\":\"u1\",\"namespace\":\"ns\","
-                      "\"resourceVersion\":\"10\"},\"involvedObject\":{\"kind\":\"Pod\",\"name\":\"p\",\"namespace\":\"ns\"},"
-                      "\"reason\":\"BackOff\",\"message\":\"Back-off restarting\",\"type\":\"Warning\",\"count\":3,"
-                      "\"lastTimestamp\":\"2024-01-01T00:00:00Z\"}";
+    const char *ev1 =
+        "{\"kind\":\"Event\",\"apiVersion\":\"v1\",\"metadata\":{\"uid\":\"u1\",\"namespace\":\"ns\","
+        "\"resourceVersion\":\"10\"},\"involvedObject\":{\"kind\":\"Pod\",\"name\":\"p\",\"namespace\":"
+        "\"ns\"},"
+        "\"reason\":\"BackOff\",\"message\":\"Back-off restarting\",\"type\":\"Warning\",\"count\":3,"
+        "\"lastTimestamp\":\"2024-01-01T00:00:00Z\"}";
     /* the same Event read again (newer resourceVersion only): same id */
-    const char *ev1b = "{\"kind\":\"Event\",\"apiVersion\":\"v1\",\"metadata\":{\"uid\":\"u1\",\"namespace\":\"ns\","
-                       "\"resourceVersion\":\"11\"},\"involvedObject\":{\"kind\":\"Pod\",\"name\":\"p\",\"namespace\":\"ns\"},"
-                       "\"reason\":\"BackOff\",\"message\":\"Back-off restarting\",\"type\":\"Warning\",\"count\":3,"
-                       "\"lastTimestamp\":\"2024-01-01T00:00:00Z\"}";
+    const char *ev1b =
+        "{\"kind\":\"Event\",\"apiVersion\":\"v1\",\"metadata\":{\"uid\":\"u1\",\"namespace\":\"ns\","
+        "\"resourceVersion\":\"11\"},\"involvedObject\":{\"kind\":\"Pod\",\"name\":\"p\",\"namespace\":"
+        "\"ns\"},"
+        "\"reason\":\"BackOff\",\"message\":\"Back-off restarting\",\"type\":\"Warning\",\"count\":3,"
+        "\"lastTimestamp\":\"2024-01-01T00:00:00Z\"}";
     /* count grew: a new occurrence */
-    const char *ev2 = "{\"type\":\"MODIFIED\",\"object\":{\"kind\":\"Event\",\"apiVersion\":\"v1\",\"metadata\":{\"uid\":\"u1\","
-                      "\"namespace\":\"ns\"},\"involvedObject\":{\"kind\":\"Pod\",\"name\":\"p\",\"namespace\":\"ns\"},"
-                      "\"reason\":\"BackOff\",\"type\":\"Warning\",\"count\":4,\"lastTimestamp\":\"2024-01-01T00:01:00Z\"}}";
+    const char *ev2 =
+        "{\"type\":\"MODIFIED\",\"object\":{\"kind\":\"Event\",\"apiVersion\":\"v1\",\"metadata\":{\"uid\":"
+        "\"u1\","
+        "\"namespace\":\"ns\"},\"involvedObject\":{\"kind\":\"Pod\",\"name\":\"p\",\"namespace\":\"ns\"},"
+        "\"reason\":\"BackOff\",\"type\":\"Warning\",\"count\":4,\"lastTimestamp\":\"2024-01-01T00:01:00Z\"}"
+        "}";
     /* events.k8s.io/v1: regarding, note, series, deprecated* */
-    const char *ev3 = "{\"kind\":\"Event\",\"apiVersion\":\"events.k8s.io/v1\",\"metadata\":{\"uid\":\"u2\"},"
-                      "\"regarding\":{\"kind\":\"Pod\",\"name\":\"q\",\"namespace\":\"ns2\",\"fieldPath\":\"spec.containers{app}\"},"
-                      "\"reason\":\"Unhealthy\",\"note\":\"Liveness probe failed\",\"type\":\"Warning\","
-                      "\"eventTime\":\"2024-01-01T00:00:00.000000Z\",\"series\":{\"count\":7,\"lastObservedTime\":"
-                      "\"2024-01-01T00:10:00.500000Z\"},\"deprecatedSource\":{\"host\":\"node-2\"},"
-                      "\"reportingController\":\"kubelet\"}";
+    const char *ev3 =
+        "{\"kind\":\"Event\",\"apiVersion\":\"events.k8s.io/v1\",\"metadata\":{\"uid\":\"u2\"},"
+        "\"regarding\":{\"kind\":\"Pod\",\"name\":\"q\",\"namespace\":\"ns2\",\"fieldPath\":\"spec."
+        "containers{app}\"},"
+        "\"reason\":\"Unhealthy\",\"note\":\"Liveness probe failed\",\"type\":\"Warning\","
+        "\"eventTime\":\"2024-01-01T00:00:00.000000Z\",\"series\":{\"count\":7,\"lastObservedTime\":"
+        "\"2024-01-01T00:10:00.500000Z\"},\"deprecatedSource\":{\"host\":\"node-2\"},"
+        "\"reportingController\":\"kubelet\"}";
     struct hd_batch b;
     hd_batch_init(&b);
     decode_ok(ev1, NULL, &b);
@@ -612,11 +647,13 @@ static void test_docker_events(void **state)
     decode_ok("{\"Type\":\"container\",\"Action\":\"oom\",\"Actor\":{\"ID\":\"c1\",\"Attributes\":{\"name\":"
               "\"k8s_app_web-7d9_prod_5f1e-uid_0\"}},\"time\":1795710158,\"timeNano\":1795710158804309374}",
               NULL, &b);
-    decode_ok("{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"c2\",\"Attributes\":{\"exitCode\":\"137\","
+    decode_ok("{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"c2\",\"Attributes\":{"
+              "\"exitCode\":\"137\","
               "\"io.kubernetes.pod.namespace\":\"kube-system\",\"io.kubernetes.pod.name\":\"dns-1\","
               "\"io.kubernetes.container.name\":\"coredns\"}},\"timeNano\":1795710158000000000}",
               NULL, &b);
-    decode_ok("{\"status\":\"die\",\"id\":\"c3\",\"from\":\"alpine\",\"time\":1461943105}", NULL, &b); /* pre-1.22 */
+    decode_ok("{\"status\":\"die\",\"id\":\"c3\",\"from\":\"alpine\",\"time\":1461943105}", NULL,
+              &b); /* pre-1.22 */
     decode_ok("{\"Type\":\"container\",\"Action\":\"health_status: unhealthy\",\"Actor\":{\"ID\":\"c4\"},"
               "\"timeNano\":1795710158000000001}",
               "docker", &b);
@@ -649,11 +686,12 @@ static void test_bad_input_names_document_and_field(void **state)
 {
     (void)state;
     /* Falco */
-    expect_error("{\"rule\":\"r\",\"priority\":\"Loud\",\"output\":\"o\"}", NULL, "falco", "document 1", "priority");
-    expect_error("{\"rule\":\"r\",\"priority\":\"Error\",\"output\":\"o\",\"time\":\"yesterday\"}", NULL, NULL,
-                 "document 1", "time");
-    expect_error("{\"rule\":\"r\",\"priority\":\"Error\",\"output\":\"o\",\"tags\":[\"a\",1]}", NULL, NULL, "tags[1]",
-                 NULL);
+    expect_error("{\"rule\":\"r\",\"priority\":\"Loud\",\"output\":\"o\"}", NULL, "falco", "document 1",
+                 "priority");
+    expect_error("{\"rule\":\"r\",\"priority\":\"Error\",\"output\":\"o\",\"time\":\"yesterday\"}", NULL,
+                 NULL, "document 1", "time");
+    expect_error("{\"rule\":\"r\",\"priority\":\"Error\",\"output\":\"o\",\"tags\":[\"a\",1]}", NULL, NULL,
+                 "tags[1]", NULL);
     expect_error("{\"rule\":\"r\",\"priority\":\"Error\",\"output\":\"o\",\"output_fields\":[]}", NULL, NULL,
                  "output_fields", NULL);
     expect_error("{\"output\":\"o\",\"priority\":\"Error\"}", NULL, "falco", "rule", NULL);
@@ -662,39 +700,45 @@ static void test_bad_input_names_document_and_field(void **state)
     expect_error("[{\"marker\":1},{\"version\":\"4\",\"status\":\"firing\",\"receiver\":\"r\",\"alerts\":["
                  "{\"status\":\"firing\",\"labels\":{}},{\"status\":\"pending\",\"labels\":{}}]}]",
                  NULL, NULL, "document 2", "alerts[1].status");
-    expect_error("{\"version\":\"4\",\"status\":\"firing\",\"receiver\":\"r\",\"alerts\":[{\"labels\":{\"severity\":5}}]}",
+    expect_error("{\"version\":\"4\",\"status\":\"firing\",\"receiver\":\"r\",\"alerts\":[{\"labels\":{"
+                 "\"severity\":5}}]}",
                  NULL, NULL, "document 1", "alerts[0].labels.severity");
     expect_error("{\"version\":\"4\",\"status\":\"firing\",\"receiver\":\"r\",\"alerts\":[{\"labels\":{},"
                  "\"startsAt\":\"soon\"}]}",
                  NULL, NULL, "alerts[0].startsAt", NULL);
-    expect_error("{\"version\":\"4\",\"status\":\"firing\",\"receiver\":\"r\",\"alerts\":[]}", NULL, NULL, "alerts",
-                 "empty");
-    expect_error("{\"version\":\"3\",\"status\":\"firing\",\"receiver\":\"r\",\"alerts\":[{}]}", NULL, NULL, "version",
-                 NULL);
+    expect_error("{\"version\":\"4\",\"status\":\"firing\",\"receiver\":\"r\",\"alerts\":[]}", NULL, NULL,
+                 "alerts", "empty");
+    expect_error("{\"version\":\"3\",\"status\":\"firing\",\"receiver\":\"r\",\"alerts\":[{}]}", NULL, NULL,
+                 "version", NULL);
     expect_error("{\"status\":\"firing\"}", NULL, "alertmanager", "alerts", "required");
-    expect_error("{\"version\":\"4\",\"receiver\":\"r\",\"groupKey\":\"g\",\"alerts\":{}}", NULL, "alertmanager",
-                 "alerts", "array");
+    expect_error("{\"version\":\"4\",\"receiver\":\"r\",\"groupKey\":\"g\",\"alerts\":{}}", NULL,
+                 "alertmanager", "alerts", "array");
     /* Kubernetes */
-    expect_error("{\"kind\":\"Event\",\"apiVersion\":\"v1\",\"involvedObject\":{},\"count\":\"x\"}", NULL, NULL,
-                 "document 1", "count");
-    expect_error("{\"kind\":\"Event\",\"apiVersion\":\"v1\",\"involvedObject\":\"pod\",\"reason\":\"r\"}", NULL, NULL,
-                 "involvedObject", NULL);
-    expect_error("{\"type\":\"ADDED\",\"object\":{\"kind\":\"Event\",\"apiVersion\":\"v1\",\"involvedObject\":{},"
-                 "\"lastTimestamp\":\"later\"}}",
-                 NULL, NULL, "object.lastTimestamp", NULL);
-    expect_error("{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"resourceVersion\":\"1\"}}}", NULL,
-                 "kubernetes", "document 1", "involvedObject");
+    expect_error("{\"kind\":\"Event\",\"apiVersion\":\"v1\",\"involvedObject\":{},\"count\":\"x\"}", NULL,
+                 NULL, "document 1", "count");
+    expect_error("{\"kind\":\"Event\",\"apiVersion\":\"v1\",\"involvedObject\":\"pod\",\"reason\":\"r\"}",
+                 NULL, NULL, "involvedObject", NULL);
+    expect_error(
+        "{\"type\":\"ADDED\",\"object\":{\"kind\":\"Event\",\"apiVersion\":\"v1\",\"involvedObject\":{},"
+        "\"lastTimestamp\":\"later\"}}",
+        NULL, NULL, "object.lastTimestamp", NULL);
+    expect_error(
+        "{\"type\":\"BOOKMARK\",\"object\":{\"kind\":\"Pod\",\"metadata\":{\"resourceVersion\":\"1\"}}}",
+        NULL, "kubernetes", "document 1", "involvedObject");
     expect_error("{\"kind\":\"Pod\",\"apiVersion\":\"v1\"}", NULL, "kubernetes", "kind", NULL);
     /* Docker */
-    expect_error("{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":\"c1\"}", NULL, "docker", "document 1", "Actor");
-    expect_error("{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"c\",\"Attributes\":{\"exitCode\":\"abc\"}}}",
+    expect_error("{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":\"c1\"}", NULL, "docker", "document 1",
+                 "Actor");
+    expect_error("{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"c\",\"Attributes\":{"
+                 "\"exitCode\":\"abc\"}}}",
                  NULL, NULL, "exitCode", NULL);
-    expect_error("{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"c\"},\"timeNano\":\"x\"}", NULL, NULL,
-                 "timeNano", NULL);
+    expect_error("{\"Type\":\"container\",\"Action\":\"die\",\"Actor\":{\"ID\":\"c\"},\"timeNano\":\"x\"}",
+                 NULL, NULL, "timeNano", NULL);
     expect_error("{\"Type\":\"container\",\"Actor\":{}}", NULL, "docker", "Action", NULL);
-    expect_error("{\"Type\":\"container\",\"Action\":\"start\",\"Actor\":{}}\n{\"Type\":\"container\",\"Action\":7,"
-                 "\"Actor\":{}}\n",
-                 "application/x-ndjson", "docker", "document 2", "Action");
+    expect_error(
+        "{\"Type\":\"container\",\"Action\":\"start\",\"Actor\":{}}\n{\"Type\":\"container\",\"Action\":7,"
+        "\"Actor\":{}}\n",
+        "application/x-ndjson", "docker", "document 2", "Action");
 }
 
 /* ?format= lists the formats that exist, and only those */
@@ -720,7 +764,8 @@ static void jt_same(const char *what, const char *doc, size_t len)
         assert_int_equal(hd_json_canonical(o, &a), HD_OK);
         assert_int_equal(hd_jv_canonical(hd_jt_root(&t), &b), HD_OK);
         if (a.len != b.len || memcmp(a.p, b.p, a.len) != 0) {
-            fail_msg("%s: canonical differs:\n json-c %.*s\n jtape  %.*s", what, (int)a.len, a.p, (int)b.len, b.p);
+            fail_msg("%s: canonical differs:\n json-c %.*s\n jtape  %.*s", what, (int)a.len, a.p, (int)b.len,
+                     b.p);
         }
         if (json_object_is_type(o, json_type_object)) {
             struct hd_jv_iter it;
@@ -742,7 +787,8 @@ static void jt_same(const char *what, const char *doc, size_t len)
     hd_jt_free(&t);
 }
 
-static void jt_fixture(const char *dir, const char *name, const char *rel, const char *body, size_t len, void *ctx)
+static void jt_fixture(const char *dir, const char *name, const char *rel, const char *body, size_t len,
+                       void *ctx)
 {
     (void)dir;
     (void)ctx;
@@ -763,17 +809,18 @@ static void jt_fixture(const char *dir, const char *name, const char *rel, const
 static void test_jtape_matches_json_c(void **state)
 {
     (void)state;
-    static const char *const dirs[] = {"falco", "alertmanager", "k8s", "docker", "sysdig", "elasticsearch", "splunk"};
+    static const char *const dirs[] = {"falco",  "alertmanager",  "k8s",   "docker",
+                                       "sysdig", "elasticsearch", "splunk"};
     for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
         fx_each_fixture(dirs[i], 0, jt_fixture, NULL);
     }
     /* json-c's quirks the ids depend on */
     static const char *const docs[] = {
-        "{\"b\":1,\"a\":2,\"b\":3}",               /* last value wins, first position */
-        "{\"a\\u0000x\":1,\"a\":2}",               /* keys end at a NUL */
+        "{\"b\":1,\"a\":2,\"b\":3}", /* last value wins, first position */
+        "{\"a\\u0000x\":1,\"a\":2}", /* keys end at a NUL */
         "[\"\\ud800\",\"\\ud800\\u0041\",\"\\udc00x\",\"\\ud83d\\ude00\"]", /* lone surrogates: U+FFFD */
         "[\"a\\u0000b\",\"\\b\\f\\n\\r\\t\\u001f\\u007f\\/\"]",
-        "{\"\\b\\f\":\"\\b\\f\"}",                 /* keys and values escape differently */
+        "{\"\\b\\f\":\"\\b\\f\"}", /* keys and values escape differently */
         "[-0,-0.0,1E400,1.50,123456789012345678901234567890,-9223372036854775809,9223372036854775808]",
         "[true,false,null,{},[],\"\"]",
         "{\"z\":{\"y\":[1,{\"b\":null,\"a\":\"\u00e9\"}]}}",
@@ -782,7 +829,8 @@ static void test_jtape_matches_json_c(void **state)
         jt_same(docs[i], docs[i], strlen(docs[i]));
     }
     /* strict where json-c is not */
-    static const char *const bad[] = {"[-.5]", "[1.]", "['a']", "[NaN]", "[01]", "[\"\\x\"]", "{\"a\":1,}", "[1,]"};
+    static const char *const bad[] = {"[-.5]", "[1.]",      "['a']",      "[NaN]",
+                                      "[01]",  "[\"\\x\"]", "{\"a\":1,}", "[1,]"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         jt_same(bad[i], bad[i], strlen(bad[i]));
     }
@@ -802,7 +850,7 @@ static void test_jtape_access(void **state)
     assert_string_equal(hd_jv_str(hd_jv_path(root, "a.b.1.c"), &len), "x\ty");
     assert_int_equal(len, 3);
     assert_int_equal(hd_jv_i64(hd_jv_path(root, "a.b.0")), 10);
-    assert_null(hd_jv_path(root, "a.b.2"));      /* null reads as absent */
+    assert_null(hd_jv_path(root, "a.b.2")); /* null reads as absent */
     assert_null(hd_jv_path(root, "a.b.3"));
     assert_null(hd_jv_get(root, "n"));
     assert_true(hd_jv_has(root, "n"));

@@ -280,15 +280,15 @@ static struct hd_channel_status status(struct fx *f)
     return s;
 }
 
-#define WAIT_FOR(cond, ms)                                         \
-    do {                                                           \
-        int64_t until_ = hd_mono_ms() + (ms);                      \
-        while (!(cond)) {                                          \
-            if (hd_mono_ms() > until_) {                           \
-                fail_msg("timed out waiting for %s", #cond);      \
-            }                                                      \
-            ms_sleep_ms(5);                                           \
-        }                                                          \
+#define WAIT_FOR(cond, ms)                                                                                   \
+    do {                                                                                                     \
+        int64_t until_ = hd_mono_ms() + (ms);                                                                \
+        while (!(cond)) {                                                                                    \
+            if (hd_mono_ms() > until_) {                                                                     \
+                fail_msg("timed out waiting for %s", #cond);                                                 \
+            }                                                                                                \
+            ms_sleep_ms(5);                                                                                  \
+        }                                                                                                    \
     } while (0)
 
 static size_t rows(struct fx *f, int st, struct hd_delivery **out)
@@ -345,7 +345,8 @@ static void test_delivers_in_order(void **state)
     struct hd_buf b;
     hd_buf_init(&b, 0);
     assert_int_equal(hd_dispatcher_metrics(f->d, &b), HD_OK);
-    assert_non_null(strstr(b.p, "# TYPE herald_channel_backlog gauge\nherald_channel_backlog{channel=\"hook\"} 0\n"));
+    assert_non_null(
+        strstr(b.p, "# TYPE herald_channel_backlog gauge\nherald_channel_backlog{channel=\"hook\"} 0\n"));
     assert_non_null(strstr(b.p, "herald_channel_breaker_open{channel=\"hook\"} 0\n"));
     hd_buf_free(&b);
 
@@ -478,8 +479,8 @@ static void test_filtered_events_move_cursor(void **state)
     struct fx *f = *state;
     add_channel(f, "hook", 1, ",\"minSeverity\":3,\"sources\":[\"falco\"]");
     start(f, 50, 200, 3);
-    add_events(f, 10, 6, "falco");            /* too low a severity */
-    add_events(f, 5, 2, "docker");            /* another source */
+    add_events(f, 10, 6, "falco"); /* too low a severity */
+    add_events(f, 5, 2, "docker"); /* another source */
     int64_t want = add_events(f, 1, 2, "falco");
     WAIT_FOR(sink_count(f->sink) == 1, 10000);
     assert_string_equal(f->sink->bodies[0], "{\"n\":15}");

@@ -116,7 +116,8 @@ static void test_render_article(void **state)
     assert_int_equal(r->req.n_headers, 1);
     struct hd_str l[4];
     assert_int_equal(lines_of(&r->req.body, l, 4), 2);
-    const char *action = "{\"create\":{\"_index\":\"herald-2018.02.17\",\"_id\":\"0123456789abcdef0123456789abcdef\"}}";
+    const char *action =
+        "{\"create\":{\"_index\":\"herald-2018.02.17\",\"_id\":\"0123456789abcdef0123456789abcdef\"}}";
     assert_int_equal(l[0].len, strlen(action));
     assert_memory_equal(l[0].p, action, l[0].len);
 
@@ -125,8 +126,10 @@ static void test_render_article(void **state)
     assert_int_equal(json_object_get_int64(hd_json_path(doc, "timestamp")), SECURE_TS_US);
     assert_string_equal(json_object_get_string(hd_json_path(doc, "@timestamp")), "2018-02-17T06:36:00.000Z");
     assert_int_equal(json_object_get_int(hd_json_path(doc, "herald.severity")), 4);
-    assert_string_equal(json_object_get_string(hd_json_path(doc, "herald.k8s.namespace")), "example-java-app");
-    assert_string_equal(json_object_get_string(hd_json_path(doc, "herald.id")), "0123456789abcdef0123456789abcdef");
+    assert_string_equal(json_object_get_string(hd_json_path(doc, "herald.k8s.namespace")),
+                        "example-java-app");
+    assert_string_equal(json_object_get_string(hd_json_path(doc, "herald.id")),
+                        "0123456789abcdef0123456789abcdef");
     json_object_put(doc);
 
     /* Spliced, not re-serialized: the original bytes up to the closing brace,
@@ -153,8 +156,10 @@ static void test_render_batch_index_pattern(void **state)
     render(r, 3);
     struct hd_str l[8];
     assert_int_equal(lines_of(&r->req.body, l, 8), 6);
-    const char *a1 = "{\"index\":{\"_index\":\"sysdig-2018.12.31\",\"_id\":\"fedcba9876543210fedcba9876543210\"}}";
-    const char *a2 = "{\"index\":{\"_index\":\"sysdig-2019.01.01\",\"_id\":\"22222222222222222222222222222222\"}}";
+    const char *a1 =
+        "{\"index\":{\"_index\":\"sysdig-2018.12.31\",\"_id\":\"fedcba9876543210fedcba9876543210\"}}";
+    const char *a2 =
+        "{\"index\":{\"_index\":\"sysdig-2019.01.01\",\"_id\":\"22222222222222222222222222222222\"}}";
     assert_memory_equal(l[2].p, a1, strlen(a1));
     assert_memory_equal(l[4].p, a2, strlen(a2));
     json_object *d1 = parse_line(&l[3]);
@@ -181,7 +186,8 @@ static void test_render_batch_index_pattern(void **state)
 static void test_render_transform_overrides(void **state)
 {
     struct run *r = *state;
-    make(r, "{\"url\":\"http://es:9200\",\"index\":\"x\",\"transform\":{\"isoField\":null,\"addNormalized\":false,"
+    make(r, "{\"url\":\"http://"
+            "es:9200\",\"index\":\"x\",\"transform\":{\"isoField\":null,\"addNormalized\":false,"
             "\"millisField\":\"ms\"}}");
     render(r, 1);
     struct hd_str l[4];
@@ -192,9 +198,11 @@ static void test_render_transform_overrides(void **state)
     assert_null(hd_json_path(doc, "herald"));
     assert_null(hd_json_path(doc, "estimestamp"));
     json_object_put(doc);
-    make(r, "{\"url\":\"http://es:9200\",\"index\":\"x\",\"template\":{\"n\":\"{{name}}\",\"s\":\"{{severity}}\"}}");
+    make(r, "{\"url\":\"http://"
+            "es:9200\",\"index\":\"x\",\"template\":{\"n\":\"{{name}}\",\"s\":\"{{severity}}\"}}");
     render(r, 1);
-    assert_non_null(strstr(r->req.body.p, "\n{\"n\":\"Policy 59: FILE POLICY: Read sensitive file untrusted\",\"s\":4}\n"));
+    assert_non_null(strstr(r->req.body.p,
+                           "\n{\"n\":\"Policy 59: FILE POLICY: Read sensitive file untrusted\",\"s\":4}\n"));
 }
 
 static void test_render_gzip(void **state)
@@ -231,23 +239,32 @@ static void test_render_gzip(void **state)
 static void test_render_auth_and_pipeline(void **state)
 {
     struct run *r = *state;
-    make(r, "{\"url\":\"https://es:9243/\",\"index\":\"h\",\"username\":\"elastic\",\"password\":\"changeme\","
-            "\"pipeline\":\"herald-datetrim\",\"timeoutMs\":1500}");
+    make(r,
+         "{\"url\":\"https://es:9243/\",\"index\":\"h\",\"username\":\"elastic\",\"password\":\"changeme\","
+         "\"pipeline\":\"herald-datetrim\",\"timeoutMs\":1500}");
     render(r, 1);
     assert_string_equal(r->req.url, "https://es:9243/_bulk?filter_path=errors,items.*.status,items.*.error"
                                     "&pipeline=herald-datetrim");
     assert_int_equal(fx_header_count(&r->req, "Authorization: Basic ZWxhc3RpYzpjaGFuZ2VtZQ=="), 1);
     assert_int_equal(r->req.timeout_ms, 1500);
-    make(r, "{\"url\":\"http://es:9200\",\"index\":\"h\",\"apiKey\":\"VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==\"}");
+    make(r, "{\"url\":\"http://"
+            "es:9200\",\"index\":\"h\",\"apiKey\":"
+            "\"VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw==\"}");
     render(r, 1);
     assert_int_equal(
-        fx_header_count(&r->req, "Authorization: ApiKey VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="), 1);
+        fx_header_count(&r->req,
+                        "Authorization: ApiKey VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="),
+        1);
     /* "id:api_key" as shown by the create API key answer is encoded for us. */
-    make(r, "{\"url\":\"http://es:9200\",\"index\":\"h\",\"apiKey\":\"VuaCfGcBCdbkQm-e5aOx:ui2lp2axTNmsyakw9tvNnw\"}");
+    make(r, "{\"url\":\"http://"
+            "es:9200\",\"index\":\"h\",\"apiKey\":\"VuaCfGcBCdbkQm-e5aOx:ui2lp2axTNmsyakw9tvNnw\"}");
     render(r, 1);
     assert_int_equal(
-        fx_header_count(&r->req, "Authorization: ApiKey VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="), 1);
-    make(r, "{\"url\":\"http://es:9200/_bulk\",\"index\":\"h\",\"additionalHeaders\":{\"Authorization\":\"Bearer x\","
+        fx_header_count(&r->req,
+                        "Authorization: ApiKey VnVhQ2ZHY0JDZGJrUW0tZTVhT3g6dWkybHAyYXhUTm1zeWFrdzl0dk5udw=="),
+        1);
+    make(r, "{\"url\":\"http://es:9200/"
+            "_bulk\",\"index\":\"h\",\"additionalHeaders\":{\"Authorization\":\"Bearer x\","
             "\"X-Opaque-Id\":\"herald\"}}");
     render(r, 1);
     assert_string_equal(r->req.url, "http://es:9200/_bulk?filter_path=errors,items.*.status,items.*.error");
@@ -263,7 +280,8 @@ static void test_config_errors(void **state)
     expect_config_error("{\"url\":\"http://es:9200\",\"index\":\"Herald\"}", "options.index");
     expect_config_error("{\"url\":\"http://es:9200\",\"index\":\"_h\"}", "must not start");
     expect_config_error("{\"url\":\"http://es:9200\",\"index\":\"h-%M\"}", "options.index: at position 3");
-    expect_config_error("{\"url\":\"http://es:9200\",\"index\":\"h\",\"username\":\"u\"}", "options.password");
+    expect_config_error("{\"url\":\"http://es:9200\",\"index\":\"h\",\"username\":\"u\"}",
+                        "options.password");
     expect_config_error("{\"url\":\"http://es:9200\",\"index\":\"h\",\"username\":\"u\",\"password\":\"p\","
                         "\"apiKey\":\"k\"}",
                         "options.apiKey");
@@ -271,7 +289,8 @@ static void test_config_errors(void **state)
                         "\"additionalHeaders\":{\"Authorization\":\"x\"}}",
                         "additionalHeaders.Authorization");
     expect_config_error("{\"url\":\"http://es:9200/?pretty\",\"index\":\"h\"}", "options.url");
-    expect_config_error("{\"url\":\"http://es:9200\",\"index\":\"h\",\"opType\":\"update\"}", "options.opType");
+    expect_config_error("{\"url\":\"http://es:9200\",\"index\":\"h\",\"opType\":\"update\"}",
+                        "options.opType");
 }
 
 /* Over batch.maxBytes: refused so the dispatcher halves; one event always goes. */
@@ -328,8 +347,8 @@ static void test_classify_fixtures(void **state)
     assert_int_equal(classify(r, &resp, 1, it), HD_VERDICT_RETRY); /* nothing got in */
     assert_int_equal(it[0].verdict, HD_VERDICT_RETRY);
     assert_int_equal(it[0].status, 429);
-    assert_string_equal(it[0].error,
-                        "es_rejected_execution_exception: rejected execution of org.elasticsearch.transport.TransportService");
+    assert_string_equal(it[0].error, "es_rejected_execution_exception: rejected execution of "
+                                     "org.elasticsearch.transport.TransportService");
 
     load(&resp, 200, "es_bulk_mixed_201_409_400_500.json");
     assert_int_equal(classify(r, &resp, 8, it), HD_VERDICT_DELIVERED);
@@ -384,33 +403,41 @@ static void test_classify_whole_request(void **state)
     hd_response_init(&resp);
 
     /* errors:false: no parse, every item takes the overall verdict. */
-    fx_response(&resp, 200, "{\"errors\":false,\"items\":[{\"create\":{\"status\":201}},{\"create\":{\"status\":201}}]}");
+    fx_response(&resp, 200,
+                "{\"errors\":false,\"items\":[{\"create\":{\"status\":201}},{\"create\":{\"status\":201}}]}");
     assert_int_equal(classify(r, &resp, 2, it), HD_VERDICT_DELIVERED);
     assert_int_equal(it[0].status, -1);
     fx_response(&resp, 200, "{\"took\":3,\"ingest_took\":0,\"errors\" : false,\"items\":[]}");
     assert_int_equal(classify(r, &resp, 2, it), HD_VERDICT_DELIVERED);
 
-    fx_response(&resp, 429, "{\"error\":{\"root_cause\":[{\"type\":\"es_rejected_execution_exception\",\"reason\":\"rejected "
-                         "execution of coordinating operation\"}],\"type\":\"es_rejected_execution_exception\",\"reason\":"
-                         "\"rejected execution of coordinating operation\"},\"status\":429}");
+    fx_response(
+        &resp, 429,
+        "{\"error\":{\"root_cause\":[{\"type\":\"es_rejected_execution_exception\",\"reason\":\"rejected "
+        "execution of coordinating operation\"}],\"type\":\"es_rejected_execution_exception\",\"reason\":"
+        "\"rejected execution of coordinating operation\"},\"status\":429}");
     resp.retry_after_ms = 2000;
     assert_int_equal(classify(r, &resp, 3, it), HD_VERDICT_RETRY);
     for (size_t i = 0; i < 3; i++) {
         assert_int_equal(it[i].verdict, HD_VERDICT_RETRY);
         assert_int_equal(it[i].status, 429);
-        assert_string_equal(it[i].error,
-                            "HTTP 429 es_rejected_execution_exception: rejected execution of coordinating operation");
+        assert_string_equal(
+            it[i].error,
+            "HTTP 429 es_rejected_execution_exception: rejected execution of coordinating operation");
     }
-    fx_response(&resp, 503, "{\"error\":{\"type\":\"cluster_block_exception\",\"reason\":\"blocked\"},\"status\":503}");
+    fx_response(&resp, 503,
+                "{\"error\":{\"type\":\"cluster_block_exception\",\"reason\":\"blocked\"},\"status\":503}");
     assert_int_equal(classify(r, &resp, 1, it), HD_VERDICT_RETRY);
 
-    fx_response(&resp, 401, "{\"error\":{\"root_cause\":[],\"type\":\"security_exception\",\"reason\":\"missing "
-                         "authentication credentials for REST request [/_bulk]\"},\"status\":401}");
+    fx_response(&resp, 401,
+                "{\"error\":{\"root_cause\":[],\"type\":\"security_exception\",\"reason\":\"missing "
+                "authentication credentials for REST request [/_bulk]\"},\"status\":401}");
     assert_int_equal(classify(r, &resp, 2, it), HD_VERDICT_DEAD);
     assert_int_equal(it[1].verdict, HD_VERDICT_DEAD);
-    assert_string_equal(it[1].error,
-                        "HTTP 401 security_exception: missing authentication credentials for REST request [/_bulk]");
-    fx_response(&resp, 406, "{\"error\":\"Content-Type header [text/plain] is not supported\",\"status\":406}");
+    assert_string_equal(
+        it[1].error,
+        "HTTP 401 security_exception: missing authentication credentials for REST request [/_bulk]");
+    fx_response(&resp, 406,
+                "{\"error\":\"Content-Type header [text/plain] is not supported\",\"status\":406}");
     assert_int_equal(classify(r, &resp, 1, it), HD_VERDICT_DEAD);
     assert_string_equal(it[0].error, "HTTP 406 Content-Type header [text/plain] is not supported");
     fx_response(&resp, 400, "not json");

@@ -111,7 +111,8 @@ static void test_message(void **state)
     const struct hd_request *q = &r->req;
     assert_true(has_header(q, "From: Herald <herald@example.com>\r\n"));
     assert_true(has_header(q, "To: oncall@example.com,\r\n sre@example.org\r\n"));
-    assert_true(has_header(q, "Subject: [ALERT][Medium] Policy 59: FILE POLICY: Read sensitive file untrusted\r\n"));
+    assert_true(
+        has_header(q, "Subject: [ALERT][Medium] Policy 59: FILE POLICY: Read sensitive file untrusted\r\n"));
     assert_true(has_header(q, "Message-ID: <0123456789abcdef0123456789abcdef.5@herald>\r\n"));
     assert_true(has_header(q, "MIME-Version: 1.0\r\n"));
     assert_true(has_header(q, "Content-Type: multipart/alternative; boundary=\"=_herald_"
@@ -122,8 +123,9 @@ static void test_message(void **state)
     assert_true(has_header(q, "References: <alert-"));
     assert_false(has_header(q, "X-Herald-Test:"));
     /* Parts and their end. */
-    assert_non_null(strstr(q->body.p, "\r\n--=_herald_0123456789abcdef0123456789abcdef\r\nContent-Type: text/plain; "
-                                      "charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"));
+    assert_non_null(strstr(q->body.p,
+                           "\r\n--=_herald_0123456789abcdef0123456789abcdef\r\nContent-Type: text/plain; "
+                           "charset=UTF-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"));
     assert_non_null(strstr(q->body.p, "Content-Type: text/html; charset=UTF-8\r\n"));
     const char *tail = "\r\n--=_herald_0123456789abcdef0123456789abcdef--\r\n";
     assert_true(q->body.len > strlen(tail));
@@ -170,7 +172,8 @@ static void test_subjects(void **state)
     r->ev.state = HD_STATE_OK;
     r->ev.severity = 2;
     render(r);
-    assert_true(has_header(&r->req, "Subject: [OK][High] Policy 59: FILE POLICY: Read sensitive file untrusted\r\n"));
+    assert_true(
+        has_header(&r->req, "Subject: [OK][High] Policy 59: FILE POLICY: Read sensitive file untrusted\r\n"));
     assert_true(has_header(&r->req, "X-Herald-State: OK\r\n"));
     assert_non_null(strstr(r->req.body.p, "OK (condition cleared)"));
     r->ev.state = HD_STATE_RESOLVED;

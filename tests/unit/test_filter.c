@@ -117,8 +117,10 @@ static void test_match_columns(void **state)
     assert_true(hd_filter_accepts(&r->c, &r->ev));
     opts(r, "{\"match\":{\"k8s.namespace\":\"prod\"}}");
     assert_false(hd_filter_accepts(&r->c, &r->ev));
-    opts(r, "{\"match\":{\"severity\":4,\"state\":\"ACTIVE\",\"source\":\"sysdig_secure\",\"host\":\"ip-10-0-8-165\","
-            "\"containerId\":\"57c1820a87f1\",\"k8s.pod\":\"redis-3463099497-2xxw3\",\"k8s.container\":\"ftest\"}}");
+    opts(r, "{\"match\":{\"severity\":4,\"state\":\"ACTIVE\",\"source\":\"sysdig_secure\",\"host\":\"ip-10-0-"
+            "8-165\","
+            "\"containerId\":\"57c1820a87f1\",\"k8s.pod\":\"redis-3463099497-2xxw3\",\"k8s.container\":"
+            "\"ftest\"}}");
     assert_true(hd_filter_accepts(&r->c, &r->ev));
     r->ev.severity = 5;
     assert_false(hd_filter_accepts(&r->c, &r->ev)); /* all must match */
@@ -148,7 +150,7 @@ static void test_match_labels_and_raw(void **state)
     assert_false(hd_filter_accepts(&r->c, &r->ev));
     opts(r, "{\"match\":{\"raw.alert.scope\":\"null\"}}"); /* JSON null is absent, not the text null */
     assert_false(hd_filter_accepts(&r->c, &r->ev));
-    opts(r, "{\"match\":{\"raw.entities\":\"x\"}}");       /* containers never equal a scalar */
+    opts(r, "{\"match\":{\"raw.entities\":\"x\"}}"); /* containers never equal a scalar */
     assert_false(hd_filter_accepts(&r->c, &r->ev));
 
     /* No labels, or an original that is not JSON: no match, no crash. */

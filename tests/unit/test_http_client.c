@@ -22,10 +22,10 @@
 #define MAX_SCRIPT 8
 
 struct canned {
-    char *head;        /* status line + headers, without Content-Length and blank line */
-    size_t body_len;   /* body of body_len bytes of body_byte */
+    char *head;      /* status line + headers, without Content-Length and blank line */
+    size_t body_len; /* body of body_len bytes of body_byte */
     char body_byte;
-    const char *body;  /* or this text, if not NULL */
+    const char *body; /* or this text, if not NULL */
     int delay_ms;
 };
 
@@ -329,8 +329,8 @@ static void test_body_capped(void **state)
 {
     struct srv *s = srv_start();
     pthread_mutex_lock(&s->mu);
-    s->script[s->n_script++] = (struct canned){.head = "HTTP/1.1 200 OK", .body_len = 2 * 1024 * 1024,
-                                               .body_byte = 'z'};
+    s->script[s->n_script++] =
+        (struct canned){.head = "HTTP/1.1 200 OK", .body_len = 2 * 1024 * 1024, .body_byte = 'z'};
     pthread_mutex_unlock(&s->mu);
     struct hd_request r;
     struct hd_response resp;

@@ -30,8 +30,8 @@ static size_t on_data(char *p, size_t sz, size_t n, void *ud)
 }
 
 /* One request; chunked = send the body with Transfer-Encoding: chunked. */
-static CURLcode request(uint16_t port, const char *method, const char *path, const char *hdr, const char *body,
-                        size_t body_len, int chunked, struct reply *r)
+static CURLcode request(uint16_t port, const char *method, const char *path, const char *hdr,
+                        const char *body, size_t body_len, int chunked, struct reply *r)
 {
     char url[256];
     snprintf(url, sizeof(url), "http://127.0.0.1:%u%s", (unsigned)port, path);
@@ -131,8 +131,8 @@ static void test_echo_body_query_header(void **state)
                              sizeof(body), 0, &r),
                      CURLE_OK);
     assert_int_equal(r.status, 201);
-    assert_string_equal(r.body.p,
-                        "{\"method\":\"POST\",\"path\":\"/x/y\",\"len\":1000,\"q\":\"a b\",\"hdr\":\"hello\"}");
+    assert_string_equal(
+        r.body.p, "{\"method\":\"POST\",\"path\":\"/x/y\",\"len\":1000,\"q\":\"a b\",\"hdr\":\"hello\"}");
     assert_non_null(strstr(r.headers.p, "X-Echo: yes"));
     assert_non_null(strstr(r.headers.p, "Content-Type: application/json"));
     reply_free(&r);
@@ -150,7 +150,7 @@ static void test_413_declared(void **state)
     assert_non_null(strstr(r.body.p, "Too Large\",\"message\":"));
     assert_non_null(strstr(r.body.p, "1000 bytes"));
     reply_free(&r);
-    assert_int_equal(f->calls, 0);   /* the handler never saw it */
+    assert_int_equal(f->calls, 0); /* the handler never saw it */
 }
 
 static void test_413_chunked(void **state)
@@ -184,7 +184,8 @@ static void test_error_envelope_and_204(void **state)
     json_object *errs = json_object_object_get(o, "errors");
     json_object *e0 = json_object_array_get_idx(errs, 0);
     assert_string_equal(json_object_get_string(json_object_object_get(e0, "reason")), "Bad Request");
-    assert_string_equal(json_object_get_string(json_object_object_get(e0, "message")), "field \"x\": bad\nvalue");
+    assert_string_equal(json_object_get_string(json_object_object_get(e0, "message")),
+                        "field \"x\": bad\nvalue");
     json_object_put(o);
     reply_free(&r);
 
@@ -243,8 +244,8 @@ static void test_tls(void **state)
     snprintf(key, sizeof(key), "%s/key.pem", dir);
     struct hd_err err = {0};
     int calls = 0;
-    struct hd_http_server_opts o = {.listen = "127.0.0.1:0", .max_body = 100, .tls_cert_file = cert,
-                                    .tls_key_file = key};
+    struct hd_http_server_opts o = {
+        .listen = "127.0.0.1:0", .max_body = 100, .tls_cert_file = cert, .tls_key_file = key};
     struct hd_http_server *s = hd_http_server_start(&o, echo, &calls, &err);
     assert_non_null(s);
     char url[128];

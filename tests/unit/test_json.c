@@ -47,17 +47,17 @@ static void test_paths_agree(void **state)
     both("a.b.0", "x");
     both("a.b.1.c", "y");
     both(".e", "empty key"); /* an empty first segment names the empty key */
-    both("d.1", "one");       /* digits on an object are a key */
-    both("a.b.2", NULL);      /* null is absent */
+    both("d.1", "one");      /* digits on an object are a key */
+    both("a.b.2", NULL);     /* null is absent */
     both("n", NULL);
     both("a.b.3", NULL);
-    both("a.b.+1", NULL);     /* an index is digits only: no sign, */
-    both("a.b. 1", NULL);     /* no space, */
-    both("a.b.1x", NULL);     /* nothing after, */
-    both("a.b..0", NULL);     /* not empty */
+    both("a.b.+1", NULL); /* an index is digits only: no sign, */
+    both("a.b. 1", NULL); /* no space, */
+    both("a.b.1x", NULL); /* nothing after, */
+    both("a.b..0", NULL); /* not empty */
     both("a.b.9999999999", NULL);
-    both("k.1", NULL);        /* a dot always separates */
-    both("a.b.0.c", NULL);    /* below a string */
+    both("k.1", NULL);     /* a dot always separates */
+    both("a.b.0.c", NULL); /* below a string */
 }
 
 static void test_path_index(void **state)

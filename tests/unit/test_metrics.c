@@ -39,7 +39,8 @@ static void test_render_grouped(void **state)
     struct hd_buf b;
     hd_buf_init(&b, 0);
     assert_int_equal(hd_metrics_render(&b), HD_OK);
-    const char *want_x = "# TYPE herald_x_total counter\nherald_x_total{a=\"1\"} 5\nherald_x_total{a=\"2\"} 1\n";
+    const char *want_x =
+        "# TYPE herald_x_total counter\nherald_x_total{a=\"1\"} 5\nherald_x_total{a=\"2\"} 1\n";
     assert_non_null(strstr(b.p, want_x));
     assert_non_null(strstr(b.p, "# TYPE herald_y_total counter\nherald_y_total 7\n"));
     assert_non_null(strstr(b.p, "# TYPE herald_lat_seconds histogram\n"));

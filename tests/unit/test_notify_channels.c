@@ -18,8 +18,8 @@
 #define PD_KEY "0123456789abcdef0123456789abcdef"
 
 struct run {
-    struct hd_batch active;   /* the fixture as is */
-    struct hd_batch ok;       /* the same alert, state OK */
+    struct hd_batch active; /* the fixture as is */
+    struct hd_batch ok;     /* the same alert, state OK */
     struct hd_channel *ch;
     struct hd_request req;
     json_object *doc;
@@ -115,10 +115,13 @@ static size_t utf8_chars(const char *s)
 static void test_severity_maps(void **state)
 {
     (void)state;
-    static const char *const pd[] = {"critical", "critical", "critical", "error", "warning", "info", "info", "info"};
+    static const char *const pd[] = {"critical", "critical", "critical", "error",
+                                     "warning",  "info",     "info",     "info"};
     static const char *const og[] = {"P1", "P1", "P2", "P3", "P4", "P4", "P5", "P5"};
-    static const char *const vo[] = {"CRITICAL", "CRITICAL", "CRITICAL", "CRITICAL", "WARNING", "INFO", "INFO", "INFO"};
-    static const char *const lab[] = {"Emergency", "Alert", "Critical", "Error", "Warning", "Notice", "Info", "Debug"};
+    static const char *const vo[] = {"CRITICAL", "CRITICAL", "CRITICAL", "CRITICAL",
+                                     "WARNING",  "INFO",     "INFO",     "INFO"};
+    static const char *const lab[] = {"Emergency", "Alert",  "Critical", "Error",
+                                      "Warning",   "Notice", "Info",     "Debug"};
     for (int s = 0; s < 8; s++) {
         assert_string_equal(hd_severity_pagerduty(s), pd[s]);
         assert_string_equal(hd_severity_opsgenie(s), og[s]);
@@ -273,8 +276,9 @@ static void test_opsgenie_message_130(void **state)
     struct run *r = *state;
     struct hd_event *ev = &r->active.ev[0];
     free(ev->name);
-    ev->name = hd_strdup("A very long alert name that keeps going and going well past what OpsGenie accepts in "
-                         "the message field of an alert, which is one hundred and thirty characters");
+    ev->name =
+        hd_strdup("A very long alert name that keeps going and going well past what OpsGenie accepts in "
+                  "the message field of an alert, which is one hundred and thirty characters");
     make(r, "OPSGENIE", "{\"apiKey\":\"k\"}");
     render(r, ev);
     const char *msg = str_at(r, "message");
@@ -349,9 +353,10 @@ static void test_slack_blocks(void **state)
     render(r, &r->ok.ev[0]);
     assert_non_null(strstr(str_at(r, "text"), "a &lt; b &amp; c &gt; d"));
 
-    make(r, "SLACK", "{\"url\":\"https://hooks.slack.com/services/T1/B2/XYZ\",\"privateChannel\":true,"
-                     "\"privateChannelUrl\":\"https://hooks.slack.com/services/T1/B9/PRIV\",\"endpoint\":"
-                     "\"http://127.0.0.1:9/\"}");
+    make(r, "SLACK",
+         "{\"url\":\"https://hooks.slack.com/services/T1/B2/XYZ\",\"privateChannel\":true,"
+         "\"privateChannelUrl\":\"https://hooks.slack.com/services/T1/B9/PRIV\",\"endpoint\":"
+         "\"http://127.0.0.1:9/\"}");
     render(r, &r->active.ev[0]);
     assert_string_equal(r->req.url, "http://127.0.0.1:9/services/T1/B9/PRIV");
     assert_null(hd_json_path(r->doc, "channel"));
@@ -415,8 +420,8 @@ static void run_classify(struct run *r, const struct ccase *cases, size_t n)
         memset(&it, 0, sizeof(it));
         enum hd_verdict v = r->ch->type->classify(r->ch, &resp, 1, &it);
         if (v != cases[i].want || it.verdict != cases[i].want) {
-            fail_msg("%s case %zu (HTTP %ld): verdict %d, want %d", r->ch->type->name, i, cases[i].status, (int)v,
-                     (int)cases[i].want);
+            fail_msg("%s case %zu (HTTP %ld): verdict %d, want %d", r->ch->type->name, i, cases[i].status,
+                     (int)v, (int)cases[i].want);
         }
         if (cases[i].why == NULL ? it.error[0] != '\0' : strstr(it.error, cases[i].why) == NULL) {
             fail_msg("%s case %zu: error '%s', want '%s'", r->ch->type->name, i, it.error,
@@ -430,19 +435,23 @@ static void test_classify_tables(void **state)
 {
     struct run *r = *state;
     static const struct ccase pd[] = {
-        {202, "{\"status\":\"success\",\"message\":\"Event processed\",\"dedup_key\":\"k\"}", HD_VERDICT_DELIVERED, NULL},
+        {202, "{\"status\":\"success\",\"message\":\"Event processed\",\"dedup_key\":\"k\"}",
+         HD_VERDICT_DELIVERED, NULL},
         {400,
-         "{\"status\":\"invalid event\",\"message\":\"Event object is invalid\",\"errors\":[\"'payload.summary' is "
+         "{\"status\":\"invalid event\",\"message\":\"Event object is "
+         "invalid\",\"errors\":[\"'payload.summary' is "
          "missing or blank\"]}",
          HD_VERDICT_DEAD, "invalid event: Event object is invalid: 'payload.summary' is missing or blank"},
-        {429, "{\"status\":\"throttle event\",\"message\":\"Requests for this service are arriving too quickly.\"}",
+        {429,
+         "{\"status\":\"throttle event\",\"message\":\"Requests for this service are arriving too "
+         "quickly.\"}",
          HD_VERDICT_RETRY, "throttle event"},
         {500, "", HD_VERDICT_RETRY, NULL},
         {0, "Connection refused", HD_VERDICT_RETRY, "Connection refused"},
     };
     static const struct ccase og[] = {
-        {202, "{\"result\":\"Request will be processed\",\"took\":0.2,\"requestId\":\"r\"}", HD_VERDICT_DELIVERED,
-         NULL},
+        {202, "{\"result\":\"Request will be processed\",\"took\":0.2,\"requestId\":\"r\"}",
+         HD_VERDICT_DELIVERED, NULL},
         {422,
          "{\"message\":\"Request body is not processable. Please check the errors.\",\"errors\":{\"message\":"
          "\"Message can not be empty.\"},\"took\":0.0,\"requestId\":\"r\"}",
@@ -456,7 +465,8 @@ static void test_classify_tables(void **state)
         {200, "{\"result\":\"success\",\"entity_id\":\"e\"}", HD_VERDICT_DELIVERED, NULL},
         {200, "{\"result\":\"failure\",\"message\":\"Missing fields: message_type\"}", HD_VERDICT_DEAD,
          "failure: Missing fields: message_type"},
-        {400, "{\"result\":\"failure\",\"message\":\"Invalid message_type\"}", HD_VERDICT_DEAD, "Invalid message_type"},
+        {400, "{\"result\":\"failure\",\"message\":\"Invalid message_type\"}", HD_VERDICT_DEAD,
+         "Invalid message_type"},
         {502, "<html>bad gateway</html>", HD_VERDICT_RETRY, "bad gateway"},
     };
     static const struct ccase sl[] = {

@@ -15,7 +15,8 @@
 #define ARN_US "arn:aws:sns:us-east-1:123456789012:alerts"
 #define ARN_CN "arn:aws-cn:sns:cn-north-1:123456789012:alerts"
 #define ARN_FIFO "arn:aws:sns:eu-west-1:123456789012:alerts.fifo"
-#define CREDS "\"accessKeyId\":\"AKIDEXAMPLE\",\"secretAccessKey\":\"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\""
+#define CREDS                                                                                                \
+    "\"accessKeyId\":\"AKIDEXAMPLE\",\"secretAccessKey\":\"wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY\""
 
 static int setup(void **state)
 {
@@ -78,7 +79,8 @@ static void test_options(void **state)
     expect_error("{\"snsTopicARNs\":[]," CREDS "}", "options.snsTopicARNs: must be a list");
     expect_error("{\"snsTopicARNs\":[\"" ARN_US "\",\"arn:aws:sqs:us-east-1:123456789012:q\"]," CREDS "}",
                  "options.snsTopicARNs[1]");
-    expect_error("{\"snsTopicARNs\":[\"arn:aws:sns:us-east-1:1234:t\"]," CREDS "}", "options.snsTopicARNs[0]");
+    expect_error("{\"snsTopicARNs\":[\"arn:aws:sns:us-east-1:1234:t\"]," CREDS "}",
+                 "options.snsTopicARNs[0]");
     expect_error("{\"snsTopicARNs\":[\"arn:aws:sns:us-east-1:123456789012:bad/name\"]," CREDS "}",
                  "options.snsTopicARNs[0]");
     expect_error("{\"snsTopicARNs\":[\"" ARN_US "\"]}", "options.accessKeyId: required");
@@ -119,14 +121,16 @@ static void test_publish_per_topic(void **state)
     assert_true(fx_header_count(q, "Content-Type: application/x-www-form-urlencoded; charset=utf-8"));
     assert_false(fx_header_count(q, "X-Amz-Security-Token: "));
     /* Exact form head: fixed order, everything percent-encoded. */
-    const char *head = "Action=Publish&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A123456789012%3Aalerts&Subject=%5BALERT%5D%"
-                       "5BMedium%5D%20Policy%2059%3A%20FILE%20POLICY%3A%20Read%20sensitive%20file%20untrusted&Message=";
+    const char *head =
+        "Action=Publish&TopicArn=arn%3Aaws%3Asns%3Aus-east-1%3A123456789012%3Aalerts&Subject=%5BALERT%5D%"
+        "5BMedium%5D%20Policy%2059%3A%20FILE%20POLICY%3A%20Read%20sensitive%20file%20untrusted&Message=";
     assert_memory_equal(q->body.p, head, strlen(head));
     const char *tail = "&Version=2010-03-31";
     assert_string_equal(q->body.p + q->body.len - strlen(tail), tail);
     for (size_t i = 0; i < q->body.len; i++) {
         char c = q->body.p[i];
-        int ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || strchr("-_.~%=&", c);
+        int ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                 strchr("-_.~%=&", c);
         if (!ok) {
             fail_msg("unencoded byte 0x%02x at %zu", (unsigned char)c, i);
         }
@@ -164,13 +168,14 @@ static void test_publish_per_topic(void **state)
 static void test_endpoint_subject_and_test_event(void **state)
 {
     struct fx_run *r = *state;
-    make(r, "{\"snsTopicARNs\":[\"" ARN_US "\"],\"endpoint\":\"http://127.0.0.1:4566\",\"sessionToken\":\"tok\","
-            CREDS "}");
+    make(r, "{\"snsTopicARNs\":[\"" ARN_US
+            "\"],\"endpoint\":\"http://127.0.0.1:4566\",\"sessionToken\":\"tok\"," CREDS "}");
     free(r->ev.name);
     /* 150 characters, non-ASCII and a newline: SNS wants < 100 ASCII. */
-    r->ev.name = hd_strdup("caf\xc3\xa9\nline two "
-                           "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
-                           "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
+    r->ev.name = hd_strdup(
+        "caf\xc3\xa9\nline two "
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+        "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx");
     r->ev.state = HD_STATE_OK;
     render(r);
     assert_string_equal(r->req.url, "http://127.0.0.1:4566/");
@@ -192,8 +197,9 @@ static enum hd_verdict classify(struct fx_run *r, long status, const char *body,
     return fx_classify1(r->ch, status, body, "Timeout was reached", error);
 }
 
-#define ERR_XML(code, msg)                                                                                              \
-    "<ErrorResponse xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error><Type>Sender</Type><Code>" code        \
+#define ERR_XML(code, msg)                                                                                   \
+    "<ErrorResponse "                                                                                        \
+    "xmlns=\"http://sns.amazonaws.com/doc/2010-03-31/\"><Error><Type>Sender</Type><Code>" code               \
     "</Code><Message>" msg "</Message></Error><RequestId>x</RequestId></ErrorResponse>"
 
 static void test_classify(void **state)
@@ -201,11 +207,12 @@ static void test_classify(void **state)
     struct fx_run *r = *state;
     char e[256];
     make(r, "{\"snsTopicARNs\":[\"" ARN_US "\"]," CREDS "}");
-    assert_int_equal(classify(r, 200,
-                              "<PublishResponse><PublishResult><MessageId>94f20ce6</MessageId></PublishResult>"
-                              "</PublishResponse>",
-                              e),
-                     HD_VERDICT_DELIVERED);
+    assert_int_equal(
+        classify(r, 200,
+                 "<PublishResponse><PublishResult><MessageId>94f20ce6</MessageId></PublishResult>"
+                 "</PublishResponse>",
+                 e),
+        HD_VERDICT_DELIVERED);
     assert_int_equal(classify(r, 400, ERR_XML("Throttling", "Rate exceeded"), e), HD_VERDICT_RETRY);
     assert_string_equal(e, "Throttling: Rate exceeded");
     assert_int_equal(classify(r, 400, ERR_XML("ThrottlingException", "Rate exceeded"), e), HD_VERDICT_RETRY);

@@ -49,17 +49,19 @@ static void test_event_envelope_golden(void **state)
 
     struct hd_buf want;
     hd_buf_init(&want, 0);
-    assert_int_equal(hd_buf_puts(&want, "{\"time\":1518849360.000000,\"host\":\"ip-10-0-8-165\",\"source\":\"herald\","
-                                        "\"sourcetype\":\"sysdig:secure\",\"event\":"),
-                     HD_OK);
+    assert_int_equal(
+        hd_buf_puts(&want, "{\"time\":1518849360.000000,\"host\":\"ip-10-0-8-165\",\"source\":\"herald\","
+                           "\"sourcetype\":\"sysdig:secure\",\"event\":"),
+        HD_OK);
     assert_int_equal(hd_buf_append(&want, r->ev.raw, r->ev.raw_len), HD_OK);
     assert_int_equal(
-        hd_buf_puts(&want, ",\"fields\":{\"id\":\"0123456789abcdef0123456789abcdef\",\"severity\":\"4\","
-                           "\"state\":\"ACTIVE\",\"name\":\"Policy 59: FILE POLICY: Read sensitive file untrusted\","
-                           "\"alertKey\":\"sysdig_secure/Policy 59\",\"containerId\":\"57c1820a87f1\","
-                           "\"k8s.namespace\":\"example-java-app\",\"k8s.pod\":\"redis-3463099497-2xxw3\","
-                           "\"k8s.container\":\"ftest\",\"labels.falco.rule\":\"Read sensitive file untrusted\","
-                           "\"labels.policyId\":\"59\"}}"),
+        hd_buf_puts(&want,
+                    ",\"fields\":{\"id\":\"0123456789abcdef0123456789abcdef\",\"severity\":\"4\","
+                    "\"state\":\"ACTIVE\",\"name\":\"Policy 59: FILE POLICY: Read sensitive file untrusted\","
+                    "\"alertKey\":\"sysdig_secure/Policy 59\",\"containerId\":\"57c1820a87f1\","
+                    "\"k8s.namespace\":\"example-java-app\",\"k8s.pod\":\"redis-3463099497-2xxw3\","
+                    "\"k8s.container\":\"ftest\",\"labels.falco.rule\":\"Read sensitive file untrusted\","
+                    "\"labels.policyId\":\"59\"}}"),
         HD_OK);
     assert_int_equal(r->req.body.len, want.len);
     assert_memory_equal(r->req.body.p, want.p, want.len);
@@ -79,7 +81,8 @@ static void test_event_batch_and_options(void **state)
     e2.source = "kubernetes";
     e3.source = "falco";
     e3.labels = hd_strdup("{\"n\":3,\"nested\":{\"a\":[1,2]},\"b\":true,\"z\":null}");
-    make(r, "{\"url\":\"http://hec:8088/services/collector/event/\",\"token\":\"" TOKEN "\",\"index\":\"alerts\","
+    make(r, "{\"url\":\"http://hec:8088/services/collector/event/\",\"token\":\"" TOKEN
+            "\",\"index\":\"alerts\","
             "\"source\":\"sysdig\",\"host\":\"herald-1\"}");
     const struct hd_event *evs[3] = {&r->ev, &e2, &e3};
     render_n(r, evs, 3);
@@ -151,7 +154,8 @@ static void test_raw_mode(void **state)
      * mixed sources carry no per-source sourcetype. */
     struct hd_event e2;
     fx_raw_event(&e2, "{\"msg\": \"second\"}");
-    make(r, "{\"url\":\"http://somehost:9000\",\"token\":\"" TOKEN "\",\"raw\":true,\"batch\":{\"maxEvents\":10}}");
+    make(r, "{\"url\":\"http://somehost:9000\",\"token\":\"" TOKEN
+            "\",\"raw\":true,\"batch\":{\"maxEvents\":10}}");
     const struct hd_event *evs[2] = {&r->ev, &e2};
     render_n(r, evs, 2);
     assert_string_equal(r->req.url, "http://somehost:9000/services/collector/raw?source=herald");

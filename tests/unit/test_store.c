@@ -22,7 +22,7 @@
 
 #include "core/err.h"
 #include "core/util.h"
-#include "input/event.h"
+#include "model/event.h"
 #include "store/store.h"
 
 struct fx {
@@ -878,10 +878,11 @@ static void mk_big_event(struct hd_event *ev, const char *id, int i)
     mk_event(ev, id, "generic", 1000 + i, 5, HD_STATE_ACTIVE, "ns", "n");
     free(ev->raw);
     char raw[512];
-    int n = snprintf(raw, sizeof(raw),
-                     "{\"id\":\"%s\",\"i\":%d,\"output\":\"Sensitive file opened for reading by non-trusted "
-                     "program (user=root name=ftest command=ftest -i %d file=/etc/shadow)\",\"pad\":\"%0*d\"}",
-                     id, i, i * 7919, 200 + i % 50, i);
+    int n =
+        snprintf(raw, sizeof(raw),
+                 "{\"id\":\"%s\",\"i\":%d,\"output\":\"Sensitive file opened for reading by non-trusted "
+                 "program (user=root name=ftest command=ftest -i %d file=/etc/shadow)\",\"pad\":\"%0*d\"}",
+                 id, i, i * 7919, 200 + i % 50, i);
     ev->raw = malloc((size_t)n + 1);
     memcpy(ev->raw, raw, (size_t)n + 1);
     ev->raw_len = (size_t)n;
@@ -1012,12 +1013,13 @@ static void test_batch_raws_damaged(void **state)
     sqlite3 *h = NULL;
     assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
     /* offset far outside the blob; a reference of the wrong length */
-    assert_int_equal(sqlite3_exec(h,
-                                  "UPDATE events SET raw = zeroblob(8) || x'ffffff7f00000000' || zeroblob(16) "
-                                  "WHERE id = 'd1';"
-                                  "UPDATE events SET raw = x'0102' WHERE id = 'd2';",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(h,
+                     "UPDATE events SET raw = zeroblob(8) || x'ffffff7f00000000' || zeroblob(16) "
+                     "WHERE id = 'd1';"
+                     "UPDATE events SET raw = x'0102' WHERE id = 'd2';",
+                     NULL, NULL, NULL),
+        SQLITE_OK);
     sqlite3_close(h);
     st = f->st = open_store(f);
     struct hd_event got = {0};

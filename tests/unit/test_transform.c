@@ -136,14 +136,15 @@ static void test_splice_equals_full_path(void **state)
         {"{\"isoField\":\"@timestamp\",\"addNormalized\":true}",
          "{\"isoField\":\"@timestamp\",\"addNormalized\":true,\"drop\":[\"no.such\"]}"},
         {"{\"millisField\":\"estimestamp\",\"isoField\":\"@timestamp\",\"addNormalized\":true}",
-         "{\"millisField\":\"estimestamp\",\"isoField\":\"@timestamp\",\"addNormalized\":true,\"drop\":[\"x\"]}"},
+         "{\"millisField\":\"estimestamp\",\"isoField\":\"@timestamp\",\"addNormalized\":true,\"drop\":["
+         "\"x\"]}"},
     };
     for (size_t i = 0; i < sizeof(transforms) / sizeof(transforms[0]); i++) {
         apply(r, transforms[i][0], NULL);
         char *spliced = fx_canonical(r->out.p, r->out.len);
         assert_memory_equal(r->out.p, r->ev.raw, 10); /* splice kept the pretty original */
         apply(r, transforms[i][1], NULL);
-        assert_int_equal(r->out.p[1], '"');           /* full path is compact */
+        assert_int_equal(r->out.p[1], '"'); /* full path is compact */
         char *full = fx_canonical(r->out.p, r->out.len);
         assert_non_null(spliced);
         assert_non_null(full);
@@ -222,8 +223,9 @@ static void test_add_normalized(void **state)
 static void test_rename_drop(void **state)
 {
     struct run *r = *state;
-    apply(r, "{\"rename\":{\"alert.name\":\"alertName\",\"state\":\"meta.state\",\"nope\":\"x\"},"
-             "\"drop\":[\"entities\",\"alert.description\",\"event.nope\",\"timespan.deeper\"]}",
+    apply(r,
+          "{\"rename\":{\"alert.name\":\"alertName\",\"state\":\"meta.state\",\"nope\":\"x\"},"
+          "\"drop\":[\"entities\",\"alert.description\",\"event.nope\",\"timespan.deeper\"]}",
           NULL);
     assert_string_equal(str_at(r->doc, "alertName"), "Policy 59: FILE POLICY: Read sensitive file untrusted");
     assert_string_equal(str_at(r->doc, "meta.state"), "ACTIVE");
@@ -246,16 +248,17 @@ static void test_rename_drop(void **state)
 static void test_flatten_and_custom(void **state)
 {
     struct run *r = *state;
-    apply(r, "{\"flatten\":true,\"millisField\":\"estimestamp\"}", "{\"env\":{\"team\":\"sec\"},\"state\":\"X\"}");
+    apply(r, "{\"flatten\":true,\"millisField\":\"estimestamp\"}",
+          "{\"env\":{\"team\":\"sec\"},\"state\":\"X\"}");
     json_object *v = NULL;
-    assert_true(json_object_object_get_ex(r->doc, "alert.name", &v));   /* a dotted key, not nesting */
+    assert_true(json_object_object_get_ex(r->doc, "alert.name", &v)); /* a dotted key, not nesting */
     assert_string_equal(json_object_get_string(v), "Policy 59: FILE POLICY: Read sensitive file untrusted");
     assert_false(json_object_object_get_ex(r->doc, "alert", &v));
-    assert_true(json_object_object_get_ex(r->doc, "env.team", &v));     /* customData flattened too */
+    assert_true(json_object_object_get_ex(r->doc, "env.team", &v)); /* customData flattened too */
     assert_string_equal(json_object_get_string(v), "sec");
-    assert_true(json_object_object_get_ex(r->doc, "state", &v));        /* customData overrides */
+    assert_true(json_object_object_get_ex(r->doc, "state", &v)); /* customData overrides */
     assert_string_equal(json_object_get_string(v), "X");
-    assert_true(json_object_object_get_ex(r->doc, "entities", &v));     /* arrays kept as values */
+    assert_true(json_object_object_get_ex(r->doc, "entities", &v)); /* arrays kept as values */
     assert_true(json_object_is_type(v, json_type_array));
     assert_true(json_object_object_get_ex(r->doc, "estimestamp", &v));
     assert_int_equal(json_object_get_int64(v), 1518849360000LL);
@@ -276,7 +279,8 @@ static void test_numbers_exact(void **state)
 {
     struct run *r = *state;
     hd_event_clear(&r->ev);
-    fx_raw_event(&r->ev, "{\"timeNano\":1789000000123456789,\"d\":0.1,\"e\":1.5e300,\"neg\":-9223372036854775808}");
+    fx_raw_event(&r->ev,
+                 "{\"timeNano\":1789000000123456789,\"d\":0.1,\"e\":1.5e300,\"neg\":-9223372036854775808}");
     apply(r, "{\"millisField\":\"m\",\"drop\":[\"x\"]}", NULL);
     assert_non_null(strstr(r->out.p, "\"timeNano\":1789000000123456789"));
     assert_non_null(strstr(r->out.p, "\"d\":0.1,"));
@@ -361,7 +365,8 @@ static void test_template(void **state)
     render(r, "{\"sev\":\"{{severity}}\",\"ns\":\"{{ k8s.namespace }}\",\"ts\":\"{{raw.timestamp}}\","
               "\"policy\":\"{{raw.entities.0.policies}}\",\"missing\":\"{{nope.nope}}\","
               "\"text\":\"[{{state}}] {{name}} in {{k8s.namespace}} (sev {{severity}}){{nope}}\","
-              "\"{{key}}\":\"literal\",\"n\":5,\"b\":false,\"z\":null,\"arr\":[\"{{source}}\",1,{\"h\":\"{{host}}\"}],"
+              "\"{{key}}\":\"literal\",\"n\":5,\"b\":false,\"z\":null,\"arr\":[\"{{source}}\",1,{\"h\":\"{{"
+              "host}}\"}],"
               "\"open\":\"{{unclosed\",\"labels\":\"{{labels}}\",\"resolved\":\"{{raw.resolved}}\"}");
     assert_int_equal(i64_at(r->doc, "sev"), 4);
     assert_string_equal(str_at(r->doc, "ns"), "example-java-app");
@@ -370,8 +375,9 @@ static void test_template(void **state)
     json_object *v = NULL;
     assert_true(json_object_object_get_ex(r->doc, "missing", &v));
     assert_null(v);
-    assert_string_equal(str_at(r->doc, "text"),
-                        "[ACTIVE] Policy 59: FILE POLICY: Read sensitive file untrusted in example-java-app (sev 4)");
+    assert_string_equal(
+        str_at(r->doc, "text"),
+        "[ACTIVE] Policy 59: FILE POLICY: Read sensitive file untrusted in example-java-app (sev 4)");
     assert_string_equal(str_at(r->doc, "{{key}}"), "literal");
     assert_int_equal(i64_at(r->doc, "n"), 5);
     assert_string_equal(str_at(r->doc, "arr.0"), "sysdig_secure");

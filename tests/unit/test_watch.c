@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "core/err.h"
-#include "input/watch.h"
+#include "watch/watch.h"
 
 struct collected {
     char vals[16][512];
@@ -51,7 +51,9 @@ static void test_framer_every_split(void **state)
         assert_int_equal(hd_jframer_feed(&f, STREAM, cut, collect, &c), HD_OK);
         assert_int_equal(hd_jframer_feed(&f, STREAM + cut, len - cut, collect, &c), HD_OK);
         assert_int_equal(c.n, 3);
-        assert_string_equal(c.vals[0], "{\"type\":\"ADDED\",\"object\":{\"message\":\"a } in \\\"a string\\\" {\",\"n\":[1,2]}}");
+        assert_string_equal(
+            c.vals[0],
+            "{\"type\":\"ADDED\",\"object\":{\"message\":\"a } in \\\"a string\\\" {\",\"n\":[1,2]}}");
         assert_string_equal(c.vals[2], "{\n  \"type\": \"MODIFIED\",\n  \"object\": {\"k\": \"\\\\\"}\n}");
         assert_int_equal(hd_jframer_pending(&f), 0);
         hd_jframer_free(&f);
@@ -105,8 +107,9 @@ static void test_framer_errors(void **state)
 static void test_member_span(void **state)
 {
     (void)state;
-    const char line[] = "{ \"type\" : \"ADDED\", \"x\": [1, {\"object\": 2}], \"object\" :\t{\"kind\": \"Event\", "
-                        "\"s\": \"}\"} , \"z\": null}";
+    const char line[] =
+        "{ \"type\" : \"ADDED\", \"x\": [1, {\"object\": 2}], \"object\" :\t{\"kind\": \"Event\", "
+        "\"s\": \"}\"} , \"z\": null}";
     const char *p = NULL;
     size_t n = 0;
     assert_int_equal(hd_json_member_span(line, strlen(line), "object", &p, &n), 1);

@@ -59,7 +59,8 @@ static void test_user_content_type_wins(void **state)
 static void test_custom_data_merged(void **state)
 {
     struct fx_run *r = *state;
-    make(r, "{\"url\":\"http://es:9200/sysdigsecure/event\",\"customData\":{\"cluster\":\"prod\",\"team\":{\"id\":3},"
+    make(r, "{\"url\":\"http://es:9200/sysdigsecure/"
+            "event\",\"customData\":{\"cluster\":\"prod\",\"team\":{\"id\":3},"
             "\"state\":\"overridden\"}}");
     render(r);
     assert_string_equal(json_object_get_string(hd_json_path(r->doc, "cluster")), "prod");
@@ -77,7 +78,8 @@ static void test_custom_data_merged(void **state)
 static void test_transform_and_template(void **state)
 {
     struct fx_run *r = *state;
-    make(r, "{\"url\":\"http://es:9200/sysdigsecure/event\",\"transform\":{\"millisField\":\"estimestamp\"}}");
+    make(r,
+         "{\"url\":\"http://es:9200/sysdigsecure/event\",\"transform\":{\"millisField\":\"estimestamp\"}}");
     render(r);
     assert_int_equal(json_object_get_int64(hd_json_path(r->doc, "estimestamp")), 1518849360000LL);
     /* A template wins over transform and builds a typed body. */

@@ -58,14 +58,14 @@
  * batch gain for half the single-event write cost of 16 KB. (Round 2, before
  * blobs, had measured 4 KB best for single events.) */
 #define SQ_PAGE_SIZE 8192
-#define SQ_ZC_POOL 8      /* idle zstd compression contexts kept */
-#define SQ_Z_MIN 256      /* raw shorter than this is stored as is */
+#define SQ_ZC_POOL 8 /* idle zstd compression contexts kept */
+#define SQ_Z_MIN 256 /* raw shorter than this is stored as is */
 #define SQ_Z_LEVEL 1
 /* An append of at least this many events stores all their raws as one zstd
  * frame in `raws` (raw_enc 2, docs/performance.md round 4). */
 #define SQ_BLOB_MIN_EVENTS 4
-#define SQ_BLOB_REF_LEN 32                     /* rid, offset, length, share: four little-endian int64 */
-#define SQ_BLOB_CACHE_MAX (4 * 1024 * 1024)    /* a decompressed blob larger than this is never cached */
+#define SQ_BLOB_REF_LEN 32                  /* rid, offset, length, share: four little-endian int64 */
+#define SQ_BLOB_CACHE_MAX (4 * 1024 * 1024) /* a decompressed blob larger than this is never cached */
 #define SQ_BLOB_CACHE_SLOTS 2
 #define SQ_CKPT_SOFT_BYTES (8 * 1024 * 1024)  /* WAL size that wakes the checkpointer */
 #define SQ_CKPT_HARD_BYTES (64 * 1024 * 1024) /* WAL size at which the writer catches up itself */
@@ -251,9 +251,9 @@ static const char *const sq_sql[Q__COUNT] = {
     [Q_RELEASE] = "RELEASE op",
     [Q_ROLLBACK_TO] = "ROLLBACK TO op",
     [Q_MAX_SEQ] = "SELECT coalesce(max(seq), 0) FROM events",
-    [Q_EV_INSERT] =
-        "INSERT INTO events (" EV_COLS ", idk) VALUES "
-        "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22)",
+    [Q_EV_INSERT] = "INSERT INTO events (" EV_COLS ", idk) VALUES "
+                    "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
+                    "?20, ?21, ?22)",
     [Q_EV_SEQ_BY_ID] = "SELECT seq FROM events WHERE idk = ?2 AND id = ?1",
     [Q_EV_AFTER] = "SELECT " EV_COLS " FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
     [Q_EV_GET_ID] = "SELECT " EV_COLS " FROM events WHERE idk = ?2 AND id = ?1",
@@ -317,7 +317,8 @@ static const char *const sq_sql[Q__COUNT] = {
                    "(SELECT freelist_count FROM pragma_freelist_count()), "
                    "(SELECT page_size FROM pragma_page_size())",
     [Q_MAX_RID] = "SELECT coalesce(max(rid), 0) FROM raws",
-    [Q_RAW_INSERT] = "INSERT INTO raws (rid, seq_lo, seq_hi, enc, size, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [Q_RAW_INSERT] =
+        "INSERT INTO raws (rid, seq_lo, seq_hi, enc, size, data) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [Q_RAW_GET] = "SELECT enc, size, data FROM raws WHERE rid = ?1",
     /* A blob goes with the last event referencing it. */
     [Q_RAW_RELEASE] = "DELETE FROM raws WHERE rid = ?1 AND NOT EXISTS "
@@ -386,7 +387,7 @@ struct sq_store {
 
     /* Guarded by mu: the op queue, stopping, and every op's done flag. */
     pthread_mutex_t mu;
-    pthread_cond_t wake;    /* writer: work queued or stopping */
+    pthread_cond_t wake; /* writer: work queued or stopping */
     struct sq_op *head, *tail;
     int stopping;
     int writer_started;
@@ -1035,10 +1036,10 @@ static int blob_use(struct sq_store *s, struct sq_conn *c, int64_t rid)
 
 /* Where a row's raw comes from: its size, and how to fill it. */
 struct raw_src {
-    int enc;         /* raw_enc; -1: NULL */
-    const void *p;   /* enc 0: the bytes; enc 1: the frame; enc 2: the blob's bytes */
-    size_t n;        /* enc 1: the frame's length */
-    size_t size;     /* the raw's length */
+    int enc;       /* raw_enc; -1: NULL */
+    const void *p; /* enc 0: the bytes; enc 1: the frame; enc 2: the blob's bytes */
+    size_t n;      /* enc 1: the frame's length */
+    size_t size;   /* the raw's length */
 };
 
 static int raw_locate(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *st, int64_t seq, struct raw_src *r)
@@ -1052,7 +1053,8 @@ static int raw_locate(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *st, i
     int enc = sqlite3_column_int(st, 20);
     if (enc == 1) {
         unsigned long long size = ZSTD_getFrameContentSize(p, n);
-        if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN || size >= (unsigned long long)INT_MAX) {
+        if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
+            size >= (unsigned long long)INT_MAX) {
             hd_log(HD_LOG_ERROR, "store: event %lld: raw is not a valid zstd frame", (long long)seq);
             return HD_EIO;
         }
@@ -1154,8 +1156,8 @@ static int row_event(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *st, st
 }
 
 /* Steps st to the end (or max rows) collecting events; resets st. */
-static int collect_events(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *st, size_t max, struct hd_event **out, size_t *n,
-                          struct hd_err *err)
+static int collect_events(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *st, size_t max,
+                          struct hd_event **out, size_t *n, struct hd_err *err)
 {
     struct hd_event *evs = NULL;
     size_t cnt = 0;
@@ -1185,8 +1187,9 @@ static int collect_events(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *s
         }
         int rrc = row_event(s, c, st, &evs[cnt]);
         if (rrc != HD_OK) {
-            ret = hd_err_set(err, rrc, rrc == HD_ENOMEM ? "store: out of memory reading events"
-                                                      : "store: event %lld cannot be read (see the log)",
+            ret = hd_err_set(err, rrc,
+                             rrc == HD_ENOMEM ? "store: out of memory reading events"
+                                              : "store: event %lld cannot be read (see the log)",
                              (long long)sqlite3_column_int64(st, 0));
             goto out;
         }
@@ -1293,8 +1296,8 @@ static size_t clamp_limit(size_t limit)
 struct zraw {
     const void *p; /* enc 0 and 1: the bytes of column raw */
     size_t len;
-    int enc;       /* raw_enc */
-    int64_t off;   /* enc 2: the event's slice of the blob, and its share of the stored bytes */
+    int enc;     /* raw_enc */
+    int64_t off; /* enc 2: the event's slice of the blob, and its share of the stored bytes */
     int64_t share;
 };
 
@@ -1369,8 +1372,8 @@ static size_t zip_bound(const struct hd_event *evs, size_t n, size_t *total_out)
 }
 
 /* One zstd frame of every raw in turn into buf (cap bytes); 0 on failure. */
-static size_t zip_stream(ZSTD_CCtx *cc, const struct hd_event *evs, size_t n, size_t total, unsigned char *buf,
-                         size_t cap)
+static size_t zip_stream(ZSTD_CCtx *cc, const struct hd_event *evs, size_t n, size_t total,
+                         unsigned char *buf, size_t cap)
 {
     if (ZSTD_isError(ZSTD_CCtx_reset(cc, ZSTD_reset_session_and_parameters)) ||
         ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, SQ_Z_LEVEL)) ||
@@ -1623,8 +1626,8 @@ struct sq_async_append {
     struct append_args a;
 };
 
-static int sq_append_async(struct hd_store *st, struct hd_event *evs, size_t n, hd_store_done_fn done, void *ud,
-                           struct hd_err *err)
+static int sq_append_async(struct hd_store *st, struct hd_event *evs, size_t n, hd_store_done_fn done,
+                           void *ud, struct hd_err *err)
 {
     struct sq_store *s = sq_of(st);
     if (done == NULL) {
@@ -2148,7 +2151,8 @@ static int op_prune(struct sq_store *s, struct sq_conn *c, void *arg, struct hd_
     sqlite3_stmt *dev = sq_stmt(c, Q_PR_DEL_EVENT, err);
     sqlite3_stmt *ddl = sq_stmt(c, Q_PR_DEL_DLS, err);
     sqlite3_stmt *rrel = sq_stmt(c, Q_RAW_RELEASE, err);
-    if (mn == NULL || pg == NULL || scan == NULL || pend == NULL || dev == NULL || ddl == NULL || rrel == NULL) {
+    if (mn == NULL || pg == NULL || scan == NULL || pend == NULL || dev == NULL || ddl == NULL ||
+        rrel == NULL) {
         return HD_EIO;
     }
     /* Nothing a channel has not been handed yet may go. */
@@ -2197,7 +2201,8 @@ static int op_prune(struct sq_store *s, struct sq_conn *c, void *arg, struct hd_
             int64_t size = sqlite3_column_int64(scan, 2) + SQ_ROW_OVERHEAD;
             struct blob_ref ref = {0};
             if (sqlite3_column_int(scan, 3) == 2 &&
-                ref_decode(sqlite3_column_blob(scan, 4), (size_t)sqlite3_column_bytes(scan, 4), &ref) == HD_OK) {
+                ref_decode(sqlite3_column_blob(scan, 4), (size_t)sqlite3_column_bytes(scan, 4), &ref) ==
+                    HD_OK) {
                 size += ref.share;
             }
             rows++;
@@ -2332,8 +2337,10 @@ static int read_one(struct sq_store *s, enum sq_stmt_id id, const char *text, in
             *found = 1;
             rc = row(s, c, q, out);
             if (rc != HD_OK) {
-                hd_err_set(err, rc, rc == HD_ENOMEM ? "store: out of memory reading %s"
-                                                    : "store: %s cannot be read (see the log)", what);
+                hd_err_set(err, rc,
+                           rc == HD_ENOMEM ? "store: out of memory reading %s"
+                                           : "store: %s cannot be read (see the log)",
+                           what);
             }
         } else if (step == SQLITE_DONE) {
             rc = HD_OK;
@@ -2436,7 +2443,8 @@ static char *like_pattern(const char *q)
 /* The filters of q that are set, as a QF_ mask (QF_BEFORE excepted: only
  * the events listing pages), and its state as an index of sq_states (-1:
  * any). HD_EINVAL naming the state when it is not one. */
-static int query_filters(const struct hd_event_query *q, int *state_out, unsigned *mask_out, struct hd_err *err)
+static int query_filters(const struct hd_event_query *q, int *state_out, unsigned *mask_out,
+                         struct hd_err *err)
 {
     int state = -1;
     if (q->state != NULL) {
@@ -2712,8 +2720,8 @@ static int sq_migrate(struct sq_conn *c, struct hd_err *err)
     int version = 0;
     int ret = HD_OK;
     char *msg = NULL;
-    if (sqlite3_create_function_v2(c->db, "hd_idk", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_idk, NULL,
-                                   NULL, NULL) != SQLITE_OK) {
+    if (sqlite3_create_function_v2(c->db, "hd_idk", 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, NULL, sql_idk,
+                                   NULL, NULL, NULL) != SQLITE_OK) {
         return sq_fail(c, err, "registering hd_idk()");
     }
     if (sqlite3_exec(c->db, "BEGIN IMMEDIATE", NULL, NULL, &msg) != SQLITE_OK) {
@@ -2808,7 +2816,8 @@ static int sq_page_size(struct sq_conn *c)
 {
     sqlite3_stmt *st = NULL;
     int ps = 4096;
-    if (sqlite3_prepare_v2(c->db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK && sqlite3_step(st) == SQLITE_ROW) {
+    if (sqlite3_prepare_v2(c->db, "PRAGMA page_size", -1, &st, NULL) == SQLITE_OK &&
+        sqlite3_step(st) == SQLITE_ROW) {
         ps = sqlite3_column_int(st, 0);
     }
     sqlite3_finalize(st);
@@ -2873,8 +2882,8 @@ static const char *const st_group_expr[] = {
 };
 
 static int sq_stats(struct hd_store *st, const struct hd_event_query *q, enum hd_stats_group g,
-                    int64_t interval_ms, size_t max_rows, struct hd_stats_row **out, size_t *n, int *truncated,
-                    struct hd_err *err)
+                    int64_t interval_ms, size_t max_rows, struct hd_stats_row **out, size_t *n,
+                    int *truncated, struct hd_err *err)
 {
     struct sq_store *s = sq_of(st);
     struct hd_event_query none = {.severity = -1};
@@ -3066,10 +3075,11 @@ static int op_state_set(struct sq_store *s, struct sq_conn *c, void *arg, struct
     struct state_args *a = arg;
     sqlite3_stmt *q = NULL;
     int ret = HD_OK;
-    if (sqlite3_prepare_v2(c->db,
-                           "INSERT INTO kv (key, value, updated_ms) VALUES (?1, ?2, ?3) "
-                           "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
-                           -1, &q, NULL) != SQLITE_OK) {
+    if (sqlite3_prepare_v2(
+            c->db,
+            "INSERT INTO kv (key, value, updated_ms) VALUES (?1, ?2, ?3) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
+            -1, &q, NULL) != SQLITE_OK) {
         ret = sq_fail(c, err, "saving input state");
         goto out;
     }

@@ -14,12 +14,12 @@
 enum hd_state { HD_STATE_ACTIVE = 0, HD_STATE_OK = 1, HD_STATE_RESOLVED = 2 };
 
 struct hd_event {
-    int64_t seq;          /* store-assigned, monotonically increasing; 0 before append */
-    char id[33];          /* 128-bit hash, lowercase hex */
-    const char *source;   /* static: "sysdig_monitor", "sysdig_secure", "falco", ... */
-    int64_t ts_us;        /* event time */
-    int64_t recv_us;      /* arrival */
-    int severity;         /* 0..7 syslog scale */
+    int64_t seq;        /* store-assigned, monotonically increasing; 0 before append */
+    char id[33];        /* 128-bit hash, lowercase hex */
+    const char *source; /* static: "sysdig_monitor", "sysdig_secure", "falco", ... */
+    int64_t ts_us;      /* event time */
+    int64_t recv_us;    /* arrival */
+    int severity;       /* 0..7 syslog scale */
     enum hd_state state;
     char *name;
     char *description;
@@ -31,16 +31,16 @@ struct hd_event {
     char *k8s_container;
     char *k8s_kind;
     char *k8s_name;
-    char *labels;         /* JSON object text ({"k":"v",...}) or NULL */
+    char *labels; /* JSON object text ({"k":"v",...}) or NULL */
     char *alert_key;
-    char *raw;            /* original bytes, NUL-terminated for convenience */
+    char *raw; /* original bytes, NUL-terminated for convenience */
     size_t raw_len;
-    int duplicate;        /* set by the store when this id was already stored */
-    int64_t suppressed;   /* not stored: set by route/throttle.c on the notification that
-                           * follows suppressed ones (the count the drivers show) */
-    char *block;          /* set by the store's reads: the strings above and raw all live in
-                           * this one allocation (hd_event_clear frees it alone); such an
-                           * event's fields are read-only */
+    int duplicate;      /* set by the store when this id was already stored */
+    int64_t suppressed; /* not stored: set by route/throttle.c on the notification that
+                         * follows suppressed ones (the count the drivers show) */
+    char *block;        /* set by the store's reads: the strings above and raw all live in
+                         * this one allocation (hd_event_clear frees it alone); such an
+                         * event's fields are read-only */
 };
 
 struct hd_batch {
@@ -49,17 +49,17 @@ struct hd_batch {
     size_t cap;
 };
 
-const char *hd_state_name(enum hd_state s);          /* "ACTIVE", "OK", "RESOLVED" */
+const char *hd_state_name(enum hd_state s);            /* "ACTIVE", "OK", "RESOLVED" */
 int hd_state_parse(const char *s, enum hd_state *out); /* HD_EINVAL if unknown */
 
-void hd_event_clear(struct hd_event *ev);  /* frees owned strings, zeroes the struct */
+void hd_event_clear(struct hd_event *ev); /* frees owned strings, zeroes the struct */
 /* Clears evs[0..n) and frees the array (as the store's reads return it); NULL ok. */
 void hd_events_free(struct hd_event *evs, size_t n);
 
 /* Appends a zeroed event to the batch and returns it (NULL on ENOMEM). */
 struct hd_event *hd_batch_push(struct hd_batch *b);
 void hd_batch_init(struct hd_batch *b);
-void hd_batch_free(struct hd_batch *b);    /* clears every event and the array */
+void hd_batch_free(struct hd_batch *b); /* clears every event and the array */
 
 /* Splits "k8s_<container>_<pod>_<namespace>_<uid>_<attempt>" into the k8s
  * fields of ev (only those still NULL); a leading '/' (Docker's names) is

@@ -1,6 +1,6 @@
 /* event.c - the normalized event: lifetime, batches, JSON form, and the small
  * parsers every decoder shares (k8s container names, RFC 3339 times). */
-#include "input/event.h"
+#include "model/event.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -204,7 +204,8 @@ int hd_parse_rfc3339_us(const char *s, int64_t *out)
         return HD_EINVAL;
     }
     int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap) || h > 23 || mi > 59 || sec > 60) {
+    if (mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] + (mo == 2 && leap) || h > 23 || mi > 59 ||
+        sec > 60) {
         return HD_EINVAL;
     }
     if (sec == 60) {
@@ -325,16 +326,22 @@ int hd_event_to_json(const struct hd_event *ev, int with_raw, struct hd_buf *out
     const struct {
         const char *key;
         const char *val;
-    } top[] = {{"name", ev->name}, {"description", ev->description}, {"url", ev->url},
-               {"host", ev->host}, {"containerId", ev->container_id}};
+    } top[] = {{"name", ev->name},
+               {"description", ev->description},
+               {"url", ev->url},
+               {"host", ev->host},
+               {"containerId", ev->container_id}};
     for (size_t i = 0; i < sizeof(top) / sizeof(top[0]) && rc == HD_OK; i++) {
         rc = put_str_field(out, top[i].key, top[i].val);
     }
     const struct {
         const char *key;
         const char *val;
-    } k8s[] = {{"namespace", ev->k8s_namespace}, {"pod", ev->k8s_pod}, {"container", ev->k8s_container},
-               {"kind", ev->k8s_kind}, {"name", ev->k8s_name}};
+    } k8s[] = {{"namespace", ev->k8s_namespace},
+               {"pod", ev->k8s_pod},
+               {"container", ev->k8s_container},
+               {"kind", ev->k8s_kind},
+               {"name", ev->k8s_name}};
     int opened = 0;
     for (size_t i = 0; i < sizeof(k8s) / sizeof(k8s[0]) && rc == HD_OK; i++) {
         if (k8s[i].val == NULL) {

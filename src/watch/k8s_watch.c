@@ -34,42 +34,42 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
-#include "input/watch.h"
+#include "watch/watch.h"
 #include "store/store.h"
 
 #define K8S_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 #define K8S_STATE_KEY "kubernetes.resourceVersion"
 #define K8S_LIST_LIMIT 500
-#define K8S_MAX_OBJECT (4u << 20)   /* one watch line; Events are a few KB */
-#define K8S_MAX_LIST (64u << 20)    /* one list page of 500 */
+#define K8S_MAX_OBJECT (4u << 20) /* one watch line; Events are a few KB */
+#define K8S_MAX_LIST (64u << 20)  /* one list page of 500 */
 #define K8S_RV_MAX 128
 
 enum k8s_outcome { K8S_OK, K8S_EXPIRED, K8S_ERROR, K8S_STOP, K8S_MORE /* list: another page */ };
 
 struct k8s_pending {
-    json_object *line;   /* owned: the parsed watch line */
-    char *raw;           /* owned copy of the object's bytes */
+    json_object *line; /* owned: the parsed watch line */
+    char *raw;         /* owned copy of the object's bytes */
     size_t len;
-    json_object *obj;    /* borrowed from line */
+    json_object *obj; /* borrowed from line */
 };
 
 struct k8s {
-    char *base;           /* "https://host:port" without a trailing slash */
+    char *base; /* "https://host:port" without a trailing slash */
     char *token_file, *ca_file, *ns, *field_selector;
     int64_t backoff_initial, backoff_max;
     int watch_timeout_s;
 
-    char rv[K8S_RV_MAX];        /* covers everything durable */
-    char saved_rv[K8S_RV_MAX];  /* last value written to the store */
+    char rv[K8S_RV_MAX];       /* covers everything durable */
+    char saved_rv[K8S_RV_MAX]; /* last value written to the store */
     int64_t saved_at_ms;
 
     /* One watch request. */
     struct hd_jframer fr;
     struct k8s_pending *pend;
     size_t n_pend, cap_pend;
-    char chunk_rv[K8S_RV_MAX];  /* RV of the last line of the chunk */
-    int expired;                /* saw ERROR 410 */
-    int failed;                 /* saw another ERROR, a bad line, or the store failed */
+    char chunk_rv[K8S_RV_MAX]; /* RV of the last line of the chunk */
+    int expired;               /* saw ERROR 410 */
+    int failed;                /* saw another ERROR, a bad line, or the store failed */
     int got_data;
 };
 
@@ -111,7 +111,8 @@ static int auth_headers(struct hd_watcher *w, struct curl_slist **hdrs, struct h
     }
     int rc = HD_OK;
     if (n == 0 || strchr(tok, '\n') != NULL) {
-        rc = hd_err_set(err, HD_EINVAL, "inputs.kubernetes.tokenFile: %s is empty or not one line", k->token_file);
+        rc = hd_err_set(err, HD_EINVAL, "inputs.kubernetes.tokenFile: %s is empty or not one line",
+                        k->token_file);
     } else {
         char hdr[8300];
         snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", tok);
@@ -254,7 +255,8 @@ static int list_item(void *ctx, const char *p, size_t n)
     if (l->n >= l->cap) {
         return HD_EINVAL;
     }
-    l->out[l->n] = (struct hd_watch_item){.raw = p, .len = n, .root = json_object_array_get_idx(l->items, l->n)};
+    l->out[l->n] =
+        (struct hd_watch_item){.raw = p, .len = n, .root = json_object_array_get_idx(l->items, l->n)};
     l->n++;
     return HD_OK;
 }
@@ -311,8 +313,9 @@ static enum k8s_outcome do_list(struct hd_watcher *w)
             char msg[300];
             hd_watch_err_message(&r.err_body, msg, sizeof(msg));
             hd_log(HD_LOG_WARN, "input=kubernetes: listing events answered %ld: %s%s", r.status, msg,
-                   r.status == 401 || r.status == 403 ? " (check the token and the RBAC: get/list/watch events)"
-                                                       : "");
+                   r.status == 401 || r.status == 403
+                       ? " (check the token and the RBAC: get/list/watch events)"
+                       : "");
             /* 410 here: the continue token expired; list again from the start. */
             page = r.status == 410 ? K8S_EXPIRED : K8S_ERROR;
             goto page_out;
@@ -416,7 +419,8 @@ static int on_line(void *ctx, const char *p, size_t n)
         hd_json_get_i64(obj, "code", &code);
         const char *reason = hd_json_get_str(obj, "reason");
         const char *msg = hd_json_get_str(obj, "message");
-        if (code == 410 || (reason != NULL && (strcmp(reason, "Expired") == 0 || strcmp(reason, "Gone") == 0))) {
+        if (code == 410 ||
+            (reason != NULL && (strcmp(reason, "Expired") == 0 || strcmp(reason, "Gone") == 0))) {
             hd_log(HD_LOG_INFO, "input=kubernetes: resourceVersion %s expired (%s), listing again", k->rv,
                    msg != NULL ? msg : "410");
             k->expired = 1;
@@ -565,7 +569,8 @@ static enum k8s_outcome do_watch(struct hd_watcher *w)
         char msg[300];
         hd_watch_err_message(&r.err_body, msg, sizeof(msg));
         hd_log(HD_LOG_WARN, "input=kubernetes: the watch answered %ld: %s%s", r.status, msg,
-               r.status == 401 || r.status == 403 ? " (check the token and the RBAC: get/list/watch events)" : "");
+               r.status == 401 || r.status == 403 ? " (check the token and the RBAC: get/list/watch events)"
+                                                  : "");
         res = r.status == 410 ? K8S_EXPIRED : K8S_ERROR;
         goto out;
     }
@@ -619,8 +624,8 @@ static void k8s_run(struct hd_watcher *w)
             if (o == K8S_STOP) {
                 break;
             }
-            if (o == K8S_ERROR && hd_watcher_sleep(w, hd_watch_backoff(&backoff, k->backoff_initial,
-                                                                       k->backoff_max))) {
+            if (o == K8S_ERROR &&
+                hd_watcher_sleep(w, hd_watch_backoff(&backoff, k->backoff_initial, k->backoff_max))) {
                 break;
             }
             continue;
@@ -696,7 +701,8 @@ struct hd_watcher *hd_k8s_watch_start(const struct hd_k8s_watch_config *cfg, con
     char base[600];
     if (cfg->api_server != NULL && cfg->api_server[0] != '\0') {
         if (strncmp(cfg->api_server, "https://", 8) != 0 && strncmp(cfg->api_server, "http://", 7) != 0) {
-            hd_err_set(err, HD_EINVAL, "inputs.kubernetes.apiServer: '%s' is not an http(s) URL", cfg->api_server);
+            hd_err_set(err, HD_EINVAL, "inputs.kubernetes.apiServer: '%s' is not an http(s) URL",
+                       cfg->api_server);
             goto fail;
         }
         snprintf(base, sizeof(base), "%s", cfg->api_server);
@@ -707,13 +713,14 @@ struct hd_watcher *hd_k8s_watch_start(const struct hd_k8s_watch_config *cfg, con
         const char *h = getenv("KUBERNETES_SERVICE_HOST");
         const char *p = getenv("KUBERNETES_SERVICE_PORT");
         if (h == NULL || h[0] == '\0' || p == NULL || p[0] == '\0') {
-            hd_err_set(err, HD_EINVAL,
-                       "inputs.kubernetes: not in a cluster (KUBERNETES_SERVICE_HOST/PORT unset) and no apiServer");
+            hd_err_set(
+                err, HD_EINVAL,
+                "inputs.kubernetes: not in a cluster (KUBERNETES_SERVICE_HOST/PORT unset) and no apiServer");
             goto fail;
         }
         snprintf(base, sizeof(base), strchr(h, ':') != NULL ? "https://[%s]:%s" : "https://%s:%s", h, p);
-        k->token_file = hd_strdup(cfg->token_file != NULL && cfg->token_file[0] ? cfg->token_file
-                                                                                 : K8S_SA_DIR "/token");
+        k->token_file =
+            hd_strdup(cfg->token_file != NULL && cfg->token_file[0] ? cfg->token_file : K8S_SA_DIR "/token");
         k->ca_file = hd_strdup(cfg->ca_file != NULL && cfg->ca_file[0] ? cfg->ca_file : K8S_SA_DIR "/ca.crt");
     }
     size_t bl = strlen(base);
@@ -728,8 +735,8 @@ struct hd_watcher *hd_k8s_watch_start(const struct hd_k8s_watch_config *cfg, con
     if (hd_watcher_spawn(w, err) != HD_OK) {
         goto fail;
     }
-    hd_log(HD_LOG_INFO, "input=kubernetes: watching events at %s%s%s%s%s", k->base, k->ns ? " namespace " : "",
-           k->ns ? k->ns : "", k->field_selector ? " fieldSelector " : "",
+    hd_log(HD_LOG_INFO, "input=kubernetes: watching events at %s%s%s%s%s", k->base,
+           k->ns ? " namespace " : "", k->ns ? k->ns : "", k->field_selector ? " fieldSelector " : "",
            k->field_selector ? k->field_selector : "");
     return w;
 fail:

@@ -51,23 +51,23 @@ struct hd_watch_host {
 };
 
 struct hd_k8s_watch_config {
-    const char *api_server;      /* "https://host:6443"; NULL = in-cluster (KUBERNETES_SERVICE_HOST/PORT) */
-    const char *token_file;      /* NULL = in-cluster service-account token (if api_server is NULL) */
-    const char *ca_file;         /* NULL = in-cluster CA (if api_server is NULL), else the system store */
-    const char *ns;              /* NULL/"" = all namespaces */
-    const char *field_selector;  /* NULL/"" = none; e.g. "type=Warning" */
-    int64_t backoff_initial_ms;  /* 0 = 500 */
-    int64_t backoff_max_ms;      /* 0 = 30 s */
-    int watch_timeout_s;         /* 0 = 300: the server ends each watch after this (token re-read) */
+    const char *api_server;     /* "https://host:6443"; NULL = in-cluster (KUBERNETES_SERVICE_HOST/PORT) */
+    const char *token_file;     /* NULL = in-cluster service-account token (if api_server is NULL) */
+    const char *ca_file;        /* NULL = in-cluster CA (if api_server is NULL), else the system store */
+    const char *ns;             /* NULL/"" = all namespaces */
+    const char *field_selector; /* NULL/"" = none; e.g. "type=Warning" */
+    int64_t backoff_initial_ms; /* 0 = 500 */
+    int64_t backoff_max_ms;     /* 0 = 30 s */
+    int watch_timeout_s;        /* 0 = 300: the server ends each watch after this (token re-read) */
 };
 
 struct hd_docker_watch_config {
-    const char *socket;          /* unix socket path; used when url is NULL/"" */
-    const char *url;             /* "tcp://host:2376" or "http(s)://host:port"; TLS when https or cert given */
+    const char *socket; /* unix socket path; used when url is NULL/"" */
+    const char *url;    /* "tcp://host:2376" or "http(s)://host:port"; TLS when https or cert given */
     const char *ca_file, *cert_file, *key_file;
-    const char *filters;         /* "type=container,event=die" -> {"type":["container"],"event":["die"]} */
-    int64_t backoff_initial_ms;  /* 0 = 500 */
-    int64_t backoff_max_ms;      /* 0 = 30 s */
+    const char *filters;        /* "type=container,event=die" -> {"type":["container"],"event":["die"]} */
+    int64_t backoff_initial_ms; /* 0 = 500 */
+    int64_t backoff_max_ms;     /* 0 = 30 s */
 };
 
 struct hd_watcher;
@@ -90,14 +90,14 @@ void hd_watcher_stop(struct hd_watcher *w);
 struct hd_jframer {
     char *buf;
     size_t len, cap, max;
-    size_t scan;       /* bytes of buf already scanned */
-    size_t start;      /* start of the current value, if depth > 0 */
+    size_t scan;  /* bytes of buf already scanned */
+    size_t start; /* start of the current value, if depth > 0 */
     int depth;
     int in_str, esc;
 };
 typedef int (*hd_jframe_fn)(void *ctx, const char *p, size_t n);
 void hd_jframer_init(struct hd_jframer *f, size_t max);
-void hd_jframer_reset(struct hd_jframer *f);   /* drops a partial value (after a cut stream) */
+void hd_jframer_reset(struct hd_jframer *f); /* drops a partial value (after a cut stream) */
 void hd_jframer_free(struct hd_jframer *f);
 /* Feeds bytes; calls fn for each complete value. Returns the first non-OK
  * result of fn, HD_ETOOBIG for an oversized value, HD_EINVAL for a stray
@@ -115,15 +115,15 @@ int hd_json_array_each(const char *p, size_t n, hd_jframe_fn fn, void *ctx);
 
 /* The watcher common part. Fields after `host` belong to the thread. */
 struct hd_watcher {
-    const char *name;                  /* "kubernetes", "docker": log prefix input=<name> */
+    const char *name; /* "kubernetes", "docker": log prefix input=<name> */
     struct hd_watch_host host;
     const struct hd_decoder *dec;
-    pthread_mutex_t mu;                /* guards the cv wait */
+    pthread_mutex_t mu; /* guards the cv wait */
     pthread_cond_t cv;
     atomic_int stop;
     pthread_t thread;
     int started;
-    void (*run)(struct hd_watcher *w); /* the thread body; returns when w->stop */
+    void (*run)(struct hd_watcher *w);     /* the thread body; returns when w->stop */
     void (*destroy)(struct hd_watcher *w); /* frees impl (after the join) */
     void *impl;
 };
@@ -137,7 +137,8 @@ int hd_watcher_stopping(struct hd_watcher *w);
 int hd_watcher_sleep(struct hd_watcher *w, int64_t ms);
 /* libcurl CURLOPT_XFERINFOFUNCTION with clientp = the watcher: aborts the
  * transfer once a stop was requested. */
-int hd_watcher_xferinfo(void *clientp, long long dltotal, long long dlnow, long long ultotal, long long ulnow);
+int hd_watcher_xferinfo(void *clientp, long long dltotal, long long dlnow, long long ultotal,
+                        long long ulnow);
 
 /* A new easy handle for one request of w: no signals, the stop-aware
  * progress callback, a 10 s connect timeout, TCP keep-alive (an idle watch
@@ -149,11 +150,11 @@ CURL *hd_watcher_curl(struct hd_watcher *w);
 struct hd_watch_resp {
     struct hd_watcher *w;
     CURL *curl;
-    long status;                        /* 0 until the first body byte or the end */
+    long status;                                        /* 0 until the first body byte or the end */
     int (*on_body)(void *ctx, const char *p, size_t n); /* non-OK aborts the transfer */
     void *ctx;
     struct hd_buf err_body;
-    int aborted;                        /* on_body said stop */
+    int aborted; /* on_body said stop */
 };
 /* CURLOPT_WRITEFUNCTION for struct hd_watch_resp (CURLOPT_WRITEDATA). */
 size_t hd_watch_write(char *p, size_t size, size_t nmemb, void *userdata);
@@ -168,9 +169,9 @@ struct hd_watch_item {
     json_object *root;
 };
 struct hd_watch_counts {
-    size_t stored;      /* new events made durable */
-    size_t duplicate;   /* ids already stored */
-    size_t invalid;     /* objects the decoder rejected (logged) */
+    size_t stored;    /* new events made durable */
+    size_t duplicate; /* ids already stored */
+    size_t invalid;   /* objects the decoder rejected (logged) */
 };
 /* Decodes each item (a rejected one is logged and counted, not fatal),
  * appends all events in one durable store call and, if any is new, calls

@@ -29,12 +29,12 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
-#include "input/watch.h"
+#include "watch/watch.h"
 #include "store/store.h"
 
 #define DK_STATE_KEY "docker.since"
-#define DK_API_MAX "1.47"       /* newest version whose /events we have read; >= Docker 29's minimum 1.44 */
-#define DK_API_FALLBACK "1.24"  /* what the Docker client assumes of a daemon that does not say */
+#define DK_API_MAX "1.47"      /* newest version whose /events we have read; >= Docker 29's minimum 1.44 */
+#define DK_API_FALLBACK "1.24" /* what the Docker client assumes of a daemon that does not say */
 #define DK_MAX_EVENT (1u << 20)
 #define DK_MAX_CHUNK_ITEMS 256
 
@@ -48,14 +48,14 @@ struct dk_line {
 };
 
 struct docker {
-    char *base;        /* "http://localhost" (unix socket) or "https://host:port" */
-    char *socket;      /* NULL for TCP */
+    char *base;   /* "http://localhost" (unix socket) or "https://host:port" */
+    char *socket; /* NULL for TCP */
     char *ca_file, *cert_file, *key_file;
-    char *filters;     /* JSON text, NULL = none */
+    char *filters; /* JSON text, NULL = none */
     int64_t backoff_initial, backoff_max;
 
-    char version[16];  /* negotiated, "" = not yet */
-    int64_t since_ns;  /* newest timeNano durable (or the first stream's start) */
+    char version[16]; /* negotiated, "" = not yet */
+    int64_t since_ns; /* newest timeNano durable (or the first stream's start) */
     int64_t saved_ns;
     int64_t saved_at_ms;
 
@@ -204,8 +204,8 @@ static int negotiate(struct hd_watcher *w)
     hd_buf_free(&body);
     if (st != 200) {
         if (!hd_watcher_stopping(w)) {
-            hd_log(HD_LOG_WARN, "input=docker: cannot reach the engine at %s: %s", d->socket ? d->socket : d->base,
-                   why);
+            hd_log(HD_LOG_WARN, "input=docker: cannot reach the engine at %s: %s",
+                   d->socket ? d->socket : d->base, why);
         }
         return HD_EIO;
     }
@@ -256,7 +256,8 @@ static int flush_lines(struct hd_watcher *w)
     struct hd_watch_item items[DK_MAX_CHUNK_ITEMS];
     int64_t newest = d->since_ns;
     for (size_t i = 0; i < d->n_lines; i++) {
-        items[i] = (struct hd_watch_item){.raw = d->lines[i].raw, .len = d->lines[i].len, .root = d->lines[i].root};
+        items[i] =
+            (struct hd_watch_item){.raw = d->lines[i].raw, .len = d->lines[i].len, .root = d->lines[i].root};
         if (d->lines[i].time_ns > newest) {
             newest = d->lines[i].time_ns;
         }
@@ -350,8 +351,8 @@ static enum dk_outcome stream(struct hd_watcher *w)
         /* First stream ever: live events only, but a reconnect replays from here. */
         d->since_ns = hd_now_us() * 1000;
     }
-    int rc = hd_buf_printf(&q, "/v%s/events?since=%lld.%09lld", d->version, (long long)(d->since_ns / 1000000000LL),
-                           (long long)(d->since_ns % 1000000000LL));
+    int rc = hd_buf_printf(&q, "/v%s/events?since=%lld.%09lld", d->version,
+                           (long long)(d->since_ns / 1000000000LL), (long long)(d->since_ns % 1000000000LL));
     if (rc == HD_OK && d->filters != NULL) {
         char *e = curl_easy_escape(NULL, d->filters, 0);
         rc = e != NULL ? hd_buf_printf(&q, "&filters=%s", e) : HD_ENOMEM;
@@ -393,7 +394,8 @@ static enum dk_outcome stream(struct hd_watcher *w)
         hd_log(HD_LOG_WARN, "input=docker: the engine ended the event stream");
     }
     if (hd_jframer_pending(&d->fr) > 0) {
-        hd_log(HD_LOG_WARN, "input=docker: the stream was cut inside an event (%zu bytes dropped; it is replayed)",
+        hd_log(HD_LOG_WARN,
+               "input=docker: the stream was cut inside an event (%zu bytes dropped; it is replayed)",
                hd_jframer_pending(&d->fr));
     }
 out:
@@ -483,7 +485,8 @@ static int parse_filters(const char *spec, char **out, struct hd_err *err)
             len--;
         }
         if (len == 0 || len >= sizeof(item)) {
-            rc = hd_err_set(err, HD_EINVAL, "inputs.docker.filters: an empty or too long filter in '%s'", spec);
+            rc = hd_err_set(err, HD_EINVAL, "inputs.docker.filters: an empty or too long filter in '%s'",
+                            spec);
             break;
         }
         memcpy(item, p, len);
@@ -563,7 +566,8 @@ struct hd_watcher *hd_docker_watch_start(const struct hd_docker_watch_config *cf
             snprintf(base, sizeof(base), "http://localhost");
         }
     } else {
-        const char *sock = cfg->socket != NULL && cfg->socket[0] != '\0' ? cfg->socket : "/var/run/docker.sock";
+        const char *sock =
+            cfg->socket != NULL && cfg->socket[0] != '\0' ? cfg->socket : "/var/run/docker.sock";
         d->socket = hd_strdup(sock);
         snprintf(base, sizeof(base), "http://localhost");
     }

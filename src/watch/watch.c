@@ -8,7 +8,7 @@
  * bytes of the Event inside a watch line or a list (SPEC section 5: the raw
  * payload is kept byte for byte) while the line is parsed only once.
  */
-#include "input/watch.h"
+#include "watch/watch.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -365,8 +365,11 @@ int hd_watcher_ingest(struct hd_watcher *w, const struct hd_watch_item *items, s
             drc = hd_err_set(&derr, HD_EINVAL, "not a JSON object");
         }
         if (drc == HD_OK) {
-            struct hd_doc doc = {.raw = items[i].raw, .len = items[i].len, .root = hd_jt_root(&tape),
-                                 .index = i + 1, .recv_us = now};
+            struct hd_doc doc = {.raw = items[i].raw,
+                                 .len = items[i].len,
+                                 .root = hd_jt_root(&tape),
+                                 .index = i + 1,
+                                 .recv_us = now};
             drc = w->dec->decode(&doc, &b, &derr);
         }
         if (drc == HD_ENOMEM) {
