@@ -284,9 +284,15 @@ void hd_api_events_ingest(struct hd_api_call *c)
     }
     const char *format = hd_http_query(c->req, "format");
     if (format != NULL && hd_decoder_find(format) == NULL) {
-        snprintf(msg, sizeof(msg),
-                 "format: unknown '%.64s' (one of sysdig, falco, alertmanager, kubernetes, docker, generic)",
-                 format);
+        struct hd_buf names;
+        hd_buf_init(&names, 0);
+        if (hd_decoder_names_join(&names) != HD_OK) {
+            hd_buf_free(&names);
+            reject(c, 500, "format", "out of memory");
+            goto out;
+        }
+        snprintf(msg, sizeof(msg), "format: unknown '%.64s' (one of %s)", format, names.p);
+        hd_buf_free(&names);
         reject(c, 400, "format", msg);
         goto out;
     }

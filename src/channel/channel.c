@@ -18,6 +18,7 @@
 
 #include "channel/driver.h"
 #include "core/util.h"
+#include "model/source.h"
 
 #define CHANNEL_NAME_MAX 255
 #define TIMEOUT_DEFAULT_MS 10000
@@ -30,10 +31,6 @@
 #define BATCH_MAX_EVENTS_LIMIT 100000L
 #define BATCH_MAX_DELAY_LIMIT_MS 60000L
 #define THROTTLE_WINDOW_LIMIT_MS (7L * 24 * 3600 * 1000)
-
-static const char *const known_sources[] = {
-    "sysdig_monitor", "sysdig_secure", "falco", "alertmanager", "kubernetes", "docker", "generic",
-};
 
 /* Keys whose values are secrets wherever they appear inside options (SPEC 4),
  * besides every value of additionalHeaders. */
@@ -263,19 +260,16 @@ static int parse_sources(struct hd_channel_common *c, json_object *options, stru
             return hd_err_set(err, HD_EINVAL, "options.sources[%zu]: must be a string", i);
         }
         const char *s = json_object_get_string(v);
-        int known = 0;
-        for (size_t k = 0; k < sizeof(known_sources) / sizeof(known_sources[0]); k++) {
-            if (strcmp(s, known_sources[k]) == 0) {
-                known = 1;
-                break;
+        if (hd_source_find(s) == NULL) {
+            struct hd_buf names;
+            hd_buf_init(&names, 0);
+            int rc = hd_source_names_join(&names);
+            if (rc == HD_OK) {
+                rc = hd_err_set(err, HD_EINVAL, "options.sources[%zu]: unknown source '%.64s' (%s)", i, s,
+                                names.p);
             }
-        }
-        if (!known) {
-            return hd_err_set(
-                err, HD_EINVAL,
-                "options.sources[%zu]: unknown source '%.64s' (sysdig_monitor, sysdig_secure, falco, "
-                "alertmanager, kubernetes, docker, generic)",
-                i, s);
+            hd_buf_free(&names);
+            return rc;
         }
         c->sources[i] = hd_strdup(s);
         if (c->sources[i] == NULL) {

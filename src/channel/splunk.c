@@ -48,6 +48,7 @@
 #include "channel/driver.h"
 #include "channel/transform.h"
 #include "core/util.h"
+#include "model/source.h"
 
 #define SPLUNK_MAX_BATCH 500
 #define ACK_TIMEOUT_DEFAULT_MS 60000L
@@ -201,26 +202,11 @@ static void splunk_destroy(struct hd_channel *ch)
 
 static const char *sourcetype_of(const struct splunk *s, const struct hd_event *ev)
 {
-    static const struct {
-        const char *source;
-        const char *sourcetype;
-    } map[] = {
-        {"sysdig_secure", "sysdig:secure"},
-        {"sysdig_monitor", "sysdig:monitor"},
-        {"falco", "falco"},
-        {"kubernetes", "kube:event"},
-        {"docker", "docker:event"},
-        {"alertmanager", "alertmanager"},
-    };
     if (s->sourcetype != NULL) {
         return s->sourcetype;
     }
-    for (size_t i = 0; ev->source != NULL && i < sizeof(map) / sizeof(map[0]); i++) {
-        if (strcmp(map[i].source, ev->source) == 0) {
-            return map[i].sourcetype;
-        }
-    }
-    return "_json";
+    const struct hd_source *src = hd_source_find(ev->source);
+    return src != NULL && src->sourcetype != NULL ? src->sourcetype : "_json";
 }
 
 /* Appends "key":"value" (with a leading comma unless first). */

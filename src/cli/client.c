@@ -22,7 +22,9 @@
 
 #include "core/buf.h"
 #include "core/util.h"
+#include "input/decoder.h"
 #include "json/json.h"
+#include "model/source.h"
 
 #define CLI_DEFAULT_URL "http://127.0.0.1:8080"
 #define CLI_MAX_ANSWER (256u << 20)
@@ -34,6 +36,7 @@ enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
 struct cli {
     const char *cmd;   /* "channel", for messages */
     const char *usage; /* the command's own part; common_usage follows */
+    int lists;         /* LIST_* bits: the registries' names printed after usage */
     char *base;        /* --url without trailing '/', owned */
     const char *token; /* borrowed from argv or the environment */
     const char *cacert;
@@ -60,6 +63,26 @@ static const char common_usage[] =
     "  --insecure       do not verify herald's TLS certificate\n"
     "  -h, --help       this help\n";
 
+enum { LIST_FORMATS = 1, LIST_SOURCES = 2 };
+
+/* Prints the command's usage; the formats and sources it names come from
+ * their registries (input/decoders.c, model/source.c), never a copy. */
+static void print_usage(const struct cli *c, FILE *f)
+{
+    fputs(c->usage, f);
+    struct hd_buf names;
+    hd_buf_init(&names, 0);
+    if ((c->lists & LIST_FORMATS) && hd_decoder_names_join(&names) == HD_OK) {
+        fprintf(f, "Formats: %s.\n", names.p);
+    }
+    hd_buf_reset(&names);
+    if ((c->lists & LIST_SOURCES) && hd_source_names_join(&names) == HD_OK) {
+        fprintf(f, "Sources: %s.\n", names.p);
+    }
+    hd_buf_free(&names);
+    fputs(common_usage, f);
+}
+
 static int usage_error(const struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static int usage_error(const struct cli *c, const char *fmt, ...)
@@ -69,7 +92,8 @@ static int usage_error(const struct cli *c, const char *fmt, ...)
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "\n\n%s%s", c->usage, common_usage);
+    fputs("\n\n", stderr);
+    print_usage(c, stderr);
     return EXIT_USAGE;
 }
 
@@ -170,8 +194,7 @@ static int parse_args(struct cli *c, int argc, char **argv, const struct opt *op
         *found->val = inline_val;
     }
     if (help) {
-        fputs(c->usage, stdout);
-        fputs(common_usage, stdout);
+        print_usage(c, stdout);
         return EXIT_OK;
     }
     if (strcmp(output, "table") == 0) {
@@ -856,14 +879,13 @@ out:
 
 /* ---- herald send -------------------------------------------------------------- */
 
-static const char send_usage[] =
-    "usage: herald send [FILE|-] [--format F]\n"
-    "Posts events (one JSON object, a JSON array, or NDJSON) to /api/events.\n"
-    "  --format F   sysdig, falco, alertmanager, kubernetes, docker or generic (default: detected)\n";
+static const char send_usage[] = "usage: herald send [FILE|-] [--format F]\n"
+                                 "Posts events (one JSON object, a JSON array, or NDJSON) to /api/events.\n"
+                                 "  --format F   one of the formats below (default: detected per document)\n";
 
 int hd_cmd_send(int argc, char **argv)
 {
-    struct cli c = {.cmd = "send", .usage = send_usage};
+    struct cli c = {.cmd = "send", .usage = send_usage, .lists = LIST_FORMATS};
     const char *format = NULL;
     const struct opt opts[] = {{.name = "format", .shrt = 'f', .val = &format}, {.name = NULL}};
     struct hd_buf in;
@@ -943,7 +965,7 @@ static const char events_usage[] =
     "  --since D      only events of the last D (30s, 15m, 1h, 7d)\n"
     "  --severity N   severity N or more severe (0 emergency .. 7 debug)\n"
     "  --state S      ACTIVE, OK or RESOLVED\n"
-    "  --source S     sysdig_monitor, sysdig_secure, falco, alertmanager, kubernetes, docker, generic\n"
+    "  --source S     one of the sources below\n"
     "  --namespace NS Kubernetes namespace\n"
     "  --limit N      at most N events\n"
     "  -q TEXT        full-text search\n"
@@ -952,7 +974,7 @@ static const char events_usage[] =
 
 int hd_cmd_events(int argc, char **argv)
 {
-    struct cli c = {.cmd = "events", .usage = events_usage};
+    struct cli c = {.cmd = "events", .usage = events_usage, .lists = LIST_SOURCES};
     const char *since = NULL, *severity = NULL, *state = NULL, *source = NULL, *ns = NULL;
     const char *limit = NULL, *q = NULL, *cursor = NULL;
     const struct opt opts[] = {

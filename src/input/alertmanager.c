@@ -441,7 +441,7 @@ static int am_decode(const struct hd_doc *doc, struct hd_batch *out, struct hd_e
             rc = HD_ENOMEM;
             break;
         }
-        ev->source = "alertmanager";
+        ev->source = hd_source_name(HD_SRC_ALERTMANAGER);
         ev->recv_us = doc->recv_us;
         if (cut) {
             rc = am_set_raw(ev, doc->raw, doc->len, open, close, &spans[i]);

@@ -15,6 +15,7 @@
 
 #include "core/err.h"
 #include "model/event.h"
+#include "model/source.h"
 #include "json/jtape.h"
 
 struct hd_doc {
@@ -35,6 +36,8 @@ struct hd_decoder {
 
 const struct hd_decoder *hd_decoder_find(const char *name);
 int hd_decoder_registry_check(struct hd_err *err);
+/* Appends "sysdig, falco, ..." (every format, in registry order) to out. */
+int hd_decoder_names_join(struct hd_buf *out);
 
 /* content_type may be NULL; "application/x-ndjson" forces NDJSON splitting,
  * otherwise a body starting with '[' is an array, else NDJSON if it has
@@ -107,6 +110,6 @@ int hd_labels_end(struct hd_labels *l, int rc, char **out);
 
 /* Appends the event for doc to out with source, recv_us and
  * HD_STATE_ACTIVE set; NULL when out of memory. */
-struct hd_event *hd_dec_push_event(struct hd_batch *out, const struct hd_doc *doc, const char *source);
+struct hd_event *hd_dec_push_event(struct hd_batch *out, const struct hd_doc *doc, enum hd_source_id source);
 
 #endif

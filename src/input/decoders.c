@@ -51,6 +51,20 @@ const struct hd_decoder *hd_decoder_find(const char *name)
     return NULL;
 }
 
+int hd_decoder_names_join(struct hd_buf *out)
+{
+    for (size_t i = 0; i < N_DECODERS; i++) {
+        int rc = i == 0 ? HD_OK : hd_buf_puts(out, ", ");
+        if (rc == HD_OK) {
+            rc = hd_buf_puts(out, decoders[i]->name);
+        }
+        if (rc != HD_OK) {
+            return rc;
+        }
+    }
+    return HD_OK;
+}
+
 int hd_decoder_registry_check(struct hd_err *err)
 {
     for (size_t i = 0; i < N_DECODERS; i++) {
@@ -374,11 +388,11 @@ int hd_labels_end(struct hd_labels *l, int rc, char **out)
     return rc;
 }
 
-struct hd_event *hd_dec_push_event(struct hd_batch *out, const struct hd_doc *doc, const char *source)
+struct hd_event *hd_dec_push_event(struct hd_batch *out, const struct hd_doc *doc, enum hd_source_id source)
 {
     struct hd_event *ev = hd_batch_push(out);
     if (ev != NULL) {
-        ev->source = source;
+        ev->source = hd_source_name(source);
         ev->recv_us = doc->recv_us;
         ev->state = HD_STATE_ACTIVE;
     }

@@ -273,7 +273,7 @@ static int docker_decode(const struct hd_doc *doc, struct hd_batch *out, struct 
     hd_buf_init(&canon, 0);
     int rc;
 
-    struct hd_event *ev = hd_dec_push_event(out, doc, "docker");
+    struct hd_event *ev = hd_dec_push_event(out, doc, HD_SRC_DOCKER);
     if (ev == NULL) {
         rc = HD_ENOMEM;
         goto out;

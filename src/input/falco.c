@@ -205,7 +205,7 @@ static int falco_decode(const struct hd_doc *doc, struct hd_batch *out, struct h
     hd_buf_init(&key, 0);
     int rc;
 
-    struct hd_event *ev = hd_dec_push_event(out, doc, "falco");
+    struct hd_event *ev = hd_dec_push_event(out, doc, HD_SRC_FALCO);
     if (ev == NULL) {
         rc = HD_ENOMEM;
         goto out;

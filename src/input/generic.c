@@ -125,7 +125,7 @@ static int generic_decode(const struct hd_doc *doc, struct hd_batch *out, struct
         rc = HD_ENOMEM;
         goto out;
     }
-    ev->source = "generic";
+    ev->source = hd_source_name(HD_SRC_GENERIC);
     ev->recv_us = doc->recv_us;
     ev->ts_us = doc->recv_us;
     for (size_t i = 0; K_TIME[i] != NULL; i++) {

@@ -283,7 +283,7 @@ static int k8s_decode(const struct hd_doc *doc, struct hd_batch *out, struct hd_
     hd_buf_init(&key, 0);
     int rc;
 
-    struct hd_event *ev = hd_dec_push_event(out, doc, "kubernetes");
+    struct hd_event *ev = hd_dec_push_event(out, doc, HD_SRC_KUBERNETES);
     if (ev == NULL) {
         rc = HD_ENOMEM;
         goto out;

@@ -704,7 +704,7 @@ static int sysdig_decode(const struct hd_doc *doc, struct hd_batch *out, struct 
     if (rc != HD_OK) {
         goto out;
     }
-    ev->source = c.secure ? "sysdig_secure" : "sysdig_monitor";
+    ev->source = hd_source_name(c.secure ? HD_SRC_SYSDIG_SECURE : HD_SRC_SYSDIG_MONITOR);
     if (c.pe0 == c.root) {
         hd_jv idv = hd_jv_get(c.root, "id");
         const char *t = hd_dec_scalar_text(idv, tmp_a);

@@ -23,6 +23,7 @@
 #include "core/err.h"
 #include "core/util.h"
 #include "model/event.h"
+#include "model/source.h"
 #include "store/store.h"
 
 struct fx {
@@ -383,19 +384,34 @@ static void test_events_after_and_get(void **state)
     assert_int_equal(st->ops->event_get(st, "nope", &got, &err), HD_ENOTFOUND);
     assert_non_null(strstr(err.msg, "nope"));
 
-    /* An unknown or NULL source comes back as the static "generic"; absent
-     * fields and raw stay NULL. */
+    /* A source the model does not know is refused, naming the event, and
+     * nothing of the append is stored; absent fields and raw stay NULL. */
     struct hd_event odd;
     memset(&odd, 0, sizeof(odd));
     snprintf(odd.id, sizeof(odd.id), "odd");
     odd.source = "martian";
+    assert_int_equal(st->ops->append(st, &odd, 1, &err), HD_EINVAL);
+    assert_non_null(strstr(err.msg, "events[0].source: 'martian'"));
+    odd.source = NULL;
+    assert_int_equal(st->ops->append(st, &odd, 1, &err), HD_EINVAL);
+    assert_int_equal(st->ops->event_get(st, "odd", &got, &err), HD_ENOTFOUND);
+    odd.source = "generic";
     assert_int_equal(st->ops->append(st, &odd, 1, &err), HD_OK);
     assert_int_equal(st->ops->event_get(st, "odd", &got, &err), HD_OK);
     assert_string_equal(got.source, "generic");
+    assert_ptr_equal(got.source, hd_source_name(HD_SRC_GENERIC));
     assert_null(got.name);
     assert_null(got.raw);
     assert_int_equal(got.raw_len, 0);
     hd_event_clear(&got);
+    /* A stored row whose source no herald knows (damaged, or a newer
+     * version's) reads back as an error, not as "generic". */
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "UPDATE events SET source='martian' WHERE id='odd'", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+    assert_int_equal(st->ops->event_get(st, "odd", &got, &err), HD_EIO);
     hd_event_clear(&ev);
 }
 

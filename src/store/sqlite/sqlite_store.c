@@ -38,6 +38,7 @@
 #include "core/metrics.h"
 #include "core/util.h"
 #include "store/store.h"
+#include "model/source.h"
 
 #define SQ_DEFAULT_LIMIT 100
 #define SQ_MAX_LIMIT 1000
@@ -878,21 +879,12 @@ static int sq_submit(struct sq_store *s, sq_apply_fn fn, void *arg, struct hd_er
 
 /* ---- row decoding ----------------------------------------------------- */
 
-static const char *const sq_sources[] = {
-    "sysdig_monitor", "sysdig_secure", "falco", "alertmanager", "kubernetes", "docker", "generic",
-};
-
-/* The static string for a stored source name; unknown -> "generic". */
+/* The table's static name for a stored source; NULL if the row holds none
+ * the model knows (a damaged row, or one written by a newer herald). */
 static const char *source_static(const char *s)
 {
-    if (s != NULL) {
-        for (size_t i = 0; i < sizeof(sq_sources) / sizeof(sq_sources[0]); i++) {
-            if (strcmp(s, sq_sources[i]) == 0) {
-                return sq_sources[i];
-            }
-        }
-    }
-    return "generic";
+    const struct hd_source *src = hd_source_find(s);
+    return src != NULL ? src->name : NULL;
 }
 
 static const char *const sq_states[] = {
@@ -1091,6 +1083,11 @@ static int row_event(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *st, st
     ev->seq = sqlite3_column_int64(st, 0);
     col_fixed(st, 1, ev->id, sizeof(ev->id));
     ev->source = source_static((const char *)sqlite3_column_text(st, 2));
+    if (ev->source == NULL) {
+        hd_log(HD_LOG_ERROR, "store: event %lld: unknown source in the stored row", (long long)ev->seq);
+        memset(ev, 0, sizeof(*ev));
+        return HD_EIO;
+    }
     ev->ts_us = sqlite3_column_int64(st, 3);
     ev->recv_us = sqlite3_column_int64(st, 4);
     ev->severity = sqlite3_column_int(st, 5);
@@ -1531,7 +1528,7 @@ static int op_append(struct sq_store *s, struct sq_conn *c, void *arg, struct hd
         int64_t seq = s->max_seq + 1;
         sqlite3_bind_int64(ins, 1, seq);
         sqlite3_bind_text(ins, 2, ev->id, -1, SQLITE_STATIC);
-        bind_text(ins, 3, source_static(ev->source));
+        bind_text(ins, 3, ev->source);
         sqlite3_bind_int64(ins, 4, ev->ts_us);
         sqlite3_bind_int64(ins, 5, ev->recv_us);
         sqlite3_bind_int(ins, 6, ev->severity);
@@ -1589,6 +1586,10 @@ static int append_check(const struct hd_event *evs, size_t n, struct hd_err *err
     for (size_t i = 0; i < n; i++) {
         if (evs[i].id[0] == '\0' || memchr(evs[i].id, '\0', sizeof(evs[i].id)) == NULL) {
             return hd_err_set(err, HD_EINVAL, "events[%zu].id: empty or not NUL-terminated", i);
+        }
+        if (source_static(evs[i].source) == NULL) {
+            return hd_err_set(err, HD_EINVAL, "events[%zu].source: '%.64s' is no known source", i,
+                              evs[i].source != NULL ? evs[i].source : "(none)");
         }
         if (evs[i].raw_len > (size_t)INT_MAX) {
             return hd_err_set(err, HD_ETOOBIG, "events[%zu].raw: %zu bytes, over the store's 2 GiB limit", i,
