@@ -297,11 +297,22 @@ static void server_message(const struct hd_buf *body, long status, char *out, si
     }
 }
 
-/* One request. path includes the query. On success (2xx) the body is in out
- * and 0 is returned; otherwise one line is printed and 1 returned. */
-static int request(const struct cli *c, const char *method, const char *path, const char *ctype,
-                   const char *body, size_t body_len, struct hd_buf *out)
+/* A request body and its media type. */
+struct req_body {
+    const char *ctype;
+    const char *p;
+    size_t len;
+};
+
+/* One request; body may be NULL (none). path includes the query. On success
+ * (2xx) the answer is in out and 0 is returned; otherwise one line is printed
+ * and 1 returned. */
+static int request(const struct cli *c, const char *method, const char *path, const struct req_body *rb,
+                   struct hd_buf *out)
 {
+    const char *ctype = rb != NULL ? rb->ctype : NULL;
+    const char *body = rb != NULL ? rb->p : NULL;
+    size_t body_len = rb != NULL ? rb->len : 0;
     int rc = EXIT_FAIL;
     char errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *hdrs = NULL;
@@ -595,7 +606,7 @@ static int print_answer(const struct cli *c, const struct hd_buf *body, const ch
 /* Sends a request without a body and prints the JSON answer. */
 static int request_print(const struct cli *c, const char *method, const char *path, struct hd_buf *ans)
 {
-    int rc = request(c, method, path, NULL, NULL, 0, ans);
+    int rc = request(c, method, path, NULL, ans);
     if (rc == EXIT_OK) {
         print_json(ans);
     }
@@ -641,7 +652,7 @@ static int channel_id(const struct cli *c, const char *arg, char *out, size_t ou
         return EXIT_OK;
     }
     hd_buf_init(&body, CLI_MAX_ANSWER);
-    rc = request(c, "GET", "/api/notificationChannels", NULL, NULL, 0, &body);
+    rc = request(c, "GET", "/api/notificationChannels", NULL, &body);
     if (rc != EXIT_OK) {
         goto out;
     }
@@ -752,7 +763,7 @@ static int channel_update(const struct cli *c, const char *id, const char *file,
     }
     json_object *ver = NULL;
     if (!json_object_object_get_ex(ch, "version", &ver) || json_object_is_type(ver, json_type_null)) {
-        rc = request(c, "GET", path, NULL, NULL, 0, ans);
+        rc = request(c, "GET", path, NULL, ans);
         if (rc != EXIT_OK) {
             goto out;
         }
@@ -769,7 +780,7 @@ static int channel_update(const struct cli *c, const char *id, const char *file,
         rc = failf(c, "out of memory");
         goto out;
     }
-    rc = request(c, "PUT", path, "application/json", body.p, body.len, ans);
+    rc = request(c, "PUT", path, &(struct req_body){"application/json", body.p, body.len}, ans);
 out:
     if (cur != NULL) {
         json_object_put(cur);
@@ -820,7 +831,7 @@ int hd_cmd_channel(int argc, char **argv)
         goto out;
     }
     if (strcmp(action, "list") == 0) {
-        rc = request(&c, "GET", "/api/notificationChannels", NULL, NULL, 0, &ans);
+        rc = request(&c, "GET", "/api/notificationChannels", NULL, &ans);
         if (rc == EXIT_OK) {
             rc = print_channels(&c, &ans, "notificationChannels");
         }
@@ -838,7 +849,8 @@ int hd_cmd_channel(int argc, char **argv)
             rc = failf(&c, "out of memory");
             goto out;
         }
-        rc = request(&c, "POST", "/api/notificationChannels", "application/json", body.p, body.len, &ans);
+        rc = request(&c, "POST", "/api/notificationChannels",
+                     &(struct req_body){"application/json", body.p, body.len}, &ans);
         if (rc == EXIT_OK) {
             rc = print_channels(&c, &ans, "notificationChannel");
         }
@@ -850,7 +862,7 @@ int hd_cmd_channel(int argc, char **argv)
     }
     snprintf(path, sizeof(path), "/api/notificationChannels/%s", id);
     if (strcmp(action, "get") == 0) {
-        rc = request(&c, "GET", path, NULL, NULL, 0, &ans);
+        rc = request(&c, "GET", path, NULL, &ans);
         if (rc == EXIT_OK) {
             rc = print_channels(&c, &ans, "notificationChannel");
         }
@@ -860,7 +872,7 @@ int hd_cmd_channel(int argc, char **argv)
             rc = print_channels(&c, &ans, "notificationChannel");
         }
     } else if (strcmp(action, "delete") == 0) {
-        rc = request(&c, "DELETE", path, NULL, NULL, 0, &ans);
+        rc = request(&c, "DELETE", path, NULL, &ans);
         if (rc == EXIT_OK && c.table) {
             printf("deleted channel %s\n", id);
         } else if (rc == EXIT_OK) {
@@ -930,7 +942,7 @@ int hd_cmd_send(int argc, char **argv)
         rc = failf(&c, "out of memory");
         goto out;
     }
-    rc = request(&c, "POST", path.p, ctype, in.p, in.len, &ans);
+    rc = request(&c, "POST", path.p, &(struct req_body){ctype, in.p, in.len}, &ans);
     if (rc != EXIT_OK) {
         goto out;
     }
@@ -972,6 +984,53 @@ static const char events_usage[] =
     "  --cursor C     next page (nextCursor of the previous answer)\n"
     "-o table prints TIME SEVERITY STATE SOURCE NAMESPACE NAME.\n";
 
+/* -o table for GET /api/events: TIME SEVERITY STATE SOURCE NAMESPACE NAME,
+ * and the next page's cursor on stderr. */
+static int events_table(struct cli *c, const struct hd_buf *ans)
+{
+    int rc = EXIT_OK;
+    struct table t = {.ncol = 6};
+    json_object *root = hd_json_parse(ans->p, ans->len, NULL);
+    json_object *list = root != NULL ? hd_json_path(root, "events") : NULL;
+    if (list == NULL || !json_object_is_type(list, json_type_array)) {
+        print_json(ans);
+        goto out;
+    }
+    static const char *const heads[] = {"TIME", "SEVERITY", "STATE", "SOURCE", "NAMESPACE", "NAME"};
+    static const char *const paths[] = {"severity", "state", "source", "k8s.namespace", "name"};
+    int trc = HD_OK;
+    for (size_t k = 0; k < 6 && trc == HD_OK; k++) {
+        trc = table_add(&t, heads[k]);
+    }
+    for (size_t i = 0; i < json_object_array_length(list) && trc == HD_OK; i++) {
+        json_object *ev = json_object_array_get_idx(list, i);
+        char when[40] = "-";
+        int64_t ts = 0;
+        if (hd_json_get_i64(ev, "timestampUs", &ts)) {
+            hd_format_iso_ms(ts, when, sizeof(when));
+        }
+        trc = table_add(&t, when);
+        for (size_t k = 0; k < 5 && trc == HD_OK; k++) {
+            trc = table_add(&t, cell(ev, paths[k]));
+        }
+    }
+    if (trc != HD_OK) {
+        rc = failf(c, "out of memory");
+        goto out;
+    }
+    table_print(&t);
+    const char *next = hd_json_get_str(root, "nextCursor");
+    if (next != NULL && next[0] != '\0') {
+        fprintf(stderr, "(more: add --cursor %s)\n", next);
+    }
+out:
+    table_free(&t);
+    if (root != NULL) {
+        json_object_put(root);
+    }
+    return rc;
+}
+
 int hd_cmd_events(int argc, char **argv)
 {
     struct cli c = {.cmd = "events", .usage = events_usage, .lists = LIST_SOURCES};
@@ -990,8 +1049,6 @@ int hd_cmd_events(int argc, char **argv)
     };
     struct hd_buf path;
     struct hd_buf ans;
-    struct table t = {.ncol = 6};
-    json_object *root = NULL;
     char state_up[16];
     char from[32];
     hd_buf_init(&path, 0);
@@ -1044,51 +1101,15 @@ int hd_cmd_events(int argc, char **argv)
         rc = failf(&c, "out of memory");
         goto out;
     }
-    rc = request(&c, "GET", path.p, NULL, NULL, 0, &ans);
+    rc = request(&c, "GET", path.p, NULL, &ans);
     if (rc != EXIT_OK || !c.table) {
         if (rc == EXIT_OK) {
             print_json(&ans);
         }
         goto out;
     }
-    root = hd_json_parse(ans.p, ans.len, NULL);
-    json_object *list = root != NULL ? hd_json_path(root, "events") : NULL;
-    if (list == NULL || !json_object_is_type(list, json_type_array)) {
-        print_json(&ans);
-        goto out;
-    }
-    static const char *const heads[] = {"TIME", "SEVERITY", "STATE", "SOURCE", "NAMESPACE", "NAME"};
-    static const char *const paths[] = {"severity", "state", "source", "k8s.namespace", "name"};
-    int trc = HD_OK;
-    for (size_t k = 0; k < 6 && trc == HD_OK; k++) {
-        trc = table_add(&t, heads[k]);
-    }
-    for (size_t i = 0; i < json_object_array_length(list) && trc == HD_OK; i++) {
-        json_object *ev = json_object_array_get_idx(list, i);
-        char when[40] = "-";
-        int64_t ts = 0;
-        if (hd_json_get_i64(ev, "timestampUs", &ts)) {
-            hd_format_iso_ms(ts, when, sizeof(when));
-        }
-        trc = table_add(&t, when);
-        for (size_t k = 0; k < 5 && trc == HD_OK; k++) {
-            trc = table_add(&t, cell(ev, paths[k]));
-        }
-    }
-    if (trc != HD_OK) {
-        rc = failf(&c, "out of memory");
-        goto out;
-    }
-    table_print(&t);
-    const char *next = hd_json_get_str(root, "nextCursor");
-    if (next != NULL && next[0] != '\0') {
-        fprintf(stderr, "(more: add --cursor %s)\n", next);
-    }
+    rc = events_table(&c, &ans);
 out:
-    table_free(&t);
-    if (root != NULL) {
-        json_object_put(root);
-    }
     hd_buf_free(&path);
     hd_buf_free(&ans);
     cli_free(&c);
@@ -1186,7 +1207,7 @@ int hd_cmd_deliveries(int argc, char **argv)
         rc = failf(&c, "out of memory");
         goto out;
     }
-    rc = request(&c, "GET", path.p, NULL, NULL, 0, &ans);
+    rc = request(&c, "GET", path.p, NULL, &ans);
     if (rc == EXIT_OK) {
         static const char *const heads[] = {"ID", "EVENT", "CHANNEL", "STATUS", "ATTEMPTS", "LAST_ERROR"};
         static const char *const paths[] = {"id", "eventId", "channelId", "status", "attempts", "lastError"};

@@ -620,19 +620,84 @@ static int kibana_report(json_object *root, const char *url)
     return n_err;
 }
 
+/* The saved-objects import request: POST {url}[/s/{space}]/api/saved_objects/_import
+ * with the NDJSON as the one part of a multipart/form-data body. Prints what
+ * went wrong. */
+static int kibana_request(const struct es_setup *s, const char *space, const struct hd_buf *ndjson,
+                          struct hd_request *req)
+{
+    struct hd_buf url;
+    hd_buf_init(&url, 0);
+    /* multipart/form-data (RFC 7578) with one part, "file". The boundary is
+     * unique enough (time, pid) and checked against the content. */
+    char boundary[64];
+    char ctype[128];
+    int bl = snprintf(boundary, sizeof(boundary), "herald-boundary-%lld-%ld", (long long)hd_now_ms(),
+                      (long)getpid());
+    if (bl <= 0 || memmem(ndjson->p, ndjson->len, boundary, (size_t)bl) != NULL) {
+        fprintf(stderr, "herald setup kibana: multipart boundary found in the file; run again\n");
+        return HD_EINVAL;
+    }
+    snprintf(ctype, sizeof(ctype), "multipart/form-data; boundary=%s", boundary);
+    int brc =
+        hd_buf_printf(&req->body,
+                      "--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"herald.ndjson\"\r\n"
+                      "Content-Type: application/ndjson\r\n\r\n",
+                      boundary);
+    if (brc == HD_OK) {
+        brc = hd_buf_append(&req->body, ndjson->p, ndjson->len);
+    }
+    if (brc == HD_OK) {
+        brc = hd_buf_printf(&req->body, "\r\n--%s--\r\n", boundary);
+    }
+    size_t ul = strlen(s->url);
+    while (ul > 0 && s->url[ul - 1] == '/') {
+        ul--;
+    }
+    if (brc == HD_OK) {
+        brc = hd_buf_append(&url, s->url, ul);
+    }
+    if (brc == HD_OK && space != NULL) {
+        brc = hd_buf_printf(&url, "/s/%s", space);
+    }
+    if (brc == HD_OK) {
+        brc = hd_buf_puts(&url, "/api/saved_objects/_import?overwrite=true");
+    }
+    if (brc == HD_OK) {
+        req->url = hd_buf_steal(&url, NULL);
+        brc = req->url != NULL ? HD_OK : HD_ENOMEM;
+    }
+    req->method = "POST";
+    req->timeout_ms = SETUP_TIMEOUT_MS;
+    req->tls = &s->tls;
+    if (brc == HD_OK) {
+        brc = hd_request_add_header(req, "kbn-xsrf", "herald");
+    }
+    if (brc == HD_OK) {
+        brc = hd_request_add_header(req, "Content-Type", ctype);
+    }
+    if (brc == HD_OK && s->auth != NULL) {
+        brc = hd_request_add_header(req, "Authorization", s->auth);
+    }
+    hd_buf_free(&url);
+    if (brc != HD_OK) {
+        fprintf(stderr, "herald setup kibana: out of memory\n");
+    }
+    return brc;
+}
+
 static int setup_kibana(int argc, char **argv)
 {
     struct es_setup s = {0};
     const char *file = NULL;
     const char *space = NULL;
-    struct hd_buf ndjson, url;
+    struct hd_buf ndjson;
     struct hd_request req;
     struct hd_response resp;
     json_object *root = NULL;
     char used[4096];
     int rc = 2;
     hd_buf_init(&ndjson, 0);
-    hd_buf_init(&url, 0);
     hd_request_init(&req);
     hd_response_init(&resp);
     s.user = getenv("HERALD_KIBANA_USERNAME");
@@ -694,60 +759,12 @@ static int setup_kibana(int argc, char **argv)
         fprintf(stderr, "herald setup kibana: out of memory\n");
         goto out;
     }
-    /* multipart/form-data (RFC 7578) with one part, "file". The boundary is
-     * unique enough (time, pid) and checked against the content. */
-    char boundary[64];
-    char ctype[128];
-    int bl = snprintf(boundary, sizeof(boundary), "herald-boundary-%lld-%ld", (long long)hd_now_ms(),
-                      (long)getpid());
-    if (bl <= 0 || memmem(ndjson.p, ndjson.len, boundary, (size_t)bl) != NULL) {
-        fprintf(stderr, "herald setup kibana: multipart boundary found in the file; run again\n");
+    if (kibana_request(&s, space, &ndjson, &req) != HD_OK) {
         goto out;
-    }
-    snprintf(ctype, sizeof(ctype), "multipart/form-data; boundary=%s", boundary);
-    int brc =
-        hd_buf_printf(&req.body,
-                      "--%s\r\nContent-Disposition: form-data; name=\"file\"; filename=\"herald.ndjson\"\r\n"
-                      "Content-Type: application/ndjson\r\n\r\n",
-                      boundary);
-    if (brc == HD_OK) {
-        brc = hd_buf_append(&req.body, ndjson.p, ndjson.len);
-    }
-    if (brc == HD_OK) {
-        brc = hd_buf_printf(&req.body, "\r\n--%s--\r\n", boundary);
     }
     size_t ul = strlen(s.url);
     while (ul > 0 && s.url[ul - 1] == '/') {
         ul--;
-    }
-    if (brc == HD_OK) {
-        brc = hd_buf_append(&url, s.url, ul);
-    }
-    if (brc == HD_OK && space != NULL) {
-        brc = hd_buf_printf(&url, "/s/%s", space);
-    }
-    if (brc == HD_OK) {
-        brc = hd_buf_puts(&url, "/api/saved_objects/_import?overwrite=true");
-    }
-    if (brc == HD_OK) {
-        req.url = hd_buf_steal(&url, NULL);
-        brc = req.url != NULL ? HD_OK : HD_ENOMEM;
-    }
-    req.method = "POST";
-    req.timeout_ms = SETUP_TIMEOUT_MS;
-    req.tls = &s.tls;
-    if (brc == HD_OK) {
-        brc = hd_request_add_header(&req, "kbn-xsrf", "herald");
-    }
-    if (brc == HD_OK) {
-        brc = hd_request_add_header(&req, "Content-Type", ctype);
-    }
-    if (brc == HD_OK && s.auth != NULL) {
-        brc = hd_request_add_header(&req, "Authorization", s.auth);
-    }
-    if (brc != HD_OK) {
-        fprintf(stderr, "herald setup kibana: out of memory\n");
-        goto out;
     }
     if (hd_http_sync(&req, &resp) != HD_OK || resp.status == 0) {
         fprintf(stderr, "herald setup kibana: cannot reach %s: %s\n", s.url, resp.error);
@@ -773,7 +790,6 @@ static int setup_kibana(int argc, char **argv)
 out:
     json_object_put(root);
     hd_buf_free(&ndjson);
-    hd_buf_free(&url);
     hd_request_clear(&req);
     hd_response_clear(&resp);
     if (s.auth != NULL) {

@@ -253,6 +253,101 @@ static int am_labels(const struct am_group *g, hd_jv labels, hd_jv ann, const ch
     return hd_labels_end(&lab, rc, &ev->labels);
 }
 
+/* Resolved: endsAt is the event time; Go's zero time (0001-01-01) means "no
+ * end", and the start stays the time then. */
+static int am_ends(hd_jv a, size_t i, struct hd_event *ev, struct hd_err *err)
+{
+    char what[64];
+    int64_t ends = 0;
+    const char *es = hd_jv_get_str(a, "endsAt");
+    if (es != NULL && strncmp(es, "0001-", 5) == 0) {
+        return HD_OK;
+    }
+    snprintf(what, sizeof(what), "alerts[%zu].endsAt", i);
+    int rc = hd_dec_time(a, "endsAt", what, &ends, err);
+    if (rc < 0) {
+        return rc;
+    }
+    if (rc == 1 && ends > 0) {
+        ev->ts_us = ends;
+    }
+    return HD_OK;
+}
+
+/* An alert without a fingerprint: Alertmanager's is a hash of the label set,
+ * so ours is computed alike (16 hex digits into fp). */
+static int am_fingerprint(hd_jv labels, char fp[33])
+{
+    struct hd_buf canon;
+    hd_buf_init(&canon, 0);
+    int rc = labels != NULL ? hd_jv_canonical(labels, &canon) : hd_buf_puts(&canon, "{}");
+    if (rc == HD_OK) {
+        hd_hash128_hex(canon.p, canon.len, fp);
+        fp[16] = '\0';
+    }
+    hd_buf_free(&canon);
+    return rc;
+}
+
+/* The normalized fields from the labels and annotations (first present wins). */
+static int am_fields(const struct am_group *g, hd_jv labels, hd_jv ann, const char *gen, struct hd_event *ev)
+{
+    ev->severity = am_severity(hd_jv_get_str(labels, "severity"));
+    const char *desc = hd_jv_get_str(ann, "description");
+    if (desc == NULL || desc[0] == '\0') {
+        desc = hd_jv_get_str(ann, "summary");
+    }
+    if (desc == NULL || desc[0] == '\0') {
+        desc = hd_jv_get_str(ann, "message");
+    }
+    const struct {
+        char **dst;
+        const char *val;
+    } steps[] = {
+        {&ev->name, hd_jv_get_str(labels, "alertname")},
+        {&ev->description, desc},
+        {&ev->url, gen},
+        {&ev->url, g->external_url},
+        {&ev->host, hd_jv_get_str(labels, "hostname")},
+        {&ev->host, hd_jv_get_str(labels, "host")},
+        {&ev->host, hd_jv_get_str(labels, "node")},
+        {&ev->k8s_namespace, hd_jv_get_str(labels, "namespace")},
+        {&ev->k8s_pod, hd_jv_get_str(labels, "pod")},
+        {&ev->k8s_container, hd_jv_get_str(labels, "container")},
+        {&ev->container_id, hd_jv_get_str(labels, "container_id")},
+    };
+    int rc = HD_OK;
+    for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]) && rc == HD_OK; k++) {
+        rc = fill(steps[k].dst, steps[k].val);
+    }
+    if (rc == HD_OK) {
+        rc = set_host_from_instance(ev, hd_jv_get_str(labels, "instance"));
+    }
+    return rc;
+}
+
+/* alertmanager:<fingerprint>, and the id over fingerprint, status and start. */
+static int am_identity(const char *fp, const char *status, const int64_t *starts, struct hd_event *ev)
+{
+    struct hd_buf key;
+    hd_buf_init(&key, 0);
+    int rc = hd_buf_printf(&key, "alertmanager:%s", fp);
+    if (rc == HD_OK) {
+        ev->alert_key = hd_buf_steal(&key, NULL);
+        rc = ev->alert_key == NULL ? HD_ENOMEM : HD_OK;
+    }
+    hd_buf_free(&key);
+    if (rc == HD_OK) {
+        char ts[32];
+        if (starts != NULL) {
+            snprintf(ts, sizeof(ts), "%lld", (long long)*starts);
+        }
+        const char *parts[] = {"alertmanager", fp, status, starts != NULL ? ts : NULL};
+        hd_event_set_id(ev, starts != NULL ? *starts : 0, parts, 4);
+    }
+    return rc;
+}
+
 /* Decodes alerts[i] into ev. */
 static int am_alert(const struct am_group *g, hd_jv a, size_t i, struct hd_event *ev, struct hd_err *err)
 {
@@ -260,7 +355,7 @@ static int am_alert(const struct am_group *g, hd_jv a, size_t i, struct hd_event
     hd_jv labels = NULL, ann = NULL;
     const char *status = NULL, *fp = NULL, *gen = NULL;
     char fpbuf[33];
-    int64_t starts = 0, ends = 0;
+    int64_t starts = 0;
     int have_start = 0;
     int rc;
 
@@ -309,88 +404,24 @@ static int am_alert(const struct am_group *g, hd_jv a, size_t i, struct hd_event
     }
     ev->ts_us = have_start ? starts : ev->recv_us;
     if (ev->state == HD_STATE_OK) {
-        /* Go's zero time (0001-01-01) means "no end": keep the start then */
-        snprintf(what, sizeof(what), "alerts[%zu].endsAt", i);
-        const char *es = hd_jv_get_str(a, "endsAt");
-        if (es == NULL || strncmp(es, "0001-", 5) != 0) {
-            rc = hd_dec_time(a, "endsAt", what, &ends, err);
-            if (rc < 0) {
-                return rc;
-            }
-            if (rc == 1 && ends > 0) {
-                ev->ts_us = ends;
-            }
-        }
-    }
-    rc = HD_OK;
-    if (fp == NULL || fp[0] == '\0') {
-        /* the fingerprint is a hash of the label set: compute ours alike */
-        struct hd_buf canon;
-        hd_buf_init(&canon, 0);
-        if (labels != NULL) {
-            rc = hd_jv_canonical(labels, &canon);
-        } else {
-            rc = hd_buf_puts(&canon, "{}");
-        }
-        if (rc == HD_OK) {
-            hd_hash128_hex(canon.p, canon.len, fpbuf);
-            fpbuf[16] = '\0';
-            fp = fpbuf;
-        }
-        hd_buf_free(&canon);
+        rc = am_ends(a, i, ev, err);
         if (rc != HD_OK) {
             return rc;
         }
     }
-    ev->severity = am_severity(hd_jv_get_str(labels, "severity"));
-    const char *desc = hd_jv_get_str(ann, "description");
-    if (desc == NULL || desc[0] == '\0') {
-        desc = hd_jv_get_str(ann, "summary");
+    if (fp == NULL || fp[0] == '\0') {
+        rc = am_fingerprint(labels, fpbuf);
+        if (rc != HD_OK) {
+            return rc;
+        }
+        fp = fpbuf;
     }
-    if (desc == NULL || desc[0] == '\0') {
-        desc = hd_jv_get_str(ann, "message");
-    }
-    const struct {
-        char **dst;
-        const char *val;
-    } steps[] = {
-        {&ev->name, hd_jv_get_str(labels, "alertname")},
-        {&ev->description, desc},
-        {&ev->url, gen},
-        {&ev->url, g->external_url},
-        {&ev->host, hd_jv_get_str(labels, "hostname")},
-        {&ev->host, hd_jv_get_str(labels, "host")},
-        {&ev->host, hd_jv_get_str(labels, "node")},
-        {&ev->k8s_namespace, hd_jv_get_str(labels, "namespace")},
-        {&ev->k8s_pod, hd_jv_get_str(labels, "pod")},
-        {&ev->k8s_container, hd_jv_get_str(labels, "container")},
-        {&ev->container_id, hd_jv_get_str(labels, "container_id")},
-    };
-    for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]) && rc == HD_OK; k++) {
-        rc = fill(steps[k].dst, steps[k].val);
-    }
-    if (rc == HD_OK) {
-        rc = set_host_from_instance(ev, hd_jv_get_str(labels, "instance"));
-    }
+    rc = am_fields(g, labels, ann, gen, ev);
     if (rc == HD_OK) {
         rc = am_labels(g, labels, ann, fp, ev);
     }
-    if (rc != HD_OK) {
-        return rc;
-    }
-    struct hd_buf key;
-    hd_buf_init(&key, 0);
-    rc = hd_buf_printf(&key, "alertmanager:%s", fp);
     if (rc == HD_OK) {
-        ev->alert_key = hd_buf_steal(&key, NULL);
-        rc = ev->alert_key == NULL ? HD_ENOMEM : HD_OK;
-    }
-    hd_buf_free(&key);
-    if (rc == HD_OK) {
-        char ts[32];
-        snprintf(ts, sizeof(ts), "%lld", (long long)starts);
-        const char *parts[] = {"alertmanager", fp, status, have_start ? ts : NULL};
-        hd_event_set_id(ev, have_start ? starts : 0, parts, 4);
+        rc = am_identity(fp, status, have_start ? &starts : NULL, ev);
     }
     return rc;
 }

@@ -87,23 +87,22 @@ struct k8s_ev {
     int have_count;
 };
 
-static int k8s_member(struct k8s_ev *k, hd_jv o, const char *key, const char *path, int kind, void *out,
-                      struct hd_err *err)
-{
-    char what[128];
-    snprintf(what, sizeof(what), "%s%s", k->prefix, path);
-    switch (kind) {
-    case 's': return hd_dec_str(o, key, what, (const char **)out, err);
-    case 'o': return hd_dec_obj(o, key, what, (hd_jv *)out, err);
-    default: return hd_dec_i64(o, key, what, (int64_t *)out, err);
-    }
-}
-
 /* First present of several (object, key, path) alternatives. */
 struct k8s_alt {
     hd_jv o;
     const char *key, *path;
 };
+
+static int k8s_member(struct k8s_ev *k, const struct k8s_alt *at, int kind, void *out, struct hd_err *err)
+{
+    char what[128];
+    snprintf(what, sizeof(what), "%s%s", k->prefix, at->path);
+    switch (kind) {
+    case 's': return hd_dec_str(at->o, at->key, what, (const char **)out, err);
+    case 'o': return hd_dec_obj(at->o, at->key, what, (hd_jv *)out, err);
+    default: return hd_dec_i64(at->o, at->key, what, (int64_t *)out, err);
+    }
+}
 
 static int k8s_first(struct k8s_ev *k, const struct k8s_alt *alts, size_t n, int kind, void *out,
                      struct hd_err *err)
@@ -112,7 +111,7 @@ static int k8s_first(struct k8s_ev *k, const struct k8s_alt *alts, size_t n, int
         if (alts[i].o == NULL) {
             continue;
         }
-        int rc = k8s_member(k, alts[i].o, alts[i].key, alts[i].path, kind, out, err);
+        int rc = k8s_member(k, &alts[i], kind, out, err);
         if (rc != 0) {
             return rc;
         }
@@ -129,29 +128,29 @@ static int k8s_read(struct k8s_ev *k, struct hd_err *err)
                                          {o, "regarding", "regarding"}};
     rc = k8s_first(k, a_involved, 2, 'o', &k->involved, err);
     if (rc >= 0) {
-        rc = k8s_member(k, o, "metadata", "metadata", 'o', &k->meta, err);
+        rc = k8s_member(k, &(struct k8s_alt){o, "metadata", "metadata"}, 'o', &k->meta, err);
     }
     if (rc >= 0) {
-        rc = k8s_member(k, o, "source", "source", 'o', &k->source, err);
+        rc = k8s_member(k, &(struct k8s_alt){o, "source", "source"}, 'o', &k->source, err);
     }
     if (rc >= 0) {
-        rc = k8s_member(k, o, "deprecatedSource", "deprecatedSource", 'o', &dsrc, err);
+        rc = k8s_member(k, &(struct k8s_alt){o, "deprecatedSource", "deprecatedSource"}, 'o', &dsrc, err);
     }
     if (rc >= 0) {
-        rc = k8s_member(k, o, "series", "series", 'o', &k->series, err);
+        rc = k8s_member(k, &(struct k8s_alt){o, "series", "series"}, 'o', &k->series, err);
     }
     if (rc >= 0) {
-        rc = k8s_member(k, o, "reason", "reason", 's', &k->reason, err);
+        rc = k8s_member(k, &(struct k8s_alt){o, "reason", "reason"}, 's', &k->reason, err);
     }
     if (rc >= 0) {
         const struct k8s_alt alts[] = {{o, "message", "message"}, {o, "note", "note"}};
         rc = k8s_first(k, alts, 2, 's', &k->message, err);
     }
     if (rc >= 0) {
-        rc = k8s_member(k, o, "type", "type", 's', &k->type, err);
+        rc = k8s_member(k, &(struct k8s_alt){o, "type", "type"}, 's', &k->type, err);
     }
     if (rc >= 0) {
-        rc = k8s_member(k, k->meta, "uid", "metadata.uid", 's', &k->uid, err);
+        rc = k8s_member(k, &(struct k8s_alt){k->meta, "uid", "metadata.uid"}, 's', &k->uid, err);
     }
     if (rc >= 0) {
         const struct k8s_alt alts[] = {{k->source, "host", "source.host"},

@@ -621,9 +621,20 @@ static int sd_labels(struct sd *c, struct hd_event *ev, const char **alert_id, c
 
 /* alertKey (same for ACTIVE and OK of one alert on one entity) and id (the
  * source's own identifiers: SPEC section 5). */
-static int sd_keys(struct sd *c, struct hd_event *ev, const char *alert_id, const char *event_id,
-                   const struct hd_buf *peids, int have_ts, int resolved)
+/* What identifies one occurrence, gathered by sysdig_decode. */
+struct sd_ids {
+    const char *alert_id, *event_id;
+    const struct hd_buf *peids; /* policy event ids, comma-joined */
+    int have_ts, resolved;
+};
+
+static int sd_keys(struct sd *c, struct hd_event *ev, const struct sd_ids *ids)
 {
+    const char *alert_id = ids->alert_id;
+    const char *event_id = ids->event_id;
+    const struct hd_buf *peids = ids->peids;
+    int have_ts = ids->have_ts;
+    int resolved = ids->resolved;
     const char *ident = alert_id != NULL ? alert_id : ev->name;
     const char *where = c->entity0 != NULL                          ? c->entity0
                         : (c->scope != NULL && c->scope[0] != '\0') ? c->scope
@@ -726,7 +737,12 @@ static int sysdig_decode(const struct hd_doc *doc, struct hd_batch *out, struct 
         rc = sd_labels(&c, ev, &alert_id, &event_id, tmp_a, tmp_e);
     }
     if (rc == HD_OK) {
-        rc = sd_keys(&c, ev, alert_id, event_id, &peids, have_ts, resolved);
+        struct sd_ids ids = {.alert_id = alert_id,
+                             .event_id = event_id,
+                             .peids = &peids,
+                             .have_ts = have_ts,
+                             .resolved = resolved};
+        rc = sd_keys(&c, ev, &ids);
     }
 out:
     hd_buf_free(&peids);

@@ -393,13 +393,39 @@ static int unexpected(struct jp *p, size_t i, const char *why)
     return fail(p, i, why);
 }
 
-int hd_jt_parse(const char *buf, size_t len, struct hd_jtape *t, struct hd_err *err)
+/* Reads an object member's `"key" :` at *pi (the key goes on the tape) and
+ * leaves *pi at its value. */
+static int parse_key(struct jp *p, size_t *pi)
 {
-    struct jp p = {.s = (const unsigned char *)buf, .len = len, .t = t, .err = err};
-    uint32_t stack[HD_JSON_MAX_DEPTH];
-    size_t depth = 0;
-    int rc = HD_OK;
-    t->n = 0;
+    const unsigned char *s = p->s;
+    size_t len = p->len;
+    size_t i = *pi;
+    if (i >= len) {
+        return fail(p, len, TRUNCATED);
+    }
+    if (s[i] != '"') {
+        return unexpected(p, i,
+                          s[i] == '}' ? "unexpected character" : "quoted object property name expected");
+    }
+    int rc = parse_string(p, &i, 1);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    i = ws(s, len, i);
+    if (i >= len) {
+        return fail(p, len, TRUNCATED);
+    }
+    if (s[i] != ':') {
+        return unexpected(p, i, "object property name separator ':' expected");
+    }
+    *pi = ws(s, len, i + 1);
+    return HD_OK;
+}
+
+/* Unescaped strings of a document of len bytes fit in len + 1 bytes of text:
+ * one allocation per document at most, none once the tape is warm. */
+static int text_reserve(struct hd_jtape *t, size_t len, struct hd_err *err)
+{
     if (len >= UINT32_MAX / 2) {
         return hd_err_set(err, HD_ETOOBIG, "document too large");
     }
@@ -411,6 +437,20 @@ int hd_jt_parse(const char *buf, size_t len, struct hd_jtape *t, struct hd_err *
         }
         t->text = x;
         t->text_cap = cap;
+    }
+    return HD_OK;
+}
+
+int hd_jt_parse(const char *buf, size_t len, struct hd_jtape *t, struct hd_err *err)
+{
+    struct jp p = {.s = (const unsigned char *)buf, .len = len, .t = t, .err = err};
+    uint32_t stack[HD_JSON_MAX_DEPTH];
+    size_t depth = 0;
+    int rc = HD_OK;
+    t->n = 0;
+    rc = text_reserve(t, len, err);
+    if (rc != HD_OK) {
+        return rc;
     }
     p.out = t->text;
     const unsigned char *s = p.s;
@@ -495,29 +535,10 @@ int hd_jt_parse(const char *buf, size_t len, struct hd_jtape *t, struct hd_err *
             goto out;
         }
     key:
-        if (i >= len) {
-            rc = fail(&p, len, TRUNCATED);
-            goto out;
-        }
-        if (s[i] != '"') {
-            rc = unexpected(&p, i,
-                            s[i] == '}' ? "unexpected character" : "quoted object property name expected");
-            goto out;
-        }
-        rc = parse_string(&p, &i, 1);
+        rc = parse_key(&p, &i);
         if (rc != HD_OK) {
             goto out;
         }
-        i = ws(s, len, i);
-        if (i >= len) {
-            rc = fail(&p, len, TRUNCATED);
-            goto out;
-        }
-        if (s[i] != ':') {
-            rc = unexpected(&p, i, "object property name separator ':' expected");
-            goto out;
-        }
-        i = ws(s, len, i + 1);
     }
 out:
     if (rc == HD_ENOMEM) {
