@@ -61,15 +61,6 @@ static int am_severity(const char *s)
     return 5;
 }
 
-static int fill(char **dst, const char *s)
-{
-    if (*dst != NULL || s == NULL || s[0] == '\0') {
-        return HD_OK;
-    }
-    *dst = hd_strdup(s);
-    return *dst == NULL ? HD_ENOMEM : HD_OK;
-}
-
 /* Checks that every value of a labels/annotations object is a string. */
 static int check_strings(hd_jv o, const char *what, struct hd_err *err)
 {
@@ -230,17 +221,10 @@ static int am_labels(const struct am_group *g, hd_jv labels, hd_jv ann, const ch
 {
     struct hd_labels lab;
     hd_labels_init(&lab);
-    int rc = HD_OK;
     /* check_strings made every value a string */
-    hd_jv sets[2] = {labels, ann};
-    for (size_t s = 0; s < 2; s++) {
-        struct hd_jv_iter it;
-        const char *k;
-        hd_jv v;
-        hd_jv_iter_init(&it, sets[s]);
-        while (rc == HD_OK && hd_jv_iter_next(&it, &k, &v)) {
-            rc = hd_labels_add(&lab, k, hd_jv_str(v, NULL));
-        }
+    int rc = hd_labels_add_strings(&lab, labels);
+    if (rc == HD_OK) {
+        rc = hd_labels_add_strings(&lab, ann);
     }
     const struct hd_label_kv pairs[] = {
         {"fingerprint", fp},
@@ -318,7 +302,7 @@ static int am_fields(const struct am_group *g, hd_jv labels, hd_jv ann, const ch
     };
     int rc = HD_OK;
     for (size_t k = 0; k < sizeof(steps) / sizeof(steps[0]) && rc == HD_OK; k++) {
-        rc = fill(steps[k].dst, steps[k].val);
+        rc = hd_event_fill(steps[k].dst, steps[k].val);
     }
     if (rc == HD_OK) {
         rc = set_host_from_instance(ev, hd_jv_get_str(labels, "instance"));

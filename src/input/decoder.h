@@ -84,6 +84,9 @@ int hd_dec_time(hd_jv obj, const char *key, const char *what, int64_t *out, stru
 int hd_event_set_raw(struct hd_event *ev, const struct hd_doc *doc);
 /* Replaces *dst by a copy of s (NULL clears it). */
 int hd_event_set_str(char **dst, const char *s);
+/* Sets *dst to a copy of s unless *dst is already set or s is NULL or "":
+ * the first present of several alternatives wins. */
+int hd_event_fill(char **dst, const char *s);
 
 /* Builds ev->labels: a flat JSON object of string values, first key wins.
  * Keys must stay valid until hd_labels_finish. */
@@ -104,6 +107,9 @@ struct hd_label_kv {
 };
 /* hd_labels_add of each pair in order, stopping at the first error. */
 int hd_labels_add_pairs(struct hd_labels *l, const struct hd_label_kv *kv, size_t n);
+/* hd_labels_add of every string member of obj, in order (other values are
+ * skipped; obj NULL or no object: nothing). */
+int hd_labels_add_strings(struct hd_labels *l, hd_jv obj);
 /* A decoder's labels tail: when rc is HD_OK finishes l into *out, frees l
  * either way, and returns the outcome. */
 int hd_labels_end(struct hd_labels *l, int rc, char **out);

@@ -299,6 +299,15 @@ int hd_event_set_raw(struct hd_event *ev, const struct hd_doc *doc)
     return HD_OK;
 }
 
+int hd_event_fill(char **dst, const char *s)
+{
+    if (*dst != NULL || s == NULL || s[0] == '\0') {
+        return HD_OK;
+    }
+    *dst = hd_strdup(s);
+    return *dst == NULL ? HD_ENOMEM : HD_OK;
+}
+
 int hd_event_set_str(char **dst, const char *s)
 {
     char *p = NULL;
@@ -375,6 +384,24 @@ int hd_labels_add_pairs(struct hd_labels *l, const struct hd_label_kv *kv, size_
     int rc = HD_OK;
     for (size_t i = 0; i < n && rc == HD_OK; i++) {
         rc = hd_labels_add(l, kv[i].key, kv[i].val);
+    }
+    return rc;
+}
+
+int hd_labels_add_strings(struct hd_labels *l, hd_jv obj)
+{
+    int rc = HD_OK;
+    if (!hd_jv_is(obj, HD_JT_OBJECT)) {
+        return HD_OK;
+    }
+    struct hd_jv_iter it;
+    const char *k;
+    hd_jv v;
+    hd_jv_iter_init(&it, obj);
+    while (rc == HD_OK && hd_jv_iter_next(&it, &k, &v)) {
+        if (hd_jv_is(v, HD_JT_STRING)) {
+            rc = hd_labels_add(l, k, hd_jv_str(v, NULL));
+        }
     }
     return rc;
 }

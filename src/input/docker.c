@@ -35,15 +35,6 @@ static int docker_detect(hd_jv root)
     return 0;
 }
 
-static int fill(char **dst, const char *s)
-{
-    if (*dst != NULL || s == NULL || s[0] == '\0') {
-        return HD_OK;
-    }
-    *dst = hd_strdup(s);
-    return *dst == NULL ? HD_ENOMEM : HD_OK;
-}
-
 struct dk {
     hd_jv root, actor, attrs;
     const char *type, *action, *actor_id, *from;
@@ -169,7 +160,7 @@ static int dk_where(const struct dk *d, struct hd_event *ev)
         {&ev->k8s_container, attr(d, "io.kubernetes.container.name")},
     };
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-        int rc = fill(steps[i].dst, steps[i].val);
+        int rc = hd_event_fill(steps[i].dst, steps[i].val);
         if (rc != HD_OK) {
             return rc;
         }
@@ -180,9 +171,9 @@ static int dk_where(const struct dk *d, struct hd_event *ev)
         return k;
     }
     if (ev->k8s_pod != NULL && ev->k8s_kind == NULL) {
-        int rc = fill(&ev->k8s_kind, "Pod");
+        int rc = hd_event_fill(&ev->k8s_kind, "Pod");
         if (rc == HD_OK) {
-            rc = fill(&ev->k8s_name, ev->k8s_pod);
+            rc = hd_event_fill(&ev->k8s_name, ev->k8s_pod);
         }
         return rc;
     }
@@ -236,9 +227,7 @@ static int dk_labels(const struct dk *d, struct hd_event *ev)
     if (image == NULL) {
         image = d->from;
     }
-    const struct {
-        const char *key, *val;
-    } pairs[] = {
+    const struct hd_label_kv pairs[] = {
         {"type", d->type},
         {"action", d->action},
         {"actorId", d->actor_id},
@@ -247,20 +236,9 @@ static int dk_labels(const struct dk *d, struct hd_event *ev)
     };
     struct hd_labels lab;
     hd_labels_init(&lab);
-    int rc = HD_OK;
-    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]) && rc == HD_OK; i++) {
-        rc = hd_labels_add(&lab, pairs[i].key, pairs[i].val);
-    }
-    if (d->attrs != NULL) {
-        struct hd_jv_iter it;
-        const char *k;
-        hd_jv v;
-        hd_jv_iter_init(&it, d->attrs);
-        while (rc == HD_OK && hd_jv_iter_next(&it, &k, &v)) {
-            if (hd_jv_is(v, HD_JT_STRING)) {
-                rc = hd_labels_add(&lab, k, hd_jv_str(v, NULL));
-            }
-        }
+    int rc = hd_labels_add_pairs(&lab, pairs, sizeof(pairs) / sizeof(pairs[0]));
+    if (rc == HD_OK) {
+        rc = hd_labels_add_strings(&lab, d->attrs);
     }
     return hd_labels_end(&lab, rc, &ev->labels);
 }

@@ -85,15 +85,6 @@ static const char *kind_of_resource(const char *res)
 }
 
 /* Sets *dst to a copy of s unless *dst is set or s is NULL/empty. */
-static int fill(char **dst, const char *s)
-{
-    if (*dst != NULL || s == NULL || s[0] == '\0') {
-        return HD_OK;
-    }
-    *dst = hd_strdup(s);
-    return *dst == NULL ? HD_ENOMEM : HD_OK;
-}
-
 /* Non-empty string output field, or NULL ("<NA>" is Falco's "unknown"). */
 static const char *of_str(hd_jv of, const char *key)
 {
@@ -132,7 +123,7 @@ static int falco_where(hd_jv of, struct hd_event *ev)
         {&ev->host, of_str(of, "evt.hostname")},
     };
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-        int rc = fill(steps[i].dst, steps[i].val);
+        int rc = hd_event_fill(steps[i].dst, steps[i].val);
         if (rc != HD_OK) {
             return rc;
         }
@@ -259,10 +250,10 @@ static int falco_decode(const struct hd_doc *doc, struct hd_batch *out, struct h
         rc = hd_event_set_str(&ev->name, rule);
     }
     if (rc == HD_OK) {
-        rc = fill(&ev->description, output);
+        rc = hd_event_fill(&ev->description, output);
     }
     if (rc == HD_OK) {
-        rc = fill(&ev->host, host);
+        rc = hd_event_fill(&ev->host, host);
     }
     if (rc == HD_OK) {
         rc = falco_where(of, ev);

@@ -180,16 +180,8 @@ static int generic_decode(const struct hd_doc *doc, struct hd_batch *out, struct
     if (rc == HD_OK && ev->k8s_namespace == NULL) {
         rc = hd_event_set_str(&ev->k8s_namespace, first_str(root, K_NS));
     }
-    if (rc == HD_OK && hd_jv_is(labels, HD_JT_OBJECT)) {
-        struct hd_jv_iter it;
-        const char *lk;
-        hd_jv lv;
-        hd_jv_iter_init(&it, labels);
-        while (rc == HD_OK && hd_jv_iter_next(&it, &lk, &lv)) {
-            if (hd_jv_is(lv, HD_JT_STRING)) {
-                rc = hd_labels_add(&lab, lk, hd_jv_str(lv, NULL));
-            }
-        }
+    if (rc == HD_OK) {
+        rc = hd_labels_add_strings(&lab, labels);
     }
     if (rc == HD_OK) {
         rc = hd_labels_finish(&lab, &ev->labels);

@@ -49,15 +49,6 @@ static int k8s_detect(hd_jv root)
     return 0;
 }
 
-static int fill(char **dst, const char *s)
-{
-    if (*dst != NULL || s == NULL || s[0] == '\0') {
-        return HD_OK;
-    }
-    *dst = hd_strdup(s);
-    return *dst == NULL ? HD_ENOMEM : HD_OK;
-}
-
 /* "spec.containers{podinfo}" -> "podinfo" into *dst. */
 static int container_of_field_path(char **dst, const char *fp)
 {
@@ -225,21 +216,21 @@ static int k8s_where(struct k8s_ev *k, struct hd_event *ev, struct hd_err *err)
     if (ns == NULL || ns[0] == '\0') {
         ns = hd_jv_get_str(k->meta, "namespace");
     }
-    int rc = fill(&ev->k8s_kind, kind);
+    int rc = hd_event_fill(&ev->k8s_kind, kind);
     if (rc == HD_OK) {
-        rc = fill(&ev->k8s_name, name);
+        rc = hd_event_fill(&ev->k8s_name, name);
     }
     if (rc == HD_OK) {
-        rc = fill(&ev->k8s_namespace, ns);
+        rc = hd_event_fill(&ev->k8s_namespace, ns);
     }
     if (rc == HD_OK && kind != NULL && strcmp(kind, "Pod") == 0) {
-        rc = fill(&ev->k8s_pod, name);
+        rc = hd_event_fill(&ev->k8s_pod, name);
     }
     if (rc == HD_OK) {
         rc = container_of_field_path(&ev->k8s_container, fp);
     }
     if (rc == HD_OK) {
-        rc = fill(&ev->host, k->host);
+        rc = hd_event_fill(&ev->host, k->host);
     }
     return rc;
 }
@@ -326,10 +317,10 @@ static int k8s_decode(const struct hd_doc *doc, struct hd_batch *out, struct hd_
     snprintf(count_text, sizeof(count_text), "%lld", (long long)(k.have_count ? k.count : 1));
     rc = hd_event_set_raw(ev, doc);
     if (rc == HD_OK) {
-        rc = fill(&ev->name, k.reason);
+        rc = hd_event_fill(&ev->name, k.reason);
     }
     if (rc == HD_OK) {
-        rc = fill(&ev->description, k.message);
+        rc = hd_event_fill(&ev->description, k.message);
     }
     if (rc == HD_OK) {
         rc = k8s_where(&k, ev, err);

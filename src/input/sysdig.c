@@ -180,22 +180,13 @@ static int looks_like_hostname(const char *s)
 }
 
 /* Sets *dst to s unless *dst is set or s is empty (or a placeholder). */
-static int fill(char **dst, const char *s)
-{
-    if (*dst != NULL || s == NULL || s[0] == '\0') {
-        return HD_OK;
-    }
-    *dst = hd_strdup(s);
-    return *dst == NULL ? HD_ENOMEM : HD_OK;
-}
-
 static int fill_container(char **dst, const char *s)
 {
     /* Falco says container.id "host" for events outside any container */
     if (s != NULL && strcmp(s, "host") == 0) {
         return HD_OK;
     }
-    return fill(dst, s);
+    return hd_event_fill(dst, s);
 }
 
 /* The value of one of keys in the first scope text that has it, or NULL. */
@@ -220,7 +211,7 @@ static int fill_all(const struct fill_step *steps, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         int rc = steps[i].container ? fill_container(steps[i].dst, steps[i].val)
-                                    : fill(steps[i].dst, steps[i].val);
+                                    : hd_event_fill(steps[i].dst, steps[i].val);
         if (rc != HD_OK) {
             return rc;
         }
@@ -263,7 +254,7 @@ static int walk_entities(struct sd *c, struct hd_event *ev, struct hd_buf *peids
         }
         hd_jv info = hd_jv_get(e, "additionalInfo");
         if (info != NULL) {
-            rc = fill(&ev->host, kv_get(info, K_HOSTNAME));
+            rc = hd_event_fill(&ev->host, kv_get(info, K_HOSTNAME));
             if (rc != HD_OK) {
                 return rc;
             }
@@ -581,10 +572,7 @@ static int sd_labels(struct sd *c, struct hd_event *ev, const char **alert_id, c
     char tmp_p[32];
     *alert_id = hd_dec_scalar_text(aid, tmp_a);
     *event_id = hd_dec_scalar_text(eid, tmp_e);
-    const struct {
-        const char *key;
-        const char *val;
-    } pairs[] = {
+    const struct hd_label_kv pairs[] = {
         {"alertId", *alert_id},
         {"eventId", *event_id},
         {"policyId", hd_dec_scalar_text(pid, tmp_p)},
@@ -601,20 +589,9 @@ static int sd_labels(struct sd *c, struct hd_event *ev, const char **alert_id, c
     };
     struct hd_labels lab;
     hd_labels_init(&lab);
-    int rc = HD_OK;
-    for (size_t i = 0; i < sizeof(pairs) / sizeof(pairs[0]) && rc == HD_OK; i++) {
-        rc = hd_labels_add(&lab, pairs[i].key, pairs[i].val);
-    }
-    if (c->flabels != NULL) {
-        struct hd_jv_iter it;
-        const char *lk;
-        hd_jv lv;
-        hd_jv_iter_init(&it, c->flabels);
-        while (rc == HD_OK && hd_jv_iter_next(&it, &lk, &lv)) {
-            if (hd_jv_is(lv, HD_JT_STRING)) {
-                rc = hd_labels_add(&lab, lk, hd_jv_str(lv, NULL));
-            }
-        }
+    int rc = hd_labels_add_pairs(&lab, pairs, sizeof(pairs) / sizeof(pairs[0]));
+    if (rc == HD_OK) {
+        rc = hd_labels_add_strings(&lab, c->flabels);
     }
     return hd_labels_end(&lab, rc, &ev->labels);
 }
