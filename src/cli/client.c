@@ -1,4 +1,5 @@
-/* client.c - `herald channel|send|events|deliveries`: a small REST client.
+/* client.c - what the API client commands share (`herald channel|send|events|deliveries`,
+ * in cmd_channel.c and cmd_events.c): options, one request, output.
  *
  * DESIGN: every command is "parse options, one or two blocking requests,
  * print". Requests use libcurl's easy interface directly (the multi handle in
@@ -9,6 +10,7 @@
  * only ever put in the Authorization header: never printed, never logged.
  */
 #include "cli/client.h"
+#include "cli/client_int.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -26,34 +28,6 @@
 #include "json/json.h"
 #include "model/source.h"
 
-#define CLI_DEFAULT_URL "http://127.0.0.1:8080"
-#define CLI_MAX_ANSWER (256u << 20)
-#define CLI_MAX_POS 4
-#define CLI_TIMEOUT_MS 60000L
-
-enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
-
-struct cli {
-    const char *cmd;   /* "channel", for messages */
-    const char *usage; /* the command's own part; common_usage follows */
-    int lists;         /* LIST_* bits: the registries' names printed after usage */
-    char *base;        /* --url without trailing '/', owned */
-    const char *token; /* borrowed from argv or the environment */
-    const char *cacert;
-    int insecure;
-    int table; /* -o table */
-    const char *pos[CLI_MAX_POS];
-    size_t n_pos;
-};
-
-/* One option of a command. Value options store into *val, flags set *flag. */
-struct opt {
-    const char *name; /* "since" for --since */
-    char shrt;        /* 'q' for -q, 0 if none */
-    const char **val; /* NULL for a flag */
-    int *flag;
-};
-
 static const char common_usage[] =
     "\ncommon options:\n"
     "  --url URL        herald's address (HERALD_URL, default " CLI_DEFAULT_URL ")\n"
@@ -63,11 +37,9 @@ static const char common_usage[] =
     "  --insecure       do not verify herald's TLS certificate\n"
     "  -h, --help       this help\n";
 
-enum { LIST_FORMATS = 1, LIST_SOURCES = 2 };
-
 /* Prints the command's usage; the formats and sources it names come from
  * their registries (input/decoders.c, model/source.c), never a copy. */
-static void print_usage(const struct cli *c, FILE *f)
+void cli_print_usage(const struct cli *c, FILE *f)
 {
     fputs(c->usage, f);
     struct hd_buf names;
@@ -83,9 +55,7 @@ static void print_usage(const struct cli *c, FILE *f)
     fputs(common_usage, f);
 }
 
-static int usage_error(const struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int usage_error(const struct cli *c, const char *fmt, ...)
+int cli_usage_error(const struct cli *c, const char *fmt, ...)
 {
     va_list ap;
     fprintf(stderr, "herald %s: ", c->cmd);
@@ -93,13 +63,11 @@ static int usage_error(const struct cli *c, const char *fmt, ...)
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputs("\n\n", stderr);
-    print_usage(c, stderr);
+    cli_print_usage(c, stderr);
     return EXIT_USAGE;
 }
 
-static int failf(const struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int failf(const struct cli *c, const char *fmt, ...)
+int cli_fail(const struct cli *c, const char *fmt, ...)
 {
     va_list ap;
     fprintf(stderr, "herald %s: ", c->cmd);
@@ -110,7 +78,7 @@ static int failf(const struct cli *c, const char *fmt, ...)
     return EXIT_FAIL;
 }
 
-static void cli_free(struct cli *c)
+void cli_free(struct cli *c)
 {
     free(c->base);
     c->base = NULL;
@@ -119,7 +87,7 @@ static void cli_free(struct cli *c)
 /* Parses argv[1..] against the command's options plus the common ones.
  * Returns -1 when parsing succeeded, else the exit code to return
  * (0 after --help, 2 on a usage error). */
-static int parse_args(struct cli *c, int argc, char **argv, const struct opt *opts)
+int cli_parse_args(struct cli *c, int argc, char **argv, const struct opt *opts)
 {
     const char *url = getenv("HERALD_URL");
     const char *output = "json";
@@ -141,7 +109,7 @@ static int parse_args(struct cli *c, int argc, char **argv, const struct opt *op
         const char *a = argv[i];
         if (only_pos || a[0] != '-' || strcmp(a, "-") == 0) {
             if (c->n_pos == CLI_MAX_POS) {
-                return usage_error(c, "unexpected argument '%s'", a);
+                return cli_usage_error(c, "unexpected argument '%s'", a);
             }
             c->pos[c->n_pos++] = a;
             continue;
@@ -176,41 +144,41 @@ static int parse_args(struct cli *c, int argc, char **argv, const struct opt *op
          * not echo a token. */
         int shown = (int)(name_len + (a[1] == '-' ? 2 : 1));
         if (found == NULL) {
-            return usage_error(c, "unknown option '%.*s'", shown, a);
+            return cli_usage_error(c, "unknown option '%.*s'", shown, a);
         }
         if (found->flag != NULL) {
             if (inline_val != NULL) {
-                return usage_error(c, "option '%.*s' takes no value", shown, a);
+                return cli_usage_error(c, "option '%.*s' takes no value", shown, a);
             }
             *found->flag = 1;
             continue;
         }
         if (inline_val == NULL) {
             if (i + 1 >= argc) {
-                return usage_error(c, "option '%s' needs a value", a);
+                return cli_usage_error(c, "option '%s' needs a value", a);
             }
             inline_val = argv[++i];
         }
         *found->val = inline_val;
     }
     if (help) {
-        print_usage(c, stdout);
+        cli_print_usage(c, stdout);
         return EXIT_OK;
     }
     if (strcmp(output, "table") == 0) {
         c->table = 1;
     } else if (strcmp(output, "json") != 0) {
-        return usage_error(c, "-o: expected json or table, not '%s'", output);
+        return cli_usage_error(c, "-o: expected json or table, not '%s'", output);
     }
     if (url == NULL || url[0] == '\0') {
         url = CLI_DEFAULT_URL;
     }
     if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0) {
-        return usage_error(c, "--url: expected http://HOST:PORT or https://HOST:PORT");
+        return cli_usage_error(c, "--url: expected http://HOST:PORT or https://HOST:PORT");
     }
     c->base = hd_strdup(url);
     if (c->base == NULL) {
-        return failf(c, "out of memory");
+        return cli_fail(c, "out of memory");
     }
     size_t n = strlen(c->base);
     while (n > 0 && c->base[n - 1] == '/') {
@@ -297,18 +265,11 @@ static void server_message(const struct hd_buf *body, long status, char *out, si
     }
 }
 
-/* A request body and its media type. */
-struct req_body {
-    const char *ctype;
-    const char *p;
-    size_t len;
-};
-
 /* One request; body may be NULL (none). path includes the query. On success
  * (2xx) the answer is in out and 0 is returned; otherwise one line is printed
  * and 1 returned. */
-static int request(const struct cli *c, const char *method, const char *path, const struct req_body *rb,
-                   struct hd_buf *out)
+int cli_request(const struct cli *c, const char *method, const char *path, const struct req_body *rb,
+                struct hd_buf *out)
 {
     const char *ctype = rb != NULL ? rb->ctype : NULL;
     const char *body = rb != NULL ? rb->p : NULL;
@@ -323,16 +284,16 @@ static int request(const struct cli *c, const char *method, const char *path, co
     hd_buf_reset(out);
     CURL *h = curl_easy_init();
     if (h == NULL) {
-        rc = failf(c, "cannot initialise libcurl");
+        rc = cli_fail(c, "cannot initialise libcurl");
         goto out;
     }
     if (hd_buf_printf(&url, "%s%s", c->base, path) != HD_OK) {
-        rc = failf(c, "out of memory");
+        rc = cli_fail(c, "out of memory");
         goto out;
     }
     if (c->token != NULL && c->token[0] != '\0') {
         if (hd_buf_printf(&auth, "Authorization: Bearer %s", c->token) != HD_OK) {
-            rc = failf(c, "out of memory");
+            rc = cli_fail(c, "out of memory");
             goto out;
         }
         hdrs = curl_slist_append(hdrs, auth.p);
@@ -411,7 +372,7 @@ out:
 }
 
 /* Appends "&name=value" (or "?name=value" first) with value percent-encoded. */
-static int add_query(struct hd_buf *path, const char *name, const char *value)
+int cli_add_query(struct hd_buf *path, const char *name, const char *value)
 {
     if (value == NULL) {
         return HD_OK;
@@ -428,24 +389,24 @@ static int add_query(struct hd_buf *path, const char *name, const char *value)
 /* ---- input and output ------------------------------------------------------ */
 
 /* Reads a whole file ('-' = stdin) into b. */
-static int read_input(const struct cli *c, const char *file, struct hd_buf *b)
+int cli_read_input(const struct cli *c, const char *file, struct hd_buf *b)
 {
     int is_stdin = strcmp(file, "-") == 0;
     FILE *fp = is_stdin ? stdin : fopen(file, "rb");
     int rc = EXIT_OK;
     if (fp == NULL) {
-        return failf(c, "cannot read %s: %s", file, strerror(errno));
+        return cli_fail(c, "cannot read %s: %s", file, strerror(errno));
     }
     char chunk[65536];
     size_t n;
     while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0) {
         if (hd_buf_append(b, chunk, n) != HD_OK) {
-            rc = failf(c, "%s: out of memory", file);
+            rc = cli_fail(c, "%s: out of memory", file);
             goto out;
         }
     }
     if (ferror(fp)) {
-        rc = failf(c, "cannot read %s: %s", is_stdin ? "standard input" : file, strerror(errno));
+        rc = cli_fail(c, "cannot read %s: %s", is_stdin ? "standard input" : file, strerror(errno));
     }
 out:
     if (!is_stdin) {
@@ -455,7 +416,7 @@ out:
 }
 
 /* Prints a JSON answer indented (or as received if it is not JSON). */
-static void print_json(const struct hd_buf *body)
+void cli_print_json(const struct hd_buf *body)
 {
     if (body->len == 0) {
         return;
@@ -473,15 +434,7 @@ static void print_json(const struct hd_buf *body)
     json_object_put(root);
 }
 
-/* A table for -o table: cells are copied; the last column is not padded. */
-struct table {
-    size_t ncol;
-    char **cells;
-    size_t n; /* cells used */
-    size_t cap;
-};
-
-static int table_add(struct table *t, const char *cell)
+int cli_table_add(struct table *t, const char *cell)
 {
     if (t->n == t->cap) {
         size_t cap = t->cap == 0 ? 64 : t->cap * 2;
@@ -505,7 +458,7 @@ static int table_add(struct table *t, const char *cell)
     return HD_OK;
 }
 
-static void table_print(const struct table *t)
+void cli_table_print(const struct table *t)
 {
     size_t width[16] = {0};
     for (size_t i = 0; i < t->n; i++) {
@@ -524,7 +477,7 @@ static void table_print(const struct table *t)
     }
 }
 
-static void table_free(struct table *t)
+void cli_table_free(struct table *t)
 {
     for (size_t i = 0; i < t->n; i++) {
         free(t->cells[i]);
@@ -536,7 +489,7 @@ static void table_free(struct table *t)
 
 /* A cell from a dotted path of obj: strings as they are, other values in
  * their JSON spelling, "-" when absent or null. */
-static const char *cell(json_object *obj, const char *path)
+const char *cli_cell(json_object *obj, const char *path)
 {
     json_object *v = hd_json_path(obj, path);
     if (v == NULL || json_object_is_type(v, json_type_null)) {
@@ -546,14 +499,14 @@ static const char *cell(json_object *obj, const char *path)
 }
 
 /* Adds one row per element of array (or a single row for an object). */
-static int table_rows(struct table *t, json_object *items, const char *const *paths)
+int cli_table_rows(struct table *t, json_object *items, const char *const *paths)
 {
     size_t n = json_object_is_type(items, json_type_array) ? json_object_array_length(items) : 1;
     for (size_t i = 0; i < n; i++) {
         json_object *it =
             json_object_is_type(items, json_type_array) ? json_object_array_get_idx(items, i) : items;
         for (size_t k = 0; k < t->ncol; k++) {
-            if (table_add(t, cell(it, paths[k])) != HD_OK) {
+            if (cli_table_add(t, cli_cell(it, paths[k])) != HD_OK) {
                 return HD_ENOMEM;
             }
         }
@@ -562,30 +515,30 @@ static int table_rows(struct table *t, json_object *items, const char *const *pa
 }
 
 /* Prints member key of the answer as a table with the given headers/paths. */
-static int print_table(const struct cli *c, const struct hd_buf *body, const char *key,
-                       const char *const *heads, const char *const *paths, size_t ncol)
+int cli_print_table(const struct cli *c, const struct hd_buf *body, const char *key, const char *const *heads,
+                    const char *const *paths, size_t ncol)
 {
     struct table t = {.ncol = ncol};
     int rc = EXIT_OK;
     json_object *root = hd_json_parse(body->p, body->len, NULL);
     json_object *items = root != NULL ? hd_json_path(root, key) : NULL;
     if (items == NULL) {
-        print_json(body); /* not the expected shape: show what came */
+        cli_print_json(body); /* not the expected shape: show what came */
         goto out;
     }
     for (size_t k = 0; k < ncol; k++) {
-        if (table_add(&t, heads[k]) != HD_OK) {
-            rc = failf(c, "out of memory");
+        if (cli_table_add(&t, heads[k]) != HD_OK) {
+            rc = cli_fail(c, "out of memory");
             goto out;
         }
     }
-    if (table_rows(&t, items, paths) != HD_OK) {
-        rc = failf(c, "out of memory");
+    if (cli_table_rows(&t, items, paths) != HD_OK) {
+        rc = cli_fail(c, "out of memory");
         goto out;
     }
-    table_print(&t);
+    cli_table_print(&t);
 out:
-    table_free(&t);
+    cli_table_free(&t);
     if (root != NULL) {
         json_object_put(root);
     }
@@ -593,27 +546,27 @@ out:
 }
 
 /* -o table: the list body[key] as a table; else the JSON as it came. */
-static int print_answer(const struct cli *c, const struct hd_buf *body, const char *key,
-                        const char *const *heads, const char *const *paths, size_t ncol)
+int cli_print_answer(const struct cli *c, const struct hd_buf *body, const char *key,
+                     const char *const *heads, const char *const *paths, size_t ncol)
 {
     if (!c->table) {
-        print_json(body);
+        cli_print_json(body);
         return EXIT_OK;
     }
-    return print_table(c, body, key, heads, paths, ncol);
+    return cli_print_table(c, body, key, heads, paths, ncol);
 }
 
 /* Sends a request without a body and prints the JSON answer. */
-static int request_print(const struct cli *c, const char *method, const char *path, struct hd_buf *ans)
+int cli_request_print(const struct cli *c, const char *method, const char *path, struct hd_buf *ans)
 {
-    int rc = request(c, method, path, NULL, ans);
+    int rc = cli_request(c, method, path, NULL, ans);
     if (rc == EXIT_OK) {
-        print_json(ans);
+        cli_print_json(ans);
     }
     return rc;
 }
 
-static int is_number(const char *s)
+int cli_is_number(const char *s)
 {
     if (s == NULL || *s == '\0') {
         return 0;
@@ -626,33 +579,18 @@ static int is_number(const char *s)
     return 1;
 }
 
-/* ---- herald channel ------------------------------------------------------------ */
-
-static const char channel_usage[] =
-    "usage: herald channel list\n"
-    "       herald channel get ID\n"
-    "       herald channel create FILE      (FILE or '-': a channel object or "
-    "{\"notificationChannel\":{...}})\n"
-    "       herald channel update ID FILE   (without a version in FILE, the current one is used)\n"
-    "       herald channel delete ID\n"
-    "       herald channel test ID\n"
-    "ID is a channel id or name. -o table prints ID NAME TYPE ENABLED VERSION.\n";
-
-static const char *const ch_heads[] = {"ID", "NAME", "TYPE", "ENABLED", "VERSION"};
-static const char *const ch_paths[] = {"id", "name", "type", "enabled", "version"};
-
 /* Resolves ID (digits) or a channel name into out[32]. */
-static int channel_id(const struct cli *c, const char *arg, char *out, size_t outsz)
+int cli_channel_id(const struct cli *c, const char *arg, char *out, size_t outsz)
 {
     int rc = EXIT_FAIL;
     struct hd_buf body;
     json_object *root = NULL;
-    if (is_number(arg)) {
+    if (cli_is_number(arg)) {
         snprintf(out, outsz, "%s", arg);
         return EXIT_OK;
     }
     hd_buf_init(&body, CLI_MAX_ANSWER);
-    rc = request(c, "GET", "/api/notificationChannels", NULL, &body);
+    rc = cli_request(c, "GET", "/api/notificationChannels", NULL, &body);
     if (rc != EXIT_OK) {
         goto out;
     }
@@ -671,551 +609,11 @@ static int channel_id(const struct cli *c, const char *arg, char *out, size_t ou
             goto out;
         }
     }
-    failf(c, "no channel named '%s'", arg);
+    cli_fail(c, "no channel named '%s'", arg);
 out:
     if (root != NULL) {
         json_object_put(root);
     }
     hd_buf_free(&body);
-    return rc;
-}
-
-/* Reads FILE as a channel: returns the bare object (caller puts it). */
-static json_object *read_channel(const struct cli *c, const char *file)
-{
-    struct hd_buf in;
-    struct hd_err err = {0};
-    json_object *root = NULL;
-    json_object *ch = NULL;
-    hd_buf_init(&in, 0);
-    if (read_input(c, file, &in) != EXIT_OK) {
-        goto out;
-    }
-    root = hd_json_parse(in.p != NULL ? in.p : "", in.len, &err);
-    if (root == NULL) {
-        failf(c, "%s: not valid JSON: %s", file, err.msg);
-        goto out;
-    }
-    json_object *inner = NULL;
-    if (json_object_object_get_ex(root, "notificationChannel", &inner)) {
-        if (!json_object_is_type(inner, json_type_object)) {
-            failf(c, "%s: notificationChannel must be an object", file);
-            goto out;
-        }
-        ch = json_object_get(inner);
-    } else if (json_object_is_type(root, json_type_object)) {
-        if (json_object_object_get_ex(root, "notificationChannels", NULL)) {
-            failf(c, "%s: holds a list of channels; give one channel object", file);
-            goto out;
-        }
-        ch = json_object_get(root);
-    } else {
-        failf(c, "%s: expected a channel object", file);
-    }
-out:
-    if (root != NULL) {
-        json_object_put(root);
-    }
-    hd_buf_free(&in);
-    return ch;
-}
-
-/* {"notificationChannel": ch} compact, into out. */
-static int envelope(json_object *ch, struct hd_buf *out)
-{
-    json_object *env = json_object_new_object();
-    if (env == NULL) {
-        return HD_ENOMEM;
-    }
-    json_object_object_add(env, "notificationChannel", json_object_get(ch));
-    int rc = hd_json_append(env, out);
-    json_object_put(env);
-    return rc;
-}
-
-static int print_channels(const struct cli *c, const struct hd_buf *body, const char *key)
-{
-    return print_answer(c, body, key, ch_heads, ch_paths, 5);
-}
-
-/* update: PUT the file's object, taking the stored version when it has none. */
-static int channel_update(const struct cli *c, const char *id, const char *file, struct hd_buf *ans)
-{
-    int rc = EXIT_FAIL;
-    struct hd_buf body;
-    char path[96];
-    json_object *cur = NULL;
-    json_object *ch = read_channel(c, file);
-    hd_buf_init(&body, 0);
-    if (ch == NULL) {
-        goto out;
-    }
-    snprintf(path, sizeof(path), "/api/notificationChannels/%s", id);
-    int64_t body_id = 0;
-    if (hd_json_get_i64(ch, "id", &body_id)) {
-        char want[32];
-        snprintf(want, sizeof(want), "%lld", (long long)body_id);
-        if (strcmp(want, id) != 0) {
-            rc = failf(c, "%s holds channel %s, not %s: refusing to overwrite another channel", file, want,
-                       id);
-            goto out;
-        }
-    }
-    json_object *ver = NULL;
-    if (!json_object_object_get_ex(ch, "version", &ver) || json_object_is_type(ver, json_type_null)) {
-        rc = request(c, "GET", path, NULL, ans);
-        if (rc != EXIT_OK) {
-            goto out;
-        }
-        rc = EXIT_FAIL;
-        cur = hd_json_parse(ans->p, ans->len, NULL);
-        int64_t v = 0;
-        if (cur == NULL || !hd_json_get_i64(hd_json_path(cur, "notificationChannel"), "version", &v)) {
-            rc = failf(c, "GET %s: the answer has no notificationChannel.version", path);
-            goto out;
-        }
-        json_object_object_add(ch, "version", json_object_new_int64(v));
-    }
-    if (envelope(ch, &body) != HD_OK) {
-        rc = failf(c, "out of memory");
-        goto out;
-    }
-    rc = request(c, "PUT", path, &(struct req_body){"application/json", body.p, body.len}, ans);
-out:
-    if (cur != NULL) {
-        json_object_put(cur);
-    }
-    if (ch != NULL) {
-        json_object_put(ch);
-    }
-    hd_buf_free(&body);
-    return rc;
-}
-
-int hd_cmd_channel(int argc, char **argv)
-{
-    struct cli c = {.cmd = "channel", .usage = channel_usage};
-    struct hd_buf ans;
-    struct hd_buf body;
-    char id[32] = "";
-    char path[96];
-    hd_buf_init(&ans, CLI_MAX_ANSWER);
-    hd_buf_init(&body, 0);
-    int rc = parse_args(&c, argc, argv, NULL);
-    if (rc >= 0) {
-        goto out;
-    }
-    if (c.n_pos == 0) {
-        rc = usage_error(&c, "missing action (list, get, create, update, delete, test)");
-        goto out;
-    }
-    const char *action = c.pos[0];
-    static const struct {
-        const char *name;
-        size_t nargs;
-        const char *args;
-    } actions[] = {
-        {"list", 0, ""},           {"get", 1, " ID"},    {"create", 1, " FILE"},
-        {"update", 2, " ID FILE"}, {"delete", 1, " ID"}, {"test", 1, " ID"},
-    };
-    size_t a = 0;
-    while (a < sizeof(actions) / sizeof(actions[0]) && strcmp(actions[a].name, action) != 0) {
-        a++;
-    }
-    if (a == sizeof(actions) / sizeof(actions[0])) {
-        rc = usage_error(&c, "unknown action '%s' (list, get, create, update, delete, test)", action);
-        goto out;
-    }
-    if (c.n_pos - 1 != actions[a].nargs) {
-        rc = usage_error(&c, "expected: herald channel %s%s", action, actions[a].args);
-        goto out;
-    }
-    if (strcmp(action, "list") == 0) {
-        rc = request(&c, "GET", "/api/notificationChannels", NULL, &ans);
-        if (rc == EXIT_OK) {
-            rc = print_channels(&c, &ans, "notificationChannels");
-        }
-        goto out;
-    }
-    if (strcmp(action, "create") == 0) {
-        json_object *ch = read_channel(&c, c.pos[1]);
-        if (ch == NULL) {
-            rc = EXIT_FAIL;
-            goto out;
-        }
-        int erc = envelope(ch, &body);
-        json_object_put(ch);
-        if (erc != HD_OK) {
-            rc = failf(&c, "out of memory");
-            goto out;
-        }
-        rc = request(&c, "POST", "/api/notificationChannels",
-                     &(struct req_body){"application/json", body.p, body.len}, &ans);
-        if (rc == EXIT_OK) {
-            rc = print_channels(&c, &ans, "notificationChannel");
-        }
-        goto out;
-    }
-    rc = channel_id(&c, c.pos[1], id, sizeof(id));
-    if (rc != EXIT_OK) {
-        goto out;
-    }
-    snprintf(path, sizeof(path), "/api/notificationChannels/%s", id);
-    if (strcmp(action, "get") == 0) {
-        rc = request(&c, "GET", path, NULL, &ans);
-        if (rc == EXIT_OK) {
-            rc = print_channels(&c, &ans, "notificationChannel");
-        }
-    } else if (strcmp(action, "update") == 0) {
-        rc = channel_update(&c, id, c.pos[2], &ans);
-        if (rc == EXIT_OK) {
-            rc = print_channels(&c, &ans, "notificationChannel");
-        }
-    } else if (strcmp(action, "delete") == 0) {
-        rc = request(&c, "DELETE", path, NULL, &ans);
-        if (rc == EXIT_OK && c.table) {
-            printf("deleted channel %s\n", id);
-        } else if (rc == EXIT_OK) {
-            print_json(&ans);
-        }
-    } else {
-        snprintf(path, sizeof(path), "/api/notificationChannels/%s/test", id);
-        rc = request_print(&c, "POST", path, &ans);
-    }
-out:
-    hd_buf_free(&ans);
-    hd_buf_free(&body);
-    cli_free(&c);
-    return rc;
-}
-
-/* ---- herald send -------------------------------------------------------------- */
-
-static const char send_usage[] = "usage: herald send [FILE|-] [--format F]\n"
-                                 "Posts events (one JSON object, a JSON array, or NDJSON) to /api/events.\n"
-                                 "  --format F   one of the formats below (default: detected per document)\n";
-
-int hd_cmd_send(int argc, char **argv)
-{
-    struct cli c = {.cmd = "send", .usage = send_usage, .lists = LIST_FORMATS};
-    const char *format = NULL;
-    const struct opt opts[] = {{.name = "format", .shrt = 'f', .val = &format}, {.name = NULL}};
-    struct hd_buf in;
-    struct hd_buf ans;
-    struct hd_buf path;
-    hd_buf_init(&in, 0);
-    hd_buf_init(&ans, CLI_MAX_ANSWER);
-    hd_buf_init(&path, 0);
-    int rc = parse_args(&c, argc, argv, opts);
-    if (rc >= 0) {
-        goto out;
-    }
-    if (c.n_pos > 1) {
-        rc = usage_error(&c, "one FILE at most");
-        goto out;
-    }
-    const char *file = c.n_pos == 1 ? c.pos[0] : "-";
-    if (c.n_pos == 0 && isatty(STDIN_FILENO)) {
-        rc = usage_error(&c, "give a FILE, or '-' to type events on standard input");
-        goto out;
-    }
-    rc = read_input(&c, file, &in);
-    if (rc != EXIT_OK) {
-        goto out;
-    }
-    size_t start = 0;
-    while (start < in.len && isspace((unsigned char)in.p[start])) {
-        start++;
-    }
-    if (start == in.len) {
-        rc = failf(&c, "%s: no events (empty input)", strcmp(file, "-") == 0 ? "standard input" : file);
-        goto out;
-    }
-    /* One JSON value (object or array) is application/json; anything else is
-     * taken as NDJSON and the server names the line that does not parse. */
-    json_object *one = hd_json_parse(in.p, in.len, NULL);
-    const char *ctype = one != NULL ? "application/json" : "application/x-ndjson";
-    if (one != NULL) {
-        json_object_put(one);
-    }
-    if (hd_buf_puts(&path, "/api/events") != HD_OK || add_query(&path, "format", format) != HD_OK) {
-        rc = failf(&c, "out of memory");
-        goto out;
-    }
-    rc = request(&c, "POST", path.p, &(struct req_body){ctype, in.p, in.len}, &ans);
-    if (rc != EXIT_OK) {
-        goto out;
-    }
-    if (c.table) {
-        json_object *root = hd_json_parse(ans.p, ans.len, NULL);
-        int64_t accepted = 0;
-        if (root != NULL && hd_json_get_i64(root, "accepted", &accepted)) {
-            printf("accepted %lld event%s\n", (long long)accepted, accepted == 1 ? "" : "s");
-        } else {
-            print_json(&ans);
-        }
-        if (root != NULL) {
-            json_object_put(root);
-        }
-    } else {
-        print_json(&ans);
-    }
-out:
-    hd_buf_free(&in);
-    hd_buf_free(&ans);
-    hd_buf_free(&path);
-    cli_free(&c);
-    return rc;
-}
-
-/* ---- herald events ------------------------------------------------------------ */
-
-static const char events_usage[] =
-    "usage: herald events [--since 1h] [--severity N] [--state S] [--source S] [--namespace NS]\n"
-    "                     [--limit N] [-q TEXT] [--cursor C]\n"
-    "Lists stored events, newest first.\n"
-    "  --since D      only events of the last D (30s, 15m, 1h, 7d)\n"
-    "  --severity N   severity N or more severe (0 emergency .. 7 debug)\n"
-    "  --state S      ACTIVE, OK or RESOLVED\n"
-    "  --source S     one of the sources below\n"
-    "  --namespace NS Kubernetes namespace\n"
-    "  --limit N      at most N events\n"
-    "  -q TEXT        full-text search\n"
-    "  --cursor C     next page (nextCursor of the previous answer)\n"
-    "-o table prints TIME SEVERITY STATE SOURCE NAMESPACE NAME.\n";
-
-/* -o table for GET /api/events: TIME SEVERITY STATE SOURCE NAMESPACE NAME,
- * and the next page's cursor on stderr. */
-static int events_table(struct cli *c, const struct hd_buf *ans)
-{
-    int rc = EXIT_OK;
-    struct table t = {.ncol = 6};
-    json_object *root = hd_json_parse(ans->p, ans->len, NULL);
-    json_object *list = root != NULL ? hd_json_path(root, "events") : NULL;
-    if (list == NULL || !json_object_is_type(list, json_type_array)) {
-        print_json(ans);
-        goto out;
-    }
-    static const char *const heads[] = {"TIME", "SEVERITY", "STATE", "SOURCE", "NAMESPACE", "NAME"};
-    static const char *const paths[] = {"severity", "state", "source", "k8s.namespace", "name"};
-    int trc = HD_OK;
-    for (size_t k = 0; k < 6 && trc == HD_OK; k++) {
-        trc = table_add(&t, heads[k]);
-    }
-    for (size_t i = 0; i < json_object_array_length(list) && trc == HD_OK; i++) {
-        json_object *ev = json_object_array_get_idx(list, i);
-        char when[40] = "-";
-        int64_t ts = 0;
-        if (hd_json_get_i64(ev, "timestampUs", &ts)) {
-            hd_format_iso_ms(ts, when, sizeof(when));
-        }
-        trc = table_add(&t, when);
-        for (size_t k = 0; k < 5 && trc == HD_OK; k++) {
-            trc = table_add(&t, cell(ev, paths[k]));
-        }
-    }
-    if (trc != HD_OK) {
-        rc = failf(c, "out of memory");
-        goto out;
-    }
-    table_print(&t);
-    const char *next = hd_json_get_str(root, "nextCursor");
-    if (next != NULL && next[0] != '\0') {
-        fprintf(stderr, "(more: add --cursor %s)\n", next);
-    }
-out:
-    table_free(&t);
-    if (root != NULL) {
-        json_object_put(root);
-    }
-    return rc;
-}
-
-int hd_cmd_events(int argc, char **argv)
-{
-    struct cli c = {.cmd = "events", .usage = events_usage, .lists = LIST_SOURCES};
-    const char *since = NULL, *severity = NULL, *state = NULL, *source = NULL, *ns = NULL;
-    const char *limit = NULL, *q = NULL, *cursor = NULL;
-    const struct opt opts[] = {
-        {.name = "since", .val = &since},
-        {.name = "severity", .val = &severity},
-        {.name = "state", .val = &state},
-        {.name = "source", .val = &source},
-        {.name = "namespace", .shrt = 'n', .val = &ns},
-        {.name = "limit", .val = &limit},
-        {.name = "query", .shrt = 'q', .val = &q},
-        {.name = "cursor", .val = &cursor},
-        {.name = NULL},
-    };
-    struct hd_buf path;
-    struct hd_buf ans;
-    char state_up[16];
-    char from[32];
-    hd_buf_init(&path, 0);
-    hd_buf_init(&ans, CLI_MAX_ANSWER);
-    int rc = parse_args(&c, argc, argv, opts);
-    if (rc >= 0) {
-        goto out;
-    }
-    if (c.n_pos > 0) {
-        rc = usage_error(&c, "unexpected argument '%s'", c.pos[0]);
-        goto out;
-    }
-    int64_t v = 0;
-    const char *from_p = NULL;
-    if (since != NULL) {
-        if (!isdigit((unsigned char)since[0]) || hd_parse_duration_ms(since, &v) != HD_OK || v <= 0) {
-            rc = usage_error(&c, "--since: expected a duration like 30s, 15m, 1h or 7d");
-            goto out;
-        }
-        /* the API's from/to are epoch milliseconds (SPEC section 4) */
-        snprintf(from, sizeof(from), "%lld", (long long)(hd_now_us() / 1000 - v));
-        from_p = from;
-    }
-    if (severity != NULL && (hd_parse_i64(severity, &v) != HD_OK || v < 0 || v > 7)) {
-        rc = usage_error(&c, "--severity: expected 0..7");
-        goto out;
-    }
-    if (limit != NULL && (hd_parse_i64(limit, &v) != HD_OK || v <= 0)) {
-        rc = usage_error(&c, "--limit: expected a positive integer");
-        goto out;
-    }
-    if (state != NULL) {
-        size_t i = 0;
-        for (; state[i] != '\0' && i + 1 < sizeof(state_up); i++) {
-            state_up[i] = (char)toupper((unsigned char)state[i]);
-        }
-        state_up[i] = '\0';
-        if (strcmp(state_up, "ACTIVE") != 0 && strcmp(state_up, "OK") != 0 &&
-            strcmp(state_up, "RESOLVED") != 0) {
-            rc = usage_error(&c, "--state: expected ACTIVE, OK or RESOLVED");
-            goto out;
-        }
-        state = state_up;
-    }
-    if (hd_buf_puts(&path, "/api/events") != HD_OK || add_query(&path, "from", from_p) != HD_OK ||
-        add_query(&path, "severity", severity) != HD_OK || add_query(&path, "state", state) != HD_OK ||
-        add_query(&path, "source", source) != HD_OK || add_query(&path, "namespace", ns) != HD_OK ||
-        add_query(&path, "q", q) != HD_OK || add_query(&path, "limit", limit) != HD_OK ||
-        add_query(&path, "cursor", cursor) != HD_OK) {
-        rc = failf(&c, "out of memory");
-        goto out;
-    }
-    rc = request(&c, "GET", path.p, NULL, &ans);
-    if (rc != EXIT_OK || !c.table) {
-        if (rc == EXIT_OK) {
-            print_json(&ans);
-        }
-        goto out;
-    }
-    rc = events_table(&c, &ans);
-out:
-    hd_buf_free(&path);
-    hd_buf_free(&ans);
-    cli_free(&c);
-    return rc;
-}
-
-/* ---- herald deliveries ------------------------------------------------------- */
-
-static const char deliveries_usage[] =
-    "usage: herald deliveries [--failed | --status S] [--channel ID]\n"
-    "       herald deliveries --retry DELIVERY_ID\n"
-    "       herald deliveries --retry-all CHANNEL\n"
-    "Lists deliveries waiting for a retry or dead (failed), and replays dead letters.\n"
-    "  --failed           only dead letters (same as --status failed)\n"
-    "  --status S         failed, pending or delivered\n"
-    "  --channel ID       only this channel (id or name)\n"
-    "  --retry ID         replay one dead letter\n"
-    "  --retry-all CH     replay every dead letter of channel CH (id or name)\n"
-    "-o table prints ID EVENT CHANNEL STATUS ATTEMPTS LAST_ERROR.\n";
-
-int hd_cmd_deliveries(int argc, char **argv)
-{
-    struct cli c = {.cmd = "deliveries", .usage = deliveries_usage};
-    int failed = 0;
-    const char *status = NULL, *channel = NULL, *retry = NULL, *retry_all = NULL;
-    const struct opt opts[] = {
-        {.name = "failed", .flag = &failed},      {.name = "status", .val = &status},
-        {.name = "channel", .val = &channel},     {.name = "retry", .val = &retry},
-        {.name = "retry-all", .val = &retry_all}, {.name = NULL},
-    };
-    struct hd_buf path;
-    struct hd_buf ans;
-    char id[32];
-    hd_buf_init(&path, 0);
-    hd_buf_init(&ans, CLI_MAX_ANSWER);
-    int rc = parse_args(&c, argc, argv, opts);
-    if (rc >= 0) {
-        goto out;
-    }
-    if (c.n_pos > 0) {
-        rc = usage_error(&c, "unexpected argument '%s'", c.pos[0]);
-        goto out;
-    }
-    if (retry != NULL && retry_all != NULL) {
-        rc = usage_error(&c, "--retry and --retry-all exclude each other");
-        goto out;
-    }
-    if ((retry != NULL || retry_all != NULL) && (failed || status != NULL || channel != NULL)) {
-        rc = usage_error(&c, "--retry/--retry-all take no listing options");
-        goto out;
-    }
-    if (failed && status != NULL && strcmp(status, "failed") != 0) {
-        rc = usage_error(&c, "--failed and --status %s contradict each other", status);
-        goto out;
-    }
-    if (status != NULL && strcmp(status, "failed") != 0 && strcmp(status, "pending") != 0 &&
-        strcmp(status, "delivered") != 0) {
-        rc = usage_error(&c, "--status: expected failed, pending or delivered");
-        goto out;
-    }
-    if (retry != NULL) {
-        if (!is_number(retry)) {
-            rc = usage_error(&c, "--retry: expected a delivery id (a number)");
-            goto out;
-        }
-        if (hd_buf_printf(&path, "/api/deliveries/%s/retry", retry) != HD_OK) {
-            rc = failf(&c, "out of memory");
-        } else {
-            rc = request_print(&c, "POST", path.p, &ans);
-        }
-        goto out;
-    }
-    if (retry_all != NULL) {
-        rc = channel_id(&c, retry_all, id, sizeof(id));
-        if (rc != EXIT_OK) {
-            goto out;
-        }
-        if (hd_buf_puts(&path, "/api/deliveries/retry") != HD_OK ||
-            add_query(&path, "channelId", id) != HD_OK) {
-            rc = failf(&c, "out of memory");
-        } else {
-            rc = request_print(&c, "POST", path.p, &ans);
-        }
-        goto out;
-    }
-    if (channel != NULL) {
-        rc = channel_id(&c, channel, id, sizeof(id));
-        if (rc != EXIT_OK) {
-            goto out;
-        }
-    }
-    if (hd_buf_puts(&path, "/api/deliveries") != HD_OK ||
-        add_query(&path, "status", failed ? "failed" : status) != HD_OK ||
-        add_query(&path, "channelId", channel != NULL ? id : NULL) != HD_OK) {
-        rc = failf(&c, "out of memory");
-        goto out;
-    }
-    rc = request(&c, "GET", path.p, NULL, &ans);
-    if (rc == EXIT_OK) {
-        static const char *const heads[] = {"ID", "EVENT", "CHANNEL", "STATUS", "ATTEMPTS", "LAST_ERROR"};
-        static const char *const paths[] = {"id", "eventId", "channelId", "status", "attempts", "lastError"};
-        rc = print_answer(&c, &ans, "deliveries", heads, paths, 6);
-    }
-out:
-    hd_buf_free(&path);
-    hd_buf_free(&ans);
-    cli_free(&c);
     return rc;
 }
