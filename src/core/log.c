@@ -1,3 +1,9 @@
+/* log.c - one line per notable event on stderr (log.h).
+ *
+ * DESIGN: a message is formatted once, then written whole under one lock so
+ * lines of concurrent threads never interleave. What a client controls may be
+ * in a message (a rejected ?format=, a Content-Type), so each format escapes:
+ * JSON as a JSON string, text with escape_text. */
 #include "core/log.h"
 
 #include <pthread.h>
@@ -20,6 +26,35 @@ void hd_log_set_format_json(int json)
 void hd_log_set_level(int level)
 {
     hd_log_min_level = level;
+}
+
+/* The text format's one line per message: control bytes (a client's "\n" in a
+ * query parameter would start a forged line; ESC sequences drive terminals)
+ * and the backslash that introduces the escapes are written as \n, \r, \t,
+ * \\ or \xNN. out holds 4 bytes per input byte (plus the NUL). */
+static void escape_text(const char *in, char *out, size_t outsz)
+{
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)in; *p != '\0' && o + 5 <= outsz; p++) {
+        unsigned char c = *p;
+        if (c >= 0x20 && c != 0x7f && c != '\\') {
+            out[o++] = (char)c;
+            continue;
+        }
+        out[o++] = '\\';
+        switch (c) {
+        case '\n': out[o++] = 'n'; break;
+        case '\r': out[o++] = 'r'; break;
+        case '\t': out[o++] = 't'; break;
+        case '\\': out[o++] = '\\'; break;
+        default:
+            out[o++] = 'x';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = '\0';
 }
 
 void hd_log_write(int level, const char *fmt, ...)
@@ -52,7 +87,9 @@ void hd_log_write(int level, const char *fmt, ...)
         }
         hd_buf_free(&b);
     } else {
-        fprintf(stderr, "%s %-5s %s\n", when, lv, msg);
+        char safe[4 * sizeof(msg)];
+        escape_text(msg, safe, sizeof(safe));
+        fprintf(stderr, "%s %-5s %s\n", when, lv, safe);
     }
     fflush(stderr);
     pthread_mutex_unlock(&log_lock);
