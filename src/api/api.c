@@ -275,35 +275,41 @@ static int authorise(struct hd_api_call *c, enum access acc)
     return 1;
 }
 
-void hd_api_handle(void *ud, const struct hd_http_req *req, struct hd_http_resp *resp)
+/* A request matched against the route table. */
+struct resolved {
+    char path[1024]; /* req->path without trailing '/' */
+    char arg[ARG_MAX];
+    const struct route *rt;
+};
+
+/* Finds the route of req; NULL after writing 404 (no such path) or 405 (and
+ * Allow) into resp. */
+static const struct route *resolve(const struct hd_http_req *req, struct hd_http_resp *resp,
+                                   struct resolved *r)
 {
-    struct hd_api *api = ud;
-    int64_t t0 = hd_mono_ms();
-    char path[1024];
     size_t pl = strlen(req->path != NULL ? req->path : "");
-    if (pl == 0 || pl >= sizeof(path)) {
+    r->rt = NULL;
+    r->path[0] = '\0';
+    if (pl == 0 || pl >= sizeof(r->path)) {
         hd_http_error(resp, 404, "no such path");
-        return;
+        return NULL;
     }
-    memcpy(path, req->path, pl + 1);
+    memcpy(r->path, req->path, pl + 1);
     /* "/api/events/" and "/api/events" are the same resource. */
-    while (pl > 1 && path[pl - 1] == '/') {
-        path[--pl] = '\0';
+    while (pl > 1 && r->path[pl - 1] == '/') {
+        r->path[--pl] = '\0';
     }
     const char *method = req->method;
     if (strcmp(method, "HEAD") == 0) {
         method = "GET"; /* MHD drops the body of a HEAD answer */
     }
-
-    char arg[ARG_MAX];
     char allow[64] = "";
-    const struct route *rt = NULL;
     for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        if (!route_match(routes[i].pattern, path, arg, sizeof(arg))) {
+        if (!route_match(routes[i].pattern, r->path, r->arg, sizeof(r->arg))) {
             continue;
         }
         if (strcmp(routes[i].method, method) == 0) {
-            rt = &routes[i];
+            r->rt = &routes[i];
             break;
         }
         size_t al = strlen(allow);
@@ -311,29 +317,50 @@ void hd_api_handle(void *ud, const struct hd_http_req *req, struct hd_http_resp 
             snprintf(allow + al, sizeof(allow) - al, "%s%s", al > 0 ? ", " : "", routes[i].method);
         }
     }
-    if (rt == NULL) {
+    if (r->rt == NULL) {
         if (allow[0] != '\0') {
-            hd_http_error(resp, 405, "method %s not allowed on %s (allowed: %s)", req->method, path, allow);
+            hd_http_error(resp, 405, "method %s not allowed on %s (allowed: %s)", req->method, r->path,
+                          allow);
             hd_http_resp_header(resp, "Allow", allow);
         } else {
-            hd_http_error(resp, 404, "no such path: %s", path);
+            hd_http_error(resp, 404, "no such path: %s", r->path);
         }
-        goto out;
+        return NULL;
     }
     /* route_match left arg for the last pattern tried: redo it for this one. */
-    route_match(rt->pattern, path, arg, sizeof(arg));
+    route_match(r->rt->pattern, r->path, r->arg, sizeof(r->arg));
+    return r->rt;
+}
 
-    struct hd_api_call call = {.api = api, .req = req, .resp = resp, .arg = arg};
+int hd_api_check(void *ud, const struct hd_http_req *req, struct hd_http_resp *resp)
+{
+    struct resolved r;
+    if (resolve(req, resp, &r) == NULL) {
+        return 0;
+    }
+    struct hd_api_call call = {.api = ud, .req = req, .resp = resp, .arg = r.arg};
+    return authorise(&call, r.rt->acc);
+}
+
+void hd_api_handle(void *ud, const struct hd_http_req *req, struct hd_http_resp *resp)
+{
+    struct hd_api *api = ud;
+    int64_t t0 = hd_mono_ms();
+    struct resolved r;
+    if (resolve(req, resp, &r) == NULL) {
+        goto out;
+    }
+    struct hd_api_call call = {.api = api, .req = req, .resp = resp, .arg = r.arg};
     struct hd_http_req nreq = *req;
-    nreq.path = path;
+    nreq.path = r.path;
     call.req = &nreq;
-    if (!authorise(&call, rt->acc)) {
+    if (!authorise(&call, r.rt->acc)) {
         goto out;
     }
     resp->status = 200;
-    rt->fn(&call);
+    r.rt->fn(&call);
 out:
-    hd_log(HD_LOG_DEBUG, "http %s %s -> %d (%lld ms)", req->method, path, resp->status,
+    hd_log(HD_LOG_DEBUG, "http %s %s -> %d (%lld ms)", req->method, r.path, resp->status,
            (long long)(hd_mono_ms() - t0));
 }
 

@@ -33,6 +33,10 @@ int hd_api_init(struct hd_api *api, struct hd_store *st, struct hd_dispatcher *d
 int hd_api_reconfigure(struct hd_api *api, const struct hd_config *cfg);
 void hd_api_destroy(struct hd_api *api);
 void hd_api_handle(void *api, const struct hd_http_req *req, struct hd_http_resp *resp);
+/* The http server's header check (hd_http_check): routes and authorises on the
+ * headers alone, so an unknown path, a missing or wrong token or scope is
+ * answered before a byte of the body is read. hd_api_handle checks again. */
+int hd_api_check(void *api, const struct hd_http_req *req, struct hd_http_resp *resp);
 
 /* Ingest core shared by POST /api/events and tests: splits body into documents
  * (object, array or NDJSON), decodes with format (NULL = detect per document),

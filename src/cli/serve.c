@@ -435,6 +435,10 @@ int hd_cmd_serve(int argc, char **argv)
     struct hd_http_server_opts so = {
         .listen = cfg.listen,
         .max_body = (size_t)cfg.max_body_bytes,
+        .check = hd_api_check,
+        .max_connections = (unsigned)cfg.max_connections,
+        .max_connections_ip = (unsigned)cfg.max_connections_per_ip,
+        .header_timeout_ms = (long)cfg.header_timeout_ms,
         .tls_cert_file = cfg.tls_cert_file,
         .tls_key_file = cfg.tls_key_file,
     };

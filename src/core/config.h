@@ -28,8 +28,11 @@ struct hd_config {
     char *store_url; /* "sqlite" */
     struct hd_token *tokens;
     size_t n_tokens;
-    int64_t max_body_bytes; /* 10 MiB */
-    int64_t max_backlog;    /* 1,000,000 */
+    int64_t max_body_bytes;         /* 10 MiB */
+    int64_t max_backlog;            /* 1,000,000 */
+    int64_t max_connections;        /* 1,000: open connections, all clients together */
+    int64_t max_connections_per_ip; /* 100 */
+    int64_t header_timeout_ms;      /* 10 s: a request's headers must arrive in time */
     char *tls_cert_file;
     char *tls_key_file;
     int metrics_public;

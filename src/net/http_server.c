@@ -36,13 +36,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
 
+/* Once a request's headers are in, its body and answer may take this long
+ * between two bytes (a slow upload, a deferred ingest answer). */
 #define HD_HTTP_CONN_TIMEOUT_S 60
+/* At most one line of libmicrohttpd's warnings (dropped connections, refused
+ * ones over the caps) per this many ms; the next says how many were left out. */
+#define HD_HTTP_LOG_EVERY_MS 10000
 #define HD_TLS_FILE_MAX (1024 * 1024)
 /* Poll threads. More than the 2 cores because a short handler may block
  * (a channel test's outbound call), stalling the connections of its thread. */
@@ -51,8 +57,22 @@
 struct hd_http_server {
     struct MHD_Daemon *d;
     hd_http_handler handler;
+    hd_http_check check;
     void *ud;
     size_t max_body;
+    /* Header deadlines (see conn_watch): wmu guards the list and wstop. */
+    int64_t header_timeout_ms;
+    pthread_mutex_t wmu;
+    pthread_cond_t wcv;
+    struct conn_watch *watched;
+    int wstop;
+    int reaper_started;
+    pthread_t reaper;
+    unsigned long dropped;     /* wmu: dropped since the last log line */
+    int64_t dropped_logged_ms; /* wmu */
+    pthread_mutex_t logmu;     /* the two fields below */
+    int64_t log_last_ms;
+    unsigned long log_skipped;
     char *cert_pem; /* kept for the daemon's lifetime */
     char *key_pem;
     int quiesced;
@@ -64,6 +84,21 @@ struct hd_http_server {
     int stopping;
 };
 
+/* Per connection, from accept to close: when the headers of its current
+ * request are due. libmicrohttpd's own timeout counts inactivity, so a client
+ * sending a header line now and then (slowloris) would never hit it; the
+ * reaper thread shuts down a connection whose headers are not complete by
+ * the deadline. The fd stays valid while it is in s->watched: MHD calls the
+ * CLOSED notification (which unlinks it under wmu) before closing it. */
+struct conn_watch {
+    int fd;
+    int64_t timeout_ms;
+    int64_t deadline_ms; /* atomic: when the current request's headers are due */
+    int in_request;      /* atomic: headers complete, request under way */
+    int reaped;          /* wmu */
+    struct conn_watch *prev, *next;
+};
+
 /* Per request; lives from the header call to the completion callback (and
  * to the deferred work's end). It is also the handle of a deferred answer. */
 struct hd_http_async {
@@ -71,6 +106,7 @@ struct hd_http_async {
     struct MHD_Connection *conn;
     struct hd_buf body;
     int too_big;
+    int refused;   /* answered on the headers (check): the body is never read */
     int deferred;  /* hd_http_defer was called */
     int done;      /* hd_http_async_done was called (amu) */
     int suspended; /* the connection is suspended (amu) */
@@ -287,6 +323,128 @@ static enum MHD_Result answer_deferred(struct hd_http_async *cx)
     return ret;
 }
 
+/* Marks the connection's current request as under way (headers complete) or,
+ * when it ended, starts the next request's header deadline. */
+static void watch_request(struct MHD_Connection *c, int started)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_watch *w = ci != NULL ? ci->socket_context : NULL;
+    if (w == NULL) {
+        return;
+    }
+    if (!started) {
+        __atomic_store_n(&w->deadline_ms, hd_mono_ms() + w->timeout_ms, __ATOMIC_RELAXED);
+    }
+    __atomic_store_n(&w->in_request, started, __ATOMIC_RELEASE);
+}
+
+/* MHD_OPTION_NOTIFY_CONNECTION: a connection is watched from accept to close. */
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct hd_http_server *s = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *ci = MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        struct conn_watch *w = calloc(1, sizeof(*w));
+        if (w == NULL || ci == NULL) {
+            free(w); /* unwatched: MHD's idle timeout still applies */
+            return;
+        }
+        w->fd = ci->connect_fd;
+        w->timeout_ms = s->header_timeout_ms;
+        w->deadline_ms = hd_mono_ms() + w->timeout_ms;
+        pthread_mutex_lock(&s->wmu);
+        w->next = s->watched;
+        if (s->watched != NULL) {
+            s->watched->prev = w;
+        }
+        s->watched = w;
+        pthread_mutex_unlock(&s->wmu);
+        *socket_context = w;
+        return;
+    }
+    struct conn_watch *w = *socket_context;
+    if (w == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&s->wmu);
+    if (w->prev != NULL) {
+        w->prev->next = w->next;
+    } else {
+        s->watched = w->next;
+    }
+    if (w->next != NULL) {
+        w->next->prev = w->prev;
+    }
+    pthread_mutex_unlock(&s->wmu);
+    *socket_context = NULL;
+    free(w);
+}
+
+/* The reaper: every quarter of the header timeout (at most 1 s), shuts down
+ * the connections whose headers are overdue; MHD then sees the socket end and
+ * closes it. */
+static void *reaper_main(void *arg)
+{
+    struct hd_http_server *s = arg;
+    int64_t period = s->header_timeout_ms / 4 < 1000 ? s->header_timeout_ms / 4 : 1000;
+    pthread_mutex_lock(&s->wmu);
+    while (!s->wstop) {
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += (time_t)(period / 1000);
+        until.tv_nsec += (long)(period % 1000) * 1000000L;
+        if (until.tv_nsec >= 1000000000L) {
+            until.tv_sec++;
+            until.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&s->wcv, &s->wmu, &until);
+        int64_t now = hd_mono_ms();
+        unsigned long dropped = 0;
+        for (struct conn_watch *w = s->watched; w != NULL; w = w->next) {
+            if (w->reaped || __atomic_load_n(&w->in_request, __ATOMIC_ACQUIRE) ||
+                __atomic_load_n(&w->deadline_ms, __ATOMIC_RELAXED) > now) {
+                continue;
+            }
+            shutdown(w->fd, SHUT_RDWR);
+            w->reaped = 1;
+            dropped++;
+        }
+        if (dropped > 0) {
+            s->dropped += dropped;
+            if (now - s->dropped_logged_ms >= HD_HTTP_LOG_EVERY_MS) {
+                hd_log(HD_LOG_WARN,
+                       "http server: dropped %lu connection(s) that did not complete their request headers "
+                       "within limits.headerTimeoutMs (%lld ms)",
+                       s->dropped, (long long)s->header_timeout_ms);
+                s->dropped = 0;
+                s->dropped_logged_ms = now;
+            }
+        }
+    }
+    pthread_mutex_unlock(&s->wmu);
+    return NULL;
+}
+
+/* Runs s->check on the headers; 0 when it refused (the answer is queued). */
+static int check_headers(struct hd_http_server *s, struct hd_http_async *cx, const char *url,
+                         const char *method)
+{
+    struct hd_http_req req = {.method = method, .path = url, .body = NULL, .body_len = 0, .impl = cx};
+    struct hd_http_resp resp;
+    resp_init(&resp);
+    resp.status = 200;
+    int go_on = s->check(s->ud, &req, &resp);
+    if (!go_on) {
+        cx->refused = 1;
+        hd_buf_free(&cx->body);
+        (void)queue(cx->conn, &resp);
+    }
+    resp_clear(&resp);
+    return go_on;
+}
+
+/* lint:callback (libmicrohttpd's MHD_AccessHandlerCallback) */
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url, const char *method,
                                   const char *version, const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
@@ -302,8 +460,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         cx->conn = c;
         hd_buf_init(&cx->body, s->max_body);
         *con_cls = cx;
-        /* Refuse a declared oversized body before reading it: MHD then skips
-         * the upload and closes the connection after the answer. */
+        watch_request(c, 1); /* the headers are in: no deadline while it runs */
+        /* Authenticate (and route) on the headers: a refused request costs
+         * no body buffer. MHD then skips the upload and closes the connection
+         * after the answer, as for the 413 below. */
+        if (s->check != NULL && !check_headers(s, cx, url, method)) {
+            return MHD_YES;
+        }
+        /* Refuse a declared oversized body before reading it. */
         const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         int64_t n = 0;
         if (cl != NULL && hd_parse_i64(cl, &n) == HD_OK && s->max_body > 0 && n > 0 &&
@@ -328,6 +492,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         pthread_mutex_unlock(&s->amu);
         return done ? answer_deferred(cx) : MHD_YES;
+    }
+    if (cx->refused) {
+        *upload_data_size = 0; /* answered already: discard whatever comes */
+        return MHD_YES;
     }
     if (*upload_data_size > 0) {
         if (!cx->too_big && hd_buf_append(&cx->body, upload_data, *upload_data_size) != HD_OK) {
@@ -379,6 +547,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         return;
     }
     *con_cls = NULL;
+    /* A kept-alive connection's next request must come, headers complete,
+     * within the header timeout too. */
+    watch_request(c, 0);
     if (cx->deferred) {
         struct hd_http_server *s = cx->s;
         pthread_mutex_lock(&s->amu);
@@ -394,12 +565,32 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     ctx_free(cx);
 }
 
+/* libmicrohttpd's warnings, rate-limited: a flood of refused or dropped
+ * connections is an attack or an overload, and must not become a flood of
+ * log lines (one per HD_HTTP_LOG_EVERY_MS, with the count of those left out). */
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    struct hd_http_server *s = cls;
+    int64_t now = hd_mono_ms();
+    pthread_mutex_lock(&s->logmu);
+    if (s->log_last_ms != 0 && now - s->log_last_ms < HD_HTTP_LOG_EVERY_MS) {
+        s->log_skipped++;
+        pthread_mutex_unlock(&s->logmu);
+        return;
+    }
+    unsigned long skipped = s->log_skipped;
+    s->log_skipped = 0;
+    s->log_last_ms = now;
+    pthread_mutex_unlock(&s->logmu);
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
-    hd_log(HD_LOG_WARN, "http server: %s", msg);
+    if (skipped > 0) {
+        hd_log(HD_LOG_WARN, "http server: %s (%lu similar messages in the last %d s not shown)", msg, skipped,
+               HD_HTTP_LOG_EVERY_MS / 1000);
+    } else {
+        hd_log(HD_LOG_WARN, "http server: %s", msg);
+    }
 }
 
 static char *read_file(const char *path, const char *what, struct hd_err *err)
@@ -489,6 +680,11 @@ struct hd_http_server *hd_http_server_start(const struct hd_http_server_opts *o,
     s->max_body = o->max_body;
     pthread_mutex_init(&s->amu, NULL);
     pthread_cond_init(&s->acv, NULL);
+    pthread_mutex_init(&s->logmu, NULL);
+    pthread_mutex_init(&s->wmu, NULL);
+    pthread_cond_init(&s->wcv, NULL);
+    s->check = o->check;
+    s->header_timeout_ms = o->header_timeout_ms > 0 ? o->header_timeout_ms : HD_HTTP_CONN_TIMEOUT_S * 1000L;
     struct sockaddr_in sa;
     if (parse_listen(o->listen, &sa, err) != HD_OK) {
         goto fail;
@@ -514,23 +710,43 @@ struct hd_http_server *hd_http_server_start(const struct hd_http_server_opts *o,
         {MHD_OPTION_END, 0, NULL},
     };
     struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};
+    struct MHD_OptionItem limits[] = {
+        {o->max_connections > 0 ? MHD_OPTION_CONNECTION_LIMIT : MHD_OPTION_END, o->max_connections, NULL},
+        {o->max_connections_ip > 0 ? MHD_OPTION_PER_IP_CONNECTION_LIMIT : MHD_OPTION_END,
+         o->max_connections_ip, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    if (o->max_connections == 0 && o->max_connections_ip > 0) {
+        limits[0] = limits[1];
+        limits[1] = limits[2];
+    }
     /* The logger must be the first option to catch every message. */
     s->d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                             MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa, MHD_OPTION_CONNECTION_TIMEOUT,
                             (unsigned int)HD_HTTP_CONN_TIMEOUT_S, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
-                            s, MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HD_HTTP_THREADS, MHD_OPTION_ARRAY,
+                            s, MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_THREAD_POOL_SIZE,
+                            (unsigned int)HD_HTTP_THREADS, MHD_OPTION_ARRAY, limits, MHD_OPTION_ARRAY,
                             tls ? tls_opts : no_opts, MHD_OPTION_END);
     if (s->d == NULL) {
         hd_err_set(err, HD_EIO, "cannot listen on %s%s (address in use, or bad TLS files?)", o->listen,
                    tls ? " with TLS" : "");
         goto fail;
     }
+    if (pthread_create(&s->reaper, NULL, reaper_main, s) != 0) {
+        hd_err_set(err, HD_ENOMEM, "cannot start the header timeout thread");
+        MHD_stop_daemon(s->d);
+        goto fail;
+    }
+    s->reaper_started = 1;
     return s;
 fail:
     free(s->cert_pem);
     free(s->key_pem);
     pthread_cond_destroy(&s->acv);
     pthread_mutex_destroy(&s->amu);
+    pthread_mutex_destroy(&s->logmu);
+    pthread_cond_destroy(&s->wcv);
+    pthread_mutex_destroy(&s->wmu);
     free(s);
     return NULL;
 }
@@ -574,11 +790,21 @@ void hd_http_server_stop(struct hd_http_server *s)
     }
     pthread_mutex_unlock(&s->amu);
     if (s->d != NULL) {
-        MHD_stop_daemon(s->d);
+        MHD_stop_daemon(s->d); /* closes every connection: the watch list empties */
+    }
+    if (s->reaper_started) {
+        pthread_mutex_lock(&s->wmu);
+        s->wstop = 1;
+        pthread_cond_signal(&s->wcv);
+        pthread_mutex_unlock(&s->wmu);
+        pthread_join(s->reaper, NULL);
     }
     free(s->cert_pem);
     free(s->key_pem);
     pthread_cond_destroy(&s->acv);
     pthread_mutex_destroy(&s->amu);
+    pthread_mutex_destroy(&s->logmu);
+    pthread_cond_destroy(&s->wcv);
+    pthread_mutex_destroy(&s->wmu);
     free(s);
 }

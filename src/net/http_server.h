@@ -63,10 +63,21 @@ struct hd_http_async *hd_http_defer(const struct hd_http_req *req, hd_http_finis
 /* The work is done (any thread, exactly once; the handle is invalid after). */
 void hd_http_async_done(struct hd_http_async *a);
 
+/* Runs on the request's headers, before any body byte is read or buffered:
+ * returns 1 to go on, or 0 after writing the answer (a 401, 403, 404 ...) into
+ * resp; the body is then never read and the connection is closed after the
+ * answer. req->body is NULL. */
+typedef int (*hd_http_check)(void *ud, const struct hd_http_req *req, struct hd_http_resp *resp);
+
 struct hd_http_server_opts {
     const char *listen; /* "HOST:PORT"; port 0 = ephemeral */
     size_t max_body;
-    const char *tls_cert_file; /* both set = HTTPS */
+    hd_http_check check;         /* NULL: every request reads its body */
+    unsigned max_connections;    /* 0 = libmicrohttpd's default */
+    unsigned max_connections_ip; /* per client address; 0 = no cap */
+    long header_timeout_ms;      /* a request's headers (and a keep-alive connection's next
+                                  * request) must come within this; 0 = the idle timeout */
+    const char *tls_cert_file;   /* both set = HTTPS */
     const char *tls_key_file;
 };
 
