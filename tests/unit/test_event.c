@@ -144,13 +144,39 @@ static void test_state_names(void **state)
     assert_string_equal(hd_state_name(HD_STATE_RESOLVED), "RESOLVED");
 }
 
+/* src/model/source.c: every source has a distinct name that hd_source_find
+ * finds again, and a format; a format name is no source. */
+static void test_source_table(void **state)
+{
+    (void)state;
+    struct hd_buf names;
+    hd_buf_init(&names, 0);
+    assert_int_equal(hd_source_names_join(&names), HD_OK);
+    for (int i = 0; i < HD_SRC_COUNT; i++) {
+        const struct hd_source *s = hd_source((enum hd_source_id)i);
+        assert_non_null(s->name);
+        assert_non_null(s->format);
+        assert_ptr_equal(hd_source_name((enum hd_source_id)i), s->name);
+        assert_ptr_equal(hd_source_find(s->name), s);
+        for (int j = 0; j < i; j++) {
+            if (strcmp(hd_source((enum hd_source_id)j)->name, s->name) == 0) {
+                fail_msg("source name '%s' twice in the table", s->name);
+            }
+        }
+        assert_non_null(strstr(names.p, s->name));
+    }
+    assert_null(hd_source_find("sysdig"));
+    assert_null(hd_source_find(""));
+    assert_null(hd_source_find(NULL));
+    hd_buf_free(&names);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_k8s_container_name),
-        cmocka_unit_test(test_rfc3339),
-        cmocka_unit_test(test_event_to_json),
-        cmocka_unit_test(test_state_names),
+        cmocka_unit_test(test_k8s_container_name), cmocka_unit_test(test_rfc3339),
+        cmocka_unit_test(test_event_to_json),      cmocka_unit_test(test_state_names),
+        cmocka_unit_test(test_source_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
