@@ -1,7 +1,7 @@
-/* fixture_util.h - reading the real payloads of tests/fixtures/ and checking
- * decoder refusals, shared by the unit tests (test_decoders,
- * test_decoders_more, channel_fixture.h). Helpers that fail the test use
- * cmocka: include <cmocka.h> first. */
+/* fixture_util.h - reading the real payloads of tests/fixtures/, shared by
+ * the unit tests (decode_util.h, test_jtape, channel_fixture.h). It depends
+ * on no layer of src/: decoding helpers live in decode_util.h. Helpers that
+ * fail the test use cmocka: include <cmocka.h> first. */
 #ifndef HD_TEST_FIXTURE_UTIL_H
 #define HD_TEST_FIXTURE_UTIL_H
 
@@ -9,8 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "input/decoder.h"
 
 /* Whole file, NUL-terminated (an empty file is ""); NULL if unreadable.
  * Caller frees. */
@@ -94,26 +92,6 @@ static inline void fx_each_fixture(const char *dir, int required, fx_fixture_fn 
         free(body);
     }
     closedir(d);
-}
-
-/* body[0..len) must be refused (HD_EINVAL, nothing decoded: all or nothing)
- * with an error naming sub1 and, unless NULL, sub2. */
-static inline void fx_expect_decode_error(const char *body, size_t len, const char *ct, const char *fmt,
-                                          const char *sub1, const char *sub2)
-{
-    struct hd_batch b;
-    struct hd_err err = {0};
-    hd_batch_init(&b);
-    int rc = hd_ingest_decode(body, len, ct, fmt, &b, &err);
-    if (rc != HD_EINVAL) {
-        fail_msg("expected HD_EINVAL for '%.80s' (format %s), got %d (%s)", body, fmt ? fmt : "-", rc,
-                 err.msg);
-    }
-    assert_int_equal(b.n, 0);
-    if (strstr(err.msg, sub1) == NULL || (sub2 != NULL && strstr(err.msg, sub2) == NULL)) {
-        fail_msg("error '%s' lacks '%s' / '%s'", err.msg, sub1, sub2 ? sub2 : "");
-    }
-    hd_batch_free(&b);
 }
 
 #endif

@@ -1,5 +1,7 @@
-/* Unit tests for src/json: the dotted-path syntax shared by hd_json_path
- * (json-c trees) and hd_jv_path (the ingest tape). */
+/* test_json.c - src/json/json.c: the dotted-path syntax (hd_path_next,
+ * hd_path_index), written once there and walked by hd_json_path (json-c
+ * trees) and by jtape.c's hd_jv_path (the ingest tape): both must give the
+ * same answer. The tape itself: test_jtape.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
