@@ -17,9 +17,18 @@
 json_object *hd_opt_get(json_object *obj, const char *key);
 
 int hd_opt_bool(json_object *obj, const char *prefix, const char *key, int def, int *out, struct hd_err *err);
-/* Integer in [min, max] ("must be an integer min..max"). */
-int hd_opt_long(json_object *obj, const char *prefix, const char *key, long min, long max, long def,
-                long *out, struct hd_err *err);
+/* An integer option: its name, its default (when absent or null) and its
+ * range. Written once per option, as a static const next to its reader. */
+struct hd_opt_range {
+    const char *key;
+    long def;
+    long min;
+    long max;
+};
+/* Integer in [r->min, r->max] ("must be an integer min..max"); *out =
+ * r->def when absent. */
+int hd_opt_long(json_object *obj, const char *prefix, const struct hd_opt_range *r, long *out,
+                struct hd_err *err);
 /* String (non-empty when required); *out NULL when absent and not required. */
 int hd_opt_str(json_object *obj, const char *prefix, const char *key, int required, const char **out,
                struct hd_err *err);
@@ -44,8 +53,12 @@ int hd_headers_has(json_object *headers, const char *name);
 void hd_items_set(enum hd_verdict v, const struct hd_response *resp, const char *why, size_t n,
                   struct hd_item_verdict *items);
 
-/* Checks a type table: names present and unique, required hooks set
- * (hd_channel_registry_check runs it on the built-in table). */
+/* The built-in type table (registry.c): *n entries. */
+const struct hd_channel_type *const *hd_channel_types(size_t *n);
+
+/* Checks a type table: names present and unique, required hooks set, option
+ * tables well formed (hd_channel_registry_check runs it on the built-in
+ * table). */
 int hd_channel_registry_check_table(const struct hd_channel_type *const *t, size_t n, struct hd_err *err);
 
 #endif

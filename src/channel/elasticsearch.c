@@ -688,10 +688,15 @@ static enum hd_verdict es_classify(struct hd_channel *ch, const struct hd_respon
     return v;
 }
 
+static const char *const es_secrets[] = {"password", "apiKey", "additionalHeaders.*", NULL};
+static const char *const es_urls[] = {"url", "endpoint", NULL};
+
 const struct hd_channel_type hd_channel_elasticsearch = {
     .name = "ELASTICSEARCH",
     .ctx_size = sizeof(struct es),
     .max_batch = ES_MAX_BATCH,
+    .secret_options = es_secrets,
+    .url_options = es_urls,
     .configure = es_configure,
     .render = es_render,
     .classify = es_classify,

@@ -89,10 +89,15 @@ static enum hd_verdict webhook_classify(struct hd_channel *ch, const struct hd_r
     return v;
 }
 
+static const char *const webhook_secrets[] = {"additionalHeaders.*", NULL};
+static const char *const webhook_urls[] = {"url", "endpoint", NULL};
+
 const struct hd_channel_type hd_channel_webhook = {
     .name = "WEBHOOK",
     .ctx_size = sizeof(struct webhook),
     .max_batch = 1,
+    .secret_options = webhook_secrets,
+    .url_options = webhook_urls,
     .configure = webhook_configure,
     .render = webhook_render,
     .classify = webhook_classify,
