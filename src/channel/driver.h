@@ -42,6 +42,11 @@ int hd_url_valid(const char *s);
  * headers. *out NULL when absent. */
 int hd_opt_headers(json_object *obj, const char *prefix, const char *key, size_t max, json_object **out,
                    struct hd_err *err);
+/* Starts req: method ("POST", "SMTP"), the common options timeoutMs and tls,
+ * and a copy of url replacing req->url (url NULL: req->url is left as is).
+ * HD_OK, or HD_ENOMEM when the copy fails (req->url is then NULL). */
+int hd_request_begin(struct hd_request *req, const struct hd_channel *ch, const char *method,
+                     const char *url);
 /* Adds every header of a validated headers object to req. */
 int hd_request_add_headers(struct hd_request *req, json_object *headers);
 /* 1 if the validated headers object sets name (case-insensitive). */

@@ -487,14 +487,9 @@ static int es_render(struct hd_channel *ch, const struct hd_event *const *evs, s
                               max_bytes);
         }
     }
-    req->method = "POST";
-    free(req->url);
-    req->url = hd_strdup(e->bulk_url);
-    if (req->url == NULL) {
+    if (hd_request_begin(req, ch, "POST", e->bulk_url) != HD_OK) {
         return hd_err_set(err, HD_ENOMEM, "out of memory");
     }
-    req->timeout_ms = ch->common.timeout_ms;
-    req->tls = &ch->common.tls;
     if (!e->user_content_type) {
         rc = hd_request_add_header(req, "Content-Type", "application/x-ndjson");
     }

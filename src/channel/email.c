@@ -727,14 +727,10 @@ static int set_envelope(struct hd_request *req, const struct hd_channel *ch, str
                         char **env_from)
 {
     const struct email *e = ch->ctx;
-    req->method = "SMTP";
-    req->url = hd_strdup(s->url);
+    int rc = hd_request_begin(req, ch, "SMTP", s->url);
     req->mail_from = *env_from;
     *env_from = NULL;
     req->smtp_tls = s->start_tls ? HD_SMTP_TLS_ALL : HD_SMTP_TLS_NONE;
-    req->timeout_ms = ch->common.timeout_ms;
-    req->tls = &ch->common.tls;
-    int rc = req->url != NULL ? HD_OK : HD_ENOMEM;
     for (size_t i = 0; rc == HD_OK && i < json_object_array_length(e->rcpts); i++) {
         rc = hd_request_add_rcpt(req, json_object_get_string(json_object_array_get_idx(e->rcpts, i)));
     }

@@ -213,6 +213,19 @@ int hd_request_add_headers(struct hd_request *req, json_object *headers)
     return HD_OK;
 }
 
+int hd_request_begin(struct hd_request *req, const struct hd_channel *ch, const char *method, const char *url)
+{
+    req->method = method;
+    req->timeout_ms = ch->common.timeout_ms;
+    req->tls = &ch->common.tls;
+    if (url == NULL) {
+        return HD_OK;
+    }
+    free(req->url);
+    req->url = hd_strdup(url);
+    return req->url != NULL ? HD_OK : HD_ENOMEM;
+}
+
 int hd_headers_has(json_object *headers, const char *name)
 {
     if (headers == NULL) {

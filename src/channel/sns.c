@@ -316,9 +316,7 @@ static int publish_request(struct hd_channel *ch, const struct sns_topic *t, con
             rc = HD_ENOMEM;
         }
     }
-    req->method = "POST";
-    req->timeout_ms = ch->common.timeout_ms;
-    req->tls = &ch->common.tls;
+    hd_request_begin(req, ch, "POST", NULL); /* req->url set above */
     if (rc == HD_OK) {
         rc = hd_request_add_header(req, "Content-Type", "application/x-www-form-urlencoded; charset=utf-8");
     }

@@ -416,9 +416,7 @@ static int common_request(struct hd_channel *ch, struct hd_request *req, const c
 {
     const struct splunk *s = ch->ctx;
     char auth[1024];
-    req->method = "POST";
-    req->timeout_ms = ch->common.timeout_ms;
-    req->tls = &ch->common.tls;
+    hd_request_begin(req, ch, "POST", NULL); /* the URL depends on the endpoint (event, raw, ack) */
     int n = snprintf(auth, sizeof(auth), "Splunk %s", s->token);
     if (n < 0 || (size_t)n >= sizeof(auth)) {
         return HD_ETOOBIG;

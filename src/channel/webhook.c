@@ -56,14 +56,9 @@ static int webhook_render(struct hd_channel *ch, const struct hd_event *const *e
     if (n != 1) {
         return hd_err_set(err, HD_EINVAL, "webhook: renders one event per request, got %zu", n);
     }
-    req->method = "POST";
-    free(req->url);
-    req->url = hd_strdup(w->url);
-    if (req->url == NULL) {
+    if (hd_request_begin(req, ch, "POST", w->url) != HD_OK) {
         return hd_err_set(err, HD_ENOMEM, "out of memory");
     }
-    req->timeout_ms = ch->common.timeout_ms;
-    req->tls = &ch->common.tls;
     if (!w->user_content_type) {
         rc = hd_request_add_header(req, "Content-Type", "application/json");
     }
