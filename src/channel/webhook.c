@@ -1,7 +1,7 @@
 /* webhook.c - WEBHOOK: one POST per event to options.url (SPEC 4, 7).
  *
  * Sysdig option names: url, additionalHeaders, customData,
- * allowInsecureConnections (common, see channel.c), plus herald's template
+ * allowInsecureConnections (common, see options.c), plus herald's template
  * and transform. The body is by default the event's original payload byte for
  * byte, as Sysdig itself would have posted it; this is what the article's
  * Elasticsearch /index/type and Splunk HEC /raw recipes rely on.
