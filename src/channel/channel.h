@@ -71,6 +71,16 @@ struct hd_channel_type {
     const char *name; /* "WEBHOOK" */
     size_t ctx_size;
     size_t max_batch; /* events per request; 1 = one per event */
+    /* The type's own option tables (STYLE "One table per fact"), each
+     * NULL-terminated and never NULL (registry.c checks them at start).
+     * secret_options: options whose values are secrets, masked in answers
+     * and kept when a PUT sends the mask back (secrets.c); a name ending in
+     * HD_SECRET_EACH is an object every member value of which is a secret
+     * ("additionalHeaders.*"). url_options: options that hold a destination
+     * URL ("url", "privateChannelUrl", ...), "endpoint" (a common option,
+     * options.c) included in every type's list. */
+    const char *const *secret_options;
+    const char *const *url_options;
     /* Validates options and fills ch->ctx; err names the field ("options.url: ..."). */
     int (*configure)(struct hd_channel *ch, json_object *options, struct hd_err *err);
     /* Renders the request (url, headers, body) for evs[0..n). Pure. A type
@@ -126,6 +136,7 @@ json_object *hd_channel_mask_secrets(json_object *obj);
  * replaced by the value stored in old at the same path. */
 void hd_channel_keep_secrets(json_object *nobj, json_object *old);
 #define HD_SECRET_MASK "********"
+#define HD_SECRET_EACH ".*" /* suffix in secret_options: every member of that object */
 
 /* Default classification of an HTTP answer (SPEC section 6): 2xx delivered;
  * 408, 429, 5xx and transport errors retried; other 4xx dead. */

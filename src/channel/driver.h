@@ -17,9 +17,18 @@
 json_object *hd_opt_get(json_object *obj, const char *key);
 
 int hd_opt_bool(json_object *obj, const char *prefix, const char *key, int def, int *out, struct hd_err *err);
-/* Integer in [min, max] ("must be an integer min..max"). */
-int hd_opt_long(json_object *obj, const char *prefix, const char *key, long min, long max, long def,
-                long *out, struct hd_err *err);
+/* An integer option: its name, its default (when absent or null) and its
+ * range. Written once per option, as a static const next to its reader. */
+struct hd_opt_range {
+    const char *key;
+    long def;
+    long min;
+    long max;
+};
+/* Integer in [r->min, r->max] ("must be an integer min..max"); *out =
+ * r->def when absent. */
+int hd_opt_long(json_object *obj, const char *prefix, const struct hd_opt_range *r, long *out,
+                struct hd_err *err);
 /* String (non-empty when required); *out NULL when absent and not required. */
 int hd_opt_str(json_object *obj, const char *prefix, const char *key, int required, const char **out,
                struct hd_err *err);
@@ -33,6 +42,11 @@ int hd_url_valid(const char *s);
  * headers. *out NULL when absent. */
 int hd_opt_headers(json_object *obj, const char *prefix, const char *key, size_t max, json_object **out,
                    struct hd_err *err);
+/* Starts req: method ("POST", "SMTP"), the common options timeoutMs and tls,
+ * and a copy of url replacing req->url (url NULL: req->url is left as is).
+ * HD_OK, or HD_ENOMEM when the copy fails (req->url is then NULL). */
+int hd_request_begin(struct hd_request *req, const struct hd_channel *ch, const char *method,
+                     const char *url);
 /* Adds every header of a validated headers object to req. */
 int hd_request_add_headers(struct hd_request *req, json_object *headers);
 /* 1 if the validated headers object sets name (case-insensitive). */
@@ -44,8 +58,12 @@ int hd_headers_has(json_object *headers, const char *name);
 void hd_items_set(enum hd_verdict v, const struct hd_response *resp, const char *why, size_t n,
                   struct hd_item_verdict *items);
 
-/* Checks a type table: names present and unique, required hooks set
- * (hd_channel_registry_check runs it on the built-in table). */
+/* The built-in type table (registry.c): *n entries. */
+const struct hd_channel_type *const *hd_channel_types(size_t *n);
+
+/* Checks a type table: names present and unique, required hooks set, option
+ * tables well formed (hd_channel_registry_check runs it on the built-in
+ * table). */
 int hd_channel_registry_check_table(const struct hd_channel_type *const *t, size_t n, struct hd_err *err);
 
 #endif

@@ -487,14 +487,9 @@ static int es_render(struct hd_channel *ch, const struct hd_event *const *evs, s
                               max_bytes);
         }
     }
-    req->method = "POST";
-    free(req->url);
-    req->url = hd_strdup(e->bulk_url);
-    if (req->url == NULL) {
+    if (hd_request_begin(req, ch, "POST", e->bulk_url) != HD_OK) {
         return hd_err_set(err, HD_ENOMEM, "out of memory");
     }
-    req->timeout_ms = ch->common.timeout_ms;
-    req->tls = &ch->common.tls;
     if (!e->user_content_type) {
         rc = hd_request_add_header(req, "Content-Type", "application/x-ndjson");
     }
@@ -688,10 +683,15 @@ static enum hd_verdict es_classify(struct hd_channel *ch, const struct hd_respon
     return v;
 }
 
+static const char *const es_secrets[] = {"password", "apiKey", "additionalHeaders.*", NULL};
+static const char *const es_urls[] = {"url", "endpoint", NULL};
+
 const struct hd_channel_type hd_channel_elasticsearch = {
     .name = "ELASTICSEARCH",
     .ctx_size = sizeof(struct es),
     .max_batch = ES_MAX_BATCH,
+    .secret_options = es_secrets,
+    .url_options = es_urls,
     .configure = es_configure,
     .render = es_render,
     .classify = es_classify,

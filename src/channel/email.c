@@ -423,30 +423,6 @@ out:
     return rc;
 }
 
-/* One "Label:  value" line of the text part, skipped when value is absent. */
-static int text_row(struct hd_buf *b, const char *label, const char *value)
-{
-    if (value == NULL || value[0] == '\0') {
-        return HD_OK;
-    }
-    return hd_buf_printf(b, "%-11s %s\n", label, value);
-}
-
-static int html_row(struct hd_buf *b, const char *label, const char *value)
-{
-    if (value == NULL || value[0] == '\0') {
-        return HD_OK;
-    }
-    int rc = hd_buf_printf(b, "<tr><th align=\"left\" style=\"padding:2px 12px 2px 0\">%s</th><td>", label);
-    if (rc == HD_OK) {
-        rc = html_escape(b, value);
-    }
-    if (rc == HD_OK) {
-        rc = hd_buf_puts(b, "</td></tr>\n");
-    }
-    return rc;
-}
-
 static const char *state_text(enum hd_state s)
 {
     return s == HD_STATE_OK         ? "OK (condition cleared)"
@@ -462,142 +438,141 @@ static const char *sev_color(int sev, enum hd_state st)
     return sev <= 3 ? "#c62828" : sev <= 5 ? "#ef6c00" : "#546e7a";
 }
 
-/* The text and HTML bodies (LF line ends; qp_encode makes them CRLF). */
-static int build_bodies(const struct hd_channel *ch, const struct hd_event *ev, const char *subject,
-                        struct hd_buf *text, struct hd_buf *html)
-{
+/* What both bodies show about an event, computed once. rows[] is the
+ * summary table, in order; a row without a value is skipped. */
+struct facts {
     char when[64];
     char sev[32];
     char container[160];
-    hd_format_iso_ms(ev->ts_us, when, sizeof(when));
-    snprintf(sev, sizeof(sev), "%s (%d)", sev_label(ev->severity), ev->severity);
-    container[0] = '\0';
+    const char *link; /* the source's link, NULL unless a valid http(s) URL */
+    int test;
+    struct {
+        const char *label;
+        const char *value;
+    } rows[8];
+};
+
+static void facts_init(struct facts *f, const struct hd_event *ev)
+{
+    hd_format_iso_ms(ev->ts_us, f->when, sizeof(f->when));
+    snprintf(f->sev, sizeof(f->sev), "%s (%d)", sev_label(ev->severity), ev->severity);
+    f->container[0] = '\0';
     if (ev->k8s_container != NULL || ev->container_id != NULL) {
-        snprintf(container, sizeof(container), "%s%s%s%s", ev->k8s_container ? ev->k8s_container : "",
+        snprintf(f->container, sizeof(f->container), "%s%s%s%s", ev->k8s_container ? ev->k8s_container : "",
                  ev->k8s_container && ev->container_id ? " (" : "", ev->container_id ? ev->container_id : "",
                  ev->k8s_container && ev->container_id ? ")" : "");
     }
-    int test = is_test_event(ev);
-    const char *link = ev->url != NULL && hd_url_valid(ev->url) ? ev->url : NULL;
+    f->test = is_test_event(ev);
+    f->link = ev->url != NULL && hd_url_valid(ev->url) ? ev->url : NULL;
+    const char *values[] = {state_text(ev->state), f->sev,      f->when,      ev->source,
+                            ev->k8s_namespace,     ev->k8s_pod, f->container, ev->host};
+    static const char *const labels[] = {"State",     "Severity", "Time",      "Source",
+                                         "Namespace", "Pod",      "Container", "Host"};
+    for (size_t i = 0; i < sizeof(f->rows) / sizeof(f->rows[0]); i++) {
+        f->rows[i].label = labels[i];
+        f->rows[i].value = values[i] != NULL && values[i][0] != '\0' ? values[i] : NULL;
+    }
+}
 
+/* The text part: "Label:  value" lines under the subject. */
+static int build_text(const struct hd_channel *ch, const struct hd_event *ev, const struct facts *f,
+                      const char *subject, struct hd_buf *text)
+{
     int rc = hd_buf_printf(text, "%s\n\n", subject);
-    if (rc == HD_OK && test) {
+    if (rc == HD_OK && f->test) {
         rc = hd_buf_puts(text, "This is a TEST notification: nothing happened, the channel works.\n\n");
     }
-    if (rc == HD_OK) {
-        rc = text_row(text, "State:", state_text(ev->state));
-    }
-    if (rc == HD_OK) {
-        rc = text_row(text, "Severity:", sev);
-    }
-    if (rc == HD_OK) {
-        rc = text_row(text, "Time:", when);
-    }
-    if (rc == HD_OK) {
-        rc = text_row(text, "Source:", ev->source);
-    }
-    if (rc == HD_OK) {
-        rc = text_row(text, "Namespace:", ev->k8s_namespace);
-    }
-    if (rc == HD_OK) {
-        rc = text_row(text, "Pod:", ev->k8s_pod);
-    }
-    if (rc == HD_OK) {
-        rc = text_row(text, "Container:", container);
-    }
-    if (rc == HD_OK) {
-        rc = text_row(text, "Host:", ev->host);
+    for (size_t i = 0; rc == HD_OK && i < sizeof(f->rows) / sizeof(f->rows[0]); i++) {
+        char label[16];
+        if (f->rows[i].value != NULL) {
+            snprintf(label, sizeof(label), "%s:", f->rows[i].label);
+            rc = hd_buf_printf(text, "%-11s %s\n", label, f->rows[i].value);
+        }
     }
     if (rc == HD_OK && ev->description != NULL && ev->description[0] != '\0') {
         rc = hd_buf_printf(text, "\n%s\n", ev->description);
     }
-    if (rc == HD_OK && link != NULL) {
-        rc = hd_buf_printf(text, "\nOpen: %s\n", link);
+    if (rc == HD_OK && f->link != NULL) {
+        rc = hd_buf_printf(text, "\nOpen: %s\n", f->link);
     }
     if (rc == HD_OK) {
         rc = hd_buf_printf(text, "\n-- \nSent by herald, channel \"%s\"; event %s.\n",
                            ch->name ? ch->name : "", ev->id);
     }
+    return rc;
+}
 
-    /* HTML: inline styles only (mail clients drop <style>), every value escaped. */
+/* Appends before, value escaped, then after. */
+static int html_wrap(struct hd_buf *b, const char *before, const char *value, const char *after)
+{
+    int rc = hd_buf_puts(b, before);
     if (rc == HD_OK) {
-        rc = hd_buf_puts(html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>");
+        rc = html_escape(b, value);
     }
     if (rc == HD_OK) {
-        rc = html_escape(html, subject);
+        rc = hd_buf_puts(b, after);
     }
+    return rc;
+}
+
+/* The HTML part: inline styles only (mail clients drop <style>), every value
+ * escaped. */
+static int build_html(const struct hd_channel *ch, const struct hd_event *ev, const struct facts *f,
+                      const char *subject, struct hd_buf *html)
+{
+    char h2[128];
+    snprintf(h2, sizeof(h2),
+             "</title></head>\n<body style=\"font-family:sans-serif\">\n"
+             "<h2 style=\"color:%s;margin:0 0 8px 0\">",
+             sev_color(ev->severity, ev->state));
+    int rc = html_wrap(html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>", subject, h2);
     if (rc == HD_OK) {
-        rc = hd_buf_printf(html,
-                           "</title></head>\n<body style=\"font-family:sans-serif\">\n"
-                           "<h2 style=\"color:%s;margin:0 0 8px 0\">",
-                           sev_color(ev->severity, ev->state));
+        rc = html_wrap(html, "", subject, "</h2>\n");
     }
-    if (rc == HD_OK) {
-        rc = html_escape(html, subject);
-    }
-    if (rc == HD_OK) {
-        rc = hd_buf_puts(html, "</h2>\n");
-    }
-    if (rc == HD_OK && test) {
+    if (rc == HD_OK && f->test) {
         rc = hd_buf_puts(html,
                          "<p><b>This is a TEST notification</b>: nothing happened, the channel works.</p>\n");
     }
     if (rc == HD_OK) {
         rc = hd_buf_puts(html, "<table>\n");
     }
-    if (rc == HD_OK) {
-        rc = html_row(html, "State", state_text(ev->state));
-    }
-    if (rc == HD_OK) {
-        rc = html_row(html, "Severity", sev);
-    }
-    if (rc == HD_OK) {
-        rc = html_row(html, "Time", when);
-    }
-    if (rc == HD_OK) {
-        rc = html_row(html, "Source", ev->source);
-    }
-    if (rc == HD_OK) {
-        rc = html_row(html, "Namespace", ev->k8s_namespace);
-    }
-    if (rc == HD_OK) {
-        rc = html_row(html, "Pod", ev->k8s_pod);
-    }
-    if (rc == HD_OK) {
-        rc = html_row(html, "Container", container);
-    }
-    if (rc == HD_OK) {
-        rc = html_row(html, "Host", ev->host);
+    for (size_t i = 0; rc == HD_OK && i < sizeof(f->rows) / sizeof(f->rows[0]); i++) {
+        if (f->rows[i].value != NULL) {
+            rc = hd_buf_printf(html, "<tr><th align=\"left\" style=\"padding:2px 12px 2px 0\">%s</th>",
+                               f->rows[i].label);
+            if (rc == HD_OK) {
+                rc = html_wrap(html, "<td>", f->rows[i].value, "</td></tr>\n");
+            }
+        }
     }
     if (rc == HD_OK) {
         rc = hd_buf_puts(html, "</table>\n");
     }
     if (rc == HD_OK && ev->description != NULL && ev->description[0] != '\0') {
-        rc = hd_buf_puts(html, "<p>");
-        if (rc == HD_OK) {
-            rc = html_escape(html, ev->description);
-        }
-        if (rc == HD_OK) {
-            rc = hd_buf_puts(html, "</p>\n");
-        }
+        rc = html_wrap(html, "<p>", ev->description, "</p>\n");
     }
-    if (rc == HD_OK && link != NULL) {
-        rc = hd_buf_puts(html, "<p><a href=\"");
-        if (rc == HD_OK) {
-            rc = html_escape(html, link);
-        }
-        if (rc == HD_OK) {
-            rc = hd_buf_puts(html, "\">Open in the source</a></p>\n");
-        }
+    if (rc == HD_OK && f->link != NULL) {
+        rc = html_wrap(html, "<p><a href=\"", f->link, "\">Open in the source</a></p>\n");
     }
     if (rc == HD_OK) {
-        rc = hd_buf_puts(html, "<p style=\"color:#777;font-size:small\">Sent by herald, channel &quot;");
+        rc = html_wrap(html, "<p style=\"color:#777;font-size:small\">Sent by herald, channel &quot;",
+                       ch->name ? ch->name : "", "&quot;; event ");
     }
     if (rc == HD_OK) {
-        rc = html_escape(html, ch->name ? ch->name : "");
+        rc = hd_buf_printf(html, "%s.</p>\n</body></html>\n", ev->id);
     }
+    return rc;
+}
+
+/* The text and HTML bodies (LF line ends; qp_encode makes them CRLF). */
+static int build_bodies(const struct hd_channel *ch, const struct hd_event *ev, const char *subject,
+                        struct hd_buf *text, struct hd_buf *html)
+{
+    struct facts f;
+    facts_init(&f, ev);
+    int rc = build_text(ch, ev, &f, subject, text);
     if (rc == HD_OK) {
-        rc = hd_buf_printf(html, "&quot;; event %s.</p>\n</body></html>\n", ev->id);
+        rc = build_html(ch, ev, &f, subject, html);
     }
     return rc;
 }
@@ -641,23 +616,143 @@ static int apply_template(const struct hd_channel *ch, const struct hd_event *ev
     return rc;
 }
 
-static int email_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n,
-                        struct hd_request *req, struct hd_err *err)
+/* The message headers up to the start of the text part (RFC 5322, MIME
+ * multipart/alternative with the event id as boundary). */
+static int put_headers(struct hd_buf *m, const struct hd_channel *ch, const struct hd_event *ev,
+                       const char *from, json_object *rcpts, const struct hd_buf *subject)
 {
-    struct email *e = ch->ctx;
-    struct smtp_copy s = {0};
-    struct hd_buf subject, text, html;
-    char *env_from = NULL;
     char thread[33];
+    /* Threading id: the same for every state of one alert. */
+    const char *key = ev->alert_key != NULL ? ev->alert_key : ev->id;
+    hd_hash128_hex(key, strlen(key), thread);
+
+    int rc = hd_buf_printf(m, "From: %s\r\nTo: ", from);
+    for (size_t i = 0; rc == HD_OK && i < json_object_array_length(rcpts); i++) {
+        rc = hd_buf_printf(m, "%s%s", i > 0 ? ",\r\n " : "",
+                           json_object_get_string(json_object_array_get_idx(rcpts, i)));
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(m, "\r\nSubject: ");
+    }
+    if (rc == HD_OK) {
+        rc = header_text(m, subject->p, subject->len);
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(m, "\r\nDate: ");
+    }
+    if (rc == HD_OK) {
+        rc = rfc5322_date(m, hd_now_us());
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_printf(m,
+                           "\r\nMessage-ID: <%s.%lld@herald>\r\n"
+                           "References: <alert-%s@herald>\r\n"
+                           "MIME-Version: 1.0\r\n"
+                           "Content-Type: multipart/alternative; boundary=\"=_herald_%s\"\r\n"
+                           "Auto-Submitted: auto-generated\r\n"
+                           "X-Herald-Event-Id: %s\r\n"
+                           "X-Herald-Alert: %s\r\n"
+                           "X-Herald-State: %s\r\n"
+                           "%s"
+                           "\r\n"
+                           "This is a multi-part message in MIME format.\r\n",
+                           ev->id, (long long)ch->id, thread, ev->id, ev->id, thread,
+                           hd_state_name(ev->state), is_test_event(ev) ? "X-Herald-Test: true\r\n" : "");
+    }
+    return rc;
+}
+
+/* The two parts, quoted-printable, and the closing boundary. */
+static int put_parts(struct hd_buf *m, const struct hd_event *ev, const struct hd_buf *text,
+                     const struct hd_buf *html)
+{
+    const struct hd_buf *body[] = {text, html};
+    static const char *const type[] = {"text/plain", "text/html"};
     int rc = HD_OK;
+    for (size_t i = 0; rc == HD_OK && i < 2; i++) {
+        rc = hd_buf_printf(m,
+                           "\r\n--=_herald_%s\r\n"
+                           "Content-Type: %s; charset=UTF-8\r\n"
+                           "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
+                           ev->id, type[i]);
+        if (rc == HD_OK) {
+            rc = qp_encode(m, body[i]->p, body[i]->len);
+        }
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_printf(m, "\r\n--=_herald_%s--\r\n", ev->id);
+    }
+    return rc;
+}
+
+/* The whole message of ev into m: subject and bodies (built in, or from
+ * options.template), headers, parts. */
+static int build_message(const struct hd_channel *ch, const struct hd_event *ev, const char *from,
+                         struct hd_buf *m, struct hd_err *err)
+{
+    const struct email *e = ch->ctx;
+    struct hd_buf subject, text, html;
     hd_buf_init(&subject, 0);
     hd_buf_init(&text, MESSAGE_MAX);
     hd_buf_init(&html, MESSAGE_MAX);
+    int rc = hd_alert_subject(ev, &subject);
+    if (rc == HD_OK) {
+        rc = build_bodies(ch, ev, subject.p, &text, &html);
+    }
+    if (rc == HD_OK && ch->common.tmpl != NULL) {
+        rc = apply_template(ch, ev, &subject, &text, &html, err);
+        if (rc != HD_OK && rc != HD_ENOMEM) {
+            goto out; /* err says which part of the template */
+        }
+    }
+    if (rc == HD_OK) {
+        rc = put_headers(m, ch, ev, from, e->rcpts, &subject);
+    }
+    if (rc == HD_OK) {
+        rc = put_parts(m, ev, &text, &html);
+    }
+    if (rc != HD_OK) {
+        rc = hd_err_set(err, rc, "email: cannot build the message: %s", hd_strerror(rc));
+    }
+out:
+    hd_buf_free(&subject);
+    hd_buf_free(&text);
+    hd_buf_free(&html);
+    return rc;
+}
+
+/* The envelope: server, MAIL FROM (env_from, taken over), RCPT TO, AUTH
+ * (taken over from s). */
+static int set_envelope(struct hd_request *req, const struct hd_channel *ch, struct smtp_copy *s,
+                        char **env_from)
+{
+    const struct email *e = ch->ctx;
+    int rc = hd_request_begin(req, ch, "SMTP", s->url);
+    req->mail_from = *env_from;
+    *env_from = NULL;
+    req->smtp_tls = s->start_tls ? HD_SMTP_TLS_ALL : HD_SMTP_TLS_NONE;
+    for (size_t i = 0; rc == HD_OK && i < json_object_array_length(e->rcpts); i++) {
+        rc = hd_request_add_rcpt(req, json_object_get_string(json_object_array_get_idx(e->rcpts, i)));
+    }
+    if (rc == HD_OK && s->username != NULL && s->username[0] != '\0') {
+        req->username = s->username;
+        req->password = s->password;
+        s->username = NULL;
+        s->password = NULL;
+    }
+    return rc;
+}
+
+static int email_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n,
+                        struct hd_request *req, struct hd_err *err)
+{
+    struct smtp_copy s = {0};
+    char *env_from = NULL;
+    int rc = HD_OK;
     if (n != 1) {
         rc = hd_err_set(err, HD_EINVAL, "email: renders one event per message, got %zu", n);
         goto out;
     }
-    const struct hd_event *ev = evs[0];
     rc = smtp_snapshot(&s);
     if (rc != HD_OK) {
         hd_err_set(err, rc, "out of memory");
@@ -667,111 +762,17 @@ static int email_render(struct hd_channel *ch, const struct hd_event *const *evs
         rc = hd_err_set(err, HD_EINVAL, "email: smtp.url / smtp.from missing or invalid in herald's config");
         goto out;
     }
-    rc = hd_alert_subject(ev, &subject);
-    if (rc == HD_OK) {
-        rc = build_bodies(ch, ev, subject.p, &text, &html);
-    }
-    if (rc == HD_OK && ch->common.tmpl != NULL) {
-        rc = apply_template(ch, ev, &subject, &text, &html, err);
-        if (rc != HD_OK && rc != HD_ENOMEM) {
-            goto out;
-        }
-    }
+    rc = build_message(ch, evs[0], s.from, &req->body, err);
     if (rc != HD_OK) {
-        rc = hd_err_set(err, rc, "email: cannot build the message: %s", hd_strerror(rc));
         goto out;
     }
-
-    /* Threading id: the same for every state of one alert. */
-    const char *key = ev->alert_key != NULL ? ev->alert_key : ev->id;
-    hd_hash128_hex(key, strlen(key), thread);
-
-    struct hd_buf *m = &req->body;
-    rc = hd_buf_printf(m, "From: %s\r\nTo: ", s.from);
-    for (size_t i = 0; rc == HD_OK && i < json_object_array_length(e->rcpts); i++) {
-        rc = hd_buf_printf(m, "%s%s", i > 0 ? ",\r\n " : "",
-                           json_object_get_string(json_object_array_get_idx(e->rcpts, i)));
-    }
-    if (rc == HD_OK) {
-        rc = hd_buf_puts(m, "\r\nSubject: ");
-    }
-    if (rc == HD_OK) {
-        rc = header_text(m, subject.p, subject.len);
-    }
-    if (rc == HD_OK) {
-        rc = hd_buf_puts(m, "\r\nDate: ");
-    }
-    if (rc == HD_OK) {
-        rc = rfc5322_date(m, hd_now_us());
-    }
-    if (rc == HD_OK) {
-        rc =
-            hd_buf_printf(m,
-                          "\r\nMessage-ID: <%s.%lld@herald>\r\n"
-                          "References: <alert-%s@herald>\r\n"
-                          "MIME-Version: 1.0\r\n"
-                          "Content-Type: multipart/alternative; boundary=\"=_herald_%s\"\r\n"
-                          "Auto-Submitted: auto-generated\r\n"
-                          "X-Herald-Event-Id: %s\r\n"
-                          "X-Herald-Alert: %s\r\n"
-                          "X-Herald-State: %s\r\n"
-                          "%s"
-                          "\r\n"
-                          "This is a multi-part message in MIME format.\r\n"
-                          "\r\n--=_herald_%s\r\n"
-                          "Content-Type: text/plain; charset=UTF-8\r\n"
-                          "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-                          ev->id, (long long)ch->id, thread, ev->id, ev->id, thread, hd_state_name(ev->state),
-                          is_test_event(ev) ? "X-Herald-Test: true\r\n" : "", ev->id);
-    }
-    if (rc == HD_OK) {
-        rc = qp_encode(m, text.p, text.len);
-    }
-    if (rc == HD_OK) {
-        rc = hd_buf_printf(m,
-                           "\r\n--=_herald_%s\r\n"
-                           "Content-Type: text/html; charset=UTF-8\r\n"
-                           "Content-Transfer-Encoding: quoted-printable\r\n\r\n",
-                           ev->id);
-    }
-    if (rc == HD_OK) {
-        rc = qp_encode(m, html.p, html.len);
-    }
-    if (rc == HD_OK) {
-        rc = hd_buf_printf(m, "\r\n--=_herald_%s--\r\n", ev->id);
-    }
-
-    /* The envelope. */
-    if (rc == HD_OK) {
-        req->method = "SMTP";
-        req->url = hd_strdup(s.url);
-        req->mail_from = env_from;
-        env_from = NULL;
-        req->smtp_tls = s.start_tls ? HD_SMTP_TLS_ALL : HD_SMTP_TLS_NONE;
-        req->timeout_ms = ch->common.timeout_ms;
-        req->tls = &ch->common.tls;
-        if (req->url == NULL) {
-            rc = HD_ENOMEM;
-        }
-    }
-    for (size_t i = 0; rc == HD_OK && i < json_object_array_length(e->rcpts); i++) {
-        rc = hd_request_add_rcpt(req, json_object_get_string(json_object_array_get_idx(e->rcpts, i)));
-    }
-    if (rc == HD_OK && s.username != NULL && s.username[0] != '\0') {
-        req->username = s.username;
-        req->password = s.password;
-        s.username = NULL;
-        s.password = NULL;
-    }
+    rc = set_envelope(req, ch, &s, &env_from);
     if (rc != HD_OK) {
         hd_err_set(err, rc, "email: cannot build the message: %s", hd_strerror(rc));
     }
 out:
     free(env_from);
     smtp_copy_free(&s);
-    hd_buf_free(&subject);
-    hd_buf_free(&text);
-    hd_buf_free(&html);
     return rc;
 }
 
@@ -792,10 +793,16 @@ static enum hd_verdict email_classify(struct hd_channel *ch, const struct hd_res
     return v;
 }
 
+/* The SMTP credentials are herald's (email.h), not the channel's. */
+static const char *const email_secrets[] = {NULL};
+static const char *const email_urls[] = {"endpoint", NULL};
+
 const struct hd_channel_type hd_channel_email = {
     .name = "EMAIL",
     .ctx_size = sizeof(struct email),
     .max_batch = 1,
+    .secret_options = email_secrets,
+    .url_options = email_urls,
     .configure = email_configure,
     .render = email_render,
     .classify = email_classify,

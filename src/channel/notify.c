@@ -215,11 +215,9 @@ int hd_notify_base_url(const struct hd_channel *ch, const char *def, struct hd_b
 int hd_notify_request(const struct hd_channel *ch, const char *who, struct hd_buf *url,
                       struct hd_request *req, struct hd_err *err)
 {
-    req->method = "POST";
+    hd_request_begin(req, ch, "POST", NULL);
     free(req->url);
     req->url = hd_buf_steal(url, NULL);
-    req->timeout_ms = ch->common.timeout_ms;
-    req->tls = &ch->common.tls;
     int rc = req->url != NULL ? hd_request_add_header(req, "Content-Type", "application/json") : HD_ENOMEM;
     if (rc != HD_OK) {
         return hd_err_set(err, rc, "%s: %s", who, hd_strerror(rc));

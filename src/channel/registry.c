@@ -2,7 +2,9 @@
  *
  * Adding a type: define `const struct hd_channel_type hd_channel_<type>` in
  * its own file and add one line to types[] below. Names are what the API's
- * "type" field holds (Sysdig's spelling, upper case, matched exactly).
+ * "type" field holds (Sysdig's spelling, upper case, matched exactly). Each
+ * type also declares its secret and URL options (channel.h): the check below
+ * refuses a malformed table at start rather than mask the wrong thing later.
  */
 #include <string.h>
 
@@ -25,6 +27,12 @@ static const struct hd_channel_type *const types[] = {
     &hd_channel_victorops, &hd_channel_splunk,    &hd_channel_elasticsearch,
 };
 
+const struct hd_channel_type *const *hd_channel_types(size_t *n)
+{
+    *n = sizeof(types) / sizeof(types[0]);
+    return types;
+}
+
 const struct hd_channel_type *hd_channel_type_find(const char *name)
 {
     if (name == NULL) {
@@ -36,6 +44,60 @@ const struct hd_channel_type *hd_channel_type_find(const char *name)
         }
     }
     return NULL;
+}
+
+/* An option name: letters, digits and '_'; in secret_options it may end in
+ * HD_SECRET_EACH. */
+static int option_name_valid(const char *s, int each_ok)
+{
+    size_t n = strlen(s);
+    size_t sl = strlen(HD_SECRET_EACH);
+    if (each_ok && n > sl && strcmp(s + n - sl, HD_SECRET_EACH) == 0) {
+        n -= sl;
+    }
+    if (n == 0) {
+        return 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_')) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static int lists(const char *const *list, const char *name)
+{
+    for (size_t i = 0; list[i] != NULL; i++) {
+        if (strcmp(list[i], name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* One option table of type t: present, names valid and unique. */
+static int check_options(const struct hd_channel_type *t, const char *what, const char *const *list,
+                         int each_ok, struct hd_err *err)
+{
+    if (list == NULL) {
+        return hd_err_set(err, HD_EINVAL, "channel type %s: %s is required (NULL-terminated, may be empty)",
+                          t->name, what);
+    }
+    for (size_t i = 0; list[i] != NULL; i++) {
+        if (!option_name_valid(list[i], each_ok)) {
+            return hd_err_set(err, HD_EINVAL, "channel type %s: %s[%zu] '%.64s' is not an option name",
+                              t->name, what, i, list[i]);
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(list[i], list[j]) == 0) {
+                return hd_err_set(err, HD_EINVAL, "channel type %s: %s lists %s twice", t->name, what,
+                                  list[i]);
+            }
+        }
+    }
+    return HD_OK;
 }
 
 /* Checks a table (exposed for the unit test, which feeds it a bad one). */
@@ -55,6 +117,17 @@ int hd_channel_registry_check_table(const struct hd_channel_type *const *t, size
             if (strcmp(t[i]->name, t[j]->name) == 0) {
                 return hd_err_set(err, HD_EINVAL, "channel type %s registered twice", t[i]->name);
             }
+        }
+        int rc = check_options(t[i], "secret_options", t[i]->secret_options, 1, err);
+        if (rc == HD_OK) {
+            rc = check_options(t[i], "url_options", t[i]->url_options, 0, err);
+        }
+        if (rc != HD_OK) {
+            return rc;
+        }
+        if (!lists(t[i]->url_options, "endpoint")) {
+            /* Every type accepts the common option endpoint (options.c). */
+            return hd_err_set(err, HD_EINVAL, "channel type %s: url_options must list endpoint", t[i]->name);
         }
     }
     return HD_OK;

@@ -316,9 +316,7 @@ static int publish_request(struct hd_channel *ch, const struct sns_topic *t, con
             rc = HD_ENOMEM;
         }
     }
-    req->method = "POST";
-    req->timeout_ms = ch->common.timeout_ms;
-    req->tls = &ch->common.tls;
+    hd_request_begin(req, ch, "POST", NULL); /* req->url set above */
     if (rc == HD_OK) {
         rc = hd_request_add_header(req, "Content-Type", "application/x-www-form-urlencoded; charset=utf-8");
     }
@@ -482,10 +480,17 @@ static enum hd_verdict sns_classify(struct hd_channel *ch, const struct hd_respo
     return v;
 }
 
+/* accessKeyId only names the key (it travels in clear in every SigV4
+ * Authorization header): not a secret. */
+static const char *const sns_secrets[] = {"secretAccessKey", "sessionToken", NULL};
+static const char *const sns_urls[] = {"endpoint", NULL};
+
 const struct hd_channel_type hd_channel_sns = {
     .name = "SNS",
     .ctx_size = sizeof(struct sns),
     .max_batch = 1,
+    .secret_options = sns_secrets,
+    .url_options = sns_urls,
     .configure = sns_configure,
     .render = sns_render,
     .classify = sns_classify,

@@ -51,9 +51,8 @@
 #include "model/source.h"
 
 #define SPLUNK_MAX_BATCH 500
-#define ACK_TIMEOUT_DEFAULT_MS 60000L
-#define ACK_TIMEOUT_MIN_MS 100L
-#define ACK_TIMEOUT_MAX_MS (24L * 3600 * 1000)
+/* How long an accepted batch may stay unconfirmed (useAck) before it is sent again. */
+static const struct hd_opt_range ack_timeout_opt = {"ackTimeoutMs", 60000, 100, 24L * 3600 * 1000};
 
 struct splunk {
     char *base; /* owned: scheme://host[:port][/prefix], no trailing '/' */
@@ -118,7 +117,7 @@ static int splunk_configure(struct hd_channel *ch, json_object *options, struct 
 {
     struct splunk *s = ch->ctx;
     const char *url = NULL;
-    long ack_timeout = ACK_TIMEOUT_DEFAULT_MS;
+    long ack_timeout = ack_timeout_opt.def;
     int rc = hd_opt_url(options, "options", "url", ch->common.endpoint == NULL, &url, err);
     if (rc != HD_OK) {
         return rc;
@@ -171,8 +170,7 @@ static int splunk_configure(struct hd_channel *ch, json_object *options, struct 
         rc = hd_opt_bool(options, "options", "useAck", 0, &s->use_ack, err);
     }
     if (rc == HD_OK) {
-        rc = hd_opt_long(options, "options", "ackTimeoutMs", ACK_TIMEOUT_MIN_MS, ACK_TIMEOUT_MAX_MS,
-                         ACK_TIMEOUT_DEFAULT_MS, &ack_timeout, err);
+        rc = hd_opt_long(options, "options", &ack_timeout_opt, &ack_timeout, err);
     }
     if (rc != HD_OK) {
         return rc;
@@ -418,9 +416,7 @@ static int common_request(struct hd_channel *ch, struct hd_request *req, const c
 {
     const struct splunk *s = ch->ctx;
     char auth[1024];
-    req->method = "POST";
-    req->timeout_ms = ch->common.timeout_ms;
-    req->tls = &ch->common.tls;
+    hd_request_begin(req, ch, "POST", NULL); /* the URL depends on the endpoint (event, raw, ack) */
     int n = snprintf(auth, sizeof(auth), "Splunk %s", s->token);
     if (n < 0 || (size_t)n >= sizeof(auth)) {
         return HD_ETOOBIG;
@@ -687,10 +683,15 @@ static int splunk_ack_classify(struct hd_channel *ch, const struct hd_response *
     return count;
 }
 
+static const char *const splunk_secrets[] = {"token", NULL};
+static const char *const splunk_urls[] = {"url", "endpoint", NULL};
+
 const struct hd_channel_type hd_channel_splunk = {
     .name = "SPLUNK",
     .ctx_size = sizeof(struct splunk),
     .max_batch = SPLUNK_MAX_BATCH,
+    .secret_options = splunk_secrets,
+    .url_options = splunk_urls,
     .configure = splunk_configure,
     .render = splunk_render,
     .classify = splunk_classify,

@@ -1,7 +1,7 @@
 /* webhook.c - WEBHOOK: one POST per event to options.url (SPEC 4, 7).
  *
  * Sysdig option names: url, additionalHeaders, customData,
- * allowInsecureConnections (common, see channel.c), plus herald's template
+ * allowInsecureConnections (common, see options.c), plus herald's template
  * and transform. The body is by default the event's original payload byte for
  * byte, as Sysdig itself would have posted it; this is what the article's
  * Elasticsearch /index/type and Splunk HEC /raw recipes rely on.
@@ -56,14 +56,9 @@ static int webhook_render(struct hd_channel *ch, const struct hd_event *const *e
     if (n != 1) {
         return hd_err_set(err, HD_EINVAL, "webhook: renders one event per request, got %zu", n);
     }
-    req->method = "POST";
-    free(req->url);
-    req->url = hd_strdup(w->url);
-    if (req->url == NULL) {
+    if (hd_request_begin(req, ch, "POST", w->url) != HD_OK) {
         return hd_err_set(err, HD_ENOMEM, "out of memory");
     }
-    req->timeout_ms = ch->common.timeout_ms;
-    req->tls = &ch->common.tls;
     if (!w->user_content_type) {
         rc = hd_request_add_header(req, "Content-Type", "application/json");
     }
@@ -89,10 +84,15 @@ static enum hd_verdict webhook_classify(struct hd_channel *ch, const struct hd_r
     return v;
 }
 
+static const char *const webhook_secrets[] = {"additionalHeaders.*", NULL};
+static const char *const webhook_urls[] = {"url", "endpoint", NULL};
+
 const struct hd_channel_type hd_channel_webhook = {
     .name = "WEBHOOK",
     .ctx_size = sizeof(struct webhook),
     .max_batch = 1,
+    .secret_options = webhook_secrets,
+    .url_options = webhook_urls,
     .configure = webhook_configure,
     .render = webhook_render,
     .classify = webhook_classify,

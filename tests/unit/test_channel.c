@@ -9,6 +9,7 @@
 
 #include "channel/channel.h"
 #include "channel/driver.h"
+#include "channel/email.h"
 #include "channel_fixture.h"
 
 #define V18 HD_FIXTURES "/sysdig/sysdig_blog2018_notificationChannel_get_item_v18.json"
@@ -484,6 +485,169 @@ static void test_test_event(void **state)
     hd_channel_free(ch);
 }
 
+static int table_has(const char *const *list, const char *name)
+{
+    for (size_t i = 0; list != NULL && list[i] != NULL; i++) {
+        if (strcmp(list[i], name) == 0) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Each type's secret and URL tables (channel.h) are present and well formed,
+ * and the start-up check refuses a malformed one. */
+static void test_option_tables_well_formed(void **state)
+{
+    struct hd_err err = {0};
+    size_t n = 0;
+    const struct hd_channel_type *const *types = hd_channel_types(&n);
+    assert_true(n > 0);
+    assert_int_equal(hd_channel_registry_check_table(types, n, &err), HD_OK);
+    for (size_t i = 0; i < n; i++) {
+        assert_non_null(types[i]->secret_options);
+        assert_non_null(types[i]->url_options);
+        if (!table_has(types[i]->url_options, "endpoint")) {
+            fail_msg("%s: endpoint (a common option) is not among its url_options", types[i]->name);
+        }
+    }
+
+    /* The secrets masked are the union of the types' tables: exactly the
+     * names SPEC 4 lists (plus SNS's sessionToken), nothing less. */
+    static const char *const spec[] = {"apiKey", "serviceKey",      "routingKey",   "password",
+                                       "token",  "secretAccessKey", "sessionToken", "additionalHeaders.*"};
+    size_t declared = 0;
+    for (size_t s = 0; s < sizeof(spec) / sizeof(spec[0]); s++) {
+        int found = 0;
+        for (size_t i = 0; i < n; i++) {
+            found |= table_has(types[i]->secret_options, spec[s]);
+        }
+        if (!found) {
+            fail_msg("no type declares the secret %s", spec[s]);
+        }
+    }
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = 0; types[i]->secret_options[j] != NULL; j++) {
+            declared++;
+            int known = 0;
+            for (size_t s = 0; s < sizeof(spec) / sizeof(spec[0]); s++) {
+                known |= strcmp(types[i]->secret_options[j], spec[s]) == 0;
+            }
+            if (!known) {
+                fail_msg("%s: new secret %s: add it here and to SPEC 4", types[i]->name,
+                         types[i]->secret_options[j]);
+            }
+        }
+    }
+    assert_true(declared >= sizeof(spec) / sizeof(spec[0]));
+
+    static const char *const none[] = {NULL};
+    static const char *const no_endpoint[] = {"url", NULL};
+    static const char *const twice[] = {"url", "endpoint", "url", NULL};
+    static const char *const spaced[] = {"api key", NULL};
+    static const char *const each_only[] = {".*", NULL};
+    static const char *const each_url[] = {"additionalHeaders.*", "endpoint", NULL};
+    static const char *const endpoint[] = {"endpoint", NULL};
+    static const struct {
+        const char *const *secrets;
+        const char *const *urls;
+        const char *msg;
+    } bad[] = {
+        {NULL, endpoint, "channel type WEBHOOK: secret_options is required (NULL-terminated, may be empty)"},
+        {none, NULL, "channel type WEBHOOK: url_options is required (NULL-terminated, may be empty)"},
+        {none, no_endpoint, "channel type WEBHOOK: url_options must list endpoint"},
+        {none, twice, "channel type WEBHOOK: url_options lists url twice"},
+        {spaced, endpoint, "channel type WEBHOOK: secret_options[0] 'api key' is not an option name"},
+        {each_only, endpoint, "channel type WEBHOOK: secret_options[0] '.*' is not an option name"},
+        {none, each_url, "channel type WEBHOOK: url_options[0] 'additionalHeaders.*' is not an option name"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct hd_channel_type t = *hd_channel_type_find("WEBHOOK");
+        const struct hd_channel_type *one[] = {&t};
+        t.secret_options = bad[i].secrets;
+        t.url_options = bad[i].urls;
+        assert_int_equal(hd_channel_registry_check_table(one, 1, &err), HD_EINVAL);
+        assert_string_equal(err.msg, bad[i].msg);
+    }
+}
+
+/* Valid options for every registered type (a new type must add a line). */
+static const char *const type_samples[][2] = {
+    {"WEBHOOK", "{\"url\":\"http://x/\"}"},
+    {"ELASTICSEARCH", "{\"url\":\"http://x:9200\",\"index\":\"herald\"}"},
+    {"SPLUNK", "{\"url\":\"http://x:8088\",\"token\":\"t\"}"},
+    {"EMAIL", "{\"emailRecipients\":[\"ops@example.com\"]}"},
+    {"SLACK", "{\"url\":\"https://hooks.slack.com/services/T/B/X\"}"},
+    {"PAGER_DUTY", "{\"serviceKey\":\"0123456789abcdef0123456789abcdef\"}"},
+    {"OPSGENIE", "{\"apiKey\":\"k\"}"},
+    {"VICTOROPS", "{\"apiKey\":\"a\",\"routingKey\":\"b\"}"},
+    {"SNS", "{\"snsTopicARNs\":[\"arn:aws:sns:us-east-1:123456789012:t\"],\"accessKeyId\":\"AKID\","
+            "\"secretAccessKey\":\"s\"}"},
+};
+
+/* 1 if a channel of type with options sample plus key = "ftp://x/" is refused
+ * because of key: the type reads key as a URL. */
+static int reads_url(const char *type, const char *sample, const char *key)
+{
+    json_object *obj = js("{\"name\":\"u\",\"options\":{}}");
+    json_object_object_add(obj, "type", json_object_new_string(type));
+    json_object *opts = js(sample);
+    json_object_object_add(opts, key, json_object_new_string("ftp://x/"));
+    json_object_object_add(obj, "options", opts);
+    char want[128];
+    snprintf(want, sizeof(want), "options.%s: ", key);
+    struct hd_err err = {0};
+    int rc = hd_channel_validate(obj, &err);
+    json_object_put(obj);
+    if (rc != HD_OK && strncmp(err.msg, want, strlen(want)) != 0) {
+        fail_msg("%s %s: refused for another reason: %s", type, key, err.msg);
+    }
+    return rc != HD_OK;
+}
+
+/* Every URL option a type reads is declared in its url_options, and every
+ * declared one is read as a URL (SPEC 4: the URL hardening relies on it). */
+static void test_url_options_declared(void **state)
+{
+    struct hd_smtp_settings smtp = {.url = "smtp://127.0.0.1:25", .from = "herald@example.com"};
+    assert_int_equal(hd_channel_set_smtp(&smtp), HD_OK);
+    static const char *const candidates[] = {"url", "endpoint", "privateChannelUrl", "webhookUrl", "uri"};
+    size_t n = 0;
+    const struct hd_channel_type *const *types = hd_channel_types(&n);
+    for (size_t i = 0; i < n; i++) {
+        const char *sample = NULL;
+        for (size_t s = 0; s < sizeof(type_samples) / sizeof(type_samples[0]); s++) {
+            if (strcmp(type_samples[s][0], types[i]->name) == 0) {
+                sample = type_samples[s][1];
+            }
+        }
+        if (sample == NULL) {
+            fail_msg("%s: add valid options to type_samples", types[i]->name);
+        }
+        struct hd_err err = {0};
+        json_object *obj = js("{\"name\":\"u\"}");
+        json_object_object_add(obj, "type", json_object_new_string(types[i]->name));
+        json_object_object_add(obj, "options", js(sample));
+        if (hd_channel_validate(obj, &err) != HD_OK) {
+            fail_msg("%s: sample refused: %s", types[i]->name, err.msg);
+        }
+        json_object_put(obj);
+        for (size_t c = 0; c < sizeof(candidates) / sizeof(candidates[0]); c++) {
+            if (reads_url(types[i]->name, sample, candidates[c]) &&
+                !table_has(types[i]->url_options, candidates[c])) {
+                fail_msg("%s reads %s as a URL but does not declare it", types[i]->name, candidates[c]);
+            }
+        }
+        for (size_t u = 0; types[i]->url_options[u] != NULL; u++) {
+            if (!reads_url(types[i]->name, sample, types[i]->url_options[u])) {
+                fail_msg("%s declares %s a URL option but accepts ftp:// in it", types[i]->name,
+                         types[i]->url_options[u]);
+            }
+        }
+    }
+    hd_channel_smtp_clear();
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -496,6 +660,8 @@ int main(void)
         cmocka_unit_test(test_get_put_round_trip_keeps_secret),
         cmocka_unit_test(test_classify_http),
         cmocka_unit_test(test_test_event),
+        cmocka_unit_test(test_option_tables_well_formed),
+        cmocka_unit_test(test_url_options_declared),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
