@@ -342,6 +342,20 @@ static void slist_free_wiped(struct curl_slist *l)
     curl_slist_free_all(l);
 }
 
+/* What every herald transfer has: HTTP(S) only, no signals (threads), TCP
+ * keep-alive, its user agent, curl's error text in errbuf. */
+static void easy_base(CURL *easy, const char *url, struct curl_slist *hdrs, char *errbuf)
+{
+    errbuf[0] = '\0';
+    curl_easy_setopt(easy, CURLOPT_URL, url);
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(easy, CURLOPT_USERAGENT, "herald/" HD_VERSION);
+    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdrs);
+}
+
 /* Certificates are verified unless tls->insecure; NULL = the system store. */
 static void easy_tls(CURL *easy, const struct hd_tls_opts *tls)
 {
@@ -445,18 +459,11 @@ static int easy_setup(CURL *easy, const struct hd_request *req, struct hd_respon
     long timeout = req->timeout_ms > 0 ? req->timeout_ms : HD_REQ_DEFAULT_TIMEOUT_MS;
     long ctimeout = timeout < HD_REQ_MAX_CONNECT_TIMEOUT_MS ? timeout : HD_REQ_MAX_CONNECT_TIMEOUT_MS;
 
-    errbuf[0] = '\0';
-    curl_easy_setopt(easy, CURLOPT_URL, req->url);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+    easy_base(easy, req->url, hdrs, errbuf);
     curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, ctimeout);
-    curl_easy_setopt(easy, CURLOPT_USERAGENT, "herald/" HD_VERSION);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, resp);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
@@ -888,18 +895,11 @@ static void stream_setup(struct stream *s, struct curl_slist *hdrs, char *errbuf
     const struct hd_http_stream_opts *o = s->o;
     CURL *easy = s->easy;
     long ctimeout = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : HD_STREAM_CONNECT_TIMEOUT_MS;
-    errbuf[0] = '\0';
-    curl_easy_setopt(easy, CURLOPT_URL, o->url);
-    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_USERAGENT, "herald/" HD_VERSION);
-    curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
+    easy_base(easy, o->url, hdrs, errbuf);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, ctimeout);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, o->timeout_ms > 0 ? o->timeout_ms : 0L);
-    curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPIDLE, 30L);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPINTVL, 10L);
-    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdrs);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_stream_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, s);
     easy_tls(easy, o->tls);

@@ -204,7 +204,7 @@ static int on_event(void *ctx, const char *p, size_t n)
     if (root == NULL || !json_object_is_type(root, json_type_object)) {
         hd_log(HD_LOG_WARN, "input=docker: an event is not a JSON object: %s", root == NULL ? err.msg : "");
         json_object_put(root);
-        hd_metrics_add(w->spec.dropped_metric, "reason=\"invalid\"", 1);
+        hd_metrics_add(w->type->dropped_metric, "reason=\"invalid\"", 1);
         return HD_OK; /* one bad line does not cost the stream */
     }
     hd_metrics_add("herald_docker_events_seen_total", "", 1);
@@ -339,9 +339,6 @@ static void docker_run(struct hd_watcher *w)
 static void docker_destroy(struct hd_watcher *w)
 {
     struct docker *d = impl_of(w);
-    if (d == NULL) {
-        return;
-    }
     hd_watch_queue_free(&d->q);
     hd_jframer_free(&d->fr);
     free(d->base);
@@ -350,7 +347,6 @@ static void docker_destroy(struct hd_watcher *w)
     free(d->cert_file);
     free(d->key_file);
     free(d->filters);
-    free(d);
 }
 
 /* "type=container,event=die,type=image" -> {"type":["container","image"],"event":["die"]}. */
@@ -437,27 +433,25 @@ static int docker_locate(struct docker *d, const struct hd_docker_watch_config *
     return HD_OK;
 }
 
+static const struct hd_watcher_type docker_type = {
+    .name = "docker",
+    .decoder = "docker",
+    .state_key = DK_STATE_KEY,
+    .dropped_metric = "herald_docker_events_dropped_total",
+    .impl_size = sizeof(struct docker),
+    .run = docker_run,
+    .destroy = docker_destroy,
+};
+
 struct hd_watcher *hd_docker_watch_start(const struct hd_docker_watch_config *cfg,
                                          const struct hd_watch_host *host, struct hd_err *err)
 {
-    const struct hd_watcher_spec spec = {.name = "docker",
-                                         .decoder = "docker",
-                                         .state_key = DK_STATE_KEY,
-                                         .dropped_metric = "herald_docker_events_dropped_total",
-                                         .backoff_initial_ms = cfg->backoff_initial_ms,
-                                         .backoff_max_ms = cfg->backoff_max_ms};
-    struct hd_watcher *w = hd_watcher_new(&spec, host, err);
+    struct hd_watcher *w =
+        hd_watcher_new(&docker_type, host, cfg->backoff_initial_ms, cfg->backoff_max_ms, err);
     if (w == NULL) {
         return NULL;
     }
-    struct docker *d = calloc(1, sizeof(*d));
-    if (d == NULL) {
-        hd_err_set(err, HD_ENOMEM, "inputs.docker: out of memory");
-        goto fail;
-    }
-    w->impl = d;
-    w->run = docker_run;
-    w->destroy = docker_destroy;
+    struct docker *d = impl_of(w);
     hd_jframer_init(&d->fr, DK_MAX_EVENT);
     if (parse_filters(cfg->filters, &d->filters, err) != HD_OK || docker_locate(d, cfg, err) != HD_OK ||
         hd_watcher_spawn(w, err) != HD_OK) {

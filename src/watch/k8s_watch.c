@@ -519,9 +519,6 @@ static void k8s_run(struct hd_watcher *w)
 static void k8s_destroy(struct hd_watcher *w)
 {
     struct k8s *k = impl_of(w);
-    if (k == NULL) {
-        return;
-    }
     hd_watch_queue_free(&k->q);
     hd_jframer_free(&k->fr);
     free(k->base);
@@ -529,7 +526,6 @@ static void k8s_destroy(struct hd_watcher *w)
     free(k->ca_file);
     free(k->ns);
     free(k->field_selector);
-    free(k);
 }
 
 /* Where the API server is and how to authenticate: apiServer and its
@@ -565,27 +561,24 @@ static int k8s_locate(struct k8s *k, const struct hd_k8s_watch_config *cfg, stru
     return HD_OK;
 }
 
+static const struct hd_watcher_type k8s_type = {
+    .name = "kubernetes",
+    .decoder = "kubernetes",
+    .state_key = K8S_STATE_KEY,
+    .dropped_metric = "herald_k8s_events_dropped_total",
+    .impl_size = sizeof(struct k8s),
+    .run = k8s_run,
+    .destroy = k8s_destroy,
+};
+
 struct hd_watcher *hd_k8s_watch_start(const struct hd_k8s_watch_config *cfg, const struct hd_watch_host *host,
                                       struct hd_err *err)
 {
-    const struct hd_watcher_spec spec = {.name = "kubernetes",
-                                         .decoder = "kubernetes",
-                                         .state_key = K8S_STATE_KEY,
-                                         .dropped_metric = "herald_k8s_events_dropped_total",
-                                         .backoff_initial_ms = cfg->backoff_initial_ms,
-                                         .backoff_max_ms = cfg->backoff_max_ms};
-    struct hd_watcher *w = hd_watcher_new(&spec, host, err);
+    struct hd_watcher *w = hd_watcher_new(&k8s_type, host, cfg->backoff_initial_ms, cfg->backoff_max_ms, err);
     if (w == NULL) {
         return NULL;
     }
-    struct k8s *k = calloc(1, sizeof(*k));
-    if (k == NULL) {
-        hd_err_set(err, HD_ENOMEM, "inputs.kubernetes: out of memory");
-        goto fail;
-    }
-    w->impl = k;
-    w->run = k8s_run;
-    w->destroy = k8s_destroy;
+    struct k8s *k = impl_of(w);
     hd_jframer_init(&k->fr, K8S_MAX_OBJECT);
     k->watch_timeout_s = cfg->watch_timeout_s > 0 ? cfg->watch_timeout_s : 300;
     k->ns = hd_watch_strdup_nonempty(cfg->ns);

@@ -234,13 +234,13 @@ int64_t hd_watch_backoff(int64_t *cur, int64_t initial, int64_t max)
 
 /* ---- the thread --------------------------------------------------------- */
 
-struct hd_watcher *hd_watcher_new(const struct hd_watcher_spec *spec, const struct hd_watch_host *host,
-                                  struct hd_err *err)
+struct hd_watcher *hd_watcher_new(const struct hd_watcher_type *type, const struct hd_watch_host *host,
+                                  int64_t backoff_initial_ms, int64_t backoff_max_ms, struct hd_err *err)
 {
-    const char *name = spec->name;
-    const struct hd_decoder *dec = hd_decoder_find(spec->decoder);
+    const char *name = type->name;
+    const struct hd_decoder *dec = hd_decoder_find(type->decoder);
     if (dec == NULL) {
-        hd_err_set(err, HD_ENOTFOUND, "inputs.%s: no '%s' decoder is built in", name, spec->decoder);
+        hd_err_set(err, HD_ENOTFOUND, "inputs.%s: no '%s' decoder is built in", name, type->decoder);
         return NULL;
     }
     if (host == NULL || host->store == NULL || host->store->ops->state_get == NULL ||
@@ -249,18 +249,18 @@ struct hd_watcher *hd_watcher_new(const struct hd_watcher_spec *spec, const stru
         return NULL;
     }
     struct hd_watcher *w = calloc(1, sizeof(*w));
-    if (w == NULL) {
+    void *impl = calloc(1, type->impl_size);
+    if (w == NULL || impl == NULL) {
+        free(w);
+        free(impl);
         hd_err_set(err, HD_ENOMEM, "inputs.%s: out of memory", name);
         return NULL;
     }
-    w->spec = *spec;
-    if (w->spec.backoff_initial_ms <= 0) {
-        w->spec.backoff_initial_ms = 500;
-    }
-    if (w->spec.backoff_max_ms <= 0) {
-        w->spec.backoff_max_ms = 30000;
-    }
+    w->type = type;
     w->name = name;
+    w->impl = impl;
+    w->backoff_initial_ms = backoff_initial_ms > 0 ? backoff_initial_ms : 500;
+    w->backoff_max_ms = backoff_max_ms > 0 ? backoff_max_ms : 30000;
     w->host = *host;
     w->dec = dec;
     pthread_mutex_init(&w->mu, NULL);
@@ -272,7 +272,7 @@ struct hd_watcher *hd_watcher_new(const struct hd_watcher_spec *spec, const stru
 static void *watcher_main(void *arg)
 {
     struct hd_watcher *w = arg;
-    w->run(w);
+    w->type->run(w);
     return NULL;
 }
 
@@ -315,8 +315,7 @@ int hd_watcher_backoff(struct hd_watcher *w, int got_data)
     if (got_data) {
         w->backoff_ms = 0; /* it worked for a while: start the backoff over */
     }
-    return hd_watcher_sleep(
-        w, hd_watch_backoff(&w->backoff_ms, w->spec.backoff_initial_ms, w->spec.backoff_max_ms));
+    return hd_watcher_sleep(w, hd_watch_backoff(&w->backoff_ms, w->backoff_initial_ms, w->backoff_max_ms));
 }
 
 void hd_watcher_stop(struct hd_watcher *w)
@@ -331,9 +330,8 @@ void hd_watcher_stop(struct hd_watcher *w)
     if (w->started) {
         pthread_join(w->thread, NULL);
     }
-    if (w->destroy != NULL) {
-        w->destroy(w);
-    }
+    w->type->destroy(w);
+    free(w->impl);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     free(w);
@@ -432,10 +430,10 @@ out:
 void hd_watcher_count_drops(struct hd_watcher *w, const struct hd_watch_counts *counts)
 {
     if (counts->duplicate > 0) {
-        hd_metrics_add(w->spec.dropped_metric, "reason=\"duplicate\"", (int64_t)counts->duplicate);
+        hd_metrics_add(w->type->dropped_metric, "reason=\"duplicate\"", (int64_t)counts->duplicate);
     }
     if (counts->invalid > 0) {
-        hd_metrics_add(w->spec.dropped_metric, "reason=\"invalid\"", (int64_t)counts->invalid);
+        hd_metrics_add(w->type->dropped_metric, "reason=\"invalid\"", (int64_t)counts->invalid);
     }
 }
 
@@ -512,7 +510,7 @@ int hd_watcher_load_resume(struct hd_watcher *w, char *out, size_t cap)
     struct hd_err err = {0};
     char *stored = NULL;
     int found = 0;
-    int rc = w->host.store->ops->state_get(w->host.store, w->spec.state_key, &stored, &err);
+    int rc = w->host.store->ops->state_get(w->host.store, w->type->state_key, &stored, &err);
     if (rc == HD_OK && strlen(stored) < cap && strlen(stored) < sizeof(w->saved)) {
         snprintf(out, cap, "%s", stored);
         snprintf(w->saved, sizeof(w->saved), "%s", stored);
@@ -534,7 +532,7 @@ void hd_watcher_save_resume(struct hd_watcher *w, const char *value, int force)
         return;
     }
     struct hd_err err = {0};
-    if (w->host.store->ops->state_set(w->host.store, w->spec.state_key, value, &err) != HD_OK) {
+    if (w->host.store->ops->state_set(w->host.store, w->type->state_key, value, &err) != HD_OK) {
         hd_log(HD_LOG_WARN, "input=%s: cannot save the resume point: %s", w->name, err.msg);
         return;
     }

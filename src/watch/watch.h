@@ -114,22 +114,23 @@ int hd_json_member_span(const char *p, size_t n, const char *key, const char **v
  * p[0..n). Returns fn's first non-OK result, HD_EINVAL if p is no array. */
 int hd_json_array_each(const char *p, size_t n, hd_jframe_fn fn, void *ctx);
 
-/* What distinguishes one kind of watcher, for hd_watcher_new. */
-struct hd_watcher_spec {
-    const char *name;           /* "kubernetes", "docker": log prefix input=<name> */
-    const char *decoder;        /* the registered decoder its objects go through */
-    const char *state_key;      /* the store's key/value key of its resume point */
-    const char *dropped_metric; /* counter of objects received but not stored as new */
-    int64_t backoff_initial_ms; /* 0 = 500 */
-    int64_t backoff_max_ms;     /* 0 = 30 s */
+/* A kind of watcher: one static const table per kind (as a channel type). */
+struct hd_watcher_type {
+    const char *name;                      /* "kubernetes", "docker": log prefix input=<name> */
+    const char *decoder;                   /* the registered decoder its objects go through */
+    const char *state_key;                 /* the store's key/value key of its resume point */
+    const char *dropped_metric;            /* counter of objects received but not stored as new */
+    size_t impl_size;                      /* hd_watcher_new allocates w->impl zeroed, stop frees it */
+    void (*run)(struct hd_watcher *w);     /* the thread body; returns when w->stop */
+    void (*destroy)(struct hd_watcher *w); /* frees what impl holds (after the join); impl may be half set */
 };
 
 #define HD_WATCH_RESUME_MAX 128
 
 /* The watcher common part. Fields after `host` belong to the thread. */
 struct hd_watcher {
-    struct hd_watcher_spec spec; /* strings borrowed (static) */
-    const char *name;            /* spec.name */
+    const struct hd_watcher_type *type; /* static */
+    const char *name;                   /* type->name */
     struct hd_watch_host host;
     const struct hd_decoder *dec;
     pthread_mutex_t mu; /* guards the cv wait */
@@ -137,17 +138,17 @@ struct hd_watcher {
     atomic_int stop;
     pthread_t thread;
     int started;
-    void (*run)(struct hd_watcher *w);     /* the thread body; returns when w->stop */
-    void (*destroy)(struct hd_watcher *w); /* frees impl (after the join) */
-    void *impl;
+    void *impl; /* type->impl_size bytes */
+    int64_t backoff_initial_ms, backoff_max_ms;
     int64_t backoff_ms;              /* the current backoff; 0 = start over */
     char saved[HD_WATCH_RESUME_MAX]; /* the resume point last saved */
     int64_t saved_at_ms;
 };
 
-/* Allocates a watcher of kind spec (HD_ENOTFOUND if its decoder is missing). */
-struct hd_watcher *hd_watcher_new(const struct hd_watcher_spec *spec, const struct hd_watch_host *host,
-                                  struct hd_err *err);
+/* Allocates a watcher of kind type with its zeroed impl (HD_ENOTFOUND if
+ * its decoder is missing). Backoff: 0 = 500 ms initial, 30 s max. */
+struct hd_watcher *hd_watcher_new(const struct hd_watcher_type *type, const struct hd_watch_host *host,
+                                  int64_t backoff_initial_ms, int64_t backoff_max_ms, struct hd_err *err);
 int hd_watcher_spawn(struct hd_watcher *w, struct hd_err *err);
 int hd_watcher_stopping(struct hd_watcher *w);
 /* Sleeps up to ms; 1 if a stop was requested (return at once). */
