@@ -316,113 +316,90 @@ static size_t on_upload_read(char *dst, size_t size, size_t nitems, void *ud)
     return take;
 }
 
-/* ---- set-up shared by the multi and the sync paths --------------------- */
+/* ---- set-up shared by the multi, the sync and the stream paths ---------- */
 
-/* Configures easy for req. The request's url, header lines and body must
- * outlive the transfer (curl reads them in place); *hdrs_out receives the
- * header list the caller frees after the transfer. */
-static int easy_setup(CURL *easy, const struct hd_request *req, struct hd_response *resp, char *errbuf,
-                      struct curl_slist **hdrs_out, struct upload *up)
+/* Appends n lines to *l (curl copies them). On failure *l keeps what it had. */
+static int slist_add_all(struct curl_slist **l, const char *const *lines, size_t n)
 {
-    struct curl_slist *hdrs = NULL;
-    int rc = HD_OK;
-    int smtp = req->mail_from != NULL;
-
-    if (req->url == NULL || req->url[0] == '\0') {
-        rc = HD_EINVAL;
-        goto out;
-    }
-    /* SMTP has no HTTP headers: the list is the envelope recipients. */
-    for (size_t i = 0; smtp && i < req->n_rcpt; i++) {
-        struct curl_slist *nr = curl_slist_append(hdrs, req->mail_rcpt[i]);
-        if (nr == NULL) {
-            rc = HD_ENOMEM;
-            goto out;
+    for (size_t i = 0; i < n; i++) {
+        struct curl_slist *nl = curl_slist_append(*l, lines[i]);
+        if (nl == NULL) {
+            return HD_ENOMEM;
         }
-        hdrs = nr;
+        *l = nl;
     }
-    for (size_t i = 0; !smtp && i < req->n_headers; i++) {
-        struct curl_slist *nh = curl_slist_append(hdrs, req->headers[i]);
-        if (nh == NULL) {
-            rc = HD_ENOMEM;
-            goto out;
+    return HD_OK;
+}
+
+/* curl_slist_free_all, the lines overwritten first (they may carry tokens). */
+static void slist_free_wiped(struct curl_slist *l)
+{
+    for (struct curl_slist *p = l; p != NULL; p = p->next) {
+        for (volatile char *v = p->data; *v != '\0'; v++) {
+            *v = '\0';
         }
-        hdrs = nh;
     }
-    /* An empty "Expect:" stops curl from waiting for 100-continue on big
-     * bodies. Not with SigV4: curl 7.88 signs it as "expect:" but does not
-     * send it, and the signature would not match (SNS bodies stay well
-     * under curl's 1 MiB Expect threshold anyway). */
-    struct curl_slist *nh = (smtp || req->aws_sigv4 != NULL) ? hdrs : curl_slist_append(hdrs, "Expect:");
-    if (nh == NULL) {
-        rc = HD_ENOMEM;
-        goto out;
-    }
-    hdrs = nh;
+    curl_slist_free_all(l);
+}
 
-    long timeout = req->timeout_ms > 0 ? req->timeout_ms : HD_REQ_DEFAULT_TIMEOUT_MS;
-    long ctimeout = timeout < HD_REQ_MAX_CONNECT_TIMEOUT_MS ? timeout : HD_REQ_MAX_CONNECT_TIMEOUT_MS;
-
+/* What every herald transfer has: HTTP(S) only, no signals (threads), TCP
+ * keep-alive, its user agent, curl's error text in errbuf. */
+static void easy_base(CURL *easy, const char *url, struct curl_slist *hdrs, char *errbuf)
+{
     errbuf[0] = '\0';
-    curl_easy_setopt(easy, CURLOPT_URL, req->url);
+    curl_easy_setopt(easy, CURLOPT_URL, url);
     curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, ctimeout);
     curl_easy_setopt(easy, CURLOPT_USERAGENT, "herald/" HD_VERSION);
     curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(easy, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(easy, CURLOPT_WRITEDATA, resp);
-    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(easy, CURLOPT_HEADERDATA, resp);
+}
 
-    const struct hd_tls_opts *tls = req->tls;
+/* Certificates are verified unless tls->insecure; NULL = the system store. */
+static void easy_tls(CURL *easy, const struct hd_tls_opts *tls)
+{
     long verify = (tls != NULL && tls->insecure) ? 0L : 1L;
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, verify);
     curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, verify ? 2L : 0L);
-    if (tls != NULL && tls->ca_file != NULL) {
+    if (tls == NULL) {
+        return;
+    }
+    if (tls->ca_file != NULL) {
         curl_easy_setopt(easy, CURLOPT_CAINFO, tls->ca_file);
     }
-    if (tls != NULL && tls->cert_file != NULL) {
+    if (tls->cert_file != NULL) {
         curl_easy_setopt(easy, CURLOPT_SSLCERT, tls->cert_file);
     }
-    if (tls != NULL && tls->key_file != NULL) {
+    if (tls->key_file != NULL) {
         curl_easy_setopt(easy, CURLOPT_SSLKEY, tls->key_file);
     }
-    if (req->username != NULL) {
-        curl_easy_setopt(easy, CURLOPT_USERNAME, req->username);
-        curl_easy_setopt(easy, CURLOPT_PASSWORD, req->password != NULL ? req->password : "");
-    }
-    if (req->aws_sigv4 != NULL) {
-        /* curl signs method, path, query, the headers set here, host,
-         * x-amz-date and the payload hash (AWS Signature V4). */
-        curl_easy_setopt(easy, CURLOPT_AWS_SIGV4, req->aws_sigv4);
-    }
-    if (smtp) {
-        static const long ssl[] = {CURLUSESSL_NONE, CURLUSESSL_TRY, CURLUSESSL_ALL};
-        long use_ssl = req->smtp_tls >= 0 && req->smtp_tls <= 2 ? ssl[req->smtp_tls] : CURLUSESSL_ALL;
-        up->p = req->body.p != NULL ? req->body.p : "";
-        up->len = req->body.len;
-        up->off = 0;
-        curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-        curl_easy_setopt(easy, CURLOPT_USE_SSL, use_ssl);
-        curl_easy_setopt(easy, CURLOPT_MAIL_FROM, req->mail_from);
-        curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, hdrs);
-        curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
-        curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_smtp_reply);
-        curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
-        curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_upload_read);
-        curl_easy_setopt(easy, CURLOPT_READDATA, up);
-        curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)up->len);
-        *hdrs_out = hdrs;
-        hdrs = NULL;
-        goto out;
-    }
+}
 
+/* SMTP submission: rcpt is the envelope recipients' list, the body is
+ * uploaded from up (which must outlive the transfer). */
+static void easy_smtp(CURL *easy, const struct hd_request *req, struct curl_slist *rcpt, struct upload *up)
+{
+    static const long ssl[] = {CURLUSESSL_NONE, CURLUSESSL_TRY, CURLUSESSL_ALL};
+    long use_ssl = req->smtp_tls >= 0 && req->smtp_tls <= 2 ? ssl[req->smtp_tls] : CURLUSESSL_ALL;
+    up->p = req->body.p != NULL ? req->body.p : "";
+    up->len = req->body.len;
+    up->off = 0;
+    curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
+    curl_easy_setopt(easy, CURLOPT_USE_SSL, use_ssl);
+    curl_easy_setopt(easy, CURLOPT_MAIL_FROM, req->mail_from);
+    curl_easy_setopt(easy, CURLOPT_MAIL_RCPT, rcpt);
+    curl_easy_setopt(easy, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_smtp_reply);
+    curl_easy_setopt(easy, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(easy, CURLOPT_READFUNCTION, on_upload_read);
+    curl_easy_setopt(easy, CURLOPT_READDATA, up);
+    curl_easy_setopt(easy, CURLOPT_INFILESIZE_LARGE, (curl_off_t)up->len);
+}
+
+/* The HTTP method and the body curl reads in place. */
+static void easy_method(CURL *easy, const struct hd_request *req)
+{
     const char *method = req->method != NULL ? req->method : "POST";
     const char *body = req->body.p != NULL ? req->body.p : "";
     if (strcmp(method, "GET") == 0) {
@@ -436,11 +413,88 @@ static int easy_setup(CURL *easy, const struct hd_request *req, struct hd_respon
             curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, method);
         }
     }
+}
+
+/* The header list of req: its header lines (HTTP) or its envelope
+ * recipients (SMTP has no HTTP headers). */
+static int request_slist(const struct hd_request *req, struct curl_slist **out)
+{
+    struct curl_slist *l = NULL;
+    int rc = HD_OK;
+    if (req->mail_from != NULL) {
+        rc = slist_add_all(&l, (const char *const *)req->mail_rcpt, req->n_rcpt);
+    } else {
+        rc = slist_add_all(&l, (const char *const *)req->headers, req->n_headers);
+    }
+    /* An empty "Expect:" stops curl from waiting for 100-continue on big
+     * bodies. Not with SigV4: curl 7.88 signs it as "expect:" but does not
+     * send it, and the signature would not match (SNS bodies stay well
+     * under curl's 1 MiB Expect threshold anyway). */
+    if (rc == HD_OK && req->mail_from == NULL && req->aws_sigv4 == NULL) {
+        static const char *const expect[] = {"Expect:"};
+        rc = slist_add_all(&l, expect, 1);
+    }
+    if (rc != HD_OK) {
+        curl_slist_free_all(l);
+        return rc;
+    }
+    *out = l;
+    return HD_OK;
+}
+
+/* Configures easy for req. The request's url, header lines and body must
+ * outlive the transfer (curl reads them in place); *hdrs_out receives the
+ * header list the caller frees after the transfer. */
+static int easy_setup(CURL *easy, const struct hd_request *req, struct hd_response *resp, char *errbuf,
+                      struct curl_slist **hdrs_out, struct upload *up)
+{
+    struct curl_slist *hdrs = NULL;
+    if (req->url == NULL || req->url[0] == '\0') {
+        return HD_EINVAL;
+    }
+    int rc = request_slist(req, &hdrs);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    long timeout = req->timeout_ms > 0 ? req->timeout_ms : HD_REQ_DEFAULT_TIMEOUT_MS;
+    long ctimeout = timeout < HD_REQ_MAX_CONNECT_TIMEOUT_MS ? timeout : HD_REQ_MAX_CONNECT_TIMEOUT_MS;
+
+    easy_base(easy, req->url, hdrs, errbuf);
+    curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, ctimeout);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, resp);
+    curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(easy, CURLOPT_HEADERDATA, resp);
+    easy_tls(easy, req->tls);
+    if (req->username != NULL) {
+        curl_easy_setopt(easy, CURLOPT_USERNAME, req->username);
+        curl_easy_setopt(easy, CURLOPT_PASSWORD, req->password != NULL ? req->password : "");
+    }
+    if (req->aws_sigv4 != NULL) {
+        /* curl signs method, path, query, the headers set here, host,
+         * x-amz-date and the payload hash (AWS Signature V4). */
+        curl_easy_setopt(easy, CURLOPT_AWS_SIGV4, req->aws_sigv4);
+    }
+    if (req->mail_from != NULL) {
+        easy_smtp(easy, req, hdrs, up);
+    } else {
+        easy_method(easy, req);
+    }
     *hdrs_out = hdrs;
-    hdrs = NULL;
-out:
-    curl_slist_free_all(hdrs);
-    return rc;
+    return HD_OK;
+}
+
+/* "<curl's text for code>[: <errbuf>]": names hosts, never headers. */
+static void format_error(char *out, size_t cap, CURLcode code, const char *errbuf)
+{
+    if (errbuf != NULL && errbuf[0] != '\0') {
+        snprintf(out, cap, "%s: %s", curl_easy_strerror(code), errbuf);
+    } else {
+        snprintf(out, cap, "%s", curl_easy_strerror(code));
+    }
 }
 
 /* Fills status / error / elapsed of resp from a finished transfer. */
@@ -457,8 +511,7 @@ static void easy_finish(CURL *easy, CURLcode code, const char *errbuf, struct hd
          * reply code is what the channel classifies, curl's text says
          * which command it answered. */
         resp->status = reply;
-        snprintf(resp->error, sizeof(resp->error), "%s%s%s", curl_easy_strerror(code),
-                 errbuf != NULL && errbuf[0] != '\0' ? ": " : "", errbuf != NULL ? errbuf : "");
+        format_error(resp->error, sizeof(resp->error), code, errbuf);
         return;
     }
     if (code == CURLE_OK) {
@@ -469,11 +522,7 @@ static void easy_finish(CURL *easy, CURLcode code, const char *errbuf, struct hd
         return;
     }
     resp->status = 0;
-    if (errbuf != NULL && errbuf[0] != '\0') {
-        snprintf(resp->error, sizeof(resp->error), "%s: %s", curl_easy_strerror(code), errbuf);
-    } else {
-        snprintf(resp->error, sizeof(resp->error), "%s", curl_easy_strerror(code));
-    }
+    format_error(resp->error, sizeof(resp->error), code, errbuf);
 }
 
 /* ---- the multi client -------------------------------------------------- */
@@ -753,4 +802,205 @@ int hd_http_sync(const struct hd_request *req, struct hd_response *resp)
         }
         hd_response_clear(resp);
     }
+}
+
+/* ---- streams ----------------------------------------------------------- */
+
+#define HD_STREAM_ERR_BODY (64 * 1024)
+#define HD_STREAM_CONNECT_TIMEOUT_MS 10000L
+
+/* One hd_http_stream call, for the callbacks. */
+struct stream {
+    const struct hd_http_stream_opts *o;
+    struct hd_http_stream_result *res;
+    CURL *easy;
+    size_t max_body;
+    int rc; /* why a callback aborted the transfer; HD_OK if none did */
+};
+
+static size_t on_stream_body(char *p, size_t size, size_t nmemb, void *ud)
+{
+    struct stream *s = ud;
+    struct hd_http_stream_result *res = s->res;
+    size_t n = size * nmemb;
+    if (res->status == 0) {
+        curl_easy_getinfo(s->easy, CURLINFO_RESPONSE_CODE, &res->status);
+    }
+    if (res->status != 200) {
+        /* Kept for the log: what the server says is wrong. */
+        size_t room = res->body.len < HD_STREAM_ERR_BODY ? HD_STREAM_ERR_BODY - res->body.len : 0;
+        if (room > 0) {
+            (void)hd_buf_append(&res->body, p, n < room ? n : room);
+        }
+        return n;
+    }
+    int rc = HD_OK;
+    if (s->o->on_data != NULL) {
+        rc = s->o->on_data(s->o->ctx, p, n);
+    } else if (n > s->max_body - res->body.len) {
+        rc = HD_ETOOBIG;
+    } else {
+        rc = hd_buf_append(&res->body, p, n);
+    }
+    if (rc != HD_OK) {
+        s->rc = rc;
+        return 0; /* CURLE_WRITE_ERROR ends the transfer */
+    }
+    return n;
+}
+
+/* Copies the value of the header the caller asked for. */
+static size_t on_stream_header(char *p, size_t size, size_t nitems, void *ud)
+{
+    struct stream *s = ud;
+    const struct hd_http_stream_opts *o = s->o;
+    size_t n = size * nitems;
+    size_t nl = strlen(o->header_name);
+    if (n <= nl || p[nl] != ':' || strncasecmp(p, o->header_name, nl) != 0) {
+        return n;
+    }
+    size_t i = nl + 1;
+    while (i < n && (p[i] == ' ' || p[i] == '\t')) {
+        i++;
+    }
+    size_t e = i;
+    while (e < n && p[e] != '\r' && p[e] != '\n' && e - i < o->header_cap - 1) {
+        e++;
+    }
+    memcpy(o->header_value, p + i, e - i);
+    o->header_value[e - i] = '\0';
+    return n;
+}
+
+/* Called by curl at least once a second, also while nothing arrives. */
+static int on_stream_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                              curl_off_t ulnow)
+{
+    struct stream *s = ud;
+    (void)dltotal;
+    (void)dlnow;
+    (void)ultotal;
+    (void)ulnow;
+    if (s->o->stop(s->o->ctx)) {
+        s->rc = HD_ESHUTDOWN;
+        return 1;
+    }
+    return 0;
+}
+
+/* No signals; TCP keep-alive probes after 30 s of silence, so a watch on a
+ * dead peer is noticed; certificates verified unless tls says otherwise. */
+static void stream_setup(struct stream *s, struct curl_slist *hdrs, char *errbuf)
+{
+    const struct hd_http_stream_opts *o = s->o;
+    CURL *easy = s->easy;
+    long ctimeout = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : HD_STREAM_CONNECT_TIMEOUT_MS;
+    easy_base(easy, o->url, hdrs, errbuf);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, ctimeout);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, o->timeout_ms > 0 ? o->timeout_ms : 0L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPIDLE, 30L);
+    curl_easy_setopt(easy, CURLOPT_TCP_KEEPINTVL, 10L);
+    curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_stream_body);
+    curl_easy_setopt(easy, CURLOPT_WRITEDATA, s);
+    easy_tls(easy, o->tls);
+    if (o->unix_socket != NULL) {
+        curl_easy_setopt(easy, CURLOPT_UNIX_SOCKET_PATH, o->unix_socket);
+    }
+    if (o->header_name != NULL && o->header_value != NULL && o->header_cap > 0) {
+        o->header_value[0] = '\0';
+        curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_stream_header);
+        curl_easy_setopt(easy, CURLOPT_HEADERDATA, s);
+    }
+    if (o->stop != NULL) {
+        curl_easy_setopt(easy, CURLOPT_NOPROGRESS, 0L);
+        curl_easy_setopt(easy, CURLOPT_XFERINFOFUNCTION, on_stream_progress);
+        curl_easy_setopt(easy, CURLOPT_XFERINFODATA, s);
+    }
+}
+
+/* res->error for a transfer that did not complete. */
+static void stream_error(const struct stream *s, CURLcode code, const char *errbuf)
+{
+    struct hd_http_stream_result *res = s->res;
+    if (s->rc == HD_ESHUTDOWN) {
+        snprintf(res->error, sizeof(res->error), "stopped");
+    } else if (s->rc == HD_ETOOBIG && s->o->on_data == NULL) {
+        snprintf(res->error, sizeof(res->error), "the answer is over %zu bytes", s->max_body);
+    } else if (s->rc != HD_OK) {
+        snprintf(res->error, sizeof(res->error), "the receiver refused the data: %s", hd_strerror(s->rc));
+    } else {
+        format_error(res->error, sizeof(res->error), code, errbuf);
+    }
+}
+
+int hd_http_stream(const struct hd_http_stream_opts *o, struct hd_http_stream_result *res)
+{
+    struct curl_slist *hdrs = NULL;
+    char errbuf[CURL_ERROR_SIZE];
+    struct stream s = {.o = o, .res = res, .max_body = o->max_body > 0 ? o->max_body : HD_RESP_MAX_BODY};
+    memset(res, 0, sizeof(*res));
+    hd_buf_init(&res->body, 0); /* capped by on_stream_body */
+    int rc = curl_ready();
+    if (rc != HD_OK) {
+        snprintf(res->error, sizeof(res->error), "curl initialisation failed");
+        goto out;
+    }
+    if (o->url == NULL || o->url[0] == '\0') {
+        rc = HD_EINVAL;
+        snprintf(res->error, sizeof(res->error), "no URL");
+        goto out;
+    }
+    s.easy = curl_easy_init();
+    rc = s.easy != NULL ? slist_add_all(&hdrs, o->headers, o->n_headers) : HD_ENOMEM;
+    if (rc != HD_OK) {
+        snprintf(res->error, sizeof(res->error), "out of memory");
+        goto out;
+    }
+    stream_setup(&s, hdrs, errbuf);
+    CURLcode code = curl_easy_perform(s.easy);
+    curl_easy_getinfo(s.easy, CURLINFO_RESPONSE_CODE, &res->status);
+    if (code != CURLE_OK) {
+        rc = s.rc != HD_OK ? s.rc : HD_ENET;
+        stream_error(&s, code, errbuf);
+    }
+out:
+    slist_free_wiped(hdrs);
+    if (s.easy != NULL) {
+        curl_easy_cleanup(s.easy);
+    }
+    return rc;
+}
+
+void hd_http_stream_result_clear(struct hd_http_stream_result *res)
+{
+    hd_buf_free(&res->body);
+    memset(res, 0, sizeof(*res));
+}
+
+/* ---- URLs -------------------------------------------------------------- */
+
+int hd_http_put_escaped(struct hd_buf *out, const char *s)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    int rc = HD_OK;
+    for (const unsigned char *p = (const unsigned char *)s; *p != '\0' && rc == HD_OK; p++) {
+        int unreserved = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+                         *p == '-' || *p == '.' || *p == '_' || *p == '~';
+        if (unreserved) {
+            rc = hd_buf_putc(out, (char)*p);
+        } else {
+            char enc[3] = {'%', hex[*p >> 4], hex[*p & 0x0f]};
+            rc = hd_buf_append(out, enc, sizeof(enc));
+        }
+    }
+    return rc;
+}
+
+int hd_http_put_query(struct hd_buf *url, const char *name, const char *value)
+{
+    int rc = hd_buf_printf(url, "%c%s=", url->p != NULL && strchr(url->p, '?') != NULL ? '&' : '?', name);
+    if (rc == HD_OK) {
+        rc = hd_http_put_escaped(url, value);
+    }
+    return rc;
 }

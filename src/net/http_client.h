@@ -4,7 +4,11 @@
  * thread (the dispatcher loop): submit requests, poll, collect finished ones.
  * Connections are kept alive and reused per host. hd_http_client_wakeup is the
  * only function other threads may call. hd_http_sync is a blocking one-shot
- * request for the API thread (test notifications, CLI).
+ * request for the API thread (test notifications, CLI). hd_http_stream is a
+ * blocking GET whose body is handed over as it arrives, for the threads that
+ * watch a platform's event stream (src/watch/): a Kubernetes watch or
+ * Docker's /events may stay open for minutes, so it can be stopped from
+ * outside and never holds the body in memory.
  */
 #ifndef HD_HTTP_CLIENT_H
 #define HD_HTTP_CLIENT_H
@@ -98,6 +102,59 @@ void hd_http_client_wakeup(struct hd_http_client *c);
 /* Blocking request; resp is (re)initialised and filled (status 0 + error on
  * transport failure, still HD_OK); negative only if nothing could be sent. */
 int hd_http_sync(const struct hd_request *req, struct hd_response *resp);
+
+/* ---- streams ---------------------------------------------------------- */
+
+/* One GET, read as it arrives. */
+struct hd_http_stream_opts {
+    const char *url;            /* http(s)://host[:port]/path?query */
+    const char *unix_socket;    /* connect here instead of to the URL's host (Docker); NULL = TCP */
+    const char *const *headers; /* n_headers "Name: value" lines (borrowed) */
+    size_t n_headers;
+    const struct hd_tls_opts *tls; /* borrowed; NULL = verify against the system CA store */
+    long connect_timeout_ms;       /* 0 = 10 s */
+    long timeout_ms;               /* the whole transfer; 0 = no limit (the server ends a watch) */
+    /* A 200 answer's body goes to on_data chunk by chunk as received (a
+     * non-OK result aborts the transfer), or, when on_data is NULL, into
+     * res->body up to max_body bytes (0 = 1 MiB; past it the transfer fails
+     * with HD_ETOOBIG). */
+    int (*on_data)(void *ctx, const char *p, size_t n);
+    size_t max_body;
+    /* Polled at least once a second, even on a silent stream: nonzero aborts
+     * the transfer. May be NULL. */
+    int (*stop)(void *ctx);
+    void *ctx; /* for on_data and stop */
+    /* Optional: the value of the response header header_name (without the
+     * colon, any case) is copied into header_value[0..header_cap), cut. */
+    const char *header_name;
+    char *header_value;
+    size_t header_cap;
+};
+
+struct hd_http_stream_result {
+    long status;        /* the answer's status, also when the transfer broke after it; 0 = none */
+    char error[256];    /* why the transfer did not complete; "" when it did */
+    struct hd_buf body; /* a non-200 answer's first 64 KiB; a 200 body when on_data is NULL */
+};
+
+/* Blocking. res is initialised here (the caller calls
+ * hd_http_stream_result_clear). Returns HD_OK when the answer was received
+ * whole (whatever its status); HD_ESHUTDOWN when stop aborted it; on_data's
+ * first non-OK result when that did; HD_ETOOBIG when the body was over
+ * max_body; HD_ENET when the transfer failed; HD_EINVAL (no URL) or
+ * HD_ENOMEM when nothing was sent. res->error says which. Header lines are wiped from the client's memory
+ * afterwards (they carry bearer tokens) and never copied into res->error. */
+int hd_http_stream(const struct hd_http_stream_opts *o, struct hd_http_stream_result *res);
+void hd_http_stream_result_clear(struct hd_http_stream_result *res);
+
+/* ---- URLs ---------------------------------------------------------------- */
+
+/* Appends s percent-encoded: every byte but RFC 3986's unreserved ones
+ * (ALPHA DIGIT - . _ ~) as %XX. */
+int hd_http_put_escaped(struct hd_buf *out, const char *s);
+/* Appends "?name=value" to url, or "&name=value" when url already holds a
+ * '?', value percent-encoded (name is taken as it is). */
+int hd_http_put_query(struct hd_buf *url, const char *name, const char *value);
 
 /* Parses a Retry-After value (delta seconds or HTTP-date) to ms from now; -1 if bad. */
 int64_t hd_parse_retry_after(const char *v);

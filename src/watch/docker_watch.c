@@ -24,44 +24,34 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
 #include "watch/watch.h"
-#include "store/store.h"
 
 #define DK_STATE_KEY "docker.since"
 #define DK_API_MAX "1.47"      /* newest version whose /events we have read; >= Docker 29's minimum 1.44 */
 #define DK_API_FALLBACK "1.24" /* what the Docker client assumes of a daemon that does not say */
 #define DK_MAX_EVENT (1u << 20)
-#define DK_MAX_CHUNK_ITEMS 256
+#define DK_MAX_CHUNK_ITEMS 256  /* objects per durable append */
+#define DK_MAX_SMALL_BODY 65536 /* /_ping, /version */
+#define DK_GET_TIMEOUT_MS 15000L
 
 enum dk_outcome { DK_OK, DK_ERROR, DK_RENEGOTIATE, DK_STOP };
-
-struct dk_line {
-    json_object *root; /* owned */
-    char *raw;         /* owned copy */
-    size_t len;
-    int64_t time_ns;
-};
 
 struct docker {
     char *base;   /* "http://localhost" (unix socket) or "https://host:port" */
     char *socket; /* NULL for TCP */
     char *ca_file, *cert_file, *key_file;
     char *filters; /* JSON text, NULL = none */
-    int64_t backoff_initial, backoff_max;
 
     char version[16]; /* negotiated, "" = not yet */
     int64_t since_ns; /* newest timeNano durable (or the first stream's start) */
-    int64_t saved_ns;
-    int64_t saved_at_ms;
 
     struct hd_jframer fr;
-    struct dk_line lines[DK_MAX_CHUNK_ITEMS];
-    size_t n_lines;
+    struct hd_watch_queue q;
+    int64_t queued_newest; /* newest timeNano in q */
     int failed;
     int got_data;
 };
@@ -71,29 +61,19 @@ static struct docker *impl_of(struct hd_watcher *w)
     return w->impl;
 }
 
-static CURL *new_request(struct hd_watcher *w, const char *path_and_query)
+/* A GET of path_and_query at the engine (its socket, or TCP with its TLS
+ * files); see hd_watcher_get. */
+static int engine_get(struct hd_watcher *w, const char *path_and_query, struct hd_http_stream_opts *o,
+                      struct hd_http_stream_result *res)
 {
     struct docker *d = impl_of(w);
-    CURL *c = hd_watcher_curl(w);
-    if (c == NULL) {
-        return NULL;
-    }
+    struct hd_tls_opts tls = {.ca_file = d->ca_file, .cert_file = d->cert_file, .key_file = d->key_file};
     char url[2048];
     snprintf(url, sizeof(url), "%s%s", d->base, path_and_query);
-    curl_easy_setopt(c, CURLOPT_URL, url);
-    if (d->socket != NULL) {
-        curl_easy_setopt(c, CURLOPT_UNIX_SOCKET_PATH, d->socket);
-    }
-    if (d->ca_file != NULL) {
-        curl_easy_setopt(c, CURLOPT_CAINFO, d->ca_file);
-    }
-    if (d->cert_file != NULL) {
-        curl_easy_setopt(c, CURLOPT_SSLCERT, d->cert_file);
-    }
-    if (d->key_file != NULL) {
-        curl_easy_setopt(c, CURLOPT_SSLKEY, d->key_file);
-    }
-    return c;
+    o->url = url;
+    o->unix_socket = d->socket;
+    o->tls = &tls;
+    return hd_watcher_get(w, o, res);
 }
 
 /* "1.41" -> 1041; -1 if not a version. */
@@ -118,94 +98,55 @@ static int version_num(const char *v)
 
 /* ---- negotiation --------------------------------------------------------- */
 
-struct ping_ctx {
-    char api_version[16];
+/* The answer to a small GET (simple_get). */
+struct engine_answer {
+    char api_version[16];             /* its API-Version header, "" if none */
+    char why[256];                    /* what went wrong, "" if nothing */
+    struct hd_http_stream_result res; /* res.body: a 200 body; the caller clears res */
 };
 
-static size_t ping_header(char *p, size_t size, size_t nmemb, void *userdata)
+/* GET path (a body of at most 64 KiB): the status, or -1 on a transport error. */
+static long simple_get(struct hd_watcher *w, const char *path, struct engine_answer *a)
 {
-    struct ping_ctx *pc = userdata;
-    size_t n = size * nmemb;
-    static const char name[] = "api-version:";
-    if (n > sizeof(name) - 1 && strncasecmp(p, name, sizeof(name) - 1) == 0) {
-        size_t i = sizeof(name) - 1;
-        while (i < n && (p[i] == ' ' || p[i] == '\t')) {
-            i++;
-        }
-        size_t e = i;
-        while (e < n && p[e] != '\r' && p[e] != '\n' && e - i < sizeof(pc->api_version) - 1) {
-            e++;
-        }
-        memcpy(pc->api_version, p + i, e - i);
-        pc->api_version[e - i] = '\0';
-    }
-    return n;
-}
-
-static int body_to_buf(void *ctx, const char *p, size_t n)
-{
-    return hd_buf_append(ctx, p, n);
-}
-
-/* GET path into body (capped); the status, or -1 on a transport error. */
-static long simple_get(struct hd_watcher *w, const char *path, struct hd_buf *body, struct ping_ctx *hdr,
-                       char *why, size_t whycap)
-{
-    CURL *c = new_request(w, path);
-    if (c == NULL) {
-        snprintf(why, whycap, "out of memory");
+    struct hd_http_stream_opts o = {.max_body = DK_MAX_SMALL_BODY,
+                                    .timeout_ms = DK_GET_TIMEOUT_MS,
+                                    .header_name = "API-Version",
+                                    .header_value = a->api_version,
+                                    .header_cap = sizeof(a->api_version)};
+    a->why[0] = '\0';
+    if (engine_get(w, path, &o, &a->res) != HD_OK) {
+        snprintf(a->why, sizeof(a->why), "%s", a->res.error);
         return -1;
     }
-    struct hd_watch_resp r = {.w = w, .curl = c, .on_body = body_to_buf, .ctx = body};
-    hd_buf_init(&r.err_body, 0);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hd_watch_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 15000L);
-    if (hdr != NULL) {
-        curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, ping_header);
-        curl_easy_setopt(c, CURLOPT_HEADERDATA, hdr);
+    if (a->res.status != 200) {
+        hd_watch_err_message(&a->res.body, a->why, sizeof(a->why));
     }
-    long status = -1;
-    CURLcode cc = curl_easy_perform(c);
-    if (cc == CURLE_OK) {
-        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-        if (status != 200) {
-            hd_watch_err_message(&r.err_body, why, whycap);
-        }
-    } else {
-        snprintf(why, whycap, "%s", curl_easy_strerror(cc));
-    }
-    hd_buf_free(&r.err_body);
-    curl_easy_cleanup(c);
-    return status;
+    return a->res.status;
 }
 
 static int negotiate(struct hd_watcher *w)
 {
     struct docker *d = impl_of(w);
-    struct ping_ctx pc = {{0}};
-    struct hd_buf body;
-    hd_buf_init(&body, 65536);
-    char why[256] = "";
+    struct engine_answer a;
     char server[16] = "";
-    long st = simple_get(w, "/_ping", &body, &pc, why, sizeof(why));
-    if (st == 200 && version_num(pc.api_version) > 0) {
-        snprintf(server, sizeof(server), "%s", pc.api_version);
+    long st = simple_get(w, "/_ping", &a);
+    if (st == 200 && version_num(a.api_version) > 0) {
+        snprintf(server, sizeof(server), "%s", a.api_version);
     } else if (st >= 0) {
         /* Reachable, but the ping said nothing usable: ask /version. */
-        hd_buf_reset(&body);
-        st = simple_get(w, "/version", &body, NULL, why, sizeof(why));
-        json_object *v = st == 200 ? hd_json_parse(body.p, body.len, NULL) : NULL;
+        hd_http_stream_result_clear(&a.res);
+        st = simple_get(w, "/version", &a);
+        json_object *v = st == 200 ? hd_json_parse(a.res.body.p, a.res.body.len, NULL) : NULL;
         const char *av = v != NULL ? hd_json_get_str(v, "ApiVersion") : NULL;
         snprintf(server, sizeof(server), "%s", av != NULL && version_num(av) > 0 ? av : DK_API_FALLBACK);
         json_object_put(v);
         st = 200;
     }
-    hd_buf_free(&body);
+    hd_http_stream_result_clear(&a.res);
     if (st != 200) {
         if (!hd_watcher_stopping(w)) {
             hd_log(HD_LOG_WARN, "input=docker: cannot reach the engine at %s: %s",
-                   d->socket ? d->socket : d->base, why);
+                   d->socket ? d->socket : d->base, a.why);
         }
         return HD_EIO;
     }
@@ -217,66 +158,32 @@ static int negotiate(struct hd_watcher *w)
 
 /* ---- the event stream ---------------------------------------------------- */
 
-static void lines_clear(struct docker *d)
-{
-    for (size_t i = 0; i < d->n_lines; i++) {
-        json_object_put(d->lines[i].root);
-        free(d->lines[i].raw);
-    }
-    d->n_lines = 0;
-}
-
 static void save_since(struct hd_watcher *w, int force)
 {
     struct docker *d = impl_of(w);
-    if (d->since_ns <= 0 || d->since_ns == d->saved_ns) {
-        return;
+    char v[32] = "";
+    if (d->since_ns > 0) {
+        snprintf(v, sizeof(v), "%lld", (long long)d->since_ns);
     }
-    int64_t now = hd_mono_ms();
-    if (!force && now - d->saved_at_ms < 1000) {
-        return;
-    }
-    char v[32];
-    snprintf(v, sizeof(v), "%lld", (long long)d->since_ns);
-    struct hd_err err = {0};
-    if (w->host.store->ops->state_set(w->host.store, DK_STATE_KEY, v, &err) != HD_OK) {
-        hd_log(HD_LOG_WARN, "input=docker: cannot save the resume point: %s", err.msg);
-        return;
-    }
-    d->saved_ns = d->since_ns;
-    d->saved_at_ms = now;
+    hd_watcher_save_resume(w, v, force);
 }
 
+/* Stores the queued events, then moves the resume point to the newest. */
 static int flush_lines(struct hd_watcher *w)
 {
     struct docker *d = impl_of(w);
-    if (d->n_lines == 0) {
+    if (d->q.n == 0) {
         return HD_OK;
     }
-    struct hd_watch_item items[DK_MAX_CHUNK_ITEMS];
-    int64_t newest = d->since_ns;
-    for (size_t i = 0; i < d->n_lines; i++) {
-        items[i] =
-            (struct hd_watch_item){.raw = d->lines[i].raw, .len = d->lines[i].len, .root = d->lines[i].root};
-        if (d->lines[i].time_ns > newest) {
-            newest = d->lines[i].time_ns;
-        }
-    }
-    struct hd_watch_counts cnt = {0};
-    struct hd_err err = {0};
-    int rc = hd_watcher_ingest(w, items, d->n_lines, &cnt, NULL, &err);
-    lines_clear(d);
+    int64_t newest = d->queued_newest;
+    d->queued_newest = 0;
+    int rc = hd_watcher_flush(w, &d->q, 0);
     if (rc != HD_OK) {
-        hd_log(HD_LOG_WARN, "input=docker: while storing events: %s", err.msg);
         return rc;
     }
-    if (cnt.duplicate > 0) {
-        hd_metrics_add("herald_docker_events_dropped_total", "reason=\"duplicate\"", (int64_t)cnt.duplicate);
+    if (newest > d->since_ns) {
+        d->since_ns = newest;
     }
-    if (cnt.invalid > 0) {
-        hd_metrics_add("herald_docker_events_dropped_total", "reason=\"invalid\"", (int64_t)cnt.invalid);
-    }
-    d->since_ns = newest;
     save_since(w, 0);
     return HD_OK;
 }
@@ -287,7 +194,7 @@ static int on_event(void *ctx, const char *p, size_t n)
     struct docker *d = impl_of(w);
     struct hd_err err = {0};
     d->got_data = 1;
-    if (d->n_lines == DK_MAX_CHUNK_ITEMS) {
+    if (d->q.n == DK_MAX_CHUNK_ITEMS) {
         int rc = flush_lines(w);
         if (rc != HD_OK) {
             return rc;
@@ -297,7 +204,7 @@ static int on_event(void *ctx, const char *p, size_t n)
     if (root == NULL || !json_object_is_type(root, json_type_object)) {
         hd_log(HD_LOG_WARN, "input=docker: an event is not a JSON object: %s", root == NULL ? err.msg : "");
         json_object_put(root);
-        hd_metrics_add("herald_docker_events_dropped_total", "reason=\"invalid\"", 1);
+        hd_metrics_add(w->type->dropped_metric, "reason=\"invalid\"", 1);
         return HD_OK; /* one bad line does not cost the stream */
     }
     hd_metrics_add("herald_docker_events_seen_total", "", 1);
@@ -305,13 +212,10 @@ static int on_event(void *ctx, const char *p, size_t n)
     if (!hd_json_get_i64(root, "timeNano", &tn) && hd_json_get_i64(root, "time", &ts)) {
         tn = ts * 1000000000LL;
     }
-    char *raw = hd_strndup(p, n);
-    if (raw == NULL) {
-        json_object_put(root);
-        return HD_ENOMEM;
+    if (tn > d->queued_newest) {
+        d->queued_newest = tn;
     }
-    d->lines[d->n_lines++] = (struct dk_line){.root = root, .raw = raw, .len = n, .time_ns = tn};
-    return HD_OK;
+    return hd_watch_queue_add(&d->q, root, root, p, n);
 }
 
 static int on_stream_body(void *ctx, const char *p, size_t n)
@@ -335,15 +239,25 @@ static int on_stream_body(void *ctx, const char *p, size_t n)
     return rc;
 }
 
+/* "/v<version>/events?since=<s.nnnnnnnnn>[&filters=<json>]" */
+static int events_path(const struct docker *d, struct hd_buf *q)
+{
+    int rc = hd_buf_printf(q, "/v%s/events?since=%lld.%09lld", d->version,
+                           (long long)(d->since_ns / 1000000000LL), (long long)(d->since_ns % 1000000000LL));
+    if (rc == HD_OK && d->filters != NULL) {
+        rc = hd_http_put_query(q, "filters", d->filters);
+    }
+    return rc;
+}
+
 static enum dk_outcome stream(struct hd_watcher *w)
 {
     struct docker *d = impl_of(w);
     enum dk_outcome res = DK_ERROR;
     struct hd_buf q;
     hd_buf_init(&q, 0);
-    CURL *c = NULL;
-    struct hd_watch_resp r = {.w = w, .on_body = on_stream_body, .ctx = w};
-    hd_buf_init(&r.err_body, 0);
+    struct hd_http_stream_result r = {0};
+    struct hd_http_stream_opts o = {.on_data = on_stream_body};
     hd_jframer_reset(&d->fr);
     d->failed = 0;
     d->got_data = 0;
@@ -351,33 +265,19 @@ static enum dk_outcome stream(struct hd_watcher *w)
         /* First stream ever: live events only, but a reconnect replays from here. */
         d->since_ns = hd_now_us() * 1000;
     }
-    int rc = hd_buf_printf(&q, "/v%s/events?since=%lld.%09lld", d->version,
-                           (long long)(d->since_ns / 1000000000LL), (long long)(d->since_ns % 1000000000LL));
-    if (rc == HD_OK && d->filters != NULL) {
-        char *e = curl_easy_escape(NULL, d->filters, 0);
-        rc = e != NULL ? hd_buf_printf(&q, "&filters=%s", e) : HD_ENOMEM;
-        curl_free(e);
-    }
-    if (rc != HD_OK) {
+    if (events_path(d, &q) != HD_OK) {
         goto out;
     }
-    c = new_request(w, q.p);
-    if (c == NULL) {
-        goto out;
-    }
-    r.curl = c;
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, hd_watch_write);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
-    CURLcode cc = curl_easy_perform(c);
-    lines_clear(d);
+    int rc = engine_get(w, q.p, &o, &r);
+    hd_watch_queue_clear(&d->q);
+    d->queued_newest = 0;
     if (hd_watcher_stopping(w)) {
         res = DK_STOP;
         goto out;
     }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
     if (r.status != 0 && r.status != 200) {
         char msg[300];
-        hd_watch_err_message(&r.err_body, msg, sizeof(msg));
+        hd_watch_err_message(&r.body, msg, sizeof(msg));
         hd_log(HD_LOG_WARN, "input=docker: /events answered %ld: %s", r.status, msg);
         /* "client version 1.47 is too new. Maximum supported API version is 1.41" */
         if (r.status == 400 && strstr(msg, "version") != NULL) {
@@ -388,8 +288,8 @@ static enum dk_outcome stream(struct hd_watcher *w)
     if (d->failed) {
         goto out;
     }
-    if (cc != CURLE_OK) {
-        hd_log(HD_LOG_WARN, "input=docker: the event stream broke: %s", curl_easy_strerror(cc));
+    if (rc != HD_OK) {
+        hd_log(HD_LOG_WARN, "input=docker: the event stream broke: %s", r.error);
     } else {
         hd_log(HD_LOG_WARN, "input=docker: the engine ended the event stream");
     }
@@ -400,29 +300,19 @@ static enum dk_outcome stream(struct hd_watcher *w)
     }
 out:
     hd_buf_free(&q);
-    hd_buf_free(&r.err_body);
-    curl_easy_cleanup(c);
+    hd_http_stream_result_clear(&r);
     return res;
 }
 
 static void docker_run(struct hd_watcher *w)
 {
     struct docker *d = impl_of(w);
-    struct hd_err err = {0};
-    char *stored = NULL;
-    int rc = w->host.store->ops->state_get(w->host.store, DK_STATE_KEY, &stored, &err);
-    if (rc == HD_OK) {
-        int64_t v = 0;
-        if (hd_parse_i64(stored, &v) == HD_OK && v > 0) {
-            d->since_ns = v;
-            d->saved_ns = v;
-            hd_log(HD_LOG_INFO, "input=docker: resuming the event stream from timeNano %lld", (long long)v);
-        }
-    } else if (rc != HD_ENOTFOUND) {
-        hd_log(HD_LOG_WARN, "input=docker: cannot read the saved resume point: %s", err.msg);
+    char stored[32];
+    int64_t v = 0;
+    if (hd_watcher_load_resume(w, stored, sizeof(stored)) && hd_parse_i64(stored, &v) == HD_OK && v > 0) {
+        d->since_ns = v;
+        hd_log(HD_LOG_INFO, "input=docker: resuming the event stream from timeNano %lld", (long long)v);
     }
-    free(stored);
-    int64_t backoff = 0;
     int first = 1;
     while (!hd_watcher_stopping(w)) {
         enum dk_outcome o = DK_ERROR;
@@ -439,10 +329,7 @@ static void docker_run(struct hd_watcher *w)
         if (o == DK_RENEGOTIATE) {
             d->version[0] = '\0';
         }
-        if (d->got_data) {
-            backoff = 0; /* it worked for a while: start the backoff over */
-        }
-        if (hd_watcher_sleep(w, hd_watch_backoff(&backoff, d->backoff_initial, d->backoff_max))) {
+        if (hd_watcher_backoff(w, d->got_data)) {
             break;
         }
     }
@@ -452,10 +339,7 @@ static void docker_run(struct hd_watcher *w)
 static void docker_destroy(struct hd_watcher *w)
 {
     struct docker *d = impl_of(w);
-    if (d == NULL) {
-        return;
-    }
-    lines_clear(d);
+    hd_watch_queue_free(&d->q);
     hd_jframer_free(&d->fr);
     free(d->base);
     free(d->socket);
@@ -463,7 +347,6 @@ static void docker_destroy(struct hd_watcher *w)
     free(d->cert_file);
     free(d->key_file);
     free(d->filters);
-    free(d);
 }
 
 /* "type=container,event=die,type=image" -> {"type":["container","image"],"event":["die"]}. */
@@ -518,72 +401,60 @@ static int parse_filters(const char *spec, char **out, struct hd_err *err)
     return rc;
 }
 
-struct hd_watcher *hd_docker_watch_start(const struct hd_docker_watch_config *cfg,
-                                         const struct hd_watch_host *host, struct hd_err *err)
+/* Where the engine is: url (tcp://, http(s)://, unix://), else the socket. */
+static int docker_locate(struct docker *d, const struct hd_docker_watch_config *cfg, struct hd_err *err)
 {
-    struct hd_watcher *w = hd_watcher_new("docker", "docker", host, err);
-    if (w == NULL) {
-        return NULL;
-    }
-    struct docker *d = calloc(1, sizeof(*d));
-    if (d == NULL) {
-        hd_err_set(err, HD_ENOMEM, "inputs.docker: out of memory");
-        goto fail;
-    }
-    w->impl = d;
-    w->run = docker_run;
-    w->destroy = docker_destroy;
-    hd_jframer_init(&d->fr, DK_MAX_EVENT);
-    d->backoff_initial = cfg->backoff_initial_ms > 0 ? cfg->backoff_initial_ms : 500;
-    d->backoff_max = cfg->backoff_max_ms > 0 ? cfg->backoff_max_ms : 30000;
-    if (parse_filters(cfg->filters, &d->filters, err) != HD_OK) {
-        goto fail;
-    }
     const char *url = cfg->url;
     int tls_files = (cfg->ca_file && cfg->ca_file[0]) || (cfg->cert_file && cfg->cert_file[0]);
     char base[512];
+    snprintf(base, sizeof(base), "http://localhost");
     if (url != NULL && url[0] != '\0') {
-        const char *hostport = NULL;
-        const char *scheme = NULL;
         if (strncmp(url, "tcp://", 6) == 0) {
-            hostport = url + 6;
-            scheme = tls_files ? "https" : "http";
-        } else if (strncmp(url, "https://", 8) == 0) {
-            hostport = url + 8;
-            scheme = "https";
-        } else if (strncmp(url, "http://", 7) == 0) {
-            hostport = url + 7;
-            scheme = "http";
+            snprintf(base, sizeof(base), "%s://%s", tls_files ? "https" : "http", url + 6);
+        } else if (strncmp(url, "https://", 8) == 0 || strncmp(url, "http://", 7) == 0) {
+            snprintf(base, sizeof(base), "%s", url);
         } else if (strncmp(url, "unix://", 7) == 0) {
             d->socket = hd_strdup(url + 7);
         } else {
-            hd_err_set(err, HD_EINVAL, "inputs.docker.url: '%s' is not tcp://, http(s):// or unix://", url);
-            goto fail;
-        }
-        if (hostport != NULL) {
-            snprintf(base, sizeof(base), "%s://%s", scheme, hostport);
-        } else {
-            snprintf(base, sizeof(base), "http://localhost");
+            return hd_err_set(err, HD_EINVAL, "inputs.docker.url: '%s' is not tcp://, http(s):// or unix://",
+                              url);
         }
     } else {
-        const char *sock =
-            cfg->socket != NULL && cfg->socket[0] != '\0' ? cfg->socket : "/var/run/docker.sock";
-        d->socket = hd_strdup(sock);
-        snprintf(base, sizeof(base), "http://localhost");
+        d->socket =
+            hd_strdup(cfg->socket != NULL && cfg->socket[0] != '\0' ? cfg->socket : "/var/run/docker.sock");
     }
-    size_t bl = strlen(base);
-    while (bl > 0 && base[bl - 1] == '/') {
-        base[--bl] = '\0';
-    }
-    d->base = hd_strdup(base);
-    d->ca_file = cfg->ca_file && cfg->ca_file[0] ? hd_strdup(cfg->ca_file) : NULL;
-    d->cert_file = cfg->cert_file && cfg->cert_file[0] ? hd_strdup(cfg->cert_file) : NULL;
-    d->key_file = cfg->key_file && cfg->key_file[0] ? hd_strdup(cfg->key_file) : NULL;
+    d->base = hd_watch_base_url(base);
+    d->ca_file = hd_watch_strdup_nonempty(cfg->ca_file);
+    d->cert_file = hd_watch_strdup_nonempty(cfg->cert_file);
+    d->key_file = hd_watch_strdup_nonempty(cfg->key_file);
     if (d->base == NULL) {
-        hd_err_set(err, HD_ENOMEM, "inputs.docker: out of memory");
-        goto fail;
+        return hd_err_set(err, HD_ENOMEM, "inputs.docker: out of memory");
     }
-    if (hd_watcher_spawn(w, err) != HD_OK) {
+    return HD_OK;
+}
+
+static const struct hd_watcher_type docker_type = {
+    .name = "docker",
+    .decoder = "docker",
+    .state_key = DK_STATE_KEY,
+    .dropped_metric = "herald_docker_events_dropped_total",
+    .impl_size = sizeof(struct docker),
+    .run = docker_run,
+    .destroy = docker_destroy,
+};
+
+struct hd_watcher *hd_docker_watch_start(const struct hd_docker_watch_config *cfg,
+                                         const struct hd_watch_host *host, struct hd_err *err)
+{
+    struct hd_watcher *w =
+        hd_watcher_new(&docker_type, host, cfg->backoff_initial_ms, cfg->backoff_max_ms, err);
+    if (w == NULL) {
+        return NULL;
+    }
+    struct docker *d = impl_of(w);
+    hd_jframer_init(&d->fr, DK_MAX_EVENT);
+    if (parse_filters(cfg->filters, &d->filters, err) != HD_OK || docker_locate(d, cfg, err) != HD_OK ||
+        hd_watcher_spawn(w, err) != HD_OK) {
         goto fail;
     }
     hd_log(HD_LOG_INFO, "input=docker: watching engine events at %s%s%s", d->socket ? d->socket : d->base,

@@ -3,7 +3,7 @@
  * array elements, backoff, and the decode -> durable append path.
  *
  * DESIGN: the framer scans each byte once (it remembers where it stopped,
- * inside strings and escapes too), so a value cut across curl chunks costs
+ * inside strings and escapes too), so a value cut across received chunks costs
  * no rescan. The span helpers let a watcher hand the decoder the original
  * bytes of the Event inside a watch line or a list (SPEC section 5: the raw
  * payload is kept byte for byte) while the line is parsed only once.
@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "core/log.h"
+#include "core/metrics.h"
 #include "core/util.h"
 #include "input/decoder.h"
 #include "store/store.h"
@@ -233,12 +234,13 @@ int64_t hd_watch_backoff(int64_t *cur, int64_t initial, int64_t max)
 
 /* ---- the thread --------------------------------------------------------- */
 
-struct hd_watcher *hd_watcher_new(const char *name, const char *dec_name, const struct hd_watch_host *host,
-                                  struct hd_err *err)
+struct hd_watcher *hd_watcher_new(const struct hd_watcher_type *type, const struct hd_watch_host *host,
+                                  int64_t backoff_initial_ms, int64_t backoff_max_ms, struct hd_err *err)
 {
-    const struct hd_decoder *dec = hd_decoder_find(dec_name);
+    const char *name = type->name;
+    const struct hd_decoder *dec = hd_decoder_find(type->decoder);
     if (dec == NULL) {
-        hd_err_set(err, HD_ENOTFOUND, "inputs.%s: no '%s' decoder is built in", name, dec_name);
+        hd_err_set(err, HD_ENOTFOUND, "inputs.%s: no '%s' decoder is built in", name, type->decoder);
         return NULL;
     }
     if (host == NULL || host->store == NULL || host->store->ops->state_get == NULL ||
@@ -247,11 +249,18 @@ struct hd_watcher *hd_watcher_new(const char *name, const char *dec_name, const 
         return NULL;
     }
     struct hd_watcher *w = calloc(1, sizeof(*w));
-    if (w == NULL) {
+    void *impl = calloc(1, type->impl_size);
+    if (w == NULL || impl == NULL) {
+        free(w);
+        free(impl);
         hd_err_set(err, HD_ENOMEM, "inputs.%s: out of memory", name);
         return NULL;
     }
+    w->type = type;
     w->name = name;
+    w->impl = impl;
+    w->backoff_initial_ms = backoff_initial_ms > 0 ? backoff_initial_ms : 500;
+    w->backoff_max_ms = backoff_max_ms > 0 ? backoff_max_ms : 30000;
     w->host = *host;
     w->dec = dec;
     pthread_mutex_init(&w->mu, NULL);
@@ -263,16 +272,12 @@ struct hd_watcher *hd_watcher_new(const char *name, const char *dec_name, const 
 static void *watcher_main(void *arg)
 {
     struct hd_watcher *w = arg;
-    w->run(w);
+    w->type->run(w);
     return NULL;
 }
 
 int hd_watcher_spawn(struct hd_watcher *w, struct hd_err *err)
 {
-    /* Reference-counted and thread-safe in the curl we build with (>= 7.84). */
-    if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
-        return hd_err_set(err, HD_EIO, "inputs.%s: cannot initialise libcurl", w->name);
-    }
     if (pthread_create(&w->thread, NULL, watcher_main, w) != 0) {
         return hd_err_set(err, HD_EIO, "inputs.%s: cannot start the watcher thread", w->name);
     }
@@ -305,13 +310,12 @@ int hd_watcher_sleep(struct hd_watcher *w, int64_t ms)
     return atomic_load(&w->stop);
 }
 
-int hd_watcher_xferinfo(void *clientp, long long dltotal, long long dlnow, long long ultotal, long long ulnow)
+int hd_watcher_backoff(struct hd_watcher *w, int got_data)
 {
-    (void)dltotal;
-    (void)dlnow;
-    (void)ultotal;
-    (void)ulnow;
-    return atomic_load(&((struct hd_watcher *)clientp)->stop) ? 1 : 0;
+    if (got_data) {
+        w->backoff_ms = 0; /* it worked for a while: start the backoff over */
+    }
+    return hd_watcher_sleep(w, hd_watch_backoff(&w->backoff_ms, w->backoff_initial_ms, w->backoff_max_ms));
 }
 
 void hd_watcher_stop(struct hd_watcher *w)
@@ -326,9 +330,8 @@ void hd_watcher_stop(struct hd_watcher *w)
     if (w->started) {
         pthread_join(w->thread, NULL);
     }
-    if (w->destroy != NULL) {
-        w->destroy(w);
-    }
+    w->type->destroy(w);
+    free(w->impl);
     pthread_cond_destroy(&w->cv);
     pthread_mutex_destroy(&w->mu);
     free(w);
@@ -424,48 +427,145 @@ out:
     return rc;
 }
 
-/* ---- curl --------------------------------------------------------------- */
-
-CURL *hd_watcher_curl(struct hd_watcher *w)
+void hd_watcher_count_drops(struct hd_watcher *w, const struct hd_watch_counts *counts)
 {
-    CURL *c = curl_easy_init();
-    if (c == NULL) {
-        return NULL;
+    if (counts->duplicate > 0) {
+        hd_metrics_add(w->type->dropped_metric, "reason=\"duplicate\"", (int64_t)counts->duplicate);
     }
-    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-    curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, hd_watcher_xferinfo);
-    curl_easy_setopt(c, CURLOPT_XFERINFODATA, w);
-    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(c, CURLOPT_TCP_KEEPIDLE, 30L);
-    curl_easy_setopt(c, CURLOPT_TCP_KEEPINTVL, 10L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-    curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-    curl_easy_setopt(c, CURLOPT_USERAGENT, "herald/" HD_VERSION);
-    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-    return c;
+    if (counts->invalid > 0) {
+        hd_metrics_add(w->type->dropped_metric, "reason=\"invalid\"", (int64_t)counts->invalid);
+    }
 }
 
-size_t hd_watch_write(char *p, size_t size, size_t nmemb, void *userdata)
+/* ---- the queue of one chunk --------------------------------------------- */
+
+int hd_watch_queue_add(struct hd_watch_queue *q, json_object *owner, json_object *root, const char *raw,
+                       size_t len)
 {
-    struct hd_watch_resp *r = userdata;
-    size_t n = size * nmemb;
-    if (r->status == 0) {
-        curl_easy_getinfo(r->curl, CURLINFO_RESPONSE_CODE, &r->status);
-    }
-    if (r->status != 200) {
-        size_t room = r->err_body.len < 65536 ? 65536 - r->err_body.len : 0;
-        if (room > 0) {
-            (void)hd_buf_append(&r->err_body, p, n < room ? n : room);
+    if (q->n == q->cap) {
+        size_t cap = q->cap ? q->cap * 2 : 16;
+        struct hd_watch_item *ni = realloc(q->items, cap * sizeof(*ni));
+        if (ni != NULL) {
+            q->items = ni;
         }
-        return n;
+        json_object **no = ni != NULL ? realloc(q->owners, cap * sizeof(*no)) : NULL;
+        if (no == NULL) {
+            json_object_put(owner);
+            return HD_ENOMEM;
+        }
+        q->owners = no;
+        q->cap = cap;
     }
-    if (r->on_body(r->ctx, p, n) != HD_OK) {
-        r->aborted = 1;
-        return 0; /* CURLE_WRITE_ERROR ends the transfer */
+    char *copy = hd_strndup(raw, len);
+    if (copy == NULL) {
+        json_object_put(owner);
+        return HD_ENOMEM;
     }
-    return n;
+    q->items[q->n] = (struct hd_watch_item){.raw = copy, .len = len, .root = root};
+    q->owners[q->n] = owner;
+    q->n++;
+    return HD_OK;
+}
+
+void hd_watch_queue_clear(struct hd_watch_queue *q)
+{
+    for (size_t i = 0; i < q->n; i++) {
+        json_object_put(q->owners[i]);
+        free((char *)q->items[i].raw);
+    }
+    q->n = 0;
+}
+
+void hd_watch_queue_free(struct hd_watch_queue *q)
+{
+    hd_watch_queue_clear(q);
+    free(q->items);
+    free(q->owners);
+    memset(q, 0, sizeof(*q));
+}
+
+int hd_watcher_flush(struct hd_watcher *w, struct hd_watch_queue *q, size_t slice)
+{
+    int rc = HD_OK;
+    struct hd_err err = {0};
+    size_t step = slice > 0 ? slice : q->n;
+    for (size_t off = 0; off < q->n && rc == HD_OK; off += step) {
+        size_t m = q->n - off < step ? q->n - off : step;
+        struct hd_watch_counts cnt = {0};
+        rc = hd_watcher_ingest(w, q->items + off, m, &cnt, NULL, &err);
+        if (rc == HD_OK) {
+            hd_watcher_count_drops(w, &cnt);
+        } else {
+            hd_log(HD_LOG_WARN, "input=%s: while storing events: %s", w->name, err.msg);
+        }
+    }
+    hd_watch_queue_clear(q);
+    return rc;
+}
+
+/* ---- resume point ------------------------------------------------------- */
+
+int hd_watcher_load_resume(struct hd_watcher *w, char *out, size_t cap)
+{
+    struct hd_err err = {0};
+    char *stored = NULL;
+    int found = 0;
+    int rc = w->host.store->ops->state_get(w->host.store, w->type->state_key, &stored, &err);
+    if (rc == HD_OK && strlen(stored) < cap && strlen(stored) < sizeof(w->saved)) {
+        snprintf(out, cap, "%s", stored);
+        snprintf(w->saved, sizeof(w->saved), "%s", stored);
+        found = 1;
+    } else if (rc != HD_OK && rc != HD_ENOTFOUND) {
+        hd_log(HD_LOG_WARN, "input=%s: cannot read the saved resume point: %s", w->name, err.msg);
+    }
+    free(stored);
+    return found;
+}
+
+void hd_watcher_save_resume(struct hd_watcher *w, const char *value, int force)
+{
+    if (value[0] == '\0' || strcmp(value, w->saved) == 0 || strlen(value) >= sizeof(w->saved)) {
+        return;
+    }
+    int64_t now = hd_mono_ms();
+    if (!force && now - w->saved_at_ms < 1000) {
+        return;
+    }
+    struct hd_err err = {0};
+    if (w->host.store->ops->state_set(w->host.store, w->type->state_key, value, &err) != HD_OK) {
+        hd_log(HD_LOG_WARN, "input=%s: cannot save the resume point: %s", w->name, err.msg);
+        return;
+    }
+    snprintf(w->saved, sizeof(w->saved), "%s", value);
+    w->saved_at_ms = now;
+}
+
+/* ---- requests ----------------------------------------------------------- */
+
+static int stop_requested(void *ctx)
+{
+    return hd_watcher_stopping(ctx);
+}
+
+int hd_watcher_get(struct hd_watcher *w, struct hd_http_stream_opts *o, struct hd_http_stream_result *res)
+{
+    o->stop = stop_requested;
+    o->ctx = w;
+    return hd_http_stream(o, res);
+}
+
+char *hd_watch_strdup_nonempty(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? hd_strdup(s) : NULL;
+}
+
+char *hd_watch_base_url(const char *s)
+{
+    size_t n = strlen(s);
+    while (n > 0 && s[n - 1] == '/') {
+        n--;
+    }
+    return hd_strndup(s, n);
 }
 
 void hd_watch_err_message(const struct hd_buf *body, char *out, size_t cap)

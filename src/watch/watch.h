@@ -1,8 +1,9 @@
 /* watch.h - the Kubernetes and Docker watchers (SPEC sections 3, 5, 9).
  *
  * DESIGN: a watcher is one thread that pulls events from a platform API over
- * a long-lived HTTP stream (libcurl easy handle, blocking, with a write
- * callback; never the dispatcher's multi handle) and feeds every received
+ * a long-lived HTTP stream (hd_http_stream of the net layer: blocking, the
+ * body handed over chunk by chunk; never the dispatcher's multi handle) and
+ * feeds every received
  * object's original bytes through the registered decoder ("kubernetes",
  * "docker"), appends the events durably to the store and then tells the
  * host (host->stored: the dispatcher's wakeup). Where to resume (the k8s
@@ -16,8 +17,8 @@
  * header of types; no link dependency), and the dispatcher only through the
  * host callback.
  *
- * Stopping: hd_watcher_stop sets a flag that the curl progress callback
- * (called at least once a second, even on an idle stream) and the backoff
+ * Stopping: hd_watcher_stop sets a flag that the stream's stop callback
+ * (polled at least once a second, even on an idle stream) and the backoff
  * sleeps check, then joins the thread. So a stop takes at most ~1 s.
  *
  * PostgreSQL (SPEC section 9): the Kubernetes watch is a singleton input;
@@ -31,12 +32,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <curl/curl.h>
 #include <pthread.h>
 #include <stdatomic.h>
 
 #include "core/err.h"
 #include "json/json.h"
+#include "net/http_client.h"
 
 struct hd_store;
 struct hd_decoder;
@@ -113,9 +114,23 @@ int hd_json_member_span(const char *p, size_t n, const char *key, const char **v
  * p[0..n). Returns fn's first non-OK result, HD_EINVAL if p is no array. */
 int hd_json_array_each(const char *p, size_t n, hd_jframe_fn fn, void *ctx);
 
+/* A kind of watcher: one static const table per kind (as a channel type). */
+struct hd_watcher_type {
+    const char *name;                      /* "kubernetes", "docker": log prefix input=<name> */
+    const char *decoder;                   /* the registered decoder its objects go through */
+    const char *state_key;                 /* the store's key/value key of its resume point */
+    const char *dropped_metric;            /* counter of objects received but not stored as new */
+    size_t impl_size;                      /* hd_watcher_new allocates w->impl zeroed, stop frees it */
+    void (*run)(struct hd_watcher *w);     /* the thread body; returns when w->stop */
+    void (*destroy)(struct hd_watcher *w); /* frees what impl holds (after the join); impl may be half set */
+};
+
+#define HD_WATCH_RESUME_MAX 128
+
 /* The watcher common part. Fields after `host` belong to the thread. */
 struct hd_watcher {
-    const char *name; /* "kubernetes", "docker": log prefix input=<name> */
+    const struct hd_watcher_type *type; /* static */
+    const char *name;                   /* type->name */
     struct hd_watch_host host;
     const struct hd_decoder *dec;
     pthread_mutex_t mu; /* guards the cv wait */
@@ -123,44 +138,47 @@ struct hd_watcher {
     atomic_int stop;
     pthread_t thread;
     int started;
-    void (*run)(struct hd_watcher *w);     /* the thread body; returns when w->stop */
-    void (*destroy)(struct hd_watcher *w); /* frees impl (after the join) */
-    void *impl;
+    void *impl; /* type->impl_size bytes */
+    int64_t backoff_initial_ms, backoff_max_ms;
+    int64_t backoff_ms;              /* the current backoff; 0 = start over */
+    char saved[HD_WATCH_RESUME_MAX]; /* the resume point last saved */
+    int64_t saved_at_ms;
 };
 
-/* Allocates a watcher bound to decoder dec_name (HD_ENOTFOUND if missing). */
-struct hd_watcher *hd_watcher_new(const char *name, const char *dec_name, const struct hd_watch_host *host,
-                                  struct hd_err *err);
+/* Allocates a watcher of kind type with its zeroed impl (HD_ENOTFOUND if
+ * its decoder is missing). Backoff: 0 = 500 ms initial, 30 s max. */
+struct hd_watcher *hd_watcher_new(const struct hd_watcher_type *type, const struct hd_watch_host *host,
+                                  int64_t backoff_initial_ms, int64_t backoff_max_ms, struct hd_err *err);
 int hd_watcher_spawn(struct hd_watcher *w, struct hd_err *err);
 int hd_watcher_stopping(struct hd_watcher *w);
 /* Sleeps up to ms; 1 if a stop was requested (return at once). */
 int hd_watcher_sleep(struct hd_watcher *w, int64_t ms);
-/* libcurl CURLOPT_XFERINFOFUNCTION with clientp = the watcher: aborts the
- * transfer once a stop was requested. */
-int hd_watcher_xferinfo(void *clientp, long long dltotal, long long dlnow, long long ultotal,
-                        long long ulnow);
+/* Sleeps the next backoff delay (hd_watch_backoff over w->backoff_ms; when
+ * the failed attempt got data first, the backoff starts over); 1 if a stop
+ * was requested. */
+int hd_watcher_backoff(struct hd_watcher *w, int got_data);
 
-/* A new easy handle for one request of w: no signals, the stop-aware
- * progress callback, a 10 s connect timeout, TCP keep-alive (an idle watch
- * stream on a dead peer is noticed), certificates verified. */
-CURL *hd_watcher_curl(struct hd_watcher *w);
+/* The saved resume point, into out[0..cap): 1 if there is one, 0 if not
+ * (a store error is logged). It also becomes w->saved. */
+int hd_watcher_load_resume(struct hd_watcher *w, char *out, size_t cap);
+/* Saves value as the resume point, unless it is empty or the one saved
+ * last, or (unless force) the last save is less than a second old. Call it
+ * only once the events it covers are durable. A failure is logged. */
+void hd_watcher_save_resume(struct hd_watcher *w, const char *value, int force);
 
-/* Response of one streaming GET: a 200 body goes to on_body chunk by chunk;
- * any other status keeps the first 64 KiB in err_body (for the log). */
-struct hd_watch_resp {
-    struct hd_watcher *w;
-    CURL *curl;
-    long status;                                        /* 0 until the first body byte or the end */
-    int (*on_body)(void *ctx, const char *p, size_t n); /* non-OK aborts the transfer */
-    void *ctx;
-    struct hd_buf err_body;
-    int aborted; /* on_body said stop */
-};
-/* CURLOPT_WRITEFUNCTION for struct hd_watch_resp (CURLOPT_WRITEDATA). */
-size_t hd_watch_write(char *p, size_t size, size_t nmemb, void *userdata);
+/* One GET of w through the net layer (hd_http_stream): a stop request
+ * aborts it within a second (HD_ESHUTDOWN); o->ctx is set to w, for
+ * o->on_data. res is initialised; the caller clears it. */
+int hd_watcher_get(struct hd_watcher *w, struct hd_http_stream_opts *o, struct hd_http_stream_result *res);
+
 /* The message of an error answer: a JSON "message" member (Kubernetes
  * Status, Docker), else the start of the body, into out. */
 void hd_watch_err_message(const struct hd_buf *body, char *out, size_t cap);
+
+/* s copied, NULL when s is NULL or empty. */
+char *hd_watch_strdup_nonempty(const char *s);
+/* A base URL: s copied without its trailing slashes. NULL on ENOMEM. */
+char *hd_watch_base_url(const char *s);
 
 /* One received object: its original bytes and its parsed form (borrowed). */
 struct hd_watch_item {
@@ -180,6 +198,30 @@ struct hd_watch_counts {
  * nothing may be considered delivered. */
 int hd_watcher_ingest(struct hd_watcher *w, const struct hd_watch_item *items, size_t n,
                       struct hd_watch_counts *counts, char (*ids)[33], struct hd_err *err);
+
+/* The drops of counts (duplicates, rejected objects) added to w's
+ * dropped_metric. */
+void hd_watcher_count_drops(struct hd_watcher *w, const struct hd_watch_counts *counts);
+
+/* Objects parsed from one received chunk, queued to be stored together
+ * (one durable append per chunk, not per event). items[i].raw is an owned
+ * copy; items[i].root is borrowed from owners[i], which is owned. A zeroed
+ * struct is an empty queue. */
+struct hd_watch_queue {
+    struct hd_watch_item *items;
+    json_object **owners;
+    size_t n, cap;
+};
+/* Queues a copy of raw[0..len) and root, taking owner (also on failure). */
+int hd_watch_queue_add(struct hd_watch_queue *q, json_object *owner, json_object *root, const char *raw,
+                       size_t len);
+void hd_watch_queue_clear(struct hd_watch_queue *q); /* drops what is queued, keeps the arrays */
+void hd_watch_queue_free(struct hd_watch_queue *q);
+/* Stores what q holds, at most slice objects per durable append (0 = all
+ * in one), counts
+ * the drops and empties q (also on failure, which is logged and returned:
+ * then nothing of q may be taken as stored). */
+int hd_watcher_flush(struct hd_watcher *w, struct hd_watch_queue *q, size_t slice);
 
 /* Next backoff: *cur doubled up to max, with +-25 % jitter; returns the
  * delay to wait now. *cur = 0 starts at initial. */

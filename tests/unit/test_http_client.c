@@ -1,4 +1,5 @@
-/* test_http_client.c - hd_http_client / hd_http_sync against a canned local server.
+/* test_http_client.c - hd_http_client / hd_http_sync against a canned local server,
+ * hd_http_stream against a scripted streaming one (TCP and a unix socket).
  *
  * The server is one thread with a listening socket on 127.0.0.1:0. It serves
  * one connection at a time (keep-alive: many requests per connection), answers
@@ -13,6 +14,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/un.h>
 
 #include "core/err.h"
 #include "core/util.h"
@@ -403,6 +405,345 @@ static void test_free_with_transfer_in_flight(void **state)
     srv_stop(s);
 }
 
+/* ---- streams ------------------------------------------------------------ */
+
+/* Serves one connection: reads the request, sends parts[] with delay_ms
+ * between them, then (hold) keeps the connection open until stopped. */
+struct streamer {
+    int lfd;
+    int port;       /* TCP; 0 for a unix socket */
+    char path[108]; /* unix socket path, "" for TCP */
+    char dir[64];
+    pthread_t th;
+    atomic_int stop;
+    const char *parts[8];
+    int delay_ms;
+    int hold;
+    char req[8192]; /* the request's head; read after streamer_stop */
+};
+
+static void *streamer_main(void *arg)
+{
+    struct streamer *s = arg;
+    if (!ms_wait_readable(&s->stop, s->lfd)) {
+        return NULL;
+    }
+    int fd = accept(s->lfd, NULL, NULL);
+    if (fd < 0) {
+        return NULL;
+    }
+    char buf[8192];
+    size_t len = 0;
+    size_t need = ms_next_request(&s->stop, fd, buf, sizeof(buf), &len, NULL);
+    memcpy(s->req, buf, need < sizeof(s->req) - 1 ? need : sizeof(s->req) - 1);
+    for (size_t i = 0; i < 8 && s->parts[i] != NULL; i++) {
+        if (i > 0 && s->delay_ms > 0) {
+            ms_sleep_ms(s->delay_ms);
+        }
+        ms_send_all(fd, s->parts[i], strlen(s->parts[i]));
+    }
+    while (s->hold && !atomic_load(&s->stop)) {
+        ms_sleep_ms(20);
+    }
+    close(fd);
+    return NULL;
+}
+
+/* parts: NULL-terminated, at most 8. */
+static struct streamer *streamer_start(int on_unix_socket, const char *const *parts, int delay_ms, int hold)
+{
+    struct streamer *s = calloc(1, sizeof(*s));
+    assert_non_null(s);
+    for (size_t i = 0; i < 8 && parts[i] != NULL; i++) {
+        s->parts[i] = parts[i];
+    }
+    s->delay_ms = delay_ms;
+    s->hold = hold;
+    if (on_unix_socket) {
+        snprintf(s->dir, sizeof(s->dir), "/tmp/hd-stream-XXXXXX");
+        assert_non_null(mkdtemp(s->dir));
+        snprintf(s->path, sizeof(s->path), "%s/engine.sock", s->dir);
+        s->lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+        assert_true(s->lfd >= 0);
+        struct sockaddr_un a = {.sun_family = AF_UNIX};
+        snprintf(a.sun_path, sizeof(a.sun_path), "%s", s->path);
+        assert_int_equal(bind(s->lfd, (struct sockaddr *)&a, sizeof(a)), 0);
+        assert_int_equal(listen(s->lfd, 4), 0);
+    } else {
+        s->lfd = ms_listen(4, &s->port);
+    }
+    assert_int_equal(pthread_create(&s->th, NULL, streamer_main, s), 0);
+    return s;
+}
+
+/* Stops and joins the server; the caller frees s (after reading s->req). */
+static void streamer_stop(struct streamer *s)
+{
+    atomic_store(&s->stop, 1);
+    pthread_join(s->th, NULL);
+    close(s->lfd);
+    if (s->path[0] != '\0') {
+        unlink(s->path);
+        rmdir(s->dir);
+    }
+}
+
+static void stream_url(const struct streamer *s, const char *path, char *url, size_t cap)
+{
+    if (s->port > 0) {
+        snprintf(url, cap, "http://127.0.0.1:%d%s", s->port, path);
+    } else {
+        snprintf(url, cap, "http://localhost%s", path);
+    }
+}
+
+/* on_data collecting the chunks; fails with fail_with once it holds
+ * fail_after bytes (0 = never). */
+struct sink {
+    struct hd_buf got;
+    int calls;
+    size_t fail_after;
+    int fail_with;
+    atomic_int stop;
+};
+
+static int sink_data(void *ctx, const char *p, size_t n)
+{
+    struct sink *k = ctx;
+    k->calls++;
+    int rc = hd_buf_append(&k->got, p, n);
+    if (rc == HD_OK && k->fail_after > 0 && k->got.len >= k->fail_after) {
+        return k->fail_with;
+    }
+    return rc;
+}
+
+static int sink_stop(void *ctx)
+{
+    return atomic_load(&((struct sink *)ctx)->stop);
+}
+
+static const char CHUNKED_200[] =
+    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nApi-Version: 1.41\r\n\r\n";
+
+static void test_stream_chunks_and_headers(void **state)
+{
+    static const char *const parts[] = {CHUNKED_200, "8\r\n{\"a\":1}\n\r\n", "8\r\n{\"b\":2}\n\r\n",
+                                        "0\r\n\r\n", NULL};
+    struct streamer *srv = streamer_start(0, parts, 100, 0);
+    char url[128];
+    stream_url(srv, "/api/v1/events?watch=true", url, sizeof(url));
+    const char *const hdrs[] = {"Accept: application/json", "Authorization: Bearer TOPSECRET"};
+    struct hd_tls_opts tls = {.ca_file = "/nonexistent/ca.crt"}; /* unused over http */
+    struct sink k = {0};
+    hd_buf_init(&k.got, 0);
+    char version[16];
+    struct hd_http_stream_opts o = {.url = url,
+                                    .headers = hdrs,
+                                    .n_headers = 2,
+                                    .tls = &tls,
+                                    .timeout_ms = 5000,
+                                    .on_data = sink_data,
+                                    .stop = sink_stop,
+                                    .ctx = &k,
+                                    .header_name = "API-Version",
+                                    .header_value = version,
+                                    .header_cap = sizeof(version)};
+    struct hd_http_stream_result res;
+    assert_int_equal(hd_http_stream(&o, &res), HD_OK);
+    assert_int_equal(res.status, 200);
+    assert_string_equal(res.error, "");
+    assert_int_equal(res.body.len, 0);
+    assert_string_equal(k.got.p, "{\"a\":1}\n{\"b\":2}\n");
+    assert_true(k.calls >= 2); /* handed over as it arrived, not at the end */
+    assert_string_equal(version, "1.41");
+    hd_http_stream_result_clear(&res);
+    streamer_stop(srv);
+    assert_non_null(strstr(srv->req, "GET /api/v1/events?watch=true HTTP/1.1\r\n"));
+    assert_non_null(strstr(srv->req, "\r\nAuthorization: Bearer TOPSECRET\r\n"));
+    assert_non_null(strstr(srv->req, "\r\nAccept: application/json\r\n"));
+    assert_non_null(strstr(srv->req, "\r\nUser-Agent: herald/"));
+    free(srv);
+
+    /* The captured header is cut to its buffer. */
+    srv = streamer_start(0, parts, 0, 0);
+    stream_url(srv, "/_ping", url, sizeof(url));
+    hd_buf_reset(&k.got);
+    o.header_cap = 3;
+    assert_int_equal(hd_http_stream(&o, &res), HD_OK);
+    assert_string_equal(version, "1.");
+    hd_http_stream_result_clear(&res);
+    streamer_stop(srv);
+    free(srv);
+    hd_buf_free(&k.got);
+}
+
+static void test_stream_error_answer_kept(void **state)
+{
+    static const char *const parts[] = {
+        "HTTP/1.1 410 Gone\r\nContent-Type: application/json\r\nContent-Length: 46\r\n\r\n",
+        "{\"kind\":\"Status\",\"code\":410,\"message\":\"gone\"}\n", NULL};
+    struct streamer *srv = streamer_start(0, parts, 0, 0);
+    char url[128];
+    stream_url(srv, "/w", url, sizeof(url));
+    struct sink k = {0};
+    hd_buf_init(&k.got, 0);
+    struct hd_http_stream_opts o = {.url = url, .on_data = sink_data, .ctx = &k};
+    struct hd_http_stream_result res;
+    assert_int_equal(hd_http_stream(&o, &res), HD_OK);
+    assert_int_equal(res.status, 410);
+    assert_int_equal(k.calls, 0); /* an error answer never reaches on_data */
+    assert_int_equal(res.body.len, 46);
+    assert_non_null(strstr(res.body.p, "\"message\":\"gone\""));
+    hd_http_stream_result_clear(&res);
+    assert_null(res.body.p);
+    streamer_stop(srv);
+    free(srv);
+    hd_buf_free(&k.got);
+}
+
+static void *stop_later(void *arg)
+{
+    ms_sleep_ms(300);
+    atomic_store(&((struct sink *)arg)->stop, 1);
+    return NULL;
+}
+
+/* A silent open stream is stopped within about a second of the request. */
+static void test_stream_stop_interrupts_idle_stream(void **state)
+{
+    static const char *const parts[] = {CHUNKED_200, "2\r\n{\n\r\n", NULL};
+    struct streamer *srv = streamer_start(0, parts, 0, 1);
+    char url[128];
+    stream_url(srv, "/w", url, sizeof(url));
+    struct sink k = {0};
+    hd_buf_init(&k.got, 0);
+    struct hd_http_stream_opts o = {.url = url, .on_data = sink_data, .stop = sink_stop, .ctx = &k};
+    struct hd_http_stream_result res;
+    pthread_t th;
+    int64_t t0 = hd_mono_ms();
+    assert_int_equal(pthread_create(&th, NULL, stop_later, &k), 0);
+    assert_int_equal(hd_http_stream(&o, &res), HD_ESHUTDOWN);
+    int64_t took = hd_mono_ms() - t0;
+    assert_true(took >= 250 && took < 2500);
+    assert_int_equal(res.status, 200);
+    assert_string_equal(res.error, "stopped");
+    assert_string_equal(k.got.p, "{\n");
+    pthread_join(th, NULL);
+    hd_http_stream_result_clear(&res);
+    streamer_stop(srv);
+    free(srv);
+    hd_buf_free(&k.got);
+}
+
+static void test_stream_on_data_aborts_and_timeout(void **state)
+{
+    static const char *const parts[] = {CHUNKED_200, "8\r\n{\"a\":1}\n\r\n", "8\r\n{\"b\":2}\n\r\n", NULL};
+    struct streamer *srv = streamer_start(0, parts, 100, 1);
+    char url[128];
+    stream_url(srv, "/w", url, sizeof(url));
+    struct sink k = {.fail_after = 1, .fail_with = HD_EINVAL};
+    hd_buf_init(&k.got, 0);
+    struct hd_http_stream_opts o = {.url = url, .on_data = sink_data, .ctx = &k};
+    struct hd_http_stream_result res;
+    /* The receiver's own code comes back. */
+    assert_int_equal(hd_http_stream(&o, &res), HD_EINVAL);
+    assert_int_equal(res.status, 200);
+    assert_int_equal(k.calls, 1);
+    assert_true(res.error[0] != '\0');
+    hd_http_stream_result_clear(&res);
+    streamer_stop(srv);
+    free(srv);
+
+    /* A total timeout ends a stream the server keeps open. */
+    srv = streamer_start(0, parts, 0, 1);
+    stream_url(srv, "/w", url, sizeof(url));
+    k.fail_after = 0;
+    o.timeout_ms = 300;
+    int64_t t0 = hd_mono_ms();
+    assert_int_equal(hd_http_stream(&o, &res), HD_ENET);
+    assert_true(hd_mono_ms() - t0 < 2500);
+    assert_int_equal(res.status, 200);
+    assert_non_null(strstr(res.error, "imeout"));
+    hd_http_stream_result_clear(&res);
+    streamer_stop(srv);
+    free(srv);
+    hd_buf_free(&k.got);
+}
+
+/* on_data NULL: a one-shot GET into res->body, capped; over a unix socket
+ * (the Docker engine's). */
+static void test_stream_body_buffer_over_unix_socket(void **state)
+{
+    static const char *const parts[] = {"HTTP/1.1 200 OK\r\nContent-Length: 18\r\n\r\n{\"ApiVersion\":\"1\"}",
+                                        NULL};
+    struct streamer *srv = streamer_start(1, parts, 0, 0);
+    char url[128];
+    stream_url(srv, "/version", url, sizeof(url));
+    struct hd_http_stream_opts o = {.url = url, .unix_socket = srv->path, .max_body = 64};
+    struct hd_http_stream_result res;
+    assert_int_equal(hd_http_stream(&o, &res), HD_OK);
+    assert_int_equal(res.status, 200);
+    assert_string_equal(res.body.p, "{\"ApiVersion\":\"1\"}");
+    hd_http_stream_result_clear(&res);
+    streamer_stop(srv);
+    assert_non_null(strstr(srv->req, "GET /version HTTP/1.1\r\n"));
+    free(srv);
+
+    srv = streamer_start(1, parts, 0, 0);
+    o.unix_socket = srv->path;
+    o.max_body = 10;
+    assert_int_equal(hd_http_stream(&o, &res), HD_ETOOBIG);
+    assert_non_null(strstr(res.error, "over 10 bytes"));
+    hd_http_stream_result_clear(&res);
+    streamer_stop(srv);
+    free(srv);
+}
+
+static void test_stream_refused_and_bad_input(void **state)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    socklen_t al = sizeof(a);
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+    close(fd); /* nobody listens on that port now */
+    char url[128];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", ntohs(a.sin_port));
+    const char *const hdrs[] = {"Authorization: Bearer TOPSECRET"};
+    struct hd_http_stream_opts o = {.url = url, .headers = hdrs, .n_headers = 1};
+    struct hd_http_stream_result res;
+    assert_int_equal(hd_http_stream(&o, &res), HD_ENET);
+    assert_int_equal(res.status, 0);
+    assert_true(res.error[0] != '\0');
+    assert_null(strstr(res.error, "TOPSECRET"));
+    hd_http_stream_result_clear(&res);
+
+    struct hd_http_stream_opts none = {0};
+    assert_int_equal(hd_http_stream(&none, &res), HD_EINVAL);
+    assert_string_equal(res.error, "no URL");
+    hd_http_stream_result_clear(&res);
+}
+
+static void test_url_escaping(void **state)
+{
+    struct hd_buf u;
+    hd_buf_init(&u, 0);
+    assert_int_equal(hd_http_put_escaped(&u, "aZ09-._~ /?&=%\xc3\xa9"), HD_OK);
+    assert_string_equal(u.p, "aZ09-._~%20%2F%3F%26%3D%25%C3%A9");
+    hd_buf_reset(&u);
+    assert_int_equal(hd_buf_puts(&u, "/api/v1/events"), HD_OK);
+    assert_int_equal(hd_http_put_query(&u, "limit", "500"), HD_OK);
+    assert_int_equal(hd_http_put_query(&u, "fieldSelector", "type=Warning"), HD_OK);
+    assert_int_equal(hd_http_put_query(&u, "continue", ""), HD_OK);
+    assert_string_equal(u.p, "/api/v1/events?limit=500&fieldSelector=type%3DWarning&continue=");
+    hd_buf_free(&u);
+    hd_buf_init(&u, 0); /* an empty buffer gets the '?' */
+    assert_int_equal(hd_http_put_query(&u, "a", "b c"), HD_OK);
+    assert_string_equal(u.p, "?a=b%20c");
+    hd_buf_free(&u);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -417,6 +758,13 @@ int main(void)
         cmocka_unit_test(test_headers_validated),
         cmocka_unit_test(test_wakeup_interrupts_poll),
         cmocka_unit_test(test_free_with_transfer_in_flight),
+        cmocka_unit_test(test_stream_chunks_and_headers),
+        cmocka_unit_test(test_stream_error_answer_kept),
+        cmocka_unit_test(test_stream_stop_interrupts_idle_stream),
+        cmocka_unit_test(test_stream_on_data_aborts_and_timeout),
+        cmocka_unit_test(test_stream_body_buffer_over_unix_socket),
+        cmocka_unit_test(test_stream_refused_and_bad_input),
+        cmocka_unit_test(test_url_escaping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

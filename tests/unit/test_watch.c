@@ -1,6 +1,7 @@
 /* test_watch.c - the watchers' pure parts: the JSON stream framer (values
  * cut anywhere across chunks, NDJSON, json-seq, pretty-printed), the exact
- * byte spans of a member and of array elements, and the backoff. */
+ * byte spans of a member and of array elements, the backoff, and the
+ * per-chunk queue. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -8,6 +9,7 @@
 #include <cmocka.h>
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/err.h"
@@ -153,12 +155,43 @@ static void test_backoff(void **state)
     assert_int_equal(cur, 4000);
 }
 
+static void test_queue_and_helpers(void **state)
+{
+    (void)state;
+    struct hd_watch_queue q = {0};
+    for (int i = 0; i < 40; i++) { /* past the first growth */
+        char raw[32];
+        int n = snprintf(raw, sizeof(raw), "{\"i\":%d}", i);
+        json_object *o = hd_json_parse(raw, (size_t)n, NULL);
+        assert_non_null(o);
+        assert_int_equal(hd_watch_queue_add(&q, o, o, raw, (size_t)n), HD_OK);
+    }
+    assert_int_equal(q.n, 40);
+    assert_memory_equal(q.items[39].raw, "{\"i\":39}", q.items[39].len); /* a copy */
+    assert_ptr_equal(q.items[7].root, q.owners[7]);
+    hd_watch_queue_clear(&q);
+    assert_int_equal(q.n, 0);
+    assert_true(q.cap >= 40);
+    hd_watch_queue_free(&q);
+    assert_null(q.items);
+
+    char *b = hd_watch_base_url("https://host:6443//");
+    assert_string_equal(b, "https://host:6443");
+    free(b);
+    assert_null(hd_watch_strdup_nonempty(""));
+    assert_null(hd_watch_strdup_nonempty(NULL));
+    b = hd_watch_strdup_nonempty("prod");
+    assert_string_equal(b, "prod");
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_framer_every_split), cmocka_unit_test(test_framer_cut_line_then_reset),
         cmocka_unit_test(test_framer_errors),      cmocka_unit_test(test_member_span),
         cmocka_unit_test(test_array_each),         cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_queue_and_helpers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
