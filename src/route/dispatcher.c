@@ -24,39 +24,17 @@
  *    batch is halved until the bad event is alone (this also copes with a
  *    driver refusing an oversized batch).
  *
- * Circuit breaker policy: a request whose overall verdict is RETRY (5xx, 408,
- * 429, transport error) is a failure; any other answer resets the count. For a
- * batch of NEW events failing when consecutive_failures + 1 >= threshold, no
- * row is recorded and the cursor stays: the events are still in the log, and
- * an outage does not turn the whole backlog into retry rows. Below the
- * threshold the failed items become PENDING rows and the cursor moves on.
- * At the threshold the breaker opens: the channel sends nothing until its
- * backoff (retry_initial_ms, doubling to retry_max_ms, at least Retry-After)
- * expires, then ONE request (half-open: due retries first, else new events);
- * success closes the breaker, failure doubles the backoff.
+ * Circuit breaker (breaker.c): a batch of NEW events failing when the
+ * breaker would reach its threshold records no row and keeps the cursor;
+ * once open, the channel sends nothing until its backoff expires.
  *
  * Disabled channels deliver nothing and their cursor follows the log (they
  * skip, not queue): otherwise a disabled channel would pin the log against
  * pruning and count as backlog for ingest backpressure.
  *
- * Acknowledgements (channel types with ack hooks and ch->ack_timeout_ms > 0:
- * SPLUNK useAck). An answer that classifies DELIVERED and carries an ack id
- * is not a delivery yet: ONE progress call records the batch's events as
- * PENDING rows with next_ms = now + ack timeout ("awaiting acknowledgement
- * (id N)" in last_error) together with the cursor, and the batch (struct
- * dack) waits in memory. So the cursor moves on (the channel keeps sending)
- * while a kill -9 loses nothing: after a restart the rows simply come due
- * at their deadline and are re-sent (at least once). Every ACK_POLL_MS the
- * ids are queried (ack_render, up to ACK_POLL_MAX_IDS per request, in the
- * channel's one in-flight slot, first when due); confirmed batches become
- * DELIVERED rows (deleted), counted and timed only then. A batch still
- * unconfirmed at its deadline is expired BEFORE due retries are read: its
- * rows become due now with "not acknowledged within N ms" (or dead once
- * older than max_retry_age_ms), so the retry path re-sends it. Ack ids
- * belong to the struct hd_channel that got them (Splunk: its channel GUID):
- * a reload drops the in-memory batches, whose rows then come due at their
- * deadline. At most ACK_MAX_AWAITING batches wait per channel; beyond that
- * the channel only polls. Channels without ack hooks never reach this code.
+ * Acknowledgements (acks.c, SPLUNK useAck): a batch the sink accepted under
+ * an ack id is recorded as PENDING rows due at the ack deadline, the cursor
+ * moves on, and the batch waits in memory until a query confirms it.
  *
  * Lifetimes: a request in flight (struct dreq) copies what it needs of its
  * events; it borrows the struct hd_channel that rendered it, and takes that
@@ -82,98 +60,18 @@
 #include "core/metrics.h"
 #include "core/util.h"
 #include "net/http_client.h"
+#include "route/acks.h"
+#include "route/breaker.h"
+#include "route/dispatcher_int.h"
 #include "route/filter.h"
 #include "route/throttle.h"
 
-#define NEVER INT64_MAX
 #define MAX_POLL_MS 1000
 #define CURSOR_FLUSH_MS 250
 #define PENDING_REFRESH_MS 5000
 #define RETRY_RECHECK_MS 1000
 #define READS_PER_TURN 8
 #define READ_AHEAD_MIN 64
-#define ACK_POLL_MS 1000
-#define ACK_POLL_MAX_IDS 1000
-#define ACK_MAX_AWAITING 256
-
-struct ditem { /* one event of a request in flight */
-    int64_t seq;
-    char id[33];
-    int64_t recv_us;
-    int attempts;     /* of its PENDING row; 0 for a new event */
-    int64_t first_ms; /* of its PENDING row */
-};
-
-struct dreq {          /* a request in flight */
-    struct dreq *next; /* d->reqs */
-    int64_t channel_id;
-    struct hd_channel *ch; /* rendered it; classify uses it */
-    int owns_ch;           /* set when the dchan dropped ch meanwhile */
-    struct ditem *items;
-    size_t n;
-    int is_retry;
-    int64_t new_cursor; /* new events: the cursor once answered */
-    int64_t *ack_ids;   /* set: an acknowledgement query for these ids */
-    size_t n_ack_ids;
-    char host[128];
-};
-
-struct dack { /* a batch accepted by the sink, awaiting confirmation */
-    struct dack *next;
-    int64_t ack_id;
-    struct ditem *items; /* attempts / first_ms as recorded in its rows */
-    size_t n;
-    int64_t deadline_ms; /* = next_ms of its PENDING rows */
-};
-
-struct dchan {
-    struct dchan *next;
-    int64_t id;
-    int64_t version;
-    char *name; /* lock */
-    int enabled;
-    struct hd_channel *ch; /* NULL when the stored object does not load */
-    int64_t cursor;        /* next events: seq > cursor */
-    int64_t saved_cursor;  /* as persisted */
-    int64_t saved_at_ms;
-    struct hd_event *buf; /* read-ahead: buf[buf_pos..buf_n) follow cursor */
-    size_t buf_n;
-    size_t buf_pos;
-    struct dreq *inflight;
-    int consecutive_failures;
-    int breaker_open;
-    int64_t backoff_ms;      /* breaker backoff, 0 when closed */
-    int64_t next_attempt_ms; /* the channel sends nothing before (wall ms) */
-    int64_t retry_check_ms;  /* next look for due retries, NEVER if none pending */
-    int64_t pending;         /* PENDING rows, refreshed every few seconds */
-    int64_t pending_at_ms;
-    int64_t delivered;
-    int64_t failed;
-    int64_t last_success_ms;
-    char last_error[256];
-    struct dack *acks; /* awaiting confirmation, oldest first */
-    struct dack **acks_tail;
-    size_t n_acks;
-    int64_t ack_poll_ms;          /* next acknowledgement query */
-    int seen;                     /* reload mark */
-    struct hd_channel_status pub; /* lock */
-};
-
-struct hd_dispatcher {
-    struct hd_store *st;
-    struct hd_dispatch_config cfg;
-    struct hd_http_client *http;
-    struct dchan *chans; /* list structure: lock */
-    struct dreq *reqs;   /* every request in flight, loop only */
-    uint64_t rng;
-    pthread_t th;
-    int started;
-    atomic_int reload_req;
-    atomic_int stopping;
-    _Atomic int64_t stop_deadline_ms; /* monotonic */
-    pthread_mutex_t lock;
-    int64_t total_backlog; /* lock */
-};
 
 /* ---- small helpers ----------------------------------------------------- */
 
@@ -233,9 +131,8 @@ static void url_host(const char *url, char *out, size_t outsz)
     out[end] = '\0';
 }
 
-/* "HTTP 503: <start of the body>" or the transport error, for logs and
- * last_error. Control bytes become spaces so a log line stays one line. */
-static void describe(const struct hd_response *resp, char *out, size_t outsz)
+/* Control bytes become spaces so a log line stays one line. */
+void hd_dispatch_describe(const struct hd_response *resp, char *out, size_t outsz)
 {
     if (resp->status == 0) {
         snprintf(out, outsz, "%s", resp->error[0] != '\0' ? resp->error : "transport error");
@@ -280,7 +177,7 @@ static void label_value(const char *s, char *out, size_t outsz)
     out[o] = '\0';
 }
 
-static void count_outcome(const struct dchan *c, const char *outcome, int64_t n)
+void hd_dchan_count(const struct dchan *c, const char *outcome, int64_t n)
 {
     if (n <= 0) {
         return;
@@ -290,6 +187,25 @@ static void count_outcome(const struct dchan *c, const char *outcome, int64_t n)
     label_value(c->name, name, sizeof(name));
     snprintf(labels, sizeof(labels), "channel=\"%s\",outcome=\"%s\"", name, outcome);
     hd_metrics_add("herald_deliveries_total", labels, n);
+}
+
+void hd_dchan_latency_labels(const struct dchan *c, char *out, size_t outsz)
+{
+    char name[300];
+    label_value(c->name, name, sizeof(name));
+    snprintf(out, outsz, "channel=\"%s\"", name);
+}
+
+void hd_dchan_row(const struct dchan *c, const struct ditem *it, enum hd_delivery_status status, int64_t now,
+                  struct hd_delivery *u)
+{
+    *u = (struct hd_delivery){
+        .channel_id = c->id,
+        .event_seq = it->seq,
+        .status = status,
+        .updated_ms = now,
+    };
+    memcpy(u->event_id, it->id, sizeof(u->event_id));
 }
 
 static size_t batch_limit(const struct hd_dispatcher *d, const struct dchan *c)
@@ -363,22 +279,9 @@ static void dreq_unlink(struct hd_dispatcher *d, struct dreq *r)
 
 /* Drops c->ch; a request in flight rendered with it takes it over, since
  * its answer is classified by the channel that rendered it. */
-static void acks_drop(struct dchan *c)
-{
-    while (c->acks != NULL) {
-        struct dack *a = c->acks;
-        c->acks = a->next;
-        free(a->items);
-        free(a);
-    }
-    c->acks_tail = &c->acks;
-    c->n_acks = 0;
-    c->ack_poll_ms = NEVER;
-}
-
 static void chan_retire_ch(struct dchan *c)
 {
-    acks_drop(c); /* their ids mean nothing to the next hd_channel (see DESIGN) */
+    hd_acks_drop(c); /* their ids mean nothing to the next hd_channel (see DESIGN) */
     if (c->inflight != NULL && c->inflight->ch == c->ch) {
         c->inflight->owns_ch = 1;
     } else {
@@ -399,8 +302,7 @@ static void chan_free(struct dchan *c)
     free(c);
 }
 
-static void set_last_error(struct dchan *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void set_last_error(struct dchan *c, const char *fmt, ...)
+void hd_dchan_set_error(struct dchan *c, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -410,10 +312,8 @@ static void set_last_error(struct dchan *c, const char *fmt, ...)
 
 /* ---- store writes ------------------------------------------------------ */
 
-/* Persists the cursor and rows in one store transaction; on success the
- * in-memory cursor follows. new_cursor < 0 leaves the cursor. */
-static int chan_progress(struct hd_dispatcher *d, struct dchan *c, int64_t new_cursor,
-                         const struct hd_delivery *ups, size_t n)
+int hd_dchan_progress(struct hd_dispatcher *d, struct dchan *c, int64_t new_cursor,
+                      const struct hd_delivery *ups, size_t n)
 {
     struct hd_err err = {0};
     int64_t cur = new_cursor;
@@ -423,7 +323,7 @@ static int chan_progress(struct hd_dispatcher *d, struct dchan *c, int64_t new_c
     int rc = d->st->ops->progress(d->st, c->id, cur, ups, n, &err);
     if (rc != HD_OK) {
         hd_log(HD_LOG_ERROR, "channel=%s while recording delivery progress: %s", c->name, err.msg);
-        set_last_error(c, "store: %s", err.msg);
+        hd_dchan_set_error(c, "store: %s", err.msg);
         c->next_attempt_ms = hd_now_ms() + 1000; /* don't spin on a failing store */
         return rc;
     }
@@ -448,7 +348,7 @@ static void flush_cursor(struct hd_dispatcher *d, struct dchan *c, int64_t now, 
     if (!force && now - c->saved_at_ms < CURSOR_FLUSH_MS) {
         return;
     }
-    chan_progress(d, c, c->cursor, NULL, 0);
+    hd_dchan_progress(d, c, c->cursor, NULL, 0);
 }
 
 /* Dead-letters one event that cannot be rendered (new event or retried row). */
@@ -467,11 +367,11 @@ static int dead_letter_render(struct hd_dispatcher *d, struct dchan *c, const st
     };
     snprintf(up.event_id, sizeof(up.event_id), "%s", ev != NULL ? ev->id : row->event_id);
     hd_log(HD_LOG_WARN, "channel=%s while rendering event %s: %s (dead-lettered)", c->name, up.event_id, why);
-    int rc = chan_progress(d, c, row != NULL ? -1 : up.event_seq, &up, 1);
+    int rc = hd_dchan_progress(d, c, row != NULL ? -1 : up.event_seq, &up, 1);
     if (rc == HD_OK) {
         c->failed++;
-        count_outcome(c, "failed", 1);
-        set_last_error(c, "render: %s", why);
+        hd_dchan_count(c, "failed", 1);
+        hd_dchan_set_error(c, "render: %s", why);
     }
     return rc;
 }
@@ -480,21 +380,17 @@ static int dead_letter_render(struct hd_dispatcher *d, struct dchan *c, const st
 
 static void on_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
                       const struct hd_response *resp);
-static void on_ack_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
-                          const struct hd_response *resp);
 
 static void answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, const struct hd_response *resp)
 {
     if (r->ack_ids != NULL) {
-        on_ack_answer(d, c, r, resp);
+        hd_acks_on_answer(d, c, r, resp);
     } else {
         on_answer(d, c, r, resp);
     }
 }
 
-/* Puts r in flight with req (taken over); a request that cannot be sent is
- * answered at once as a transport error. */
-static void launch(struct hd_dispatcher *d, struct dchan *c, struct hd_request *req, struct dreq *r)
+void hd_dchan_launch(struct hd_dispatcher *d, struct dchan *c, struct hd_request *req, struct dreq *r)
 {
     url_host(req->url, r->host, sizeof(r->host));
     if (req->timeout_ms == 0) {
@@ -562,7 +458,7 @@ static void submit(struct hd_dispatcher *d, struct dchan *c, struct hd_request *
     r->n = n;
     r->is_retry = is_retry;
     r->new_cursor = new_cursor;
-    launch(d, c, req, r);
+    hd_dchan_launch(d, c, req, r);
 }
 
 static struct ditem *items_of(const struct hd_event *const *evs, const struct hd_delivery *rows, size_t m)
@@ -720,7 +616,7 @@ static void start_new(struct hd_dispatcher *d, struct dchan *c, int64_t max_seq,
             /* options.throttle: suppressed events move the cursor like filtered ones. */
             enum hd_throttle_result th = hd_throttle_check(c->id, &c->ch->common, &c->buf[i]);
             if (th == HD_THROTTLE_SUPPRESSED) {
-                count_outcome(c, "throttled", 1);
+                hd_dchan_count(c, "throttled", 1);
             }
             if (th == HD_THROTTLE_PASS) {
                 ptrs[m++] = ev;
@@ -755,319 +651,6 @@ out:
     free(ptrs);
 }
 
-/* ---- acknowledgements (see DESIGN) ------------------------------------- */
-
-static void ack_append(struct dchan *c, struct dack *a)
-{
-    if (c->acks == NULL) {
-        c->acks_tail = &c->acks;
-    }
-    a->next = NULL;
-    *c->acks_tail = a;
-    c->acks_tail = &a->next;
-    c->n_acks++;
-}
-
-/* Unlinks and frees every batch with done[i] set (i = position in the list). */
-static void acks_remove(struct dchan *c, const unsigned char *done)
-{
-    struct dack **pp = &c->acks;
-    size_t i = 0;
-    while (*pp != NULL) {
-        struct dack *a = *pp;
-        if (done[i++]) {
-            *pp = a->next;
-            free(a->items);
-            free(a);
-            c->n_acks--;
-        } else {
-            pp = &a->next;
-        }
-    }
-    c->acks_tail = pp;
-}
-
-static size_t acks_items(const struct dchan *c, const unsigned char *sel)
-{
-    size_t k = 0;
-    size_t i = 0;
-    for (const struct dack *a = c->acks; a != NULL; a = a->next, i++) {
-        if (sel[i]) {
-            k += a->n;
-        }
-    }
-    return k;
-}
-
-/* The answer of r accepted its batch under ack id: records the events as
- * PENDING rows due at the deadline (with the cursor) and keeps the batch
- * waiting. Returns HD_OK when recorded. */
-static int await_ack(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, const struct hd_response *resp,
-                     int64_t ack_id, int64_t now)
-{
-    int64_t deadline = now + r->ch->ack_timeout_ms;
-    char msg[128];
-    snprintf(msg, sizeof(msg), "accepted, awaiting the sink's acknowledgement (ack id %lld)",
-             (long long)ack_id);
-    struct hd_delivery *ups = calloc(r->n, sizeof(*ups));
-    struct dack *a = calloc(1, sizeof(*a));
-    if (ups == NULL || a == NULL) {
-        free(ups);
-        free(a);
-        c->next_attempt_ms = now + 1000; /* nothing recorded: the events go out again */
-        return HD_ENOMEM;
-    }
-    for (size_t i = 0; i < r->n; i++) {
-        struct ditem *it = &r->items[i];
-        struct hd_delivery *u = &ups[i];
-        it->attempts++;
-        it->first_ms = r->is_retry && it->first_ms > 0 ? it->first_ms : now;
-        u->channel_id = c->id;
-        u->event_seq = it->seq;
-        memcpy(u->event_id, it->id, sizeof(u->event_id));
-        u->status = HD_DELIVERY_PENDING;
-        u->attempts = it->attempts;
-        u->first_ms = it->first_ms;
-        u->next_ms = deadline;
-        u->updated_ms = now;
-        u->last_status = (int)resp->status;
-        u->last_error = msg;
-    }
-    int rc = chan_progress(d, c, r->is_retry ? -1 : r->new_cursor, ups, r->n);
-    free(ups);
-    if (rc != HD_OK) {
-        free(a);
-        return rc; /* not recorded: the same events go out again */
-    }
-    if (deadline < c->retry_check_ms) {
-        c->retry_check_ms = deadline; /* the rows come due then, whatever memory holds */
-    }
-    if (r->owns_ch) {
-        /* Rendered by a channel reloaded meanwhile: its id cannot be polled
-         * any more; the rows are re-sent at their deadline. */
-        free(a);
-        return HD_OK;
-    }
-    a->ack_id = ack_id;
-    a->items = r->items;
-    a->n = r->n;
-    a->deadline_ms = deadline;
-    r->items = NULL;
-    if (c->acks == NULL) {
-        c->ack_poll_ms = now + ACK_POLL_MS;
-    }
-    ack_append(c, a);
-    return HD_OK;
-}
-
-/* Batches past their deadline: rows due now (the retry path re-sends them),
- * or dead once older than max_retry_age_ms. */
-static void ack_expire(struct hd_dispatcher *d, struct dchan *c, int64_t now)
-{
-    size_t i = 0;
-    size_t n_exp = 0;
-    for (struct dack *a = c->acks; a != NULL; a = a->next) {
-        n_exp += a->deadline_ms <= now;
-    }
-    if (n_exp == 0) {
-        return;
-    }
-    unsigned char *sel = calloc(c->n_acks, 1);
-    struct hd_delivery *ups = NULL;
-    char msg[160];
-    char dead[256];
-    if (sel == NULL) {
-        return;
-    }
-    i = 0;
-    for (struct dack *a = c->acks; a != NULL; a = a->next, i++) {
-        sel[i] = a->deadline_ms <= now;
-    }
-    size_t k = acks_items(c, sel);
-    ups = calloc(k > 0 ? k : 1, sizeof(*ups));
-    if (ups == NULL) {
-        goto out;
-    }
-    snprintf(msg, sizeof(msg), "not acknowledged by the sink within %ld ms: sent again",
-             c->ch != NULL ? c->ch->ack_timeout_ms : 0L);
-    int64_t n_dead = 0;
-    size_t u = 0;
-    i = 0;
-    for (struct dack *a = c->acks; a != NULL; a = a->next, i++) {
-        if (!sel[i]) {
-            continue;
-        }
-        for (size_t j = 0; j < a->n; j++, u++) {
-            const struct ditem *it = &a->items[j];
-            ups[u] = (struct hd_delivery){
-                .channel_id = c->id,
-                .event_seq = it->seq,
-                .status = HD_DELIVERY_PENDING,
-                .attempts = it->attempts,
-                .first_ms = it->first_ms,
-                .next_ms = now,
-                .updated_ms = now,
-                .last_error = msg,
-            };
-            memcpy(ups[u].event_id, it->id, sizeof(ups[u].event_id));
-            if (now - it->first_ms >= d->cfg.max_retry_age_ms) {
-                snprintf(dead, sizeof(dead), "retries exhausted after %lld s: %.160s",
-                         (long long)((now - it->first_ms) / 1000), msg);
-                ups[u].status = HD_DELIVERY_FAILED;
-                ups[u].last_error = dead;
-                n_dead++;
-            }
-        }
-    }
-    if (chan_progress(d, c, -1, ups, k) != HD_OK) {
-        goto out; /* the rows stay due at their deadline anyway */
-    }
-    acks_remove(c, sel);
-    c->failed += n_dead;
-    count_outcome(c, "retry", (int64_t)k - n_dead);
-    count_outcome(c, "failed", n_dead);
-    c->retry_check_ms = now;
-    set_last_error(c, "%s", msg);
-    hd_log(HD_LOG_WARN, "channel=%s %zu event(s) %s", c->name, k, msg);
-out:
-    free(ups);
-    free(sel);
-}
-
-/* Sends the next acknowledgement query. Returns 1 if a request went out. */
-static int start_ack_poll(struct hd_dispatcher *d, struct dchan *c, int64_t now)
-{
-    size_t n = c->n_acks < ACK_POLL_MAX_IDS ? c->n_acks : ACK_POLL_MAX_IDS;
-    struct hd_err err = {0};
-    struct hd_request req;
-    int64_t *ids = calloc(n, sizeof(*ids));
-    struct dreq *r = calloc(1, sizeof(*r));
-    c->ack_poll_ms = now + ACK_POLL_MS;
-    if (ids == NULL || r == NULL) {
-        free(ids);
-        free(r);
-        return 0;
-    }
-    size_t i = 0;
-    for (const struct dack *a = c->acks; a != NULL && i < n; a = a->next) {
-        ids[i++] = a->ack_id;
-    }
-    hd_request_init(&req);
-    if (c->ch->type->ack_render(c->ch, ids, n, &req, &err) != HD_OK) {
-        hd_log(HD_LOG_ERROR, "channel=%s cannot render the acknowledgement query: %s", c->name, err.msg);
-        hd_request_clear(&req);
-        free(ids);
-        free(r);
-        return 0;
-    }
-    r->channel_id = c->id;
-    r->ch = c->ch;
-    r->ack_ids = ids;
-    r->n_ack_ids = n;
-    r->new_cursor = -1;
-    launch(d, c, &req, r);
-    return 1;
-}
-
-static void on_ack_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
-                          const struct hd_response *resp)
-{
-    int64_t now = hd_now_ms();
-    int64_t now_us = hd_now_us();
-    unsigned char *confirmed = NULL;
-    unsigned char *sel = NULL;
-    struct hd_delivery *ups = NULL;
-    c->ack_poll_ms = now + ACK_POLL_MS;
-    if (r->owns_ch || r->ch != c->ch || c->acks == NULL) {
-        goto out; /* reloaded meanwhile: its batches were dropped */
-    }
-    confirmed = calloc(r->n_ack_ids, 1);
-    sel = calloc(c->n_acks, 1);
-    if (confirmed == NULL || sel == NULL) {
-        goto out;
-    }
-    int got = r->ch->type->ack_classify(r->ch, resp, r->ack_ids, r->n_ack_ids, confirmed);
-    if (got < 0) {
-        char why[256];
-        describe(resp, why, sizeof(why));
-        hd_log(HD_LOG_DEBUG, "channel=%s acknowledgement query to %s failed: %s", c->name, r->host, why);
-        goto out;
-    }
-    /* Nothing else ran on this channel while the query was in flight, so
-     * the list still starts with the queried batches, in order. */
-    size_t i = 0;
-    for (const struct dack *a = c->acks; a != NULL && i < r->n_ack_ids; a = a->next, i++) {
-        sel[i] = a->ack_id == r->ack_ids[i] && confirmed[i];
-    }
-    if (c->n_acks > r->n_ack_ids) {
-        c->ack_poll_ms = now; /* more ids than one query holds */
-    }
-    size_t k = acks_items(c, sel);
-    if (k == 0) {
-        goto out;
-    }
-    ups = calloc(k, sizeof(*ups));
-    if (ups == NULL) {
-        goto out;
-    }
-    char name[300];
-    char labels[320];
-    label_value(c->name, name, sizeof(name));
-    snprintf(labels, sizeof(labels), "channel=\"%s\"", name);
-    size_t u = 0;
-    i = 0;
-    for (const struct dack *a = c->acks; a != NULL; a = a->next, i++) {
-        for (size_t j = 0; sel[i] && j < a->n; j++, u++) {
-            const struct ditem *it = &a->items[j];
-            ups[u] = (struct hd_delivery){.channel_id = c->id,
-                                          .event_seq = it->seq,
-                                          .status = HD_DELIVERY_DELIVERED,
-                                          .updated_ms = now};
-            memcpy(ups[u].event_id, it->id, sizeof(ups[u].event_id));
-            if (it->recv_us > 0) {
-                hd_metrics_observe("herald_delivery_latency_seconds", labels,
-                                   (double)(now_us - it->recv_us) / 1e6);
-            }
-        }
-    }
-    if (chan_progress(d, c, -1, ups, k) != HD_OK) {
-        goto out; /* confirmed again by the next query, or re-sent */
-    }
-    acks_remove(c, sel);
-    c->delivered += (int64_t)k;
-    c->last_success_ms = now;
-    count_outcome(c, "delivered", (int64_t)k);
-out:
-    free(ups);
-    free(sel);
-    free(confirmed);
-}
-
-/* Expires and polls; 1 if an acknowledgement query went out. */
-static int ack_work(struct hd_dispatcher *d, struct dchan *c, int64_t now, int64_t *next_ms)
-{
-    if (c->acks == NULL) {
-        return 0;
-    }
-    ack_expire(d, c, now);
-    if (c->acks == NULL) {
-        return 0;
-    }
-    if (c->ack_poll_ms <= now && start_ack_poll(d, c, now)) {
-        return 1;
-    }
-    int64_t next = c->ack_poll_ms;
-    for (const struct dack *a = c->acks; a != NULL; a = a->next) {
-        if (a->deadline_ms < next) {
-            next = a->deadline_ms;
-        }
-    }
-    if (next < *next_ms) {
-        *next_ms = next;
-    }
-    return 0;
-}
-
 static void start_work_inner(struct hd_dispatcher *d, struct dchan *c, int64_t now, int64_t max_seq,
                              int64_t *next_ms)
 {
@@ -1088,10 +671,10 @@ static void start_work_inner(struct hd_dispatcher *d, struct dchan *c, int64_t n
     if (c->ch == NULL) {
         return;
     }
-    if (ack_work(d, c, now, next_ms)) {
+    if (hd_acks_work(d, c, now, next_ms)) {
         return; /* before the breaker: confirmations are not sends */
     }
-    if (c->n_acks >= ACK_MAX_AWAITING) {
+    if (hd_acks_full(c)) {
         return; /* enough waiting: only queries until some are confirmed */
     }
     if (c->next_attempt_ms > now) {
@@ -1126,192 +709,210 @@ static void start_work(struct hd_dispatcher *d, struct dchan *c, int64_t now, in
 
 /* ---- answers ----------------------------------------------------------- */
 
-static void breaker_update(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
-                           const struct hd_response *resp, int failed_request, const char *why, int64_t now)
+/* One answer to a request of events, while it is being recorded. */
+struct answer {
+    struct dreq *r;
+    const struct hd_response *resp;
+    int64_t now;
+    int64_t now_us;
+    char why[256];                    /* the answer described, for logs and last_error */
+    char labels[320];                 /* of herald_delivery_latency_seconds */
+    struct hd_item_verdict *verdicts; /* one per item */
+    struct hd_delivery *ups;          /* the rows to record: k of them */
+    char (*errs)[256];                /* per item: last_error once retries are exhausted */
+    size_t k;
+    int64_t n_ok;
+    int64_t n_retry;
+    int64_t n_dead;
+    int64_t earliest_retry;
+};
+
+/* Fills a->verdicts: the driver's per-item verdicts, else the overall one; a
+ * failed item without its own error carries the answer's description.
+ * Returns the overall verdict. */
+static enum hd_verdict answer_classify(struct answer *a)
 {
-    if (!failed_request) {
-        if (c->breaker_open) {
-            hd_log(HD_LOG_WARN, "channel=%s breaker closed: %s answered again", c->name, r->host);
-        } else if (c->consecutive_failures > 0) {
-            hd_log(HD_LOG_INFO, "channel=%s recovered: %s answered after %d failed request(s)", c->name,
-                   r->host, c->consecutive_failures);
+    struct dreq *r = a->r;
+    struct hd_item_verdict *items = a->verdicts;
+    for (size_t i = 0; i < r->n; i++) {
+        items[i].status = -1; /* not filled by the driver: takes the overall verdict */
+    }
+    enum hd_verdict overall = r->ch->type->classify(r->ch, a->resp, r->n, items);
+    for (size_t i = 0; i < r->n; i++) {
+        if (items[i].status == -1) {
+            items[i].verdict = overall;
+            items[i].status = (int)a->resp->status;
         }
-        c->consecutive_failures = 0;
-        c->breaker_open = 0;
-        c->backoff_ms = 0;
-        c->next_attempt_ms = 0;
-        return;
+        if (items[i].verdict != HD_VERDICT_DELIVERED && items[i].error[0] == '\0') {
+            snprintf(items[i].error, sizeof(items[i].error), "%s", a->why);
+        }
     }
-    c->consecutive_failures++;
-    set_last_error(c, "%s", why);
-    if (c->consecutive_failures == 1) {
-        hd_log(HD_LOG_WARN, "channel=%s while posting to %s: %s", c->name, r->host, why);
+    return overall;
+}
+
+/* The next attempt of a failed item: full jitter under the capped
+ * exponential backoff, never earlier than Retry-After. */
+static int64_t retry_at(struct hd_dispatcher *d, const struct answer *a, int attempts)
+{
+    int64_t cap = backoff_cap(&d->cfg, attempts);
+    int64_t delay = (int64_t)(rng_next(d) % (uint64_t)(cap + 1)); /* full jitter */
+    if (a->resp->retry_after_ms > delay) {
+        delay = a->resp->retry_after_ms;
     }
-    int64_t ra = resp->retry_after_ms > 0 ? resp->retry_after_ms : 0;
-    if (c->breaker_open) {
-        c->backoff_ms = c->backoff_ms * 2 < d->cfg.retry_max_ms ? c->backoff_ms * 2 : d->cfg.retry_max_ms;
-        c->next_attempt_ms = now + (c->backoff_ms > ra ? c->backoff_ms : ra);
-        hd_log(HD_LOG_INFO, "channel=%s breaker stays open while posting to %s: %s; next attempt in %lld ms",
-               c->name, r->host, why, (long long)(c->next_attempt_ms - now));
-    } else if (c->consecutive_failures >= d->cfg.breaker_threshold) {
-        c->breaker_open = 1;
-        c->backoff_ms = d->cfg.retry_initial_ms;
-        c->next_attempt_ms = now + (c->backoff_ms > ra ? c->backoff_ms : ra);
-        hd_log(HD_LOG_WARN,
-               "channel=%s breaker open after %d consecutive failures while posting to %s: %s; next attempt "
-               "in %lld ms",
-               c->name, c->consecutive_failures, r->host, why, (long long)(c->next_attempt_ms - now));
-    } else if (ra > 0) {
-        c->next_attempt_ms = now + ra; /* the sink asked the whole client to wait */
+    return a->now + delay;
+}
+
+/* Counts item i of the answer and adds its row to a->ups, unless it needs
+ * none (a new event delivered: the cursor covers it). */
+static void answer_item(struct hd_dispatcher *d, const struct dchan *c, struct answer *a, size_t i)
+{
+    const struct dreq *r = a->r;
+    const struct ditem *it = &r->items[i];
+    struct hd_item_verdict *v = &a->verdicts[i];
+    struct hd_delivery *u = &a->ups[a->k];
+    hd_dchan_row(c, it, HD_DELIVERY_FAILED, a->now, u);
+    u->attempts = it->attempts + 1;
+    u->first_ms = r->is_retry && it->first_ms > 0 ? it->first_ms : a->now;
+    u->last_status = v->status;
+    u->last_error = v->error;
+    switch (v->verdict) {
+    case HD_VERDICT_DELIVERED:
+        a->n_ok++;
+        if (it->recv_us > 0) {
+            hd_metrics_observe("herald_delivery_latency_seconds", a->labels,
+                               (double)(a->now_us - it->recv_us) / 1e6);
+        }
+        if (!r->is_retry) {
+            return; /* no row: the cursor covers it */
+        }
+        u->status = HD_DELIVERY_DELIVERED;
+        u->last_error = NULL;
+        break;
+    case HD_VERDICT_RETRY:
+        if (a->now - u->first_ms >= d->cfg.max_retry_age_ms) {
+            snprintf(a->errs[i], sizeof(a->errs[i]), "retries exhausted after %lld s: %.200s",
+                     (long long)((a->now - u->first_ms) / 1000), v->error);
+            u->last_error = a->errs[i];
+            u->status = HD_DELIVERY_FAILED;
+            a->n_dead++;
+            break;
+        }
+        u->status = HD_DELIVERY_PENDING;
+        u->next_ms = retry_at(d, a, u->attempts);
+        if (u->next_ms < a->earliest_retry) {
+            a->earliest_retry = u->next_ms;
+        }
+        a->n_retry++;
+        break;
+    case HD_VERDICT_DEAD:
+    default:
+        u->status = HD_DELIVERY_FAILED;
+        a->n_dead++;
+        break;
     }
+    a->k++;
+}
+
+/* Records the answer's rows with the cursor (none and the cursor kept when
+ * the breaker holds the batch), then counts it. Returns HD_OK, or the
+ * store's error: nothing recorded, the same events go out again (at least
+ * once). */
+static int answer_record(struct hd_dispatcher *d, struct dchan *c, const struct answer *a, int hold)
+{
+    const struct dreq *r = a->r;
+    int64_t new_cursor = (hold || r->is_retry) ? -1 : r->new_cursor;
+    if (a->k > 0) {
+        int rc = hd_dchan_progress(d, c, new_cursor, a->ups, a->k);
+        if (rc != HD_OK) {
+            return rc;
+        }
+    } else if (new_cursor >= 0) {
+        cursor_move(c, new_cursor); /* no row to write: persisted lazily */
+    }
+    c->delivered += a->n_ok;
+    c->failed += a->n_dead;
+    if (a->n_ok > 0) {
+        c->last_success_ms = a->now;
+    }
+    hd_dchan_count(c, "delivered", a->n_ok);
+    hd_dchan_count(c, "retry", a->n_retry);
+    hd_dchan_count(c, "failed", a->n_dead);
+    if (a->earliest_retry < c->retry_check_ms) {
+        c->retry_check_ms = a->earliest_retry;
+    }
+    if (r->is_retry) {
+        c->retry_check_ms = a->now;
+    }
+    if (a->n_dead > 0) {
+        hd_dchan_set_error(c, "%s", a->why);
+        hd_log(HD_LOG_WARN, "channel=%s while posting to %s: %s; %lld event(s) dead-lettered", c->name,
+               r->host, a->why, (long long)a->n_dead);
+    }
+    return HD_OK;
+}
+
+/* Tells the breaker how the request went (failed: overall verdict RETRY). */
+static void breaker_answer(struct hd_dispatcher *d, struct dchan *c, const struct answer *a, int failed)
+{
+    struct hd_breaker_answer ba = {
+        .channel = c->name,
+        .host = a->r->host,
+        .why = a->why,
+        .failed = failed,
+        .retry_after_ms = a->resp->retry_after_ms,
+        .now = a->now,
+    };
+    if (failed) {
+        hd_dchan_set_error(c, "%s", a->why);
+    }
+    hd_breaker_update(&c->brk, &d->cfg, &ba, &c->next_attempt_ms);
 }
 
 static void on_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
                       const struct hd_response *resp)
 {
-    int64_t now = hd_now_ms();
-    int64_t now_us = hd_now_us();
-    char why[256];
-    describe(resp, why, sizeof(why));
-
-    struct hd_item_verdict *items = calloc(r->n, sizeof(*items));
-    struct hd_delivery *ups = calloc(r->n, sizeof(*ups));
-    char(*errs)[256] = calloc(r->n, sizeof(*errs));
-    if (items == NULL || ups == NULL || errs == NULL) {
+    struct answer a = {
+        .r = r,
+        .resp = resp,
+        .now = hd_now_ms(),
+        .now_us = hd_now_us(),
+        .earliest_retry = NEVER,
+    };
+    hd_dispatch_describe(resp, a.why, sizeof(a.why));
+    hd_dchan_latency_labels(c, a.labels, sizeof(a.labels));
+    a.verdicts = calloc(r->n, sizeof(*a.verdicts));
+    a.ups = calloc(r->n, sizeof(*a.ups));
+    a.errs = calloc(r->n, sizeof(*a.errs));
+    if (a.verdicts == NULL || a.ups == NULL || a.errs == NULL) {
         /* Nothing recorded: the cursor stays and the events go out again. */
-        c->next_attempt_ms = now + 1000;
+        c->next_attempt_ms = a.now + 1000;
         goto out;
     }
-    for (size_t i = 0; i < r->n; i++) {
-        items[i].status = -1; /* not filled by the driver: takes the overall verdict */
-    }
-    enum hd_verdict overall = r->ch->type->classify(r->ch, resp, r->n, items);
-    for (size_t i = 0; i < r->n; i++) {
-        if (items[i].status == -1) {
-            items[i].verdict = overall;
-            items[i].status = (int)resp->status;
+    enum hd_verdict overall = answer_classify(&a);
+    int64_t ack_id = -1;
+    if (overall == HD_VERDICT_DELIVERED && hd_acks_id(r, resp, a.verdicts, &ack_id)) {
+        if (hd_acks_await(d, c, r, resp, ack_id, a.now) == HD_OK) {
+            breaker_answer(d, c, &a, 0);
         }
-        if (items[i].verdict != HD_VERDICT_DELIVERED && items[i].error[0] == '\0') {
-            snprintf(items[i].error, sizeof(items[i].error), "%s", why);
-        }
-    }
-    if (overall == HD_VERDICT_DELIVERED && r->ch->ack_timeout_ms > 0 && r->ch->type->ack_id != NULL) {
-        int all = 1;
-        int64_t ack_id = -1;
-        for (size_t i = 0; i < r->n; i++) {
-            all = all && items[i].verdict == HD_VERDICT_DELIVERED;
-        }
-        if (all && r->ch->type->ack_id(r->ch, resp, &ack_id) == 1) {
-            if (await_ack(d, c, r, resp, ack_id, now) == HD_OK) {
-                breaker_update(d, c, r, resp, 0, why, now);
-            }
-            goto out;
-        }
+        goto out;
     }
     int failed_request = overall == HD_VERDICT_RETRY;
-    int hold = failed_request && !r->is_retry && c->consecutive_failures + 1 >= d->cfg.breaker_threshold;
-
-    size_t k = 0;
-    int64_t n_ok = 0;
-    int64_t n_retry = 0;
-    int64_t n_dead = 0;
-    int64_t earliest_retry = NEVER;
+    int hold = failed_request && !r->is_retry && hd_breaker_holds(&c->brk, &d->cfg);
     if (hold) {
-        n_retry = (int64_t)r->n;
+        a.n_retry = (int64_t)r->n;
     } else {
         for (size_t i = 0; i < r->n; i++) {
-            const struct ditem *it = &r->items[i];
-            struct hd_delivery *u = &ups[k];
-            u->channel_id = c->id;
-            u->event_seq = it->seq;
-            memcpy(u->event_id, it->id, sizeof(u->event_id));
-            u->attempts = it->attempts + 1;
-            u->first_ms = r->is_retry && it->first_ms > 0 ? it->first_ms : now;
-            u->updated_ms = now;
-            u->last_status = items[i].status;
-            u->last_error = items[i].error;
-            switch (items[i].verdict) {
-            case HD_VERDICT_DELIVERED:
-                n_ok++;
-                if (it->recv_us > 0) {
-                    char name[300];
-                    char labels[320];
-                    label_value(c->name, name, sizeof(name));
-                    snprintf(labels, sizeof(labels), "channel=\"%s\"", name);
-                    hd_metrics_observe("herald_delivery_latency_seconds", labels,
-                                       (double)(now_us - it->recv_us) / 1e6);
-                }
-                if (!r->is_retry) {
-                    continue; /* no row: the cursor covers it */
-                }
-                u->status = HD_DELIVERY_DELIVERED;
-                u->last_error = NULL;
-                break;
-            case HD_VERDICT_RETRY:
-                if (now - u->first_ms >= d->cfg.max_retry_age_ms) {
-                    snprintf(errs[i], sizeof(errs[i]), "retries exhausted after %lld s: %.200s",
-                             (long long)((now - u->first_ms) / 1000), items[i].error);
-                    u->last_error = errs[i];
-                    u->status = HD_DELIVERY_FAILED;
-                    n_dead++;
-                    break;
-                }
-                u->status = HD_DELIVERY_PENDING;
-                {
-                    int64_t cap = backoff_cap(&d->cfg, u->attempts);
-                    int64_t delay = (int64_t)(rng_next(d) % (uint64_t)(cap + 1)); /* full jitter */
-                    if (resp->retry_after_ms > delay) {
-                        delay = resp->retry_after_ms;
-                    }
-                    u->next_ms = now + delay;
-                }
-                if (u->next_ms < earliest_retry) {
-                    earliest_retry = u->next_ms;
-                }
-                n_retry++;
-                break;
-            case HD_VERDICT_DEAD:
-            default:
-                u->status = HD_DELIVERY_FAILED;
-                n_dead++;
-                break;
-            }
-            k++;
+            answer_item(d, c, &a, i);
         }
     }
-    int64_t new_cursor = (hold || r->is_retry) ? -1 : r->new_cursor;
-    if (k > 0) {
-        if (chan_progress(d, c, new_cursor, ups, k) != HD_OK) {
-            /* Not recorded: the same events go out again (at least once). */
-            goto out;
-        }
-    } else if (new_cursor >= 0) {
-        cursor_move(c, new_cursor); /* no row to write: persisted lazily */
+    if (answer_record(d, c, &a, hold) != HD_OK) {
+        goto out;
     }
-    c->delivered += n_ok;
-    c->failed += n_dead;
-    if (n_ok > 0) {
-        c->last_success_ms = now;
-    }
-    count_outcome(c, "delivered", n_ok);
-    count_outcome(c, "retry", n_retry);
-    count_outcome(c, "failed", n_dead);
-    if (earliest_retry < c->retry_check_ms) {
-        c->retry_check_ms = earliest_retry;
-    }
-    if (r->is_retry) {
-        c->retry_check_ms = now;
-    }
-    if (n_dead > 0) {
-        set_last_error(c, "%s", why);
-        hd_log(HD_LOG_WARN, "channel=%s while posting to %s: %s; %lld event(s) dead-lettered", c->name,
-               r->host, why, (long long)n_dead);
-    }
-    breaker_update(d, c, r, resp, failed_request, why, now);
+    breaker_answer(d, c, &a, failed_request);
 out:
-    free(errs);
-    free(ups);
-    free(items);
+    free(a.errs);
+    free(a.ups);
+    free(a.verdicts);
 }
 
 static void handle_done(struct hd_dispatcher *d)
@@ -1348,8 +949,8 @@ static void publish(struct hd_dispatcher *d, int64_t max_seq, int64_t now)
         p->backlog = c->enabled ? behind + c->pending : 0;
         p->delivered = c->delivered;
         p->failed = c->failed;
-        p->consecutive_failures = c->consecutive_failures;
-        p->breaker_open = c->breaker_open;
+        p->consecutive_failures = c->brk.consecutive_failures;
+        p->breaker_open = c->brk.open;
         p->next_attempt_ms = c->next_attempt_ms > now ? c->next_attempt_ms : 0;
         memcpy(p->last_error, c->last_error, sizeof(p->last_error));
         p->last_success_ms = c->last_success_ms;
@@ -1419,14 +1020,12 @@ static int reload(struct hd_dispatcher *d)
         }
         c->ch = ch;
         if (ch == NULL) {
-            set_last_error(c, "configuration: %s", cerr.msg);
+            hd_dchan_set_error(c, "configuration: %s", cerr.msg);
         }
         c->version = rec->version;
         c->enabled = rec->enabled;
         /* New settings deserve a try now rather than after the old backoff. */
-        c->consecutive_failures = 0;
-        c->breaker_open = 0;
-        c->backoff_ms = 0;
+        hd_breaker_reset(&c->brk);
         c->next_attempt_ms = 0;
         c->retry_check_ms = now;
         c->pending_at_ms = 0;
