@@ -10,11 +10,9 @@
  *    to max_batch accepted events are rendered into one request.
  *  - at most one request in flight, so a channel's events arrive in order
  *    (except retried items). Due retries (PENDING rows) go before new events.
- *  - on the answer, classify gives per-item verdicts and ONE store progress
- *    call records the rows with the cursor: DELIVERED (deletes a retried row),
- *    PENDING (attempts+1, next_ms = now + full-jitter backoff, never earlier
- *    than Retry-After; FAILED once older than max_retry_age_ms) and FAILED
- *    rows (dead letters with the sink's status and answer).
+ *  - on the answer (answer.c), classify gives per-item verdicts and ONE
+ *    store progress call records the rows with the cursor: DELIVERED,
+ *    PENDING (retry with backoff) and FAILED (dead letters).
  *    An answer that needs no row (all delivered) only moves the cursor in
  *    memory; it is persisted at most every CURSOR_FLUSH_MS, with the next
  *    row write and at stop: one durable write per batch would cap a
@@ -84,26 +82,6 @@ void hd_dispatch_config_defaults(struct hd_dispatch_config *c)
     c->read_batch = 1000;
 }
 
-static uint64_t rng_next(struct hd_dispatcher *d)
-{
-    uint64_t x = d->rng;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    d->rng = x;
-    return x;
-}
-
-/* Exponential backoff for the attempts-th failure (1-based), capped. */
-static int64_t backoff_cap(const struct hd_dispatch_config *cfg, int attempts)
-{
-    int64_t v = cfg->retry_initial_ms;
-    for (int i = 1; i < attempts && v < cfg->retry_max_ms; i++) {
-        v *= 2;
-    }
-    return v < cfg->retry_max_ms ? v : cfg->retry_max_ms;
-}
-
 /* host[:port] of url, without scheme, credentials, path or query. */
 static void url_host(const char *url, char *out, size_t outsz)
 {
@@ -129,34 +107,6 @@ static void url_host(const char *url, char *out, size_t outsz)
     }
     memcpy(out, p, end);
     out[end] = '\0';
-}
-
-/* Control bytes become spaces so a log line stays one line. */
-void hd_dispatch_describe(const struct hd_response *resp, char *out, size_t outsz)
-{
-    if (resp->status == 0) {
-        snprintf(out, outsz, "%s", resp->error[0] != '\0' ? resp->error : "transport error");
-        return;
-    }
-    int n = snprintf(out, outsz, "HTTP %ld", resp->status);
-    if (n < 0 || (size_t)n >= outsz || resp->body.len == 0) {
-        return;
-    }
-    size_t pos = (size_t)n;
-    const char *sep = ": ";
-    if (pos + 2 < outsz) {
-        memcpy(out + pos, sep, 2);
-        pos += 2;
-    }
-    size_t take = resp->body.len;
-    if (take > 200) {
-        take = 200;
-    }
-    for (size_t i = 0; i < take && pos + 1 < outsz; i++) {
-        unsigned char ch = (unsigned char)resp->body.p[i];
-        out[pos++] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
-    }
-    out[pos] = '\0';
 }
 
 /* Prometheus label value: backslash, quote and newline escaped. */
@@ -238,8 +188,7 @@ static void buf_drop(struct dchan *c)
     c->buf_pos = 0;
 }
 
-/* Moves the in-memory cursor to seq and forgets buffered events up to it. */
-static void cursor_move(struct dchan *c, int64_t seq)
+void hd_dchan_cursor_move(struct dchan *c, int64_t seq)
 {
     if (seq <= c->cursor) {
         return;
@@ -328,7 +277,7 @@ int hd_dchan_progress(struct hd_dispatcher *d, struct dchan *c, int64_t new_curs
         return rc;
     }
     if (cur >= 0) {
-        cursor_move(c, cur);
+        hd_dchan_cursor_move(c, cur);
         c->saved_cursor = cur;
         c->saved_at_ms = hd_now_ms();
     }
@@ -378,18 +327,6 @@ static int dead_letter_render(struct hd_dispatcher *d, struct dchan *c, const st
 
 /* ---- sending ----------------------------------------------------------- */
 
-static void on_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
-                      const struct hd_response *resp);
-
-static void answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, const struct hd_response *resp)
-{
-    if (r->ack_ids != NULL) {
-        hd_acks_on_answer(d, c, r, resp);
-    } else {
-        on_answer(d, c, r, resp);
-    }
-}
-
 void hd_dchan_launch(struct hd_dispatcher *d, struct dchan *c, struct hd_request *req, struct dreq *r)
 {
     url_host(req->url, r->host, sizeof(r->host));
@@ -411,7 +348,7 @@ void hd_dchan_launch(struct hd_dispatcher *d, struct dchan *c, struct hd_request
         snprintf(resp.error, sizeof(resp.error), "request not sent: %s", hd_strerror(rc));
         dreq_unlink(d, r);
         c->inflight = NULL;
-        answer(d, c, r, &resp);
+        hd_dchan_answer(d, c, r, &resp);
         hd_response_clear(&resp);
         dreq_free(r);
     }
@@ -441,23 +378,24 @@ static int render_some(struct dchan *c, const struct hd_event **evs, size_t *m, 
     }
 }
 
-/* Takes over req and items; the answer comes back through on_answer. */
-static void submit(struct hd_dispatcher *d, struct dchan *c, struct hd_request *req, struct ditem *items,
-                   size_t n, int is_retry, int64_t new_cursor)
+/* Sends req for the batch described by what (items, n, is_retry,
+ * new_cursor); takes over req and what->items. The answer comes back
+ * through hd_dchan_answer. */
+static void submit(struct hd_dispatcher *d, struct dchan *c, struct hd_request *req, const struct dreq *what)
 {
     struct dreq *r = calloc(1, sizeof(*r));
     if (r == NULL) {
         hd_request_clear(req);
-        free(items);
+        free(what->items);
         c->next_attempt_ms = hd_now_ms() + 1000;
         return;
     }
     r->channel_id = c->id;
     r->ch = c->ch;
-    r->items = items;
-    r->n = n;
-    r->is_retry = is_retry;
-    r->new_cursor = new_cursor;
+    r->items = what->items;
+    r->n = what->n;
+    r->is_retry = what->is_retry;
+    r->new_cursor = what->new_cursor;
     hd_dchan_launch(d, c, req, r);
 }
 
@@ -544,7 +482,8 @@ static int start_retries(struct hd_dispatcher *d, struct dchan *c, int64_t now)
         hd_request_clear(&req);
         goto out;
     }
-    submit(d, c, &req, items, rendered, 1, -1);
+    struct dreq what = {.items = items, .n = rendered, .is_retry = 1, .new_cursor = -1};
+    submit(d, c, &req, &what);
     ret = 1;
 out:
     hd_events_free(evs, k);
@@ -623,7 +562,7 @@ static void start_new(struct hd_dispatcher *d, struct dchan *c, int64_t max_seq,
             }
         }
         if (m == 0) {
-            cursor_move(c, last_seq); /* all filtered out: persisted lazily */
+            hd_dchan_cursor_move(c, last_seq); /* all filtered out: persisted lazily */
             continue;
         }
         struct hd_request req;
@@ -643,7 +582,8 @@ static void start_new(struct hd_dispatcher *d, struct dchan *c, int64_t max_seq,
             hd_request_clear(&req);
             goto out;
         }
-        submit(d, c, &req, items, rendered, 0, new_cursor);
+        struct dreq what = {.items = items, .n = rendered, .is_retry = 0, .new_cursor = new_cursor};
+        submit(d, c, &req, &what);
         goto out;
     }
     *next_ms = 0; /* more to read: come back right away */
@@ -707,214 +647,6 @@ static void start_work(struct hd_dispatcher *d, struct dchan *c, int64_t now, in
     }
 }
 
-/* ---- answers ----------------------------------------------------------- */
-
-/* One answer to a request of events, while it is being recorded. */
-struct answer {
-    struct dreq *r;
-    const struct hd_response *resp;
-    int64_t now;
-    int64_t now_us;
-    char why[256];                    /* the answer described, for logs and last_error */
-    char labels[320];                 /* of herald_delivery_latency_seconds */
-    struct hd_item_verdict *verdicts; /* one per item */
-    struct hd_delivery *ups;          /* the rows to record: k of them */
-    char (*errs)[256];                /* per item: last_error once retries are exhausted */
-    size_t k;
-    int64_t n_ok;
-    int64_t n_retry;
-    int64_t n_dead;
-    int64_t earliest_retry;
-};
-
-/* Fills a->verdicts: the driver's per-item verdicts, else the overall one; a
- * failed item without its own error carries the answer's description.
- * Returns the overall verdict. */
-static enum hd_verdict answer_classify(struct answer *a)
-{
-    struct dreq *r = a->r;
-    struct hd_item_verdict *items = a->verdicts;
-    for (size_t i = 0; i < r->n; i++) {
-        items[i].status = -1; /* not filled by the driver: takes the overall verdict */
-    }
-    enum hd_verdict overall = r->ch->type->classify(r->ch, a->resp, r->n, items);
-    for (size_t i = 0; i < r->n; i++) {
-        if (items[i].status == -1) {
-            items[i].verdict = overall;
-            items[i].status = (int)a->resp->status;
-        }
-        if (items[i].verdict != HD_VERDICT_DELIVERED && items[i].error[0] == '\0') {
-            snprintf(items[i].error, sizeof(items[i].error), "%s", a->why);
-        }
-    }
-    return overall;
-}
-
-/* The next attempt of a failed item: full jitter under the capped
- * exponential backoff, never earlier than Retry-After. */
-static int64_t retry_at(struct hd_dispatcher *d, const struct answer *a, int attempts)
-{
-    int64_t cap = backoff_cap(&d->cfg, attempts);
-    int64_t delay = (int64_t)(rng_next(d) % (uint64_t)(cap + 1)); /* full jitter */
-    if (a->resp->retry_after_ms > delay) {
-        delay = a->resp->retry_after_ms;
-    }
-    return a->now + delay;
-}
-
-/* Counts item i of the answer and adds its row to a->ups, unless it needs
- * none (a new event delivered: the cursor covers it). */
-static void answer_item(struct hd_dispatcher *d, const struct dchan *c, struct answer *a, size_t i)
-{
-    const struct dreq *r = a->r;
-    const struct ditem *it = &r->items[i];
-    struct hd_item_verdict *v = &a->verdicts[i];
-    struct hd_delivery *u = &a->ups[a->k];
-    hd_dchan_row(c, it, HD_DELIVERY_FAILED, a->now, u);
-    u->attempts = it->attempts + 1;
-    u->first_ms = r->is_retry && it->first_ms > 0 ? it->first_ms : a->now;
-    u->last_status = v->status;
-    u->last_error = v->error;
-    switch (v->verdict) {
-    case HD_VERDICT_DELIVERED:
-        a->n_ok++;
-        if (it->recv_us > 0) {
-            hd_metrics_observe("herald_delivery_latency_seconds", a->labels,
-                               (double)(a->now_us - it->recv_us) / 1e6);
-        }
-        if (!r->is_retry) {
-            return; /* no row: the cursor covers it */
-        }
-        u->status = HD_DELIVERY_DELIVERED;
-        u->last_error = NULL;
-        break;
-    case HD_VERDICT_RETRY:
-        if (a->now - u->first_ms >= d->cfg.max_retry_age_ms) {
-            snprintf(a->errs[i], sizeof(a->errs[i]), "retries exhausted after %lld s: %.200s",
-                     (long long)((a->now - u->first_ms) / 1000), v->error);
-            u->last_error = a->errs[i];
-            u->status = HD_DELIVERY_FAILED;
-            a->n_dead++;
-            break;
-        }
-        u->status = HD_DELIVERY_PENDING;
-        u->next_ms = retry_at(d, a, u->attempts);
-        if (u->next_ms < a->earliest_retry) {
-            a->earliest_retry = u->next_ms;
-        }
-        a->n_retry++;
-        break;
-    case HD_VERDICT_DEAD:
-    default:
-        u->status = HD_DELIVERY_FAILED;
-        a->n_dead++;
-        break;
-    }
-    a->k++;
-}
-
-/* Records the answer's rows with the cursor (none and the cursor kept when
- * the breaker holds the batch), then counts it. Returns HD_OK, or the
- * store's error: nothing recorded, the same events go out again (at least
- * once). */
-static int answer_record(struct hd_dispatcher *d, struct dchan *c, const struct answer *a, int hold)
-{
-    const struct dreq *r = a->r;
-    int64_t new_cursor = (hold || r->is_retry) ? -1 : r->new_cursor;
-    if (a->k > 0) {
-        int rc = hd_dchan_progress(d, c, new_cursor, a->ups, a->k);
-        if (rc != HD_OK) {
-            return rc;
-        }
-    } else if (new_cursor >= 0) {
-        cursor_move(c, new_cursor); /* no row to write: persisted lazily */
-    }
-    c->delivered += a->n_ok;
-    c->failed += a->n_dead;
-    if (a->n_ok > 0) {
-        c->last_success_ms = a->now;
-    }
-    hd_dchan_count(c, "delivered", a->n_ok);
-    hd_dchan_count(c, "retry", a->n_retry);
-    hd_dchan_count(c, "failed", a->n_dead);
-    if (a->earliest_retry < c->retry_check_ms) {
-        c->retry_check_ms = a->earliest_retry;
-    }
-    if (r->is_retry) {
-        c->retry_check_ms = a->now;
-    }
-    if (a->n_dead > 0) {
-        hd_dchan_set_error(c, "%s", a->why);
-        hd_log(HD_LOG_WARN, "channel=%s while posting to %s: %s; %lld event(s) dead-lettered", c->name,
-               r->host, a->why, (long long)a->n_dead);
-    }
-    return HD_OK;
-}
-
-/* Tells the breaker how the request went (failed: overall verdict RETRY). */
-static void breaker_answer(struct hd_dispatcher *d, struct dchan *c, const struct answer *a, int failed)
-{
-    struct hd_breaker_answer ba = {
-        .channel = c->name,
-        .host = a->r->host,
-        .why = a->why,
-        .failed = failed,
-        .retry_after_ms = a->resp->retry_after_ms,
-        .now = a->now,
-    };
-    if (failed) {
-        hd_dchan_set_error(c, "%s", a->why);
-    }
-    hd_breaker_update(&c->brk, &d->cfg, &ba, &c->next_attempt_ms);
-}
-
-static void on_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
-                      const struct hd_response *resp)
-{
-    struct answer a = {
-        .r = r,
-        .resp = resp,
-        .now = hd_now_ms(),
-        .now_us = hd_now_us(),
-        .earliest_retry = NEVER,
-    };
-    hd_dispatch_describe(resp, a.why, sizeof(a.why));
-    hd_dchan_latency_labels(c, a.labels, sizeof(a.labels));
-    a.verdicts = calloc(r->n, sizeof(*a.verdicts));
-    a.ups = calloc(r->n, sizeof(*a.ups));
-    a.errs = calloc(r->n, sizeof(*a.errs));
-    if (a.verdicts == NULL || a.ups == NULL || a.errs == NULL) {
-        /* Nothing recorded: the cursor stays and the events go out again. */
-        c->next_attempt_ms = a.now + 1000;
-        goto out;
-    }
-    enum hd_verdict overall = answer_classify(&a);
-    int64_t ack_id = -1;
-    if (overall == HD_VERDICT_DELIVERED && hd_acks_id(r, resp, a.verdicts, &ack_id)) {
-        if (hd_acks_await(d, c, r, resp, ack_id, a.now) == HD_OK) {
-            breaker_answer(d, c, &a, 0);
-        }
-        goto out;
-    }
-    int failed_request = overall == HD_VERDICT_RETRY;
-    int hold = failed_request && !r->is_retry && hd_breaker_holds(&c->brk, &d->cfg);
-    if (hold) {
-        a.n_retry = (int64_t)r->n;
-    } else {
-        for (size_t i = 0; i < r->n; i++) {
-            answer_item(d, c, &a, i);
-        }
-    }
-    if (answer_record(d, c, &a, hold) != HD_OK) {
-        goto out;
-    }
-    breaker_answer(d, c, &a, failed_request);
-out:
-    free(a.errs);
-    free(a.ups);
-    free(a.verdicts);
-}
-
 static void handle_done(struct hd_dispatcher *d)
 {
     void *ud = NULL;
@@ -925,7 +657,7 @@ static void handle_done(struct hd_dispatcher *d)
         struct dchan *c = chan_find(d, r->channel_id);
         if (c != NULL && c->inflight == r) {
             c->inflight = NULL;
-            answer(d, c, r, &resp);
+            hd_dchan_answer(d, c, r, &resp);
         } else {
             hd_log(HD_LOG_DEBUG, "channel id=%lld: answer dropped, channel deleted",
                    (long long)r->channel_id);

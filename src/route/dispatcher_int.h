@@ -1,7 +1,7 @@
 /* dispatcher_int.h - the dispatcher's internal state, shared by the files of
- * the dispatcher (dispatcher.c: loop, cursors, batching, answers; acks.c:
- * HEC indexer acknowledgements). Private to route/: nothing outside the
- * dispatcher includes it (the interface is route/dispatcher.h).
+ * the dispatcher (dispatcher.c: loop, cursors, batching, submission;
+ * answer.c: what an answer records; acks.c: HEC indexer acknowledgements). Private to route/: nothing outside
+ * the dispatcher includes it (the interface is route/dispatcher.h).
  *
  * Everything here is the loop thread's, except what is marked "lock"
  * (d->lock, read by API threads) and the atomics in struct hd_dispatcher.
@@ -93,7 +93,7 @@ struct hd_dispatcher {
     int64_t total_backlog; /* lock */
 };
 
-/* ---- dispatcher.c, for acks.c ------------------------------------------ */
+/* ---- dispatcher.c, for answer.c and acks.c ----------------------------- */
 
 /* Persists the cursor and rows in one store transaction; on success the
  * in-memory cursor follows. new_cursor < 0 leaves the cursor. The rows are
@@ -102,10 +102,13 @@ int hd_dchan_progress(struct hd_dispatcher *d, struct dchan *c, int64_t new_curs
                       const struct hd_delivery *ups, size_t n);
 
 /* Puts r in flight with req (both taken over); the answer comes back through
- * the dispatcher's answer path, which hands acknowledgement queries to
- * hd_acks_on_answer. A request that cannot be sent is answered at once as a
+ * hd_dchan_answer. A request that cannot be sent is answered at once as a
  * transport error. */
 void hd_dchan_launch(struct hd_dispatcher *d, struct dchan *c, struct hd_request *req, struct dreq *r);
+
+/* Moves the in-memory cursor to seq (never back) and forgets buffered events
+ * up to it. */
+void hd_dchan_cursor_move(struct dchan *c, int64_t seq);
 
 void hd_dchan_set_error(struct dchan *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -119,6 +122,14 @@ void hd_dchan_latency_labels(const struct dchan *c, char *out, size_t outsz);
  * fields zero. */
 void hd_dchan_row(const struct dchan *c, const struct ditem *it, enum hd_delivery_status status, int64_t now,
                   struct hd_delivery *u);
+
+/* ---- answer.c ---------------------------------------------------------- */
+
+/* Records the answer resp to r, in flight for c until now (r stays the
+ * caller's): the items' rows and cursor, the counters and the breaker; an
+ * acknowledgement query goes to hd_acks_on_answer. */
+void hd_dchan_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
+                     const struct hd_response *resp);
 
 /* "HTTP 503: <start of the body>" or the transport error, for logs and
  * last_error. */
