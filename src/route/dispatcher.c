@@ -493,10 +493,14 @@ out:
     return ret;
 }
 
-/* Reads, filters and sends the next batch of new events. */
-static void start_new(struct hd_dispatcher *d, struct dchan *c, int64_t max_seq, int64_t *next_ms)
+/* Makes the read-ahead hold events after the cursor, reading a few batches'
+ * worth (lim events each) when it is empty. Returns 1 if it holds some, 0 if
+ * the log has nothing more or the read failed. */
+static int refill(struct hd_dispatcher *d, struct dchan *c, size_t lim, int64_t max_seq)
 {
-    size_t lim = batch_limit(d, c);
+    if (c->buf_pos < c->buf_n) {
+        return 1;
+    }
     size_t ahead = lim * 4;
     if (ahead < READ_AHEAD_MIN) {
         ahead = READ_AHEAD_MIN;
@@ -504,63 +508,87 @@ static void start_new(struct hd_dispatcher *d, struct dchan *c, int64_t max_seq,
     if (ahead > d->cfg.read_batch) {
         ahead = d->cfg.read_batch;
     }
+    struct hd_err err = {0};
+    buf_drop(c);
+    if (c->cursor >= max_seq) {
+        return 0;
+    }
+    if (d->st->ops->events_after(d->st, c->cursor, ahead, &c->buf, &c->buf_n, &err) != HD_OK) {
+        hd_log(HD_LOG_ERROR, "channel=%s while reading events after %lld: %s", c->name, (long long)c->cursor,
+               err.msg);
+        c->next_attempt_ms = hd_now_ms() + 1000;
+        return 0;
+    }
+    c->buf_pos = 0;
+    if (c->buf_n == 0) {
+        buf_drop(c);
+        return 0;
+    }
+    return 1;
+}
+
+/* batch.maxDelayMs: a batch shorter than the limit, with nothing more in the
+ * log, waits for more events until its oldest event has been here maxDelayMs
+ * (counted from arrival, so a backlog never waits). Checked before filters
+ * and throttle, which have side effects. Returns 1 when the batch waits,
+ * with *next_ms lowered to its deadline. */
+static int batch_waits(struct dchan *c, size_t lim, int64_t max_seq, int64_t *next_ms)
+{
+    if (c->ch->common.batch_max_delay_ms <= 0 || c->buf_n - c->buf_pos >= lim ||
+        c->buf[c->buf_n - 1].seq < max_seq) {
+        return 0;
+    }
+    int64_t due = c->buf[c->buf_pos].recv_us / 1000 + c->ch->common.batch_max_delay_ms;
+    if (hd_now_ms() >= due) {
+        return 0;
+    }
+    if (c->buf_pos == 0) {
+        buf_drop(c); /* re-read at the deadline: the batch takes what came meanwhile */
+    }
+    if (due < *next_ms) {
+        *next_ms = due;
+    }
+    return 1;
+}
+
+/* Puts into ptrs up to lim events of the read-ahead that the channel's
+ * filters and throttle pass; *last_seq becomes the seq of the last event
+ * looked at. Returns how many were put. */
+static size_t batch_pick(struct dchan *c, size_t lim, const struct hd_event **ptrs, int64_t *last_seq)
+{
+    size_t m = 0;
+    for (size_t i = c->buf_pos; i < c->buf_n && m < lim; i++) {
+        const struct hd_event *ev = &c->buf[i];
+        *last_seq = ev->seq;
+        if (!hd_filter_accepts(&c->ch->common, ev)) {
+            continue;
+        }
+        /* options.throttle: suppressed events move the cursor like filtered ones. */
+        enum hd_throttle_result th = hd_throttle_check(c->id, &c->ch->common, &c->buf[i]);
+        if (th == HD_THROTTLE_SUPPRESSED) {
+            hd_dchan_count(c, "throttled", 1);
+        }
+        if (th == HD_THROTTLE_PASS) {
+            ptrs[m++] = ev;
+        }
+    }
+    return m;
+}
+
+/* Reads, filters and sends the next batch of new events. */
+static void start_new(struct hd_dispatcher *d, struct dchan *c, int64_t max_seq, int64_t *next_ms)
+{
+    size_t lim = batch_limit(d, c);
     const struct hd_event **ptrs = calloc(lim, sizeof(*ptrs));
     if (ptrs == NULL) {
         return;
     }
     for (int turn = 0; turn < READS_PER_TURN; turn++) {
-        if (c->buf_pos >= c->buf_n) {
-            struct hd_err err = {0};
-            buf_drop(c);
-            if (c->cursor >= max_seq) {
-                goto out;
-            }
-            if (d->st->ops->events_after(d->st, c->cursor, ahead, &c->buf, &c->buf_n, &err) != HD_OK) {
-                hd_log(HD_LOG_ERROR, "channel=%s while reading events after %lld: %s", c->name,
-                       (long long)c->cursor, err.msg);
-                c->next_attempt_ms = hd_now_ms() + 1000;
-                goto out;
-            }
-            c->buf_pos = 0;
-            if (c->buf_n == 0) {
-                buf_drop(c);
-                goto out;
-            }
+        if (!refill(d, c, lim, max_seq) || batch_waits(c, lim, max_seq, next_ms)) {
+            goto out;
         }
-        /* batch.maxDelayMs: a batch shorter than the limit, with nothing more
-         * in the log, waits for more events until its oldest event has been
-         * here maxDelayMs (counted from arrival, so a backlog never waits).
-         * Checked before filters and throttle, which have side effects. */
-        if (c->ch->common.batch_max_delay_ms > 0 && c->buf_n - c->buf_pos < lim &&
-            c->buf[c->buf_n - 1].seq >= max_seq) {
-            int64_t due = c->buf[c->buf_pos].recv_us / 1000 + c->ch->common.batch_max_delay_ms;
-            if (hd_now_ms() < due) {
-                if (c->buf_pos == 0) {
-                    buf_drop(c); /* re-read at the deadline: the batch takes what came meanwhile */
-                }
-                if (due < *next_ms) {
-                    *next_ms = due;
-                }
-                goto out;
-            }
-        }
-        size_t m = 0;
         int64_t last_seq = c->cursor;
-        for (size_t i = c->buf_pos; i < c->buf_n && m < lim; i++) {
-            const struct hd_event *ev = &c->buf[i];
-            last_seq = ev->seq;
-            if (!hd_filter_accepts(&c->ch->common, ev)) {
-                continue;
-            }
-            /* options.throttle: suppressed events move the cursor like filtered ones. */
-            enum hd_throttle_result th = hd_throttle_check(c->id, &c->ch->common, &c->buf[i]);
-            if (th == HD_THROTTLE_SUPPRESSED) {
-                hd_dchan_count(c, "throttled", 1);
-            }
-            if (th == HD_THROTTLE_PASS) {
-                ptrs[m++] = ev;
-            }
-        }
+        size_t m = batch_pick(c, lim, ptrs, &last_seq);
         if (m == 0) {
             hd_dchan_cursor_move(c, last_seq); /* all filtered out: persisted lazily */
             continue;
@@ -692,6 +720,84 @@ static void publish(struct hd_dispatcher *d, int64_t max_seq, int64_t now)
     pthread_mutex_unlock(&d->lock);
 }
 
+/* Loads rec, new or changed since the last reload, into c (NULL: a new
+ * dchan at the channel's stored cursor, linked in). Returns HD_OK, HD_EIO
+ * when the cursor cannot be read (the channel waits for the next reload) or
+ * HD_ENOMEM. */
+static int chan_load(struct hd_dispatcher *d, struct dchan *c, const struct hd_channel_rec *rec, int64_t now)
+{
+    char *name = hd_strdup(rec->name != NULL ? rec->name : "");
+    if (name == NULL) {
+        return HD_ENOMEM;
+    }
+    struct hd_err cerr = {0};
+    struct hd_channel *ch = hd_channel_new(rec->id, rec->version, rec->json, &cerr);
+    if (ch == NULL) {
+        hd_log(HD_LOG_ERROR, "channel=%s cannot be loaded, not delivering: %s", name, cerr.msg);
+    }
+    int fresh = c == NULL;
+    if (fresh) {
+        int64_t cursor = 0;
+        struct hd_err kerr = {0};
+        if (d->st->ops->cursor_get(d->st, rec->id, &cursor, &kerr) != HD_OK) {
+            hd_log(HD_LOG_ERROR, "channel=%s while reading its cursor: %s", name, kerr.msg);
+            hd_channel_free(ch);
+            free(name);
+            return HD_EIO;
+        }
+        c = calloc(1, sizeof(*c));
+        if (c == NULL) {
+            hd_channel_free(ch);
+            free(name);
+            return HD_ENOMEM;
+        }
+        c->id = rec->id;
+        c->cursor = cursor;
+        c->saved_cursor = cursor;
+        c->saved_at_ms = now;
+    } else {
+        chan_retire_ch(c);
+    }
+    c->ch = ch;
+    if (ch == NULL) {
+        hd_dchan_set_error(c, "configuration: %s", cerr.msg);
+    }
+    c->version = rec->version;
+    c->enabled = rec->enabled;
+    /* New settings deserve a try now rather than after the old backoff. */
+    hd_breaker_reset(&c->brk);
+    c->next_attempt_ms = 0;
+    c->retry_check_ms = now;
+    c->pending_at_ms = 0;
+    c->seen = 1;
+    pthread_mutex_lock(&d->lock);
+    char *old = c->name;
+    c->name = name;
+    if (fresh) {
+        c->next = d->chans;
+        d->chans = c;
+    }
+    pthread_mutex_unlock(&d->lock);
+    free(old);
+    return HD_OK;
+}
+
+/* Drops the channels the last reload did not see (deleted in the store). */
+static void chan_sweep(struct hd_dispatcher *d)
+{
+    for (struct dchan **pp = &d->chans; *pp != NULL;) {
+        struct dchan *c = *pp;
+        if (c->seen) {
+            pp = &c->next;
+            continue;
+        }
+        pthread_mutex_lock(&d->lock);
+        *pp = c->next;
+        pthread_mutex_unlock(&d->lock);
+        chan_free(c);
+    }
+}
+
 static int reload(struct hd_dispatcher *d)
 {
     struct hd_err err = {0};
@@ -715,74 +821,16 @@ static int reload(struct hd_dispatcher *d)
             c->pending_at_ms = 0;
             continue;
         }
-        char *name = hd_strdup(rec->name != NULL ? rec->name : "");
-        if (name == NULL) {
-            rc = HD_ENOMEM;
-            goto out;
+        int one = chan_load(d, c, rec, now);
+        if (one == HD_ENOMEM) {
+            rc = one;
+            goto out; /* incomplete: no channel is dropped */
         }
-        struct hd_err cerr = {0};
-        struct hd_channel *ch = hd_channel_new(rec->id, rec->version, rec->json, &cerr);
-        if (ch == NULL) {
-            hd_log(HD_LOG_ERROR, "channel=%s cannot be loaded, not delivering: %s", name, cerr.msg);
+        if (one != HD_OK) {
+            rc = one;
         }
-        int fresh = c == NULL;
-        if (fresh) {
-            int64_t cursor = 0;
-            struct hd_err kerr = {0};
-            if (d->st->ops->cursor_get(d->st, rec->id, &cursor, &kerr) != HD_OK) {
-                hd_log(HD_LOG_ERROR, "channel=%s while reading its cursor: %s", name, kerr.msg);
-                hd_channel_free(ch);
-                free(name);
-                rc = HD_EIO;
-                continue;
-            }
-            c = calloc(1, sizeof(*c));
-            if (c == NULL) {
-                hd_channel_free(ch);
-                free(name);
-                rc = HD_ENOMEM;
-                goto out;
-            }
-            c->id = rec->id;
-            c->cursor = cursor;
-            c->saved_cursor = cursor;
-            c->saved_at_ms = now;
-        } else {
-            chan_retire_ch(c);
-        }
-        c->ch = ch;
-        if (ch == NULL) {
-            hd_dchan_set_error(c, "configuration: %s", cerr.msg);
-        }
-        c->version = rec->version;
-        c->enabled = rec->enabled;
-        /* New settings deserve a try now rather than after the old backoff. */
-        hd_breaker_reset(&c->brk);
-        c->next_attempt_ms = 0;
-        c->retry_check_ms = now;
-        c->pending_at_ms = 0;
-        c->seen = 1;
-        pthread_mutex_lock(&d->lock);
-        char *old = c->name;
-        c->name = name;
-        if (fresh) {
-            c->next = d->chans;
-            d->chans = c;
-        }
-        pthread_mutex_unlock(&d->lock);
-        free(old);
     }
-    for (struct dchan **pp = &d->chans; *pp != NULL;) {
-        struct dchan *c = *pp;
-        if (c->seen) {
-            pp = &c->next;
-            continue;
-        }
-        pthread_mutex_lock(&d->lock);
-        *pp = c->next;
-        pthread_mutex_unlock(&d->lock);
-        chan_free(c);
-    }
+    chan_sweep(d);
 out:
     hd_channel_recs_free(recs, n);
     return rc;
