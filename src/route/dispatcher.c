@@ -41,7 +41,7 @@
  *
  * Shared state: d->lock guards the dchan list structure, each dchan's name and
  * pub (published status) and d->total_backlog. Only the loop thread writes
- * them; API threads read them under the lock. reload_req / stopping /
+ * them (channels.c); API threads read them under the lock. reload_req / stopping /
  * stop_deadline_ms are atomics; wakeups go through curl_multi_wakeup.
  */
 #include "route/dispatcher.h"
@@ -109,43 +109,6 @@ static void url_host(const char *url, char *out, size_t outsz)
     out[end] = '\0';
 }
 
-/* Prometheus label value: backslash, quote and newline escaped. */
-static void label_value(const char *s, char *out, size_t outsz)
-{
-    size_t o = 0;
-    for (; s != NULL && *s != '\0' && o + 3 < outsz; s++) {
-        if (*s == '\\' || *s == '"') {
-            out[o++] = '\\';
-            out[o++] = *s;
-        } else if (*s == '\n') {
-            out[o++] = '\\';
-            out[o++] = 'n';
-        } else {
-            out[o++] = *s;
-        }
-    }
-    out[o] = '\0';
-}
-
-void hd_dchan_count(const struct dchan *c, const char *outcome, int64_t n)
-{
-    if (n <= 0) {
-        return;
-    }
-    char name[300];
-    char labels[400];
-    label_value(c->name, name, sizeof(name));
-    snprintf(labels, sizeof(labels), "channel=\"%s\",outcome=\"%s\"", name, outcome);
-    hd_metrics_add("herald_deliveries_total", labels, n);
-}
-
-void hd_dchan_latency_labels(const struct dchan *c, char *out, size_t outsz)
-{
-    char name[300];
-    label_value(c->name, name, sizeof(name));
-    snprintf(out, outsz, "channel=\"%s\"", name);
-}
-
 void hd_dchan_row(const struct dchan *c, const struct ditem *it, enum hd_delivery_status status, int64_t now,
                   struct hd_delivery *u)
 {
@@ -170,17 +133,7 @@ static size_t batch_limit(const struct hd_dispatcher *d, const struct dchan *c)
     return lim > 0 ? lim : 1;
 }
 
-static struct dchan *chan_find(struct hd_dispatcher *d, int64_t id)
-{
-    for (struct dchan *c = d->chans; c != NULL; c = c->next) {
-        if (c->id == id) {
-            return c;
-        }
-    }
-    return NULL;
-}
-
-static void buf_drop(struct dchan *c)
+void hd_dchan_buf_drop(struct dchan *c)
 {
     hd_events_free(c->buf, c->buf_n);
     c->buf = NULL;
@@ -198,7 +151,7 @@ void hd_dchan_cursor_move(struct dchan *c, int64_t seq)
         c->buf_pos++;
     }
     if (c->buf_pos >= c->buf_n) {
-        buf_drop(c);
+        hd_dchan_buf_drop(c);
     }
 }
 
@@ -224,31 +177,6 @@ static void dreq_unlink(struct hd_dispatcher *d, struct dreq *r)
         }
     }
     r->next = NULL;
-}
-
-/* Drops c->ch; a request in flight rendered with it takes it over, since
- * its answer is classified by the channel that rendered it. */
-static void chan_retire_ch(struct dchan *c)
-{
-    hd_acks_drop(c); /* their ids mean nothing to the next hd_channel (see DESIGN) */
-    if (c->inflight != NULL && c->inflight->ch == c->ch) {
-        c->inflight->owns_ch = 1;
-    } else {
-        hd_channel_free(c->ch);
-    }
-    c->ch = NULL;
-}
-
-static void chan_free(struct dchan *c)
-{
-    if (c == NULL) {
-        return;
-    }
-    chan_retire_ch(c);
-    c->inflight = NULL;
-    buf_drop(c);
-    free(c->name);
-    free(c);
 }
 
 void hd_dchan_set_error(struct dchan *c, const char *fmt, ...)
@@ -493,8 +421,8 @@ out:
     return ret;
 }
 
-/* Makes the read-ahead hold events after the cursor, reading a few batches'
- * worth (lim events each) when it is empty. Returns 1 if it holds some, 0 if
+/* Makes the read-ahead hold events after the cursor, reading up to four
+ * batches of lim events when it is empty. Returns 1 if it holds some, 0 if
  * the log has nothing more or the read failed. */
 static int refill(struct hd_dispatcher *d, struct dchan *c, size_t lim, int64_t max_seq)
 {
@@ -509,7 +437,7 @@ static int refill(struct hd_dispatcher *d, struct dchan *c, size_t lim, int64_t 
         ahead = d->cfg.read_batch;
     }
     struct hd_err err = {0};
-    buf_drop(c);
+    hd_dchan_buf_drop(c);
     if (c->cursor >= max_seq) {
         return 0;
     }
@@ -521,7 +449,7 @@ static int refill(struct hd_dispatcher *d, struct dchan *c, size_t lim, int64_t 
     }
     c->buf_pos = 0;
     if (c->buf_n == 0) {
-        buf_drop(c);
+        hd_dchan_buf_drop(c);
         return 0;
     }
     return 1;
@@ -543,7 +471,7 @@ static int batch_waits(struct dchan *c, size_t lim, int64_t max_seq, int64_t *ne
         return 0;
     }
     if (c->buf_pos == 0) {
-        buf_drop(c); /* re-read at the deadline: the batch takes what came meanwhile */
+        hd_dchan_buf_drop(c); /* re-read at the deadline: the batch takes what came meanwhile */
     }
     if (due < *next_ms) {
         *next_ms = due;
@@ -630,7 +558,7 @@ static void start_work_inner(struct hd_dispatcher *d, struct dchan *c, int64_t n
     }
     if (!c->enabled) {
         /* Disabled channels skip what arrives (see DESIGN). */
-        buf_drop(c);
+        hd_dchan_buf_drop(c);
         if (c->cursor < max_seq) {
             c->cursor = max_seq;
         }
@@ -682,7 +610,7 @@ static void handle_done(struct hd_dispatcher *d)
     while (hd_http_client_done(d->http, &ud, &resp)) {
         struct dreq *r = ud;
         dreq_unlink(d, r);
-        struct dchan *c = chan_find(d, r->channel_id);
+        struct dchan *c = hd_dchan_find(d, r->channel_id);
         if (c != NULL && c->inflight == r) {
             c->inflight = NULL;
             hd_dchan_answer(d, c, r, &resp);
@@ -693,147 +621,6 @@ static void handle_done(struct hd_dispatcher *d)
         hd_response_clear(&resp);
         dreq_free(r);
     }
-}
-
-/* ---- channels and status ----------------------------------------------- */
-
-static void publish(struct hd_dispatcher *d, int64_t max_seq, int64_t now)
-{
-    int64_t total = 0;
-    pthread_mutex_lock(&d->lock);
-    for (struct dchan *c = d->chans; c != NULL; c = c->next) {
-        struct hd_channel_status *p = &c->pub;
-        int64_t behind = max_seq > c->cursor ? max_seq - c->cursor : 0;
-        p->id = c->id;
-        p->cursor = c->cursor;
-        p->backlog = c->enabled ? behind + c->pending : 0;
-        p->delivered = c->delivered;
-        p->failed = c->failed;
-        p->consecutive_failures = c->brk.consecutive_failures;
-        p->breaker_open = c->brk.open;
-        p->next_attempt_ms = c->next_attempt_ms > now ? c->next_attempt_ms : 0;
-        memcpy(p->last_error, c->last_error, sizeof(p->last_error));
-        p->last_success_ms = c->last_success_ms;
-        total += p->backlog;
-    }
-    d->total_backlog = total;
-    pthread_mutex_unlock(&d->lock);
-}
-
-/* Loads rec, new or changed since the last reload, into c (NULL: a new
- * dchan at the channel's stored cursor, linked in). Returns HD_OK, HD_EIO
- * when the cursor cannot be read (the channel waits for the next reload) or
- * HD_ENOMEM. */
-static int chan_load(struct hd_dispatcher *d, struct dchan *c, const struct hd_channel_rec *rec, int64_t now)
-{
-    char *name = hd_strdup(rec->name != NULL ? rec->name : "");
-    if (name == NULL) {
-        return HD_ENOMEM;
-    }
-    struct hd_err cerr = {0};
-    struct hd_channel *ch = hd_channel_new(rec->id, rec->version, rec->json, &cerr);
-    if (ch == NULL) {
-        hd_log(HD_LOG_ERROR, "channel=%s cannot be loaded, not delivering: %s", name, cerr.msg);
-    }
-    int fresh = c == NULL;
-    if (fresh) {
-        int64_t cursor = 0;
-        struct hd_err kerr = {0};
-        if (d->st->ops->cursor_get(d->st, rec->id, &cursor, &kerr) != HD_OK) {
-            hd_log(HD_LOG_ERROR, "channel=%s while reading its cursor: %s", name, kerr.msg);
-            hd_channel_free(ch);
-            free(name);
-            return HD_EIO;
-        }
-        c = calloc(1, sizeof(*c));
-        if (c == NULL) {
-            hd_channel_free(ch);
-            free(name);
-            return HD_ENOMEM;
-        }
-        c->id = rec->id;
-        c->cursor = cursor;
-        c->saved_cursor = cursor;
-        c->saved_at_ms = now;
-    } else {
-        chan_retire_ch(c);
-    }
-    c->ch = ch;
-    if (ch == NULL) {
-        hd_dchan_set_error(c, "configuration: %s", cerr.msg);
-    }
-    c->version = rec->version;
-    c->enabled = rec->enabled;
-    /* New settings deserve a try now rather than after the old backoff. */
-    hd_breaker_reset(&c->brk);
-    c->next_attempt_ms = 0;
-    c->retry_check_ms = now;
-    c->pending_at_ms = 0;
-    c->seen = 1;
-    pthread_mutex_lock(&d->lock);
-    char *old = c->name;
-    c->name = name;
-    if (fresh) {
-        c->next = d->chans;
-        d->chans = c;
-    }
-    pthread_mutex_unlock(&d->lock);
-    free(old);
-    return HD_OK;
-}
-
-/* Drops the channels the last reload did not see (deleted in the store). */
-static void chan_sweep(struct hd_dispatcher *d)
-{
-    for (struct dchan **pp = &d->chans; *pp != NULL;) {
-        struct dchan *c = *pp;
-        if (c->seen) {
-            pp = &c->next;
-            continue;
-        }
-        pthread_mutex_lock(&d->lock);
-        *pp = c->next;
-        pthread_mutex_unlock(&d->lock);
-        chan_free(c);
-    }
-}
-
-static int reload(struct hd_dispatcher *d)
-{
-    struct hd_err err = {0};
-    struct hd_channel_rec *recs = NULL;
-    size_t n = 0;
-    int rc = d->st->ops->channel_list(d->st, &recs, &n, &err);
-    if (rc != HD_OK) {
-        hd_log(HD_LOG_ERROR, "dispatcher: while loading channels: %s", err.msg);
-        return rc;
-    }
-    int64_t now = hd_now_ms();
-    for (struct dchan *c = d->chans; c != NULL; c = c->next) {
-        c->seen = 0;
-    }
-    for (size_t i = 0; i < n; i++) {
-        const struct hd_channel_rec *rec = &recs[i];
-        struct dchan *c = chan_find(d, rec->id);
-        if (c != NULL && c->version == rec->version) {
-            c->seen = 1;
-            c->retry_check_ms = now; /* retries may have been queued */
-            c->pending_at_ms = 0;
-            continue;
-        }
-        int one = chan_load(d, c, rec, now);
-        if (one == HD_ENOMEM) {
-            rc = one;
-            goto out; /* incomplete: no channel is dropped */
-        }
-        if (one != HD_OK) {
-            rc = one;
-        }
-    }
-    chan_sweep(d);
-out:
-    hd_channel_recs_free(recs, n);
-    return rc;
 }
 
 /* ---- the loop ---------------------------------------------------------- */
@@ -862,7 +649,7 @@ static void *loop_main(void *arg)
         }
         int64_t now = hd_now_ms();
         if (atomic_exchange(&d->reload_req, 0) || reload_retry_ms <= now) {
-            reload_retry_ms = reload(d) == HD_OK ? NEVER : now + 1000;
+            reload_retry_ms = hd_dchans_reload(d) == HD_OK ? NEVER : now + 1000;
         }
         handle_done(d);
         now = hd_now_ms();
@@ -874,7 +661,7 @@ static void *loop_main(void *arg)
         for (struct dchan *c = d->chans; c != NULL; c = c->next) {
             start_work(d, c, now, max_seq, &next_ms);
         }
-        publish(d, max_seq, now);
+        hd_dchans_publish(d, max_seq, now);
         int64_t wait = next_ms - hd_now_ms();
         if (wait < 0) {
             wait = 0;
@@ -885,7 +672,7 @@ static void *loop_main(void *arg)
         hd_http_client_poll(d->http, (int)wait);
     }
     flush_all(d);
-    publish(d, d->st->ops->max_seq(d->st), hd_now_ms());
+    hd_dchans_publish(d, d->st->ops->max_seq(d->st), hd_now_ms());
     return NULL;
 }
 
@@ -937,12 +724,12 @@ struct hd_dispatcher *hd_dispatcher_new(struct hd_store *st, const struct hd_dis
         goto fail;
     }
     /* Loaded here so status is answerable before the loop runs. */
-    int rc = reload(d);
+    int rc = hd_dchans_reload(d);
     if (rc != HD_OK) {
         hd_err_set(err, rc, "dispatcher: cannot load channels");
         goto fail;
     }
-    publish(d, st->ops->max_seq(st), hd_now_ms());
+    hd_dchans_publish(d, st->ops->max_seq(st), hd_now_ms());
     return d;
 fail:
     hd_dispatcher_free(d);
@@ -973,53 +760,6 @@ void hd_dispatcher_channels_changed(struct hd_dispatcher *d)
     hd_http_client_wakeup(d->http);
 }
 
-int hd_dispatcher_status(struct hd_dispatcher *d, int64_t channel_id, struct hd_channel_status *out)
-{
-    int rc = HD_ENOTFOUND;
-    pthread_mutex_lock(&d->lock);
-    for (struct dchan *c = d->chans; c != NULL; c = c->next) {
-        if (c->id == channel_id) {
-            *out = c->pub;
-            rc = HD_OK;
-            break;
-        }
-    }
-    pthread_mutex_unlock(&d->lock);
-    return rc;
-}
-
-int64_t hd_dispatcher_backlog(struct hd_dispatcher *d)
-{
-    pthread_mutex_lock(&d->lock);
-    int64_t v = d->total_backlog;
-    pthread_mutex_unlock(&d->lock);
-    return v;
-}
-
-int hd_dispatcher_metrics(struct hd_dispatcher *d, struct hd_buf *out)
-{
-    int rc = HD_OK;
-    pthread_mutex_lock(&d->lock);
-    rc = hd_buf_puts(out, "# TYPE herald_channel_backlog gauge\n");
-    for (struct dchan *c = d->chans; c != NULL && rc == HD_OK; c = c->next) {
-        char name[300];
-        label_value(c->name, name, sizeof(name));
-        rc = hd_buf_printf(out, "herald_channel_backlog{channel=\"%s\"} %lld\n", name,
-                           (long long)c->pub.backlog);
-    }
-    if (rc == HD_OK) {
-        rc = hd_buf_puts(out, "# TYPE herald_channel_breaker_open gauge\n");
-    }
-    for (struct dchan *c = d->chans; c != NULL && rc == HD_OK; c = c->next) {
-        char name[300];
-        label_value(c->name, name, sizeof(name));
-        rc =
-            hd_buf_printf(out, "herald_channel_breaker_open{channel=\"%s\"} %d\n", name, c->pub.breaker_open);
-    }
-    pthread_mutex_unlock(&d->lock);
-    return rc;
-}
-
 void hd_dispatcher_stop(struct hd_dispatcher *d, int64_t timeout_ms)
 {
     if (d == NULL || !d->started) {
@@ -1044,7 +784,7 @@ void hd_dispatcher_free(struct hd_dispatcher *d)
     struct dchan *c = d->chans;
     while (c != NULL) {
         struct dchan *next = c->next;
-        chan_free(c);
+        hd_dchan_free(c);
         c = next;
     }
     struct dreq *r = d->reqs;

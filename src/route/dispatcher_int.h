@@ -1,6 +1,7 @@
 /* dispatcher_int.h - the dispatcher's internal state, shared by the files of
  * the dispatcher (dispatcher.c: loop, cursors, batching, submission;
- * answer.c: what an answer records; acks.c: HEC indexer acknowledgements). Private to route/: nothing outside
+ * answer.c: what an answer records; acks.c: HEC indexer acknowledgements;
+ * channels.c: the runtime channels, their status and metrics). Private to route/: nothing outside
  * the dispatcher includes it (the interface is route/dispatcher.h).
  *
  * Everything here is the loop thread's, except what is marked "lock"
@@ -93,7 +94,7 @@ struct hd_dispatcher {
     int64_t total_backlog; /* lock */
 };
 
-/* ---- dispatcher.c, for answer.c and acks.c ----------------------------- */
+/* ---- dispatcher.c ------------------------------------------------------ */
 
 /* Persists the cursor and rows in one store transaction; on success the
  * in-memory cursor follows. new_cursor < 0 leaves the cursor. The rows are
@@ -110,18 +111,37 @@ void hd_dchan_launch(struct hd_dispatcher *d, struct dchan *c, struct hd_request
  * up to it. */
 void hd_dchan_cursor_move(struct dchan *c, int64_t seq);
 
+/* Frees the read-ahead. */
+void hd_dchan_buf_drop(struct dchan *c);
+
 void hd_dchan_set_error(struct dchan *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* *u = the row of item it of channel c with status, updated now; the other
+ * fields zero. */
+void hd_dchan_row(const struct dchan *c, const struct ditem *it, enum hd_delivery_status status, int64_t now,
+                  struct hd_delivery *u);
+
+/* ---- channels.c -------------------------------------------------------- */
+
+/* Loads the stored channels: new and changed ones (re)built, deleted ones
+ * freed. Returns HD_OK, or an error after which it should run again (what
+ * could be loaded is). */
+int hd_dchans_reload(struct hd_dispatcher *d);
+
+/* Publishes every channel's status and the total backlog (under d->lock). */
+void hd_dchans_publish(struct hd_dispatcher *d, int64_t max_seq, int64_t now);
+
+/* The loaded channel with this id, or NULL. */
+struct dchan *hd_dchan_find(struct hd_dispatcher *d, int64_t id);
+
+/* Frees c, unlinked (NULL: no-op); a request in flight takes its channel over. */
+void hd_dchan_free(struct dchan *c);
 
 /* Adds n to herald_deliveries_total{channel,outcome}; n <= 0 adds nothing. */
 void hd_dchan_count(const struct dchan *c, const char *outcome, int64_t n);
 
 /* The labels of herald_delivery_latency_seconds for c: channel="<name>". */
 void hd_dchan_latency_labels(const struct dchan *c, char *out, size_t outsz);
-
-/* *u = the row of item it of channel c with status, updated now; the other
- * fields zero. */
-void hd_dchan_row(const struct dchan *c, const struct ditem *it, enum hd_delivery_status status, int64_t now,
-                  struct hd_delivery *u);
 
 /* ---- answer.c ---------------------------------------------------------- */
 
