@@ -39,10 +39,11 @@
  * channel over if the channel is reloaded or deleted meanwhile. On completion
  * the dchan is looked up by id: a deleted channel's answer is dropped.
  *
- * Shared state: d->lock guards the dchan list structure, each dchan's name and
- * pub (published status) and d->total_backlog. Only the loop thread writes
- * them (channels.c); API threads read them under the lock. reload_req / stopping /
- * stop_deadline_ms are atomics; wakeups go through curl_multi_wakeup.
+ * Shared state: d->lock guards the dchan list structure, each dchan's name
+ * and pub (published status) and d->total_backlog. Only the loop thread
+ * writes them (channels.c); API threads read them under the lock.
+ * reload_req / stopping / stop_deadline_ms are atomics; wakeups go through
+ * curl_multi_wakeup.
  */
 #include "route/dispatcher.h"
 
