@@ -329,7 +329,25 @@ static int upsert_config_channels(struct hd_store *st, const char *channels_json
     return rc;
 }
 
-int hd_cmd_serve(int argc, char **argv)
+/* What `herald serve` started, in start order; serve_stop undoes it in
+ * reverse, whatever part of it is there. Lives on hd_cmd_serve's stack for
+ * the whole run (api.web_dir points into it). */
+struct serve {
+    struct serve_flags fl;
+    struct hd_config cfg;
+    sigset_t sigs; /* blocked in every thread; this one waits for them */
+    struct hd_store *st;
+    struct hd_dispatcher *disp;
+    struct hd_watcher *k8s_watch;
+    struct hd_watcher *docker_watch;
+    struct hd_api api;
+    int api_ok;
+    char web_dir[4096];
+    struct hd_http_server *srv;
+};
+
+/* Parses argv into *fl. Returns -1 to go on, else the exit status. */
+static int parse_flags(int argc, char **argv, struct serve_flags *fl)
 {
     static const struct option opts[] = {{"config", required_argument, NULL, 'c'},
                                          {"listen", required_argument, NULL, 'l'},
@@ -338,7 +356,6 @@ int hd_cmd_serve(int argc, char **argv)
                                          {"log-format", required_argument, NULL, 'f'},
                                          {"help", no_argument, NULL, 'h'},
                                          {NULL, 0, NULL, 0}};
-    struct serve_flags fl = {0};
     optind = 1;
     for (;;) {
         int c = getopt_long(argc, argv, "c:l:d:s:f:h", opts, NULL);
@@ -346,11 +363,11 @@ int hd_cmd_serve(int argc, char **argv)
             break;
         }
         switch (c) {
-        case 'c': fl.config = optarg; break;
-        case 'l': fl.listen = optarg; break;
-        case 'd': fl.data = optarg; break;
-        case 's': fl.store = optarg; break;
-        case 'f': fl.log_format = optarg; break;
+        case 'c': fl->config = optarg; break;
+        case 'l': fl->listen = optarg; break;
+        case 'd': fl->data = optarg; break;
+        case 's': fl->store = optarg; break;
+        case 'f': fl->log_format = optarg; break;
         case 'h': serve_usage(stdout); return 0;
         default: serve_usage(stderr); return 2;
         }
@@ -360,159 +377,210 @@ int hd_cmd_serve(int argc, char **argv)
         serve_usage(stderr);
         return 2;
     }
+    return -1;
+}
 
-    int status = 1;
-    struct hd_err err = {0};
-    struct hd_config cfg;
-    struct hd_store *st = NULL;
-    struct hd_dispatcher *disp = NULL;
-    struct hd_watcher *k8s_watch = NULL, *docker_watch = NULL;
-    struct hd_http_server *srv = NULL;
-    struct hd_api api;
-    int api_ok = 0;
-    char web_dir[4096]; /* api.web_dir points here for the whole run */
-
-    if (load_config(&fl, &cfg, &err) != HD_OK) {
-        fprintf(stderr, "herald serve: %s\n", err.msg);
-        hd_config_free(&cfg);
-        return 1;
+/* The configuration, the log and SMTP settings, the signals (blocked before
+ * any thread starts), and what the data dir needs before the store opens. */
+static int serve_prepare(struct serve *s, struct hd_err *err)
+{
+    if (load_config(&s->fl, &s->cfg, err) != HD_OK) {
+        fprintf(stderr, "herald serve: %s\n", err->msg);
+        return err->code ? err->code : HD_EINVAL;
     }
-    apply_log_settings(&cfg);
-    if (apply_smtp_settings(&cfg, &err) != HD_OK) {
-        fprintf(stderr, "herald serve: %s\n", err.msg);
-        hd_config_free(&cfg);
-        return 1;
+    apply_log_settings(&s->cfg);
+    if (apply_smtp_settings(&s->cfg, err) != HD_OK) {
+        fprintf(stderr, "herald serve: %s\n", err->msg);
+        return err->code;
     }
-
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    sigemptyset(&s->sigs);
+    sigaddset(&s->sigs, SIGTERM);
+    sigaddset(&s->sigs, SIGINT);
+    sigaddset(&s->sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &s->sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (hd_channel_registry_check(&err) != HD_OK || hd_decoder_registry_check(&err) != HD_OK) {
-        hd_log(HD_LOG_ERROR, "registry: %s", err.msg);
-        goto out;
+    if (hd_channel_registry_check(err) != HD_OK || hd_decoder_registry_check(err) != HD_OK) {
+        hd_log(HD_LOG_ERROR, "registry: %s", err->msg);
+        return HD_EINVAL;
     }
-    if (mkdir_p(cfg.data_dir, &err) != HD_OK || ensure_admin_token(&cfg, &err) != HD_OK) {
-        hd_log(HD_LOG_ERROR, "%s", err.msg);
-        goto out;
+    if (mkdir_p(s->cfg.data_dir, err) != HD_OK || ensure_admin_token(&s->cfg, err) != HD_OK) {
+        hd_log(HD_LOG_ERROR, "%s", err->msg);
+        return err->code ? err->code : HD_EIO;
     }
-    st = hd_store_open(cfg.store_url, cfg.data_dir, &err);
-    if (st == NULL) {
+    return HD_OK;
+}
+
+/* The API and the listener, last: the daemon is ready once they run. */
+static int serve_listen(struct serve *s, struct hd_err *err)
+{
+    if (hd_api_init(&s->api, s->st, s->disp, &s->cfg) != HD_OK) {
+        hd_log(HD_LOG_ERROR, "while starting the API");
+        return HD_EIO;
+    }
+    s->api_ok = 1;
+    resolve_web_dir(&s->cfg, s->web_dir, sizeof(s->web_dir));
+    s->api.web_dir = s->web_dir[0] != '\0' ? s->web_dir : NULL;
+    hd_log(HD_LOG_INFO, "dashboard: %s",
+           s->web_dir[0] != '\0' ? s->web_dir : "no assets found (fallback page)");
+    struct hd_http_server_opts so = {
+        .listen = s->cfg.listen,
+        .max_body = (size_t)s->cfg.max_body_bytes,
+        .check = hd_api_check,
+        .max_connections = (unsigned)s->cfg.max_connections,
+        .max_connections_ip = (unsigned)s->cfg.max_connections_per_ip,
+        .header_timeout_ms = (long)s->cfg.header_timeout_ms,
+        .tls_cert_file = s->cfg.tls_cert_file,
+        .tls_key_file = s->cfg.tls_key_file,
+    };
+    s->srv = hd_http_server_start(&so, hd_api_handle, &s->api, err);
+    if (s->srv == NULL) {
+        hd_log(HD_LOG_ERROR, "while listening on %s: %s", s->cfg.listen, err->msg);
+        return err->code ? err->code : HD_EIO;
+    }
+    s->api.ready = 1;
+    hd_log(HD_LOG_INFO, "herald %s listening on %s (port %u), data %s, store %s", HD_VERSION, s->cfg.listen,
+           (unsigned)hd_http_server_port(s->srv), s->cfg.data_dir, s->st->ops->name);
+    return HD_OK;
+}
+
+/* Starts everything in order: store, config channels, dispatcher, watchers,
+ * API and listener. On failure the error is logged and serve_stop undoes
+ * what started. */
+static int serve_start(struct serve *s)
+{
+    struct hd_err err = {0};
+    int rc = serve_prepare(s, &err);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    s->st = hd_store_open(s->cfg.store_url, s->cfg.data_dir, &err);
+    if (s->st == NULL) {
         hd_log(HD_LOG_ERROR, "while opening the store: %s", err.msg);
-        goto out;
+        return HD_EIO;
     }
-    if (upsert_config_channels(st, cfg.channels_json ? cfg.channels_json : "[]", &err) != HD_OK) {
+    if (upsert_config_channels(s->st, s->cfg.channels_json ? s->cfg.channels_json : "[]", &err) != HD_OK) {
         hd_log(HD_LOG_ERROR, "config: %s", err.msg);
-        goto out;
+        return HD_EINVAL;
     }
     struct hd_dispatch_config dc;
     hd_dispatch_config_defaults(&dc);
-    dc.retry_initial_ms = cfg.delivery_retry_initial_ms;
-    dc.retry_max_ms = cfg.delivery_retry_max_ms;
-    dc.max_retry_age_ms = cfg.delivery_max_retry_age_ms;
-    dc.breaker_threshold = cfg.delivery_breaker_threshold;
-    disp = hd_dispatcher_new(st, &dc, &err);
-    if (disp == NULL || hd_dispatcher_start(disp) != HD_OK) {
+    dc.retry_initial_ms = s->cfg.delivery_retry_initial_ms;
+    dc.retry_max_ms = s->cfg.delivery_retry_max_ms;
+    dc.max_retry_age_ms = s->cfg.delivery_max_retry_age_ms;
+    dc.breaker_threshold = s->cfg.delivery_breaker_threshold;
+    s->disp = hd_dispatcher_new(s->st, &dc, &err);
+    if (s->disp == NULL || hd_dispatcher_start(s->disp) != HD_OK) {
         hd_log(HD_LOG_ERROR, "while starting the dispatcher: %s", err.msg);
-        goto out;
+        return HD_EIO;
     }
-    if (start_watchers(&cfg, st, disp, &k8s_watch, &docker_watch, &err) != HD_OK) {
+    if (start_watchers(&s->cfg, s->st, s->disp, &s->k8s_watch, &s->docker_watch, &err) != HD_OK) {
         hd_log(HD_LOG_ERROR, "while starting the watchers: %s", err.msg);
-        goto out;
+        return HD_EIO;
     }
-    if (hd_api_init(&api, st, disp, &cfg) != HD_OK) {
-        hd_log(HD_LOG_ERROR, "while starting the API");
-        goto out;
-    }
-    api_ok = 1;
-    resolve_web_dir(&cfg, web_dir, sizeof(web_dir));
-    api.web_dir = web_dir[0] != '\0' ? web_dir : NULL;
-    hd_log(HD_LOG_INFO, "dashboard: %s", web_dir[0] != '\0' ? web_dir : "no assets found (fallback page)");
-    struct hd_http_server_opts so = {
-        .listen = cfg.listen,
-        .max_body = (size_t)cfg.max_body_bytes,
-        .check = hd_api_check,
-        .max_connections = (unsigned)cfg.max_connections,
-        .max_connections_ip = (unsigned)cfg.max_connections_per_ip,
-        .header_timeout_ms = (long)cfg.header_timeout_ms,
-        .tls_cert_file = cfg.tls_cert_file,
-        .tls_key_file = cfg.tls_key_file,
-    };
-    srv = hd_http_server_start(&so, hd_api_handle, &api, &err);
-    if (srv == NULL) {
-        hd_log(HD_LOG_ERROR, "while listening on %s: %s", cfg.listen, err.msg);
-        goto out;
-    }
-    api.ready = 1;
-    hd_log(HD_LOG_INFO, "herald %s listening on %s (port %u), data %s, store %s", HD_VERSION, cfg.listen,
-           (unsigned)hd_http_server_port(srv), cfg.data_dir, st->ops->name);
+    return serve_listen(s, &err);
+}
 
+/* SIGHUP: reloads the file; a configuration that does not load leaves the
+ * running one in place. listen and dataDir changes wait for the next start. */
+static void serve_reload(struct serve *s)
+{
+    struct hd_config ncfg;
+    struct hd_err rerr = {0};
+    if (load_config(&s->fl, &ncfg, &rerr) != HD_OK || ensure_admin_token(&ncfg, &rerr) != HD_OK ||
+        apply_smtp_settings(&ncfg, &rerr) != HD_OK ||
+        upsert_config_channels(s->st, ncfg.channels_json ? ncfg.channels_json : "[]", &rerr) != HD_OK) {
+        hd_log(HD_LOG_ERROR, "reload failed, keeping the running configuration: %s", rerr.msg);
+        apply_smtp_settings(&s->cfg, &rerr);
+        hd_config_free(&ncfg);
+        return;
+    }
+    hd_api_reconfigure(&s->api, &ncfg);
+    hd_dispatcher_channels_changed(s->disp);
+    apply_log_settings(&ncfg);
+    if (strcmp(ncfg.listen, s->cfg.listen) != 0 || strcmp(ncfg.data_dir, s->cfg.data_dir) != 0) {
+        hd_log(HD_LOG_WARN, "reload: listen and dataDir changes take effect at the next start");
+    }
+    hd_config_free(&s->cfg);
+    s->cfg = ncfg;
+    hd_log(HD_LOG_INFO, "configuration reloaded");
+}
+
+/* Retention: prunes delivered events past the configured age or size. */
+static void serve_prune(struct serve *s)
+{
+    size_t deleted = 0;
+    struct hd_err perr = {0};
+    if (s->st->ops->prune(s->st, s->cfg.retention_max_age_ms, s->cfg.retention_max_bytes, &deleted, &perr) !=
+        HD_OK) {
+        hd_log(HD_LOG_WARN, "retention: %s", perr.msg);
+    } else if (deleted > 0) {
+        hd_log(HD_LOG_INFO, "retention: pruned %zu delivered events", deleted);
+    }
+}
+
+/* The signal loop, until SIGTERM or SIGINT: SIGHUP reloads, and every
+ * minute (first after 10 s) the retention runs. */
+static void serve_run(struct serve *s)
+{
     int64_t next_prune = hd_mono_ms() + 10000;
     for (;;) {
         struct timespec ts = {.tv_sec = 1, .tv_nsec = 0};
-        int sig = sigtimedwait(&sigs, NULL, &ts);
+        int sig = sigtimedwait(&s->sigs, NULL, &ts);
         if (sig == SIGTERM || sig == SIGINT) {
             hd_log(HD_LOG_INFO, "received %s, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-            break;
+            return;
         }
         if (sig == SIGHUP) {
-            struct hd_config ncfg;
-            struct hd_err rerr = {0};
-            if (load_config(&fl, &ncfg, &rerr) != HD_OK || ensure_admin_token(&ncfg, &rerr) != HD_OK ||
-                apply_smtp_settings(&ncfg, &rerr) != HD_OK ||
-                upsert_config_channels(st, ncfg.channels_json ? ncfg.channels_json : "[]", &rerr) != HD_OK) {
-                hd_log(HD_LOG_ERROR, "reload failed, keeping the running configuration: %s", rerr.msg);
-                apply_smtp_settings(&cfg, &rerr);
-                hd_config_free(&ncfg);
-                continue;
-            }
-            hd_api_reconfigure(&api, &ncfg);
-            hd_dispatcher_channels_changed(disp);
-            apply_log_settings(&ncfg);
-            if (strcmp(ncfg.listen, cfg.listen) != 0 || strcmp(ncfg.data_dir, cfg.data_dir) != 0) {
-                hd_log(HD_LOG_WARN, "reload: listen and dataDir changes take effect at the next start");
-            }
-            hd_config_free(&cfg);
-            cfg = ncfg;
-            hd_log(HD_LOG_INFO, "configuration reloaded");
+            serve_reload(s);
             continue;
         }
         if (hd_mono_ms() >= next_prune) {
-            size_t deleted = 0;
-            struct hd_err perr = {0};
-            if (st->ops->prune(st, cfg.retention_max_age_ms, cfg.retention_max_bytes, &deleted, &perr) !=
-                HD_OK) {
-                hd_log(HD_LOG_WARN, "retention: %s", perr.msg);
-            } else if (deleted > 0) {
-                hd_log(HD_LOG_INFO, "retention: pruned %zu delivered events", deleted);
-            }
+            serve_prune(s);
             next_prune = hd_mono_ms() + 60000;
         }
     }
-    api.ready = 0;
-    hd_http_server_quiesce(srv);
-    status = 0;
+}
 
-out:
-    hd_http_server_stop(srv);
-    hd_watcher_stop(k8s_watch); /* before the dispatcher: they wake it */
-    hd_watcher_stop(docker_watch);
-    if (disp != NULL) {
-        hd_dispatcher_stop(disp, cfg.shutdown_timeout_ms);
-        hd_dispatcher_free(disp);
+/* Stops what serve_start started, in reverse: the listener first (after
+ * in-flight requests finish, on a clean stop), the watchers before the
+ * dispatcher (they wake it), the store last. */
+static void serve_stop(struct serve *s, int status)
+{
+    if (status == 0) {
+        s->api.ready = 0;
+        hd_http_server_quiesce(s->srv);
     }
-    if (api_ok) {
-        hd_api_destroy(&api);
+    hd_http_server_stop(s->srv);
+    hd_watcher_stop(s->k8s_watch);
+    hd_watcher_stop(s->docker_watch);
+    if (s->disp != NULL) {
+        hd_dispatcher_stop(s->disp, s->cfg.shutdown_timeout_ms);
+        hd_dispatcher_free(s->disp);
     }
-    hd_store_close(st);
+    if (s->api_ok) {
+        hd_api_destroy(&s->api);
+    }
+    hd_store_close(s->st);
     if (status == 0) {
         hd_log(HD_LOG_INFO, "stopped");
     }
     hd_channel_smtp_clear();
-    hd_config_free(&cfg);
+    hd_config_free(&s->cfg);
+}
+
+int hd_cmd_serve(int argc, char **argv)
+{
+    struct serve s = {0};
+    int status = parse_flags(argc, argv, &s.fl);
+    if (status >= 0) {
+        return status;
+    }
+    status = 1;
+    if (serve_start(&s) == HD_OK) {
+        serve_run(&s);
+        status = 0;
+    }
+    serve_stop(&s, status);
     return status;
 }

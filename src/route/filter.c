@@ -6,6 +6,7 @@
  */
 #include "route/filter.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -44,6 +45,26 @@ void hd_event_docs_free(struct hd_event_docs *d)
     d->labels_done = d->raw_done = 0;
 }
 
+/* The event's text columns by field path, one row each; source, id,
+ * severity, state and the documents (labels.*, raw.*) are the special cases
+ * of hd_event_field. */
+static const struct {
+    const char *path;
+    size_t off; /* of a char * member of struct hd_event */
+} text_fields[] = {
+    {"name", offsetof(struct hd_event, name)},
+    {"description", offsetof(struct hd_event, description)},
+    {"url", offsetof(struct hd_event, url)},
+    {"host", offsetof(struct hd_event, host)},
+    {"containerId", offsetof(struct hd_event, container_id)},
+    {"alertKey", offsetof(struct hd_event, alert_key)},
+    {"k8s.namespace", offsetof(struct hd_event, k8s_namespace)},
+    {"k8s.pod", offsetof(struct hd_event, k8s_pod)},
+    {"k8s.container", offsetof(struct hd_event, k8s_container)},
+    {"k8s.kind", offsetof(struct hd_event, k8s_kind)},
+    {"k8s.name", offsetof(struct hd_event, k8s_name)},
+};
+
 const char *hd_event_field(const struct hd_event *ev, const char *path, struct hd_event_docs *d, char *num,
                            size_t numsz)
 {
@@ -60,42 +81,10 @@ const char *hd_event_field(const struct hd_event *ev, const char *path, struct h
     if (strcmp(path, "id") == 0) {
         return ev->id;
     }
-    if (strcmp(path, "name") == 0) {
-        return ev->name;
-    }
-    if (strcmp(path, "description") == 0) {
-        return ev->description;
-    }
-    if (strcmp(path, "url") == 0) {
-        return ev->url;
-    }
-    if (strcmp(path, "host") == 0) {
-        return ev->host;
-    }
-    if (strcmp(path, "containerId") == 0) {
-        return ev->container_id;
-    }
-    if (strcmp(path, "alertKey") == 0) {
-        return ev->alert_key;
-    }
-    if (strncmp(path, "k8s.", 4) == 0) {
-        const char *k = path + 4;
-        if (strcmp(k, "namespace") == 0) {
-            return ev->k8s_namespace;
+    for (size_t i = 0; i < sizeof(text_fields) / sizeof(text_fields[0]); i++) {
+        if (strcmp(path, text_fields[i].path) == 0) {
+            return *(char *const *)((const char *)ev + text_fields[i].off);
         }
-        if (strcmp(k, "pod") == 0) {
-            return ev->k8s_pod;
-        }
-        if (strcmp(k, "container") == 0) {
-            return ev->k8s_container;
-        }
-        if (strcmp(k, "kind") == 0) {
-            return ev->k8s_kind;
-        }
-        if (strcmp(k, "name") == 0) {
-            return ev->k8s_name;
-        }
-        return NULL;
     }
     if (strncmp(path, "labels.", 7) == 0) {
         json_object *l =

@@ -1,0 +1,295 @@
+/* channels.c - the dispatcher's runtime channels (struct dchan): loaded
+ * from the store, reloaded, retired, and their published status.
+ *
+ * DESIGN: the loop thread owns every dchan; reload() compares the stored
+ * channels with the loaded ones by id and version: an unchanged channel only
+ * looks for queued retries again, a new or changed one gets a fresh struct
+ * hd_channel (the old one is retired: a request in flight takes it over,
+ * see dispatcher.c), a deleted one is freed. A channel whose stored object
+ * does not load stays in the list with ch == NULL and its error as
+ * last_error, so its status can be read. New settings reset the breaker.
+ *
+ * Shared state: API threads read the published status (struct
+ * hd_channel_status pub), the channel names and d->total_backlog under
+ * d->lock, and the list structure is changed under it; the loop thread
+ * writes them only in publish() and reload(), and reads its own dchans
+ * without the lock.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "channel/channel.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "core/util.h"
+#include "route/acks.h"
+#include "route/breaker.h"
+#include "route/dispatcher_int.h"
+
+/* ---- metrics labels ---------------------------------------------------- */
+
+/* Prometheus label value: backslash, quote and newline escaped. */
+static void label_value(const char *s, char *out, size_t outsz)
+{
+    size_t o = 0;
+    for (; s != NULL && *s != '\0' && o + 3 < outsz; s++) {
+        if (*s == '\\' || *s == '"') {
+            out[o++] = '\\';
+            out[o++] = *s;
+        } else if (*s == '\n') {
+            out[o++] = '\\';
+            out[o++] = 'n';
+        } else {
+            out[o++] = *s;
+        }
+    }
+    out[o] = '\0';
+}
+
+void hd_dchan_count(const struct dchan *c, const char *outcome, int64_t n)
+{
+    if (n <= 0) {
+        return;
+    }
+    char name[300];
+    char labels[400];
+    label_value(c->name, name, sizeof(name));
+    snprintf(labels, sizeof(labels), "channel=\"%s\",outcome=\"%s\"", name, outcome);
+    hd_metrics_add("herald_deliveries_total", labels, n);
+}
+
+void hd_dchan_latency_labels(const struct dchan *c, char *out, size_t outsz)
+{
+    char name[300];
+    label_value(c->name, name, sizeof(name));
+    snprintf(out, outsz, "channel=\"%s\"", name);
+}
+
+/* ---- the list --------------------------------------------------------- */
+
+struct dchan *hd_dchan_find(struct hd_dispatcher *d, int64_t id)
+{
+    for (struct dchan *c = d->chans; c != NULL; c = c->next) {
+        if (c->id == id) {
+            return c;
+        }
+    }
+    return NULL;
+}
+
+/* Drops c->ch; a request in flight rendered with it takes it over, since
+ * its answer is classified by the channel that rendered it. */
+static void chan_retire_ch(struct dchan *c)
+{
+    hd_acks_drop(c); /* their ids mean nothing to the next hd_channel (see acks.c) */
+    if (c->inflight != NULL && c->inflight->ch == c->ch) {
+        c->inflight->owns_ch = 1;
+    } else {
+        hd_channel_free(c->ch);
+    }
+    c->ch = NULL;
+}
+
+void hd_dchan_free(struct dchan *c)
+{
+    if (c == NULL) {
+        return;
+    }
+    chan_retire_ch(c);
+    c->inflight = NULL;
+    hd_dchan_buf_drop(c);
+    free(c->name);
+    free(c);
+}
+
+/* ---- loading and publishing ------------------------------------------- */
+
+void hd_dchans_publish(struct hd_dispatcher *d, int64_t max_seq, int64_t now)
+{
+    int64_t total = 0;
+    pthread_mutex_lock(&d->lock);
+    for (struct dchan *c = d->chans; c != NULL; c = c->next) {
+        struct hd_channel_status *p = &c->pub;
+        int64_t behind = max_seq > c->cursor ? max_seq - c->cursor : 0;
+        p->id = c->id;
+        p->cursor = c->cursor;
+        p->backlog = c->enabled ? behind + c->pending : 0;
+        p->delivered = c->delivered;
+        p->failed = c->failed;
+        p->consecutive_failures = c->brk.consecutive_failures;
+        p->breaker_open = c->brk.open;
+        p->next_attempt_ms = c->next_attempt_ms > now ? c->next_attempt_ms : 0;
+        memcpy(p->last_error, c->last_error, sizeof(p->last_error));
+        p->last_success_ms = c->last_success_ms;
+        total += p->backlog;
+    }
+    d->total_backlog = total;
+    pthread_mutex_unlock(&d->lock);
+}
+
+/* Loads rec, new or changed since the last reload, into c (NULL: a new
+ * dchan at the channel's stored cursor, linked in). Returns HD_OK, HD_EIO
+ * when the cursor cannot be read (the channel waits for the next reload) or
+ * HD_ENOMEM. */
+static int chan_load(struct hd_dispatcher *d, struct dchan *c, const struct hd_channel_rec *rec, int64_t now)
+{
+    char *name = hd_strdup(rec->name != NULL ? rec->name : "");
+    if (name == NULL) {
+        return HD_ENOMEM;
+    }
+    struct hd_err cerr = {0};
+    struct hd_channel *ch = hd_channel_new(rec->id, rec->version, rec->json, &cerr);
+    if (ch == NULL) {
+        hd_log(HD_LOG_ERROR, "channel=%s cannot be loaded, not delivering: %s", name, cerr.msg);
+    }
+    int fresh = c == NULL;
+    if (fresh) {
+        int64_t cursor = 0;
+        struct hd_err kerr = {0};
+        if (d->st->ops->cursor_get(d->st, rec->id, &cursor, &kerr) != HD_OK) {
+            hd_log(HD_LOG_ERROR, "channel=%s while reading its cursor: %s", name, kerr.msg);
+            hd_channel_free(ch);
+            free(name);
+            return HD_EIO;
+        }
+        c = calloc(1, sizeof(*c));
+        if (c == NULL) {
+            hd_channel_free(ch);
+            free(name);
+            return HD_ENOMEM;
+        }
+        c->id = rec->id;
+        c->cursor = cursor;
+        c->saved_cursor = cursor;
+        c->saved_at_ms = now;
+    } else {
+        chan_retire_ch(c);
+    }
+    c->ch = ch;
+    if (ch == NULL) {
+        hd_dchan_set_error(c, "configuration: %s", cerr.msg);
+    }
+    c->version = rec->version;
+    c->enabled = rec->enabled;
+    /* New settings deserve a try now rather than after the old backoff. */
+    hd_breaker_reset(&c->brk);
+    c->next_attempt_ms = 0;
+    c->retry_check_ms = now;
+    c->pending_at_ms = 0;
+    c->seen = 1;
+    pthread_mutex_lock(&d->lock);
+    char *old = c->name;
+    c->name = name;
+    if (fresh) {
+        c->next = d->chans;
+        d->chans = c;
+    }
+    pthread_mutex_unlock(&d->lock);
+    free(old);
+    return HD_OK;
+}
+
+/* Drops the channels the last reload did not see (deleted in the store). */
+static void chan_sweep(struct hd_dispatcher *d)
+{
+    for (struct dchan **pp = &d->chans; *pp != NULL;) {
+        struct dchan *c = *pp;
+        if (c->seen) {
+            pp = &c->next;
+            continue;
+        }
+        pthread_mutex_lock(&d->lock);
+        *pp = c->next;
+        pthread_mutex_unlock(&d->lock);
+        hd_dchan_free(c);
+    }
+}
+
+int hd_dchans_reload(struct hd_dispatcher *d)
+{
+    struct hd_err err = {0};
+    struct hd_channel_rec *recs = NULL;
+    size_t n = 0;
+    int rc = d->st->ops->channel_list(d->st, &recs, &n, &err);
+    if (rc != HD_OK) {
+        hd_log(HD_LOG_ERROR, "dispatcher: while loading channels: %s", err.msg);
+        return rc;
+    }
+    int64_t now = hd_now_ms();
+    for (struct dchan *c = d->chans; c != NULL; c = c->next) {
+        c->seen = 0;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const struct hd_channel_rec *rec = &recs[i];
+        struct dchan *c = hd_dchan_find(d, rec->id);
+        if (c != NULL && c->version == rec->version) {
+            c->seen = 1;
+            c->retry_check_ms = now; /* retries may have been queued */
+            c->pending_at_ms = 0;
+            continue;
+        }
+        int one = chan_load(d, c, rec, now);
+        if (one == HD_ENOMEM) {
+            rc = one;
+            goto out; /* incomplete: no channel is dropped */
+        }
+        if (one != HD_OK) {
+            rc = one;
+        }
+    }
+    chan_sweep(d);
+out:
+    hd_channel_recs_free(recs, n);
+    return rc;
+}
+
+/* ---- read by API threads ----------------------------------------------- */
+
+int hd_dispatcher_status(struct hd_dispatcher *d, int64_t channel_id, struct hd_channel_status *out)
+{
+    int rc = HD_ENOTFOUND;
+    pthread_mutex_lock(&d->lock);
+    for (struct dchan *c = d->chans; c != NULL; c = c->next) {
+        if (c->id == channel_id) {
+            *out = c->pub;
+            rc = HD_OK;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+int64_t hd_dispatcher_backlog(struct hd_dispatcher *d)
+{
+    pthread_mutex_lock(&d->lock);
+    int64_t v = d->total_backlog;
+    pthread_mutex_unlock(&d->lock);
+    return v;
+}
+
+int hd_dispatcher_metrics(struct hd_dispatcher *d, struct hd_buf *out)
+{
+    int rc = HD_OK;
+    pthread_mutex_lock(&d->lock);
+    rc = hd_buf_puts(out, "# TYPE herald_channel_backlog gauge\n");
+    for (struct dchan *c = d->chans; c != NULL && rc == HD_OK; c = c->next) {
+        char name[300];
+        label_value(c->name, name, sizeof(name));
+        rc = hd_buf_printf(out, "herald_channel_backlog{channel=\"%s\"} %lld\n", name,
+                           (long long)c->pub.backlog);
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(out, "# TYPE herald_channel_breaker_open gauge\n");
+    }
+    for (struct dchan *c = d->chans; c != NULL && rc == HD_OK; c = c->next) {
+        char name[300];
+        label_value(c->name, name, sizeof(name));
+        rc =
+            hd_buf_printf(out, "herald_channel_breaker_open{channel=\"%s\"} %d\n", name, c->pub.breaker_open);
+    }
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
