@@ -1854,15 +1854,14 @@ static int sq_channel_create(struct hd_store *st, const struct hd_channel_rec *i
 
 /* expected_version < 0 updates whatever the stored version is (config-managed
  * channels are rewritten at start without a version). */
-static int sq_channel_update(struct hd_store *st, int64_t id, int64_t expected_version,
-                             const struct hd_channel_rec *in, int64_t now_ms, struct hd_channel_rec *out,
-                             struct hd_err *err)
+static int sq_channel_update(struct hd_store *st, struct hd_channel_ref ref, const struct hd_channel_rec *in,
+                             int64_t now_ms, struct hd_channel_rec *out, struct hd_err *err)
 {
     int rc = chan_validate(in, err);
     if (rc != HD_OK) {
         return rc;
     }
-    struct chan_args a = {.id = id, .expected_version = expected_version, .in = in, .now_ms = now_ms};
+    struct chan_args a = {.id = ref.id, .expected_version = ref.version, .in = in, .now_ms = now_ms};
     rc = sq_submit(sq_of(st), op_channel_update, &a, err);
     if (rc != HD_OK) {
         return rc;
@@ -2694,17 +2693,18 @@ static int deliveries_read(struct sq_store *s, enum sq_stmt_id id, int64_t p1, i
     return rc;
 }
 
-static int sq_due_retries(struct hd_store *st, int64_t channel_id, int64_t now_ms, size_t limit,
-                          struct hd_delivery **out, size_t *n, struct hd_err *err)
+static int sq_due_retries(struct hd_store *st, const struct hd_delivery_query *q, struct hd_delivery **out,
+                          size_t *n, struct hd_err *err)
 {
-    return deliveries_read(sq_of(st), Q_DL_DUE, channel_id, now_ms, (int64_t)clamp_limit(limit), out, n, err);
+    return deliveries_read(sq_of(st), Q_DL_DUE, q->channel_id, q->now_ms, (int64_t)clamp_limit(q->limit), out,
+                           n, err);
 }
 
-static int sq_deliveries_list(struct hd_store *st, int64_t channel_id, int status, size_t limit,
+static int sq_deliveries_list(struct hd_store *st, const struct hd_delivery_query *q,
                               struct hd_delivery **out, size_t *n, struct hd_err *err)
 {
-    return deliveries_read(sq_of(st), Q_DL_LIST, channel_id, status, (int64_t)clamp_limit(limit), out, n,
-                           err);
+    return deliveries_read(sq_of(st), Q_DL_LIST, q->channel_id, q->status, (int64_t)clamp_limit(q->limit),
+                           out, n, err);
 }
 
 static int sq_deliveries_of_event(struct hd_store *st, int64_t event_seq, struct hd_delivery **out, size_t *n,
@@ -2882,11 +2882,14 @@ static const char *const st_group_expr[] = {
     [HD_STATS_RULE] = "coalesce(CASE WHEN json_valid(labels) THEN json_extract(labels, '$.rule') END, name)",
 };
 
-static int sq_stats(struct hd_store *st, const struct hd_event_query *q, enum hd_stats_group g,
-                    int64_t interval_ms, size_t max_rows, struct hd_stats_row **out, size_t *n,
-                    int *truncated, struct hd_err *err)
+static int sq_stats(struct hd_store *st, const struct hd_stats_query *sq, struct hd_stats_row **out,
+                    size_t *n, int *truncated, struct hd_err *err)
 {
     struct sq_store *s = sq_of(st);
+    const struct hd_event_query *q = sq->filter;
+    enum hd_stats_group g = sq->group;
+    int64_t interval_ms = sq->interval_ms;
+    size_t max_rows = sq->max_rows;
     struct hd_event_query none = {.severity = -1};
     if (q == NULL) {
         q = &none;
