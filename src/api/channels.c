@@ -454,7 +454,8 @@ void hd_api_channel_update(struct hd_api_call *c)
     if (record_of(c, obj, cur.managed_by, &text, &in) != HD_OK) {
         goto out;
     }
-    int rc = st->ops->channel_update(st, cur.id, version, &in, hd_now_ms(), &out, &err);
+    int rc = st->ops->channel_update(st, (struct hd_channel_ref){.id = cur.id, .version = version}, &in,
+                                     hd_now_ms(), &out, &err);
     if (rc != HD_OK) {
         hd_api_fail(c, rc, &err, rc == HD_ENOTFOUND ? "notificationChannel" : NULL);
         goto out;

@@ -232,7 +232,9 @@ void hd_api_deliveries_list(struct hd_api_call *c)
     size_t n = 0;
     int rc = st->ops->channel_list(st, &chs, &nch, &err);
     if (rc == HD_OK) {
-        rc = st->ops->deliveries_list(st, channel_id, status, limit, &rows, &n, &err);
+        rc = st->ops->deliveries_list(
+            st, &(struct hd_delivery_query){.channel_id = channel_id, .status = status, .limit = limit},
+            &rows, &n, &err);
     }
     if (rc != HD_OK) {
         hd_api_fail(c, rc, &err, "while listing deliveries");

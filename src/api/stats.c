@@ -135,7 +135,11 @@ void hd_api_stats(struct hd_api_call *c)
         hd_http_error(c->resp, 501, "stats: the %s store cannot aggregate", st->ops->name);
         return;
     }
-    int rc = st->ops->stats(st, &q, g, interval, STATS_MAX_ROWS, &rows, &n, &truncated, &err);
+    int rc =
+        st->ops->stats(st,
+                       &(struct hd_stats_query){
+                           .filter = &q, .group = g, .interval_ms = interval, .max_rows = STATS_MAX_ROWS},
+                       &rows, &n, &truncated, &err);
     if (rc != HD_OK) {
         hd_api_fail(c, rc, &err, "while counting events");
         return;

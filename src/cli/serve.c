@@ -307,7 +307,8 @@ static int upsert_config_channels(struct hd_store *st, const char *channels_json
         int g = st->ops->channel_get_by_name(st, in.name, &cur, NULL);
         if (g == HD_OK) {
             if (cur.json == NULL || strcmp(cur.json, text.p) != 0 || cur.managed_by == NULL) {
-                rc = st->ops->channel_update(st, cur.id, cur.version, &in, now, &out, err);
+                rc = st->ops->channel_update(
+                    st, (struct hd_channel_ref){.id = cur.id, .version = cur.version}, &in, now, &out, err);
                 if (rc == HD_OK) {
                     hd_log(HD_LOG_INFO, "channel=%s id=%lld updated from the config (version %lld)", in.name,
                            (long long)out.id, (long long)out.version);

@@ -370,7 +370,9 @@ static int start_retries(struct hd_dispatcher *d, struct dchan *c, int64_t now)
     int ret = 0;
 
     size_t lim = batch_limit(d, c);
-    if (d->st->ops->due_retries(d->st, c->id, now, lim, &rows, &k, &err) != HD_OK) {
+    if (d->st->ops->due_retries(d->st,
+                                &(struct hd_delivery_query){.channel_id = c->id, .now_ms = now, .limit = lim},
+                                &rows, &k, &err) != HD_OK) {
         hd_log(HD_LOG_ERROR, "channel=%s while reading due retries: %s", c->name, err.msg);
         c->retry_check_ms = now + 5 * RETRY_RECHECK_MS;
         goto out;

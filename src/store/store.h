@@ -89,6 +89,30 @@ struct hd_stats_row {
     char key[256]; /* severity as decimal text, state as its name */
 };
 
+/* The channel an update is for, and the version the caller read
+ * (version < 0: whatever is stored; config-managed channels are rewritten at
+ * start without a version). */
+struct hd_channel_ref {
+    int64_t id;
+    int64_t version;
+};
+
+/* Which exception rows due_retries and deliveries_list read. */
+struct hd_delivery_query {
+    int64_t channel_id; /* 0 = all (deliveries_list) */
+    int status;         /* deliveries_list: -1 = any exception, else one hd_delivery_status */
+    int64_t now_ms;     /* due_retries: rows with next_ms <= now_ms */
+    size_t limit;       /* 0 = the store's default; capped by the store */
+};
+
+/* GET /api/stats: what to count (see stats). */
+struct hd_stats_query {
+    const struct hd_event_query *filter; /* NULL = every event */
+    enum hd_stats_group group;
+    int64_t interval_ms; /* > 0: also by time bucket */
+    size_t max_rows;
+};
+
 /* Completion of an asynchronous write (see append_async). */
 typedef void (*hd_store_done_fn)(void *ud, int rc, const struct hd_err *err);
 
@@ -103,10 +127,9 @@ struct hd_store_ops {
     /* in: name, type, enabled, managed_by, json. Sets id, version=1, times. ECONFLICT on duplicate name. */
     int (*channel_create)(struct hd_store *st, const struct hd_channel_rec *in, int64_t now_ms,
                           struct hd_channel_rec *out, struct hd_err *err);
-    /* ECONFLICT if expected_version != stored version or name taken; ENOTFOUND. version+1. */
-    int (*channel_update)(struct hd_store *st, int64_t id, int64_t expected_version,
-                          const struct hd_channel_rec *in, int64_t now_ms, struct hd_channel_rec *out,
-                          struct hd_err *err);
+    /* ECONFLICT if ref.version (when >= 0) != stored version or name taken; ENOTFOUND. version+1. */
+    int (*channel_update)(struct hd_store *st, struct hd_channel_ref ref, const struct hd_channel_rec *in,
+                          int64_t now_ms, struct hd_channel_rec *out, struct hd_err *err);
     /* Deletes the channel; its undelivered events (seq > cursor, and PENDING rows)
      * become dead letters with last_error "channel deleted". */
     int (*channel_delete)(struct hd_store *st, int64_t id, struct hd_err *err);
@@ -131,14 +154,13 @@ struct hd_store_ops {
     int (*events_query)(struct hd_store *st, const struct hd_event_query *q, struct hd_event **out, size_t *n,
                         int64_t *next_cursor, struct hd_err *err);
     int64_t (*max_seq)(struct hd_store *st);
-    /* Counts of the events matching q (before_seq and limit ignored) grouped by g
-     * and, if interval_ms > 0, by time bucket (ts floored to a multiple of
-     * interval_ms). Rows ordered by bucket, then count descending; at most
-     * max_rows (*truncated = 1 when there were more). Aggregated inside the
-     * store over its indexes. Caller frees *out with free(). */
-    int (*stats)(struct hd_store *st, const struct hd_event_query *q, enum hd_stats_group g,
-                 int64_t interval_ms, size_t max_rows, struct hd_stats_row **out, size_t *n, int *truncated,
-                 struct hd_err *err);
+    /* Counts of the events matching q->filter (before_seq and limit ignored)
+     * grouped by q->group and, if q->interval_ms > 0, by time bucket (ts floored
+     * to a multiple of interval_ms). Rows ordered by bucket, then count
+     * descending; at most q->max_rows (*truncated = 1 when there were more).
+     * Aggregated inside the store over its indexes. Caller frees *out with free(). */
+    int (*stats)(struct hd_store *st, const struct hd_stats_query *q, struct hd_stats_row **out, size_t *n,
+                 int *truncated, struct hd_err *err);
 
     /* Channel cursor: 0 if never set. A new channel starts at the current max_seq
      * (it receives events ingested after its creation). */
@@ -147,12 +169,14 @@ struct hd_store_ops {
      * upserted by (channel_id, event_seq): DELIVERED deletes the row. */
     int (*progress)(struct hd_store *st, int64_t channel_id, int64_t new_cursor,
                     const struct hd_delivery *ups, size_t n, struct hd_err *err);
-    /* PENDING rows of a channel with next_ms <= now_ms, oldest seq first. */
-    int (*due_retries)(struct hd_store *st, int64_t channel_id, int64_t now_ms, size_t limit,
-                       struct hd_delivery **out, size_t *n, struct hd_err *err);
-    /* channel_id 0 = all; status -1 = any exception (pending+failed). Newest first. */
-    int (*deliveries_list)(struct hd_store *st, int64_t channel_id, int status, size_t limit,
-                           struct hd_delivery **out, size_t *n, struct hd_err *err);
+    /* PENDING rows of q->channel_id with next_ms <= q->now_ms, oldest seq first
+     * (q->status ignored). */
+    int (*due_retries)(struct hd_store *st, const struct hd_delivery_query *q, struct hd_delivery **out,
+                       size_t *n, struct hd_err *err);
+    /* q->channel_id 0 = all; q->status -1 = any exception (pending+failed)
+     * (q->now_ms ignored). Newest first. */
+    int (*deliveries_list)(struct hd_store *st, const struct hd_delivery_query *q, struct hd_delivery **out,
+                           size_t *n, struct hd_err *err);
     /* Rows of one event (all channels). */
     int (*deliveries_of_event)(struct hd_store *st, int64_t event_seq, struct hd_delivery **out, size_t *n,
                                struct hd_err *err);

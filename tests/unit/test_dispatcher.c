@@ -296,7 +296,11 @@ static size_t rows(struct fx *f, int st, struct hd_delivery **out)
     struct hd_delivery *d = NULL;
     size_t n = 0;
     struct hd_err err = {0};
-    assert_int_equal(f->st->ops->deliveries_list(f->st, f->chan_id, st, 100, &d, &n, &err), HD_OK);
+    assert_int_equal(f->st->ops->deliveries_list(
+                         f->st,
+                         &(struct hd_delivery_query){.channel_id = f->chan_id, .status = st, .limit = 100},
+                         &d, &n, &err),
+                     HD_OK);
     if (out != NULL) {
         *out = d;
     } else {
@@ -561,7 +565,8 @@ static void test_channel_updated_in_flight(void **state)
         struct hd_channel_rec in = {.name = "hook", .type = "WEBHOOK", .enabled = 1, .json = json};
         struct hd_channel_rec out = {0};
         struct hd_err err = {0};
-        if (f->st->ops->channel_update(f->st, id, v, &in, hd_now_ms(), &out, &err) != HD_OK) {
+        if (f->st->ops->channel_update(f->st, (struct hd_channel_ref){.id = id, .version = v}, &in,
+                                       hd_now_ms(), &out, &err) != HD_OK) {
             fail_msg("channel_update: %s", err.msg);
         }
         hd_channel_rec_clear(&out);

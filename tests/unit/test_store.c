@@ -571,21 +571,31 @@ static void test_channels_crud(void **state)
     /* Update: stale version, name taken, not found, then OK. */
     struct hd_channel_rec up = {
         .name = (char *)"ops2", .type = (char *)"WEBHOOK", .enabled = 0, .json = (char *)"{\"v\":2}"};
-    assert_int_equal(st->ops->channel_update(st, id, 7, &up, 7000, &out, &err), HD_ECONFLICT);
+    assert_int_equal(
+        st->ops->channel_update(st, (struct hd_channel_ref){.id = id, .version = 7}, &up, 7000, &out, &err),
+        HD_ECONFLICT);
     assert_string_equal(err.msg, "version: stale version 7, current is 1");
     up.name = (char *)"second";
-    assert_int_equal(st->ops->channel_update(st, id, 1, &up, 7000, &out, &err), HD_ECONFLICT);
+    assert_int_equal(
+        st->ops->channel_update(st, (struct hd_channel_ref){.id = id, .version = 1}, &up, 7000, &out, &err),
+        HD_ECONFLICT);
     assert_string_equal(err.msg, "name: a channel named second already exists");
     up.name = (char *)"ops2";
-    assert_int_equal(st->ops->channel_update(st, 999, 1, &up, 7000, &out, &err), HD_ENOTFOUND);
-    assert_int_equal(st->ops->channel_update(st, id, 1, &up, 7000, &out, &err), HD_OK);
+    assert_int_equal(
+        st->ops->channel_update(st, (struct hd_channel_ref){.id = 999, .version = 1}, &up, 7000, &out, &err),
+        HD_ENOTFOUND);
+    assert_int_equal(
+        st->ops->channel_update(st, (struct hd_channel_ref){.id = id, .version = 1}, &up, 7000, &out, &err),
+        HD_OK);
     assert_int_equal(out.version, 2);
     assert_int_equal(out.created_ms, 5000);
     assert_int_equal(out.modified_ms, 7000);
     assert_null(out.managed_by);
     hd_channel_rec_clear(&out);
     /* Keeping its own name is no conflict. */
-    assert_int_equal(st->ops->channel_update(st, id, 2, &up, 8000, NULL, &err), HD_OK);
+    assert_int_equal(
+        st->ops->channel_update(st, (struct hd_channel_ref){.id = id, .version = 2}, &up, 8000, NULL, &err),
+        HD_OK);
 
     struct hd_channel_rec *list = NULL;
     size_t n = 0;
@@ -709,33 +719,55 @@ static void test_due_retries_order(void **state)
 
     struct hd_delivery *ds = NULL;
     size_t n = 0;
-    assert_int_equal(st->ops->due_retries(st, ch, 200, 10, &ds, &n, &err), HD_OK);
+    assert_int_equal(
+        st->ops->due_retries(st, &(struct hd_delivery_query){.channel_id = ch, .now_ms = 200, .limit = 10},
+                             &ds, &n, &err),
+        HD_OK);
     assert_int_equal(n, 2);
     assert_int_equal(ds[0].event_seq, 3);
     assert_int_equal(ds[1].event_seq, 5);
     hd_deliveries_free(ds, n);
-    assert_int_equal(st->ops->due_retries(st, ch, 200, 1, &ds, &n, &err), HD_OK);
+    assert_int_equal(
+        st->ops->due_retries(st, &(struct hd_delivery_query){.channel_id = ch, .now_ms = 200, .limit = 1},
+                             &ds, &n, &err),
+        HD_OK);
     assert_int_equal(n, 1);
     assert_int_equal(ds[0].event_seq, 3);
     hd_deliveries_free(ds, n);
-    assert_int_equal(st->ops->due_retries(st, ch, 5000, 10, &ds, &n, &err), HD_OK);
+    assert_int_equal(
+        st->ops->due_retries(st, &(struct hd_delivery_query){.channel_id = ch, .now_ms = 5000, .limit = 10},
+                             &ds, &n, &err),
+        HD_OK);
     assert_int_equal(n, 3);
     assert_int_equal(ds[2].event_seq, 7);
     hd_deliveries_free(ds, n);
 
     /* deliveries_list: all channels, any exception. */
-    assert_int_equal(st->ops->deliveries_list(st, 0, -1, 100, &ds, &n, &err), HD_OK);
+    assert_int_equal(
+        st->ops->deliveries_list(st, &(struct hd_delivery_query){.channel_id = 0, .status = -1, .limit = 100},
+                                 &ds, &n, &err),
+        HD_OK);
     assert_int_equal(n, 5);
     hd_deliveries_free(ds, n);
-    assert_int_equal(st->ops->deliveries_list(st, ch, HD_DELIVERY_FAILED, 100, &ds, &n, &err), HD_OK);
+    assert_int_equal(
+        st->ops->deliveries_list(
+            st, &(struct hd_delivery_query){.channel_id = ch, .status = HD_DELIVERY_FAILED, .limit = 100},
+            &ds, &n, &err),
+        HD_OK);
     assert_int_equal(n, 1);
     assert_int_equal(ds[0].event_seq, 1);
     assert_int_equal(ds[0].status, HD_DELIVERY_FAILED);
     hd_deliveries_free(ds, n);
-    assert_int_equal(st->ops->deliveries_list(st, other, -1, 100, &ds, &n, &err), HD_OK);
+    assert_int_equal(
+        st->ops->deliveries_list(
+            st, &(struct hd_delivery_query){.channel_id = other, .status = -1, .limit = 100}, &ds, &n, &err),
+        HD_OK);
     assert_int_equal(n, 1);
     hd_deliveries_free(ds, n);
-    assert_int_equal(st->ops->deliveries_list(st, 0, -1, 2, &ds, &n, &err), HD_OK);
+    assert_int_equal(
+        st->ops->deliveries_list(st, &(struct hd_delivery_query){.channel_id = 0, .status = -1, .limit = 2},
+                                 &ds, &n, &err),
+        HD_OK);
     assert_int_equal(n, 2);
     hd_deliveries_free(ds, n);
 }
@@ -787,7 +819,11 @@ static void test_retry_and_replay(void **state)
     assert_int_equal(pend, 6);
     assert_int_equal(st->ops->replay(st, ch, 1002, 1007, &count, &err), HD_OK);
     assert_int_equal(count, 0);
-    assert_int_equal(st->ops->due_retries(st, ch, hd_now_ms(), 100, &ds, &n, &err), HD_OK);
+    assert_int_equal(st->ops->due_retries(
+                         st,
+                         &(struct hd_delivery_query){.channel_id = ch, .now_ms = hd_now_ms(), .limit = 100},
+                         &ds, &n, &err),
+                     HD_OK);
     assert_int_equal(n, 5); /* seq 3 was parked at INT64_MAX */
     assert_int_equal(ds[0].event_seq, 1);
     assert_int_equal(ds[4].event_seq, 6);
@@ -811,7 +847,11 @@ static void test_channel_delete_dead_letters(void **state)
     assert_int_equal(st->ops->channel_delete(st, a, &err), HD_OK);
     struct hd_delivery *ds = NULL;
     size_t n = 0;
-    assert_int_equal(st->ops->deliveries_list(st, a, HD_DELIVERY_FAILED, 100, &ds, &n, &err), HD_OK);
+    assert_int_equal(
+        st->ops->deliveries_list(
+            st, &(struct hd_delivery_query){.channel_id = a, .status = HD_DELIVERY_FAILED, .limit = 100}, &ds,
+            &n, &err),
+        HD_OK);
     assert_int_equal(n, 4);
     int seen = 0;
     for (size_t i = 0; i < n; i++) {
@@ -822,7 +862,11 @@ static void test_channel_delete_dead_letters(void **state)
     assert_int_equal(seen, (1 << 2) | (1 << 4) | (1 << 5) | (1 << 6));
     int64_t id = ds[0].id;
     hd_deliveries_free(ds, n);
-    assert_int_equal(st->ops->deliveries_list(st, a, HD_DELIVERY_PENDING, 100, &ds, &n, &err), HD_OK);
+    assert_int_equal(
+        st->ops->deliveries_list(
+            st, &(struct hd_delivery_query){.channel_id = a, .status = HD_DELIVERY_PENDING, .limit = 100},
+            &ds, &n, &err),
+        HD_OK);
     assert_int_equal(n, 0);
     free(ds);
     int64_t cur = -1;
@@ -1317,7 +1361,10 @@ static void test_reopen_keeps_everything(void **state)
     hd_channel_rec_clear(&r);
     struct hd_delivery *ds = NULL;
     size_t n = 0;
-    assert_int_equal(st->ops->due_retries(st, ch, 100, 10, &ds, &n, &err), HD_OK);
+    assert_int_equal(
+        st->ops->due_retries(st, &(struct hd_delivery_query){.channel_id = ch, .now_ms = 100, .limit = 10},
+                             &ds, &n, &err),
+        HD_OK);
     assert_int_equal(n, 1);
     assert_int_equal(ds[0].event_seq, 4);
     assert_string_equal(ds[0].last_error, "timeout");

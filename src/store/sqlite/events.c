@@ -1,0 +1,422 @@
+/* events.c - the event log: append (on the writer), and the reads
+ * (events_after for the dispatcher, one event, and the API's filtered pages).
+ *
+ * DESIGN: an append is validated and its raws compressed on the caller's
+ * thread (raws.c), then queued to the writer as one op; the writer looks
+ * each id up by its integer key (column idk) and the id, gives a new event
+ * max_seq + 1 and an old one its stored seq (duplicate = 1). A row is read
+ * into one allocation per event (ev->block). The API's filtered listing
+ * caches one statement per filter combination on each read connection.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "model/source.h"
+#include "sqlite_int.h"
+
+/* The table's static name for a stored source; NULL if the row holds none
+ * the model knows (a damaged row, or one written by a newer herald). */
+static const char *source_static(const char *s)
+{
+    const struct hd_source *src = hd_source_find(s);
+    return src != NULL ? src->name : NULL;
+}
+
+/* Reads a row of EV_COLS into ev (zeroed first). Its strings and raw share
+ * one allocation (ev->block): one malloc and one free per event read instead
+ * of fourteen, on the delivery path. On failure ev is cleared. */
+static int row_event(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *st, void *out)
+{
+    struct hd_event *ev = out;
+    memset(ev, 0, sizeof(*ev));
+    ev->seq = sqlite3_column_int64(st, 0);
+    sq_col_fixed(st, 1, ev->id, sizeof(ev->id));
+    ev->source = source_static((const char *)sqlite3_column_text(st, 2));
+    if (ev->source == NULL) {
+        hd_log(HD_LOG_ERROR, "store: event %lld: unknown source in the stored row", (long long)ev->seq);
+        memset(ev, 0, sizeof(*ev));
+        return HD_EIO;
+    }
+    ev->ts_us = sqlite3_column_int64(st, 3);
+    ev->recv_us = sqlite3_column_int64(st, 4);
+    ev->severity = sqlite3_column_int(st, 5);
+    int state = sqlite3_column_int(st, 6);
+    ev->state =
+        (state >= HD_STATE_ACTIVE && state <= HD_STATE_RESOLVED) ? (enum hd_state)state : HD_STATE_ACTIVE;
+    struct raw_src raw;
+    int rc = sq_raw_locate(s, c, st, ev->seq, &raw);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    char **str[] = {&ev->name,         &ev->description,   &ev->url,     &ev->host,
+                    &ev->container_id, &ev->k8s_namespace, &ev->k8s_pod, &ev->k8s_container,
+                    &ev->k8s_kind,     &ev->k8s_name,      &ev->labels,  &ev->alert_key};
+    enum { NSTR = sizeof(str) / sizeof(str[0]) };
+    const unsigned char *txt[NSTR];
+    size_t len[NSTR];
+    size_t total = raw.enc >= 0 ? raw.size + 1 : 0;
+    for (size_t i = 0; i < NSTR; i++) {
+        txt[i] = sqlite3_column_text(st, (int)i + 7); /* text first, then its length */
+        len[i] = txt[i] != NULL ? (size_t)sqlite3_column_bytes(st, (int)i + 7) : 0;
+        total += txt[i] != NULL ? len[i] + 1 : 0;
+    }
+    if (total == 0) {
+        return HD_OK;
+    }
+    char *blk = malloc(total);
+    if (blk == NULL) {
+        return HD_ENOMEM;
+    }
+    char *w = blk;
+    if (raw.enc >= 0) {
+        ev->raw = w;
+        ev->raw_len = raw.size;
+        rc = sq_raw_copy(c, &raw, ev->seq, w);
+        if (rc != HD_OK) {
+            free(blk);
+            memset(ev, 0, sizeof(*ev));
+            return rc;
+        }
+        w += raw.size + 1;
+    }
+    for (size_t i = 0; i < NSTR; i++) {
+        if (txt[i] != NULL) {
+            memcpy(w, txt[i], len[i]);
+            w[len[i]] = '\0';
+            *str[i] = w;
+            w += len[i] + 1;
+        }
+    }
+    ev->block = blk;
+    return HD_OK;
+}
+
+static void clear_event(void *ev)
+{
+    hd_event_clear(ev);
+}
+
+/* How events are collected (sq_collect): at most max. */
+static struct sq_rows event_rows(size_t max)
+{
+    return (struct sq_rows){.row = row_event,
+                            .clear = clear_event,
+                            .elem_size = sizeof(struct hd_event),
+                            .max = max,
+                            .what = "reading events",
+                            .oom = "store: out of memory reading events",
+                            .noun = "event"};
+}
+
+/* ---- append ------------------------------------------------------------ */
+
+static int op_append(struct sq_store *s, struct sq_conn *c, void *arg, struct hd_err *err)
+{
+    struct append_args *a = arg;
+    sqlite3_stmt *ins = sq_stmt(c, Q_EV_INSERT, err);
+    sqlite3_stmt *sel = sq_stmt(c, Q_EV_SEQ_BY_ID, err);
+    sqlite3_stmt *rins = a->blob.p != NULL ? sq_stmt(c, Q_RAW_INSERT, err) : NULL;
+    if (ins == NULL || sel == NULL || (a->blob.p != NULL && rins == NULL)) {
+        return HD_EIO;
+    }
+    /* The blob is inserted after the rows, once their seqs are known, and
+     * only if one of them is new. */
+    int64_t rid = s->max_rid + 1;
+    int64_t seq_lo = 0;
+    int64_t seq_hi = 0;
+    for (size_t i = 0; i < a->n; i++) {
+        struct hd_event *ev = &a->evs[i];
+        ev->duplicate = 0;
+        int64_t idk = sq_id_key(ev->id);
+        /* Same id stored before, or earlier in this batch or group: the
+         * uncommitted rows of the open transaction are visible here. */
+        sqlite3_bind_text(sel, 1, ev->id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(sel, 2, idk);
+        int found = 0;
+        int64_t old = 0;
+        if (sq_query_i64(c, sel, &old, &found, err, "looking up a duplicate") != HD_OK) {
+            hd_err_prefix(err, "events[%zu]: ", i);
+            return HD_EIO;
+        }
+        if (found) {
+            ev->seq = old;
+            ev->duplicate = 1;
+            continue;
+        }
+        int64_t seq = s->max_seq + 1;
+        sqlite3_bind_int64(ins, 1, seq);
+        sqlite3_bind_text(ins, 2, ev->id, -1, SQLITE_STATIC);
+        sq_bind_text(ins, 3, ev->source);
+        sqlite3_bind_int64(ins, 4, ev->ts_us);
+        sqlite3_bind_int64(ins, 5, ev->recv_us);
+        sqlite3_bind_int(ins, 6, ev->severity);
+        sqlite3_bind_int(ins, 7, (int)ev->state);
+        const char *strs[] = {ev->name,         ev->description,   ev->url,     ev->host,
+                              ev->container_id, ev->k8s_namespace, ev->k8s_pod, ev->k8s_container,
+                              ev->k8s_kind,     ev->k8s_name,      ev->labels,  ev->alert_key};
+        for (size_t k = 0; k < sizeof(strs) / sizeof(strs[0]); k++) {
+            sq_bind_text(ins, (int)k + 8, strs[k]);
+        }
+        struct zraw zr = a->z != NULL ? a->z[i] : (struct zraw){.p = ev->raw, .len = ev->raw_len, .enc = 0};
+        unsigned char ref[SQ_BLOB_REF_LEN];
+        if (zr.enc == 2) {
+            sq_ref_encode(ref, rid, &zr);
+            sqlite3_bind_blob(ins, 20, ref, (int)sizeof(ref), SQLITE_STATIC);
+        } else if (zr.p == NULL) {
+            sqlite3_bind_null(ins, 20);
+        } else {
+            sqlite3_bind_blob64(ins, 20, zr.p, (sqlite3_uint64)zr.len, SQLITE_STATIC);
+        }
+        sqlite3_bind_int(ins, 21, zr.enc);
+        sqlite3_bind_int64(ins, 22, idk);
+        if (sq_step_done(c, ins, err, "storing an event") != HD_OK) {
+            hd_err_prefix(err, "events[%zu]: ", i);
+            return HD_EIO;
+        }
+        s->max_seq = seq;
+        ev->seq = seq;
+        seq_lo = seq_lo == 0 ? seq : seq_lo;
+        seq_hi = seq;
+    }
+    if (a->blob.p != NULL && seq_hi != 0) {
+        sqlite3_bind_int64(rins, 1, rid);
+        sqlite3_bind_int64(rins, 2, seq_lo);
+        sqlite3_bind_int64(rins, 3, seq_hi);
+        sqlite3_bind_int(rins, 4, a->blob.enc);
+        sqlite3_bind_int64(rins, 5, (int64_t)a->blob.size);
+        sqlite3_bind_blob64(rins, 6, a->blob.p, (sqlite3_uint64)a->blob.len, SQLITE_STATIC);
+        if (sq_step_done(c, rins, err, "storing the raws of a batch") != HD_OK) {
+            return HD_EIO;
+        }
+        s->max_rid = rid;
+    }
+    return HD_OK;
+}
+
+static int append_check(const struct hd_event *evs, size_t n, struct hd_err *err)
+{
+    if (n > 0 && evs == NULL) {
+        return hd_err_set(err, HD_EINVAL, "events: NULL with n=%zu", n);
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (evs[i].id[0] == '\0' || memchr(evs[i].id, '\0', sizeof(evs[i].id)) == NULL) {
+            return hd_err_set(err, HD_EINVAL, "events[%zu].id: empty or not NUL-terminated", i);
+        }
+        if (source_static(evs[i].source) == NULL) {
+            return hd_err_set(err, HD_EINVAL, "events[%zu].source: '%.64s' is no known source", i,
+                              evs[i].source != NULL ? evs[i].source : "(none)");
+        }
+        if (evs[i].raw_len > (size_t)INT_MAX) {
+            return hd_err_set(err, HD_ETOOBIG, "events[%zu].raw: %zu bytes, over the store's 2 GiB limit", i,
+                              evs[i].raw_len);
+        }
+    }
+    return HD_OK;
+}
+
+int sq_append(struct hd_store *st, struct hd_event *evs, size_t n, struct hd_err *err)
+{
+    if (n == 0) {
+        return HD_OK;
+    }
+    int rc = append_check(evs, n, err);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    struct sq_store *s = sq_of(st);
+    size_t total = 0;
+    size_t zb = sq_zip_bound(evs, n, &total);
+    struct zraw *z = malloc(n * sizeof(*z) + zb);
+    struct append_args a = {.evs = evs, .n = n, .z = z};
+    if (z != NULL) { /* else stored uncompressed */
+        sq_zip(s, &a, total, (unsigned char *)(z + n));
+    }
+    rc = sq_submit(s, op_append, &a, err);
+    free(z);
+    return rc;
+}
+
+/* The op and its arguments in one allocation, freed by the writer. */
+struct sq_async_append {
+    struct sq_op op;
+    struct append_args a;
+};
+
+int sq_append_async(struct hd_store *st, struct hd_event *evs, size_t n, hd_store_done_fn done, void *ud,
+                    struct hd_err *err)
+{
+    struct sq_store *s = sq_of(st);
+    if (done == NULL) {
+        return hd_err_set(err, HD_EINVAL, "append_async: no completion callback");
+    }
+    int rc = append_check(evs, n, err);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    /* One allocation, freed by the writer: the op, then the zraw array, then
+     * the compressed bytes. */
+    size_t total = 0;
+    size_t zb = sq_zip_bound(evs, n, &total);
+    if (n > (SIZE_MAX - sizeof(struct sq_async_append) - zb) / sizeof(struct zraw)) {
+        return hd_err_set(err, HD_ETOOBIG, "store: append of %zu events too large", n);
+    }
+    struct sq_async_append *q = malloc(sizeof(*q) + n * sizeof(struct zraw) + zb);
+    if (q == NULL) {
+        return hd_err_set(err, HD_ENOMEM, "store: out of memory queuing an append");
+    }
+    memset(q, 0, sizeof(*q));
+    struct zraw *z = (struct zraw *)(void *)(q + 1);
+    q->a = (struct append_args){.evs = evs, .n = n, .z = z};
+    sq_zip(s, &q->a, total, (unsigned char *)(z + n));
+    q->op.apply = op_append;
+    q->op.arg = &q->a;
+    q->op.done_fn = done;
+    q->op.done_ud = ud;
+    rc = sq_submit_async(s, &q->op, err);
+    if (rc != HD_OK) {
+        free(q);
+    }
+    return rc;
+}
+
+/* ---- reads ------------------------------------------------------------ */
+
+int sq_events_after(struct hd_store *st, int64_t after_seq, size_t limit, struct hd_event **out, size_t *n,
+                    struct hd_err *err)
+{
+    if (limit == 0) {
+        limit = SQ_DEFAULT_LIMIT;
+    }
+    const int64_t p[] = {after_seq, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit};
+    struct sq_rows r = event_rows(limit);
+    int rc = sq_read_rows(sq_of(st), Q_EV_AFTER, p, 2, &r, err);
+    if (rc == HD_OK) {
+        *out = r.v;
+        *n = r.n;
+    }
+    return rc;
+}
+
+static int event_get_one(struct sq_store *s, enum sq_stmt_id id, const char *key, int64_t seq,
+                         struct hd_event *out, struct hd_err *err)
+{
+    int found = 0;
+    struct sq_lookup l = {
+        .stmt = id, .text = key, .with_idk = 1, .num = seq, .row = row_event, .what = "an event"};
+    int rc = sq_read_one(s, &l, out, &found, err);
+    if (rc == HD_OK && !found) {
+        rc = key != NULL ? hd_err_set(err, HD_ENOTFOUND, "id: no event with id %s", key)
+                         : hd_err_set(err, HD_ENOTFOUND, "seq: no event with seq %lld", (long long)seq);
+    }
+    return rc;
+}
+
+int sq_event_get(struct hd_store *st, const char *id, struct hd_event *out, struct hd_err *err)
+{
+    if (id == NULL) {
+        return hd_err_set(err, HD_EINVAL, "id: missing");
+    }
+    return event_get_one(sq_of(st), Q_EV_GET_ID, id, 0, out, err);
+}
+
+int sq_event_get_seq(struct hd_store *st, int64_t seq, struct hd_event *out, struct hd_err *err)
+{
+    return event_get_one(sq_of(st), Q_EV_GET_SEQ, NULL, seq, out, err);
+}
+
+#define QF_LIMIT_PARAM 9 /* after the filters' ?1..?8 */
+
+/* The statement for this filter combination, built from constant fragments. */
+static sqlite3_stmt *query_stmt(struct sq_conn *c, unsigned mask, struct hd_err *err)
+{
+    if (c->query[mask] != NULL) {
+        return c->query[mask];
+    }
+    char sql[1024];
+    size_t len = 0;
+    struct sq_text t = {.head = {"SELECT " EV_COLS " FROM events WHERE 1"},
+                        .mask = mask,
+                        .tail = " ORDER BY seq DESC LIMIT ?9",
+                        .too_long = "store: query text too long"};
+    if (sq_query_text(&t, sql, sizeof(sql), &len, err) != HD_OK) {
+        return NULL;
+    }
+    if (sqlite3_prepare_v3(c->db, sql, (int)len, SQLITE_PREPARE_PERSISTENT, &c->query[mask], NULL) !=
+        SQLITE_OK) {
+        hd_err_set(err, HD_EIO, "store: preparing the events query: %s", sqlite3_errmsg(c->db));
+        c->query[mask] = NULL;
+        return NULL;
+    }
+    return c->query[mask];
+}
+
+int sq_events_query(struct hd_store *st, const struct hd_event_query *q, struct hd_event **out, size_t *n,
+                    int64_t *next_cursor, struct hd_err *err)
+{
+    struct sq_store *s = sq_of(st);
+    struct hd_event_query none = {.severity = -1};
+    if (q == NULL) {
+        q = &none;
+    }
+    int state = -1;
+    unsigned mask = 0;
+    int frc = sq_query_filters(q, &state, &mask, err);
+    if (frc != HD_OK) {
+        return frc;
+    }
+    mask |= q->before_seq > 0 ? 1u << QF_BEFORE : 0;
+    size_t limit = sq_limit(q->limit);
+
+    char *pattern = NULL;
+    if (mask & (1u << QF_Q)) {
+        pattern = sq_like_pattern(q->q);
+        if (pattern == NULL) {
+            return hd_err_set(err, HD_ENOMEM, "store: out of memory");
+        }
+    }
+    struct sq_conn *c = sq_reader(s, err);
+    if (c == NULL) {
+        free(pattern);
+        return HD_EIO;
+    }
+    int rc = HD_EIO;
+    struct hd_event *evs = NULL;
+    size_t cnt = 0;
+    sqlite3_stmt *stm = query_stmt(c, mask, err);
+    if (stm == NULL) {
+        goto out;
+    }
+    sq_query_bind(stm, q, state, pattern);
+    /* One more than asked tells whether there is a next page. */
+    sqlite3_bind_int64(stm, QF_LIMIT_PARAM, (int64_t)limit + 1);
+    struct sq_rows r = event_rows(limit + 1);
+    rc = sq_collect(s, c, stm, &r, err);
+    if (rc != HD_OK) {
+        goto out;
+    }
+    evs = r.v;
+    cnt = r.n;
+    int64_t next = 0;
+    if (cnt > limit) {
+        hd_event_clear(&evs[limit]);
+        cnt = limit;
+        next = evs[limit - 1].seq;
+    }
+    *out = evs;
+    *n = cnt;
+    if (next_cursor != NULL) {
+        *next_cursor = next;
+    }
+out:
+    sq_reader_put(s, c);
+    free(pattern);
+    return rc;
+}
+
+int64_t sq_max_seq(struct hd_store *st)
+{
+    return atomic_load(&sq_of(st)->pub_max_seq);
+}

@@ -1,0 +1,402 @@
+/* raws.c - the original bytes of events: compressed on the caller's thread
+ * before an append, read back (and decompressed) with a row.
+ *
+ * DESIGN: a raw is stored in its row as is (raw_enc 0), as one zstd frame
+ * (raw_enc 1: SQ_Z_MIN bytes or more, and only if it shrinks), or - for an
+ * append of SQ_BLOB_MIN_EVENTS events or more - in one blob per append (table
+ * raws, one frame over all of them, docs/performance.md round 4), the row
+ * holding a 32-byte reference (raw_enc 2: rid, offset, length, and its share
+ * of the stored bytes for retention by size). Compression happens before the
+ * op reaches the writer, so the serial writer only copies bytes. Readers
+ * share the last SQ_BLOB_CACHE_SLOTS decompressed blobs by reference count,
+ * so the rows of one request read by several calls decompress it once.
+ */
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "sqlite_int.h"
+
+#define SQ_Z_MIN 256 /* raw shorter than this is stored as is */
+#define SQ_Z_LEVEL 1
+/* An append of at least this many events stores all their raws as one zstd
+ * frame in `raws` (raw_enc 2, docs/performance.md round 4). */
+#define SQ_BLOB_MIN_EVENTS 4
+#define SQ_BLOB_CACHE_MAX (4 * 1024 * 1024) /* a decompressed blob larger than this is never cached */
+
+/* ---- compression (the caller's thread) --------------------------------- */
+
+static ZSTD_CCtx *zc_get(struct sq_store *s)
+{
+    ZSTD_CCtx *z = NULL;
+    pthread_mutex_lock(&s->pool_mu);
+    if (s->nzc > 0) {
+        z = s->zc[--s->nzc];
+    }
+    pthread_mutex_unlock(&s->pool_mu);
+    return z != NULL ? z : ZSTD_createCCtx();
+}
+
+static void zc_put(struct sq_store *s, ZSTD_CCtx *z)
+{
+    pthread_mutex_lock(&s->pool_mu);
+    if (s->nzc < SQ_ZC_POOL) {
+        s->zc[s->nzc++] = z;
+        z = NULL;
+    }
+    pthread_mutex_unlock(&s->pool_mu);
+    ZSTD_freeCCtx(z);
+}
+
+static size_t raws_total(const struct hd_event *evs, size_t n)
+{
+    size_t t = 0;
+    for (size_t i = 0; i < n; i++) {
+        t += evs[i].raw != NULL ? evs[i].raw_len : 0;
+    }
+    return t;
+}
+
+/* Whether an append stores its raws as one blob. */
+static int zip_as_blob(size_t n, size_t total)
+{
+    return n >= SQ_BLOB_MIN_EVENTS && total >= SQ_Z_MIN && total <= (size_t)INT_MAX;
+}
+
+size_t sq_zip_bound(const struct hd_event *evs, size_t n, size_t *total_out)
+{
+    size_t total = raws_total(evs, n);
+    *total_out = total;
+    if (zip_as_blob(n, total)) {
+        return ZSTD_compressBound(total);
+    }
+    size_t b = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (evs[i].raw != NULL && evs[i].raw_len >= SQ_Z_MIN) {
+            b += ZSTD_compressBound(evs[i].raw_len);
+        }
+    }
+    return b;
+}
+
+/* One zstd frame of every raw in turn into buf (cap bytes); 0 on failure. */
+static size_t zip_stream(ZSTD_CCtx *cc, const struct hd_event *evs, size_t n, size_t total,
+                         unsigned char *buf, size_t cap)
+{
+    if (ZSTD_isError(ZSTD_CCtx_reset(cc, ZSTD_reset_session_and_parameters)) ||
+        ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, SQ_Z_LEVEL)) ||
+        ZSTD_isError(ZSTD_CCtx_setPledgedSrcSize(cc, total))) {
+        return 0;
+    }
+    ZSTD_outBuffer out = {buf, cap, 0};
+    for (size_t i = 0; i < n; i++) {
+        if (evs[i].raw == NULL || evs[i].raw_len == 0) {
+            continue;
+        }
+        ZSTD_inBuffer in = {evs[i].raw, evs[i].raw_len, 0};
+        while (in.pos < in.size) {
+            if (ZSTD_isError(ZSTD_compressStream2(cc, &out, &in, ZSTD_e_continue))) {
+                return 0;
+            }
+        }
+    }
+    ZSTD_inBuffer none = {NULL, 0, 0};
+    size_t left;
+    do {
+        left = ZSTD_compressStream2(cc, &out, &none, ZSTD_e_end);
+        if (ZSTD_isError(left)) {
+            return 0;
+        }
+    } while (left != 0);
+    return out.pos;
+}
+
+/* The raws of a->n >= SQ_BLOB_MIN_EVENTS events as one frame (or
+ * concatenated as they are if it does not shrink); each event's zraw its
+ * slice. */
+static void zip_blob(struct sq_store *s, struct append_args *a, size_t total, unsigned char *buf)
+{
+    const struct hd_event *evs = a->evs;
+    size_t n = a->n;
+    struct zblob *blob = &a->blob;
+    size_t cap = ZSTD_compressBound(total);
+    ZSTD_CCtx *cc = zc_get(s);
+    size_t got = cc != NULL ? zip_stream(cc, evs, n, total, buf, cap) : 0;
+    *blob = (struct zblob){.p = buf, .len = got, .size = total, .enc = 1};
+    if (got == 0 || got >= total) {
+        blob->len = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (evs[i].raw != NULL && evs[i].raw_len > 0) {
+                memcpy(buf + blob->len, evs[i].raw, evs[i].raw_len);
+                blob->len += evs[i].raw_len;
+            }
+        }
+        blob->enc = 0;
+    }
+    int64_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = evs[i].raw != NULL ? evs[i].raw_len : 0;
+        /* share of the stored bytes, rounded up: retention by size */
+        int64_t share = (int64_t)((len * (uint64_t)blob->len + total - 1) / total);
+        a->z[i] = evs[i].raw == NULL ? (struct zraw){0}
+                                     : (struct zraw){.len = len, .enc = 2, .off = off, .share = share};
+        off += (int64_t)len;
+    }
+    if (cc != NULL) {
+        zc_put(s, cc);
+    }
+}
+
+/* One frame per raw; a raw that is short, or does not shrink, or a missing
+ * context: as is. */
+static void zip_each(struct sq_store *s, struct append_args *a, unsigned char *buf)
+{
+    const struct hd_event *evs = a->evs;
+    ZSTD_CCtx *cc = NULL;
+    for (size_t i = 0; i < a->n; i++) {
+        a->z[i] = (struct zraw){.p = evs[i].raw, .len = evs[i].raw_len, .enc = 0};
+        if (evs[i].raw == NULL || evs[i].raw_len < SQ_Z_MIN) {
+            continue;
+        }
+        if (cc == NULL) {
+            cc = zc_get(s);
+            if (cc == NULL) {
+                continue;
+            }
+        }
+        size_t cap = ZSTD_compressBound(evs[i].raw_len);
+        size_t got = ZSTD_compressCCtx(cc, buf, cap, evs[i].raw, evs[i].raw_len, SQ_Z_LEVEL);
+        if (!ZSTD_isError(got) && got < evs[i].raw_len) {
+            a->z[i] = (struct zraw){.p = buf, .len = got, .enc = 1};
+        }
+        buf += cap;
+    }
+    if (cc != NULL) {
+        zc_put(s, cc);
+    }
+}
+
+/* buf: sq_zip_bound bytes. */
+void sq_zip(struct sq_store *s, struct append_args *a, size_t total, unsigned char *buf)
+{
+    a->blob = (struct zblob){0};
+    if (zip_as_blob(a->n, total)) {
+        zip_blob(s, a, total, buf);
+    } else {
+        zip_each(s, a, buf);
+    }
+}
+
+/* ---- blob references ---------------------------------------------------- */
+
+/* Little-endian int64 fields of a raw_enc 2 reference. */
+static void ref_put(unsigned char *p, int64_t v)
+{
+    uint64_t u = (uint64_t)v;
+    for (int i = 0; i < 8; i++) {
+        p[i] = (unsigned char)(u >> (8 * i));
+    }
+}
+
+static int64_t ref_get(const unsigned char *p)
+{
+    uint64_t u = 0;
+    for (int i = 7; i >= 0; i--) {
+        u = (u << 8) | p[i];
+    }
+    return (int64_t)u;
+}
+
+void sq_ref_encode(unsigned char ref[SQ_BLOB_REF_LEN], int64_t rid, const struct zraw *z)
+{
+    ref_put(ref, rid);
+    ref_put(ref + 8, z->off);
+    ref_put(ref + 16, (int64_t)z->len);
+    ref_put(ref + 24, z->share);
+}
+
+int sq_ref_decode(const void *p, size_t n, struct blob_ref *r)
+{
+    if (p == NULL || n != SQ_BLOB_REF_LEN) {
+        return HD_EIO;
+    }
+    const unsigned char *b = p;
+    *r = (struct blob_ref){ref_get(b), ref_get(b + 8), ref_get(b + 16), ref_get(b + 24)};
+    return r->off >= 0 && r->len >= 0 ? HD_OK : HD_EIO;
+}
+
+void sq_blob_release(struct sq_blob *b)
+{
+    if (b != NULL && atomic_fetch_sub(&b->refs, 1) == 1) {
+        free(b);
+    }
+}
+
+/* The connection's decompression context, created on first use; NULL if out of memory. */
+static ZSTD_DCtx *dctx_of(struct sq_conn *c)
+{
+    if (c->dctx == NULL) {
+        c->dctx = ZSTD_createDCtx();
+    }
+    return c->dctx;
+}
+
+/* Reads and decompresses blob rid (one reference for the caller). */
+static int blob_load(struct sq_conn *c, int64_t rid, struct sq_blob **out)
+{
+    struct hd_err err;
+    sqlite3_stmt *q = sq_stmt(c, Q_RAW_GET, &err);
+    if (q == NULL) {
+        hd_log(HD_LOG_ERROR, "store: %s", err.msg);
+        return HD_EIO;
+    }
+    sqlite3_bind_int64(q, 1, rid);
+    int rc = HD_EIO;
+    struct sq_blob *b = NULL;
+    int step = sqlite3_step(q);
+    if (step != SQLITE_ROW) {
+        hd_log(HD_LOG_ERROR, "store: raws %lld: %s", (long long)rid,
+               step == SQLITE_DONE ? "missing" : sqlite3_errmsg(c->db));
+        goto out;
+    }
+    int enc = sqlite3_column_int(q, 0);
+    int64_t size = sqlite3_column_int64(q, 1);
+    const void *p = sqlite3_column_blob(q, 2);
+    size_t n = (size_t)sqlite3_column_bytes(q, 2);
+    if (size < 0 || size > INT_MAX || (enc != 0 && enc != 1) || (enc == 0 && (size_t)size != n)) {
+        hd_log(HD_LOG_ERROR, "store: raws %lld: bad size or encoding", (long long)rid);
+        goto out;
+    }
+    b = malloc(sizeof(*b) + (size_t)size + 1);
+    if (b == NULL) {
+        rc = HD_ENOMEM;
+        goto out;
+    }
+    b->rid = rid;
+    b->len = (size_t)size;
+    atomic_init(&b->refs, 1);
+    if (enc == 0) {
+        if (n > 0) {
+            memcpy(b->data, p, n);
+        }
+    } else {
+        if (dctx_of(c) == NULL) {
+            rc = HD_ENOMEM;
+            goto out;
+        }
+        size_t got = ZSTD_decompressDCtx(c->dctx, b->data, (size_t)size, p, n);
+        if (ZSTD_isError(got) || got != (size_t)size) {
+            hd_log(HD_LOG_ERROR, "store: raws %lld: does not decompress", (long long)rid);
+            goto out;
+        }
+    }
+    *out = b;
+    b = NULL;
+    rc = HD_OK;
+out:
+    sqlite3_reset(q);
+    free(b);
+    return rc;
+}
+
+/* Makes c->blob the blob rid: the one c holds, one in the store's cache, or
+ * read and decompressed (then cached if not too large). */
+static int blob_use(struct sq_store *s, struct sq_conn *c, int64_t rid)
+{
+    if (c->blob != NULL && c->blob->rid == rid) {
+        return HD_OK;
+    }
+    sq_blob_release(c->blob);
+    c->blob = NULL;
+    pthread_mutex_lock(&s->blob_mu);
+    for (size_t i = 0; i < SQ_BLOB_CACHE_SLOTS; i++) {
+        struct sq_blob *b = s->blob_slot[i];
+        if (b != NULL && b->rid == rid) {
+            atomic_fetch_add(&b->refs, 1);
+            c->blob = b;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->blob_mu);
+    if (c->blob != NULL) {
+        return HD_OK;
+    }
+    struct sq_blob *b = NULL;
+    int rc = blob_load(c, rid, &b);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    c->blob = b;
+    if (b->len <= SQ_BLOB_CACHE_MAX) {
+        atomic_fetch_add(&b->refs, 1);
+        pthread_mutex_lock(&s->blob_mu);
+        struct sq_blob *old = s->blob_slot[s->blob_next];
+        s->blob_slot[s->blob_next] = b;
+        s->blob_next = (s->blob_next + 1) % SQ_BLOB_CACHE_SLOTS;
+        pthread_mutex_unlock(&s->blob_mu);
+        sq_blob_release(old);
+    }
+    return HD_OK;
+}
+
+/* raw_enc 1: one zstd frame that records its content size. A corrupt frame
+ * fails the read like an allocation failure would (the row stays as it is). */
+int sq_raw_locate(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *st, int64_t seq, struct raw_src *r)
+{
+    *r = (struct raw_src){.enc = -1};
+    if (sqlite3_column_type(st, 19) == SQLITE_NULL) {
+        return HD_OK;
+    }
+    const void *p = sqlite3_column_blob(st, 19);
+    size_t n = (size_t)sqlite3_column_bytes(st, 19);
+    int enc = sqlite3_column_int(st, 20);
+    if (enc == 1) {
+        unsigned long long size = ZSTD_getFrameContentSize(p, n);
+        if (size == ZSTD_CONTENTSIZE_ERROR || size == ZSTD_CONTENTSIZE_UNKNOWN ||
+            size >= (unsigned long long)INT_MAX) {
+            hd_log(HD_LOG_ERROR, "store: event %lld: raw is not a valid zstd frame", (long long)seq);
+            return HD_EIO;
+        }
+        *r = (struct raw_src){.enc = 1, .p = p, .n = n, .size = (size_t)size};
+        return HD_OK;
+    }
+    if (enc == 2) {
+        struct blob_ref ref;
+        if (sq_ref_decode(p, n, &ref) != HD_OK) {
+            hd_log(HD_LOG_ERROR, "store: event %lld: bad raw reference", (long long)seq);
+            return HD_EIO;
+        }
+        int rc = blob_use(s, c, ref.rid);
+        if (rc != HD_OK) {
+            return rc;
+        }
+        if ((uint64_t)ref.off > c->blob->len || (uint64_t)ref.len > c->blob->len - (uint64_t)ref.off) {
+            hd_log(HD_LOG_ERROR, "store: event %lld: raw reference outside its blob", (long long)seq);
+            return HD_EIO;
+        }
+        *r = (struct raw_src){.enc = 2, .p = c->blob->data + ref.off, .size = (size_t)ref.len};
+        return HD_OK;
+    }
+    *r = (struct raw_src){.enc = 0, .p = p, .size = n};
+    return HD_OK;
+}
+
+int sq_raw_copy(struct sq_conn *c, const struct raw_src *r, int64_t seq, char *dst)
+{
+    if (r->enc == 1) {
+        if (dctx_of(c) == NULL) {
+            return HD_ENOMEM;
+        }
+        size_t got = ZSTD_decompressDCtx(c->dctx, dst, r->size, r->p, r->n);
+        if (ZSTD_isError(got) || got != r->size) {
+            hd_log(HD_LOG_ERROR, "store: event %lld: raw does not decompress", (long long)seq);
+            return HD_EIO;
+        }
+    } else if (r->size > 0) {
+        memcpy(dst, r->p, r->size);
+    }
+    dst[r->size] = '\0';
+    return HD_OK;
+}

@@ -1,0 +1,205 @@
+/* writer.c - the writer thread: the op queue and group commit.
+ *
+ * DESIGN: one writer thread owns the only write connection. Every write
+ * (append, channel CRUD, progress, retries, replay, prune, state) is an op
+ * {apply, arg, rc, done} queued under s->mu. The writer takes the whole queue, runs
+ * each op inside its own SAVEPOINT of one transaction (a failing op is rolled
+ * back alone), commits once - with synchronous=FULL that commit is the fsync -
+ * and then wakes every caller. Concurrent appends thus share one sync (group
+ * commit), and a caller returns only once its op is on stable storage.
+ *
+ * seq is dense: the writer keeps max_seq in memory (loaded at open) and gives
+ * each new event max_seq + 1; when an op or a whole group is rolled back the
+ * value is restored. Other threads see max_seq only once committed
+ * (s->pub_max_seq), so a reader never waits for a seq that is not visible.
+ */
+#include <stdlib.h>
+
+#include "core/err.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "sqlite_int.h"
+
+static void sq_group_fail(struct sq_op *group, const struct hd_err *why)
+{
+    for (struct sq_op *o = group; o != NULL; o = o->next) {
+        if (o->rc == HD_OK) {
+            o->rc = HD_EIO;
+            o->err = *why;
+            o->err.code = HD_EIO;
+        }
+    }
+}
+
+/* Runs the ops of one group in one transaction, each in its own savepoint,
+ * and commits. On return every op has its rc; rc == HD_OK means committed. */
+static void sq_run_group(struct sq_store *s, struct sq_op *group)
+{
+    struct sq_conn *c = s->w;
+    int64_t saved_max = s->max_seq;
+    int64_t saved_rid = s->max_rid;
+    struct hd_err why = {0};
+    for (struct sq_op *o = group; o != NULL; o = o->next) {
+        o->rc = HD_OK;
+    }
+    if (sq_exec_id(c, Q_BEGIN, &why, "starting a transaction") != HD_OK) {
+        sq_group_fail(group, &why);
+        return;
+    }
+    for (struct sq_op *o = group; o != NULL; o = o->next) {
+        int64_t before = s->max_seq;
+        int64_t before_rid = s->max_rid;
+        if (sq_exec_id(c, Q_SAVEPOINT, &o->err, "savepoint") != HD_OK) {
+            o->rc = HD_EIO;
+            continue;
+        }
+        o->rc = o->apply(s, c, o->arg, &o->err);
+        if (sqlite3_get_autocommit(c->db)) {
+            /* SQLite rolled the whole transaction back (I/O error, disk
+             * full): nothing of this group survives. */
+            hd_err_set(&why, HD_EIO, "store: transaction aborted: %s", sqlite3_errmsg(c->db));
+            s->max_seq = saved_max;
+            s->max_rid = saved_rid;
+            sq_group_fail(group, &why);
+            return;
+        }
+        if (o->rc != HD_OK) {
+            struct hd_err ignored;
+            s->max_seq = before;
+            s->max_rid = before_rid;
+            sq_exec_id(c, Q_ROLLBACK_TO, &ignored, "rollback to savepoint");
+        }
+        struct hd_err rel;
+        if (sq_exec_id(c, Q_RELEASE, &rel, "release savepoint") != HD_OK && o->rc == HD_OK) {
+            o->rc = HD_EIO;
+            o->err = rel;
+        }
+    }
+    if (sq_exec_id(c, Q_COMMIT, &why, "committing") != HD_OK) {
+        struct hd_err ignored;
+        if (!sqlite3_get_autocommit(c->db)) {
+            sq_exec_id(c, Q_ROLLBACK, &ignored, "rollback");
+        }
+        s->max_seq = saved_max;
+        s->max_rid = saved_rid;
+        hd_log(HD_LOG_ERROR, "store: commit failed: %s", why.msg);
+        sq_group_fail(group, &why);
+    }
+}
+
+void *sq_writer_main(void *arg)
+{
+    struct sq_store *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (s->head == NULL && !s->stopping) {
+            pthread_cond_wait(&s->wake, &s->mu);
+        }
+        if (s->head == NULL) {
+            break; /* stopping and drained */
+        }
+        struct sq_op *group = s->head;
+        s->head = NULL;
+        s->tail = NULL;
+        pthread_mutex_unlock(&s->mu);
+
+        sq_run_group(s, group);
+        sq_ckpt_catch_up(s);
+        /* With herald_events_stored_total: events per group commit. */
+        hd_metrics_add("herald_store_commits_total", NULL, 1);
+
+        /* Published before any completion runs: a caller woken below may
+         * wake the dispatcher, which must see these events. */
+        atomic_store(&s->pub_max_seq, s->max_seq);
+        struct sq_op *async_head = NULL;
+        struct sq_op **async_tail = &async_head;
+        pthread_mutex_lock(&s->mu);
+        /* Once done is set the caller may return and free the op: read next first. */
+        for (struct sq_op *o = group; o != NULL;) {
+            struct sq_op *next = o->next;
+            if (o->done_fn != NULL) {
+                o->next = NULL;
+                *async_tail = o;
+                async_tail = &o->next;
+            } else {
+                o->done = 1;
+                /* Safe under s->mu: the caller cannot return (and destroy cv)
+                 * before this thread releases the mutex. */
+                pthread_cond_signal(&o->cv);
+            }
+            o = next;
+        }
+        if (async_head != NULL) {
+            pthread_mutex_unlock(&s->mu);
+            for (struct sq_op *o = async_head; o != NULL;) {
+                struct sq_op *next = o->next;
+                o->done_fn(o->done_ud, o->rc, o->rc == HD_OK ? NULL : &o->err);
+                free(o);
+                o = next;
+            }
+            pthread_mutex_lock(&s->mu);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* Appends op to the queue and wakes the writer; s->mu held. */
+static int queue_locked(struct sq_store *s, struct sq_op *op, struct hd_err *err)
+{
+    if (s->stopping) {
+        return hd_err_set(err, HD_ESHUTDOWN, "store: closing");
+    }
+    if (s->tail != NULL) {
+        s->tail->next = op;
+    } else {
+        s->head = op;
+    }
+    s->tail = op;
+    pthread_cond_signal(&s->wake);
+    return HD_OK;
+}
+
+int sq_submit(struct sq_store *s, sq_apply_fn fn, void *arg, struct hd_err *err)
+{
+    struct sq_op op = {.apply = fn, .arg = arg};
+    pthread_cond_init(&op.cv, NULL);
+    pthread_mutex_lock(&s->mu);
+    int rc = queue_locked(s, &op, err);
+    if (rc != HD_OK) {
+        pthread_mutex_unlock(&s->mu);
+        pthread_cond_destroy(&op.cv);
+        return rc;
+    }
+    while (!op.done) {
+        pthread_cond_wait(&op.cv, &s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    pthread_cond_destroy(&op.cv);
+    if (op.rc != HD_OK && err != NULL) {
+        *err = op.err;
+        err->code = op.rc;
+    }
+    return op.rc;
+}
+
+int sq_submit_async(struct sq_store *s, struct sq_op *op, struct hd_err *err)
+{
+    pthread_mutex_lock(&s->mu);
+    int rc = queue_locked(s, op, err);
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+/* Lets the writer drain the queue, then joins it. */
+void sq_writer_stop(struct sq_store *s)
+{
+    if (!s->writer_started) {
+        return;
+    }
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_cond_signal(&s->wake);
+    pthread_mutex_unlock(&s->mu);
+    pthread_join(s->writer, NULL);
+}
