@@ -5,7 +5,8 @@
 #     own layer or of a lower one. The order is the one CMakeLists.txt declares
 #     with hd_layer(...) lines, bottom up (core, json, model, ...; cli on top):
 #     written once there, read here;
-#  3. checks the formatting against .clang-format (clang-format 14, Debian 12).
+#  3. checks the formatting against .clang-format (clang-format 14, Debian 12);
+#  4. checks the shape limits of scripts/lint_shape.py (file, function, parameters).
 # Usage: scripts/lint.sh [ROOT]   (ROOT defaults to the repository; the lint's
 # own test runs it on a scratch tree).
 set -euo pipefail
@@ -68,6 +69,12 @@ elif [ -f .clang-format ]; then
     status=1
   fi
   rm -f /tmp/hd-lint-format.$$
+fi
+
+# Shape limits (STYLE.md "Size"): files <= 1,200 lines, functions <= 120,
+# parameters <= 6 (scripts/lint_shape.py says which and where).
+if [ -f scripts/lint_shape.py ] && ! python3 scripts/lint_shape.py src; then
+  status=1
 fi
 
 if [ "$status" -eq 0 ]; then

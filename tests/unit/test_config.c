@@ -238,7 +238,8 @@ static void test_unknown_keys(void **state)
                  "metrics, smtp, inputs, retention, delivery, shutdownTimeoutMs, shutdownTimeout, log, web, "
                  "channels)");
     expect_error("limits:\n  maxBodyBytes: 1\n  maxBodyByte: 2\n",
-                 "config.yaml:3: limits: unknown key 'maxBodyByte' (known: maxBodyBytes, maxBacklog)");
+                 "config.yaml:3: limits: unknown key 'maxBodyByte' (known: maxBodyBytes, maxBacklog, "
+                 "maxConnections, maxConnectionsPerIp, headerTimeoutMs)");
     expect_error("inputs:\n  docker:\n    enable: true\n",
                  "config.yaml:3: inputs.docker: unknown key 'enable' (known: enabled, socket, url, caFile, "
                  "certFile, keyFile, filters)");
