@@ -667,6 +667,19 @@ static int parse_listen(const char *listen, struct sockaddr_in *sa, struct hd_er
     return HD_OK;
 }
 
+/* Frees what hd_http_server_start made (the daemon and reaper are stopped). */
+static void server_free(struct hd_http_server *s)
+{
+    free(s->cert_pem);
+    free(s->key_pem);
+    pthread_cond_destroy(&s->acv);
+    pthread_mutex_destroy(&s->amu);
+    pthread_mutex_destroy(&s->logmu);
+    pthread_cond_destroy(&s->wcv);
+    pthread_mutex_destroy(&s->wmu);
+    free(s);
+}
+
 struct hd_http_server *hd_http_server_start(const struct hd_http_server_opts *o, hd_http_handler h, void *ud,
                                             struct hd_err *err)
 {
@@ -740,14 +753,7 @@ struct hd_http_server *hd_http_server_start(const struct hd_http_server_opts *o,
     s->reaper_started = 1;
     return s;
 fail:
-    free(s->cert_pem);
-    free(s->key_pem);
-    pthread_cond_destroy(&s->acv);
-    pthread_mutex_destroy(&s->amu);
-    pthread_mutex_destroy(&s->logmu);
-    pthread_cond_destroy(&s->wcv);
-    pthread_mutex_destroy(&s->wmu);
-    free(s);
+    server_free(s);
     return NULL;
 }
 
@@ -799,12 +805,5 @@ void hd_http_server_stop(struct hd_http_server *s)
         pthread_mutex_unlock(&s->wmu);
         pthread_join(s->reaper, NULL);
     }
-    free(s->cert_pem);
-    free(s->key_pem);
-    pthread_cond_destroy(&s->acv);
-    pthread_mutex_destroy(&s->amu);
-    pthread_mutex_destroy(&s->logmu);
-    pthread_cond_destroy(&s->wcv);
-    pthread_mutex_destroy(&s->wmu);
-    free(s);
+    server_free(s);
 }
