@@ -76,9 +76,9 @@ struct hd_channel_type {
      * secret_options: options whose values are secrets, masked in answers
      * and kept when a PUT sends the mask back (secrets.c); a name ending in
      * HD_SECRET_EACH is an object every member value of which is a secret
-     * ("additionalHeaders.*"). url_options: options that hold a destination
-     * URL ("url", "privateChannelUrl", ...), "endpoint" (a common option,
-     * options.c) included in every type's list. */
+     * ("additionalHeaders.*"). url_options: the type's own options that
+     * hold a destination URL ("url", "privateChannelUrl", ...); the common
+     * ones (endpoint) are in hd_channel_common_url_options, written once. */
     const char *const *secret_options;
     const char *const *url_options;
     /* Validates options and fills ch->ctx; err names the field ("options.url: ..."). */
@@ -114,6 +114,12 @@ struct hd_channel_type {
 
 /* Registry. */
 const struct hd_channel_type *hd_channel_type_find(const char *name);
+/* The common options every type reads as a destination URL ("endpoint"),
+ * NULL-terminated (options.c, where they are parsed). */
+extern const char *const hd_channel_common_url_options[];
+/* 1 if type t reads option name as a destination URL: one of its own
+ * url_options or a common one. */
+int hd_channel_url_option(const struct hd_channel_type *t, const char *name);
 int hd_channel_registry_check(struct hd_err *err); /* duplicates rejected at start */
 
 /* Builds a runtime channel from a stored object (see store.h hd_channel_rec:

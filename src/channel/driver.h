@@ -66,4 +66,7 @@ const struct hd_channel_type *const *hd_channel_types(size_t *n);
  * table). */
 int hd_channel_registry_check_table(const struct hd_channel_type *const *t, size_t n, struct hd_err *err);
 
+/* An empty option table, for a type with no secret or URL option of its own. */
+extern const char *const hd_channel_no_options[];
+
 #endif

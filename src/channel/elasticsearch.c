@@ -684,7 +684,7 @@ static enum hd_verdict es_classify(struct hd_channel *ch, const struct hd_respon
 }
 
 static const char *const es_secrets[] = {"password", "apiKey", "additionalHeaders.*", NULL};
-static const char *const es_urls[] = {"url", "endpoint", NULL};
+static const char *const es_urls[] = {"url", NULL};
 
 const struct hd_channel_type hd_channel_elasticsearch = {
     .name = "ELASTICSEARCH",

@@ -794,15 +794,12 @@ static enum hd_verdict email_classify(struct hd_channel *ch, const struct hd_res
 }
 
 /* The SMTP credentials are herald's (email.h), not the channel's. */
-static const char *const email_secrets[] = {NULL};
-static const char *const email_urls[] = {"endpoint", NULL};
-
 const struct hd_channel_type hd_channel_email = {
     .name = "EMAIL",
     .ctx_size = sizeof(struct email),
     .max_batch = 1,
-    .secret_options = email_secrets,
-    .url_options = email_urls,
+    .secret_options = hd_channel_no_options,
+    .url_options = hd_channel_no_options,
     .configure = email_configure,
     .render = email_render,
     .classify = email_classify,

@@ -214,14 +214,12 @@ static enum hd_verdict og_classify(struct hd_channel *ch, const struct hd_respon
 }
 
 static const char *const og_secrets[] = {"apiKey", NULL};
-static const char *const og_urls[] = {"endpoint", NULL};
-
 const struct hd_channel_type hd_channel_opsgenie = {
     .name = "OPSGENIE",
     .ctx_size = sizeof(struct opsgenie),
     .max_batch = 1,
     .secret_options = og_secrets,
-    .url_options = og_urls,
+    .url_options = hd_channel_no_options,
     .configure = og_configure,
     .render = og_render,
     .classify = og_classify,

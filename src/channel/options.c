@@ -646,3 +646,19 @@ void hd_channel_common_clear(struct hd_channel_common *c)
     free(c->throttle_key);
     memset(c, 0, sizeof(*c));
 }
+
+const char *const hd_channel_common_url_options[] = {"endpoint", NULL};
+const char *const hd_channel_no_options[] = {NULL};
+
+int hd_channel_url_option(const struct hd_channel_type *t, const char *name)
+{
+    const char *const *lists[] = {t->url_options, hd_channel_common_url_options};
+    for (size_t l = 0; l < 2; l++) {
+        for (size_t i = 0; lists[l] != NULL && lists[l][i] != NULL; i++) {
+            if (strcmp(lists[l][i], name) == 0) {
+                return 1;
+            }
+        }
+    }
+    return 0;
+}

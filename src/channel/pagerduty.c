@@ -191,14 +191,12 @@ static enum hd_verdict pd_classify(struct hd_channel *ch, const struct hd_respon
 }
 
 static const char *const pd_secrets[] = {"serviceKey", NULL};
-static const char *const pd_urls[] = {"endpoint", NULL};
-
 const struct hd_channel_type hd_channel_pagerduty = {
     .name = "PAGER_DUTY",
     .ctx_size = sizeof(struct pagerduty),
     .max_batch = 1,
     .secret_options = pd_secrets,
-    .url_options = pd_urls,
+    .url_options = hd_channel_no_options,
     .configure = pd_configure,
     .render = pd_render,
     .classify = pd_classify,

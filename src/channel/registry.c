@@ -125,9 +125,12 @@ int hd_channel_registry_check_table(const struct hd_channel_type *const *t, size
         if (rc != HD_OK) {
             return rc;
         }
-        if (!lists(t[i]->url_options, "endpoint")) {
-            /* Every type accepts the common option endpoint (options.c). */
-            return hd_err_set(err, HD_EINVAL, "channel type %s: url_options must list endpoint", t[i]->name);
+        for (size_t c = 0; hd_channel_common_url_options[c] != NULL; c++) {
+            if (lists(t[i]->url_options, hd_channel_common_url_options[c])) {
+                /* written once, in options.c: a copy here would be a second place */
+                return hd_err_set(err, HD_EINVAL, "channel type %s: url_options lists %s, a common option",
+                                  t[i]->name, hd_channel_common_url_options[c]);
+            }
         }
     }
     return HD_OK;

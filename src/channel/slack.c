@@ -245,14 +245,13 @@ static enum hd_verdict slack_classify(struct hd_channel *ch, const struct hd_res
 
 /* The webhook URL is itself the credential; masking it is for the URL
  * hardening (SPEC 4), not done yet: declared as URL options only. */
-static const char *const slack_secrets[] = {NULL};
-static const char *const slack_urls[] = {"url", "privateChannelUrl", "endpoint", NULL};
+static const char *const slack_urls[] = {"url", "privateChannelUrl", NULL};
 
 const struct hd_channel_type hd_channel_slack = {
     .name = "SLACK",
     .ctx_size = sizeof(struct slack),
     .max_batch = 1,
-    .secret_options = slack_secrets,
+    .secret_options = hd_channel_no_options,
     .url_options = slack_urls,
     .configure = slack_configure,
     .render = slack_render,

@@ -483,14 +483,12 @@ static enum hd_verdict sns_classify(struct hd_channel *ch, const struct hd_respo
 /* accessKeyId only names the key (it travels in clear in every SigV4
  * Authorization header): not a secret. */
 static const char *const sns_secrets[] = {"secretAccessKey", "sessionToken", NULL};
-static const char *const sns_urls[] = {"endpoint", NULL};
-
 const struct hd_channel_type hd_channel_sns = {
     .name = "SNS",
     .ctx_size = sizeof(struct sns),
     .max_batch = 1,
     .secret_options = sns_secrets,
-    .url_options = sns_urls,
+    .url_options = hd_channel_no_options,
     .configure = sns_configure,
     .render = sns_render,
     .classify = sns_classify,

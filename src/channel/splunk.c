@@ -684,7 +684,7 @@ static int splunk_ack_classify(struct hd_channel *ch, const struct hd_response *
 }
 
 static const char *const splunk_secrets[] = {"token", NULL};
-static const char *const splunk_urls[] = {"url", "endpoint", NULL};
+static const char *const splunk_urls[] = {"url", NULL};
 
 const struct hd_channel_type hd_channel_splunk = {
     .name = "SPLUNK",

@@ -180,14 +180,12 @@ static enum hd_verdict vo_classify(struct hd_channel *ch, const struct hd_respon
 }
 
 static const char *const vo_secrets[] = {"apiKey", "routingKey", NULL};
-static const char *const vo_urls[] = {"endpoint", NULL};
-
 const struct hd_channel_type hd_channel_victorops = {
     .name = "VICTOROPS",
     .ctx_size = sizeof(struct victorops),
     .max_batch = 1,
     .secret_options = vo_secrets,
-    .url_options = vo_urls,
+    .url_options = hd_channel_no_options,
     .configure = vo_configure,
     .render = vo_render,
     .classify = vo_classify,

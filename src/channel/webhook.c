@@ -85,7 +85,7 @@ static enum hd_verdict webhook_classify(struct hd_channel *ch, const struct hd_r
 }
 
 static const char *const webhook_secrets[] = {"additionalHeaders.*", NULL};
-static const char *const webhook_urls[] = {"url", "endpoint", NULL};
+static const char *const webhook_urls[] = {"url", NULL};
 
 const struct hd_channel_type hd_channel_webhook = {
     .name = "WEBHOOK",

@@ -507,7 +507,7 @@ static void test_option_tables_well_formed(void **state)
     for (size_t i = 0; i < n; i++) {
         assert_non_null(types[i]->secret_options);
         assert_non_null(types[i]->url_options);
-        if (!table_has(types[i]->url_options, "endpoint")) {
+        if (!hd_channel_url_option(types[i], "endpoint")) {
             fail_msg("%s: endpoint (a common option) is not among its url_options", types[i]->name);
         }
     }
@@ -542,12 +542,12 @@ static void test_option_tables_well_formed(void **state)
     assert_true(declared >= sizeof(spec) / sizeof(spec[0]));
 
     static const char *const none[] = {NULL};
-    static const char *const no_endpoint[] = {"url", NULL};
-    static const char *const twice[] = {"url", "endpoint", "url", NULL};
+    static const char *const with_endpoint[] = {"url", "endpoint", NULL};
+    static const char *const twice[] = {"url", "privateChannelUrl", "url", NULL};
     static const char *const spaced[] = {"api key", NULL};
     static const char *const each_only[] = {".*", NULL};
-    static const char *const each_url[] = {"additionalHeaders.*", "endpoint", NULL};
-    static const char *const endpoint[] = {"endpoint", NULL};
+    static const char *const each_url[] = {"additionalHeaders.*", NULL};
+    static const char *const endpoint[] = {"url", NULL};
     static const struct {
         const char *const *secrets;
         const char *const *urls;
@@ -555,7 +555,7 @@ static void test_option_tables_well_formed(void **state)
     } bad[] = {
         {NULL, endpoint, "channel type WEBHOOK: secret_options is required (NULL-terminated, may be empty)"},
         {none, NULL, "channel type WEBHOOK: url_options is required (NULL-terminated, may be empty)"},
-        {none, no_endpoint, "channel type WEBHOOK: url_options must list endpoint"},
+        {none, with_endpoint, "channel type WEBHOOK: url_options lists endpoint, a common option"},
         {none, twice, "channel type WEBHOOK: url_options lists url twice"},
         {spaced, endpoint, "channel type WEBHOOK: secret_options[0] 'api key' is not an option name"},
         {each_only, endpoint, "channel type WEBHOOK: secret_options[0] '.*' is not an option name"},
@@ -634,14 +634,17 @@ static void test_url_options_declared(void **state)
         json_object_put(obj);
         for (size_t c = 0; c < sizeof(candidates) / sizeof(candidates[0]); c++) {
             if (reads_url(types[i]->name, sample, candidates[c]) &&
-                !table_has(types[i]->url_options, candidates[c])) {
+                !hd_channel_url_option(types[i], candidates[c])) {
                 fail_msg("%s reads %s as a URL but does not declare it", types[i]->name, candidates[c]);
             }
         }
-        for (size_t u = 0; types[i]->url_options[u] != NULL; u++) {
-            if (!reads_url(types[i]->name, sample, types[i]->url_options[u])) {
-                fail_msg("%s declares %s a URL option but accepts ftp:// in it", types[i]->name,
-                         types[i]->url_options[u]);
+        const char *const *declared[] = {types[i]->url_options, hd_channel_common_url_options};
+        for (size_t l = 0; l < 2; l++) {
+            for (size_t u = 0; declared[l][u] != NULL; u++) {
+                if (!reads_url(types[i]->name, sample, declared[l][u])) {
+                    fail_msg("%s declares %s a URL option but accepts ftp:// in it", types[i]->name,
+                             declared[l][u]);
+                }
             }
         }
     }
