@@ -295,41 +295,37 @@ int hd_cmd_deliveries(int argc, char **argv)
         rc = cli_usage_error(&c, "--status: expected failed, pending or delivered");
         goto out;
     }
+    if (retry != NULL && !cli_is_number(retry)) {
+        rc = cli_usage_error(&c, "--retry: expected a delivery id (a number)");
+        goto out;
+    }
+    const char *chan = retry_all != NULL ? retry_all : channel;
+    if (chan != NULL) {
+        rc = cli_channel_id(&c, chan, id, sizeof(id));
+        if (rc != EXIT_OK) {
+            goto out;
+        }
+    }
+    int brc;
     if (retry != NULL) {
-        if (!cli_is_number(retry)) {
-            rc = cli_usage_error(&c, "--retry: expected a delivery id (a number)");
-            goto out;
-        }
-        if (hd_buf_printf(&path, "/api/deliveries/%s/retry", retry) != HD_OK) {
-            rc = cli_fail(&c, "out of memory");
-        } else {
-            rc = cli_request_print(&c, "POST", path.p, &ans);
-        }
-        goto out;
-    }
-    if (retry_all != NULL) {
-        rc = cli_channel_id(&c, retry_all, id, sizeof(id));
-        if (rc != EXIT_OK) {
-            goto out;
-        }
-        if (hd_buf_puts(&path, "/api/deliveries/retry") != HD_OK ||
-            cli_add_query(&path, "channelId", id) != HD_OK) {
-            rc = cli_fail(&c, "out of memory");
-        } else {
-            rc = cli_request_print(&c, "POST", path.p, &ans);
-        }
-        goto out;
-    }
-    if (channel != NULL) {
-        rc = cli_channel_id(&c, channel, id, sizeof(id));
-        if (rc != EXIT_OK) {
-            goto out;
+        brc = hd_buf_printf(&path, "/api/deliveries/%s/retry", retry);
+    } else if (retry_all != NULL) {
+        brc = hd_buf_puts(&path, "/api/deliveries/retry");
+    } else {
+        brc = hd_buf_puts(&path, "/api/deliveries");
+        if (brc == HD_OK) {
+            brc = cli_add_query(&path, "status", failed ? "failed" : status);
         }
     }
-    if (hd_buf_puts(&path, "/api/deliveries") != HD_OK ||
-        cli_add_query(&path, "status", failed ? "failed" : status) != HD_OK ||
-        cli_add_query(&path, "channelId", channel != NULL ? id : NULL) != HD_OK) {
+    if (brc == HD_OK) {
+        brc = cli_add_query(&path, "channelId", chan != NULL ? id : NULL);
+    }
+    if (brc != HD_OK) {
         rc = cli_fail(&c, "out of memory");
+        goto out;
+    }
+    if (retry != NULL || retry_all != NULL) {
+        rc = cli_request_print(&c, "POST", path.p, &ans);
         goto out;
     }
     rc = cli_request(&c, "GET", path.p, NULL, &ans);

@@ -31,6 +31,11 @@ const struct hd_source *hd_source_find(const char *s)
         return NULL;
     }
     for (size_t i = 0; i < HD_SRC_COUNT; i++) {
+        if (s == sources[i].name) {
+            return &sources[i]; /* the decoders' events point at the table: no compare */
+        }
+    }
+    for (size_t i = 0; i < HD_SRC_COUNT; i++) {
         if (strcmp(s, sources[i].name) == 0) {
             return &sources[i];
         }

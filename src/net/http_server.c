@@ -514,6 +514,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         .path = url,
         .body = cx->body.p != NULL ? cx->body.p : "",
         .body_len = cx->body.len,
+        .checked = s->check != NULL,
         .impl = cx,
     };
     struct hd_http_resp resp;

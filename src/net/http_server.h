@@ -23,7 +23,9 @@ struct hd_http_req {
     const char *path; /* without the query string */
     const char *body;
     size_t body_len;
-    void *impl; /* the server's connection */
+    int checked; /* the server's hd_http_check passed on these headers: the
+                  * handler need not authorise the request again */
+    void *impl;  /* the server's connection */
 };
 
 #define HD_RESP_MAX_HEADERS 8
