@@ -49,6 +49,20 @@ def read_answer(s, timeout):
     return int(data.split(b" ")[1])
 
 
+def stall(h, n, addresses, first_bytes):
+    """n connections from 127.0.0.2 .. 127.0.0.(1+addresses) that send
+    first_bytes and never finish their headers: (open sockets, refused count)."""
+    socks, refused = [], 0
+    for i in range(n):
+        try:
+            s = connect(h, src="127.0.0.%d" % (2 + i % addresses), timeout=2.0)
+            s.sendall(first_bytes)
+            socks.append(s)
+        except OSError:
+            refused += 1
+    return socks, refused
+
+
 def headers(h, length, token=None, path="/api/events"):
     lines = ["POST %s HTTP/1.1" % path, "Host: 127.0.0.1:%d" % h.port,
              "Content-Type: application/json", "Content-Length: %d" % length]
@@ -118,15 +132,7 @@ def test_connection_caps_and_header_timeout_keep_healthz_reachable(herald_factor
     headerTimeoutMs. Before, /healthz was unreachable for 85 s."""
     h = herald_factory(extra={"limits": {"maxConnections": 1000, "maxConnectionsPerIp": 100,
                                          "headerTimeoutMs": 5000}})
-    socks = []
-    refused = 0
-    for i in range(1030):
-        try:
-            s = connect(h, src="127.0.0.%d" % (2 + i % 5), timeout=2.0)
-            s.sendall(b"POST /api/events HTTP/1.1\r\nHost: x\r\n")
-            socks.append(s)
-        except OSError:
-            refused += 1
+    socks, refused = stall(h, 1030, 5, b"POST /api/events HTTP/1.1\r\nHost: x\r\n")
     t0 = time.monotonic()
     r = http_call(h.port, "GET", "/healthz", timeout=10)
     took = time.monotonic() - t0
@@ -163,14 +169,7 @@ def test_overall_cap_frees_within_the_header_timeout(herald_factory):
     most about headerTimeoutMs, the time the stalled ones are given."""
     h = herald_factory(extra={"limits": {"maxConnections": 200, "maxConnectionsPerIp": 100,
                                          "headerTimeoutMs": 2000}})
-    socks = []
-    for i in range(400):
-        try:
-            s = connect(h, src="127.0.0.%d" % (2 + i % 8), timeout=2.0)
-            s.sendall(b"GET /healthz HTTP/1.1\r\n")
-            socks.append(s)
-        except OSError:
-            pass
+    socks, _ = stall(h, 400, 8, b"GET /healthz HTTP/1.1\r\n")
     t0 = time.monotonic()
     r = http_call(h.port, "GET", "/healthz", timeout=15)
     took = time.monotonic() - t0

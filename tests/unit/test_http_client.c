@@ -295,7 +295,8 @@ static void test_timeout_is_status_0(void **state)
     srv_stop(s);
 }
 
-static void test_refused_is_status_0_without_secrets(void **state)
+/* A loopback port nobody listens on (bound once, then closed). */
+static int closed_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -303,12 +304,18 @@ static void test_refused_is_status_0_without_secrets(void **state)
     socklen_t al = sizeof(a);
     assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
     close(fd); /* nobody listens on that port now */
+    return ntohs(a.sin_port);
+}
+
+static void test_refused_is_status_0_without_secrets(void **state)
+{
+    int port = closed_port();
 
     struct hd_request r;
     struct hd_response resp;
     char url[128];
     hd_request_init(&r);
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", ntohs(a.sin_port));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", port);
     r.url = strdup(url);
     assert_int_equal(hd_request_add_header(&r, "Authorization", "Bearer TOPSECRET"), HD_OK);
     assert_int_equal(hd_http_sync(&r, &resp), HD_OK);
@@ -702,14 +709,9 @@ static void test_stream_body_buffer_over_unix_socket(void **state)
 
 static void test_stream_refused_and_bad_input(void **state)
 {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
-    socklen_t al = sizeof(a);
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&a, &al), 0);
-    close(fd); /* nobody listens on that port now */
+    int port = closed_port();
     char url[128];
-    snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", ntohs(a.sin_port));
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d/x", port);
     const char *const hdrs[] = {"Authorization: Bearer TOPSECRET"};
     struct hd_http_stream_opts o = {.url = url, .headers = hdrs, .n_headers = 1};
     struct hd_http_stream_result res;
