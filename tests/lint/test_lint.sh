@@ -13,6 +13,8 @@ tree() {   # a minimal tree with the repository's layer order
     rm -rf "$scratch/t"
     mkdir -p "$scratch/t/src/core" "$scratch/t/src/model" "$scratch/t/src/api" "$scratch/t/src/cli"
     grep -E '^hd_layer\(' "$here/CMakeLists.txt" >"$scratch/t/CMakeLists.txt"
+    mkdir -p "$scratch/t/scripts"
+    cp "$here/scripts/lint_shape.py" "$scratch/t/scripts/"
     printf '#include "core/a.h"\nint a;\n' >"$scratch/t/src/core/a.c"
     printf '#include "core/a.h"\n#include "model/m.h"\nint m;\n' >"$scratch/t/src/model/m.c"
     printf '#include "model/m.h"\n#include "api/api.h"\nint x;\n' >"$scratch/t/src/api/x.c"
@@ -53,6 +55,19 @@ expect 1 unknown-folder "src/misc is not a layer"
 tree
 printf 'void f(char *d) { strcpy(d, "x"); }\n' >>"$scratch/t/src/api/x.c"
 expect 1 banned-call "banned function"
+
+tree
+{
+    printf 'int long_one(void)\n{\n    int x = 0;\n'
+    for i in $(seq 1 125); do printf '    x += %d;\n' "$i"; done
+    printf '    return x;\n}\n'
+} >>"$scratch/t/src/api/x.c"
+expect 1 long-function "src/api/x.c:4: long_one() is 130 lines"
+
+tree
+printf 'int many(int a, int b, int c, int d, int e, int f, int g)\n{\n    return a + b + c + d + e + f + g;\n}\n' \
+    >>"$scratch/t/src/api/x.c"
+expect 1 many-parameters "many() takes 7 parameters"
 
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
