@@ -202,6 +202,7 @@ static void run_test(const struct hd_channel_rec *r, struct test_result *res)
         goto out;
     }
     hd_http_sync(&req, &resp);
+    hd_channel_scrub(ch, &resp);
     res->status = resp.status;
     struct hd_item_verdict items[1];
     memset(items, 0, sizeof(items));
@@ -447,8 +448,9 @@ void hd_api_channel_update(struct hd_api_call *c)
     }
     int send_test = normalise(obj);
     old = hd_json_parse(cur.json, strlen(cur.json), &err);
-    if (old != NULL) {
-        hd_channel_keep_secrets(obj, old);
+    if (old != NULL && hd_channel_keep_secrets(obj, old, &err) != HD_OK) {
+        hd_http_error(c->resp, 400, "%s", err.msg);
+        goto out;
     }
     struct hd_channel_rec in;
     if (record_of(c, obj, cur.managed_by, &text, &in) != HD_OK) {

@@ -31,6 +31,7 @@ void hd_channel_free(struct hd_channel *ch)
         ch->type->destroy(ch);
     }
     free(ch->ctx);
+    hd_channel_secrets_free(ch);
     hd_channel_common_clear(&ch->common);
     json_object_put(ch->options);
     free(ch->name);
@@ -116,6 +117,9 @@ static int channel_build(json_object *obj, int64_t id, int64_t version, struct h
     /* From here destroy runs on failure: it accepts a half-configured ctx. */
     ch->type = ty;
     rc = ty->configure(ch, options, err);
+    if (rc == HD_OK && hd_channel_secrets_collect(ch, obj) != HD_OK) {
+        rc = hd_err_set(err, HD_ENOMEM, "out of memory");
+    }
 out:
     if (rc != HD_OK) {
         hd_channel_free(ch);

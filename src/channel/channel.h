@@ -65,6 +65,10 @@ struct hd_channel {
      * useAck): > 0 enables the ack hooks below, and is how long an accepted
      * batch may stay unconfirmed before it is sent again. 0 = off. */
     long ack_timeout_ms;
+    /* The channel's secret values as they may come back in an answer
+     * (secrets.c): scrubbed by hd_channel_scrub. */
+    char **secrets;
+    size_t n_secrets;
 };
 
 struct hd_channel_type {
@@ -72,13 +76,15 @@ struct hd_channel_type {
     size_t ctx_size;
     size_t max_batch; /* events per request; 1 = one per event */
     /* The type's own option tables (STYLE "One table per fact"), each
-     * NULL-terminated and never NULL (registry.c checks them at start).
+     * NULL-terminated, NULL for none (registry.c checks them at start).
      * secret_options: options whose values are secrets, masked in answers
      * and kept when a PUT sends the mask back (secrets.c); a name ending in
      * HD_SECRET_EACH is an object every member value of which is a secret
-     * ("additionalHeaders.*"). url_options: the type's own options that
-     * hold a destination URL ("url", "privateChannelUrl", ...); the common
-     * ones (endpoint) are in hd_channel_common_url_options, written once. */
+     * ("additionalHeaders.*"); a URL option listed here is a URL that is
+     * itself the credential (Slack's url), masked whole. url_options: the
+     * type's own options that hold a destination URL ("url", ...); their
+     * userinfo and query values are masked; the common ones (endpoint) are
+     * in hd_channel_common_url_options, written once. */
     const char *const *secret_options;
     const char *const *url_options;
     /* Validates options and fills ch->ctx; err names the field ("options.url: ..."). */
@@ -138,9 +144,20 @@ void hd_channel_common_clear(struct hd_channel_common *c);
 /* Secrets (SPEC section 4): returns a deep copy of obj with secret values
  * replaced by "********". */
 json_object *hd_channel_mask_secrets(json_object *obj);
-/* In a new object (PUT body), every "********" at a secret position is
- * replaced by the value stored in old at the same path. */
-void hd_channel_keep_secrets(json_object *nobj, json_object *old);
+/* In a new object (PUT body), every "********" at a secret position (and a
+ * URL sent back masked as shown) is replaced by the value stored in old at
+ * the same path. HD_EINVAL, naming the secrets, when any was kept while the
+ * type or the scheme/host/port of a URL option changes: a secret goes only
+ * to the destination it was given for. */
+int hd_channel_keep_secrets(json_object *nobj, json_object *old, struct hd_err *err);
+/* Overwrites every secret of ch found in resp's body and error text with
+ * '*': what a sink answers is shown and logged, and a sink may echo what it
+ * was sent. */
+void hd_channel_scrub(const struct hd_channel *ch, struct hd_response *resp);
+/* Fills ch->secrets from the channel object (channel.c); freed by
+ * hd_channel_secrets_free. */
+int hd_channel_secrets_collect(struct hd_channel *ch, json_object *obj);
+void hd_channel_secrets_free(struct hd_channel *ch);
 #define HD_SECRET_MASK "********"
 #define HD_SECRET_EACH ".*" /* suffix in secret_options: every member of that object */
 

@@ -36,6 +36,8 @@ int hd_opt_str(json_object *obj, const char *prefix, const char *key, int requir
 int hd_opt_url(json_object *obj, const char *prefix, const char *key, int required, const char **out,
                struct hd_err *err);
 int hd_url_valid(const char *s);
+/* base64 of s[0..n) (RFC 4648, padded), malloc'd; NULL on ENOMEM. */
+char *hd_channel_base64(const char *s, size_t n);
 
 /* Object of header name -> string value; names are RFC 9110 tokens, values
  * carry no CR, LF or other control bytes (header injection). At most max
@@ -65,8 +67,5 @@ const struct hd_channel_type *const *hd_channel_types(size_t *n);
  * tables well formed (hd_channel_registry_check runs it on the built-in
  * table). */
 int hd_channel_registry_check_table(const struct hd_channel_type *const *t, size_t n, struct hd_err *err);
-
-/* An empty option table, for a type with no secret or URL option of its own. */
-extern const char *const hd_channel_no_options[];
 
 #endif

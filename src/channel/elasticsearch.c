@@ -124,15 +124,6 @@ static int put_pct(struct hd_buf *b, const char *s)
     return rc;
 }
 
-static char *b64(const char *s, size_t n)
-{
-    char *out = malloc(4 * ((n + 2) / 3) + 1);
-    if (out != NULL) {
-        EVP_EncodeBlock((unsigned char *)out, (const unsigned char *)s, (int)n);
-    }
-    return out;
-}
-
 /* Authorization from username/password (Basic) or apiKey. ES API keys are
  * sent as base64("id:api_key") (the "encoded" value of the create API key
  * answer); an "id:api_key" pair is encoded here. */
@@ -183,11 +174,11 @@ static int build_auth(struct es *e, json_object *options, struct hd_err *err)
     char *enc = NULL;
     if (user != NULL) {
         rc = hd_buf_printf(&b, "%s:%s", user, pass);
-        enc = rc == HD_OK ? b64(b.p, b.len) : NULL;
+        enc = rc == HD_OK ? hd_channel_base64(b.p, b.len) : NULL;
         hd_buf_reset(&b);
         rc = enc != NULL ? hd_buf_printf(&b, "Basic %s", enc) : HD_ENOMEM;
     } else if (strchr(key, ':') != NULL) {
-        enc = b64(key, strlen(key));
+        enc = hd_channel_base64(key, strlen(key));
         rc = enc != NULL ? hd_buf_printf(&b, "ApiKey %s", enc) : HD_ENOMEM;
     } else {
         for (const char *p = key; *p != '\0'; p++) {

@@ -798,10 +798,7 @@ const struct hd_channel_type hd_channel_email = {
     .name = "EMAIL",
     .ctx_size = sizeof(struct email),
     .max_batch = 1,
-    .secret_options = hd_channel_no_options,
-    .url_options = hd_channel_no_options,
     .configure = email_configure,
     .render = email_render,
     .classify = email_classify,
-    .destroy = NULL, /* the ctx holds only borrowed references */
 };

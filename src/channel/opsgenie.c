@@ -219,9 +219,7 @@ const struct hd_channel_type hd_channel_opsgenie = {
     .ctx_size = sizeof(struct opsgenie),
     .max_batch = 1,
     .secret_options = og_secrets,
-    .url_options = hd_channel_no_options,
     .configure = og_configure,
     .render = og_render,
     .classify = og_classify,
-    .destroy = NULL, /* the ctx holds only borrowed references */
 };

@@ -648,7 +648,6 @@ void hd_channel_common_clear(struct hd_channel_common *c)
 }
 
 const char *const hd_channel_common_url_options[] = {"endpoint", NULL};
-const char *const hd_channel_no_options[] = {NULL};
 
 int hd_channel_url_option(const struct hd_channel_type *t, const char *name)
 {

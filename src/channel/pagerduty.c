@@ -196,9 +196,7 @@ const struct hd_channel_type hd_channel_pagerduty = {
     .ctx_size = sizeof(struct pagerduty),
     .max_batch = 1,
     .secret_options = pd_secrets,
-    .url_options = hd_channel_no_options,
     .configure = pd_configure,
     .render = pd_render,
     .classify = pd_classify,
-    .destroy = NULL, /* the ctx holds only borrowed references */
 };

@@ -69,7 +69,7 @@ static int option_name_valid(const char *s, int each_ok)
 
 static int lists(const char *const *list, const char *name)
 {
-    for (size_t i = 0; list[i] != NULL; i++) {
+    for (size_t i = 0; list != NULL && list[i] != NULL; i++) {
         if (strcmp(list[i], name) == 0) {
             return 1;
         }
@@ -77,15 +77,11 @@ static int lists(const char *const *list, const char *name)
     return 0;
 }
 
-/* One option table of type t: present, names valid and unique. */
+/* One option table of type t (NULL: none): names valid and unique. */
 static int check_options(const struct hd_channel_type *t, const char *what, const char *const *list,
                          int each_ok, struct hd_err *err)
 {
-    if (list == NULL) {
-        return hd_err_set(err, HD_EINVAL, "channel type %s: %s is required (NULL-terminated, may be empty)",
-                          t->name, what);
-    }
-    for (size_t i = 0; list[i] != NULL; i++) {
+    for (size_t i = 0; list != NULL && list[i] != NULL; i++) {
         if (!option_name_valid(list[i], each_ok)) {
             return hd_err_set(err, HD_EINVAL, "channel type %s: %s[%zu] '%.64s' is not an option name",
                               t->name, what, i, list[i]);

@@ -245,16 +245,17 @@ static enum hd_verdict slack_classify(struct hd_channel *ch, const struct hd_res
 
 /* The webhook URL is itself the credential; masking it is for the URL
  * hardening (SPEC 4), not done yet: declared as URL options only. */
+/* The incoming-webhook URL is the credential (Slack: "keep it secret"): a
+ * secret and a URL option at once, masked whole (secrets.c). */
 static const char *const slack_urls[] = {"url", "privateChannelUrl", NULL};
 
 const struct hd_channel_type hd_channel_slack = {
     .name = "SLACK",
     .ctx_size = sizeof(struct slack),
     .max_batch = 1,
-    .secret_options = hd_channel_no_options,
+    .secret_options = slack_urls,
     .url_options = slack_urls,
     .configure = slack_configure,
     .render = slack_render,
     .classify = slack_classify,
-    .destroy = NULL, /* the ctx holds only borrowed references */
 };

@@ -488,7 +488,6 @@ const struct hd_channel_type hd_channel_sns = {
     .ctx_size = sizeof(struct sns),
     .max_batch = 1,
     .secret_options = sns_secrets,
-    .url_options = hd_channel_no_options,
     .configure = sns_configure,
     .render = sns_render,
     .classify = sns_classify,

@@ -185,9 +185,7 @@ const struct hd_channel_type hd_channel_victorops = {
     .ctx_size = sizeof(struct victorops),
     .max_batch = 1,
     .secret_options = vo_secrets,
-    .url_options = hd_channel_no_options,
     .configure = vo_configure,
     .render = vo_render,
     .classify = vo_classify,
-    .destroy = NULL, /* the ctx holds only borrowed references */
 };

@@ -96,5 +96,4 @@ const struct hd_channel_type hd_channel_webhook = {
     .configure = webhook_configure,
     .render = webhook_render,
     .classify = webhook_classify,
-    .destroy = NULL, /* the ctx holds only borrowed references */
 };

@@ -1004,3 +1004,48 @@ int hd_http_put_query(struct hd_buf *url, const char *name, const char *value)
     }
     return rc;
 }
+
+/* Copies a part of h into dst; HD_EINVAL when it is missing or too long. */
+static int url_part(CURLU *h, CURLUPart what, unsigned flags, char *dst, size_t dstsz)
+{
+    char *v = NULL;
+    if (curl_url_get(h, what, &v, flags) != CURLUE_OK || v == NULL) {
+        return HD_EINVAL;
+    }
+    int n = snprintf(dst, dstsz, "%s", v);
+    curl_free(v);
+    return n < 0 || (size_t)n >= dstsz ? HD_EINVAL : HD_OK;
+}
+
+int hd_url_origin(const char *url, struct hd_url_origin *o)
+{
+    char port[16];
+    memset(o, 0, sizeof(*o));
+    if (url == NULL || curl_ready() != HD_OK) {
+        return HD_EINVAL;
+    }
+    CURLU *h = curl_url();
+    if (h == NULL) {
+        return HD_ENOMEM;
+    }
+    int rc = curl_url_set(h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK ? HD_OK : HD_EINVAL;
+    if (rc == HD_OK) {
+        rc = url_part(h, CURLUPART_SCHEME, 0, o->scheme, sizeof(o->scheme));
+    }
+    if (rc == HD_OK) {
+        rc = url_part(h, CURLUPART_HOST, 0, o->host, sizeof(o->host));
+    }
+    if (rc == HD_OK && url_part(h, CURLUPART_PORT, CURLU_DEFAULT_PORT, port, sizeof(port)) == HD_OK) {
+        o->port = strtol(port, NULL, 10);
+    }
+    curl_url_cleanup(h);
+    for (char *p = o->host; rc == HD_OK && *p != '\0'; p++) {
+        *p = (char)tolower((unsigned char)*p);
+    }
+    size_t n = strlen(o->host);
+    if (rc == HD_OK && n >= 2 && o->host[0] == '[' && o->host[n - 1] == ']') {
+        memmove(o->host, o->host + 1, n - 2);
+        o->host[n - 2] = '\0';
+    }
+    return rc;
+}

@@ -156,6 +156,16 @@ int hd_http_put_escaped(struct hd_buf *out, const char *s);
  * '?', value percent-encoded (name is taken as it is). */
 int hd_http_put_query(struct hd_buf *url, const char *name, const char *value);
 
+/* Where a URL connects, as libcurl reads it: scheme, host (lower case, IPv6
+ * without brackets) and port (the scheme's default when absent). */
+struct hd_url_origin {
+    char scheme[16];
+    char host[256];
+    long port;
+};
+/* HD_OK, or HD_EINVAL when url is not an absolute URL libcurl would take. */
+int hd_url_origin(const char *url, struct hd_url_origin *o);
+
 /* Parses a Retry-After value (delta seconds or HTTP-date) to ms from now; -1 if bad. */
 int64_t hd_parse_retry_after(const char *v);
 

@@ -616,6 +616,7 @@ static void handle_done(struct hd_dispatcher *d)
         struct dchan *c = hd_dchan_find(d, r->channel_id);
         if (c != NULL && c->inflight == r) {
             c->inflight = NULL;
+            hd_channel_scrub(c->ch, &resp);
             hd_dchan_answer(d, c, r, &resp);
         } else {
             hd_log(HD_LOG_DEBUG, "channel id=%lld: answer dropped, channel deleted",

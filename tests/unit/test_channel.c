@@ -382,7 +382,7 @@ static void test_get_put_round_trip_keeps_secret(void **state)
     assert_non_null(put);
     json_object *opts = hd_json_path(put, "options");
     json_object_object_add(opts, "minSeverity", json_object_new_int(3));
-    hd_channel_keep_secrets(put, stored);
+    assert_int_equal(hd_channel_keep_secrets(put, stored, NULL), HD_OK);
     assert_string_equal(opt_str(put, "options.additionalHeaders.Authorization"), SPLUNK_AUTH);
     assert_int_equal(json_object_get_int(hd_json_path(put, "options.minSeverity")), 3);
     struct hd_err err = {0};
@@ -395,7 +395,7 @@ static void test_get_put_round_trip_keeps_secret(void **state)
     json_object *hdrs = hd_json_path(put, "options.additionalHeaders");
     json_object_object_add(hdrs, "Authorization", json_object_new_string("Splunk new-token"));
     json_object_object_add(hdrs, "X-Other", json_object_new_string(HD_SECRET_MASK));
-    hd_channel_keep_secrets(put, stored);
+    assert_int_equal(hd_channel_keep_secrets(put, stored, NULL), HD_OK);
     assert_string_equal(opt_str(put, "options.additionalHeaders.Authorization"), "Splunk new-token");
     assert_string_equal(opt_str(put, "options.additionalHeaders.X-Other"), HD_SECRET_MASK);
     json_object_put(put);
@@ -405,7 +405,7 @@ static void test_get_put_round_trip_keeps_secret(void **state)
         js("{\"options\":{\"token\":\"t\",\"nested\":{\"password\":\"p\"},\"list\":[{\"apiKey\":\"a0\"},"
            "{\"apiKey\":\"a1\"}],\"url\":\"http://x\"}}");
     json_object *masked = hd_channel_mask_secrets(old);
-    hd_channel_keep_secrets(masked, old);
+    assert_int_equal(hd_channel_keep_secrets(masked, old, NULL), HD_OK);
     char *c1 = fx_canonical(json_object_to_json_string(masked), strlen(json_object_to_json_string(masked)));
     char *c2 = fx_canonical(json_object_to_json_string(old), strlen(json_object_to_json_string(old)));
     assert_string_equal(c1, c2);
@@ -495,6 +495,115 @@ static int table_has(const char *const *list, const char *name)
     return 0;
 }
 
+/* URLs: Slack's is the credential (masked whole, for SLACK only); any other
+ * URL option keeps scheme, host and path and has userinfo and query values
+ * masked; sent back as shown, the stored URL is kept. */
+static void test_url_secrets(void **state)
+{
+    json_object *slack =
+        js("{\"type\":\"SLACK\",\"options\":{\"url\":\"https://hooks.slack.com/services/T0/B0/"
+           "XYZsecret\",\"privateChannelUrl\":\"https://hooks.slack.com/services/T0/B1/p\"}}");
+    json_object *m = hd_channel_mask_secrets(slack);
+    assert_string_equal(opt_str(m, "options.url"), HD_SECRET_MASK);
+    assert_string_equal(opt_str(m, "options.privateChannelUrl"), HD_SECRET_MASK);
+    assert_int_equal(hd_channel_keep_secrets(m, slack, NULL), HD_OK);
+    assert_string_equal(opt_str(m, "options.url"), "https://hooks.slack.com/services/T0/B0/XYZsecret");
+    json_object_put(m);
+
+    json_object *es =
+        js("{\"type\":\"ELASTICSEARCH\",\"options\":{\"url\":\"https://elastic:pw1234@es.local:9200/"
+           "x?token=abc123&pretty\",\"endpoint\":\"http://plain:8080/\"}}");
+    m = hd_channel_mask_secrets(es);
+    assert_string_equal(opt_str(m, "options.url"),
+                        "https://********@es.local:9200/x?token=********&********");
+    assert_string_equal(opt_str(m, "options.endpoint"), "http://plain:8080/"); /* nothing to hide */
+    assert_int_equal(hd_channel_keep_secrets(m, es, NULL), HD_OK);
+    assert_string_equal(opt_str(m, "options.url"),
+                        "https://elastic:pw1234@es.local:9200/x?token=abc123&pretty");
+    json_object_put(m);
+
+    /* A WEBHOOK url is not Slack's: readable, only its credentials masked. */
+    json_object *wh =
+        js("{\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://sink:9000/services/collector\"}}");
+    m = hd_channel_mask_secrets(wh);
+    assert_string_equal(opt_str(m, "options.url"), "http://sink:9000/services/collector");
+    json_object_put(m);
+    json_object_put(wh);
+    json_object_put(es);
+    json_object_put(slack);
+}
+
+/* A kept secret goes only where it was given for (SPEC 4). */
+static void test_kept_secret_stays_with_destination(void **state)
+{
+    static const char *const stored_text =
+        "{\"type\":\"WEBHOOK\",\"name\":\"splunk\",\"options\":{\"url\":\"http://somehost:9000/services/"
+        "collector/raw\",\"additionalHeaders\":{\"Authorization\":\"Splunk 2b8868fe\"}}}";
+    static const struct {
+        const char *put;
+        int rc;
+    } cases[] = {
+        /* another path on the same origin, or a default port written out: kept */
+        {"{\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://SOMEHOST:9000/other\",\"additionalHeaders\":{"
+         "\"Authorization\":\"********\"}}}",
+         HD_OK},
+        {"{\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://attacker/\",\"additionalHeaders\":{"
+         "\"Authorization\":\"********\"}}}",
+         HD_EINVAL},
+        {"{\"type\":\"WEBHOOK\",\"options\":{\"url\":\"https://somehost:9000/services/collector/raw\","
+         "\"additionalHeaders\":{\"Authorization\":\"********\"}}}",
+         HD_EINVAL},
+        {"{\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://somehost:9001/services/collector/raw\","
+         "\"additionalHeaders\":{\"Authorization\":\"********\"}}}",
+         HD_EINVAL},
+        {"{\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://somehost:9000/\",\"endpoint\":\"http://x/\","
+         "\"additionalHeaders\":{\"Authorization\":\"********\"}}}",
+         HD_EINVAL},
+        {"{\"type\":\"PAGER_DUTY\",\"options\":{\"url\":\"http://somehost:9000/services/collector/raw\","
+         "\"additionalHeaders\":{\"Authorization\":\"********\"}}}",
+         HD_EINVAL},
+        /* the secret sent again: the new host gets what the admin gave it */
+        {"{\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://attacker/\",\"additionalHeaders\":{"
+         "\"Authorization\":\"Splunk new\"}}}",
+         HD_OK},
+    };
+    json_object *stored = js(stored_text);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct hd_err err = {0};
+        json_object *put = js(cases[i].put);
+        assert_int_equal(hd_channel_keep_secrets(put, stored, &err), cases[i].rc);
+        if (cases[i].rc != HD_OK) {
+            assert_non_null(strstr(err.msg, "options.additionalHeaders.Authorization"));
+            assert_null(strstr(err.msg, "2b8868fe"));
+        }
+        json_object_put(put);
+    }
+    json_object_put(stored);
+}
+
+/* What a sink answers loses the channel's secrets, also in encoded forms. */
+static void test_scrub_answer(void **state)
+{
+    struct hd_err err = {0};
+    struct hd_channel *ch = hd_channel_new(
+        1, 1,
+        "{\"type\":\"ELASTICSEARCH\",\"name\":\"es\",\"options\":{\"url\":\"http://es:9200/"
+        "\",\"index\":\"i\","
+        "\"username\":\"elastic\",\"password\":\"hunter22\",\"additionalHeaders\":{\"X-Key\":\"k-9876\"}}}",
+        &err);
+    assert_non_null(ch);
+    struct hd_response resp;
+    hd_response_init(&resp);
+    const char *echo = "{\"seen\":\"Basic ZWxhc3RpYzpodW50ZXIyMg== k-9876 hunter22 fine\"}";
+    hd_buf_puts(&resp.body, echo);
+    snprintf(resp.error, sizeof(resp.error), "pw hunter22");
+    hd_channel_scrub(ch, &resp);
+    assert_string_equal(resp.body.p, "{\"seen\":\"Basic ************************ ****** ******** fine\"}");
+    assert_string_equal(resp.error, "pw ********");
+    hd_response_clear(&resp);
+    hd_channel_free(ch);
+}
+
 /* Each type's secret and URL tables (channel.h) are present and well formed,
  * and the start-up check refuses a malformed one. */
 static void test_option_tables_well_formed(void **state)
@@ -505,8 +614,6 @@ static void test_option_tables_well_formed(void **state)
     assert_true(n > 0);
     assert_int_equal(hd_channel_registry_check_table(types, n, &err), HD_OK);
     for (size_t i = 0; i < n; i++) {
-        assert_non_null(types[i]->secret_options);
-        assert_non_null(types[i]->url_options);
         if (!hd_channel_url_option(types[i], "endpoint")) {
             fail_msg("%s: endpoint (a common option) is not among its url_options", types[i]->name);
         }
@@ -514,8 +621,9 @@ static void test_option_tables_well_formed(void **state)
 
     /* The secrets masked are the union of the types' tables: exactly the
      * names SPEC 4 lists (plus SNS's sessionToken), nothing less. */
-    static const char *const spec[] = {"apiKey", "serviceKey",      "routingKey",   "password",
-                                       "token",  "secretAccessKey", "sessionToken", "additionalHeaders.*"};
+    static const char *const spec[] = {"apiKey", "serviceKey",       "routingKey",   "password",
+                                       "token",  "secretAccessKey",  "sessionToken", "additionalHeaders.*",
+                                       "url",    "privateChannelUrl"};
     size_t declared = 0;
     for (size_t s = 0; s < sizeof(spec) / sizeof(spec[0]); s++) {
         int found = 0;
@@ -527,7 +635,7 @@ static void test_option_tables_well_formed(void **state)
         }
     }
     for (size_t i = 0; i < n; i++) {
-        for (size_t j = 0; types[i]->secret_options[j] != NULL; j++) {
+        for (size_t j = 0; types[i]->secret_options != NULL && types[i]->secret_options[j] != NULL; j++) {
             declared++;
             int known = 0;
             for (size_t s = 0; s < sizeof(spec) / sizeof(spec[0]); s++) {
@@ -553,8 +661,6 @@ static void test_option_tables_well_formed(void **state)
         const char *const *urls;
         const char *msg;
     } bad[] = {
-        {NULL, endpoint, "channel type WEBHOOK: secret_options is required (NULL-terminated, may be empty)"},
-        {none, NULL, "channel type WEBHOOK: url_options is required (NULL-terminated, may be empty)"},
         {none, with_endpoint, "channel type WEBHOOK: url_options lists endpoint, a common option"},
         {none, twice, "channel type WEBHOOK: url_options lists url twice"},
         {spaced, endpoint, "channel type WEBHOOK: secret_options[0] 'api key' is not an option name"},
@@ -640,7 +746,7 @@ static void test_url_options_declared(void **state)
         }
         const char *const *declared[] = {types[i]->url_options, hd_channel_common_url_options};
         for (size_t l = 0; l < 2; l++) {
-            for (size_t u = 0; declared[l][u] != NULL; u++) {
+            for (size_t u = 0; declared[l] != NULL && declared[l][u] != NULL; u++) {
                 if (!reads_url(types[i]->name, sample, declared[l][u])) {
                     fail_msg("%s declares %s a URL option but accepts ftp:// in it", types[i]->name,
                              declared[l][u]);
@@ -661,6 +767,9 @@ int main(void)
         cmocka_unit_test(test_common_parse_untouched_on_error),
         cmocka_unit_test(test_mask_secrets),
         cmocka_unit_test(test_get_put_round_trip_keeps_secret),
+        cmocka_unit_test(test_url_secrets),
+        cmocka_unit_test(test_kept_secret_stays_with_destination),
+        cmocka_unit_test(test_scrub_answer),
         cmocka_unit_test(test_classify_http),
         cmocka_unit_test(test_test_event),
         cmocka_unit_test(test_option_tables_well_formed),
