@@ -151,6 +151,7 @@ int hd_api_init(struct hd_api *api, struct hd_store *st, struct hd_dispatcher *d
         return HD_ENOMEM;
     }
     api->max_backlog = cfg->max_backlog;
+    api->max_events = cfg->max_events_per_request;
     api->metrics_public = cfg->metrics_public;
     api->web_dir = NULL; /* set by the caller (borrowed) */
     api->ready = 0;      /* the caller sets it once the listener serves */
@@ -171,6 +172,7 @@ int hd_api_reconfigure(struct hd_api *api, const struct hd_config *cfg)
     api->tokens = t;
     api->n_tokens = n;
     api->max_backlog = cfg->max_backlog;
+    api->max_events = cfg->max_events_per_request;
     api->metrics_public = cfg->metrics_public;
     pthread_rwlock_unlock(&api->cfg_lock);
     free_tokens(old, old_n);
@@ -250,6 +252,7 @@ static int authorise(struct hd_api_call *c, enum access acc)
     struct hd_api *api = c->api;
     pthread_rwlock_rdlock(&api->cfg_lock);
     c->max_backlog = api->max_backlog;
+    c->max_events = api->max_events;
     /* checked: hd_api_check authorised these very headers already (one token
      * compare per request on the ingest path, not two). */
     if (acc == ACC_OPEN || (acc == ACC_METRICS && api->metrics_public) || c->req->checked) {

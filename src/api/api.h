@@ -22,6 +22,7 @@ struct hd_api {
     struct hd_token *tokens;   /* copies, owned */
     size_t n_tokens;
     int64_t max_backlog;
+    int64_t max_events; /* limits.maxEventsPerRequest */
     int metrics_public;
     const char *web_dir; /* dashboard assets, may be NULL */
     volatile int ready;  /* store open and serving */

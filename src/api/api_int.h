@@ -14,6 +14,7 @@ struct hd_api_call {
     struct hd_http_resp *resp;
     const char *arg;     /* the {id} path segment, "" if the route has none */
     int64_t max_backlog; /* snapshot under cfg_lock */
+    int64_t max_events;  /* limits.maxEventsPerRequest, likewise */
 };
 
 /* Parses the request body as one JSON value. On failure answers 400 (naming

@@ -254,6 +254,32 @@ static int ingest_defer(struct hd_api_call *c, struct hd_batch *b)
     return HD_OK;
 }
 
+/* 1 (and the 429 written) when the backlog plus the request's own events
+ * would pass limits.maxBacklog: checked before decoding (already over: no
+ * work) and after (a 900,000-event backlog does not take 200,000 more). */
+static int over_backlog(struct hd_api_call *c, int64_t events)
+{
+    char msg[160];
+    if (c->api->disp == NULL || c->max_backlog <= 0) {
+        return 0;
+    }
+    int64_t backlog = hd_dispatcher_backlog(c->api->disp);
+    if (backlog + events <= c->max_backlog) {
+        return 0;
+    }
+    if (events > 0) {
+        snprintf(msg, sizeof(msg),
+                 "backlog %lld + %lld events of this request is over limits.maxBacklog %lld: retry later",
+                 (long long)backlog, (long long)events, (long long)c->max_backlog);
+    } else {
+        snprintf(msg, sizeof(msg), "backlog %lld is over limits.maxBacklog %lld: retry later",
+                 (long long)backlog, (long long)c->max_backlog);
+    }
+    reject(c, 429, "backlog", msg);
+    hd_http_resp_header(c->resp, "Retry-After", "5");
+    return 1;
+}
+
 void hd_api_events_ingest(struct hd_api_call *c)
 {
     struct hd_api *api = c->api;
@@ -272,15 +298,8 @@ void hd_api_events_ingest(struct hd_api_call *c)
         hd_log(HD_LOG_INFO, "ingest rejected (415 content_type): %s", media);
         goto out;
     }
-    if (api->disp != NULL && c->max_backlog > 0) {
-        int64_t backlog = hd_dispatcher_backlog(api->disp);
-        if (backlog > c->max_backlog) {
-            snprintf(msg, sizeof(msg), "backlog %lld is over limits.maxBacklog %lld: retry later",
-                     (long long)backlog, (long long)c->max_backlog);
-            reject(c, 429, "backlog", msg);
-            hd_http_resp_header(c->resp, "Retry-After", "5");
-            goto out;
-        }
+    if (over_backlog(c, 0)) {
+        goto out;
     }
     const char *format = hd_http_query(c->req, "format");
     if (format != NULL && hd_decoder_find(format) == NULL) {
@@ -300,6 +319,7 @@ void hd_api_events_ingest(struct hd_api_call *c)
         reject(c, 400, "empty", "body: empty (send a JSON object, a JSON array or NDJSON)");
         goto out;
     }
+    b.limit = c->max_events > 0 ? (size_t)c->max_events : 0;
     int rc = hd_ingest_decode(c->req->body, c->req->body_len, media[0] ? media : NULL, format, &b, &err);
     if (rc == HD_ENOMEM) {
         hd_http_error(c->resp, 500, "out of memory");
@@ -307,6 +327,9 @@ void hd_api_events_ingest(struct hd_api_call *c)
     }
     if (rc != HD_OK) {
         reject(c, rc == HD_ETOOBIG ? 413 : 400, "decode", err.msg[0] ? err.msg : "cannot decode the body");
+        goto out;
+    }
+    if (over_backlog(c, (int64_t)b.n)) {
         goto out;
     }
     if (b.n > 0 && ingest_defer(c, &b) == HD_OK) {

@@ -30,6 +30,7 @@ struct hd_config {
     size_t n_tokens;
     int64_t max_body_bytes;         /* 10 MiB */
     int64_t max_backlog;            /* 1,000,000 */
+    int64_t max_events_per_request; /* 100,000: more in one request is 413 */
     int64_t max_connections;        /* 1,000: open connections, all clients together */
     int64_t max_connections_per_ip; /* 100 */
     int64_t header_timeout_ms;      /* 10 s: a request's headers must arrive in time */

@@ -434,6 +434,7 @@ struct ingest {
     const struct hd_decoder *forced; /* ?format=, or NULL: detect */
     int64_t recv_us;
     size_t ndocs;
+    size_t first;         /* out->n before this request */
     struct hd_jtape tape; /* reused by every document of the request */
     struct hd_batch *out;
     struct hd_err *err;
@@ -508,10 +509,76 @@ static const char *type_name(hd_jv v)
 }
 
 /* Parses body[start, start+n) as document number ++ndocs and decodes it. */
+/* out->limit (limits.maxEventsPerRequest): HD_ETOOBIG once the request
+ * holds more events, checked before each document is parsed (no work for a
+ * body that is already over) and after it (an Alertmanager notification
+ * yields several). */
+static int limit_error(struct ingest *in, size_t index, size_t start)
+{
+    char why[160];
+    snprintf(why, sizeof(why),
+             "more than limits.maxEventsPerRequest (%zu events in one request): split the body",
+             in->out->limit);
+    return doc_error(in, index, start, HD_ETOOBIG, why);
+}
+
+static int over_limit(struct ingest *in, size_t index, size_t start, size_t more)
+{
+    if (in->out->limit == 0 || in->out->n - in->first + more <= in->out->limit) {
+        return HD_OK;
+    }
+    return limit_error(in, index, start);
+}
+
+/* A body big enough to hold more documents than the limit (a document is
+ * at least "{}" and a separator) is counted first, without parsing, so that
+ * 10 MiB of tiny documents is refused before a single event is built:
+ * memory per request stays bounded by the limit, not by the body. */
+static int prescan_worth(const struct ingest *in)
+{
+    return in->out->limit > 0 && in->len / 3 > in->out->limit - (in->out->n - in->first);
+}
+
+static int ndjson_prescan(struct ingest *in, size_t i)
+{
+    size_t docs = 0;
+    while (prescan_worth(in) && i < in->len) {
+        const char *nl = memchr(in->body + i, '\n', in->len - i);
+        size_t eol = nl ? (size_t)(nl - in->body) : in->len;
+        size_t a = hd_json_skip_ws(in->body, eol, i);
+        if (a < eol && ++docs > in->out->limit) {
+            return limit_error(in, docs, a);
+        }
+        i = eol + 1;
+    }
+    return HD_OK;
+}
+
+/* i: the first element. A scan failure is left to the real parse to name. */
+static int array_prescan(struct ingest *in, size_t i)
+{
+    size_t docs = 0;
+    size_t end = 0;
+    while (prescan_worth(in) && i < in->len && hd_json_value_span(in->body, in->len, i, &end)) {
+        if (++docs > in->out->limit) {
+            return limit_error(in, docs, i);
+        }
+        i = hd_json_skip_ws(in->body, in->len, end);
+        if (i >= in->len || in->body[i] != ',') {
+            break;
+        }
+        i = hd_json_skip_ws(in->body, in->len, i + 1);
+    }
+    return HD_OK;
+}
+
 static int handle_doc(struct ingest *in, size_t start, size_t n)
 {
     size_t index = ++in->ndocs;
     struct hd_err perr = {0};
+    if (over_limit(in, index, start, 1) != HD_OK) {
+        return HD_ETOOBIG;
+    }
     const char *doc_p = in->body + start;
     int rc = hd_jt_parse(doc_p, n, &in->tape, &perr);
     if (rc != HD_OK) {
@@ -554,8 +621,9 @@ static int handle_doc(struct ingest *in, size_t start, size_t n)
         line_col(in->body, start, &line, &col);
         hd_err_set(in->err, rc, "document %zu (line %zu): %s", index, line,
                    derr.msg[0] ? derr.msg : hd_strerror(rc));
+        return rc;
     }
-    return rc;
+    return over_limit(in, index, start, 0);
 }
 
 /* Handles the value at start; on a scan failure the rest of the body is
@@ -577,6 +645,10 @@ static int handle_scanned(struct ingest *in, size_t start, size_t limit, size_t 
 
 static int split_ndjson(struct ingest *in, size_t i)
 {
+    int rc = ndjson_prescan(in, i);
+    if (rc != HD_OK) {
+        return rc;
+    }
     while (i < in->len) {
         const char *nl = memchr(in->body + i, '\n', in->len - i);
         size_t eol = nl ? (size_t)(nl - in->body) : in->len;
@@ -586,7 +658,7 @@ static int split_ndjson(struct ingest *in, size_t i)
             b--;
         }
         if (b > a) {
-            int rc = handle_doc(in, a, b - a);
+            rc = handle_doc(in, a, b - a);
             if (rc != HD_OK) {
                 return rc;
             }
@@ -605,6 +677,10 @@ static int split_array(struct ingest *in, size_t open)
             return body_error(in, i, "unexpected data after the JSON array");
         }
         return hd_err_set(in->err, HD_EINVAL, "empty array: no documents");
+    }
+    int prc = array_prescan(in, i);
+    if (prc != HD_OK) {
+        return prc;
     }
     for (;;) {
         if (i >= in->len) {
@@ -700,6 +776,7 @@ int hd_ingest_decode(const char *body, size_t len, const char *content_type, con
     struct ingest in = {.body = body, .len = len, .out = out, .err = err, .recv_us = hd_now_us()};
     size_t old_n = out->n;
     int rc;
+    in.first = old_n;
     hd_jt_init(&in.tape);
     if (format != NULL) {
         rc = find_format(format, &in.forced, err);

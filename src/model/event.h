@@ -47,6 +47,7 @@ struct hd_batch {
     struct hd_event *ev;
     size_t n;
     size_t cap;
+    size_t limit; /* 0: none; else hd_ingest_decode refuses a body of more events */
 };
 
 const char *hd_state_name(enum hd_state s);            /* "ACTIVE", "OK", "RESOLVED" */

@@ -459,6 +459,40 @@ static void test_all_or_nothing(void **state)
     hd_batch_free(&b);
 }
 
+/* limits.maxEventsPerRequest: counted per request (events already in the
+ * batch do not count), refused by the pre-count of a big body and by the
+ * count while decoding (an Alertmanager notification yields several). */
+static void test_event_limit(void **state)
+{
+    static const struct {
+        const char *body;
+        const char *ct;
+        size_t limit;
+        const char *doc;
+    } over[] = {
+        {"{\"a\":1}\n{\"a\":2}\n{\"a\":3}\n", "application/x-ndjson", 2, "document 3 (line 3)"},
+        {"[{},{},{},{},{},{},{},{}]", NULL, 2, "document 3"},                        /* pre-counted */
+        {"[{\"aaaaaaaaaaaaaaaaaa\":1},{\"b\":1},{\"c\":1}]", NULL, 2, "document 3"}, /* while decoding */
+    };
+    for (size_t i = 0; i < sizeof(over) / sizeof(over[0]); i++) {
+        struct hd_batch b;
+        struct hd_err err = {0};
+        hd_batch_init(&b);
+        fx_decode_ok("{\"name\":\"already here\"}", NULL, NULL, &b);
+        b.limit = over[i].limit;
+        assert_int_equal(hd_ingest_decode(over[i].body, strlen(over[i].body), over[i].ct, NULL, &b, &err),
+                         HD_ETOOBIG);
+        assert_int_equal(b.n, 1);
+        if (strstr(err.msg, over[i].doc) == NULL || strstr(err.msg, "limits.maxEventsPerRequest") == NULL) {
+            fail_msg("case %zu: %s", i, err.msg);
+        }
+        b.limit = 3;
+        assert_int_equal(hd_ingest_decode(over[i].body, strlen(over[i].body), over[i].ct, NULL, &b, &err),
+                         strstr(over[i].body, "{},{},{},{}") != NULL ? HD_ETOOBIG : HD_OK);
+        hd_batch_free(&b);
+    }
+}
+
 /* ------------------------------------------------------------ errors */
 
 static void test_errors(void **state)
@@ -702,6 +736,7 @@ int main(void)
         cmocka_unit_test(test_split_ndjson),
         cmocka_unit_test(test_split_single_and_stream),
         cmocka_unit_test(test_all_or_nothing),
+        cmocka_unit_test(test_event_limit),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_error_depth_and_binary),
         cmocka_unit_test(test_bad_input_names_document_and_field),
