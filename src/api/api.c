@@ -444,13 +444,18 @@ void hd_api_fail(struct hd_api_call *c, int rc, const struct hd_err *err, const 
 
 void hd_api_json(struct hd_api_call *c, int status, json_object *o)
 {
-    hd_buf_reset(&c->resp->body);
-    if (hd_json_append(o, &c->resp->body) != HD_OK) {
-        hd_http_error(c->resp, 500, "out of memory");
+    hd_api_json_resp(c->resp, status, o);
+}
+
+void hd_api_json_resp(struct hd_http_resp *resp, int status, json_object *o)
+{
+    hd_buf_reset(&resp->body);
+    if (hd_json_append(o, &resp->body) != HD_OK) {
+        hd_http_error(resp, 500, "out of memory");
         return;
     }
-    c->resp->status = status;
-    c->resp->content_type = "application/json";
+    resp->status = status;
+    resp->content_type = "application/json";
 }
 
 int64_t hd_api_parse_id(const char *s)

@@ -13,11 +13,13 @@
 #include "core/config.h"
 #include "net/http_server.h"
 #include "route/dispatcher.h"
+#include "route/tester.h"
 #include "store/store.h"
 
 struct hd_api {
     struct hd_store *st;
     struct hd_dispatcher *disp;
+    struct hd_tester *tester;  /* test notifications; set by the caller, may be NULL (tests answer 503) */
     pthread_rwlock_t cfg_lock; /* guards the token list and limits (SIGHUP) */
     struct hd_token *tokens;   /* copies, owned */
     size_t n_tokens;

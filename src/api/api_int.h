@@ -30,6 +30,8 @@ int hd_api_query_limit(struct hd_api_call *c, size_t def, size_t max, size_t *ou
 void hd_api_fail(struct hd_api_call *c, int rc, const struct hd_err *err, const char *what);
 /* Answers status with the compact serialization of o (o is not released). */
 void hd_api_json(struct hd_api_call *c, int status, json_object *o);
+/* The same for a deferred answer's resp. */
+void hd_api_json_resp(struct hd_http_resp *resp, int status, json_object *o);
 /* Parses a channel id path segment; 0 if not a positive integer. */
 int64_t hd_api_parse_id(const char *s);
 

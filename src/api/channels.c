@@ -154,81 +154,20 @@ void hd_api_channel_get(struct hd_api_call *c)
     hd_channel_rec_clear(&rec);
 }
 
-/* ---- test notifications ---- */
+/* ---- test notifications ----
+ *
+ * Sent by the tester (route/tester.h) on its own thread: the handler defers
+ * its answer and returns, so waiting for a slow sink holds no server thread.
+ * More than HD_TESTS_MAX tests at once are refused with 429. */
 
-struct test_result {
-    int delivered;
-    long status; /* sink's HTTP status, 0 if the transfer failed */
-    char error[384];
-    int64_t elapsed_ms;
+struct test_call {
+    struct hd_channel_rec rec;
+    struct hd_test_result res;
+    int rc; /* HD_OK: res holds the outcome; else the tester refused */
+    struct hd_http_async *h;
 };
 
-/* Copies at most max bytes of s into dst as printable ASCII on one line. */
-static void excerpt(char *dst, size_t dstsz, const char *s, size_t len, size_t max)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < len && i < max && j + 1 < dstsz; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        dst[j++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : ' ';
-    }
-    dst[j] = '\0';
-}
-
-/* Sends one synthetic test event through the channel's own renderer and
- * classifier, synchronously (the API thread may block). */
-static void run_test(const struct hd_channel_rec *r, struct test_result *res)
-{
-    struct hd_err err = {0};
-    struct hd_event ev;
-    struct hd_request req;
-    struct hd_response resp;
-    memset(&ev, 0, sizeof(ev));
-    memset(res, 0, sizeof(*res));
-    hd_request_init(&req);
-    hd_response_init(&resp);
-    int64_t t0 = hd_mono_ms();
-    struct hd_channel *ch = hd_channel_new(r->id, r->version, r->json, &err);
-    if (ch == NULL) {
-        snprintf(res->error, sizeof(res->error), "channel: %s", err.msg);
-        goto out;
-    }
-    if (hd_channel_test_event(ch, &ev) != HD_OK) {
-        snprintf(res->error, sizeof(res->error), "cannot build the test event");
-        goto out;
-    }
-    const struct hd_event *evs[1] = {&ev};
-    if (ch->type->render(ch, evs, 1, &req, &err) != HD_OK) {
-        snprintf(res->error, sizeof(res->error), "while rendering: %s", err.msg);
-        goto out;
-    }
-    hd_http_sync(&req, &resp);
-    hd_channel_scrub(ch, &resp);
-    res->status = resp.status;
-    struct hd_item_verdict items[1];
-    memset(items, 0, sizeof(items));
-    enum hd_verdict v =
-        ch->type->classify != NULL ? ch->type->classify(ch, &resp, 1, items) : hd_classify_http(&resp);
-    res->delivered = v == HD_VERDICT_DELIVERED;
-    if (!res->delivered) {
-        char body[201];
-        excerpt(body, sizeof(body), resp.body.p != NULL ? resp.body.p : "", resp.body.len, 200);
-        if (resp.status == 0) {
-            snprintf(res->error, sizeof(res->error), "%s", resp.error[0] ? resp.error : "transfer failed");
-        } else if (items[0].error[0] != '\0') {
-            snprintf(res->error, sizeof(res->error), "HTTP %ld: %s", resp.status, items[0].error);
-        } else {
-            snprintf(res->error, sizeof(res->error), "HTTP %ld%s%s", resp.status, body[0] ? " " : "", body);
-        }
-    }
-out:
-    res->elapsed_ms = hd_mono_ms() - t0;
-    hd_response_clear(&resp);
-    hd_request_clear(&req);
-    hd_event_clear(&ev);
-    hd_channel_free(ch);
-}
-
-static void log_test(const struct hd_channel_rec *r, const struct test_result *res)
+static void log_test(const struct hd_channel_rec *r, const struct hd_test_result *res)
 {
     if (res->delivered) {
         hd_log(HD_LOG_INFO, "channel id=%lld name=%s: test notification delivered (HTTP %ld, %lld ms)",
@@ -239,29 +178,59 @@ static void log_test(const struct hd_channel_rec *r, const struct test_result *r
     }
 }
 
-void hd_api_channel_test(struct hd_api_call *c)
+static void test_release(void *ud)
 {
-    struct hd_channel_rec rec;
-    if (load_channel(c, &rec) != HD_OK) {
+    struct test_call *tc = ud;
+    hd_channel_rec_clear(&tc->rec);
+    free(tc);
+}
+
+/* Tester thread: the outcome of a test whose answer is deferred. */
+static void test_done(void *ud, const struct hd_test_result *res)
+{
+    struct test_call *tc = ud;
+    tc->res = *res;
+    log_test(&tc->rec, res);
+    hd_http_async_done(tc->h); /* tc may be gone once this returns */
+}
+
+/* Tester thread: a test asked for by sendTestNotification (nobody waits). */
+static void test_logged(void *ud, const struct hd_test_result *res)
+{
+    struct test_call *tc = ud;
+    log_test(&tc->rec, res);
+    test_release(tc);
+}
+
+/* Composes the answer of POST .../test (server thread). */
+static void test_finish(void *ud, struct hd_http_resp *resp)
+{
+    struct test_call *tc = ud;
+    if (tc->rc == HD_OK && tc->res.cancelled) {
+        tc->rc = HD_ESHUTDOWN;
+    }
+    if (tc->rc != HD_OK) {
+        hd_http_error(resp, tc->rc == HD_EBUSY ? 429 : 503, "%s",
+                      tc->rc == HD_EBUSY ? "test notifications: too many at once, retry later"
+                                         : "test notifications: herald is stopping");
+        hd_http_resp_header(resp, "Retry-After", "5");
         return;
     }
-    struct test_result res;
-    run_test(&rec, &res);
-    log_test(&rec, &res);
+    const struct hd_test_result *res = &tc->res;
     json_object *r = json_object_new_object();
-    json_object_object_add(r, "delivered", json_object_new_boolean(res.delivered));
-    json_object_object_add(r, "status", json_object_new_int64(res.status));
-    if (!res.delivered) {
-        json_object_object_add(r, "error", json_object_new_string(res.error));
+    json_object_object_add(r, "delivered", json_object_new_boolean(res->delivered));
+    json_object_object_add(r, "status", json_object_new_int64(res->status));
+    if (!res->delivered) {
+        json_object_object_add(r, "error", json_object_new_string(res->error));
     }
-    json_object_object_add(r, "elapsedMs", json_object_new_int64(res.elapsed_ms));
+    json_object_object_add(r, "elapsedMs", json_object_new_int64(res->elapsed_ms));
     json_object *env = json_object_new_object();
     /* A failed test is 502 with Sysdig's error envelope so that scripts
      * (and the python client, which fails on >= 300) notice; the result
      * object rides along for the dashboard. */
-    if (!res.delivered) {
+    if (!res->delivered) {
         char msg[512];
-        snprintf(msg, sizeof(msg), "test notification failed: %s", res.error);
+        snprintf(msg, sizeof(msg), "test notification failed: %s", res->error);
         json_object *e = json_object_new_object();
         json_object_object_add(e, "reason", json_object_new_string(hd_http_reason(502)));
         json_object_object_add(e, "message", json_object_new_string(msg));
@@ -270,9 +239,44 @@ void hd_api_channel_test(struct hd_api_call *c)
         json_object_object_add(env, "errors", errs);
     }
     json_object_object_add(env, "result", r);
-    hd_api_json(c, res.delivered ? 200 : 502, env);
+    hd_api_json_resp(resp, res->delivered ? 200 : 502, env);
     json_object_put(env);
-    hd_channel_rec_clear(&rec);
+}
+
+/* Moves *rec into a new test_call (rec is left cleared). */
+static struct test_call *test_call_new(struct hd_channel_rec *rec)
+{
+    struct test_call *tc = calloc(1, sizeof(*tc));
+    if (tc != NULL) {
+        tc->rec = *rec;
+        memset(rec, 0, sizeof(*rec));
+    }
+    return tc;
+}
+
+void hd_api_channel_test(struct hd_api_call *c)
+{
+    struct hd_channel_rec rec;
+    if (load_channel(c, &rec) != HD_OK) {
+        return;
+    }
+    struct test_call *tc = test_call_new(&rec);
+    if (tc == NULL) {
+        hd_channel_rec_clear(&rec);
+        hd_http_error(c->resp, 500, "out of memory");
+        return;
+    }
+    tc->h = hd_http_defer(c->req, test_finish, test_release, tc);
+    if (tc->h == NULL) {
+        test_release(tc);
+        hd_http_error(c->resp, 503, "test notifications: herald is stopping");
+        return;
+    }
+    tc->rc =
+        c->api->tester != NULL ? hd_tester_submit(c->api->tester, &tc->rec, test_done, tc) : HD_ESHUTDOWN;
+    if (tc->rc != HD_OK) {
+        hd_http_async_done(tc->h); /* answered by test_finish */
+    }
 }
 
 /* ---- create / update ---- */
@@ -357,15 +361,28 @@ static void after_change(struct hd_api_call *c)
     }
 }
 
-static void maybe_test(const struct hd_channel_rec *r, int send_test)
+/* Its outcome goes to the log only: the channel is stored whatever it is,
+ * and the POST/PUT does not wait for the sink. */
+static void maybe_test(struct hd_api_call *c, const struct hd_channel_rec *r, int send_test)
 {
+    struct hd_channel_rec copy = {.id = r->id, .version = r->version};
     if (!send_test) {
         return;
     }
-    /* Its failure does not fail the POST/PUT: the channel is stored. */
-    struct test_result res;
-    run_test(r, &res);
-    log_test(r, &res);
+    copy.name = hd_strdup(r->name);
+    copy.json = hd_strdup(r->json);
+    struct test_call *tc = copy.name != NULL && copy.json != NULL ? test_call_new(&copy) : NULL;
+    int rc = tc == NULL               ? HD_ENOMEM
+             : c->api->tester != NULL ? hd_tester_submit(c->api->tester, &tc->rec, test_logged, tc)
+                                      : HD_ESHUTDOWN;
+    if (rc != HD_OK) {
+        hd_log(HD_LOG_WARN, "channel id=%lld name=%s: test notification not sent: %s", (long long)r->id,
+               r->name, rc == HD_EBUSY ? "too many at once" : hd_strerror(rc));
+        hd_channel_rec_clear(&copy);
+        if (tc != NULL) {
+            test_release(tc);
+        }
+    }
 }
 
 /* A POST or PUT stored r: the dispatcher reloads, the test notification asked
@@ -373,7 +390,7 @@ static void maybe_test(const struct hd_channel_rec *r, int send_test)
 static void answer_stored(struct hd_api_call *c, int status, const struct hd_channel_rec *r, int send_test)
 {
     after_change(c);
-    maybe_test(r, send_test);
+    maybe_test(c, r, send_test);
     answer_one(c, status, r);
 }
 

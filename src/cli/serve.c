@@ -339,6 +339,7 @@ struct serve {
     sigset_t sigs; /* blocked in every thread; this one waits for them */
     struct hd_store *st;
     struct hd_dispatcher *disp;
+    struct hd_tester *tester;
     struct hd_watcher *k8s_watch;
     struct hd_watcher *docker_watch;
     struct hd_api api;
@@ -420,6 +421,7 @@ static int serve_listen(struct serve *s, struct hd_err *err)
         return HD_EIO;
     }
     s->api_ok = 1;
+    s->api.tester = s->tester;
     resolve_web_dir(&s->cfg, s->web_dir, sizeof(s->web_dir));
     s->api.web_dir = s->web_dir[0] != '\0' ? s->web_dir : NULL;
     hd_log(HD_LOG_INFO, "dashboard: %s",
@@ -473,6 +475,11 @@ static int serve_start(struct serve *s)
     s->disp = hd_dispatcher_new(s->st, &dc, &err);
     if (s->disp == NULL || hd_dispatcher_start(s->disp) != HD_OK) {
         hd_log(HD_LOG_ERROR, "while starting the dispatcher: %s", err.msg);
+        return HD_EIO;
+    }
+    s->tester = hd_tester_new(HD_TESTS_MAX, &err);
+    if (s->tester == NULL || hd_tester_start(s->tester) != HD_OK) {
+        hd_log(HD_LOG_ERROR, "while starting the test notifications: %s", err.msg);
         return HD_EIO;
     }
     if (start_watchers(&s->cfg, s->st, s->disp, &s->k8s_watch, &s->docker_watch, &err) != HD_OK) {
@@ -552,7 +559,9 @@ static void serve_stop(struct serve *s, int status)
         s->api.ready = 0;
         hd_http_server_quiesce(s->srv);
     }
+    hd_tester_stop(s->tester); /* answers the tests that wait: the server waits for them */
     hd_http_server_stop(s->srv);
+    hd_tester_free(s->tester);
     hd_watcher_stop(s->k8s_watch);
     hd_watcher_stop(s->docker_watch);
     if (s->disp != NULL) {

@@ -80,6 +80,7 @@ struct fx {
     struct hd_config cfg;
     struct hd_store *st;
     struct hd_api api;
+    struct hd_tester *tester;
     struct hd_http_server *srv;
     uint16_t port;
     struct sink sink;
@@ -176,6 +177,10 @@ static int setup(void **state)
     assert_non_null(f->st);
     assert_int_equal(hd_api_init(&f->api, f->st, (struct hd_dispatcher *)&f->fake_disp, &f->cfg), HD_OK);
     f->api.ready = 1;
+    f->tester = hd_tester_new(HD_TESTS_MAX, &err);
+    assert_non_null(f->tester);
+    assert_int_equal(hd_tester_start(f->tester), HD_OK);
+    f->api.tester = f->tester;
     struct hd_http_server_opts o = {.listen = "127.0.0.1:0", .max_body = 1 << 20};
     f->srv = hd_http_server_start(&o, hd_api_handle, &f->api, &err);
     assert_non_null(f->srv);
@@ -193,10 +198,20 @@ static int setup(void **state)
     return 0;
 }
 
+static int sink_requests(struct fx *f)
+{
+    pthread_mutex_lock(&f->sink.mu);
+    int n = f->sink.requests;
+    pthread_mutex_unlock(&f->sink.mu);
+    return n;
+}
+
 static int teardown(void **state)
 {
     struct fx *f = *state;
+    hd_tester_stop(f->tester);
     hd_http_server_stop(f->srv);
+    hd_tester_free(f->tester);
     hd_http_server_stop(f->sink.srv);
     hd_api_destroy(&f->api);
     hd_store_close(f->st);
@@ -403,7 +418,11 @@ static void test_channel_validation_and_send_test(void **state)
 
     /* sendTestNotification inside options: one test after storing, stored as false. */
     int64_t id = create_channel(f, "with-test", ",\"sendTestNotification\":true");
-    assert_int_equal(f->sink.requests, 1);
+    /* sent by the tester's thread, after the answer: wait for it (bounded) */
+    for (int i = 0; i < 500 && sink_requests(f) < 1; i++) {
+        usleep(10000);
+    }
+    assert_int_equal(sink_requests(f), 1);
     char path[128];
     snprintf(path, sizeof(path), "/api/notificationChannels/%lld", (long long)id);
     r = call(f, "GET", path, "admintoken", NULL, NULL);
