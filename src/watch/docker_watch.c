@@ -37,6 +37,7 @@
 #define DK_MAX_CHUNK_ITEMS 256  /* objects per durable append */
 #define DK_MAX_SMALL_BODY 65536 /* /_ping, /version */
 #define DK_GET_TIMEOUT_MS 15000L
+#define NS_PER_S 1000000000LL
 
 enum dk_outcome { DK_OK, DK_ERROR, DK_RENEGOTIATE, DK_STOP };
 
@@ -201,7 +202,8 @@ int hd_docker_watch_line(const char *p, size_t n, json_object **root, int64_t *t
     }
     int64_t tn = 0, ts = 0;
     if (!hd_json_get_i64(o, "timeNano", &tn) && hd_json_get_i64(o, "time", &ts)) {
-        tn = ts * 1000000000LL;
+        /* Seconds beyond 2262 (or before 1678) have no int64 nanoseconds: no time. */
+        tn = ts > INT64_MAX / NS_PER_S || ts < INT64_MIN / NS_PER_S ? 0 : ts * NS_PER_S;
     }
     *root = o;
     *time_ns = tn;

@@ -261,7 +261,7 @@ void hd_k8s_line_clear(struct hd_k8s_line *l); /* puts line, zeroes l */
 
 /* One Docker /events value (an EventMessage): *root (owned by the caller)
  * is the parsed object, *time_ns its timeNano, else its time in seconds as
- * nanoseconds, else 0. HD_EINVAL, err naming why, if it is not a JSON
+ * nanoseconds (0 when that does not fit in 64 bits), else 0. HD_EINVAL, err naming why, if it is not a JSON
  * object; the out-parameters are written only on success. */
 int hd_docker_watch_line(const char *p, size_t n, json_object **root, int64_t *time_ns, struct hd_err *err);
 

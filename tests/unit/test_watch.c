@@ -309,6 +309,21 @@ static void test_docker_watch_line(void **state)
     assert_int_equal(tn, 0);
     json_object_put(root);
 
+    /* seconds whose nanoseconds overflow int64 (fuzz_docker_watch found the
+     * multiplication's undefined behaviour): no usable time */
+    const char *far = "{\"status\":\"create\",\"time\":17957101587}";
+    assert_int_equal(hd_docker_watch_line(far, strlen(far), &root, &tn, &err), HD_OK);
+    assert_int_equal(tn, 0);
+    json_object_put(root);
+    const char *past = "{\"time\":-9223372037}";
+    assert_int_equal(hd_docker_watch_line(past, strlen(past), &root, &tn, &err), HD_OK);
+    assert_int_equal(tn, 0);
+    json_object_put(root);
+    const char *last = "{\"time\":9223372036}"; /* 2262-04-11: the last second that fits */
+    assert_int_equal(hd_docker_watch_line(last, strlen(last), &root, &tn, &err), HD_OK);
+    assert_int_equal(tn, 9223372036000000000LL);
+    json_object_put(root);
+
     /* not an object: nothing written */
     root = NULL;
     tn = -1;
