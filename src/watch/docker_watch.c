@@ -37,6 +37,7 @@
 #define DK_MAX_CHUNK_ITEMS 256  /* objects per durable append */
 #define DK_MAX_SMALL_BODY 65536 /* /_ping, /version */
 #define DK_GET_TIMEOUT_MS 15000L
+#define NS_PER_S 1000000000LL
 
 enum dk_outcome { DK_OK, DK_ERROR, DK_RENEGOTIATE, DK_STOP };
 
@@ -188,6 +189,27 @@ static int flush_lines(struct hd_watcher *w)
     return HD_OK;
 }
 
+int hd_docker_watch_line(const char *p, size_t n, json_object **root, int64_t *time_ns, struct hd_err *err)
+{
+    json_object *o = hd_json_parse(p, n, err);
+    if (o == NULL) {
+        return HD_EINVAL;
+    }
+    if (!json_object_is_type(o, json_type_object)) {
+        hd_err_set(err, HD_EINVAL, "got a JSON %s", json_type_to_name(json_object_get_type(o)));
+        json_object_put(o);
+        return HD_EINVAL;
+    }
+    int64_t tn = 0, ts = 0;
+    if (!hd_json_get_i64(o, "timeNano", &tn) && hd_json_get_i64(o, "time", &ts)) {
+        /* Seconds beyond 2262 (or before 1678) have no int64 nanoseconds: no time. */
+        tn = ts > INT64_MAX / NS_PER_S || ts < INT64_MIN / NS_PER_S ? 0 : ts * NS_PER_S;
+    }
+    *root = o;
+    *time_ns = tn;
+    return HD_OK;
+}
+
 static int on_event(void *ctx, const char *p, size_t n)
 {
     struct hd_watcher *w = ctx;
@@ -200,18 +222,14 @@ static int on_event(void *ctx, const char *p, size_t n)
             return rc;
         }
     }
-    json_object *root = hd_json_parse(p, n, &err);
-    if (root == NULL || !json_object_is_type(root, json_type_object)) {
-        hd_log(HD_LOG_WARN, "input=docker: an event is not a JSON object: %s", root == NULL ? err.msg : "");
-        json_object_put(root);
+    json_object *root = NULL;
+    int64_t tn = 0;
+    if (hd_docker_watch_line(p, n, &root, &tn, &err) != HD_OK) {
+        hd_log(HD_LOG_WARN, "input=docker: an event is not a JSON object: %s", err.msg);
         hd_metrics_add(w->type->dropped_metric, "reason=\"invalid\"", 1);
         return HD_OK; /* one bad line does not cost the stream */
     }
     hd_metrics_add("herald_docker_events_seen_total", "", 1);
-    int64_t tn = 0, ts = 0;
-    if (!hd_json_get_i64(root, "timeNano", &tn) && hd_json_get_i64(root, "time", &ts)) {
-        tn = ts * 1000000000LL;
-    }
     if (tn > d->queued_newest) {
         d->queued_newest = tn;
     }

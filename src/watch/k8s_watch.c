@@ -40,9 +40,9 @@
 #define K8S_STATE_KEY "kubernetes.resourceVersion"
 #define K8S_LIST_LIMIT 500
 #define K8S_LIST_TIMEOUT_MS 120000L
-#define K8S_MAX_OBJECT (4u << 20) /* one watch line; Events are a few KB */
-#define K8S_MAX_LIST (64u << 20)  /* one list page of 500 */
-#define K8S_RV_MAX 128
+#define K8S_MAX_OBJECT (4u << 20)      /* one watch line; Events are a few KB */
+#define K8S_MAX_LIST (64u << 20)       /* one list page of 500 */
+#define K8S_RV_MAX HD_WATCH_RESUME_MAX /* the resourceVersion is the resume point */
 #define K8S_TOKEN_MAX 8192
 #define K8S_STORE_SLICE 64 /* objects per durable append */
 
@@ -326,22 +326,69 @@ static enum k8s_outcome do_list(struct hd_watcher *w)
     return res;
 }
 
+/* ---- one watch line (pure) ------------------------------------------------ */
+
+int hd_k8s_watch_line(const char *p, size_t n, struct hd_k8s_line *out, struct hd_err *err)
+{
+    memset(out, 0, sizeof(*out));
+    json_object *line = hd_json_parse(p, n, err);
+    json_object *obj = NULL;
+    const char *type = line != NULL ? hd_json_get_str(line, "type") : NULL;
+    if (type == NULL || !json_object_object_get_ex(line, "object", &obj) ||
+        !json_object_is_type(obj, json_type_object)) {
+        if (line != NULL) {
+            hd_err_set(err, HD_EINVAL, "no type/object");
+        }
+        json_object_put(line);
+        return HD_EINVAL;
+    }
+    out->line = line;
+    out->type = type;
+    out->object = obj;
+    if (strcmp(type, "ERROR") == 0) {
+        out->kind = HD_K8S_LINE_ERROR;
+        hd_json_get_i64(obj, "code", &out->code);
+        out->reason = hd_json_get_str(obj, "reason");
+        out->message = hd_json_get_str(obj, "message");
+        out->expired = out->code == 410 || (out->reason != NULL && (strcmp(out->reason, "Expired") == 0 ||
+                                                                    strcmp(out->reason, "Gone") == 0));
+        return HD_OK;
+    }
+    set_rv(out->rv, obj);
+    if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
+        out->kind = HD_K8S_LINE_EVENT;
+        if (!hd_json_member_span(p, n, "object", &out->raw, &out->raw_len)) {
+            out->raw = NULL;
+            out->raw_len = 0;
+        }
+    } else if (strcmp(type, "DELETED") == 0) {
+        out->kind = HD_K8S_LINE_DELETED;
+    } else if (strcmp(type, "BOOKMARK") == 0) {
+        out->kind = HD_K8S_LINE_BOOKMARK;
+    } else {
+        out->kind = HD_K8S_LINE_OTHER;
+    }
+    return HD_OK;
+}
+
+void hd_k8s_line_clear(struct hd_k8s_line *l)
+{
+    json_object_put(l->line);
+    memset(l, 0, sizeof(*l));
+}
+
 /* ---- watch --------------------------------------------------------------- */
 
 /* An ERROR watch event: 410 (or reason Expired / Gone) means RV expired. */
-static void on_error_event(struct k8s *k, json_object *obj)
+static void on_error_event(struct k8s *k, const struct hd_k8s_line *l)
 {
-    int64_t code = 0;
-    hd_json_get_i64(obj, "code", &code);
-    const char *reason = hd_json_get_str(obj, "reason");
-    const char *msg = hd_json_get_str(obj, "message");
-    if (code == 410 || (reason != NULL && (strcmp(reason, "Expired") == 0 || strcmp(reason, "Gone") == 0))) {
+    if (l->expired) {
         hd_log(HD_LOG_INFO, "input=kubernetes: resourceVersion %s expired (%s), listing again", k->rv,
-               msg != NULL ? msg : "410");
+               l->message != NULL ? l->message : "410");
         k->expired = 1;
     } else {
-        hd_log(HD_LOG_WARN, "input=kubernetes: the watch answered an error %lld %s: %s", (long long)code,
-               reason != NULL ? reason : "", msg != NULL ? msg : "");
+        hd_log(HD_LOG_WARN, "input=kubernetes: the watch answered an error %lld %s: %s", (long long)l->code,
+               l->reason != NULL ? l->reason : "", l->message != NULL ? l->message : "");
         k->failed = 1;
     }
 }
@@ -353,44 +400,44 @@ static int on_line(void *ctx, const char *p, size_t n)
     struct hd_watcher *w = ctx;
     struct k8s *k = impl_of(w);
     struct hd_err err = {0};
+    struct hd_k8s_line l;
+    int rc = HD_OK;
     k->got_data = 1;
-    json_object *line = hd_json_parse(p, n, &err);
-    json_object *obj = NULL;
-    const char *type = line != NULL ? hd_json_get_str(line, "type") : NULL;
-    if (type == NULL || !json_object_object_get_ex(line, "object", &obj) ||
-        !json_object_is_type(obj, json_type_object)) {
-        hd_log(HD_LOG_WARN, "input=kubernetes: a watch line is not a watch event: %s",
-               line == NULL ? err.msg : "no type/object");
-        json_object_put(line);
+    if (hd_k8s_watch_line(p, n, &l, &err) != HD_OK) {
+        hd_log(HD_LOG_WARN, "input=kubernetes: a watch line is not a watch event: %s", err.msg);
         k->failed = 1;
         return HD_EINVAL;
     }
-    if (strcmp(type, "ERROR") == 0) {
-        on_error_event(k, obj);
-        json_object_put(line);
-        return HD_EINVAL;
+    if (l.kind != HD_K8S_LINE_ERROR && l.rv[0] != '\0') {
+        memcpy(k->chunk_rv, l.rv, sizeof(k->chunk_rv));
     }
-    set_rv(k->chunk_rv, obj);
-    if (strcmp(type, "ADDED") == 0 || strcmp(type, "MODIFIED") == 0) {
+    switch (l.kind) {
+    case HD_K8S_LINE_ERROR:
+        on_error_event(k, &l);
+        rc = HD_EINVAL;
+        break;
+    case HD_K8S_LINE_EVENT:
         hd_metrics_add("herald_k8s_events_seen_total", "", 1);
-        const char *op = NULL;
-        size_t on = 0;
-        if (!hd_json_member_span(p, n, "object", &op, &on)) {
-            json_object_put(line);
+        if (l.raw == NULL) {
             k->failed = 1;
-            return HD_EINVAL;
+            rc = HD_EINVAL;
+            break;
         }
-        return hd_watch_queue_add(&k->q, line, obj, op, on);
-    }
-    if (strcmp(type, "DELETED") == 0) {
+        rc = hd_watch_queue_add(&k->q, l.line, l.object, l.raw, l.raw_len);
+        l.line = NULL; /* the queue took it, also on failure */
+        break;
+    case HD_K8S_LINE_DELETED:
         /* An Event is deleted when its TTL expires: not an occurrence. */
         hd_metrics_add("herald_k8s_events_seen_total", "", 1);
         hd_metrics_add("herald_k8s_events_dropped_total", "reason=\"deleted\"", 1);
-    } else if (strcmp(type, "BOOKMARK") != 0) {
-        hd_log(HD_LOG_DEBUG, "input=kubernetes: ignoring a watch event of type %s", type);
+        break;
+    case HD_K8S_LINE_BOOKMARK: break;
+    case HD_K8S_LINE_OTHER:
+        hd_log(HD_LOG_DEBUG, "input=kubernetes: ignoring a watch event of type %s", l.type);
+        break;
     }
-    json_object_put(line);
-    return HD_OK;
+    hd_k8s_line_clear(&l);
+    return rc;
 }
 
 /* Stores what the chunk queued, then advances RV. */

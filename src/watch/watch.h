@@ -223,6 +223,48 @@ void hd_watch_queue_free(struct hd_watch_queue *q);
  * then nothing of q may be taken as stored). */
 int hd_watcher_flush(struct hd_watcher *w, struct hd_watch_queue *q, size_t slice);
 
+/* ---- one line of a watch stream (pure: bytes in, no I/O) ------------------
+ *
+ * What the watchers do with one value the framer cut from the stream, apart
+ * from logging, metrics and queueing: unit-test and fuzz targets
+ * (tests/fuzz/fuzz_watch.c). */
+
+enum hd_k8s_line_kind {
+    HD_K8S_LINE_EVENT,    /* ADDED or MODIFIED: an occurrence to store */
+    HD_K8S_LINE_DELETED,  /* the Event's TTL expired: not an occurrence */
+    HD_K8S_LINE_BOOKMARK, /* only moves the resourceVersion */
+    HD_K8S_LINE_ERROR,    /* object is a Status */
+    HD_K8S_LINE_OTHER     /* a type we do not know: ignored */
+};
+
+/* One Kubernetes watch line {"type": T, "object": {...}}. */
+struct hd_k8s_line {
+    json_object *line; /* owned: the parsed line (hd_k8s_line_clear puts it) */
+    const char *type;  /* borrowed from line */
+    enum hd_k8s_line_kind kind;
+    json_object *object; /* borrowed from line */
+    /* EVENT: the exact bytes of the object inside the line; NULL if they
+     * cannot be found (the line is then unusable) */
+    const char *raw;
+    size_t raw_len;
+    /* not ERROR: the object's metadata.resourceVersion, "" if none or too long */
+    char rv[HD_WATCH_RESUME_MAX];
+    /* ERROR: the Status; expired when it says 410 (code, or reason Expired / Gone) */
+    int64_t code;
+    const char *reason, *message; /* borrowed from line; NULL if absent */
+    int expired;
+};
+/* Parses the line p[0..n) into *out (zeroed first). HD_EINVAL, err naming
+ * why, if it is not a watch event (not JSON, no type, no object). */
+int hd_k8s_watch_line(const char *p, size_t n, struct hd_k8s_line *out, struct hd_err *err);
+void hd_k8s_line_clear(struct hd_k8s_line *l); /* puts line, zeroes l */
+
+/* One Docker /events value (an EventMessage): *root (owned by the caller)
+ * is the parsed object, *time_ns its timeNano, else its time in seconds as
+ * nanoseconds (0 when that does not fit in 64 bits), else 0. HD_EINVAL, err naming why, if it is not a JSON
+ * object; the out-parameters are written only on success. */
+int hd_docker_watch_line(const char *p, size_t n, json_object **root, int64_t *time_ns, struct hd_err *err);
+
 /* Next backoff: *cur doubled up to max, with +-25 % jitter; returns the
  * delay to wait now. *cur = 0 starts at initial. */
 int64_t hd_watch_backoff(int64_t *cur, int64_t initial, int64_t max);

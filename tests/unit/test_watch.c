@@ -1,7 +1,7 @@
 /* test_watch.c - the watchers' pure parts: the JSON stream framer (values
  * cut anywhere across chunks, NDJSON, json-seq, pretty-printed), the exact
- * byte spans of a member and of array elements, the backoff, and the
- * per-chunk queue. */
+ * byte spans of a member and of array elements, the backoff, the
+ * per-chunk queue, and the parsers of one Kubernetes / Docker watch line. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -185,13 +185,170 @@ static void test_queue_and_helpers(void **state)
     free(b);
 }
 
+/* Parses line (a C string) as a watch line; the result must be HD_OK. */
+static void k8s_line(const char *line, struct hd_k8s_line *l)
+{
+    struct hd_err err = {0};
+    assert_int_equal(hd_k8s_watch_line(line, strlen(line), l, &err), HD_OK);
+    assert_non_null(l->line);
+    assert_non_null(l->object);
+}
+
+static void test_k8s_watch_line(void **state)
+{
+    (void)state;
+    struct hd_k8s_line l;
+    /* ADDED: the object's exact bytes (spacing kept), its resourceVersion */
+    const char *added =
+        "{\"type\":\"ADDED\",\"object\": {\"metadata\":{\"resourceVersion\":\"12\"}, \"n\":1} }";
+    k8s_line(added, &l);
+    assert_int_equal(l.kind, HD_K8S_LINE_EVENT);
+    assert_string_equal(l.type, "ADDED");
+    assert_ptr_equal(l.raw, strstr(added, "{\"metadata\""));
+    assert_int_equal(l.raw_len, strlen("{\"metadata\":{\"resourceVersion\":\"12\"}, \"n\":1}"));
+    assert_string_equal(l.rv, "12");
+    hd_k8s_line_clear(&l);
+    assert_null(l.line);
+
+    k8s_line("{\"object\":{},\"type\":\"MODIFIED\"}", &l);
+    assert_int_equal(l.kind, HD_K8S_LINE_EVENT);
+    assert_memory_equal(l.raw, "{}", 2);
+    assert_string_equal(l.rv, "");
+    hd_k8s_line_clear(&l);
+
+    k8s_line("{\"type\":\"DELETED\",\"object\":{\"metadata\":{\"resourceVersion\":\"13\"}}}", &l);
+    assert_int_equal(l.kind, HD_K8S_LINE_DELETED);
+    assert_null(l.raw);
+    assert_string_equal(l.rv, "13");
+    hd_k8s_line_clear(&l);
+
+    k8s_line("{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"14\"}}}", &l);
+    assert_int_equal(l.kind, HD_K8S_LINE_BOOKMARK);
+    assert_string_equal(l.rv, "14");
+    hd_k8s_line_clear(&l);
+
+    k8s_line("{\"type\":\"SYNC\",\"object\":{}}", &l);
+    assert_int_equal(l.kind, HD_K8S_LINE_OTHER);
+    assert_string_equal(l.type, "SYNC");
+    hd_k8s_line_clear(&l);
+
+    /* a resourceVersion too long to be a resume point is none */
+    char big[400];
+    int n = snprintf(big, sizeof(big),
+                     "{\"type\":\"BOOKMARK\",\"object\":{\"metadata\":{\"resourceVersion\":\"%0200d\"}}}", 7);
+    assert_true(n > 0 && (size_t)n < sizeof(big));
+    k8s_line(big, &l);
+    assert_string_equal(l.rv, "");
+    hd_k8s_line_clear(&l);
+}
+
+static void test_k8s_watch_line_errors(void **state)
+{
+    (void)state;
+    struct hd_k8s_line l;
+    struct hd_err err = {0};
+    /* ERROR events: a Status; 410, or reason Expired / Gone, is an expired resourceVersion */
+    k8s_line("{\"type\":\"ERROR\",\"object\":{\"kind\":\"Status\",\"code\":410,\"reason\":\"Expired\","
+             "\"message\":\"too old resource version: 1 (2)\",\"metadata\":{\"resourceVersion\":\"9\"}}}",
+             &l);
+    assert_int_equal(l.kind, HD_K8S_LINE_ERROR);
+    assert_int_equal(l.code, 410);
+    assert_true(l.expired);
+    assert_string_equal(l.message, "too old resource version: 1 (2)");
+    assert_string_equal(l.rv, ""); /* an error moves nothing */
+    hd_k8s_line_clear(&l);
+    k8s_line("{\"type\":\"ERROR\",\"object\":{\"reason\":\"Gone\"}}", &l);
+    assert_true(l.expired);
+    assert_int_equal(l.code, 0);
+    hd_k8s_line_clear(&l);
+    k8s_line("{\"type\":\"ERROR\",\"object\":{\"code\":500,\"reason\":\"InternalError\"}}", &l);
+    assert_false(l.expired);
+    assert_string_equal(l.reason, "InternalError");
+    assert_null(l.message);
+    hd_k8s_line_clear(&l);
+
+    /* not watch events */
+    static const char *const bad[] = {
+        "{\"type\":\"ADDED\"}",
+        "{\"object\":{}}",
+        "{\"type\":1,\"object\":{}}",
+        "{\"type\":\"ADDED\",\"object\":[]}",
+        "[1]",
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&err, 0, sizeof(err));
+        memset(&l, 0x5a, sizeof(l));
+        assert_int_equal(hd_k8s_watch_line(bad[i], strlen(bad[i]), &l, &err), HD_EINVAL);
+        assert_string_equal(err.msg, "no type/object");
+        assert_null(l.line);
+    }
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(hd_k8s_watch_line("{\"type\":", 8, &l, &err), HD_EINVAL);
+    assert_true(err.msg[0] != '\0');
+    assert_null(l.line);
+}
+
+static void test_docker_watch_line(void **state)
+{
+    (void)state;
+    struct hd_err err = {0};
+    json_object *root = NULL;
+    int64_t tn = -1;
+    const char *v124 =
+        "{\"Type\":\"image\",\"Action\":\"pull\",\"time\":1461943101,\"timeNano\":1461943101301854122}";
+    assert_int_equal(hd_docker_watch_line(v124, strlen(v124), &root, &tn, &err), HD_OK);
+    assert_int_equal(tn, 1461943101301854122LL);
+    assert_string_equal(hd_json_get_str(root, "Action"), "pull");
+    json_object_put(root);
+    /* v1.22: time in seconds only */
+    const char *v122 = "{\"status\":\"create\",\"id\":\"dfdf82bd\",\"time\":1461943101}";
+    assert_int_equal(hd_docker_watch_line(v122, strlen(v122), &root, &tn, &err), HD_OK);
+    assert_int_equal(tn, 1461943101000000000LL);
+    json_object_put(root);
+    assert_int_equal(hd_docker_watch_line("{}", 2, &root, &tn, &err), HD_OK);
+    assert_int_equal(tn, 0);
+    json_object_put(root);
+
+    /* seconds whose nanoseconds overflow int64 (fuzz_docker_watch found the
+     * multiplication's undefined behaviour): no usable time */
+    const char *far = "{\"status\":\"create\",\"time\":17957101587}";
+    assert_int_equal(hd_docker_watch_line(far, strlen(far), &root, &tn, &err), HD_OK);
+    assert_int_equal(tn, 0);
+    json_object_put(root);
+    const char *past = "{\"time\":-9223372037}";
+    assert_int_equal(hd_docker_watch_line(past, strlen(past), &root, &tn, &err), HD_OK);
+    assert_int_equal(tn, 0);
+    json_object_put(root);
+    const char *last = "{\"time\":9223372036}"; /* 2262-04-11: the last second that fits */
+    assert_int_equal(hd_docker_watch_line(last, strlen(last), &root, &tn, &err), HD_OK);
+    assert_int_equal(tn, 9223372036000000000LL);
+    json_object_put(root);
+
+    /* not an object: nothing written */
+    root = NULL;
+    tn = -1;
+    assert_int_equal(hd_docker_watch_line("[{}]", 4, &root, &tn, &err), HD_EINVAL);
+    assert_string_equal(err.msg, "got a JSON array");
+    memset(&err, 0, sizeof(err));
+    assert_int_equal(hd_docker_watch_line("{\"a\"", 4, &root, &tn, &err), HD_EINVAL);
+    assert_true(err.msg[0] != '\0');
+    assert_null(root);
+    assert_int_equal(tn, -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_framer_every_split), cmocka_unit_test(test_framer_cut_line_then_reset),
-        cmocka_unit_test(test_framer_errors),      cmocka_unit_test(test_member_span),
-        cmocka_unit_test(test_array_each),         cmocka_unit_test(test_backoff),
+        cmocka_unit_test(test_framer_every_split),
+        cmocka_unit_test(test_framer_cut_line_then_reset),
+        cmocka_unit_test(test_framer_errors),
+        cmocka_unit_test(test_member_span),
+        cmocka_unit_test(test_array_each),
+        cmocka_unit_test(test_backoff),
         cmocka_unit_test(test_queue_and_helpers),
+        cmocka_unit_test(test_k8s_watch_line),
+        cmocka_unit_test(test_k8s_watch_line_errors),
+        cmocka_unit_test(test_docker_watch_line),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
