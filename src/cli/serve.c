@@ -2,9 +2,10 @@
  *
  * DESIGN: every signal is blocked before any thread starts; this thread then
  * waits in sigtimedwait and is the only one reacting to them: SIGHUP reloads
- * the config (tokens, limits, config-declared channels, log settings) while
- * the listener keeps serving, SIGTERM/SIGINT stop gracefully (quiesce the
- * listener, finish in-flight requests, stop the dispatcher, close the store).
+ * the config (tokens, limits, config-declared channels, log settings, the
+ * denied destinations) while the listener keeps serving, SIGTERM/SIGINT stop
+ * gracefully (quiesce the listener, finish in-flight requests, stop the
+ * dispatcher, close the store).
  * The same loop prunes the event log on a timer (retention).
  */
 #include <errno.h>
@@ -29,6 +30,7 @@
 #include "input/decoder.h"
 #include "watch/watch.h"
 #include "json/json.h"
+#include "net/http_client.h"
 #include "net/http_server.h"
 #include "route/dispatcher.h"
 #include "store/store.h"
@@ -191,6 +193,27 @@ static int apply_smtp_settings(const struct hd_config *cfg, struct hd_err *err)
         return hd_err_set(err, HD_ENOMEM, "smtp: out of memory");
     }
     return HD_OK;
+}
+
+/* security.denyDestinations (net/http_client.h): at start and on SIGHUP,
+ * logged so the operator sees what deliveries may not reach. */
+static void apply_security_settings(const struct hd_config *cfg)
+{
+    const struct hd_cidr_list *l = &cfg->deny_destinations;
+    char list[512] = "";
+    size_t used = 0;
+    for (size_t i = 0; i < l->n; i++) {
+        char block[HD_CIDR_TEXT_MAX];
+        hd_cidr_format(&l->v[i], block, sizeof(block));
+        if (used + strlen(block) + 8 >= sizeof(list)) {
+            snprintf(list + used, sizeof(list) - used, ", ...");
+            break;
+        }
+        used += (size_t)snprintf(list + used, sizeof(list) - used, "%s%s", i > 0 ? ", " : "", block);
+    }
+    hd_http_set_denied(l);
+    hd_log(HD_LOG_INFO, "security.denyDestinations: %s",
+           l->n > 0 ? list : "none (every destination allowed)");
 }
 
 static int mkdir_p(const char *dir, struct hd_err *err)
@@ -395,6 +418,7 @@ static int serve_prepare(struct serve *s, struct hd_err *err)
         fprintf(stderr, "herald serve: %s\n", err->msg);
         return err->code;
     }
+    apply_security_settings(&s->cfg);
     sigemptyset(&s->sigs);
     sigaddset(&s->sigs, SIGTERM);
     sigaddset(&s->sigs, SIGINT);
@@ -506,6 +530,7 @@ static void serve_reload(struct serve *s)
     hd_api_reconfigure(&s->api, &ncfg);
     hd_dispatcher_channels_changed(s->disp);
     apply_log_settings(&ncfg);
+    apply_security_settings(&ncfg);
     if (strcmp(ncfg.listen, s->cfg.listen) != 0 || strcmp(ncfg.data_dir, s->cfg.data_dir) != 0) {
         hd_log(HD_LOG_WARN, "reload: listen and dataDir changes take effect at the next start");
     }

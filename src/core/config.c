@@ -3,7 +3,9 @@
  *
  * DESIGN: the defaults live only in hd_config_defaults. Every char * member is
  * listed once (str_fields), so copy and free cannot miss one; secrets (tokens,
- * the SMTP password) are wiped before they are freed.
+ * the SMTP password) are wiped before they are freed. The deny list
+ * (security.denyDestinations) is a fixed-size value: copied with the struct,
+ * nothing to free.
  */
 #include "core/config.h"
 #include "core/config_int.h"
@@ -86,6 +88,18 @@ int hd_config_set_str(char **dst, const char *v)
     return HD_OK;
 }
 
+/* security.denyDestinations by default: link-local IPv4 (cloud metadata
+ * services answer at 169.254.169.254) and IPv6, and the IPv6 address of
+ * AWS's instance metadata service. Loopback and private networks stay
+ * allowed: sinks often run there (docs/configuration.md). */
+static void config_security_defaults(struct hd_config *c)
+{
+    static const char *const deny[] = {"169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128"};
+    for (size_t i = 0; i < sizeof(deny) / sizeof(deny[0]); i++) {
+        (void)hd_cidr_list_add(&c->deny_destinations, deny[i], NULL); /* constant, valid, fits */
+    }
+}
+
 /* The one place where defaults are written (docs/configuration.md mirrors it). */
 void hd_config_defaults(struct hd_config *c)
 {
@@ -116,6 +130,7 @@ void hd_config_defaults(struct hd_config *c)
     (void)hd_config_set_str(&c->log_format, "text");
     (void)hd_config_set_str(&c->log_level, "info");
     (void)hd_config_set_str(&c->channels_json, "[]");
+    config_security_defaults(c);
 }
 
 void cfg_wipe_free(char *s)

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/cidr.h"
 #include "core/err.h"
 
 enum hd_scope { HD_SCOPE_ADMIN = 0, HD_SCOPE_INGEST = 1, HD_SCOPE_READ = 2 };
@@ -62,6 +63,10 @@ struct hd_config {
     char *log_level;                   /* "debug" | "info" | "warn" | "error" */
     char *channels_json;               /* JSON array text, "[]" if none */
     char *web_dir;                     /* web.dir: dashboard assets; NULL = found by serve */
+    /* security.denyDestinations: the addresses deliveries may not connect
+     * to, checked after DNS (net/http_client.h). A list in the file
+     * replaces the default one; an empty list allows every address. */
+    struct hd_cidr_list deny_destinations;
 };
 
 void hd_config_defaults(struct hd_config *c);

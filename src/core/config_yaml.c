@@ -53,6 +53,7 @@ enum kind {
     F_DUR,     /* int64_t milliseconds, >= min */
     F_MAP,     /* nested table */
     F_TOKENS,  /* the tokens list */
+    F_CIDRS,   /* struct hd_cidr_list: a list of address blocks */
     F_CHANNELS /* the channels list */
 };
 
@@ -136,6 +137,10 @@ static const struct field f_log[] = {
     {.key = "level", .kind = F_ENUM, .off = CFG(log_level), .choices = cfg_log_levels},
     {.key = NULL},
 };
+static const struct field f_security[] = {
+    {.key = "denyDestinations", .kind = F_CIDRS, .off = CFG(deny_destinations)},
+    {.key = NULL},
+};
 static const struct field f_web[] = {
     {.key = "dir", .kind = F_STR, .off = CFG(web_dir)},
     {.key = NULL},
@@ -156,6 +161,7 @@ static const struct field f_root[] = {
     {.key = "shutdownTimeout", .kind = F_DUR, .off = CFG(shutdown_timeout_ms), .min = 0},
     {.key = "log", .kind = F_MAP, .sub = f_log},
     {.key = "web", .kind = F_MAP, .sub = f_web},
+    {.key = "security", .kind = F_MAP, .sub = f_security},
     {.key = "channels", .kind = F_CHANNELS},
     {.key = NULL},
 };
@@ -350,6 +356,7 @@ static int load_map(struct ctx *x, yaml_node_t *map, const struct field *fields,
                     int depth);
 static int load_tokens(struct ctx *x, yaml_node_t *n, const char *path);
 static int load_channels(struct ctx *x, yaml_node_t *n, const char *path);
+static int load_cidrs(struct ctx *x, yaml_node_t *n, const char *path, struct hd_cidr_list *dst);
 
 static int load_scalar_field(struct ctx *x, const struct field *f, yaml_node_t *v, void *base,
                              const char *path)
@@ -493,6 +500,9 @@ static int load_map(struct ctx *x, yaml_node_t *map, const struct field *fields,
         case F_MAP: rc = load_map(x, v, f->sub, base, sub, depth + 1); break;
         case F_TOKENS: rc = load_tokens(x, v, sub); break;
         case F_CHANNELS: rc = load_channels(x, v, sub); break;
+        case F_CIDRS:
+            rc = load_cidrs(x, v, sub, (struct hd_cidr_list *)(void *)((char *)base + f->off));
+            break;
         case F_STR:
         case F_ENUM: {
             char **dst = (char **)(void *)((char *)base + f->off);
@@ -881,6 +891,46 @@ static int load_channels(struct ctx *x, yaml_node_t *n, const char *path)
 out:
     hd_buf_free(&b);
     return rc;
+}
+
+/* ---- security.denyDestinations: a list of address blocks -------------- */
+
+/* The list in the file replaces the current one as a whole (an empty list
+ * allows every destination); a null value keeps it. Each entry is a string
+ * (${VAR} substituted) that core/cidr.c parses; an error names the entry's
+ * line and index. */
+static int load_cidrs(struct ctx *x, yaml_node_t *n, const char *path, struct hd_cidr_list *dst)
+{
+    struct hd_cidr_list l = {0};
+    char sub[256];
+    if (is_null_scalar(n)) {
+        return HD_OK;
+    }
+    if (n->type != YAML_SEQUENCE_NODE) {
+        return fail(x, n, path,
+                    "expected a list of address blocks, e.g. [169.254.0.0/16, \"fd00:ec2::254/128\"]");
+    }
+    size_t i = 0;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++, i++) {
+        yaml_node_t *e = yaml_document_get_node(x->doc, *it);
+        index_path(sub, sizeof(sub), path, i);
+        if (e->type != YAML_SCALAR_NODE || is_null_scalar(e)) {
+            return fail(x, e, sub, "expected an address block like 10.0.0.0/8 or \"fd00::/8\"");
+        }
+        char *s = NULL;
+        int rc = subst(x, e, sub, &s);
+        if (rc != HD_OK) {
+            return rc;
+        }
+        struct hd_err cerr = {0};
+        rc = hd_cidr_list_add(&l, s, &cerr);
+        free(s);
+        if (rc != HD_OK) {
+            return fail(x, e, sub, "%s", cerr.msg);
+        }
+    }
+    *dst = l;
+    return HD_OK;
 }
 
 /* Rules that span several keys, checked once the whole file is read. */

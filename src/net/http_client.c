@@ -17,15 +17,27 @@
  * body is uploaded as the message, the status is the SMTP reply code) or be
  * signed with AWS SigV4 by curl, and may chain a follow-up request sent only
  * after a 2xx answer (one render fanned out to several targets).
+ *
+ * Destinations: every transfer made from a struct hd_request opens its
+ * sockets through on_open_socket, which refuses an address of the deny list
+ * before connecting (curl then tries the name's next address), and sends
+ * each request only after on_prereq has checked the connection's address
+ * again (a kept-alive connection opened before a reload tightened the
+ * list). The refusal is recorded in the transfer's hd_response, the only
+ * per-transfer state the callbacks need. Streams do not install them.
  */
 #include "net/http_client.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <curl/curl.h>
+#include <netinet/in.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "core/err.h"
 #include "core/util.h"
@@ -316,6 +328,107 @@ static size_t on_upload_read(char *dst, size_t size, size_t nitems, void *ud)
     return take;
 }
 
+/* ---- destinations -------------------------------------------------------- */
+
+/* The deny list (security.denyDestinations). Written by hd_http_set_denied
+ * (serve's main thread, at start and on SIGHUP), read by every thread that
+ * opens a connection for a request (the dispatcher loop; API threads sending
+ * test notifications). n == 0: every address allowed. */
+static pthread_rwlock_t deny_lock = PTHREAD_RWLOCK_INITIALIZER;
+static struct hd_cidr_list deny_list; /* deny_lock */
+
+void hd_http_set_denied(const struct hd_cidr_list *l)
+{
+    pthread_rwlock_wrlock(&deny_lock);
+    if (l != NULL) {
+        deny_list = *l;
+    } else {
+        deny_list.n = 0;
+    }
+    pthread_rwlock_unlock(&deny_lock);
+}
+
+/* 1 when the address addr of family af is in the deny list; resp then says
+ * which address and which block. */
+static int destination_denied(int af, const void *addr, struct hd_response *resp)
+{
+    struct hd_cidr hit;
+    int denied = 0;
+    pthread_rwlock_rdlock(&deny_lock);
+    const struct hd_cidr *c = deny_list.n > 0 ? hd_cidr_list_find(&deny_list, af, addr) : NULL;
+    if (c != NULL) {
+        hit = *c;
+        denied = 1;
+    }
+    pthread_rwlock_unlock(&deny_lock);
+    if (!denied) {
+        return 0;
+    }
+    char ip[INET6_ADDRSTRLEN] = "?";
+    char block[HD_CIDR_TEXT_MAX];
+    inet_ntop(af, addr, ip, sizeof(ip));
+    hd_cidr_format(&hit, block, sizeof(block));
+    resp->denied = 1;
+    snprintf(resp->error, sizeof(resp->error), "destination %s denied by security.denyDestinations (%s)", ip,
+             block);
+    return 1;
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION: curl asks for a socket for each address it is
+ * about to connect to, after DNS. A denied address gets none (curl moves on
+ * to the name's next address; the transfer fails when none is left). */
+static curl_socket_t on_open_socket(void *ud, curlsocktype purpose, struct curl_sockaddr *a)
+{
+    struct hd_response *resp = ud;
+    struct sockaddr_storage ss;
+    const void *ip = NULL;
+    (void)purpose;
+    memset(&ss, 0, sizeof(ss));
+    /* a->addr is addrlen bytes long (curl's own storage), not a bare sockaddr. */
+    memcpy(&ss, &a->addr, a->addrlen < sizeof(ss) ? a->addrlen : sizeof(ss));
+    if (a->family == AF_INET) {
+        ip = &((const struct sockaddr_in *)(const void *)&ss)->sin_addr;
+    } else if (a->family == AF_INET6) {
+        ip = &((const struct sockaddr_in6 *)(const void *)&ss)->sin6_addr;
+    }
+    if (ip != NULL && destination_denied(a->family, ip, resp)) {
+        return CURL_SOCKET_BAD;
+    }
+    return socket(a->family, a->socktype | SOCK_CLOEXEC, a->protocol);
+}
+
+/* CURLOPT_PREREQFUNCTION: before each request, with the address of the
+ * connection it goes out on, new or kept alive. */
+static int on_prereq(void *ud, char *primary_ip, char *local_ip, int primary_port, int local_port)
+{
+    struct hd_response *resp = ud;
+    char text[INET6_ADDRSTRLEN + 1];
+    unsigned char a[16];
+    (void)local_ip;
+    (void)primary_port;
+    (void)local_port;
+    snprintf(text, sizeof(text), "%s", primary_ip != NULL ? primary_ip : "");
+    text[strcspn(text, "%")] = '\0'; /* an IPv6 zone, if curl wrote one */
+    int af = AF_INET6;
+    if (inet_pton(AF_INET6, text, a) != 1) {
+        af = AF_INET;
+        if (inet_pton(AF_INET, text, a) != 1) {
+            return CURL_PREREQFUNC_OK; /* no IP address (a unix socket) */
+        }
+    }
+    return destination_denied(af, a, resp) ? CURL_PREREQFUNC_ABORT : CURL_PREREQFUNC_OK;
+}
+
+/* Every connection and request of easy goes through the deny list; a
+ * refusal is written into resp. */
+static void easy_guard(CURL *easy, struct hd_response *resp)
+{
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+    curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, resp);
+    curl_easy_setopt(easy, CURLOPT_PREREQFUNCTION, on_prereq);
+    curl_easy_setopt(easy, CURLOPT_PREREQDATA, resp);
+}
+
 /* ---- set-up shared by the multi, the sync and the stream paths ---------- */
 
 /* Appends n lines to *l (curl copies them). On failure *l keeps what it had. */
@@ -460,7 +573,10 @@ static int easy_setup(CURL *easy, const struct hd_request *req, struct hd_respon
     long ctimeout = timeout < HD_REQ_MAX_CONNECT_TIMEOUT_MS ? timeout : HD_REQ_MAX_CONNECT_TIMEOUT_MS;
 
     easy_base(easy, req->url, hdrs, errbuf);
+    easy_guard(easy, resp);
     curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
+    /* Never follow a redirect: a sink's Location would be a destination
+     * nobody configured (and 3xx is classified as permanent, classify.c). */
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout);
     curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, ctimeout);
@@ -504,6 +620,11 @@ static void easy_finish(CURL *easy, CURLcode code, const char *errbuf, struct hd
     if (curl_easy_getinfo(easy, CURLINFO_TOTAL_TIME_T, &total) == CURLE_OK) {
         resp->elapsed_us = (int64_t)total;
     }
+    if (resp->denied && (code == CURLE_COULDNT_CONNECT || code == CURLE_ABORTED_BY_CALLBACK)) {
+        resp->status = 0; /* no other address connected: the refusal (in resp->error) is the answer */
+        return;
+    }
+    resp->denied = 0; /* another address of the name connected: its outcome is the answer */
     long reply = 0;
     if (smtp && code != CURLE_OK && curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &reply) == CURLE_OK &&
         reply >= 400) {

@@ -9,6 +9,15 @@
  * watch a platform's event stream (src/watch/): a Kubernetes watch or
  * Docker's /events may stay open for minutes, so it can be stopped from
  * outside and never holds the body in memory.
+ *
+ * Destinations (SSRF): every hd_request transfer (deliveries, test
+ * notifications, acknowledgement polls, SMTP) is checked against one
+ * process-wide deny list (security.denyDestinations, set by serve) on the
+ * address actually connected, after DNS: a name, a hex or decimal IPv4 form
+ * and an IPv4-mapped IPv6 form all end on the same checked address. Streams
+ * (hd_http_stream: the Kubernetes and Docker watchers, whose API servers
+ * usually sit on private addresses the operator chose) are never checked.
+ * Redirects are never followed, so a sink cannot send herald elsewhere.
  */
 #ifndef HD_HTTP_CLIENT_H
 #define HD_HTTP_CLIENT_H
@@ -17,6 +26,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/cidr.h"
 
 struct hd_tls_opts {
     char *ca_file;
@@ -72,6 +82,11 @@ struct hd_response {
     struct hd_buf body;     /* capped at 1 MiB */
     int64_t retry_after_ms; /* from Retry-After (seconds or HTTP date), -1 if none */
     int64_t elapsed_us;
+    /* 1 when the transfer failed because its destination is in the deny
+     * list (status 0, error "destination 169.254.169.254 denied by
+     * security.denyDestinations (169.254.0.0/16)"): nothing was sent, and a
+     * retry would be refused the same way. */
+    int denied;
 };
 
 void hd_request_init(struct hd_request *r);
@@ -102,6 +117,16 @@ void hd_http_client_wakeup(struct hd_http_client *c);
 /* Blocking request; resp is (re)initialised and filled (status 0 + error on
  * transport failure, still HD_OK); negative only if nothing could be sent. */
 int hd_http_sync(const struct hd_request *req, struct hd_response *resp);
+
+/* ---- destinations ------------------------------------------------------- */
+
+/* Sets the blocks that hd_request transfers may not connect to (copied;
+ * NULL or an empty list: every address allowed, the state at start). Any
+ * thread, any time (serve: at start and on SIGHUP); new connections use the
+ * new list at once, and a kept-alive connection is checked again before each
+ * request it carries. Behind an HTTP proxy (http_proxy, https_proxy) the
+ * address checked is the proxy's. */
+void hd_http_set_denied(const struct hd_cidr_list *l);
 
 /* ---- streams ---------------------------------------------------------- */
 

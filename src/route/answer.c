@@ -103,7 +103,11 @@ struct answer {
 
 /* Fills a->verdicts: the driver's per-item verdicts, else the overall one; a
  * failed item without its own error carries the answer's description.
- * Returns the overall verdict. */
+ * Returns the overall verdict. A destination refused by
+ * security.denyDestinations is DEAD whatever the driver would say of a
+ * transport error: nothing was sent, and every retry would be refused the
+ * same way until the list or the channel changes (replay the dead letters
+ * then). */
 static enum hd_verdict answer_classify(struct answer *a)
 {
     struct dreq *r = a->r;
@@ -111,7 +115,8 @@ static enum hd_verdict answer_classify(struct answer *a)
     for (size_t i = 0; i < r->n; i++) {
         items[i].status = -1; /* not filled by the driver: takes the overall verdict */
     }
-    enum hd_verdict overall = r->ch->type->classify(r->ch, a->resp, r->n, items);
+    enum hd_verdict overall =
+        a->resp->denied ? HD_VERDICT_DEAD : r->ch->type->classify(r->ch, a->resp, r->n, items);
     for (size_t i = 0; i < r->n; i++) {
         if (items[i].status == -1) {
             items[i].verdict = overall;

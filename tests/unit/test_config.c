@@ -236,7 +236,7 @@ static void test_unknown_keys(void **state)
     expect_error("listen: 1.2.3.4:80\nlimitz: {}\n",
                  "config.yaml:2: unknown key 'limitz' (known: listen, dataDir, store, tokens, limits, tls, "
                  "metrics, smtp, inputs, retention, delivery, shutdownTimeoutMs, shutdownTimeout, log, web, "
-                 "channels)");
+                 "security, channels)");
     expect_error("limits:\n  maxBodyBytes: 1\n  maxBodyByte: 2\n",
                  "config.yaml:3: limits: unknown key 'maxBodyByte' (known: maxBodyBytes, maxBacklog, "
                  "maxConnections, maxConnectionsPerIp, headerTimeoutMs)");
@@ -363,6 +363,96 @@ static void test_error_leaves_config_unchanged(void **state)
     assert_int_equal(c.n_tokens, 1);
     assert_string_equal(c.tokens[0].name, "n");
     hd_config_free(&c);
+}
+
+/* ---- security.denyDestinations ---- */
+
+/* The blocks of l as "a, b, c". */
+static const char *blocks(const struct hd_cidr_list *l)
+{
+    static char out[1024];
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < l->n; i++) {
+        char b[HD_CIDR_TEXT_MAX];
+        hd_cidr_format(&l->v[i], b, sizeof(b));
+        int n = snprintf(out + used, sizeof(out) - used, "%s%s", i > 0 ? ", " : "", b);
+        assert_true(n > 0 && (size_t)n < sizeof(out) - used);
+        used += (size_t)n;
+    }
+    return out;
+}
+
+static void test_deny_destinations(void **state)
+{
+    (void)state;
+    struct hd_config c;
+    struct hd_err err;
+    hd_config_defaults(&c);
+    assert_string_equal(blocks(&c.deny_destinations), "169.254.0.0/16, fe80::/10, fd00:ec2::254/128");
+    hd_config_free(&c);
+    /* The SPEC's line: the given list replaces the default one. */
+    assert_int_equal(
+        load(&c, "security: {denyDestinations: [169.254.0.0/16, \"fd00:ec2::254/128\"]}\n", &err), HD_OK);
+    assert_string_equal(blocks(&c.deny_destinations), "169.254.0.0/16, fd00:ec2::254/128");
+    hd_config_free(&c);
+    setenv("HD_TEST_EMPTY", "10.0.0.0/8", 1);
+    assert_int_equal(
+        load(&c,
+             "security:\n  denyDestinations:\n    - 127.0.0.0/8\n    - ::1\n    - ${HD_TEST_EMPTY}\n"
+             "    - '::ffff:192.168.0.0/112'\n",
+             &err),
+        HD_OK);
+    assert_string_equal(blocks(&c.deny_destinations), "127.0.0.0/8, ::1/128, 10.0.0.0/8, 192.168.0.0/16");
+    /* Each configuration has its own list (a value, copied by assignment). */
+    struct hd_config tmp;
+    hd_config_defaults(&tmp);
+    const char *other = "security: {denyDestinations: [1.2.3.4]}\n";
+    assert_int_equal(hd_config_load_mem(&tmp, "o.yaml", other, strlen(other), &err), HD_OK);
+    assert_string_equal(blocks(&tmp.deny_destinations), "1.2.3.4/32");
+    hd_config_free(&tmp);
+    /* An empty list allows every destination; a null value keeps the list. */
+    const char *empty = "security: {denyDestinations: []}\n";
+    assert_int_equal(hd_config_load_mem(&c, "e.yaml", empty, strlen(empty), &err), HD_OK);
+    assert_int_equal(c.deny_destinations.n, 0);
+    hd_config_free(&c);
+    assert_int_equal(load(&c, "security:\n  denyDestinations:\n", &err), HD_OK);
+    assert_int_equal(c.deny_destinations.n, 3);
+    assert_int_equal(hd_config_load_mem(&c, "s.yaml", "security:\n", 10, &err), HD_OK);
+    assert_int_equal(c.deny_destinations.n, 3);
+    /* A bad entry leaves the running list as it was. */
+    const char *bad = "security:\n  denyDestinations: [10.0.0.0/8]\nlog: {level: loud}\n";
+    assert_int_equal(hd_config_load_mem(&c, "b.yaml", bad, strlen(bad), &err), HD_EINVAL);
+    assert_int_equal(c.deny_destinations.n, 3);
+    hd_config_free(&c);
+}
+
+static void test_deny_destinations_errors(void **state)
+{
+    (void)state;
+    expect_error("security:\n  denyDestinations:\n    - 10.0.0.0/8\n    - 10.0.0.1/8\n",
+                 "config.yaml:4: security.denyDestinations[1]: '10.0.0.1/8': host bits set (the block is "
+                 "10.0.0.0/8)");
+    expect_error("security: {denyDestinations: [169.254.0.0/33]}\n",
+                 "config.yaml:1: security.denyDestinations[0]: '169.254.0.0/33': the prefix length must be a "
+                 "number from 0 to 32");
+    expect_error("security: {denyDestinations: [0x7f000001]}\n",
+                 "config.yaml:1: security.denyDestinations[0]: '0x7f000001': expected an address or a block "
+                 "like 10.0.0.0/8 or fd00::/8");
+    expect_error("security: {denyDestinations: 10.0.0.0/8}\n",
+                 "config.yaml:1: security.denyDestinations: expected a list of address blocks, e.g. "
+                 "[169.254.0.0/16, \"fd00:ec2::254/128\"]");
+    expect_error("security:\n  denyDestinations:\n    - {a: 1}\n",
+                 "config.yaml:3: security.denyDestinations[0]: expected an address block like 10.0.0.0/8 or "
+                 "\"fd00::/8\"");
+    expect_error("security:\n  denyDestinations: [~]\n",
+                 "config.yaml:2: security.denyDestinations[0]: expected an address block like 10.0.0.0/8 or "
+                 "\"fd00::/8\"");
+    expect_error("security:\n  denyDestination: []\n",
+                 "config.yaml:2: security: unknown key 'denyDestination' (known: denyDestinations)");
+    expect_error(
+        "security: {denyDestinations: [\"${HD_TEST_NO_NET}\"]}\n",
+        "config.yaml:1: security.denyDestinations[0]: environment variable HD_TEST_NO_NET is not set");
 }
 
 static void test_load_file_and_token_file(void **state)
@@ -511,6 +601,8 @@ int main(void)
         cmocka_unit_test_setup(test_yaml_syntax_error, clean_env),
         cmocka_unit_test_setup(test_channels_json, clean_env),
         cmocka_unit_test_setup(test_error_leaves_config_unchanged, clean_env),
+        cmocka_unit_test_setup(test_deny_destinations, clean_env),
+        cmocka_unit_test_setup(test_deny_destinations_errors, clean_env),
         cmocka_unit_test_setup(test_load_file_and_token_file, clean_env),
         cmocka_unit_test_setup(test_env_overrides, clean_env),
         cmocka_unit_test_setup(test_set_str_and_add_token, clean_env),

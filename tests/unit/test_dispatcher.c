@@ -18,6 +18,7 @@
 #include "core/metrics.h"
 #include "core/util.h"
 #include "mini_server.h"
+#include "net/http_client.h"
 #include "route/dispatcher.h"
 #include "store/store.h"
 
@@ -195,6 +196,7 @@ static int fx_teardown(void **state)
 {
     struct fx *f = *state;
     hd_dispatcher_free(f->d);
+    hd_http_set_denied(NULL); /* whatever a test set */
     hd_store_close(f->st);
     sink_stop(f->sink);
     char cmd[128];
@@ -407,6 +409,42 @@ static void test_400_dead_letter_with_body(void **state)
     assert_int_equal(sink_count(f->sink), 2);
 }
 
+/* A destination refused by security.denyDestinations is a dead letter at
+ * once (not retried: the same address would be refused), with the refusal as
+ * its last error; the sink sees nothing; it is no outage for the breaker. */
+static void test_denied_destination_dead_letter(void **state)
+{
+    struct fx *f = *state;
+    struct hd_cidr_list deny = {0};
+    assert_int_equal(hd_cidr_list_add(&deny, "127.0.0.0/8", NULL), HD_OK);
+    hd_http_set_denied(&deny);
+    add_channel(f, "hook", 1, "");
+    start(f, 50, 200, 2);
+    int64_t last = add_events(f, 3, 3, "falco");
+    WAIT_FOR(status(f).failed == 3 && status(f).cursor == last, 10000);
+    struct hd_delivery *d = NULL;
+    assert_int_equal(rows(f, HD_DELIVERY_FAILED, &d), 3);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(d[i].last_status, 0);
+        assert_int_equal(d[i].attempts, 1);
+        assert_string_equal(d[i].last_error,
+                            "destination 127.0.0.1 denied by security.denyDestinations (127.0.0.0/8)");
+    }
+    hd_deliveries_free(d, 3);
+    assert_int_equal(rows(f, HD_DELIVERY_PENDING, NULL), 0);
+    struct hd_channel_status s = status(f);
+    assert_int_equal(s.consecutive_failures, 0);
+    assert_non_null(strstr(s.last_error, "denied by security.denyDestinations"));
+    assert_int_equal(hd_metrics_get("herald_deliveries_total", "channel=\"hook\",outcome=\"failed\""), 3);
+    assert_int_equal(hd_metrics_get("herald_deliveries_total", "channel=\"hook\",outcome=\"retry\""), 0);
+    assert_int_equal(sink_count(f->sink), 0);
+    int accepts = 0;
+    pthread_mutex_lock(&f->sink->mu);
+    accepts = f->sink->n_conns;
+    pthread_mutex_unlock(&f->sink->mu);
+    assert_int_equal(accepts, 0);
+}
+
 static void test_retry_after_honoured(void **state)
 {
     struct fx *f = *state;
@@ -595,6 +633,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_delivers_in_order, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_503_then_success_retried, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_400_dead_letter_with_body, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_denied_destination_dead_letter, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_retry_after_honoured, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_breaker_opens_and_recovers, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_filtered_events_move_cursor, fx_setup, fx_teardown),

@@ -727,6 +727,188 @@ static void test_stream_refused_and_bad_input(void **state)
     hd_http_stream_result_clear(&res);
 }
 
+/* ---- destinations (security.denyDestinations) ---- */
+
+static void deny(const char *const *blocks, size_t n)
+{
+    struct hd_cidr_list l = {0};
+    struct hd_err err = {0};
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(hd_cidr_list_add(&l, blocks[i], &err), HD_OK);
+    }
+    hd_http_set_denied(&l);
+}
+
+static int srv_count(struct srv *s, int *requests)
+{
+    pthread_mutex_lock(&s->mu);
+    int accepts = s->accepts;
+    *requests = s->requests;
+    pthread_mutex_unlock(&s->mu);
+    return accepts;
+}
+
+/* Every spelling of the loopback address ends on the same checked address
+ * (after DNS, on the socket's address), through hd_http_sync and the multi
+ * client alike; the server never sees a connection. */
+static void test_denied_destination_not_contacted(void **state)
+{
+    static const char *const blocks[] = {"169.254.0.0/16", "127.0.0.0/8", "::1/128"};
+    static const char *const hosts[] = {"127.0.0.1", "0x7f000001",         "2130706433",     "127.1",
+                                        "localhost", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]"};
+    struct srv *s = srv_start();
+    deny(blocks, 3);
+    struct hd_http_client *c = hd_http_client_new();
+    for (size_t i = 0; i < sizeof(hosts) / sizeof(hosts[0]); i++) {
+        for (int multi = 0; multi < 2; multi++) {
+            struct hd_request r;
+            struct hd_response resp;
+            char url[128];
+            hd_request_init(&r);
+            snprintf(url, sizeof(url), "http://%s:%d/hook", hosts[i], s->port);
+            r.url = strdup(url);
+            assert_int_equal(hd_request_add_header(&r, "Authorization", "Bearer TOPSECRET"), HD_OK);
+            if (multi) {
+                assert_int_equal(hd_http_client_submit(c, &r, NULL), HD_OK);
+                run_one(c, &resp);
+            } else {
+                assert_int_equal(hd_http_sync(&r, &resp), HD_OK);
+            }
+            assert_int_equal(resp.status, 0);
+            assert_int_equal(resp.denied, 1);
+            assert_non_null(strstr(resp.error, "denied by security.denyDestinations ("));
+            assert_true(strstr(resp.error, "destination 127.0.0.1 ") != NULL ||
+                        strstr(resp.error, "destination ::ffff:127.0.0.1 ") != NULL ||
+                        strstr(resp.error, "destination ::1 ") != NULL);
+            assert_null(strstr(resp.error, "TOPSECRET"));
+            hd_response_clear(&resp);
+            hd_request_clear(&r);
+        }
+    }
+    int requests = 0;
+    assert_int_equal(srv_count(s, &requests), 0);
+    assert_int_equal(requests, 0);
+
+    /* An empty list allows every address again. */
+    hd_http_set_denied(NULL);
+    struct hd_request r;
+    struct hd_response resp;
+    make_req(&r, s, "/ok", "x");
+    assert_int_equal(hd_http_sync(&r, &resp), HD_OK);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(resp.denied, 0);
+    hd_response_clear(&resp);
+    hd_request_clear(&r);
+    hd_http_client_free(c);
+    srv_stop(s);
+}
+
+/* A connection kept alive from before the list changed is checked again
+ * before its next request. */
+static void test_denied_on_kept_alive_connection(void **state)
+{
+    static const char *const blocks[] = {"127.0.0.0/8"};
+    struct srv *s = srv_start();
+    struct hd_http_client *c = hd_http_client_new();
+    struct hd_request r;
+    struct hd_response resp;
+    make_req(&r, s, "/one", "x");
+    assert_int_equal(hd_http_client_submit(c, &r, NULL), HD_OK);
+    run_one(c, &resp);
+    assert_int_equal(resp.status, 200);
+    hd_response_clear(&resp);
+    deny(blocks, 1);
+    make_req(&r, s, "/two", "x");
+    assert_int_equal(hd_http_client_submit(c, &r, NULL), HD_OK);
+    run_one(c, &resp);
+    assert_int_equal(resp.status, 0);
+    assert_int_equal(resp.denied, 1);
+    assert_string_equal(resp.error,
+                        "destination 127.0.0.1 denied by security.denyDestinations (127.0.0.0/8)");
+    hd_response_clear(&resp);
+    hd_http_set_denied(NULL);
+    hd_http_client_free(c);
+    int requests = 0;
+    assert_int_equal(srv_count(s, &requests), 1);
+    assert_int_equal(requests, 1);
+    srv_stop(s);
+}
+
+/* A name with an allowed address is delivered there; the denied one is only
+ * skipped (localhost: 127.0.0.1 and, where configured, ::1). */
+static void test_other_address_of_a_name_allowed(void **state)
+{
+    static const char *const blocks[] = {"::1/128"};
+    struct srv *s = srv_start();
+    deny(blocks, 1);
+    struct hd_request r;
+    struct hd_response resp;
+    char url[128];
+    hd_request_init(&r);
+    snprintf(url, sizeof(url), "http://localhost:%d/x", s->port);
+    r.url = strdup(url);
+    assert_int_equal(hd_http_sync(&r, &resp), HD_OK);
+    assert_int_equal(resp.status, 200);
+    assert_int_equal(resp.denied, 0);
+    assert_string_equal(resp.error, "");
+    hd_response_clear(&resp);
+    hd_request_clear(&r);
+    hd_http_set_denied(NULL);
+    srv_stop(s);
+}
+
+/* The watchers' streams are not deliveries: never checked. */
+static void test_stream_not_checked(void **state)
+{
+    static const char *const blocks[] = {"127.0.0.0/8"};
+    static const char *const parts[] = {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n", "ok", NULL};
+    struct streamer *srv = streamer_start(0, parts, 0, 0);
+    char url[128];
+    stream_url(srv, "/version", url, sizeof(url));
+    deny(blocks, 1);
+    struct hd_http_stream_opts o = {.url = url};
+    struct hd_http_stream_result res;
+    assert_int_equal(hd_http_stream(&o, &res), HD_OK);
+    assert_int_equal(res.status, 200);
+    assert_string_equal(res.body.p, "ok");
+    hd_http_stream_result_clear(&res);
+    hd_http_set_denied(NULL);
+    streamer_stop(srv);
+    free(srv);
+}
+
+/* A redirect is answered as it is, never followed. */
+static void test_redirect_not_followed(void **state)
+{
+    struct srv *s = srv_start();
+    struct srv *other = srv_start();
+    char head[256];
+    snprintf(head, sizeof(head), "HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:%d/elsewhere",
+             other->port);
+    srv_script(s, head, "moved", 0);
+    srv_script(s, head, "moved", 0);
+    struct hd_request r;
+    struct hd_response resp;
+    make_req(&r, s, "/hook", "x");
+    assert_int_equal(hd_http_sync(&r, &resp), HD_OK);
+    assert_int_equal(resp.status, 302);
+    assert_string_equal(resp.body.p, "moved");
+    hd_response_clear(&resp);
+    struct hd_http_client *c = hd_http_client_new();
+    assert_int_equal(hd_http_client_submit(c, &r, NULL), HD_OK);
+    run_one(c, &resp);
+    assert_int_equal(resp.status, 302);
+    hd_response_clear(&resp);
+    hd_http_client_free(c);
+    int requests = 0;
+    assert_int_equal(srv_count(other, &requests), 0);
+    assert_int_equal(requests, 0);
+    assert_int_equal(srv_count(s, &requests), 2);
+    assert_int_equal(requests, 2);
+    srv_stop(other);
+    srv_stop(s);
+}
+
 static void test_url_escaping(void **state)
 {
     struct hd_buf u;
@@ -766,6 +948,11 @@ int main(void)
         cmocka_unit_test(test_stream_on_data_aborts_and_timeout),
         cmocka_unit_test(test_stream_body_buffer_over_unix_socket),
         cmocka_unit_test(test_stream_refused_and_bad_input),
+        cmocka_unit_test(test_denied_destination_not_contacted),
+        cmocka_unit_test(test_denied_on_kept_alive_connection),
+        cmocka_unit_test(test_other_address_of_a_name_allowed),
+        cmocka_unit_test(test_stream_not_checked),
+        cmocka_unit_test(test_redirect_not_followed),
         cmocka_unit_test(test_url_escaping),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
