@@ -15,8 +15,12 @@
  *
  * The SMTP server comes from herald's config (email.h): url, from,
  * username / password (SMTP AUTH), startTls (STARTTLS required, else
- * none; smtps:// is TLS from the first byte). The channel's tls options
- * (caFile, insecureSkipVerify) apply to that connection.
+ * none; smtps:// is TLS from the first byte). Credentials never go in clear
+ * by default: with a username STARTTLS is required on smtp:// as if startTls
+ * were set (curl gives up after EHLO when the server does not offer it, so
+ * AUTH is never sent), unless smtp.allowInsecureAuth says otherwise. The
+ * channel's tls options (caFile, insecureSkipVerify) apply to that
+ * connection.
  *
  * Classification follows SMTP (RFC 5321 section 4.2.1), not HTTP: 2yz
  * delivered, 4yz transient (retried), 5yz permanent (dead letter with the
@@ -50,6 +54,7 @@
 struct smtp_copy {
     char *url, *from, *username, *password;
     int start_tls;
+    int allow_insecure_auth;
 };
 
 static pthread_mutex_t smtp_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -78,6 +83,7 @@ static int smtp_copy_set(struct smtp_copy *dst, const struct hd_smtp_settings *s
         t.username = hd_strdup(s->username);
         t.password = hd_strdup(s->password);
         t.start_tls = s->start_tls;
+        t.allow_insecure_auth = s->allow_insecure_auth;
         if ((s->url && !t.url) || (s->from && !t.from) || (s->username && !t.username) ||
             (s->password && !t.password)) {
             smtp_copy_free(&t);
@@ -118,6 +124,7 @@ static int smtp_snapshot(struct smtp_copy *out)
     s.username = smtp_cur.username;
     s.password = smtp_cur.password;
     s.start_tls = smtp_cur.start_tls;
+    s.allow_insecure_auth = smtp_cur.allow_insecure_auth;
     int rc = smtp_copy_set(out, &s);
     pthread_mutex_unlock(&smtp_lock);
     return rc;
@@ -730,7 +737,9 @@ static int set_envelope(struct hd_request *req, const struct hd_channel *ch, str
     int rc = hd_request_begin(req, ch, "SMTP", s->url);
     req->mail_from = *env_from;
     *env_from = NULL;
-    req->smtp_tls = s->start_tls ? HD_SMTP_TLS_ALL : HD_SMTP_TLS_NONE;
+    /* A username means a password on the wire: STARTTLS required. */
+    int creds = s->username != NULL && s->username[0] != '\0';
+    req->smtp_tls = s->start_tls || (creds && !s->allow_insecure_auth) ? HD_SMTP_TLS_ALL : HD_SMTP_TLS_NONE;
     for (size_t i = 0; rc == HD_OK && i < json_object_array_length(e->rcpts); i++) {
         rc = hd_request_add_rcpt(req, json_object_get_string(json_object_array_get_idx(e->rcpts, i)));
     }

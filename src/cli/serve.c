@@ -186,6 +186,7 @@ static int apply_smtp_settings(const struct hd_config *cfg, struct hd_err *err)
         .username = cfg->smtp_username,
         .password = cfg->smtp_password,
         .start_tls = cfg->smtp_start_tls,
+        .allow_insecure_auth = cfg->smtp_allow_insecure_auth,
     };
     if (hd_channel_set_smtp(&s) != HD_OK) {
         return hd_err_set(err, HD_ENOMEM, "smtp: out of memory");

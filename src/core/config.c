@@ -102,6 +102,7 @@ void hd_config_defaults(struct hd_config *c)
     c->header_timeout_ms = 10000;
     c->metrics_public = 0;
     c->smtp_start_tls = 0;
+    c->smtp_allow_insecure_auth = 0;
     c->k8s_enabled = 0;
     c->docker_enabled = 0;
     (void)hd_config_set_str(&c->docker_socket, "/var/run/docker.sock");

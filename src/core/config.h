@@ -39,6 +39,7 @@ struct hd_config {
     /* smtp (used by EMAIL) */
     char *smtp_url, *smtp_from, *smtp_username, *smtp_password;
     int smtp_start_tls;
+    int smtp_allow_insecure_auth; /* credentials over smtp:// without STARTTLS */
     /* inputs (used by the watchers) */
     int k8s_enabled;
     char *k8s_api_server, *k8s_token_file, *k8s_ca_file, *k8s_namespace;

@@ -92,6 +92,7 @@ static const struct field f_smtp[] = {
     {.key = "username", .kind = F_STR, .off = CFG(smtp_username)},
     {.key = "password", .kind = F_STR, .off = CFG(smtp_password)},
     {.key = "startTls", .kind = F_BOOL, .off = CFG(smtp_start_tls)},
+    {.key = "allowInsecureAuth", .kind = F_BOOL, .off = CFG(smtp_allow_insecure_auth)},
     {.key = NULL},
 };
 static const struct field f_k8s[] = {

@@ -220,6 +220,29 @@ static void test_template(void **state)
     assert_non_null(strstr(r->req.body.p, "text/html")); /* not replaced: the built-in one */
 }
 
+/* Credentials never go in clear by default: a username makes STARTTLS
+ * required on smtp://; smtp.allowInsecureAuth lifts that. */
+static void test_credentials_require_starttls(void **state)
+{
+    struct fx_run *r = *state;
+    struct hd_smtp_settings s = {
+        .url = "smtp://mail:587", .from = "h@example.com", .username = "u", .password = "p"};
+    assert_int_equal(hd_channel_set_smtp(&s), HD_OK);
+    make(r, "{\"emailRecipients\":[\"a@b.c\"]}");
+    render(r);
+    assert_int_equal(r->req.smtp_tls, HD_SMTP_TLS_ALL);
+    assert_string_equal(r->req.username, "u");
+    s.allow_insecure_auth = 1;
+    assert_int_equal(hd_channel_set_smtp(&s), HD_OK);
+    render(r);
+    assert_int_equal(r->req.smtp_tls, HD_SMTP_TLS_NONE);
+    assert_string_equal(r->req.username, "u");
+    s.start_tls = 1; /* asked for: required whatever the opt-out says */
+    assert_int_equal(hd_channel_set_smtp(&s), HD_OK);
+    render(r);
+    assert_int_equal(r->req.smtp_tls, HD_SMTP_TLS_ALL);
+}
+
 static void test_plain_smtp_no_auth(void **state)
 {
     struct fx_run *r = *state;
@@ -264,6 +287,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_subjects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_test_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_template, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_credentials_require_starttls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_smtp_no_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_classify, setup, teardown),
     };
