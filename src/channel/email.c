@@ -334,22 +334,6 @@ static int header_text(struct hd_buf *out, const char *s, size_t n)
     return rc;
 }
 
-static int html_escape(struct hd_buf *out, const char *s)
-{
-    int rc = HD_OK;
-    for (; *s != '\0' && rc == HD_OK; s++) {
-        switch (*s) {
-        case '&': rc = hd_buf_puts(out, "&amp;"); break;
-        case '<': rc = hd_buf_puts(out, "&lt;"); break;
-        case '>': rc = hd_buf_puts(out, "&gt;"); break;
-        case '"': rc = hd_buf_puts(out, "&quot;"); break;
-        case '\'': rc = hd_buf_puts(out, "&#39;"); break;
-        default: rc = hd_buf_putc(out, *s);
-        }
-    }
-    return rc;
-}
-
 /* RFC 5322 date-time in UTC ("Sat, 17 Feb 2018 06:36:00 +0000"); the names
  * are spelled here, strftime's depend on the locale. */
 static int rfc5322_date(struct hd_buf *out, int64_t us)
@@ -514,7 +498,7 @@ static int html_wrap(struct hd_buf *b, const char *before, const char *value, co
 {
     int rc = hd_buf_puts(b, before);
     if (rc == HD_OK) {
-        rc = html_escape(b, value);
+        rc = hd_buf_html_str(b, value, strlen(value));
     }
     if (rc == HD_OK) {
         rc = hd_buf_puts(b, after);
@@ -585,41 +569,53 @@ static int build_bodies(const struct hd_channel *ch, const struct hd_event *ev, 
 }
 
 /* options.template: {"subject": ..., "text": ..., "html": ...}, each
- * optional; the strings found replace the built-in ones. */
+ * optional; the strings found replace the built-in ones. The parts are
+ * rendered one by one over one view of the event: the html part escapes the
+ * values it inserts (an event's name is text, not markup), subject and text
+ * take them as they are. */
 static int apply_template(const struct hd_channel *ch, const struct hd_event *ev, struct hd_buf *subject,
                           struct hd_buf *text, struct hd_buf *html, struct hd_err *err)
 {
+    json_object *tmpl = ch->common.tmpl;
+    if (!json_object_is_type(tmpl, json_type_object)) {
+        return hd_err_set(err, HD_EINVAL,
+                          "options.template: must be an object with subject, text, html strings");
+    }
+    json_object *view = hd_template_view(ev, tmpl);
+    if (view == NULL) {
+        return hd_err_set(err, HD_EINVAL, "template: cannot build the event view (event id %s)", ev->id);
+    }
+    const struct {
+        const char *key;
+        enum hd_tmpl_escape esc;
+        struct hd_buf *dst;
+    } parts[] = {{"subject", HD_TMPL_ESCAPE_NONE, subject},
+                 {"text", HD_TMPL_ESCAPE_NONE, text},
+                 {"html", HD_TMPL_ESCAPE_HTML, html}};
     struct hd_buf out;
     hd_buf_init(&out, MESSAGE_MAX);
-    int rc = hd_template_render(ev, ch->common.tmpl, &out, err);
-    json_object *o = NULL;
-    if (rc == HD_OK) {
-        o = hd_json_parse(out.p, out.len, err);
-        rc = o != NULL && json_object_is_type(o, json_type_object) ? HD_OK : HD_EINVAL;
-        if (rc != HD_OK) {
-            hd_err_set(err, rc, "options.template: must be an object with subject, text, html strings");
-        }
-    }
-    struct {
-        const char *key;
-        struct hd_buf *dst;
-    } parts[] = {{"subject", subject}, {"text", text}, {"html", html}};
+    int rc = HD_OK;
     for (size_t i = 0; rc == HD_OK && i < sizeof(parts) / sizeof(parts[0]); i++) {
-        json_object *v = hd_opt_get(o, parts[i].key);
-        if (v == NULL) {
+        json_object *t = hd_opt_get(tmpl, parts[i].key);
+        if (t == NULL) {
             continue;
         }
-        if (!json_object_is_type(v, json_type_string)) {
+        hd_buf_reset(&out);
+        rc = hd_template_emit(view, t, parts[i].esc, &out, err);
+        json_object *v = rc == HD_OK ? hd_json_parse(out.p, out.len, NULL) : NULL;
+        if (rc == HD_OK && (v == NULL || !json_object_is_type(v, json_type_string))) {
             rc = hd_err_set(err, HD_EINVAL, "options.template.%s: must render to a string", parts[i].key);
-            break;
         }
-        hd_buf_reset(parts[i].dst);
-        rc = i == 0 ? put_clean(parts[i].dst, json_object_get_string(v), SUBJECT_NAME_MAX * 2)
-                    : hd_buf_append(parts[i].dst, json_object_get_string(v),
-                                    (size_t)json_object_get_string_len(v));
+        if (rc == HD_OK) {
+            hd_buf_reset(parts[i].dst);
+            rc = i == 0 ? put_clean(parts[i].dst, json_object_get_string(v), SUBJECT_NAME_MAX * 2)
+                        : hd_buf_append(parts[i].dst, json_object_get_string(v),
+                                        (size_t)json_object_get_string_len(v));
+        }
+        json_object_put(v);
     }
-    json_object_put(o);
     hd_buf_free(&out);
+    json_object_put(view);
     return rc;
 }
 

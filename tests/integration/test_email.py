@@ -139,6 +139,24 @@ def test_credentials_require_starttls_unless_opted_out(herald_factory, sink):
     assert "AUTH" in sink.commands
 
 
+def test_html_template_escapes_inserted_values(herald_factory, tls_sink):
+    """options.template.html: what the event brings is text, not markup;
+    the template's own markup stays, the text part is not escaped."""
+    h = _smtp_herald(herald_factory, tls_sink, starttls=True)
+    tmpl = {"subject": "[{{state}}] {{name}}", "text": "name: {{name}}",
+            "html": "<h1 title=\"{{name}}\">{{name}}</h1><p>{{k8s.namespace}}</p>"}
+    _email_channel(h, "mail-html", tls_sink, template=tmpl)
+    name = "<script>alert(1)</script> & 'x' \"y\""
+    h.ingest(json.dumps(unique_event("html-1", name=name)))
+    m = tls_sink.wait_messages(1)[0]
+    esc = "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#39;x&#39; &quot;y&quot;"
+    html = m.part("text/html")
+    assert html.startswith('<h1 title="%s">%s</h1><p></p>' % (esc, esc)), html
+    assert "<script>" not in html
+    assert m.part("text/plain").rstrip("\r\n") == "name: " + name
+    assert m.header("Subject") == "[ACTIVE] " + name
+
+
 def test_4xx_retried_5xx_dead_letter(herald_factory, sink):
     h = _smtp_herald(herald_factory, sink, insecure_auth=True)
     _email_channel(h, "mail")
