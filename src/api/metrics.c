@@ -224,7 +224,6 @@ static const char fallback_html[] =
 static void html_headers(struct hd_http_resp *resp)
 {
     hd_http_resp_header(resp, "Content-Security-Policy", HTML_CSP);
-    hd_http_resp_header(resp, "X-Content-Type-Options", "nosniff");
     hd_http_resp_header(resp, "Cache-Control", "no-cache");
     hd_http_resp_header(resp, "X-Frame-Options", "DENY");
     hd_http_resp_header(resp, "Referrer-Policy", "no-referrer");
@@ -267,7 +266,6 @@ void hd_api_static(struct hd_api_call *c)
     } else {
         /* Asset names carry no content hash: revalidate, so an upgrade shows at once. */
         hd_http_resp_header(c->resp, "Content-Security-Policy", HTML_CSP);
-        hd_http_resp_header(c->resp, "X-Content-Type-Options", "nosniff");
         hd_http_resp_header(c->resp, "Cache-Control", "no-cache");
     }
 }
