@@ -237,6 +237,12 @@ static int ensure_admin_token(struct hd_config *cfg, struct hd_err *err)
         if (tok[0] == '\0') {
             return hd_err_set(err, HD_EINVAL, "%s is empty: delete it to generate a new token", path);
         }
+        if (strlen(tok) < HD_TOKEN_MIN_LEN) {
+            return hd_err_set(err, HD_EINVAL,
+                              "%s: the token is too short: tokens must be at least %d characters long "
+                              "(delete the file to generate a new token)",
+                              path, HD_TOKEN_MIN_LEN);
+        }
         return hd_config_add_token(cfg, "generated-admin", tok, HD_SCOPE_ADMIN);
     }
     unsigned char rnd[32];

@@ -16,6 +16,11 @@
 
 enum hd_scope { HD_SCOPE_ADMIN = 0, HD_SCOPE_INGEST = 1, HD_SCOPE_READ = 2 };
 
+/* API tokens shorter than this (in bytes) are refused wherever they come
+ * from: the file's tokens, HERALD_ADMIN_TOKEN, the data dir's admin.token
+ * (SPEC section 3). */
+#define HD_TOKEN_MIN_LEN 16
+
 struct hd_token {
     char *name;
     char *token;
@@ -72,7 +77,8 @@ int hd_config_load_file(struct hd_config *c, const char *path, struct hd_err *er
 int hd_config_load_mem(struct hd_config *c, const char *name, const char *text, size_t len,
                        struct hd_err *err);
 /* Applies HERALD_LISTEN, HERALD_DATA, HERALD_STORE, HERALD_ADMIN_TOKEN (token
- * "env-admin", scope admin), HERALD_LOG_FORMAT, HERALD_LOG_LEVEL. Empty = unset. */
+ * "env-admin", scope admin; at least HD_TOKEN_MIN_LEN characters),
+ * HERALD_LOG_FORMAT, HERALD_LOG_LEVEL. Empty = unset. */
 int hd_config_apply_env(struct hd_config *c, struct hd_err *err);
 /* Replaces the string *dst by a copy of v. */
 int hd_config_set_str(char **dst, const char *v);

@@ -598,6 +598,12 @@ static int load_tokens(struct ctx *x, yaml_node_t *n, const char *path)
             (void)cfg_scope_parse(t.scope, &scope); /* validated as an F_ENUM */
         }
         const char *name = (t.name != NULL && t.name[0] != '\0') ? t.name : dflt_name;
+        /* Name the entry, never print the value. */
+        if (strlen(t.token) < HD_TOKEN_MIN_LEN) {
+            rc = fail(x, e, fpath, "token '%s' is too short: tokens must be at least %d characters long",
+                      name, HD_TOKEN_MIN_LEN);
+            goto out;
+        }
         for (size_t j = 0; j < x->n_tokens; j++) {
             if (strcmp(x->tokens[j].name, name) == 0) {
                 rc = fail(x, e, sub, "duplicate token name '%s'", name);
