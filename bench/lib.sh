@@ -8,7 +8,7 @@ B=${BENCH_BUILD:-build-bench}
 HERALD=${HERALD:-$B/herald} # another binary to compare (A/B)
 ./scripts/build.sh "$B" -DCMAKE_BUILD_TYPE=Release -DHD_WERROR=OFF >/dev/null
 work=$(mktemp -d)
-TOKEN=benchtoken
+TOKEN=bench-token-0123456789 # herald refuses tokens under 16 characters
 cleanup() { kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
 

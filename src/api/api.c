@@ -3,10 +3,12 @@
  * DESIGN: a static route table {method, path pattern, handler, access}
  * (nginx-style, not an if/else chain). A request is matched on its path
  * first (404 if no pattern fits, 405 with Allow if only the method is wrong),
- * then authorised: the Bearer token is compared in constant time against
- * every configured token (the loop never exits early, so timing does not say
- * which one matched or how far), unknown/missing -> 401, known but the scope
- * does not cover the route -> 403. The token list and limits are swapped by
+ * then authorised: the SHA-256 of the Bearer token is compared in constant
+ * time against the SHA-256 of every configured token (digests of one size:
+ * neither where a guess differs nor how long the token is shows in the
+ * timing; the loop never exits early, so neither does which one matched),
+ * unknown/missing -> 401, known but the scope does not cover the route ->
+ * 403. The API keeps only the digests, never a token. The token list and limits are swapped by
  * SIGHUP under cfg_lock; handlers never hold the lock while they work.
  */
 #include "api/api.h"
@@ -93,20 +95,19 @@ static int route_match(const char *pat, const char *path, char *arg, size_t args
     return *pat == '\0' && *path == '\0';
 }
 
-static void free_tokens(struct hd_token *t, size_t n)
+static void free_tokens(struct hd_api_token *t, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
         free(t[i].name);
-        free(t[i].token);
     }
     free(t);
 }
 
-/* Copies the configured tokens, skipping empty ones (an empty token would
- * let an empty Authorization header in). */
-static int copy_tokens(const struct hd_config *cfg, struct hd_token **out, size_t *n_out)
+/* Digests of the configured tokens, skipping empty ones (an empty token
+ * would let an empty Authorization header in). */
+static int copy_tokens(const struct hd_config *cfg, struct hd_api_token **out, size_t *n_out)
 {
-    struct hd_token *t = NULL;
+    struct hd_api_token *t = NULL;
     size_t n = 0;
     if (cfg->n_tokens > 0) {
         t = calloc(cfg->n_tokens, sizeof(*t));
@@ -121,10 +122,10 @@ static int copy_tokens(const struct hd_config *cfg, struct hd_token **out, size_
             continue;
         }
         t[n].name = hd_strdup(src->name != NULL ? src->name : "");
-        t[n].token = hd_strdup(src->token);
+        hd_sha256(src->token, strlen(src->token), t[n].hash);
         t[n].scope = src->scope;
         n++;
-        if (t[n - 1].name == NULL || t[n - 1].token == NULL) {
+        if (t[n - 1].name == NULL) {
             free_tokens(t, n);
             return HD_ENOMEM;
         }
@@ -160,14 +161,14 @@ int hd_api_init(struct hd_api *api, struct hd_store *st, struct hd_dispatcher *d
 
 int hd_api_reconfigure(struct hd_api *api, const struct hd_config *cfg)
 {
-    struct hd_token *t = NULL;
+    struct hd_api_token *t = NULL;
     size_t n = 0;
     int rc = copy_tokens(cfg, &t, &n);
     if (rc != HD_OK) {
         return rc;
     }
     pthread_rwlock_wrlock(&api->cfg_lock);
-    struct hd_token *old = api->tokens;
+    struct hd_api_token *old = api->tokens;
     size_t old_n = api->n_tokens;
     api->tokens = t;
     api->n_tokens = n;
@@ -219,13 +220,14 @@ static const char *bearer(const struct hd_http_req *req, size_t *len)
 }
 
 /* Caller holds cfg_lock. Returns the matching token's index or -1; every
- * configured token is compared whatever the outcome. */
+ * configured token's digest is compared whatever the outcome. */
 static long find_token(const struct hd_api *api, const char *tok, size_t len)
 {
+    unsigned char h[HD_SHA256_LEN];
+    hd_sha256(tok, len, h);
     long found = -1;
     for (size_t i = 0; i < api->n_tokens; i++) {
-        const char *t = api->tokens[i].token;
-        int eq = hd_ct_equal(t, strlen(t), tok, len);
+        int eq = hd_ct_equal(api->tokens[i].hash, h, sizeof(h));
         long mask = -(long)(eq & (found < 0)); /* all ones when this is the first match */
         found = (found & ~mask) | ((long)i & mask);
     }

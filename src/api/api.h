@@ -1,7 +1,8 @@
 /* api.h - the REST API (SPEC section 4): routing, auth, handlers.
  *
  * hd_api_handle is the http server's handler. It checks the Bearer token and
- * its scope (401 unknown/missing, 403 wrong scope; constant-time compare),
+ * its scope (401 unknown/missing, 403 wrong scope; the presented token's
+ * SHA-256 compared in constant time with each configured token's),
  * routes by method and path, and answers with Sysdig's error envelope.
  */
 #ifndef HD_API_H
@@ -11,17 +12,26 @@
 #include <stdint.h>
 
 #include "core/config.h"
+#include "core/util.h"
 #include "net/http_server.h"
 #include "route/dispatcher.h"
 #include "route/tester.h"
 #include "store/store.h"
 
+/* A configured token as the API keeps it: the SHA-256 of the token, never
+ * the token itself. */
+struct hd_api_token {
+    char *name;
+    unsigned char hash[HD_SHA256_LEN];
+    enum hd_scope scope;
+};
+
 struct hd_api {
     struct hd_store *st;
     struct hd_dispatcher *disp;
-    struct hd_tester *tester;  /* test notifications; set by the caller, may be NULL (tests answer 503) */
-    pthread_rwlock_t cfg_lock; /* guards the token list and limits (SIGHUP) */
-    struct hd_token *tokens;   /* copies, owned */
+    struct hd_tester *tester;    /* test notifications; set by the caller, may be NULL (tests answer 503) */
+    pthread_rwlock_t cfg_lock;   /* guards the token list and limits (SIGHUP) */
+    struct hd_api_token *tokens; /* owned */
     size_t n_tokens;
     int64_t max_backlog;
     int64_t max_events; /* limits.maxEventsPerRequest */

@@ -77,6 +77,10 @@ static void not_ready(struct hd_api_call *c, const char *reason)
     hd_http_resp_header(c->resp, "Retry-After", "5");
 }
 
+/* SPEC 4: ready = the listener serves and the store accepts writes (a full
+ * disk is not ready). A backlog over limits.maxBacklog is not a reason:
+ * ingest answers 429 with Retry-After then, and the API and dashboard must
+ * stay reachable behind a load balancer that follows readiness. */
 void hd_api_readyz(struct hd_api_call *c)
 {
     struct hd_api *api = c->api;
@@ -84,15 +88,12 @@ void hd_api_readyz(struct hd_api_call *c)
         not_ready(c, "starting or stopping (store not open or listener not serving)");
         return;
     }
-    if (api->disp != NULL && c->max_backlog > 0) {
-        int64_t backlog = hd_dispatcher_backlog(api->disp);
-        if (backlog > c->max_backlog) {
-            char why[128];
-            snprintf(why, sizeof(why), "backlog %lld is over limits.maxBacklog %lld", (long long)backlog,
-                     (long long)c->max_backlog);
-            not_ready(c, why);
-            return;
-        }
+    struct hd_err why = {0};
+    if (api->st->ops->writable != NULL && api->st->ops->writable(api->st, &why) != HD_OK) {
+        char msg[sizeof(why.msg) + 64];
+        snprintf(msg, sizeof(msg), "the store does not accept writes: %s", why.msg);
+        not_ready(c, msg);
+        return;
     }
     hd_buf_reset(&c->resp->body);
     hd_buf_puts(&c->resp->body, "{\"status\":\"ready\"}");
@@ -224,7 +225,6 @@ static const char fallback_html[] =
 static void html_headers(struct hd_http_resp *resp)
 {
     hd_http_resp_header(resp, "Content-Security-Policy", HTML_CSP);
-    hd_http_resp_header(resp, "X-Content-Type-Options", "nosniff");
     hd_http_resp_header(resp, "Cache-Control", "no-cache");
     hd_http_resp_header(resp, "X-Frame-Options", "DENY");
     hd_http_resp_header(resp, "Referrer-Policy", "no-referrer");
@@ -267,7 +267,6 @@ void hd_api_static(struct hd_api_call *c)
     } else {
         /* Asset names carry no content hash: revalidate, so an upgrade shows at once. */
         hd_http_resp_header(c->resp, "Content-Security-Policy", HTML_CSP);
-        hd_http_resp_header(c->resp, "X-Content-Type-Options", "nosniff");
         hd_http_resp_header(c->resp, "Cache-Control", "no-cache");
     }
 }

@@ -15,8 +15,12 @@
  *
  * The SMTP server comes from herald's config (email.h): url, from,
  * username / password (SMTP AUTH), startTls (STARTTLS required, else
- * none; smtps:// is TLS from the first byte). The channel's tls options
- * (caFile, insecureSkipVerify) apply to that connection.
+ * none; smtps:// is TLS from the first byte). Credentials never go in clear
+ * by default: with a username STARTTLS is required on smtp:// as if startTls
+ * were set (curl gives up after EHLO when the server does not offer it, so
+ * AUTH is never sent), unless smtp.allowInsecureAuth says otherwise. The
+ * channel's tls options (caFile, insecureSkipVerify) apply to that
+ * connection.
  *
  * Classification follows SMTP (RFC 5321 section 4.2.1), not HTTP: 2yz
  * delivered, 4yz transient (retried), 5yz permanent (dead letter with the
@@ -50,6 +54,7 @@
 struct smtp_copy {
     char *url, *from, *username, *password;
     int start_tls;
+    int allow_insecure_auth;
 };
 
 static pthread_mutex_t smtp_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -78,6 +83,7 @@ static int smtp_copy_set(struct smtp_copy *dst, const struct hd_smtp_settings *s
         t.username = hd_strdup(s->username);
         t.password = hd_strdup(s->password);
         t.start_tls = s->start_tls;
+        t.allow_insecure_auth = s->allow_insecure_auth;
         if ((s->url && !t.url) || (s->from && !t.from) || (s->username && !t.username) ||
             (s->password && !t.password)) {
             smtp_copy_free(&t);
@@ -118,6 +124,7 @@ static int smtp_snapshot(struct smtp_copy *out)
     s.username = smtp_cur.username;
     s.password = smtp_cur.password;
     s.start_tls = smtp_cur.start_tls;
+    s.allow_insecure_auth = smtp_cur.allow_insecure_auth;
     int rc = smtp_copy_set(out, &s);
     pthread_mutex_unlock(&smtp_lock);
     return rc;
@@ -327,22 +334,6 @@ static int header_text(struct hd_buf *out, const char *s, size_t n)
     return rc;
 }
 
-static int html_escape(struct hd_buf *out, const char *s)
-{
-    int rc = HD_OK;
-    for (; *s != '\0' && rc == HD_OK; s++) {
-        switch (*s) {
-        case '&': rc = hd_buf_puts(out, "&amp;"); break;
-        case '<': rc = hd_buf_puts(out, "&lt;"); break;
-        case '>': rc = hd_buf_puts(out, "&gt;"); break;
-        case '"': rc = hd_buf_puts(out, "&quot;"); break;
-        case '\'': rc = hd_buf_puts(out, "&#39;"); break;
-        default: rc = hd_buf_putc(out, *s);
-        }
-    }
-    return rc;
-}
-
 /* RFC 5322 date-time in UTC ("Sat, 17 Feb 2018 06:36:00 +0000"); the names
  * are spelled here, strftime's depend on the locale. */
 static int rfc5322_date(struct hd_buf *out, int64_t us)
@@ -507,7 +498,7 @@ static int html_wrap(struct hd_buf *b, const char *before, const char *value, co
 {
     int rc = hd_buf_puts(b, before);
     if (rc == HD_OK) {
-        rc = html_escape(b, value);
+        rc = hd_buf_html_str(b, value, strlen(value));
     }
     if (rc == HD_OK) {
         rc = hd_buf_puts(b, after);
@@ -578,41 +569,53 @@ static int build_bodies(const struct hd_channel *ch, const struct hd_event *ev, 
 }
 
 /* options.template: {"subject": ..., "text": ..., "html": ...}, each
- * optional; the strings found replace the built-in ones. */
+ * optional; the strings found replace the built-in ones. The parts are
+ * rendered one by one over one view of the event: the html part escapes the
+ * values it inserts (an event's name is text, not markup), subject and text
+ * take them as they are. */
 static int apply_template(const struct hd_channel *ch, const struct hd_event *ev, struct hd_buf *subject,
                           struct hd_buf *text, struct hd_buf *html, struct hd_err *err)
 {
+    json_object *tmpl = ch->common.tmpl;
+    if (!json_object_is_type(tmpl, json_type_object)) {
+        return hd_err_set(err, HD_EINVAL,
+                          "options.template: must be an object with subject, text, html strings");
+    }
+    json_object *view = hd_template_view(ev, tmpl);
+    if (view == NULL) {
+        return hd_err_set(err, HD_EINVAL, "template: cannot build the event view (event id %s)", ev->id);
+    }
+    const struct {
+        const char *key;
+        enum hd_tmpl_escape esc;
+        struct hd_buf *dst;
+    } parts[] = {{"subject", HD_TMPL_ESCAPE_NONE, subject},
+                 {"text", HD_TMPL_ESCAPE_NONE, text},
+                 {"html", HD_TMPL_ESCAPE_HTML, html}};
     struct hd_buf out;
     hd_buf_init(&out, MESSAGE_MAX);
-    int rc = hd_template_render(ev, ch->common.tmpl, &out, err);
-    json_object *o = NULL;
-    if (rc == HD_OK) {
-        o = hd_json_parse(out.p, out.len, err);
-        rc = o != NULL && json_object_is_type(o, json_type_object) ? HD_OK : HD_EINVAL;
-        if (rc != HD_OK) {
-            hd_err_set(err, rc, "options.template: must be an object with subject, text, html strings");
-        }
-    }
-    struct {
-        const char *key;
-        struct hd_buf *dst;
-    } parts[] = {{"subject", subject}, {"text", text}, {"html", html}};
+    int rc = HD_OK;
     for (size_t i = 0; rc == HD_OK && i < sizeof(parts) / sizeof(parts[0]); i++) {
-        json_object *v = hd_opt_get(o, parts[i].key);
-        if (v == NULL) {
+        json_object *t = hd_opt_get(tmpl, parts[i].key);
+        if (t == NULL) {
             continue;
         }
-        if (!json_object_is_type(v, json_type_string)) {
+        hd_buf_reset(&out);
+        rc = hd_template_emit(view, t, parts[i].esc, &out, err);
+        json_object *v = rc == HD_OK ? hd_json_parse(out.p, out.len, NULL) : NULL;
+        if (rc == HD_OK && (v == NULL || !json_object_is_type(v, json_type_string))) {
             rc = hd_err_set(err, HD_EINVAL, "options.template.%s: must render to a string", parts[i].key);
-            break;
         }
-        hd_buf_reset(parts[i].dst);
-        rc = i == 0 ? put_clean(parts[i].dst, json_object_get_string(v), SUBJECT_NAME_MAX * 2)
-                    : hd_buf_append(parts[i].dst, json_object_get_string(v),
-                                    (size_t)json_object_get_string_len(v));
+        if (rc == HD_OK) {
+            hd_buf_reset(parts[i].dst);
+            rc = i == 0 ? put_clean(parts[i].dst, json_object_get_string(v), SUBJECT_NAME_MAX * 2)
+                        : hd_buf_append(parts[i].dst, json_object_get_string(v),
+                                        (size_t)json_object_get_string_len(v));
+        }
+        json_object_put(v);
     }
-    json_object_put(o);
     hd_buf_free(&out);
+    json_object_put(view);
     return rc;
 }
 
@@ -730,7 +733,9 @@ static int set_envelope(struct hd_request *req, const struct hd_channel *ch, str
     int rc = hd_request_begin(req, ch, "SMTP", s->url);
     req->mail_from = *env_from;
     *env_from = NULL;
-    req->smtp_tls = s->start_tls ? HD_SMTP_TLS_ALL : HD_SMTP_TLS_NONE;
+    /* A username means a password on the wire: STARTTLS required. */
+    int creds = s->username != NULL && s->username[0] != '\0';
+    req->smtp_tls = s->start_tls || (creds && !s->allow_insecure_auth) ? HD_SMTP_TLS_ALL : HD_SMTP_TLS_NONE;
     for (size_t i = 0; rc == HD_OK && i < json_object_array_length(e->rcpts); i++) {
         rc = hd_request_add_rcpt(req, json_object_get_string(json_object_array_get_idx(e->rcpts, i)));
     }

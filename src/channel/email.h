@@ -18,6 +18,9 @@ struct hd_smtp_settings {
     const char *username; /* SMTP AUTH, NULL = none */
     const char *password; /* secret */
     int start_tls;        /* require STARTTLS on smtp:// */
+    /* With a username, STARTTLS is required on smtp:// unless this is set
+     * (smtp.allowInsecureAuth: AUTH may then go in clear). */
+    int allow_insecure_auth;
 };
 
 /* Copies s (NULL clears). HD_OK, or HD_ENOMEM leaving the old settings. */

@@ -18,7 +18,10 @@
  *
  * Templates are emitted straight into the output buffer while walking the
  * template; the event view they read is built once per event, with the
- * original payload only when some placeholder may point into raw.
+ * original payload only when some placeholder may point into raw. Values
+ * come from the event, that is from whoever sent it: a template rendered for
+ * HTML (an e-mail's html part) escapes every value it inserts, never its own
+ * text.
  */
 #include "channel/transform.h"
 
@@ -544,25 +547,50 @@ static json_object *lookup(json_object *view, const char *p, size_t n)
     return hd_json_path(view, path);
 }
 
-static int append_text(json_object *v, struct hd_buf *out)
+/* What a template is rendered against. */
+struct tctx {
+    json_object *view;
+    enum hd_tmpl_escape esc;
+};
+
+static int put_value_text(const struct tctx *x, const char *s, size_t n, struct hd_buf *out)
+{
+    return x->esc == HD_TMPL_ESCAPE_HTML ? hd_buf_html_str(out, s, n) : hd_buf_append(out, s, n);
+}
+
+/* A placeholder's value as text: a string as it is, anything else as JSON;
+ * escaped as x->esc says. */
+static int append_text(const struct tctx *x, json_object *v, struct hd_buf *out)
 {
     if (v == NULL) {
         return HD_OK;
     }
     if (json_object_is_type(v, json_type_string)) {
-        return hd_buf_append(out, json_object_get_string(v), (size_t)json_object_get_string_len(v));
+        return put_value_text(x, json_object_get_string(v), (size_t)json_object_get_string_len(v), out);
     }
-    return hd_json_append(v, out);
+    if (x->esc == HD_TMPL_ESCAPE_NONE) {
+        return hd_json_append(v, out);
+    }
+    struct hd_buf j;
+    hd_buf_init(&j, out->max);
+    int rc = hd_json_append(v, &j);
+    if (rc == HD_OK) {
+        rc = put_value_text(x, j.p, j.len, out);
+    }
+    hd_buf_free(&j);
+    return rc;
 }
 
-static int emit_string(const char *s, size_t len, json_object *view, struct hd_buf *out)
+static int emit_string(const char *s, size_t len, const struct tctx *x, struct hd_buf *out)
 {
     const char *end = s + len;
     const char *open = memmem(s, len, "{{", 2);
+    json_object *view = x->view;
     if (open == NULL) {
         return hd_buf_json_str(out, s, len);
     }
-    if (open == s) {
+    /* Escaped output is text: a lone placeholder renders as text too. */
+    if (open == s && x->esc == HD_TMPL_ESCAPE_NONE) {
         const char *close = memmem(s + 2, len - 2, "}}", 2);
         if (close != NULL && close + 2 == end && memmem(s + 2, (size_t)(close - s - 2), "{{", 2) == NULL) {
             /* Exactly one placeholder: keep the type of what it points at. */
@@ -583,7 +611,7 @@ static int emit_string(const char *s, size_t len, json_object *view, struct hd_b
         }
         rc = hd_buf_append(&text, p, (size_t)(open - p));
         if (rc == HD_OK) {
-            rc = append_text(lookup(view, open + 2, (size_t)(close - open - 2)), &text);
+            rc = append_text(x, lookup(view, open + 2, (size_t)(close - open - 2)), &text);
         }
         p = close + 2;
     }
@@ -594,7 +622,7 @@ static int emit_string(const char *s, size_t len, json_object *view, struct hd_b
     return rc;
 }
 
-static int emit(json_object *t, json_object *view, struct hd_buf *out)
+static int emit(json_object *t, const struct tctx *x, struct hd_buf *out)
 {
     int rc = HD_OK;
     switch (json_object_get_type(t)) {
@@ -608,7 +636,7 @@ static int emit(json_object *t, json_object *view, struct hd_buf *out)
             }
             rc = put_member_key(out, &first, k); /* keys are not templated */
             if (rc == HD_OK) {
-                rc = emit(v, view, out);
+                rc = emit(v, x, out);
             }
         }
         return rc == HD_OK ? hd_buf_putc(out, '}') : rc;
@@ -620,12 +648,12 @@ static int emit(json_object *t, json_object *view, struct hd_buf *out)
                 rc = hd_buf_putc(out, ',');
             }
             if (rc == HD_OK) {
-                rc = emit(json_object_array_get_idx(t, i), view, out);
+                rc = emit(json_object_array_get_idx(t, i), x, out);
             }
         }
         return rc == HD_OK ? hd_buf_putc(out, ']') : rc;
     case json_type_string:
-        return emit_string(json_object_get_string(t), (size_t)json_object_get_string_len(t), view, out);
+        return emit_string(json_object_get_string(t), (size_t)json_object_get_string_len(t), x, out);
     case json_type_null: return hd_buf_puts(out, "null");
     default: return hd_json_append(t, out);
     }
@@ -662,16 +690,17 @@ static int uses_raw(json_object *t)
     }
 }
 
-int hd_template_render(const struct hd_event *ev, json_object *tmpl, struct hd_buf *out, struct hd_err *err)
+json_object *hd_template_view(const struct hd_event *ev, json_object *tmpl)
+{
+    return build_view(ev, uses_raw(tmpl));
+}
+
+int hd_template_emit(json_object *view, json_object *tmpl, enum hd_tmpl_escape esc, struct hd_buf *out,
+                     struct hd_err *err)
 {
     size_t len0 = out->len;
-    json_object *view = build_view(ev, uses_raw(tmpl));
-    int rc = HD_OK;
-    if (view == NULL) {
-        rc = hd_err_set(err, HD_EINVAL, "template: cannot build the event view (event id %s)", ev->id);
-        goto out;
-    }
-    rc = emit(tmpl, view, out);
+    const struct tctx x = {.view = view, .esc = esc};
+    int rc = emit(tmpl, &x, out);
     if (rc != HD_OK) {
         hd_err_set(err, rc, "template: %s", hd_strerror(rc));
         if (out->p != NULL) {
@@ -679,7 +708,16 @@ int hd_template_render(const struct hd_event *ev, json_object *tmpl, struct hd_b
             out->p[len0] = '\0';
         }
     }
-out:
+    return rc;
+}
+
+int hd_template_render(const struct hd_event *ev, json_object *tmpl, struct hd_buf *out, struct hd_err *err)
+{
+    json_object *view = hd_template_view(ev, tmpl);
+    if (view == NULL) {
+        return hd_err_set(err, HD_EINVAL, "template: cannot build the event view (event id %s)", ev->id);
+    }
+    int rc = hd_template_emit(view, tmpl, HD_TMPL_ESCAPE_NONE, out, err);
     json_object_put(view);
     return rc;
 }

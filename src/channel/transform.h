@@ -25,6 +25,25 @@ int hd_transform_apply(const struct hd_event *ev, json_object *transform, json_o
  * strings are substituted as text; missing paths render as null / "". */
 int hd_template_render(const struct hd_event *ev, json_object *tmpl, struct hd_buf *out, struct hd_err *err);
 
+/* How hd_template_emit writes the values placeholders insert. */
+enum hd_tmpl_escape {
+    HD_TMPL_ESCAPE_NONE = 0, /* as they are */
+    HD_TMPL_ESCAPE_HTML = 1, /* & < > " ' as entities (hd_buf_html_str): text inserted into HTML */
+};
+
+/* The view tmpl reads: the event as JSON, with the original payload only
+ * when some placeholder of tmpl may point into raw. NULL on failure; owned
+ * by the caller (json_object_put). */
+json_object *hd_template_view(const struct hd_event *ev, json_object *tmpl);
+
+/* hd_template_render over a view built once (hd_template_view) for several
+ * templates. With HD_TMPL_ESCAPE_HTML every value a placeholder inserts is
+ * escaped, and a string that is exactly one placeholder renders as that
+ * escaped text (a string) rather than as the typed value; the template's
+ * own text is never escaped. On failure out is unchanged. */
+int hd_template_emit(json_object *view, json_object *tmpl, enum hd_tmpl_escape esc, struct hd_buf *out,
+                     struct hd_err *err);
+
 /* The event view used by templates and match filters (owned by the caller). */
 json_object *hd_event_view(const struct hd_event *ev);
 

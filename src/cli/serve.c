@@ -188,6 +188,7 @@ static int apply_smtp_settings(const struct hd_config *cfg, struct hd_err *err)
         .username = cfg->smtp_username,
         .password = cfg->smtp_password,
         .start_tls = cfg->smtp_start_tls,
+        .allow_insecure_auth = cfg->smtp_allow_insecure_auth,
     };
     if (hd_channel_set_smtp(&s) != HD_OK) {
         return hd_err_set(err, HD_ENOMEM, "smtp: out of memory");
@@ -258,6 +259,12 @@ static int ensure_admin_token(struct hd_config *cfg, struct hd_err *err)
         tok[strcspn(tok, "\r\n")] = '\0';
         if (tok[0] == '\0') {
             return hd_err_set(err, HD_EINVAL, "%s is empty: delete it to generate a new token", path);
+        }
+        if (strlen(tok) < HD_TOKEN_MIN_LEN) {
+            return hd_err_set(err, HD_EINVAL,
+                              "%s: the token is too short: tokens must be at least %d characters long "
+                              "(delete the file to generate a new token)",
+                              path, HD_TOKEN_MIN_LEN);
         }
         return hd_config_add_token(cfg, "generated-admin", tok, HD_SCOPE_ADMIN);
     }

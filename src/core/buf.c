@@ -168,6 +168,37 @@ int hd_buf_json_str(struct hd_buf *b, const char *s, size_t n)
     return hd_buf_putc(b, '"');
 }
 
+int hd_buf_html_str(struct hd_buf *b, const char *s, size_t n)
+{
+    size_t len0 = b->len;
+    size_t run = 0;
+    int rc = HD_OK;
+    for (size_t i = 0; i < n && rc == HD_OK; i++) {
+        const char *ent;
+        switch (s[i]) {
+        case '&': ent = "&amp;"; break;
+        case '<': ent = "&lt;"; break;
+        case '>': ent = "&gt;"; break;
+        case '"': ent = "&quot;"; break;
+        case '\'': ent = "&#39;"; break;
+        default: continue;
+        }
+        rc = hd_buf_append(b, s + run, i - run);
+        if (rc == HD_OK) {
+            rc = hd_buf_puts(b, ent);
+        }
+        run = i + 1;
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_append(b, s + run, n - run);
+    }
+    if (rc != HD_OK && b->p != NULL) {
+        b->len = len0;
+        b->p[len0] = '\0';
+    }
+    return rc;
+}
+
 char *hd_buf_steal(struct hd_buf *b, size_t *len)
 {
     if (b->p == NULL && hd_buf_reserve(b, 0) != HD_OK) {

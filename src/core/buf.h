@@ -37,6 +37,10 @@ int hd_buf_put_i64(struct hd_buf *b, int64_t v);
  * short escapes \b \f \n \r \t, \u00XX for other controls): the event id
  * hashes this canonical text (jtape.c). */
 int hd_buf_json_str(struct hd_buf *b, const char *s, size_t n);
+/* Appends s with & < > " ' written as the HTML entities &amp; &lt; &gt; &quot;
+ * &#39;: safe as the text of an HTML element and inside a quoted attribute.
+ * On failure the buffer is unchanged. */
+int hd_buf_html_str(struct hd_buf *b, const char *s, size_t n);
 /* Hands the memory to the caller (who frees it); the buffer is left empty. */
 char *hd_buf_steal(struct hd_buf *b, size_t *len);
 

@@ -117,6 +117,7 @@ void hd_config_defaults(struct hd_config *c)
     c->header_timeout_ms = 10000;
     c->metrics_public = 0;
     c->smtp_start_tls = 0;
+    c->smtp_allow_insecure_auth = 0;
     c->k8s_enabled = 0;
     c->docker_enabled = 0;
     (void)hd_config_set_str(&c->docker_socket, "/var/run/docker.sock");
@@ -264,6 +265,11 @@ int hd_config_apply_env(struct hd_config *c, struct hd_err *err)
         return hd_err_set(err, HD_ENOMEM, "HERALD_LOG_LEVEL: out of memory");
     }
     const char *tok = getenv("HERALD_ADMIN_TOKEN");
+    if (tok != NULL && tok[0] != '\0' && strlen(tok) < HD_TOKEN_MIN_LEN) {
+        return hd_err_set(err, HD_EINVAL,
+                          "HERALD_ADMIN_TOKEN: too short: tokens must be at least %d characters long",
+                          HD_TOKEN_MIN_LEN);
+    }
     if (tok != NULL && tok[0] != '\0') {
         for (size_t i = 0; i < c->n_tokens; i++) {
             if (strcmp(c->tokens[i].name, "env-admin") == 0) {

@@ -17,6 +17,11 @@
 
 enum hd_scope { HD_SCOPE_ADMIN = 0, HD_SCOPE_INGEST = 1, HD_SCOPE_READ = 2 };
 
+/* API tokens shorter than this (in bytes) are refused wherever they come
+ * from: the file's tokens, HERALD_ADMIN_TOKEN, the data dir's admin.token
+ * (SPEC section 3). */
+#define HD_TOKEN_MIN_LEN 16
+
 struct hd_token {
     char *name;
     char *token;
@@ -41,6 +46,7 @@ struct hd_config {
     /* smtp (used by EMAIL) */
     char *smtp_url, *smtp_from, *smtp_username, *smtp_password;
     int smtp_start_tls;
+    int smtp_allow_insecure_auth; /* credentials over smtp:// without STARTTLS */
     /* inputs (used by the watchers) */
     int k8s_enabled;
     char *k8s_api_server, *k8s_token_file, *k8s_ca_file, *k8s_namespace;
@@ -77,7 +83,8 @@ int hd_config_load_file(struct hd_config *c, const char *path, struct hd_err *er
 int hd_config_load_mem(struct hd_config *c, const char *name, const char *text, size_t len,
                        struct hd_err *err);
 /* Applies HERALD_LISTEN, HERALD_DATA, HERALD_STORE, HERALD_ADMIN_TOKEN (token
- * "env-admin", scope admin), HERALD_LOG_FORMAT, HERALD_LOG_LEVEL. Empty = unset. */
+ * "env-admin", scope admin; at least HD_TOKEN_MIN_LEN characters),
+ * HERALD_LOG_FORMAT, HERALD_LOG_LEVEL. Empty = unset. */
 int hd_config_apply_env(struct hd_config *c, struct hd_err *err);
 /* Replaces the string *dst by a copy of v. */
 int hd_config_set_str(char **dst, const char *v);

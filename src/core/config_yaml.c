@@ -94,6 +94,7 @@ static const struct field f_smtp[] = {
     {.key = "username", .kind = F_STR, .off = CFG(smtp_username)},
     {.key = "password", .kind = F_STR, .off = CFG(smtp_password)},
     {.key = "startTls", .kind = F_BOOL, .off = CFG(smtp_start_tls)},
+    {.key = "allowInsecureAuth", .kind = F_BOOL, .off = CFG(smtp_allow_insecure_auth)},
     {.key = NULL},
 };
 static const struct field f_k8s[] = {
@@ -608,6 +609,12 @@ static int load_tokens(struct ctx *x, yaml_node_t *n, const char *path)
             (void)cfg_scope_parse(t.scope, &scope); /* validated as an F_ENUM */
         }
         const char *name = (t.name != NULL && t.name[0] != '\0') ? t.name : dflt_name;
+        /* Name the entry, never print the value. */
+        if (strlen(t.token) < HD_TOKEN_MIN_LEN) {
+            rc = fail(x, e, fpath, "token '%s' is too short: tokens must be at least %d characters long",
+                      name, HD_TOKEN_MIN_LEN);
+            goto out;
+        }
         for (size_t j = 0; j < x->n_tokens; j++) {
             if (strcmp(x->tokens[j].name, name) == 0) {
                 rc = fail(x, e, sub, "duplicate token name '%s'", name);

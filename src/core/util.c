@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <pthread.h>
@@ -204,14 +205,9 @@ void hd_format_iso_ms(int64_t us, char *out, size_t outsz)
     snprintf(out, outsz, "%s.%03dZ", base, (int)(rem / 1000));
 }
 
-int hd_ct_equal(const char *a, size_t alen, const char *b, size_t blen)
+int hd_ct_equal(const void *a, const void *b, size_t n)
 {
-    unsigned char diff = (unsigned char)(alen != blen);
-    size_t n = alen < blen ? alen : blen;
-    for (size_t i = 0; i < n; i++) {
-        diff |= (unsigned char)(a[i] ^ b[i]);
-    }
-    return diff == 0;
+    return CRYPTO_memcmp(a, b, n) == 0;
 }
 
 /* SHA-256 fetched once: OpenSSL 3's SHA256() fetches the algorithm from its
@@ -225,15 +221,21 @@ static void sha256_fetch(void)
     sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
 }
 
+void hd_sha256(const void *data, size_t len, unsigned char out[HD_SHA256_LEN])
+{
+    unsigned int mdlen = 0;
+    pthread_once(&sha256_once, sha256_fetch);
+    if (sha256_md == NULL || EVP_Digest(data, len, out, &mdlen, sha256_md, NULL) != 1 ||
+        mdlen != HD_SHA256_LEN) {
+        SHA256(data, len, out);
+    }
+}
+
 void hd_hash128_hex(const void *data, size_t len, char out[33])
 {
     static const char hex[] = "0123456789abcdef";
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned int mdlen = 0;
-    pthread_once(&sha256_once, sha256_fetch);
-    if (sha256_md == NULL || EVP_Digest(data, len, md, &mdlen, sha256_md, NULL) != 1 || mdlen < 16) {
-        SHA256(data, len, md);
-    }
+    unsigned char md[HD_SHA256_LEN];
+    hd_sha256(data, len, md);
     for (int i = 0; i < 16; i++) {
         out[2 * i] = hex[md[i] >> 4];
         out[2 * i + 1] = hex[md[i] & 15];

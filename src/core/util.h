@@ -19,8 +19,13 @@ int hd_parse_duration_ms(const char *s, int64_t *out);
 int hd_parse_size(const char *s, int64_t *out);
 /* RFC 3339 UTC with milliseconds into out (>= 25 bytes). */
 void hd_format_iso_ms(int64_t us, char *out, size_t outsz);
-/* Constant-time equality of two byte strings (length leaks, content does not). */
-int hd_ct_equal(const char *a, size_t alen, const char *b, size_t blen);
+#define HD_SHA256_LEN 32
+/* SHA-256 of data into out. */
+void hd_sha256(const void *data, size_t len, unsigned char out[HD_SHA256_LEN]);
+/* 1 if the n bytes at a and b are equal; the time taken does not depend on
+ * where they differ (CRYPTO_memcmp). Compare digests of secrets, so that
+ * their lengths do not show either. */
+int hd_ct_equal(const void *a, const void *b, size_t n);
 /* 1 and *out when d is an integral value that int64_t holds exactly (the
  * range is checked first: casting an out-of-range double is undefined). */
 int hd_double_to_i64(double d, int64_t *out);

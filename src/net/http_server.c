@@ -219,6 +219,9 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct hd_http_resp *resp
         MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
                                 resp->content_type != NULL ? resp->content_type : "application/json");
     }
+    /* Every answer, errors and refusals included: a browser never guesses
+     * another type (an error quoting request text taken for HTML). */
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
     for (size_t i = 0; i < resp->n_hdr; i++) {
         MHD_add_response_header(r, resp->hdr_name[i], resp->hdr_value[i]);
     }

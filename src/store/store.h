@@ -200,6 +200,13 @@ struct hd_store_ops {
      * HD_ENOTFOUND if absent. state_set: durable on return. */
     int (*state_get)(struct hd_store *st, const char *key, char **value, struct hd_err *err);
     int (*state_set)(struct hd_store *st, const char *key, const char *value, struct hd_err *err);
+
+    /* Whether the store accepts writes (readiness, SPEC 4): HD_OK, or HD_EIO
+     * with why while the last write failed for want of room or an I/O error
+     * and none succeeded since. Cheap and never waits for a write; while
+     * failing it starts, now and then, a probe write of its own so that the
+     * store recovers without traffic. May be NULL (always writable). */
+    int (*writable)(struct hd_store *st, struct hd_err *why);
 };
 
 struct hd_store {

@@ -19,6 +19,11 @@ whether TLS was on, the AUTH login used). Options:
                        Without STARTTLS the sink allows AUTH in clear
                        (auth_require_tls=False), a test-only relaxation.
 
+Every command verb a client sent is recorded, in order, in self.commands
+("EHLO", "STARTTLS", "AUTH", "MAIL", ...): a test can show that a client
+never tried AUTH. The argument is not recorded (AUTH PLAIN carries the
+password).
+
 Failure injection, per transaction stage ("RCPT" or "DATA"):
   inject(n, reply="451 4.3.0 Try again later", stage="DATA")
   fail_always(reply="550 5.1.1 No such user", stage="RCPT")  until clear_failures()
@@ -41,7 +46,7 @@ import threading
 import time
 
 from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import AuthResult, LoginPassword
+from aiosmtpd.smtp import SMTP, AuthResult, LoginPassword
 
 
 def _free_port():
@@ -123,6 +128,31 @@ class _Handler:
         return "250 2.0.0 Ok: queued as H%06d" % len(self.sink.messages)
 
 
+class _RecordingSMTP(SMTP):
+    """aiosmtpd's server, recording the verb of every command it dispatches."""
+
+    def __init__(self, handler, sink, **kw):
+        super().__init__(handler, **kw)
+        self._smtp_methods = {verb: self._recorded(sink, verb, fn) for verb, fn in self._smtp_methods.items()}
+
+    @staticmethod
+    def _recorded(sink, verb, fn):
+        async def call(arg):
+            with sink._lock:
+                sink.commands.append(verb)
+            return await fn(arg)
+        return call
+
+
+class _Controller(Controller):
+    def __init__(self, handler, sink, **kw):
+        self._sink = sink
+        super().__init__(handler, **kw)
+
+    def factory(self):
+        return _RecordingSMTP(self.handler, self._sink, **self.SMTP_kwargs)
+
+
 class SmtpSink:
     name = "smtp_sink"
 
@@ -133,6 +163,7 @@ class SmtpSink:
         self.port = port or _free_port()
         self.host = "127.0.0.1"
         self.messages = []
+        self.commands = []
         self.rejected = []
         self.auth_failures = 0
         self.ca_file = None
@@ -177,8 +208,8 @@ class SmtpSink:
         last = None
         for _ in range(3):
             try:
-                self._controller = Controller(_Handler(self), hostname=self.host, port=self.port,
-                                              ready_timeout=10, **kw)
+                self._controller = _Controller(_Handler(self), self, hostname=self.host, port=self.port,
+                                               ready_timeout=10, **kw)
                 self._controller.start()
                 return self
             except Exception as e:  # lost the port to someone else: take another

@@ -91,3 +91,34 @@ def test_metrics_public(herald_factory):
     r = h.api("GET", "/metrics", token=None)
     assert r.status == 200 and "herald_" in r.text, r
     assert_error(h.api("GET", "/api/events", token=None), 401)
+
+
+def test_nosniff_on_every_answer(herald_factory):
+    """X-Content-Type-Options: nosniff on every answer, errors included: the
+    ones refused on the headers (401, 404, 405, 413) as well as the handlers'."""
+    h = herald_factory(extra={"limits": {"maxBodyBytes": 1024}})
+    ch = h.webhook("nosniff", "http://127.0.0.1:9/x")
+    answers = {
+        "healthz": h.api("GET", "/healthz", token=None),
+        "readyz": h.api("GET", "/readyz", token=None),
+        "dashboard": h.api("GET", "/", token=None),
+        "asset 404": h.api("GET", "/assets/missing.js", token=None),
+        "401 missing": h.api("GET", "/api/events", token=None),
+        "401 wrong": h.api("GET", "/api/events", token="nope-not-a-token-at-all"),
+        "403": h.api("GET", "/api/events", token="ingest"),
+        "404": h.api("GET", "/no/such/path", token=None),
+        "405": h.api("PUT", "/api/events", token="admin"),
+        "200 list": h.api("GET", "/api/events", token="read"),
+        "404 event": h.api("GET", "/api/events/" + "0" * 32, token="read"),
+        "400 ingest": h.post_events("{not json"),
+        "413 ingest": h.post_events("x" * 4096),
+        "202 ingest": h.post_events(EVENT),
+        "metrics": h.api("GET", "/metrics", token="read"),
+        "204 delete": h.api("DELETE", "/api/notificationChannels/%s" % ch["id"]),
+    }
+    expect = {"401 missing": 401, "401 wrong": 401, "403": 403, "404": 404, "405": 405, "404 event": 404,
+              "asset 404": 404, "400 ingest": 400, "413 ingest": 413, "202 ingest": 202, "204 delete": 204}
+    for what, r in answers.items():
+        assert r.status == expect.get(what, 200), (what, r)
+        got = [v for k, v in r.headers.items() if k == "x-content-type-options"]
+        assert got == ["nosniff"], (what, r.status, r.headers)

@@ -156,6 +156,52 @@ def test_admin_token_from_environment(herald_factory):
     assert h.api("GET", "/api/notificationChannels", token="wrong-" + tok).status == 401
 
 
+def _refused_start(h):
+    """Starts h, which must exit non-zero; its log."""
+    h.spawn()
+    rc = h.wait_exit(10)
+    log = h.log()
+    assert rc != 0, "herald started; log:\n" + log
+    return log
+
+
+def test_short_tokens_are_refused_at_start(tmp_path):
+    """SPEC 3: tokens shorter than 16 characters are refused, wherever they
+    come from; the error names the token (never its value) and the rule."""
+    short = "falco-15-chars!"
+    assert len(short) == 15
+    h = Herald(tmp_path / "file", env={"HT_FALCO": short})
+    h.write_config(text='listen: "127.0.0.1:%d"\ndataDir: "%s"\ntokens:\n'
+                        '  - {name: admin, token: "${HT_ADMIN_TOKEN}", scope: admin}\n'
+                        '  - {name: falco, token: "${HT_FALCO}", scope: ingest}\n' % (h.port, h.data_dir))
+    log = _refused_start(h)
+    assert "tokens[1].token" in log and "'falco'" in log and "at least 16 characters" in log, log
+    assert short not in log, "the value is never printed"
+
+    h = Herald(tmp_path / "env", tokens=False, env={"HERALD_ADMIN_TOKEN": "secret"})
+    log = _refused_start(h)
+    assert "HERALD_ADMIN_TOKEN" in log and "at least 16 characters" in log, log
+    assert "secret" not in log.replace("HERALD_ADMIN_TOKEN", "")
+
+    # an admin.token left in the data dir is held to the same rule
+    h = Herald(tmp_path / "file-token", tokens=False)
+    os.makedirs(h.data_dir)
+    with open(os.path.join(h.data_dir, "admin.token"), "w") as f:
+        f.write("tiny\n")
+    log = _refused_start(h)
+    assert "admin.token" in log and "at least 16 characters" in log, log
+
+
+def test_sixteen_characters_are_enough(herald_factory):
+    tok = register_secret("env-" + secrets.token_hex(6))
+    assert len(tok) == 16
+    h = herald_factory(tokens=False, env={"HERALD_ADMIN_TOKEN": tok})
+    assert h.api("GET", "/api/notificationChannels", token=tok).status == 200
+    # same length, one character off; its prefix; the token and more: 401
+    for wrong in (tok[:-1] + ("0" if tok[-1] != "0" else "1"), tok[:8], tok[:-1], tok + "0"):
+        assert h.api("GET", "/api/notificationChannels", token=wrong).status == 401, wrong
+
+
 def test_flags_override_the_config_file(herald_factory):
     flag_port = free_port()
     h = herald_factory(start=False, args=["--listen", "127.0.0.1:%d" % flag_port])

@@ -19,12 +19,14 @@ FROM = "herald@example.com"
 RCPTS = ["oncall@example.com", "sre-team@example.org"]
 
 
-def _smtp_herald(herald_factory, sink, starttls=False, **kw):
+def _smtp_herald(herald_factory, sink, starttls=False, insecure_auth=None, **kw):
     user = "herald-bot"
     pw = register_secret("smtp-pw-" + secrets.token_hex(10))
     sink.username, sink.password = user, pw
     smtp = {"url": sink.url, "from": "Herald <%s>" % FROM, "username": user, "password": "${HT_SMTP_PW}",
             "startTls": starttls}
+    if insecure_auth is not None:
+        smtp["allowInsecureAuth"] = insecure_auth
     return herald_factory(extra={"smtp": smtp}, env={"HT_SMTP_PW": pw}, **kw)
 
 
@@ -51,7 +53,7 @@ def tls_sink():
 
 
 def test_active_then_ok_same_thread_plain_smtp(herald_factory, sink):
-    h = _smtp_herald(herald_factory, sink)
+    h = _smtp_herald(herald_factory, sink, insecure_auth=True)
     _email_channel(h, "mail")
     active = fixture_json(MONITOR_ALERT)
     ok = copy.deepcopy(active)
@@ -112,8 +114,51 @@ def test_starttls_required_plain_server_fails_not_silently_plain(herald_factory,
     assert sink.messages == []
 
 
-def test_4xx_retried_5xx_dead_letter(herald_factory, sink):
+def test_credentials_require_starttls_unless_opted_out(herald_factory, sink):
+    """With a username, STARTTLS is required even without startTls: against
+    a server that does not offer it nothing is sent - no AUTH, no password,
+    no message - and the delivery's error names STARTTLS."""
     h = _smtp_herald(herald_factory, sink)
+    ch = _email_channel(h, "mail-creds")
+    r = h.api("POST", "/api/notificationChannels/%s/test" % ch["id"])
+    assert r.status == 502 and "STARTTLS" in r.text, r
+    eid = h.ingest(json.dumps(unique_event("creds-1")))[0]
+    pending = poll(lambda: [d for d in h.deliveries(status="pending") if dget(d, "eventId") == eid], 20,
+                   what="the delivery waiting for a retry")
+    assert "STARTTLS" in dget(pending[0], "lastError", default=""), pending
+    assert "EHLO" in sink.commands, sink.commands
+    assert "AUTH" not in sink.commands and "MAIL" not in sink.commands, sink.commands
+    assert sink.messages == [] and sink.auth_failures == 0
+
+    # the explicit opt-out sends the credentials in clear, as asked
+    h2 = _smtp_herald(herald_factory, sink, insecure_auth=True, name="optout")
+    _email_channel(h2, "mail-clear")
+    h2.ingest(json.dumps(unique_event("creds-2")))
+    m = sink.wait_messages(1)[0]
+    assert m.login == "herald-bot" and not m.tls
+    assert "AUTH" in sink.commands
+
+
+def test_html_template_escapes_inserted_values(herald_factory, tls_sink):
+    """options.template.html: what the event brings is text, not markup;
+    the template's own markup stays, the text part is not escaped."""
+    h = _smtp_herald(herald_factory, tls_sink, starttls=True)
+    tmpl = {"subject": "[{{state}}] {{name}}", "text": "name: {{name}}",
+            "html": "<h1 title=\"{{name}}\">{{name}}</h1><p>{{k8s.namespace}}</p>"}
+    _email_channel(h, "mail-html", tls_sink, template=tmpl)
+    name = "<script>alert(1)</script> & 'x' \"y\""
+    h.ingest(json.dumps(unique_event("html-1", name=name)))
+    m = tls_sink.wait_messages(1)[0]
+    esc = "&lt;script&gt;alert(1)&lt;/script&gt; &amp; &#39;x&#39; &quot;y&quot;"
+    html = m.part("text/html")
+    assert html.startswith('<h1 title="%s">%s</h1><p></p>' % (esc, esc)), html
+    assert "<script>" not in html
+    assert m.part("text/plain").rstrip("\r\n") == "name: " + name
+    assert m.header("Subject") == "[ACTIVE] " + name
+
+
+def test_4xx_retried_5xx_dead_letter(herald_factory, sink):
+    h = _smtp_herald(herald_factory, sink, insecure_auth=True)
     _email_channel(h, "mail")
     sink.inject(2, "451 4.3.0 Try again later", stage="DATA")
     h.ingest(json.dumps(unique_event("retry-1")))
@@ -130,7 +175,7 @@ def test_4xx_retried_5xx_dead_letter(herald_factory, sink):
 
 
 def test_wrong_password_is_dead_and_secret_masked(herald_factory, sink):
-    h = _smtp_herald(herald_factory, sink)
+    h = _smtp_herald(herald_factory, sink, insecure_auth=True)
     sink.password = "something-else-entirely"
     ch = _email_channel(h, "mail")
     h.ingest(json.dumps(unique_event("auth-1")))

@@ -256,6 +256,10 @@ def test_backlog_limit_429_or_503(herald_factory, fake_es):
     ra = refused.header("Retry-After")
     assert ra is not None and ra.strip().isdigit() and int(ra) >= 1, refused.headers
     assert len(accepted) >= 5
+    # SPEC 4: a backlog over the limit does not change readiness (a load
+    # balancer would cut the API and dashboard off); the store still writes
+    r = h.api("GET", "/readyz", token=None)
+    assert r.status == 200 and r.json == {"status": "ready"}, r
     fake_es.up()
     fake_es.wait_docs(len(accepted), timeout=30)
     poll(lambda: h.post_events(json.dumps(unique_event("bl-after"))).status == 202, 30,

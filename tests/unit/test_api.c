@@ -508,13 +508,11 @@ static void test_events_ingest_and_query(void **state)
     assert_int_equal(r.status, 429);
     assert_non_null(strstr(r.headers, "Retry-After: 5"));
     reply_free(&r);
-    r = call(f, "GET", "/readyz", NULL, NULL, NULL);
-    assert_int_equal(r.status, 503);
-    reply_free(&r);
-    fake_backlog = 0;
+    /* A backlog is no reason to be not ready (SPEC 4): ingest says 429. */
     r = call(f, "GET", "/readyz", NULL, NULL, NULL);
     assert_int_equal(r.status, 200);
     reply_free(&r);
+    fake_backlog = 0;
     assert_int_equal(f->st->ops->max_seq(f->st), seq);
     assert_true(hd_metrics_get("herald_events_rejected_total", "reason=\"content_type\"") >= 1);
 
@@ -613,7 +611,9 @@ static void test_static(void **state)
     assert_int_equal(r.status, 200);
     assert_non_null(strstr(r.body, "not built"));
     assert_non_null(strstr(r.headers, "Content-Security-Policy: default-src 'self'"));
-    assert_non_null(strstr(r.headers, "X-Content-Type-Options: nosniff"));
+    const char *ns = strstr(r.headers, "X-Content-Type-Options: nosniff");
+    assert_non_null(ns);
+    assert_null(strstr(ns + 1, "X-Content-Type-Options")); /* once: the server adds it to every answer */
     reply_free(&r);
 
     char web[128], p[192];

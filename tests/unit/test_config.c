@@ -110,8 +110,8 @@ static void test_spec_example(void **state)
     (void)state;
     struct hd_config c;
     struct hd_err err;
-    setenv("HERALD_ADMIN_TOKEN", "adm-secret", 1);
-    setenv("FALCO_TOKEN", "falco-secret", 1);
+    setenv("HERALD_ADMIN_TOKEN", "adm-secret-0123456789", 1);
+    setenv("FALCO_TOKEN", "falco-secret-0123456789", 1);
     setenv("SMTP_PASSWORD", "smtp-secret", 1);
     assert_int_equal(load(&c, spec_example, &err), HD_OK);
     assert_string_equal(c.listen, "127.0.0.1:8080");
@@ -119,10 +119,10 @@ static void test_spec_example(void **state)
     assert_string_equal(c.store_url, "sqlite");
     assert_int_equal(c.n_tokens, 2);
     assert_string_equal(c.tokens[0].name, "admin");
-    assert_string_equal(c.tokens[0].token, "adm-secret");
+    assert_string_equal(c.tokens[0].token, "adm-secret-0123456789");
     assert_int_equal(c.tokens[0].scope, HD_SCOPE_ADMIN);
     assert_string_equal(c.tokens[1].name, "falco");
-    assert_string_equal(c.tokens[1].token, "falco-secret");
+    assert_string_equal(c.tokens[1].token, "falco-secret-0123456789");
     assert_int_equal(c.tokens[1].scope, HD_SCOPE_INGEST);
     assert_int_equal(c.max_body_bytes, 10485760);
     assert_int_equal(c.max_backlog, 1000000);
@@ -147,8 +147,8 @@ static void test_every_key(void **state)
     const char *text =
         "listen: 0.0.0.0:9090\n"
         "tokens:\n"
-        "  - token: t1\n"
-        "  - {name: reader, token: t2, scope: read}\n"
+        "  - token: token-one-0123456789\n"
+        "  - {name: reader, token: token-two-0123456789, scope: read}\n"
         "limits: {maxBodyBytes: 1MiB, maxBacklog: 42}\n"
         "tls: {certFile: /c.pem, keyFile: /k.pem}\n"
         "metrics: {public: true}\n"
@@ -218,7 +218,7 @@ static void test_env_default_and_escape(void **state)
 static void test_missing_var(void **state)
 {
     (void)state;
-    setenv("HERALD_ADMIN_TOKEN", "adm-secret", 1);
+    setenv("HERALD_ADMIN_TOKEN", "adm-secret-0123456789", 1);
     setenv("SMTP_PASSWORD", "x", 1);
     /* FALCO_TOKEN is on line 6 of the SPEC example. */
     expect_error(spec_example, "config.yaml:6: tokens[1].token: environment variable FALCO_TOKEN is not set");
@@ -270,8 +270,15 @@ static void test_wrong_types(void **state)
     setenv("HD_TEST_EMPTY", "", 1);
     expect_error("tokens:\n  - {name: a, token: \"${HD_TEST_EMPTY}\"}\n",
                  "config.yaml:2: tokens[0].token: is empty");
-    expect_error("tokens:\n  - {name: a, token: s3cret}\n  - {name: b, token: s3cret}\n",
-                 "config.yaml:3: tokens[1].token: same value as tokens[0].token");
+    expect_error("tokens:\n  - {name: admin, token: x}\n  - {name: falco, token: short-secret-15}\n",
+                 "config.yaml:2: tokens[0].token: token 'admin' is too short: tokens must be at least 16 "
+                 "characters long");
+    expect_error("tokens:\n  - {name: admin, token: long-enough-0123456789}\n  - {token: short-secret-15}\n",
+                 "config.yaml:3: tokens[1].token: token 'token2' is too short: tokens must be at least 16 "
+                 "characters long");
+    expect_error(
+        "tokens:\n  - {name: a, token: s3cret-0123456789}\n  - {name: b, token: s3cret-0123456789}\n",
+        "config.yaml:3: tokens[1].token: same value as tokens[0].token");
     expect_error("tls: {certFile: /c.pem}\n",
                  "config.yaml: tls: certFile and keyFile must be given together");
     expect_error("listen: localhost\n", "config.yaml: listen: expected HOST:PORT, e.g. 127.0.0.1:8080");
@@ -348,16 +355,17 @@ static void test_error_leaves_config_unchanged(void **state)
     (void)state;
     struct hd_config c;
     struct hd_err err;
-    assert_int_equal(load(&c, "listen: 1.1.1.1:1\ntokens: [{name: a, token: b}]\n", &err), HD_OK);
-    const char *bad =
-        "listen: 2.2.2.2:2\ntokens: [{name: z, token: y}]\nchannels: [{name: q}]\nlog: {level: loud}\n";
+    assert_int_equal(load(&c, "listen: 1.1.1.1:1\ntokens: [{name: a, token: b-0123456789abcdef}]\n", &err),
+                     HD_OK);
+    const char *bad = "listen: 2.2.2.2:2\ntokens: [{name: z, token: y-0123456789abcdef}]\nchannels: [{name: "
+                      "q}]\nlog: {level: loud}\n";
     assert_int_equal(hd_config_load_mem(&c, "config.yaml", bad, strlen(bad), &err), HD_EINVAL);
     assert_string_equal(c.listen, "1.1.1.1:1");
     assert_int_equal(c.n_tokens, 1);
     assert_string_equal(c.tokens[0].name, "a");
     assert_string_equal(c.channels_json, "[]");
     /* A later file replaces the token list, keeps what it does not mention. */
-    const char *more = "tokens: [{name: n, token: m, scope: ingest}]\n";
+    const char *more = "tokens: [{name: n, token: m-0123456789abcdef, scope: ingest}]\n";
     assert_int_equal(hd_config_load_mem(&c, "more.yaml", more, strlen(more), &err), HD_OK);
     assert_string_equal(c.listen, "1.1.1.1:1");
     assert_int_equal(c.n_tokens, 1);
@@ -467,7 +475,7 @@ static void test_load_file_and_token_file(void **state)
     snprintf(cfg_path, sizeof(cfg_path), "%s/herald.yaml", dir);
     FILE *fp = fopen(tok_path, "w");
     assert_non_null(fp);
-    fputs("from-file\n", fp);
+    fputs("from-file-0123456789\n", fp);
     fclose(fp);
     fp = fopen(cfg_path, "w");
     assert_non_null(fp);
@@ -486,7 +494,7 @@ static void test_load_file_and_token_file(void **state)
     fclose(fp);
     assert_int_equal(hd_config_load_file(&c, cfg_path, &err), HD_OK);
     assert_int_equal(c.n_tokens, 1);
-    assert_string_equal(c.tokens[0].token, "from-file");
+    assert_string_equal(c.tokens[0].token, "from-file-0123456789");
     hd_config_free(&c);
 
     unlink(tok_path);
@@ -506,13 +514,15 @@ static void test_env_overrides(void **state)
     struct hd_config c;
     struct hd_err err;
     assert_int_equal(
-        load(&c, "listen: 1.1.1.1:1\ntokens: [{name: env-admin, token: old, scope: read}]\n", &err), HD_OK);
+        load(&c, "listen: 1.1.1.1:1\ntokens: [{name: env-admin, token: old-0123456789abcdef, scope: read}]\n",
+             &err),
+        HD_OK);
     setenv("HERALD_LISTEN", "0.0.0.0:8443", 1);
     setenv("HERALD_DATA", "/data", 1);
     setenv("HERALD_STORE", "postgres://h/db", 1);
     setenv("HERALD_LOG_FORMAT", "json", 1);
     setenv("HERALD_LOG_LEVEL", "warn", 1);
-    setenv("HERALD_ADMIN_TOKEN", "new", 1);
+    setenv("HERALD_ADMIN_TOKEN", "new-0123456789abcdef", 1);
     assert_int_equal(hd_config_apply_env(&c, &err), HD_OK);
     assert_string_equal(c.listen, "0.0.0.0:8443");
     assert_string_equal(c.data_dir, "/data");
@@ -520,7 +530,7 @@ static void test_env_overrides(void **state)
     assert_string_equal(c.log_format, "json");
     assert_string_equal(c.log_level, "warn");
     assert_int_equal(c.n_tokens, 1); /* replaced, not added */
-    assert_string_equal(c.tokens[0].token, "new");
+    assert_string_equal(c.tokens[0].token, "new-0123456789abcdef");
     assert_int_equal(c.tokens[0].scope, HD_SCOPE_ADMIN);
     hd_config_free(&c);
 
@@ -528,6 +538,17 @@ static void test_env_overrides(void **state)
     assert_int_equal(hd_config_apply_env(&c, &err), HD_OK);
     assert_int_equal(c.n_tokens, 1);
     assert_string_equal(c.tokens[0].name, "env-admin");
+    hd_config_free(&c);
+
+    clean_env(NULL);
+    setenv("HERALD_ADMIN_TOKEN", "secret", 1);
+    hd_config_defaults(&c);
+    assert_int_equal(hd_config_apply_env(&c, &err), HD_EINVAL);
+    assert_string_equal(err.msg, "HERALD_ADMIN_TOKEN: too short: tokens must be at least 16 characters long");
+    assert_int_equal(c.n_tokens, 0);
+    setenv("HERALD_ADMIN_TOKEN", "exactly-16-chars", 1);
+    assert_int_equal(hd_config_apply_env(&c, &err), HD_OK);
+    assert_int_equal(c.n_tokens, 1);
     hd_config_free(&c);
 
     clean_env(NULL);

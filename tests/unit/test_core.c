@@ -140,9 +140,18 @@ static void test_buf_printf_and_i64(void **state)
 static void test_ct_equal_and_hash(void **state)
 {
     (void)state;
-    assert_true(hd_ct_equal("abc", 3, "abc", 3));
-    assert_false(hd_ct_equal("abc", 3, "abd", 3));
-    assert_false(hd_ct_equal("abc", 3, "abcd", 4));
+    assert_true(hd_ct_equal("abc", "abc", 3));
+    assert_false(hd_ct_equal("abc", "abd", 3));
+    assert_true(hd_ct_equal("abc", "abd", 2));
+    /* SHA-256 ("abc" is FIPS 180-2's first example). */
+    unsigned char d[HD_SHA256_LEN], d2[HD_SHA256_LEN];
+    static const unsigned char abc[HD_SHA256_LEN] = {
+        0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40, 0xde, 0x5d, 0xae, 0x22, 0x23,
+        0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17, 0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+    hd_sha256("abc", 3, d);
+    assert_memory_equal(d, abc, sizeof(abc));
+    hd_sha256("abcd", 4, d2);
+    assert_false(hd_ct_equal(d, d2, sizeof(d)));
     char h1[33], h2[33];
     hd_hash128_hex("x", 1, h1);
     hd_hash128_hex("y", 1, h2);

@@ -220,6 +220,44 @@ static void test_template(void **state)
     assert_non_null(strstr(r->req.body.p, "text/html")); /* not replaced: the built-in one */
 }
 
+/* options.template.html: the values it inserts are escaped (the event's name
+ * is text, not markup); subject and text take them as they are. */
+static void test_template_html_escapes_values(void **state)
+{
+    struct fx_run *r = *state;
+    free(r->ev.name);
+    r->ev.name = hd_strdup("<b>&'\"");
+    make(r, "{\"emailRecipients\":" RCPTS ",\"template\":{\"subject\":\"{{name}}\","
+            "\"text\":\"{{name}}\",\"html\":\"<h1>{{name}}</h1>\"}}");
+    render(r);
+    assert_true(has_header(&r->req, "Subject: <b>&'\"\r\n"));
+    assert_non_null(strstr(r->req.body.p, "\r\n\r\n<b>&'\"\r\n--=_herald_"));
+    assert_non_null(strstr(r->req.body.p, "\r\n\r\n<h1>&lt;b&gt;&amp;&#39;&quot;</h1>\r\n--=_herald_"));
+}
+
+/* Credentials never go in clear by default: a username makes STARTTLS
+ * required on smtp://; smtp.allowInsecureAuth lifts that. */
+static void test_credentials_require_starttls(void **state)
+{
+    struct fx_run *r = *state;
+    struct hd_smtp_settings s = {
+        .url = "smtp://mail:587", .from = "h@example.com", .username = "u", .password = "p"};
+    assert_int_equal(hd_channel_set_smtp(&s), HD_OK);
+    make(r, "{\"emailRecipients\":[\"a@b.c\"]}");
+    render(r);
+    assert_int_equal(r->req.smtp_tls, HD_SMTP_TLS_ALL);
+    assert_string_equal(r->req.username, "u");
+    s.allow_insecure_auth = 1;
+    assert_int_equal(hd_channel_set_smtp(&s), HD_OK);
+    render(r);
+    assert_int_equal(r->req.smtp_tls, HD_SMTP_TLS_NONE);
+    assert_string_equal(r->req.username, "u");
+    s.start_tls = 1; /* asked for: required whatever the opt-out says */
+    assert_int_equal(hd_channel_set_smtp(&s), HD_OK);
+    render(r);
+    assert_int_equal(r->req.smtp_tls, HD_SMTP_TLS_ALL);
+}
+
 static void test_plain_smtp_no_auth(void **state)
 {
     struct fx_run *r = *state;
@@ -264,6 +302,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_subjects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_test_event, setup, teardown),
         cmocka_unit_test_setup_teardown(test_template, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_template_html_escapes_values, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_credentials_require_starttls, setup, teardown),
         cmocka_unit_test_setup_teardown(test_plain_smtp_no_auth, setup, teardown),
         cmocka_unit_test_setup_teardown(test_classify, setup, teardown),
     };

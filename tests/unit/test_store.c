@@ -551,6 +551,8 @@ static void test_channels_crud(void **state)
     /* Duplicate name. */
     assert_int_equal(st->ops->channel_create(st, &in, 6000, &out, &err), HD_ECONFLICT);
     assert_string_equal(err.msg, "name: a channel named ops already exists");
+    /* An op's own refusal says nothing about the disk (readiness). */
+    assert_int_equal(st->ops->writable(st, &err), HD_OK);
     assert_int_equal(
         st->ops->channel_create(st, &(struct hd_channel_rec){.type = (char *)"X"}, 1, &out, &err), HD_EINVAL);
 

@@ -403,6 +403,40 @@ static void test_template_text_escaping(void **state)
     assert_string_equal(json_object_get_string(r->doc), "raw event");
 }
 
+/* HD_TMPL_ESCAPE_HTML: the values inserted are escaped (strings, JSON of
+ * objects, lone placeholders alike), the template's own markup is not. */
+static void test_template_html_escaping(void **state)
+{
+    struct run *r = *state;
+    struct hd_err err = {0};
+    hd_event_clear(&r->ev);
+    fx_raw_event(&r->ev, "{\"msg\":\"<script>alert('x') & \\\"y\\\"</script>\",\"obj\":{\"a\":\"<i>\"}}");
+    static const char tmpl[] = "{\"h\":\"<b>{{raw.msg}}</b> {{raw.obj}}\",\"lone\":\"{{raw.msg}}\","
+                               "\"n\":\"{{severity}}\",\"none\":\"<p>{{nope}}</p>\"}";
+    json_object *t = hd_json_parse(tmpl, strlen(tmpl), &err);
+    assert_non_null(t);
+    json_object *view = hd_template_view(&r->ev, t);
+    assert_non_null(view);
+    hd_buf_reset(&r->out);
+    assert_int_equal(hd_template_emit(view, t, HD_TMPL_ESCAPE_HTML, &r->out, &err), HD_OK);
+    json_object_put(r->doc);
+    r->doc = hd_json_parse(r->out.p, r->out.len, &err);
+    assert_non_null(r->doc);
+    assert_string_equal(str_at(r->doc, "h"),
+                        "<b>&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;</b> "
+                        "{&quot;a&quot;:&quot;&lt;i&gt;&quot;}");
+    assert_string_equal(str_at(r->doc, "lone"),
+                        "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;");
+    assert_string_equal(str_at(r->doc, "n"), "6");
+    assert_string_equal(str_at(r->doc, "none"), "<p></p>");
+    /* The same view without escaping: the values as they are. */
+    hd_buf_reset(&r->out);
+    assert_int_equal(hd_template_emit(view, t, HD_TMPL_ESCAPE_NONE, &r->out, &err), HD_OK);
+    assert_non_null(strstr(r->out.p, "\"lone\":\"<script>alert('x') & \\\"y\\\"</script>\""));
+    json_object_put(view);
+    json_object_put(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -422,6 +456,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_event_view, setup, teardown),
         cmocka_unit_test_setup_teardown(test_template, setup, teardown),
         cmocka_unit_test_setup_teardown(test_template_text_escaping, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_template_html_escaping, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,7 +15,7 @@
  * statements.c (the SQL), schema.c (migrations, pragmas), writer.c,
  * checkpoint.c, raws.c (raw bytes: compression, blobs and their cache),
  * query.c (event filters shared by events.c and stats.c), events.c,
- * channels.c, delivery.c, retention.c, stats.c, state.c, and
+ * channels.c, delivery.c, retention.c, stats.c, state.c, health.c, and
  * sqlite_store.c (open, close, the ops table).
  */
 #ifndef HD_SQLITE_INT_H
@@ -189,6 +189,13 @@ struct sq_store {
     int page_size;
     _Atomic int wal_frames;
     _Atomic int ckpt_frames; /* WAL frames copied by the last background checkpoint */
+
+    /* Whether writes succeed (health.c); health_mu guards the rest. */
+    pthread_mutex_t health_mu;
+    int failing;           /* the last group that wrote or failed to write failed */
+    char failing_why[256]; /* its error, or why no probe was tried */
+    int probing;           /* a probe is queued */
+    int64_t probe_ms;      /* when the last probe was started (monotonic) */
 };
 
 static inline struct sq_store *sq_of(struct hd_store *st)
@@ -281,6 +288,14 @@ int sq_submit(struct sq_store *s, sq_apply_fn fn, void *arg, struct hd_err *err)
 /* Queues op without waiting (op->done_fn set); HD_ESHUTDOWN if closing. */
 int sq_submit_async(struct sq_store *s, struct sq_op *op, struct hd_err *err);
 void sq_writer_stop(struct sq_store *s);
+
+/* ---- health.c ---------------------------------------------------------- */
+
+/* Notes a group's outcome (writer, after it ran): an op failed with HD_EIO
+ * -> failing; some op committed and the group changed rows -> writable. */
+void sq_health_note(struct sq_store *s, const struct sq_op *group, int changed);
+/* hd_store_ops.writable. */
+int sq_store_writable(struct hd_store *st, struct hd_err *why);
 
 void sq_ckpt_start(struct sq_store *s);
 void sq_ckpt_catch_up(struct sq_store *s);

@@ -35,6 +35,7 @@ static void sq_close(struct hd_store *st)
         sq_blob_release(s->blob_slot[i]);
     }
     pthread_mutex_destroy(&s->blob_mu);
+    pthread_mutex_destroy(&s->health_mu);
     pthread_mutex_destroy(&s->mu);
     free(s->path);
     free(s);
@@ -69,6 +70,7 @@ static const struct hd_store_ops sq_ops = {
     .prune = sq_prune,
     .state_get = sq_state_get,
     .state_set = sq_state_set,
+    .writable = sq_store_writable,
 };
 
 struct hd_store *hd_sqlite_store_open(const char *path, struct hd_err *err)
@@ -86,6 +88,7 @@ struct hd_store *hd_sqlite_store_open(const char *path, struct hd_err *err)
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_mutex_init(&s->blob_mu, NULL);
+    pthread_mutex_init(&s->health_mu, NULL);
     pthread_cond_init(&s->wake, NULL);
     pthread_mutex_init(&s->ckpt_mu, NULL);
     pthread_cond_init(&s->ckpt_cv, NULL);

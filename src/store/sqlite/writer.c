@@ -103,7 +103,9 @@ void *sq_writer_main(void *arg)
         s->tail = NULL;
         pthread_mutex_unlock(&s->mu);
 
+        sqlite3_int64 changes = sqlite3_total_changes64(s->w->db);
         sq_run_group(s, group);
+        sq_health_note(s, group, sqlite3_total_changes64(s->w->db) != changes);
         sq_ckpt_catch_up(s);
         /* With herald_events_stored_total: events per group commit. */
         hd_metrics_add("herald_store_commits_total", NULL, 1);
