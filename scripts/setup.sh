@@ -5,7 +5,7 @@ set -euo pipefail
 
 PKGS=(
   build-essential cmake pkg-config git
-  libmicrohttpd-dev libcurl4-openssl-dev libjson-c-dev libsqlite3-dev
+  libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libjson-c-dev libsqlite3-dev
   libyaml-dev libssl-dev zlib1g-dev libpq-dev libzstd-dev
   libcmocka-dev python3 python3-pytest
   python3-aiosmtpd python3-botocore openssl

@@ -10,9 +10,21 @@
  * unknown/missing -> 401, known but the scope does not cover the route ->
  * 403. The API keeps only the digests, never a token. The token list and limits are swapped by
  * SIGHUP under cfg_lock; handlers never hold the lock while they work.
+ *
+ * Client certificates (tls.clientCaFile, for senders such as Falco's
+ * http_output that cannot add a header): a request WITHOUT an Authorization
+ * header is judged by its connection's certificate instead. One verified
+ * against the client CA whose canonical subject (core/dn.h) is listed in
+ * tls.clientIdentities has that entry's scope (403 when it does not cover the
+ * route, as for a token); a verified certificate not listed -> 401, as an
+ * unknown token; one that does not verify (another CA, expired) is no
+ * identity -> 401. A request WITH a bearer token is judged by the token alone,
+ * whatever certificate its connection has: a wrong token is a 401 even from a
+ * listed client, so a token mistake never hides behind a certificate.
  */
 #include "api/api.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -135,6 +147,37 @@ static int copy_tokens(const struct hd_config *cfg, struct hd_api_token **out, s
     return HD_OK;
 }
 
+static void free_identities(struct hd_client_identity *ids, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(ids[i].subject);
+    }
+    free(ids);
+}
+
+static int copy_identities(const struct hd_config *cfg, struct hd_client_identity **out, size_t *n_out)
+{
+    struct hd_client_identity *ids = NULL;
+    size_t n = 0;
+    if (cfg->n_client_identities > 0) {
+        ids = calloc(cfg->n_client_identities, sizeof(*ids));
+        if (ids == NULL) {
+            return HD_ENOMEM;
+        }
+    }
+    for (; n < cfg->n_client_identities; n++) {
+        ids[n].subject = hd_strdup(cfg->client_identities[n].subject);
+        ids[n].scope = cfg->client_identities[n].scope;
+        if (ids[n].subject == NULL) {
+            free_identities(ids, n);
+            return HD_ENOMEM;
+        }
+    }
+    *out = ids;
+    *n_out = n;
+    return HD_OK;
+}
+
 int hd_api_init(struct hd_api *api, struct hd_store *st, struct hd_dispatcher *disp,
                 const struct hd_config *cfg)
 {
@@ -145,10 +188,11 @@ int hd_api_init(struct hd_api *api, struct hd_store *st, struct hd_dispatcher *d
     if (rc != HD_OK) {
         return rc;
     }
-    if (pthread_rwlock_init(&api->cfg_lock, NULL) != 0) {
+    rc = copy_identities(cfg, &api->identities, &api->n_identities);
+    if (rc != HD_OK || pthread_rwlock_init(&api->cfg_lock, NULL) != 0) {
         free_tokens(api->tokens, api->n_tokens);
-        api->tokens = NULL;
-        api->n_tokens = 0;
+        free_identities(api->identities, api->n_identities);
+        memset(api, 0, sizeof(*api));
         return HD_ENOMEM;
     }
     api->max_backlog = cfg->max_backlog;
@@ -163,20 +207,32 @@ int hd_api_reconfigure(struct hd_api *api, const struct hd_config *cfg)
 {
     struct hd_api_token *t = NULL;
     size_t n = 0;
+    struct hd_client_identity *ids = NULL;
+    size_t n_ids = 0;
     int rc = copy_tokens(cfg, &t, &n);
     if (rc != HD_OK) {
+        return rc;
+    }
+    rc = copy_identities(cfg, &ids, &n_ids);
+    if (rc != HD_OK) {
+        free_tokens(t, n);
         return rc;
     }
     pthread_rwlock_wrlock(&api->cfg_lock);
     struct hd_api_token *old = api->tokens;
     size_t old_n = api->n_tokens;
+    struct hd_client_identity *old_ids = api->identities;
+    size_t old_n_ids = api->n_identities;
     api->tokens = t;
     api->n_tokens = n;
+    api->identities = ids;
+    api->n_identities = n_ids;
     api->max_backlog = cfg->max_backlog;
     api->max_events = cfg->max_events_per_request;
     api->metrics_public = cfg->metrics_public;
     pthread_rwlock_unlock(&api->cfg_lock);
     free_tokens(old, old_n);
+    free_identities(old_ids, old_n_ids);
     return HD_OK;
 }
 
@@ -188,6 +244,9 @@ void hd_api_destroy(struct hd_api *api)
     free_tokens(api->tokens, api->n_tokens);
     api->tokens = NULL;
     api->n_tokens = 0;
+    free_identities(api->identities, api->n_identities);
+    api->identities = NULL;
+    api->n_identities = 0;
     pthread_rwlock_destroy(&api->cfg_lock);
 }
 
@@ -248,35 +307,108 @@ static int scope_allows(enum hd_scope s, enum access acc)
     return 0;
 }
 
+/* Who a request authenticates as: its token, else its client certificate. */
+struct caller {
+    const char *tok; /* the bearer token presented, or NULL */
+    size_t tok_len;
+    enum hd_http_peer peer; /* without a token: the certificate */
+    const char *subject;    /* HD_PEER_VERIFIED: canonical subject */
+    const char *why;        /* HD_PEER_UNTRUSTED: why not */
+};
+
+/* Caller holds cfg_lock. The index of the identity listing subject, or -1. */
+static long find_identity(const struct hd_api *api, const char *subject)
+{
+    for (size_t i = 0; subject != NULL && i < api->n_identities; i++) {
+        if (strcmp(api->identities[i].subject, subject) == 0) {
+            return (long)i;
+        }
+    }
+    return -1;
+}
+
+/* A refused certificate gets a log line (its client, often Falco, shows no
+ * answer body), at most one per 10 s so that a flood does not flood the log. */
+static void log_refused_certificate(const struct caller *who)
+{
+    static _Atomic int64_t last_ms;
+    int64_t now = hd_mono_ms();
+    int64_t prev = atomic_load(&last_ms);
+    if ((prev != 0 && now - prev < 10000) || !atomic_compare_exchange_strong(&last_ms, &prev, now)) {
+        return;
+    }
+    if (who->peer == HD_PEER_VERIFIED) {
+        hd_log(HD_LOG_WARN,
+               "api: client certificate '%s' is not in tls.clientIdentities: request refused (401)",
+               who->subject);
+    } else {
+        hd_log(HD_LOG_WARN, "api: client certificate refused, %s: request without a token refused (401)",
+               who->why);
+    }
+}
+
+static void answer_401(struct hd_api_call *c, const struct caller *who)
+{
+    if (who->tok != NULL) {
+        hd_http_error(c->resp, 401, "unknown token");
+    } else if (who->peer == HD_PEER_VERIFIED) {
+        hd_http_error(c->resp, 401, "client certificate subject '%.300s' is not in tls.clientIdentities",
+                      who->subject);
+    } else if (who->peer == HD_PEER_UNTRUSTED) {
+        hd_http_error(c->resp, 401, "client certificate refused (%s) and no bearer token", who->why);
+    } else {
+        hd_http_error(c->resp, 401, "missing bearer token (Authorization: Bearer <token>)");
+    }
+    if (who->tok == NULL && who->peer != HD_PEER_NONE) {
+        log_refused_certificate(who);
+    }
+    hd_http_resp_header(c->resp, "WWW-Authenticate", "Bearer realm=\"herald\"");
+}
+
 /* 1 if the request may proceed; otherwise the 401/403 answer is written. */
 static int authorise(struct hd_api_call *c, enum access acc)
 {
     struct hd_api *api = c->api;
+    struct caller who = {.tok = NULL};
     pthread_rwlock_rdlock(&api->cfg_lock);
     c->max_backlog = api->max_backlog;
     c->max_events = api->max_events;
     /* checked: hd_api_check authorised these very headers already (one token
      * compare per request on the ingest path, not two). */
-    if (acc == ACC_OPEN || (acc == ACC_METRICS && api->metrics_public) || c->req->checked) {
-        pthread_rwlock_unlock(&api->cfg_lock);
+    int open = acc == ACC_OPEN || (acc == ACC_METRICS && api->metrics_public) || c->req->checked;
+    pthread_rwlock_unlock(&api->cfg_lock);
+    if (open) {
         return 1;
     }
-    size_t len = 0;
-    const char *tok = bearer(c->req, &len);
-    long idx = tok != NULL ? find_token(api, tok, len) : -1;
-    int known = idx >= 0;
-    int allowed = known && scope_allows(api->tokens[idx].scope, acc);
-    enum hd_scope scope = known ? api->tokens[idx].scope : HD_SCOPE_READ;
+    who.tok = bearer(c->req, &who.tok_len);
+    if (who.tok == NULL) {
+        /* Verifies the certificate at the connection's first request (not
+         * under the lock: it is a signature check). */
+        who.peer = hd_http_peer(c->req, &who.subject, &who.why);
+    }
+    pthread_rwlock_rdlock(&api->cfg_lock);
+    long idx = -1;
+    enum hd_scope scope = HD_SCOPE_READ;
+    if (who.tok != NULL) {
+        idx = find_token(api, who.tok, who.tok_len);
+        scope = idx >= 0 ? api->tokens[idx].scope : scope;
+    } else if (who.peer == HD_PEER_VERIFIED) {
+        idx = find_identity(api, who.subject);
+        scope = idx >= 0 ? api->identities[idx].scope : scope;
+    }
     pthread_rwlock_unlock(&api->cfg_lock);
-    if (!known) {
-        hd_http_error(c->resp, 401,
-                      tok == NULL ? "missing bearer token (Authorization: Bearer <token>)" : "unknown token");
-        hd_http_resp_header(c->resp, "WWW-Authenticate", "Bearer realm=\"herald\"");
+    if (idx < 0) {
+        answer_401(c, &who);
         return 0;
     }
-    if (!allowed) {
-        hd_http_error(c->resp, 403, "token scope '%s' does not allow %s %s", hd_scope_name(scope),
-                      c->req->method, c->req->path);
+    if (!scope_allows(scope, acc)) {
+        if (who.tok != NULL) {
+            hd_http_error(c->resp, 403, "token scope '%s' does not allow %s %s", hd_scope_name(scope),
+                          c->req->method, c->req->path);
+        } else {
+            hd_http_error(c->resp, 403, "client certificate '%.300s' (scope '%s') does not allow %s %s",
+                          who.subject, hd_scope_name(scope), c->req->method, c->req->path);
+        }
         return 0;
     }
     return 1;

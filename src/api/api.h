@@ -1,9 +1,10 @@
 /* api.h - the REST API (SPEC section 4): routing, auth, handlers.
  *
- * hd_api_handle is the http server's handler. It checks the Bearer token and
- * its scope (401 unknown/missing, 403 wrong scope; the presented token's
- * SHA-256 compared in constant time with each configured token's),
- * routes by method and path, and answers with Sysdig's error envelope.
+ * hd_api_handle is the http server's handler. It checks the Bearer token (or,
+ * without one, the client certificate) and its scope (401 unknown/missing,
+ * 403 wrong scope; the presented token's SHA-256 compared in constant time
+ * with each configured token's), routes by method and path, and answers with
+ * Sysdig's error envelope.
  */
 #ifndef HD_API_H
 #define HD_API_H
@@ -30,9 +31,11 @@ struct hd_api {
     struct hd_store *st;
     struct hd_dispatcher *disp;
     struct hd_tester *tester;    /* test notifications; set by the caller, may be NULL (tests answer 503) */
-    pthread_rwlock_t cfg_lock;   /* guards the token list and limits (SIGHUP) */
+    pthread_rwlock_t cfg_lock;   /* guards the token and identity lists and limits (SIGHUP) */
     struct hd_api_token *tokens; /* owned */
     size_t n_tokens;
+    struct hd_client_identity *identities; /* tls.clientIdentities, copies, owned */
+    size_t n_identities;
     int64_t max_backlog;
     int64_t max_events; /* limits.maxEventsPerRequest */
     int metrics_public;
@@ -42,7 +45,7 @@ struct hd_api {
 
 int hd_api_init(struct hd_api *api, struct hd_store *st, struct hd_dispatcher *disp,
                 const struct hd_config *cfg);
-/* Replaces tokens and limits from a reloaded config (SIGHUP). */
+/* Replaces tokens, client identities and limits from a reloaded config (SIGHUP). */
 int hd_api_reconfigure(struct hd_api *api, const struct hd_config *cfg);
 void hd_api_destroy(struct hd_api *api);
 void hd_api_handle(void *api, const struct hd_http_req *req, struct hd_http_resp *resp);

@@ -466,6 +466,7 @@ static int serve_listen(struct serve *s, struct hd_err *err)
         .header_timeout_ms = (long)s->cfg.header_timeout_ms,
         .tls_cert_file = s->cfg.tls_cert_file,
         .tls_key_file = s->cfg.tls_key_file,
+        .tls_client_ca_file = s->cfg.tls_client_ca_file,
     };
     s->srv = hd_http_server_start(&so, hd_api_handle, &s->api, err);
     if (s->srv == NULL) {
@@ -520,8 +521,16 @@ static int serve_start(struct serve *s)
     return serve_listen(s, &err);
 }
 
+/* 1 if two optional settings differ (NULL = not set). */
+static int setting_changed(const char *a, const char *b)
+{
+    return (a == NULL) != (b == NULL) || (a != NULL && strcmp(a, b) != 0);
+}
+
 /* SIGHUP: reloads the file; a configuration that does not load leaves the
- * running one in place. listen and dataDir changes wait for the next start. */
+ * running one in place. listen, dataDir and the listener's TLS files
+ * (certFile, keyFile, clientCaFile: libmicrohttpd reads them once) wait for
+ * the next start; tls.clientIdentities, like the tokens, apply at once. */
 static void serve_reload(struct serve *s)
 {
     struct hd_config ncfg;
@@ -540,6 +549,12 @@ static void serve_reload(struct serve *s)
     apply_security_settings(&ncfg);
     if (strcmp(ncfg.listen, s->cfg.listen) != 0 || strcmp(ncfg.data_dir, s->cfg.data_dir) != 0) {
         hd_log(HD_LOG_WARN, "reload: listen and dataDir changes take effect at the next start");
+    }
+    if (setting_changed(ncfg.tls_cert_file, s->cfg.tls_cert_file) ||
+        setting_changed(ncfg.tls_key_file, s->cfg.tls_key_file) ||
+        setting_changed(ncfg.tls_client_ca_file, s->cfg.tls_client_ca_file)) {
+        hd_log(HD_LOG_WARN,
+               "reload: tls.certFile, keyFile and clientCaFile changes take effect at the next start");
     }
     hd_config_free(&s->cfg);
     s->cfg = ncfg;

@@ -26,6 +26,7 @@ static const size_t str_fields[] = {
     offsetof(struct hd_config, store_url),
     offsetof(struct hd_config, tls_cert_file),
     offsetof(struct hd_config, tls_key_file),
+    offsetof(struct hd_config, tls_client_ca_file), /* tls.clientCaFile */
     offsetof(struct hd_config, smtp_url),
     offsetof(struct hd_config, smtp_from),
     offsetof(struct hd_config, smtp_username),
@@ -157,6 +158,7 @@ void hd_config_free(struct hd_config *c)
         return;
     }
     cfg_tokens_free(c->tokens, c->n_tokens);
+    cfg_identities_free(c->client_identities, c->n_client_identities);
     for (size_t i = 0; i < sizeof(str_fields) / sizeof(str_fields[0]); i++) {
         char **p = cfg_str_at(c, str_fields[i]);
         if (str_fields[i] == offsetof(struct hd_config, smtp_password)) {
@@ -198,6 +200,8 @@ int cfg_copy(struct hd_config *dst, const struct hd_config *src)
     *dst = *src;
     dst->tokens = NULL;
     dst->n_tokens = 0;
+    dst->client_identities = NULL;
+    dst->n_client_identities = 0;
     for (size_t i = 0; i < sizeof(str_fields) / sizeof(str_fields[0]); i++) {
         *cfg_str_at(dst, str_fields[i]) = NULL;
     }
@@ -214,6 +218,7 @@ int cfg_copy(struct hd_config *dst, const struct hd_config *src)
             goto out;
         }
     }
+    rc = cfg_identities_copy(dst, src);
 out:
     if (rc != HD_OK) {
         hd_config_free(dst);

@@ -28,6 +28,13 @@ struct hd_token {
     enum hd_scope scope;
 };
 
+/* A client certificate subject let in without a token, and its scope
+ * (tls.clientIdentities; config_tls.c). */
+struct hd_client_identity {
+    char *subject; /* canonical RFC 4514 form (core/dn.h) */
+    enum hd_scope scope;
+};
+
 struct hd_config {
     char *listen;    /* "127.0.0.1:8080" */
     char *data_dir;  /* "./herald-data" */
@@ -42,6 +49,9 @@ struct hd_config {
     int64_t header_timeout_ms;      /* 10 s: a request's headers must arrive in time */
     char *tls_cert_file;
     char *tls_key_file;
+    char *tls_client_ca_file; /* ask clients for a certificate, verified against these CAs */
+    struct hd_client_identity *client_identities;
+    size_t n_client_identities;
     int metrics_public;
     /* smtp (used by EMAIL) */
     char *smtp_url, *smtp_from, *smtp_username, *smtp_password;

@@ -41,6 +41,11 @@ struct ctx {
     size_t n_tokens;
     int have_tokens;
     char *channels_json;
+    /* tls.clientIdentities, committed like the tokens */
+    struct hd_client_identity *ids;
+    size_t n_ids;
+    int have_ids;
+    unsigned long tls_line; /* where tls: is, for the rules across its keys */
 };
 
 enum kind {
@@ -51,9 +56,11 @@ enum kind {
     F_I64,     /* int64_t, >= min */
     F_SIZE,    /* int64_t bytes, >= min */
     F_DUR,     /* int64_t milliseconds, >= min */
+    F_FILE,    /* char *, a file readable now */
     F_MAP,     /* nested table */
     F_TOKENS,  /* the tokens list */
     F_CIDRS,   /* struct hd_cidr_list: a list of address blocks */
+    F_IDS,     /* tls.clientIdentities */
     F_CHANNELS /* the channels list */
 };
 
@@ -82,6 +89,8 @@ static const struct field f_limits[] = {
 static const struct field f_tls[] = {
     {.key = "certFile", .kind = F_STR, .off = CFG(tls_cert_file)},
     {.key = "keyFile", .kind = F_STR, .off = CFG(tls_key_file)},
+    {.key = "clientCaFile", .kind = F_FILE, .off = CFG(tls_client_ca_file)},
+    {.key = "clientIdentities", .kind = F_IDS},
     {.key = NULL},
 };
 static const struct field f_metrics[] = {
@@ -358,6 +367,7 @@ static int load_map(struct ctx *x, yaml_node_t *map, const struct field *fields,
 static int load_tokens(struct ctx *x, yaml_node_t *n, const char *path);
 static int load_channels(struct ctx *x, yaml_node_t *n, const char *path);
 static int load_cidrs(struct ctx *x, yaml_node_t *n, const char *path, struct hd_cidr_list *dst);
+static int load_identities(struct ctx *x, yaml_node_t *n, const char *path);
 
 static int load_scalar_field(struct ctx *x, const struct field *f, yaml_node_t *v, void *base,
                              const char *path)
@@ -370,6 +380,7 @@ static int load_scalar_field(struct ctx *x, const struct field *f, yaml_node_t *
         [F_I64] = "expected an integer",
         [F_SIZE] = "expected a size like 10MiB",
         [F_DUR] = "expected a duration like 30s, 5m, 1h or 7d",
+        [F_FILE] = "expected a file path", /* tls.clientCaFile */
     };
     char *s = NULL;
     int rc = HD_OK;
@@ -391,6 +402,23 @@ static int load_scalar_field(struct ctx *x, const struct field *f, yaml_node_t *
         *(char **)dst = s; /* base's previous value is freed by the caller's table walk */
         s = NULL;
         break;
+    case F_FILE: {
+        /* Read one byte: fopen alone takes a directory. */
+        FILE *fp = fopen(s, "r");
+        int c = fp != NULL ? fgetc(fp) : EOF;
+        int bad = fp == NULL || ferror(fp);
+        const char *why = bad ? strerror(errno) : "the file is empty";
+        if (fp != NULL) {
+            fclose(fp);
+        }
+        if (bad || c == EOF) {
+            rc = fail(x, v, path, "cannot read %s: %s", s, why);
+            goto out;
+        }
+        *(char **)dst = s;
+        s = NULL;
+        break;
+    }
     case F_ENUM: {
         int found = 0;
         char choices[128];
@@ -498,13 +526,20 @@ static int load_map(struct ctx *x, yaml_node_t *map, const struct field *fields,
         char sub[256];
         join_path(sub, sizeof(sub), path, key);
         switch (f->kind) {
-        case F_MAP: rc = load_map(x, v, f->sub, base, sub, depth + 1); break;
+        case F_MAP:
+            if (f->sub == f_tls) {
+                x->tls_line = line_of(k);
+            }
+            rc = load_map(x, v, f->sub, base, sub, depth + 1);
+            break;
         case F_TOKENS: rc = load_tokens(x, v, sub); break;
         case F_CHANNELS: rc = load_channels(x, v, sub); break;
         case F_CIDRS:
             rc = load_cidrs(x, v, sub, (struct hd_cidr_list *)(void *)((char *)base + f->off));
             break;
+        case F_IDS: rc = load_identities(x, v, sub); break;
         case F_STR:
+        case F_FILE:
         case F_ENUM: {
             char **dst = (char **)(void *)((char *)base + f->off);
             char *old = *dst;
@@ -644,6 +679,63 @@ out:
     free(t.name);
     cfg_wipe_free(t.token);
     free(t.token_file);
+    free(t.scope);
+    return rc;
+}
+
+/* ---- tls.clientIdentities ---------------------------------------------- */
+
+/* One entry, parsed with the same machinery into this scratch struct; the
+ * rules (canonical subject, no duplicates, scope required) are config_tls.c's. */
+struct identity_tmp {
+    char *subject;
+    char *scope;
+};
+static const struct field f_identity[] = {
+    {.key = "subject", .kind = F_STR, .off = offsetof(struct identity_tmp, subject)},
+    {.key = "scope", .kind = F_ENUM, .off = offsetof(struct identity_tmp, scope), .choices = scopes},
+    {.key = NULL},
+};
+
+static int load_identities(struct ctx *x, yaml_node_t *n, const char *path)
+{
+    int rc = HD_OK;
+    struct identity_tmp t = {0};
+    char sub[256];
+    cfg_identities_free(x->ids, x->n_ids);
+    x->ids = NULL;
+    x->n_ids = 0;
+    x->have_ids = 1;
+    if (is_null_scalar(n)) {
+        return HD_OK;
+    }
+    if (n->type != YAML_SEQUENCE_NODE) {
+        return fail(x, n, path, "expected a list of {subject, scope}");
+    }
+    size_t idx = 0;
+    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++, idx++) {
+        yaml_node_t *e = yaml_document_get_node(x->doc, *it);
+        index_path(sub, sizeof(sub), path, idx);
+        if (e->type != YAML_MAPPING_NODE) {
+            rc = fail(x, e, sub, "expected a mapping {subject, scope}");
+            goto out;
+        }
+        rc = load_map(x, e, f_identity, &t, sub, 1);
+        if (rc != HD_OK) {
+            goto out;
+        }
+        struct hd_err ierr = {0};
+        rc = cfg_identity_add(&x->ids, &x->n_ids, t.subject, t.scope, &ierr);
+        if (rc != HD_OK) {
+            rc = rc == HD_EINVAL ? fail(x, e, sub, "%s", ierr.msg) : oom(x);
+            goto out;
+        }
+        free(t.subject);
+        free(t.scope);
+        memset(&t, 0, sizeof(t));
+    }
+out:
+    free(t.subject);
     free(t.scope);
     return rc;
 }
@@ -1009,7 +1101,18 @@ static int load_parser(struct hd_config *c, yaml_parser_t *parser, const char *n
         tmp.channels_json = x.channels_json;
         x.channels_json = NULL;
     }
+    if (x.have_ids) {
+        cfg_identities_free(tmp.client_identities, tmp.n_client_identities);
+        tmp.client_identities = x.ids;
+        tmp.n_client_identities = x.n_ids;
+        x.ids = NULL;
+        x.n_ids = 0;
+    }
     rc = validate(&tmp, name, err);
+    if (rc == HD_OK && cfg_tls_validate(&tmp, err) != HD_OK) {
+        hd_err_prefix(err, "%s:%lu: tls: ", name, x.tls_line);
+        rc = HD_EINVAL;
+    }
     if (rc != HD_OK) {
         goto out;
     }
@@ -1021,6 +1124,7 @@ out:
         hd_config_free(&tmp);
     }
     cfg_tokens_free(x.tokens, x.n_tokens);
+    cfg_identities_free(x.ids, x.n_ids);
     free(x.channels_json);
     if (have_doc) {
         yaml_document_delete(&doc);

@@ -42,6 +42,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
+#include "net/tls_peer.h"
 
 /* Once a request's headers are in, its body and answer may take this long
  * between two bytes (a slow upload, a deferred ingest answer). */
@@ -75,6 +76,7 @@ struct hd_http_server {
     unsigned long log_skipped;
     char *cert_pem; /* kept for the daemon's lifetime */
     char *key_pem;
+    char *ca_pem; /* tls_client_ca_file: clients are asked for a certificate */
     int quiesced;
     /* Deferred answers: amu guards every context's done/suspended/orphan/
      * counted, pending (deferred, not yet answered nor freed) and stopping. */
@@ -97,6 +99,12 @@ struct conn_watch {
     int in_request;      /* atomic: headers complete, request under way */
     int reaped;          /* wmu */
     struct conn_watch *prev, *next;
+    /* The client certificate (hd_http_peer), read at the first request that
+     * asks: only the connection's own thread touches these. */
+    int peer_read;
+    enum hd_http_peer peer;
+    char *peer_subject; /* owned */
+    const char *peer_why;
 };
 
 /* Per request; lives from the header call to the completion callback (and
@@ -141,6 +149,48 @@ const char *hd_http_header(const struct hd_http_req *r, const char *name)
         return NULL;
     }
     return MHD_lookup_connection_value(((struct hd_http_async *)r->impl)->conn, MHD_HEADER_KIND, name);
+}
+
+enum hd_http_peer hd_http_peer(const struct hd_http_req *r, const char **subject, const char **why)
+{
+    *subject = NULL;
+    *why = NULL;
+    if (r == NULL || r->impl == NULL) {
+        return HD_PEER_NONE;
+    }
+    struct hd_http_async *cx = r->impl;
+    if (cx->s->ca_pem == NULL) {
+        return HD_PEER_NONE;
+    }
+    /* The state lives with the connection watch; none (out of memory at
+     * accept) means no certificate identity: the request needs a token. */
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(cx->conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    struct conn_watch *w = ci != NULL ? ci->socket_context : NULL;
+    if (w == NULL) {
+        return HD_PEER_NONE;
+    }
+    if (!w->peer_read) {
+        ci = MHD_get_connection_info(cx->conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+        struct hd_buf b;
+        hd_buf_init(&b, 0);
+        w->peer = HD_PEER_NONE;
+        if (ci != NULL && ci->tls_session != NULL) {
+            w->peer = hd_tls_peer_verify(ci->tls_session, &b, &w->peer_why);
+        }
+        if (w->peer == HD_PEER_VERIFIED) {
+            w->peer_subject = hd_buf_steal(&b, NULL);
+            if (w->peer_subject == NULL) {
+                hd_buf_free(&b);
+                return HD_PEER_NONE; /* out of memory: asked again next time */
+            }
+        }
+        hd_buf_free(&b);
+        w->peer_read = 1;
+    }
+    *subject = w->peer_subject;
+    *why = w->peer_why;
+    return w->peer;
 }
 
 int hd_http_resp_header(struct hd_http_resp *resp, const char *static_name, const char *value)
@@ -381,6 +431,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     }
     pthread_mutex_unlock(&s->wmu);
     *socket_context = NULL;
+    free(w->peer_subject);
     free(w);
 }
 
@@ -671,11 +722,26 @@ static int parse_listen(const char *listen, struct sockaddr_in *sa, struct hd_er
     return HD_OK;
 }
 
+/* The client CA bundle (s->ca_pem): with it MHD asks every client for a
+ * certificate (requested, not required) and trusts these CAs for it. */
+static int read_client_ca(struct hd_http_server *s, const char *path, int tls, struct hd_err *err)
+{
+    if (!tls) {
+        return hd_err_set(err, HD_EINVAL, "tls.clientCaFile needs tls.certFile and tls.keyFile (HTTPS)");
+    }
+    s->ca_pem = read_file(path, "tls.clientCaFile", err);
+    if (s->ca_pem == NULL) {
+        return HD_EIO;
+    }
+    return hd_tls_check_ca(s->ca_pem, strlen(s->ca_pem), "tls.clientCaFile", path, err);
+}
+
 /* Frees what hd_http_server_start made (the daemon and reaper are stopped). */
 static void server_free(struct hd_http_server *s)
 {
     free(s->cert_pem);
     free(s->key_pem);
+    free(s->ca_pem);
     pthread_cond_destroy(&s->acv);
     pthread_mutex_destroy(&s->amu);
     pthread_mutex_destroy(&s->logmu);
@@ -721,9 +787,14 @@ struct hd_http_server *hd_http_server_start(const struct hd_http_server_opts *o,
         }
         flags |= MHD_USE_TLS;
     }
+    if (o->tls_client_ca_file != NULL && o->tls_client_ca_file[0] != '\0' &&
+        read_client_ca(s, o->tls_client_ca_file, tls, err) != HD_OK) {
+        goto fail;
+    }
     struct MHD_OptionItem tls_opts[] = {
         {MHD_OPTION_HTTPS_MEM_CERT, 0, s->cert_pem},
         {MHD_OPTION_HTTPS_MEM_KEY, 0, s->key_pem},
+        {s->ca_pem != NULL ? MHD_OPTION_HTTPS_MEM_TRUST : MHD_OPTION_END, 0, s->ca_pem},
         {MHD_OPTION_END, 0, NULL},
     };
     struct MHD_OptionItem no_opts[] = {{MHD_OPTION_END, 0, NULL}};

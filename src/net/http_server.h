@@ -43,6 +43,19 @@ struct hd_http_resp {
 const char *hd_http_query(const struct hd_http_req *r, const char *key);
 /* Request header (case-insensitive) or NULL. */
 const char *hd_http_header(const struct hd_http_req *r, const char *name);
+/* What the client certificate of a request's connection proves. */
+enum hd_http_peer {
+    HD_PEER_NONE = 0, /* none presented, or the server asks for none (no tls_client_ca_file) */
+    HD_PEER_VERIFIED, /* issued by a CA of tls_client_ca_file, valid now, usable for client auth */
+    HD_PEER_UNTRUSTED /* presented but it does not verify (another CA, expired ...) */
+};
+/* The client certificate of r's connection. VERIFIED: *subject is its subject
+ * DN in the canonical form of core/dn.h; UNTRUSTED: *why says why ("expired",
+ * "not issued by a CA of tls.clientCaFile" ...). Both strings live as long as
+ * the request. A certificate is verified once per connection (the TLS
+ * handshake is the only place a client presents one) and only by the
+ * connection's own thread, which every call on a request runs on. */
+enum hd_http_peer hd_http_peer(const struct hd_http_req *r, const char **subject, const char **why);
 /* Adds a response header (value copied). */
 int hd_http_resp_header(struct hd_http_resp *resp, const char *static_name, const char *value);
 /* Sets status and the Sysdig error envelope {"errors":[{"reason","message"}]}. */
@@ -81,6 +94,8 @@ struct hd_http_server_opts {
                                   * request) must come within this; 0 = the idle timeout */
     const char *tls_cert_file;   /* both set = HTTPS */
     const char *tls_key_file;
+    const char *tls_client_ca_file; /* with HTTPS: ask clients for a certificate (not require
+                                     * one), verified against these CAs (PEM) */
 };
 
 struct hd_http_server;

@@ -608,6 +608,81 @@ static void test_alias_bomb_bounded(void **state)
     hd_config_free(&c);
 }
 
+/* tls.clientCaFile (a readable file) and tls.clientIdentities (subject ->
+ * scope, canonical subjects); the rules between the tls keys name the line of
+ * tls:. */
+static void test_client_certificates(void **state)
+{
+    (void)state;
+    char ca[] = "/tmp/hd_test_ca_XXXXXX";
+    int fd = mkstemp(ca);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "x\n", 2), 2);
+    close(fd);
+    char text[512];
+    snprintf(text, sizeof(text),
+             "tls:\n"
+             "  certFile: /c.pem\n"
+             "  keyFile: /k.pem\n"
+             "  clientCaFile: %s\n"
+             "  clientIdentities:\n"
+             "    - {subject: \"cn=falco, o=Acme\", scope: ingest}\n"
+             "    - {subject: \"CN=grafana\", scope: read}\n",
+             ca);
+    struct hd_config c;
+    struct hd_err err;
+    assert_int_equal(load(&c, text, &err), HD_OK);
+    assert_string_equal(c.tls_client_ca_file, ca);
+    assert_int_equal(c.n_client_identities, 2);
+    assert_string_equal(c.client_identities[0].subject, "CN=falco,O=Acme");
+    assert_int_equal(c.client_identities[0].scope, HD_SCOPE_INGEST);
+    assert_string_equal(c.client_identities[1].subject, "CN=grafana");
+    assert_int_equal(c.client_identities[1].scope, HD_SCOPE_READ);
+    /* a reload that does not load keeps them; one that does replaces them */
+    const char *bad = "tls: {clientIdentities: [{subject: x}]}\n";
+    assert_int_equal(hd_config_load_mem(&c, "config.yaml", bad, strlen(bad), &err), HD_EINVAL);
+    assert_int_equal(c.n_client_identities, 2);
+    const char *one = "tls:\n  clientIdentities: [{subject: CN=falco, scope: admin}]\n";
+    assert_int_equal(hd_config_load_mem(&c, "config.yaml", one, strlen(one), &err), HD_OK);
+    assert_int_equal(c.n_client_identities, 1);
+    assert_int_equal(c.client_identities[0].scope, HD_SCOPE_ADMIN);
+    hd_config_free(&c);
+
+    expect_error(
+        "tls:\n  clientCaFile: /nonexistent/ca.pem\n",
+        "config.yaml:2: tls.clientCaFile: cannot read /nonexistent/ca.pem: No such file or directory");
+    expect_error("tls:\n  clientCaFile: /tmp\n",
+                 "config.yaml:2: tls.clientCaFile: cannot read /tmp: Is a directory");
+    snprintf(text, sizeof(text), "listen: a:1\ntls:\n  clientCaFile: %s\n", ca);
+    expect_error(text, "config.yaml:2: tls: clientCaFile needs certFile and keyFile (client certificates are "
+                       "asked for over HTTPS)");
+    expect_error(
+        "tls:\n  certFile: /c\n  keyFile: /k\n  clientIdentities: [{subject: CN=a, scope: read}]\n",
+        "config.yaml:1: tls: clientIdentities need clientCaFile (the CA whose client certificates are "
+        "accepted)");
+    expect_error(
+        "tls:\n  clientIdentities:\n    - {scope: ingest}\n",
+        "config.yaml:3: tls.clientIdentities[0]: subject: required, the certificate's subject DN such as "
+        "CN=falco");
+    expect_error("tls:\n  clientIdentities:\n    - {subject: CN=falco}\n",
+                 "config.yaml:3: tls.clientIdentities[0]: scope: required, one of admin, ingest, read");
+    expect_error("tls:\n  clientIdentities:\n    - {subject: CN=falco, scope: root}\n",
+                 "config.yaml:3: tls.clientIdentities[0].scope: 'root' is not one of admin, ingest, read");
+    expect_error(
+        "tls:\n  clientIdentities:\n    - {subject: falco, scope: read}\n",
+        "config.yaml:3: tls.clientIdentities[0]: subject: 'falco' is not a distinguished name (RFC 4514): "
+        "character 6: expected '=' after the attribute type FALCO");
+    expect_error(
+        "tls:\n  clientIdentities:\n    - {subject: CN=a, scope: read}\n    - {subject: cn=a, scope: "
+        "admin}\n",
+        "config.yaml:4: tls.clientIdentities[1]: subject: 'CN=a' is listed twice (also entry 0)");
+    expect_error("tls:\n  clientIdentities:\n    - {subject: CN=a, scop: read}\n",
+                 "config.yaml:3: tls.clientIdentities[0]: unknown key 'scop' (known: subject, scope)");
+    expect_error("tls:\n  clientIdentities: {subject: CN=a}\n",
+                 "config.yaml:2: tls.clientIdentities: expected a list of {subject, scope}");
+    unlink(ca);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -628,6 +703,7 @@ int main(void)
         cmocka_unit_test_setup(test_env_overrides, clean_env),
         cmocka_unit_test_setup(test_set_str_and_add_token, clean_env),
         cmocka_unit_test_setup(test_alias_bomb_bounded, clean_env),
+        cmocka_unit_test_setup(test_client_certificates, clean_env),
     };
     return cmocka_run_group_tests(tests, NULL, clean_env);
 }
