@@ -141,7 +141,9 @@ def test_sighup_applies_a_new_list(herald_factory, sink):
 
     h.write_config(extra={"security": {"denyDestinations": ["127.0.0.0/8", "::1"]}})
     h.sighup()
-    poll(lambda: DENIED in _channel_test(h, ch["id"])[1], 10, what="the reloaded list to refuse the sink")
+    poll(lambda: "configuration reloaded" in h.log(), 10, what="the reload to be logged")
+    status, text = _channel_test(h, ch["id"])
+    assert status == 502 and DENIED in text, text
     assert sink.count() == 1
 
     h.write_config(extra={"security": {"denyDestinations": ["127.0.0.1/8"]}})

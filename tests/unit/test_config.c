@@ -239,6 +239,7 @@ static void test_unknown_keys(void **state)
                  "security, channels)");
     expect_error("limits:\n  maxBodyBytes: 1\n  maxBodyByte: 2\n",
                  "config.yaml:3: limits: unknown key 'maxBodyByte' (known: maxBodyBytes, maxBacklog, "
+                 "maxEventsPerRequest, "
                  "maxConnections, maxConnectionsPerIp, headerTimeoutMs)");
     expect_error("inputs:\n  docker:\n    enable: true\n",
                  "config.yaml:3: inputs.docker: unknown key 'enable' (known: enabled, socket, url, caFile, "
