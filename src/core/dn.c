@@ -16,6 +16,8 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "core/util.h"
+
 struct dn_in {
     const char *p;
     size_t len;
@@ -27,20 +29,6 @@ static void skip_spaces(struct dn_in *in)
     while (in->i < in->len && (in->p[in->i] == ' ' || in->p[in->i] == '\t')) {
         in->i++;
     }
-}
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
 }
 
 /* Reads "type =" and writes "TYPE=". */
@@ -90,7 +78,7 @@ static int put_hex_value(struct dn_in *in, struct hd_buf *b, struct hd_err *err)
     size_t start = in->i;
     int rc = hd_buf_putc(b, '#');
     in->i++;
-    while (rc == HD_OK && in->i < in->len && hexval(in->p[in->i]) >= 0) {
+    while (rc == HD_OK && in->i < in->len && hd_hexval(in->p[in->i]) >= 0) {
         rc = hd_buf_putc(b, (char)toupper((unsigned char)in->p[in->i]));
         in->i++;
     }
@@ -150,8 +138,8 @@ static int put_value(struct dn_in *in, struct hd_buf *b, struct hd_err *err)
                 return hd_err_set(err, HD_EINVAL, "character %zu: '\\' at the end", at);
             }
             char e = in->p[in->i + 1];
-            int hi = hexval(e);
-            int lo = in->i + 2 < in->len ? hexval(in->p[in->i + 2]) : -1;
+            int hi = hd_hexval(e);
+            int lo = in->i + 2 < in->len ? hd_hexval(in->p[in->i + 2]) : -1;
             if (hi >= 0 && lo >= 0) {
                 c = (char)(hi * 16 + lo);
                 in->i += 2;

@@ -271,3 +271,17 @@ int hd_double_to_i64(double d, int64_t *out)
     }
     return 0;
 }
+
+int hd_hexval(int c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}

@@ -29,6 +29,8 @@ int hd_ct_equal(const void *a, const void *b, size_t n);
 /* 1 and *out when d is an integral value that int64_t holds exactly (the
  * range is checked first: casting an out-of-range double is undefined). */
 int hd_double_to_i64(double d, int64_t *out);
+/* The value of one hex digit (either case), -1 if c is none. */
+int hd_hexval(int c);
 /* Hex of a 128-bit hash of data into out[33]. SHA-256 truncated. */
 void hd_hash128_hex(const void *data, size_t len, char out[33]);
 /* v in decimal into out (at most 20 characters and a NUL); returns the length. */

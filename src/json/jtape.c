@@ -99,26 +99,12 @@ static int fail(struct jp *p, size_t at, const char *why)
     return hd_err_set(p->err, HD_EINVAL, "at byte %zu: %s", at, why);
 }
 
-static int hexval(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
 /* The 4 hex digits at s[i]: code unit, or -1 with *bad = offending offset. */
 static long hex4(const unsigned char *s, size_t i, size_t *bad)
 {
     long v = 0;
     for (size_t k = 0; k < 4; k++) {
-        int h = hexval(s[i + k]);
+        int h = hd_hexval(s[i + k]);
         if (h < 0) {
             *bad = i + k;
             return -1;
