@@ -107,25 +107,35 @@ static int route_match(const char *pat, const char *path, char *arg, size_t args
     return *pat == '\0' && *path == '\0';
 }
 
-static void free_tokens(struct hd_api_token *t, size_t n)
+static void settings_free(struct hd_api_settings *set)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(t[i].name);
+    for (size_t i = 0; i < set->n_tokens; i++) {
+        free(set->tokens[i].name);
     }
-    free(t);
+    for (size_t i = 0; i < set->n_identities; i++) {
+        free(set->identities[i].subject);
+    }
+    free(set->tokens);
+    free(set->identities);
+    memset(set, 0, sizeof(*set));
 }
 
-/* Digests of the configured tokens, skipping empty ones (an empty token
- * would let an empty Authorization header in). */
-static int copy_tokens(const struct hd_config *cfg, struct hd_api_token **out, size_t *n_out)
+/* What the API keeps of cfg, swapped whole on SIGHUP: digests of the
+ * configured tokens (an empty one is skipped: it would let an empty
+ * Authorization header in), the client identities, the limits. */
+static int settings_load(const struct hd_config *cfg, struct hd_api_settings *set)
 {
-    struct hd_api_token *t = NULL;
-    size_t n = 0;
-    if (cfg->n_tokens > 0) {
-        t = calloc(cfg->n_tokens, sizeof(*t));
-        if (t == NULL) {
-            return HD_ENOMEM;
-        }
+    memset(set, 0, sizeof(*set));
+    set->max_backlog = cfg->max_backlog;
+    set->max_events = cfg->max_events_per_request;
+    set->metrics_public = cfg->metrics_public;
+    set->tokens = cfg->n_tokens > 0 ? calloc(cfg->n_tokens, sizeof(*set->tokens)) : NULL;
+    set->identities =
+        cfg->n_client_identities > 0 ? calloc(cfg->n_client_identities, sizeof(*set->identities)) : NULL;
+    if ((cfg->n_tokens > 0 && set->tokens == NULL) ||
+        (cfg->n_client_identities > 0 && set->identities == NULL)) {
+        settings_free(set);
+        return HD_ENOMEM;
     }
     for (size_t i = 0; i < cfg->n_tokens; i++) {
         const struct hd_token *src = &cfg->tokens[i];
@@ -133,48 +143,24 @@ static int copy_tokens(const struct hd_config *cfg, struct hd_api_token **out, s
             hd_log(HD_LOG_WARN, "token '%s' is empty: ignored", src->name != NULL ? src->name : "?");
             continue;
         }
-        t[n].name = hd_strdup(src->name != NULL ? src->name : "");
-        hd_sha256(src->token, strlen(src->token), t[n].hash);
-        t[n].scope = src->scope;
-        n++;
-        if (t[n - 1].name == NULL) {
-            free_tokens(t, n);
+        struct hd_api_token *t = &set->tokens[set->n_tokens++];
+        t->name = hd_strdup(src->name != NULL ? src->name : "");
+        hd_sha256(src->token, strlen(src->token), t->hash);
+        t->scope = src->scope;
+        if (t->name == NULL) {
+            settings_free(set);
             return HD_ENOMEM;
         }
     }
-    *out = t;
-    *n_out = n;
-    return HD_OK;
-}
-
-static void free_identities(struct hd_client_identity *ids, size_t n)
-{
-    for (size_t i = 0; i < n; i++) {
-        free(ids[i].subject);
-    }
-    free(ids);
-}
-
-static int copy_identities(const struct hd_config *cfg, struct hd_client_identity **out, size_t *n_out)
-{
-    struct hd_client_identity *ids = NULL;
-    size_t n = 0;
-    if (cfg->n_client_identities > 0) {
-        ids = calloc(cfg->n_client_identities, sizeof(*ids));
-        if (ids == NULL) {
+    for (size_t i = 0; i < cfg->n_client_identities; i++) {
+        struct hd_client_identity *id = &set->identities[set->n_identities++];
+        id->subject = hd_strdup(cfg->client_identities[i].subject);
+        id->scope = cfg->client_identities[i].scope;
+        if (id->subject == NULL) {
+            settings_free(set);
             return HD_ENOMEM;
         }
     }
-    for (; n < cfg->n_client_identities; n++) {
-        ids[n].subject = hd_strdup(cfg->client_identities[n].subject);
-        ids[n].scope = cfg->client_identities[n].scope;
-        if (ids[n].subject == NULL) {
-            free_identities(ids, n);
-            return HD_ENOMEM;
-        }
-    }
-    *out = ids;
-    *n_out = n;
     return HD_OK;
 }
 
@@ -184,20 +170,14 @@ int hd_api_init(struct hd_api *api, struct hd_store *st, struct hd_dispatcher *d
     memset(api, 0, sizeof(*api));
     api->st = st;
     api->disp = disp;
-    int rc = copy_tokens(cfg, &api->tokens, &api->n_tokens);
+    int rc = settings_load(cfg, &api->set);
     if (rc != HD_OK) {
         return rc;
     }
-    rc = copy_identities(cfg, &api->identities, &api->n_identities);
-    if (rc != HD_OK || pthread_rwlock_init(&api->cfg_lock, NULL) != 0) {
-        free_tokens(api->tokens, api->n_tokens);
-        free_identities(api->identities, api->n_identities);
-        memset(api, 0, sizeof(*api));
+    if (pthread_rwlock_init(&api->cfg_lock, NULL) != 0) {
+        settings_free(&api->set);
         return HD_ENOMEM;
     }
-    api->max_backlog = cfg->max_backlog;
-    api->max_events = cfg->max_events_per_request;
-    api->metrics_public = cfg->metrics_public;
     api->web_dir = NULL; /* set by the caller (borrowed) */
     api->ready = 0;      /* the caller sets it once the listener serves */
     return HD_OK;
@@ -205,34 +185,16 @@ int hd_api_init(struct hd_api *api, struct hd_store *st, struct hd_dispatcher *d
 
 int hd_api_reconfigure(struct hd_api *api, const struct hd_config *cfg)
 {
-    struct hd_api_token *t = NULL;
-    size_t n = 0;
-    struct hd_client_identity *ids = NULL;
-    size_t n_ids = 0;
-    int rc = copy_tokens(cfg, &t, &n);
+    struct hd_api_settings set;
+    int rc = settings_load(cfg, &set);
     if (rc != HD_OK) {
-        return rc;
-    }
-    rc = copy_identities(cfg, &ids, &n_ids);
-    if (rc != HD_OK) {
-        free_tokens(t, n);
         return rc;
     }
     pthread_rwlock_wrlock(&api->cfg_lock);
-    struct hd_api_token *old = api->tokens;
-    size_t old_n = api->n_tokens;
-    struct hd_client_identity *old_ids = api->identities;
-    size_t old_n_ids = api->n_identities;
-    api->tokens = t;
-    api->n_tokens = n;
-    api->identities = ids;
-    api->n_identities = n_ids;
-    api->max_backlog = cfg->max_backlog;
-    api->max_events = cfg->max_events_per_request;
-    api->metrics_public = cfg->metrics_public;
+    struct hd_api_settings old = api->set;
+    api->set = set;
     pthread_rwlock_unlock(&api->cfg_lock);
-    free_tokens(old, old_n);
-    free_identities(old_ids, old_n_ids);
+    settings_free(&old);
     return HD_OK;
 }
 
@@ -241,12 +203,7 @@ void hd_api_destroy(struct hd_api *api)
     if (api == NULL) {
         return;
     }
-    free_tokens(api->tokens, api->n_tokens);
-    api->tokens = NULL;
-    api->n_tokens = 0;
-    free_identities(api->identities, api->n_identities);
-    api->identities = NULL;
-    api->n_identities = 0;
+    settings_free(&api->set);
     pthread_rwlock_destroy(&api->cfg_lock);
 }
 
@@ -285,8 +242,8 @@ static long find_token(const struct hd_api *api, const char *tok, size_t len)
     unsigned char h[HD_SHA256_LEN];
     hd_sha256(tok, len, h);
     long found = -1;
-    for (size_t i = 0; i < api->n_tokens; i++) {
-        int eq = hd_ct_equal(api->tokens[i].hash, h, sizeof(h));
+    for (size_t i = 0; i < api->set.n_tokens; i++) {
+        int eq = hd_ct_equal(api->set.tokens[i].hash, h, sizeof(h));
         long mask = -(long)(eq & (found < 0)); /* all ones when this is the first match */
         found = (found & ~mask) | ((long)i & mask);
     }
@@ -319,8 +276,8 @@ struct caller {
 /* Caller holds cfg_lock. The index of the identity listing subject, or -1. */
 static long find_identity(const struct hd_api *api, const char *subject)
 {
-    for (size_t i = 0; subject != NULL && i < api->n_identities; i++) {
-        if (strcmp(api->identities[i].subject, subject) == 0) {
+    for (size_t i = 0; subject != NULL && i < api->set.n_identities; i++) {
+        if (strcmp(api->set.identities[i].subject, subject) == 0) {
             return (long)i;
         }
     }
@@ -371,11 +328,11 @@ static int authorise(struct hd_api_call *c, enum access acc)
     struct hd_api *api = c->api;
     struct caller who = {.tok = NULL};
     pthread_rwlock_rdlock(&api->cfg_lock);
-    c->max_backlog = api->max_backlog;
-    c->max_events = api->max_events;
+    c->max_backlog = api->set.max_backlog;
+    c->max_events = api->set.max_events;
     /* checked: hd_api_check authorised these very headers already (one token
      * compare per request on the ingest path, not two). */
-    int open = acc == ACC_OPEN || (acc == ACC_METRICS && api->metrics_public) || c->req->checked;
+    int open = acc == ACC_OPEN || (acc == ACC_METRICS && api->set.metrics_public) || c->req->checked;
     pthread_rwlock_unlock(&api->cfg_lock);
     if (open) {
         return 1;
@@ -391,10 +348,10 @@ static int authorise(struct hd_api_call *c, enum access acc)
     enum hd_scope scope = HD_SCOPE_READ;
     if (who.tok != NULL) {
         idx = find_token(api, who.tok, who.tok_len);
-        scope = idx >= 0 ? api->tokens[idx].scope : scope;
+        scope = idx >= 0 ? api->set.tokens[idx].scope : scope;
     } else if (who.peer == HD_PEER_VERIFIED) {
         idx = find_identity(api, who.subject);
-        scope = idx >= 0 ? api->identities[idx].scope : scope;
+        scope = idx >= 0 ? api->set.identities[idx].scope : scope;
     }
     pthread_rwlock_unlock(&api->cfg_lock);
     if (idx < 0) {

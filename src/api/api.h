@@ -30,15 +30,17 @@ struct hd_api_token {
 struct hd_api {
     struct hd_store *st;
     struct hd_dispatcher *disp;
-    struct hd_tester *tester;    /* test notifications; set by the caller, may be NULL (tests answer 503) */
-    pthread_rwlock_t cfg_lock;   /* guards the token and identity lists and limits (SIGHUP) */
-    struct hd_api_token *tokens; /* owned */
-    size_t n_tokens;
-    struct hd_client_identity *identities; /* tls.clientIdentities, copies, owned */
-    size_t n_identities;
-    int64_t max_backlog;
-    int64_t max_events; /* limits.maxEventsPerRequest */
-    int metrics_public;
+    struct hd_tester *tester;  /* test notifications; set by the caller, may be NULL (tests answer 503) */
+    pthread_rwlock_t cfg_lock; /* guards set (SIGHUP swaps it whole) */
+    struct hd_api_settings {
+        struct hd_api_token *tokens; /* owned */
+        size_t n_tokens;
+        struct hd_client_identity *identities; /* tls.clientIdentities, copies, owned */
+        size_t n_identities;
+        int64_t max_backlog;
+        int64_t max_events; /* limits.maxEventsPerRequest */
+        int metrics_public;
+    } set;
     const char *web_dir; /* dashboard assets, may be NULL */
     volatile int ready;  /* store open and serving */
 };
