@@ -591,89 +591,92 @@ out:
     return rc;
 }
 
-static int load_tokens(struct ctx *x, yaml_node_t *n, const char *path)
+/* Walks the list n (path): null is an empty list, anything but a sequence
+ * is "expected <what>"; each item must be of type kind (else "expected
+ * <item>") and goes to fn with its path "path[i]" and index. */
+typedef int (*item_fn)(struct ctx *x, yaml_node_t *e, const char *sub, size_t idx, void *ud);
+static int each_item(struct ctx *x, yaml_node_t *n, const char *path, yaml_node_type_t kind, const char *what,
+                     const char *item, item_fn fn, void *ud)
 {
-    int rc = HD_OK;
-    struct tok_tmp t = {0};
     char sub[256];
-
-    cfg_tokens_free(x->tokens, x->n_tokens);
-    x->tokens = NULL;
-    x->n_tokens = 0;
-    x->have_tokens = 1;
     if (is_null_scalar(n)) {
         return HD_OK;
     }
     if (n->type != YAML_SEQUENCE_NODE) {
-        return fail(x, n, path, "expected a list of {name, token, scope}");
+        return fail(x, n, path, "expected %s", what);
     }
     size_t idx = 0;
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++, idx++) {
         yaml_node_t *e = yaml_document_get_node(x->doc, *it);
         index_path(sub, sizeof(sub), path, idx);
-        if (e->type != YAML_MAPPING_NODE) {
-            rc = fail(x, e, sub, "expected a mapping {name, token, scope}");
-            goto out;
+        if (e->type != kind || is_null_scalar(e)) {
+            return fail(x, e, sub, "expected %s", item);
         }
-        rc = load_map(x, e, f_token, &t, sub, 1);
+        int rc = fn(x, e, sub, idx, ud);
+        if (rc != HD_OK) {
+            return rc;
+        }
+    }
+    return HD_OK;
+}
+
+static int load_token(struct ctx *x, yaml_node_t *e, const char *sub, size_t idx, void *ud)
+{
+    const char *path = ud;
+    struct tok_tmp t = {0};
+    int rc = load_map(x, e, f_token, &t, sub, 1);
+    if (rc != HD_OK) {
+        goto out;
+    }
+    char fpath[300];
+    snprintf(fpath, sizeof(fpath), "%s.token", sub);
+    if (t.token != NULL && t.token_file != NULL) {
+        rc = fail(x, e, sub, "token and tokenFile are exclusive");
+        goto out;
+    }
+    if (t.token_file != NULL) {
+        rc = read_token_file(x, e, fpath, t.token_file, &t.token);
         if (rc != HD_OK) {
             goto out;
         }
-        char fpath[300];
-        snprintf(fpath, sizeof(fpath), "%s.token", sub);
-        if (t.token != NULL && t.token_file != NULL) {
-            rc = fail(x, e, sub, "token and tokenFile are exclusive");
+    }
+    if (t.token == NULL || t.token[0] == '\0') {
+        rc = fail(x, e, fpath, "%s", t.token == NULL ? "required" : "is empty");
+        goto out;
+    }
+    char dflt_name[32] = "";
+    if (t.name == NULL || t.name[0] == '\0') {
+        snprintf(dflt_name, sizeof(dflt_name), "token%zu", idx + 1);
+    }
+    enum hd_scope scope = HD_SCOPE_ADMIN;
+    if (t.scope != NULL) {
+        (void)cfg_scope_parse(t.scope, &scope); /* validated as an F_ENUM */
+    }
+    const char *name = (t.name != NULL && t.name[0] != '\0') ? t.name : dflt_name;
+    /* Name the entry, never print the value. */
+    if (strlen(t.token) < HD_TOKEN_MIN_LEN) {
+        rc = fail(x, e, fpath, "token '%s' is too short: tokens must be at least %d characters long", name,
+                  HD_TOKEN_MIN_LEN);
+        goto out;
+    }
+    for (size_t j = 0; j < x->n_tokens; j++) {
+        if (strcmp(x->tokens[j].name, name) == 0) {
+            rc = fail(x, e, sub, "duplicate token name '%s'", name);
             goto out;
         }
-        if (t.token_file != NULL) {
-            rc = read_token_file(x, e, fpath, t.token_file, &t.token);
-            if (rc != HD_OK) {
-                goto out;
-            }
-        }
-        if (t.token == NULL || t.token[0] == '\0') {
-            rc = fail(x, e, fpath, "%s", t.token == NULL ? "required" : "is empty");
+        /* Never print the value: name the other entry instead. */
+        if (strcmp(x->tokens[j].token, t.token) == 0) {
+            rc = fail(x, e, fpath, "same value as %s[%zu].token", path, j);
             goto out;
         }
-        char dflt_name[32] = "";
-        if (t.name == NULL || t.name[0] == '\0') {
-            snprintf(dflt_name, sizeof(dflt_name), "token%zu", idx + 1);
-        }
-        enum hd_scope scope = HD_SCOPE_ADMIN;
-        if (t.scope != NULL) {
-            (void)cfg_scope_parse(t.scope, &scope); /* validated as an F_ENUM */
-        }
-        const char *name = (t.name != NULL && t.name[0] != '\0') ? t.name : dflt_name;
-        /* Name the entry, never print the value. */
-        if (strlen(t.token) < HD_TOKEN_MIN_LEN) {
-            rc = fail(x, e, fpath, "token '%s' is too short: tokens must be at least %d characters long",
-                      name, HD_TOKEN_MIN_LEN);
-            goto out;
-        }
-        for (size_t j = 0; j < x->n_tokens; j++) {
-            if (strcmp(x->tokens[j].name, name) == 0) {
-                rc = fail(x, e, sub, "duplicate token name '%s'", name);
-                goto out;
-            }
-            /* Never print the value: name the other entry instead. */
-            if (strcmp(x->tokens[j].token, t.token) == 0) {
-                rc = fail(x, e, fpath, "same value as %s[%zu].token", path, j);
-                goto out;
-            }
-        }
-        struct hd_config holder = {.tokens = x->tokens, .n_tokens = x->n_tokens};
-        rc = hd_config_add_token(&holder, name, t.token, scope);
-        x->tokens = holder.tokens;
-        x->n_tokens = holder.n_tokens;
-        if (rc != HD_OK) {
-            rc = oom(x);
-            goto out;
-        }
-        free(t.name);
-        cfg_wipe_free(t.token);
-        free(t.token_file);
-        free(t.scope);
-        memset(&t, 0, sizeof(t));
+    }
+    struct hd_config holder = {.tokens = x->tokens, .n_tokens = x->n_tokens};
+    rc = hd_config_add_token(&holder, name, t.token, scope);
+    x->tokens = holder.tokens;
+    x->n_tokens = holder.n_tokens;
+    if (rc != HD_OK) {
+        rc = oom(x);
+        goto out;
     }
 out:
     free(t.name);
@@ -681,6 +684,16 @@ out:
     free(t.token_file);
     free(t.scope);
     return rc;
+}
+
+static int load_tokens(struct ctx *x, yaml_node_t *n, const char *path)
+{
+    cfg_tokens_free(x->tokens, x->n_tokens);
+    x->tokens = NULL;
+    x->n_tokens = 0;
+    x->have_tokens = 1;
+    return each_item(x, n, path, YAML_MAPPING_NODE, "a list of {name, token, scope}",
+                     "a mapping {name, token, scope}", load_token, (void *)path);
 }
 
 /* ---- tls.clientIdentities ---------------------------------------------- */
@@ -697,47 +710,32 @@ static const struct field f_identity[] = {
     {.key = NULL},
 };
 
+static int load_identity(struct ctx *x, yaml_node_t *e, const char *sub, size_t idx, void *ud)
+{
+    struct identity_tmp t = {0};
+    struct hd_err ierr = {0};
+    (void)idx;
+    (void)ud;
+    int rc = load_map(x, e, f_identity, &t, sub, 1);
+    if (rc == HD_OK) {
+        rc = cfg_identity_add(&x->ids, &x->n_ids, t.subject, t.scope, &ierr);
+        if (rc != HD_OK) {
+            rc = rc == HD_EINVAL ? fail(x, e, sub, "%s", ierr.msg) : oom(x);
+        }
+    }
+    free(t.subject);
+    free(t.scope);
+    return rc;
+}
+
 static int load_identities(struct ctx *x, yaml_node_t *n, const char *path)
 {
-    int rc = HD_OK;
-    struct identity_tmp t = {0};
-    char sub[256];
     cfg_identities_free(x->ids, x->n_ids);
     x->ids = NULL;
     x->n_ids = 0;
     x->have_ids = 1;
-    if (is_null_scalar(n)) {
-        return HD_OK;
-    }
-    if (n->type != YAML_SEQUENCE_NODE) {
-        return fail(x, n, path, "expected a list of {subject, scope}");
-    }
-    size_t idx = 0;
-    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++, idx++) {
-        yaml_node_t *e = yaml_document_get_node(x->doc, *it);
-        index_path(sub, sizeof(sub), path, idx);
-        if (e->type != YAML_MAPPING_NODE) {
-            rc = fail(x, e, sub, "expected a mapping {subject, scope}");
-            goto out;
-        }
-        rc = load_map(x, e, f_identity, &t, sub, 1);
-        if (rc != HD_OK) {
-            goto out;
-        }
-        struct hd_err ierr = {0};
-        rc = cfg_identity_add(&x->ids, &x->n_ids, t.subject, t.scope, &ierr);
-        if (rc != HD_OK) {
-            rc = rc == HD_EINVAL ? fail(x, e, sub, "%s", ierr.msg) : oom(x);
-            goto out;
-        }
-        free(t.subject);
-        free(t.scope);
-        memset(&t, 0, sizeof(t));
-    }
-out:
-    free(t.subject);
-    free(t.scope);
-    return rc;
+    return each_item(x, n, path, YAML_MAPPING_NODE, "a list of {subject, scope}",
+                     "a mapping {subject, scope}", load_identity, NULL);
 }
 
 /* ---- channels: YAML -> JSON text --------------------------------------- */
@@ -998,38 +996,33 @@ out:
  * allows every destination); a null value keeps it. Each entry is a string
  * (${VAR} substituted) that core/cidr.c parses; an error names the entry's
  * line and index. */
+static int load_cidr(struct ctx *x, yaml_node_t *e, const char *sub, size_t idx, void *ud)
+{
+    char *s = NULL;
+    struct hd_err cerr = {0};
+    (void)idx;
+    int rc = subst(x, e, sub, &s);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    rc = hd_cidr_list_add(ud, s, &cerr);
+    free(s);
+    return rc != HD_OK ? fail(x, e, sub, "%s", cerr.msg) : HD_OK;
+}
+
 static int load_cidrs(struct ctx *x, yaml_node_t *n, const char *path, struct hd_cidr_list *dst)
 {
     struct hd_cidr_list l = {0};
-    char sub[256];
     if (is_null_scalar(n)) {
-        return HD_OK;
+        return HD_OK; /* "key:" with nothing keeps the current list */
     }
-    if (n->type != YAML_SEQUENCE_NODE) {
-        return fail(x, n, path,
-                    "expected a list of address blocks, e.g. [169.254.0.0/16, \"fd00:ec2::254/128\"]");
+    int rc = each_item(x, n, path, YAML_SCALAR_NODE,
+                       "a list of address blocks, e.g. [169.254.0.0/16, \"fd00:ec2::254/128\"]",
+                       "an address block like 10.0.0.0/8 or \"fd00::/8\"", load_cidr, &l);
+    if (rc == HD_OK) {
+        *dst = l;
     }
-    size_t i = 0;
-    for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++, i++) {
-        yaml_node_t *e = yaml_document_get_node(x->doc, *it);
-        index_path(sub, sizeof(sub), path, i);
-        if (e->type != YAML_SCALAR_NODE || is_null_scalar(e)) {
-            return fail(x, e, sub, "expected an address block like 10.0.0.0/8 or \"fd00::/8\"");
-        }
-        char *s = NULL;
-        int rc = subst(x, e, sub, &s);
-        if (rc != HD_OK) {
-            return rc;
-        }
-        struct hd_err cerr = {0};
-        rc = hd_cidr_list_add(&l, s, &cerr);
-        free(s);
-        if (rc != HD_OK) {
-            return fail(x, e, sub, "%s", cerr.msg);
-        }
-    }
-    *dst = l;
-    return HD_OK;
+    return rc;
 }
 
 /* Rules that span several keys, checked once the whole file is read. */
