@@ -591,28 +591,34 @@ out:
     return rc;
 }
 
-/* Walks the list n (path): null is an empty list, anything but a sequence
- * is "expected <what>"; each item must be of type kind (else "expected
+/* A list of the file: null is an empty list, anything but a sequence is
+ * "expected <what>"; each item must be of type kind (else "expected
  * <item>") and goes to fn with its path "path[i]" and index. */
 typedef int (*item_fn)(struct ctx *x, yaml_node_t *e, const char *sub, size_t idx, void *ud);
-static int each_item(struct ctx *x, yaml_node_t *n, const char *path, yaml_node_type_t kind, const char *what,
-                     const char *item, item_fn fn, void *ud)
+struct list_spec {
+    yaml_node_type_t kind;
+    const char *what;
+    const char *item;
+    item_fn fn;
+};
+
+static int each_item(struct ctx *x, yaml_node_t *n, const char *path, const struct list_spec *ls, void *ud)
 {
     char sub[256];
     if (is_null_scalar(n)) {
         return HD_OK;
     }
     if (n->type != YAML_SEQUENCE_NODE) {
-        return fail(x, n, path, "expected %s", what);
+        return fail(x, n, path, "expected %s", ls->what);
     }
     size_t idx = 0;
     for (yaml_node_item_t *it = n->data.sequence.items.start; it < n->data.sequence.items.top; it++, idx++) {
         yaml_node_t *e = yaml_document_get_node(x->doc, *it);
         index_path(sub, sizeof(sub), path, idx);
-        if (e->type != kind || is_null_scalar(e)) {
-            return fail(x, e, sub, "expected %s", item);
+        if (e->type != ls->kind || is_null_scalar(e)) {
+            return fail(x, e, sub, "expected %s", ls->item);
         }
-        int rc = fn(x, e, sub, idx, ud);
+        int rc = ls->fn(x, e, sub, idx, ud);
         if (rc != HD_OK) {
             return rc;
         }
@@ -692,8 +698,9 @@ static int load_tokens(struct ctx *x, yaml_node_t *n, const char *path)
     x->tokens = NULL;
     x->n_tokens = 0;
     x->have_tokens = 1;
-    return each_item(x, n, path, YAML_MAPPING_NODE, "a list of {name, token, scope}",
-                     "a mapping {name, token, scope}", load_token, (void *)path);
+    static const struct list_spec ls = {YAML_MAPPING_NODE, "a list of {name, token, scope}",
+                                        "a mapping {name, token, scope}", load_token};
+    return each_item(x, n, path, &ls, (void *)path);
 }
 
 /* ---- tls.clientIdentities ---------------------------------------------- */
@@ -734,8 +741,9 @@ static int load_identities(struct ctx *x, yaml_node_t *n, const char *path)
     x->ids = NULL;
     x->n_ids = 0;
     x->have_ids = 1;
-    return each_item(x, n, path, YAML_MAPPING_NODE, "a list of {subject, scope}",
-                     "a mapping {subject, scope}", load_identity, NULL);
+    static const struct list_spec ls = {YAML_MAPPING_NODE, "a list of {subject, scope}",
+                                        "a mapping {subject, scope}", load_identity};
+    return each_item(x, n, path, &ls, NULL);
 }
 
 /* ---- channels: YAML -> JSON text --------------------------------------- */
@@ -1016,9 +1024,10 @@ static int load_cidrs(struct ctx *x, yaml_node_t *n, const char *path, struct hd
     if (is_null_scalar(n)) {
         return HD_OK; /* "key:" with nothing keeps the current list */
     }
-    int rc = each_item(x, n, path, YAML_SCALAR_NODE,
-                       "a list of address blocks, e.g. [169.254.0.0/16, \"fd00:ec2::254/128\"]",
-                       "an address block like 10.0.0.0/8 or \"fd00::/8\"", load_cidr, &l);
+    static const struct list_spec ls = {
+        YAML_SCALAR_NODE, "a list of address blocks, e.g. [169.254.0.0/16, \"fd00:ec2::254/128\"]",
+        "an address block like 10.0.0.0/8 or \"fd00::/8\"", load_cidr};
+    int rc = each_item(x, n, path, &ls, &l);
     if (rc == HD_OK) {
         *dst = l;
     }
