@@ -164,6 +164,10 @@ void hd_channel_secrets_free(struct hd_channel *ch);
 /* Default classification of an HTTP answer (SPEC section 6): 2xx delivered;
  * 408, 429, 5xx and transport errors retried; other 4xx dead. */
 enum hd_verdict hd_classify_http(const struct hd_response *resp);
+/* "HTTP 503: <start of the body>" on one line (control bytes as spaces) or
+ * the transport error: how an answer reads in logs, last_error and test
+ * results. */
+void hd_describe_answer(const struct hd_response *resp, char *out, size_t outsz);
 
 /* Builds the synthetic test event of a channel (recognisably a test). */
 int hd_channel_test_event(const struct hd_channel *ch, struct hd_event *ev);

@@ -50,3 +50,31 @@ void hd_items_set(enum hd_verdict v, const struct hd_response *resp, const char 
         }
     }
 }
+
+/* Control bytes become spaces so a log line stays one line. */
+void hd_describe_answer(const struct hd_response *resp, char *out, size_t outsz)
+{
+    if (resp->status == 0) {
+        snprintf(out, outsz, "%s", resp->error[0] != '\0' ? resp->error : "transport error");
+        return;
+    }
+    int n = snprintf(out, outsz, "HTTP %ld", resp->status);
+    if (n < 0 || (size_t)n >= outsz || resp->body.len == 0) {
+        return;
+    }
+    size_t pos = (size_t)n;
+    const char *sep = ": ";
+    if (pos + 2 < outsz) {
+        memcpy(out + pos, sep, 2);
+        pos += 2;
+    }
+    size_t take = resp->body.len;
+    if (take > 200) {
+        take = 200;
+    }
+    for (size_t i = 0; i < take && pos + 1 < outsz; i++) {
+        unsigned char ch = (unsigned char)resp->body.p[i];
+        out[pos++] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
+    }
+    out[pos] = '\0';
+}

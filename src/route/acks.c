@@ -378,7 +378,7 @@ void hd_acks_on_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
     int got = r->ch->type->ack_classify(r->ch, resp, r->ack_ids, r->n_ack_ids, confirmed);
     if (got < 0) {
         char why[256];
-        hd_dispatch_describe(resp, why, sizeof(why));
+        hd_describe_answer(resp, why, sizeof(why));
         hd_log(HD_LOG_DEBUG, "channel=%s acknowledgement query to %s failed: %s", c->name, r->host, why);
         goto out;
     }

@@ -33,34 +33,6 @@
 
 /* ---- helpers ----------------------------------------------------------- */
 
-/* Control bytes become spaces so a log line stays one line. */
-void hd_dispatch_describe(const struct hd_response *resp, char *out, size_t outsz)
-{
-    if (resp->status == 0) {
-        snprintf(out, outsz, "%s", resp->error[0] != '\0' ? resp->error : "transport error");
-        return;
-    }
-    int n = snprintf(out, outsz, "HTTP %ld", resp->status);
-    if (n < 0 || (size_t)n >= outsz || resp->body.len == 0) {
-        return;
-    }
-    size_t pos = (size_t)n;
-    const char *sep = ": ";
-    if (pos + 2 < outsz) {
-        memcpy(out + pos, sep, 2);
-        pos += 2;
-    }
-    size_t take = resp->body.len;
-    if (take > 200) {
-        take = 200;
-    }
-    for (size_t i = 0; i < take && pos + 1 < outsz; i++) {
-        unsigned char ch = (unsigned char)resp->body.p[i];
-        out[pos++] = (ch < 0x20 || ch == 0x7f) ? ' ' : (char)ch;
-    }
-    out[pos] = '\0';
-}
-
 static uint64_t rng_next(struct hd_dispatcher *d)
 {
     uint64_t x = d->rng;
@@ -257,7 +229,7 @@ static void on_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
         .now_us = hd_now_us(),
         .earliest_retry = NEVER,
     };
-    hd_dispatch_describe(resp, a.why, sizeof(a.why));
+    hd_describe_answer(resp, a.why, sizeof(a.why));
     hd_dchan_latency_labels(c, a.labels, sizeof(a.labels));
     a.verdicts = calloc(r->n, sizeof(*a.verdicts));
     a.ups = calloc(r->n, sizeof(*a.ups));

@@ -151,8 +151,4 @@ void hd_dchan_latency_labels(const struct dchan *c, char *out, size_t outsz);
 void hd_dchan_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
                      const struct hd_response *resp);
 
-/* "HTTP 503: <start of the body>" or the transport error, for logs and
- * last_error. */
-void hd_dispatch_describe(const struct hd_response *resp, char *out, size_t outsz);
-
 #endif

@@ -133,17 +133,6 @@ static void launch(struct hd_tester *t, struct tjob *j)
     hd_event_clear(&ev);
 }
 
-/* One printable line of at most max bytes of s. */
-static void excerpt(char *dst, size_t dstsz, const char *s, size_t len, size_t max)
-{
-    size_t j = 0;
-    for (size_t i = 0; i < len && i < max && j + 1 < dstsz; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        dst[j++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : ' ';
-    }
-    dst[j] = '\0';
-}
-
 /* The sink answered j (resp scrubbed here first). */
 static void answered(struct hd_tester *t, struct tjob *j, struct hd_response *resp)
 {
@@ -155,16 +144,10 @@ static void answered(struct hd_tester *t, struct tjob *j, struct hd_response *re
     res.status = resp->status;
     enum hd_verdict v = j->ch->type->classify(j->ch, resp, 1, items);
     res.delivered = v == HD_VERDICT_DELIVERED;
-    if (!res.delivered) {
-        char body[201];
-        excerpt(body, sizeof(body), resp->body.p != NULL ? resp->body.p : "", resp->body.len, 200);
-        if (resp->status == 0) {
-            snprintf(res.error, sizeof(res.error), "%s", resp->error[0] ? resp->error : "transfer failed");
-        } else if (items[0].error[0] != '\0') {
-            snprintf(res.error, sizeof(res.error), "HTTP %ld: %s", resp->status, items[0].error);
-        } else {
-            snprintf(res.error, sizeof(res.error), "HTTP %ld%s%s", resp->status, body[0] ? " " : "", body);
-        }
+    if (!res.delivered && resp->status != 0 && items[0].error[0] != '\0') {
+        snprintf(res.error, sizeof(res.error), "HTTP %ld: %s", resp->status, items[0].error);
+    } else if (!res.delivered) {
+        hd_describe_answer(resp, res.error, sizeof(res.error));
     }
     finish(t, j, &res);
 }
