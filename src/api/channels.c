@@ -161,13 +161,14 @@ void hd_api_channel_get(struct hd_api_call *c)
  * More than HD_TESTS_MAX tests at once are refused with 429. */
 
 struct test_call {
-    struct hd_channel_rec rec;
+    int64_t id;                         /* for the log line */
+    char name[HD_CHANNEL_NAME_MAX + 1]; /* likewise */
     struct hd_test_result res;
     int rc; /* HD_OK: res holds the outcome; else the tester refused */
     struct hd_http_async *h;
 };
 
-static void log_test(const struct hd_channel_rec *r, const struct hd_test_result *res)
+static void log_test(const struct test_call *r, const struct hd_test_result *res)
 {
     if (res->delivered) {
         hd_log(HD_LOG_INFO, "channel id=%lld name=%s: test notification delivered (HTTP %ld, %lld ms)",
@@ -181,7 +182,6 @@ static void log_test(const struct hd_channel_rec *r, const struct hd_test_result
 static void test_release(void *ud)
 {
     struct test_call *tc = ud;
-    hd_channel_rec_clear(&tc->rec);
     free(tc);
 }
 
@@ -190,7 +190,7 @@ static void test_done(void *ud, const struct hd_test_result *res)
 {
     struct test_call *tc = ud;
     tc->res = *res;
-    log_test(&tc->rec, res);
+    log_test(tc, res);
     hd_http_async_done(tc->h); /* tc may be gone once this returns */
 }
 
@@ -198,7 +198,7 @@ static void test_done(void *ud, const struct hd_test_result *res)
 static void test_logged(void *ud, const struct hd_test_result *res)
 {
     struct test_call *tc = ud;
-    log_test(&tc->rec, res);
+    log_test(tc, res);
     test_release(tc);
 }
 
@@ -243,13 +243,12 @@ static void test_finish(void *ud, struct hd_http_resp *resp)
     json_object_put(env);
 }
 
-/* Moves *rec into a new test_call (rec is left cleared). */
-static struct test_call *test_call_new(struct hd_channel_rec *rec)
+static struct test_call *test_call_new(const struct hd_channel_rec *rec)
 {
     struct test_call *tc = calloc(1, sizeof(*tc));
     if (tc != NULL) {
-        tc->rec = *rec;
-        memset(rec, 0, sizeof(*rec));
+        tc->id = rec->id;
+        snprintf(tc->name, sizeof(tc->name), "%s", rec->name != NULL ? rec->name : "");
     }
     return tc;
 }
@@ -269,11 +268,12 @@ void hd_api_channel_test(struct hd_api_call *c)
     tc->h = hd_http_defer(c->req, test_finish, test_release, tc);
     if (tc->h == NULL) {
         test_release(tc);
+        hd_channel_rec_clear(&rec);
         hd_http_error(c->resp, 503, "test notifications: herald is stopping");
         return;
     }
-    tc->rc =
-        c->api->tester != NULL ? hd_tester_submit(c->api->tester, &tc->rec, test_done, tc) : HD_ESHUTDOWN;
+    tc->rc = c->api->tester != NULL ? hd_tester_submit(c->api->tester, &rec, test_done, tc) : HD_ESHUTDOWN;
+    hd_channel_rec_clear(&rec); /* the tester keeps its own copy */
     if (tc->rc != HD_OK) {
         hd_http_async_done(tc->h); /* answered by test_finish */
     }
@@ -365,23 +365,17 @@ static void after_change(struct hd_api_call *c)
  * and the POST/PUT does not wait for the sink. */
 static void maybe_test(struct hd_api_call *c, const struct hd_channel_rec *r, int send_test)
 {
-    struct hd_channel_rec copy = {.id = r->id, .version = r->version};
     if (!send_test) {
         return;
     }
-    copy.name = hd_strdup(r->name);
-    copy.json = hd_strdup(r->json);
-    struct test_call *tc = copy.name != NULL && copy.json != NULL ? test_call_new(&copy) : NULL;
+    struct test_call *tc = test_call_new(r);
     int rc = tc == NULL               ? HD_ENOMEM
-             : c->api->tester != NULL ? hd_tester_submit(c->api->tester, &tc->rec, test_logged, tc)
+             : c->api->tester != NULL ? hd_tester_submit(c->api->tester, r, test_logged, tc)
                                       : HD_ESHUTDOWN;
     if (rc != HD_OK) {
         hd_log(HD_LOG_WARN, "channel id=%lld name=%s: test notification not sent: %s", (long long)r->id,
                r->name, rc == HD_EBUSY ? "too many at once" : hd_strerror(rc));
-        hd_channel_rec_clear(&copy);
-        if (tc != NULL) {
-            test_release(tc);
-        }
+        free(tc);
     }
 }
 

@@ -18,8 +18,6 @@
 #include "channel/driver.h"
 #include "core/util.h"
 
-#define CHANNEL_NAME_MAX 255
-
 /* ---- channels ---- */
 
 void hd_channel_free(struct hd_channel *ch)
@@ -56,9 +54,9 @@ static int channel_build(json_object *obj, int64_t id, int64_t version, struct h
         goto out;
     }
     if (!json_object_is_type(name, json_type_string) || json_object_get_string_len(name) == 0 ||
-        json_object_get_string_len(name) > CHANNEL_NAME_MAX) {
+        json_object_get_string_len(name) > HD_CHANNEL_NAME_MAX) {
         rc = hd_err_set(err, HD_EINVAL, "name: must be a non-empty string of at most %d characters",
-                        CHANNEL_NAME_MAX);
+                        HD_CHANNEL_NAME_MAX);
         goto out;
     }
     json_object *type = hd_opt_get(obj, "type");

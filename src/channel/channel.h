@@ -158,6 +158,7 @@ void hd_channel_scrub(const struct hd_channel *ch, struct hd_response *resp);
  * hd_channel_secrets_free. */
 int hd_channel_secrets_collect(struct hd_channel *ch, json_object *obj);
 void hd_channel_secrets_free(struct hd_channel *ch);
+#define HD_CHANNEL_NAME_MAX 255 /* bytes of a channel name */
 #define HD_SECRET_MASK "********"
 #define HD_SECRET_EACH ".*" /* suffix in secret_options: every member of that object */
 
