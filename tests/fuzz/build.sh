@@ -8,7 +8,7 @@ out=${1:-build-fuzz}
 mkdir -p "$out"
 
 cflags=(-std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc)
-core=(src/core/buf.c src/core/err.c src/core/util.c)
+core=(src/core/buf.c src/core/err.c src/core/util.c src/core/cidr.c)
 # What the watchers and channels log and count with.
 core_rt=("${core[@]}" src/core/log.c src/core/metrics.c)
 build() { # name, then sources and flags
@@ -25,7 +25,7 @@ build fuzz_jtape $(pkg-config --cflags json-c) tests/fuzz/fuzz_jtape.c "${core[@
   $(pkg-config --libs json-c libcrypto)
 # The YAML file; getenv and fopen wrapped while a file loads (fuzz_config.c says why).
 build fuzz_config $(pkg-config --cflags json-c yaml-0.1) -Wl,--wrap=getenv,--wrap=fopen \
-  tests/fuzz/fuzz_config.c "${core[@]}" src/core/config.c src/core/config_yaml.c src/json/*.c \
+  tests/fuzz/fuzz_config.c "${core[@]}" src/core/config.c src/core/config_yaml.c src/core/config_tls.c src/core/dn.c src/json/*.c \
   $(pkg-config --libs json-c yaml-0.1 libcrypto)
 # Channel validation: every type, the net layer's request type (no transfer is made).
 build fuzz_channel $(pkg-config --cflags json-c libcurl) tests/fuzz/fuzz_channel.c "${core_rt[@]}" \

@@ -365,6 +365,20 @@ class Herald:
         assert r.status == 200, r
         return r.json["events"]
 
+    def all_event_ids(self):
+        """Every stored event id, paging with nextCursor."""
+        ids, cursor = set(), None
+        while True:
+            q = {"limit": 1000}
+            if cursor:
+                q["cursor"] = cursor
+            r = self.api("GET", "/api/events", query=q)
+            assert r.status == 200, r
+            ids |= {e["id"] for e in r.json["events"]}
+            cursor = r.json.get("nextCursor")
+            if not cursor:
+                return ids
+
     def event(self, eid):
         r = self.api("GET", "/api/events/%s" % eid)
         assert r.status == 200, r

@@ -48,20 +48,6 @@ def _batch(tag, i):
                      for k in range(BATCH))
 
 
-def _stored_ids(h):
-    ids, cursor = set(), None
-    while True:
-        q = {"limit": 1000}
-        if cursor:
-            q["cursor"] = cursor
-        r = h.api("GET", "/api/events", query=q)
-        assert r.status == 200, r
-        ids |= {e["id"] for e in r.json["events"]}
-        cursor = r.json.get("nextCursor")
-        if not cursor:
-            return ids
-
-
 def test_disk_full_not_ready_then_recovers_without_restart(small_fs, herald_factory, fake_es):
     h = herald_factory(extra={"dataDir": str(small_fs / "data")})
     # _bulk: the backlog of a full disk is delivered in a few requests
@@ -92,7 +78,7 @@ def test_disk_full_not_ready_then_recovers_without_restart(small_fs, herald_fact
     assert h.api("GET", "/readyz", token=None).status == 503
 
     # what got a 202 is stored and readable
-    assert set(accepted) <= _stored_ids(h)
+    assert set(accepted) <= h.all_event_ids()
     assert h.event(accepted[-1])["id"] == accepted[-1]
 
     # room again: ready and ingesting without a restart
@@ -102,7 +88,7 @@ def test_disk_full_not_ready_then_recovers_without_restart(small_fs, herald_fact
     ids = h.ingest(_batch("after", 0), content_type="application/x-ndjson")
     accepted += ids
     markers |= {"after-0-%d" % k for k in range(BATCH)}
-    assert set(accepted) <= _stored_ids(h)
+    assert set(accepted) <= h.all_event_ids()
     fake_es.wait_until(lambda: markers <= {d.get("marker") for d in fake_es.sources("full")}, 20,
                        "every 202'd event delivered")
     assert h.running()

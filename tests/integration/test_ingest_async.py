@@ -122,18 +122,6 @@ def test_sigterm_with_requests_in_flight(herald):
     with lock:
         acked = dict(acked)
     h.start()
-    stored = set()
-    cursor = None
-    # Page through everything (more than one page when the machine is fast).
-    while True:
-        q = {"limit": 1000}
-        if cursor:
-            q["cursor"] = cursor
-        r = h.api("GET", "/api/events", query=q)
-        assert r.status == 200, r
-        stored.update(e["id"] for e in r.json["events"])
-        cursor = r.json.get("nextCursor")
-        if not cursor:
-            break
+    stored = h.all_event_ids()  # every page (more than one when the machine is fast)
     missing = [m for m, eid in acked.items() if eid not in stored]
     assert not missing, "acknowledged but not stored: %r" % missing[:5]
