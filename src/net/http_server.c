@@ -78,6 +78,7 @@ struct hd_http_server {
     char *key_pem;
     char *ca_pem; /* tls_client_ca_file: clients are asked for a certificate */
     int quiesced;
+    int listen_fd; /* handed back by MHD_quiesce_daemon, or -1 */
     /* Deferred answers: amu guards every context's done/suspended/orphan/
      * counted, pending (deferred, not yet answered nor freed) and stopping. */
     pthread_mutex_t amu;
@@ -758,6 +759,7 @@ struct hd_http_server *hd_http_server_start(const struct hd_http_server_opts *o,
         hd_err_set(err, HD_ENOMEM, "out of memory");
         return NULL;
     }
+    s->listen_fd = -1;
     s->handler = h;
     s->ud = ud;
     s->max_body = o->max_body;
@@ -846,11 +848,16 @@ void hd_http_server_quiesce(struct hd_http_server *s)
     if (s == NULL || s->d == NULL || s->quiesced) {
         return;
     }
-    /* MHD hands the listening socket back to us: closing it makes new
-     * connections fail at once instead of waiting in the backlog. */
+    /* MHD hands the listening socket back to us. Shutting it down stops
+     * the listener (new connections are refused at once instead of waiting
+     * in the backlog) but keeps the descriptor valid: MHD's poll thread may
+     * still remove it from its epoll set, and a closed descriptor there is
+     * a fatal error in MHD (a race seen in CI). It is closed after
+     * MHD_stop_daemon. */
     MHD_socket fd = MHD_quiesce_daemon(s->d);
     if (fd != MHD_INVALID_SOCKET) {
-        close(fd);
+        shutdown(fd, SHUT_RDWR);
+        s->listen_fd = fd;
     }
     s->quiesced = 1;
 }
@@ -872,6 +879,9 @@ void hd_http_server_stop(struct hd_http_server *s)
     pthread_mutex_unlock(&s->amu);
     if (s->d != NULL) {
         MHD_stop_daemon(s->d); /* closes every connection: the watch list empties */
+    }
+    if (s->listen_fd >= 0) {
+        close(s->listen_fd);
     }
     if (s->reaper_started) {
         pthread_mutex_lock(&s->wmu);

@@ -8,7 +8,7 @@
  *
  * Every function is thread-safe. Backends implement struct hd_store_ops;
  * hd_store_open picks one by URL ("sqlite" / "" / "sqlite:PATH" for the
- * embedded store in data_dir, "postgres://..." later).
+ * embedded store in data_dir, "postgres://..." for the shared one).
  *
  * Ownership: functions that return records allocate them; the caller frees
  * them with the matching *_free function.
@@ -116,6 +116,9 @@ struct hd_stats_query {
 /* Completion of an asynchronous write (see append_async). */
 typedef void (*hd_store_done_fn)(void *ud, int rc, const struct hd_err *err);
 
+/* Something changed that this process did not do itself (see on_change). */
+typedef void (*hd_store_change_fn)(void *ud);
+
 struct hd_store_ops {
     const char *name;
     void (*close)(struct hd_store *st);
@@ -207,7 +210,31 @@ struct hd_store_ops {
      * failing it starts, now and then, a probe write of its own so that the
      * store recovers without traffic. May be NULL (always writable). */
     int (*writable)(struct hd_store *st, struct hd_err *why);
+
+    /* Shared stores (several replicas on one database, SPEC 9). A backend
+     * for one process leaves these NULL: every channel and the singleton
+     * inputs are then this process's.
+     *
+     * owns_channel: 1 while this replica holds the channel's delivery lease
+     * (only the holder reads its cursor, delivers and writes progress), else
+     * 0. Cheap (no round trip): answered from the lease set the backend
+     * keeps renewed. owns_inputs: 1 while this replica is the elected one
+     * that runs the Kubernetes and Docker watchers.
+     * on_change: fn(ud) runs on a store thread, after the fact, whenever
+     * channels were created, changed or deleted (through any replica),
+     * retries were queued elsewhere, or a lease or the election moved to or
+     * from this replica. Set once, before serving; fn must be short. */
+    int (*owns_channel)(struct hd_store *st, int64_t channel_id);
+    int (*owns_inputs)(struct hd_store *st);
+    void (*on_change)(struct hd_store *st, hd_store_change_fn fn, void *ud);
+    /* Replica identity, for logs, metrics and the status API ("" if none). */
+    const char *(*replica)(struct hd_store *st);
 };
+
+/* NULL-safe wrappers of the cluster ops above (single node: 1, 1, no-op). */
+int hd_store_owns_channel(struct hd_store *st, int64_t channel_id);
+int hd_store_owns_inputs(struct hd_store *st);
+void hd_store_on_change(struct hd_store *st, hd_store_change_fn fn, void *ud);
 
 struct hd_store {
     const struct hd_store_ops *ops;
@@ -219,5 +246,7 @@ void hd_store_close(struct hd_store *st); /* NULL-safe */
 
 /* Backends. */
 struct hd_store *hd_sqlite_store_open(const char *path, struct hd_err *err);
+/* url: "postgres://..." or "postgresql://..." (libpq's URI syntax). */
+struct hd_store *hd_pg_store_open(const char *url, struct hd_err *err);
 
 #endif
