@@ -36,6 +36,27 @@ void hd_channel_free(struct hd_channel *ch)
     free(ch);
 }
 
+#define STR_(x) #x
+#define STR(x) STR_(x)
+#define NAME_RULE "a non-empty string of at most " STR(HD_CHANNEL_NAME_MAX) " characters"
+
+/* The member key of obj, which must be there and of type t (what names t
+ * in the error); NULL with err set otherwise. */
+static json_object *required(json_object *obj, const char *key, json_type t, const char *what,
+                             struct hd_err *err)
+{
+    json_object *v = hd_opt_get(obj, key);
+    if (v == NULL) {
+        hd_err_set(err, HD_EINVAL, "%s: required", key);
+        return NULL;
+    }
+    if (!json_object_is_type(v, t)) {
+        hd_err_set(err, HD_EINVAL, "%s: must be %s", key, what);
+        return NULL;
+    }
+    return v;
+}
+
 /* Builds a channel from the object {"type","name","enabled","options",...}.
  * Top-level checks are those of the API (hd_channel_validate). */
 static int channel_build(json_object *obj, int64_t id, int64_t version, struct hd_channel **out,
@@ -48,24 +69,18 @@ static int channel_build(json_object *obj, int64_t id, int64_t version, struct h
         rc = hd_err_set(err, HD_EINVAL, "notificationChannel: must be an object");
         goto out;
     }
-    json_object *name = hd_opt_get(obj, "name");
+    json_object *name = required(obj, "name", json_type_string, NAME_RULE, err);
     if (name == NULL) {
-        rc = hd_err_set(err, HD_EINVAL, "name: required");
+        rc = HD_EINVAL;
         goto out;
     }
-    if (!json_object_is_type(name, json_type_string) || json_object_get_string_len(name) == 0 ||
-        json_object_get_string_len(name) > HD_CHANNEL_NAME_MAX) {
-        rc = hd_err_set(err, HD_EINVAL, "name: must be a non-empty string of at most %d characters",
-                        HD_CHANNEL_NAME_MAX);
+    if (json_object_get_string_len(name) == 0 || json_object_get_string_len(name) > HD_CHANNEL_NAME_MAX) {
+        rc = hd_err_set(err, HD_EINVAL, "name: must be %s", NAME_RULE);
         goto out;
     }
-    json_object *type = hd_opt_get(obj, "type");
+    json_object *type = required(obj, "type", json_type_string, "a string", err);
     if (type == NULL) {
-        rc = hd_err_set(err, HD_EINVAL, "type: required");
-        goto out;
-    }
-    if (!json_object_is_type(type, json_type_string)) {
-        rc = hd_err_set(err, HD_EINVAL, "type: must be a string");
+        rc = HD_EINVAL;
         goto out;
     }
     const struct hd_channel_type *ty = hd_channel_type_find(json_object_get_string(type));
@@ -78,13 +93,9 @@ static int channel_build(json_object *obj, int64_t id, int64_t version, struct h
         hd_err_set(err, HD_EINVAL, "enabled: must be a boolean");
         goto out;
     }
-    json_object *options = hd_opt_get(obj, "options");
+    json_object *options = required(obj, "options", json_type_object, "an object", err);
     if (options == NULL) {
-        rc = hd_err_set(err, HD_EINVAL, "options: required");
-        goto out;
-    }
-    if (!json_object_is_type(options, json_type_object)) {
-        rc = hd_err_set(err, HD_EINVAL, "options: must be an object");
+        rc = HD_EINVAL;
         goto out;
     }
     ch = calloc(1, sizeof(*ch));
@@ -232,4 +243,14 @@ out:
     }
     *ev = t;
     return HD_OK;
+}
+
+int hd_channel_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n,
+                      struct hd_request *req, struct hd_err *err)
+{
+    if (n == 0 || n > ch->type->max_batch) {
+        return hd_err_set(err, HD_EINVAL, "%s: renders 1 to %zu events per request, got %zu", ch->type->name,
+                          ch->type->max_batch, n);
+    }
+    return ch->type->render(ch, evs, n, req, err);
 }

@@ -130,6 +130,10 @@ int hd_channel_registry_check(struct hd_err *err); /* duplicates rejected at sta
 
 /* Builds a runtime channel from a stored object (see store.h hd_channel_rec:
  * json is the object without id/version/times). */
+/* ch->type->render for evs[0..n), 1 <= n <= the type's max_batch (HD_EINVAL
+ * otherwise: the drivers rely on it). */
+int hd_channel_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n,
+                      struct hd_request *req, struct hd_err *err);
 struct hd_channel *hd_channel_new(int64_t id, int64_t version, const char *json, struct hd_err *err);
 void hd_channel_free(struct hd_channel *ch); /* NULL-safe */
 

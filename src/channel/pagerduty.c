@@ -124,9 +124,7 @@ static int pd_render(struct hd_channel *ch, const struct hd_event *const *evs, s
     struct hd_buf url, dedup, summary;
     json_object *body = NULL;
     int rc;
-    if (n != 1) {
-        return hd_err_set(err, HD_EINVAL, "pagerduty: renders one event per request, got %zu", n);
-    }
+    (void)n; /* 1: max_batch, checked by hd_channel_render */
     hd_buf_init(&url, 0);
     hd_buf_init(&dedup, 0);
     hd_buf_init(&summary, 0);

@@ -109,9 +109,7 @@ static int vo_render(struct hd_channel *ch, const struct hd_event *const *evs, s
     struct hd_buf url, entity, summary;
     json_object *body = NULL;
     int rc;
-    if (n != 1) {
-        return hd_err_set(err, HD_EINVAL, "victorops: renders one event per request, got %zu", n);
-    }
+    (void)n; /* 1: max_batch, checked by hd_channel_render */
     hd_buf_init(&url, 0);
     hd_buf_init(&entity, 0);
     hd_buf_init(&summary, 0);

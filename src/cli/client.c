@@ -55,27 +55,20 @@ void cli_print_usage(const struct cli *c, FILE *f)
     fputs(common_usage, f);
 }
 
-int cli_usage_error(const struct cli *c, const char *fmt, ...)
+int cli_say(const struct cli *c, int usage, const char *fmt, ...)
 {
     va_list ap;
     fprintf(stderr, "herald %s: ", c->cmd);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
+    if (!usage) {
+        fputc('\n', stderr);
+        return EXIT_FAIL;
+    }
     fputs("\n\n", stderr);
     cli_print_usage(c, stderr);
     return EXIT_USAGE;
-}
-
-int cli_fail(const struct cli *c, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stderr, "herald %s: ", c->cmd);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return EXIT_FAIL;
 }
 
 void cli_free(struct cli *c)

@@ -58,9 +58,12 @@ struct table {
 /* The command's usage, the registries' names it lists, the common options. */
 void cli_print_usage(const struct cli *c, FILE *f);
 /* "herald CMD: <message>" and the usage on stderr; returns EXIT_USAGE. */
-int cli_usage_error(const struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define cli_usage_error(c, ...) cli_say((c), 1, __VA_ARGS__)
 /* "herald CMD: <message>" on stderr; returns EXIT_FAIL. */
-int cli_fail(const struct cli *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+#define cli_fail(c, ...) cli_say((c), 0, __VA_ARGS__)
+/* The two above: "herald CMD: " and the message on stderr, then the usage
+ * (usage 1: returns EXIT_USAGE) or nothing more (0: EXIT_FAIL). */
+int cli_say(const struct cli *c, int usage, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 void cli_free(struct cli *c);
 /* Parses argv against opts and the common options: -1 to go on, else the
  * exit code to return (0 after --help, 2 on a usage error). */

@@ -93,6 +93,16 @@ static void watch_stored(void *ctx)
     hd_dispatcher_wakeup(ctx);
 }
 
+/* A shared store tells what other replicas did (SPEC 9). */
+static void store_changed(void *ctx, enum hd_store_change what)
+{
+    if (what == HD_STORE_CHANGED_CHANNELS) {
+        hd_dispatcher_channels_changed(ctx);
+    } else {
+        hd_dispatcher_wakeup(ctx);
+    }
+}
+
 /* Starts the enabled watchers (inputs.*), after the dispatcher. */
 static int start_watchers(const struct hd_config *cfg, struct hd_store *st, struct hd_dispatcher *disp,
                           struct hd_watcher **k8s, struct hd_watcher **docker, struct hd_err *err)
@@ -509,6 +519,7 @@ static int serve_start(struct serve *s)
         hd_log(HD_LOG_ERROR, "while starting the dispatcher: %s", err.msg);
         return HD_EIO;
     }
+    hd_store_on_change(s->st, store_changed, s->disp);
     s->tester = hd_tester_new(HD_TESTS_MAX, &err);
     if (s->tester == NULL || hd_tester_start(s->tester) != HD_OK) {
         hd_log(HD_LOG_ERROR, "while starting the test notifications: %s", err.msg);
@@ -612,6 +623,7 @@ static void serve_stop(struct serve *s, int status)
     hd_watcher_stop(s->k8s_watch);
     hd_watcher_stop(s->docker_watch);
     if (s->disp != NULL) {
+        hd_store_on_change(s->st, NULL, NULL); /* returns once no call is running */
         hd_dispatcher_stop(s->disp, s->cfg.shutdown_timeout_ms);
         hd_dispatcher_free(s->disp);
     }

@@ -54,6 +54,8 @@ struct es_setup {
     const char *user;
     const char *pass;
     const char *api_key;
+    const char *file;  /* kibana */
+    const char *space; /* kibana */
     int dry_run;
     struct hd_tls_opts tls;
     char *auth; /* "Authorization: ..." value; a secret */
@@ -419,6 +421,68 @@ static void print_request(const char *method, const char *path, json_object *bod
            json_object_to_json_string_ext(body, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
+/* Where the value of the option named a goes for "herald setup WHAT"
+ * (kibana: 1 for kibana), NULL if it takes none there. */
+static const char **value_option(struct es_setup *s, int kibana, const char *a)
+{
+    const struct {
+        const char *name;
+        const char **dst;
+        int only; /* 0 both, 1 elasticsearch, 2 kibana */
+    } opts[] = {{"--url", &s->url, 0},        {"--index", &s->index, 1},   {"--file", &s->file, 2},
+                {"--space", &s->space, 2},    {"--username", &s->user, 0}, {"--password", &s->pass, 0},
+                {"--api-key", &s->api_key, 0}};
+    for (size_t i = 0; i < sizeof(opts) / sizeof(opts[0]); i++) {
+        if (strcmp(a, opts[i].name) == 0 && (opts[i].only == 0 || opts[i].only == 1 + kibana)) {
+            return opts[i].dst;
+        }
+    }
+    return NULL;
+}
+
+/* The options of "herald setup elasticsearch|kibana" into s, credentials
+ * first from the environment (HERALD_ES_* / HERALD_KIBANA_*); an empty
+ * username or API key counts as none. Returns -1 to go on, else the exit
+ * code (0 after --help, 2 on a bad option or a missing --url). */
+static int setup_args(int argc, char **argv, int kibana, struct es_setup *s)
+{
+    const char *what = kibana ? "kibana" : "elasticsearch";
+    s->user = getenv(kibana ? "HERALD_KIBANA_USERNAME" : "HERALD_ES_USERNAME");
+    s->pass = getenv(kibana ? "HERALD_KIBANA_PASSWORD" : "HERALD_ES_PASSWORD");
+    s->api_key = getenv(kibana ? "HERALD_KIBANA_API_KEY" : "HERALD_ES_API_KEY");
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            fputs(setup_usage, stdout);
+            return 0;
+        } else if (!kibana && strcmp(a, "--dry-run") == 0) {
+            s->dry_run = 1;
+        } else if (strcmp(a, "--insecure") == 0) {
+            s->tls.insecure = 1;
+        } else if (v != NULL && value_option(s, kibana, a) != NULL) {
+            *value_option(s, kibana, a) = argv[++i];
+        } else if (v != NULL && strcmp(a, "--cacert") == 0) {
+            s->tls.ca_file = argv[++i];
+        } else {
+            fprintf(stderr, "herald setup %s: unknown or incomplete option '%s'\n%s", what, a, setup_usage);
+            return 2;
+        }
+    }
+    if (s->url == NULL || (strncmp(s->url, "http://", 7) != 0 && strncmp(s->url, "https://", 8) != 0)) {
+        fprintf(stderr, "herald setup %s: --url http(s)://HOST:%s is required\n%s", what,
+                kibana ? "5601" : "PORT", setup_usage);
+        return 2;
+    }
+    if (s->user != NULL && s->user[0] == '\0') {
+        s->user = NULL;
+    }
+    if (s->api_key != NULL && s->api_key[0] == '\0') {
+        s->api_key = NULL;
+    }
+    return -1;
+}
+
 static int setup_elasticsearch(int argc, char **argv)
 {
     struct es_setup s = {.index = DEFAULT_INDEX};
@@ -428,52 +492,9 @@ static int setup_elasticsearch(int argc, char **argv)
     json_object *pipeline = NULL;
     json_object *tmpl = NULL;
     int rc = 2;
-    s.user = getenv("HERALD_ES_USERNAME");
-    s.pass = getenv("HERALD_ES_PASSWORD");
-    s.api_key = getenv("HERALD_ES_API_KEY");
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(setup_usage, stdout);
-            return 0;
-        } else if (strcmp(a, "--dry-run") == 0) {
-            s.dry_run = 1;
-        } else if (strcmp(a, "--insecure") == 0) {
-            s.tls.insecure = 1;
-        } else if (v != NULL && strcmp(a, "--url") == 0) {
-            s.url = v;
-            i++;
-        } else if (v != NULL && strcmp(a, "--index") == 0) {
-            s.index = v;
-            i++;
-        } else if (v != NULL && strcmp(a, "--username") == 0) {
-            s.user = v;
-            i++;
-        } else if (v != NULL && strcmp(a, "--password") == 0) {
-            s.pass = v;
-            i++;
-        } else if (v != NULL && strcmp(a, "--api-key") == 0) {
-            s.api_key = v;
-            i++;
-        } else if (v != NULL && strcmp(a, "--cacert") == 0) {
-            s.tls.ca_file = argv[i + 1];
-            i++;
-        } else {
-            fprintf(stderr, "herald setup elasticsearch: unknown or incomplete option '%s'\n%s", a,
-                    setup_usage);
-            return 2;
-        }
-    }
-    if (s.url == NULL || (strncmp(s.url, "http://", 7) != 0 && strncmp(s.url, "https://", 8) != 0)) {
-        fprintf(stderr, "herald setup elasticsearch: --url http(s)://HOST:PORT is required\n%s", setup_usage);
-        return 2;
-    }
-    if (s.user != NULL && s.user[0] == '\0') {
-        s.user = NULL;
-    }
-    if (s.api_key != NULL && s.api_key[0] == '\0') {
-        s.api_key = NULL;
+    int arc = setup_args(argc, argv, 0, &s);
+    if (arc >= 0) {
+        return arc;
     }
     if (s.user != NULL && s.api_key != NULL) {
         fprintf(stderr, "herald setup elasticsearch: use either --username/--password or --api-key\n");
@@ -689,8 +710,6 @@ static int kibana_request(const struct es_setup *s, const char *space, const str
 static int setup_kibana(int argc, char **argv)
 {
     struct es_setup s = {0};
-    const char *file = NULL;
-    const char *space = NULL;
     struct hd_buf ndjson;
     struct hd_request req;
     struct hd_response resp;
@@ -700,53 +719,19 @@ static int setup_kibana(int argc, char **argv)
     hd_buf_init(&ndjson, 0);
     hd_request_init(&req);
     hd_response_init(&resp);
-    s.user = getenv("HERALD_KIBANA_USERNAME");
-    s.pass = getenv("HERALD_KIBANA_PASSWORD");
-    s.api_key = getenv("HERALD_KIBANA_API_KEY");
-    for (int i = 2; i < argc; i++) {
-        const char *a = argv[i];
-        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            fputs(setup_usage, stdout);
-            rc = 0;
-            goto out;
-        } else if (strcmp(a, "--insecure") == 0) {
-            s.tls.insecure = 1;
-        } else if (v != NULL && strcmp(a, "--url") == 0) {
-            s.url = argv[++i];
-        } else if (v != NULL && strcmp(a, "--file") == 0) {
-            file = argv[++i];
-        } else if (v != NULL && strcmp(a, "--space") == 0) {
-            space = argv[++i];
-        } else if (v != NULL && strcmp(a, "--username") == 0) {
-            s.user = argv[++i];
-        } else if (v != NULL && strcmp(a, "--password") == 0) {
-            s.pass = argv[++i];
-        } else if (v != NULL && strcmp(a, "--api-key") == 0) {
-            s.api_key = argv[++i];
-        } else if (v != NULL && strcmp(a, "--cacert") == 0) {
-            s.tls.ca_file = argv[++i];
-        } else {
-            fprintf(stderr, "herald setup kibana: unknown or incomplete option '%s'\n%s", a, setup_usage);
-            goto out;
-        }
-    }
-    if (s.url == NULL || (strncmp(s.url, "http://", 7) != 0 && strncmp(s.url, "https://", 8) != 0)) {
-        fprintf(stderr, "herald setup kibana: --url http(s)://HOST:5601 is required\n%s", setup_usage);
+    int arc = setup_args(argc, argv, 1, &s);
+    if (arc >= 0) {
+        rc = arc;
         goto out;
     }
+    const char *file = s.file;
+    const char *space = s.space;
     if (space != NULL &&
         (space[0] == '\0' || strspn(space, "abcdefghijklmnopqrstuvwxyz0123456789_-") != strlen(space))) {
         fprintf(stderr,
                 "herald setup kibana: --space '%s': a space id (lowercase letters, digits, '_', '-')\n",
                 space);
         goto out;
-    }
-    if (s.user != NULL && s.user[0] == '\0') {
-        s.user = NULL;
-    }
-    if (s.api_key != NULL && s.api_key[0] == '\0') {
-        s.api_key = NULL;
     }
     rc = 1;
     int frc = kibana_read_file(file, &ndjson, used, sizeof(used));

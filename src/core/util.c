@@ -86,54 +86,42 @@ static int parse_num_unit(const char *s, double *num, const char **unit)
     return HD_OK;
 }
 
-int hd_parse_duration_ms(const char *s, int64_t *out)
-{
-    double v;
+/* A number and a unit from units[0..n) (case-sensitive) -> number x multiplier. */
+struct unit_mult {
     const char *u;
-    if (parse_num_unit(s, &v, &u) != HD_OK) {
-        return HD_EINVAL;
-    }
-    double mult;
-    if (*u == '\0' || strcmp(u, "s") == 0) {
-        mult = 1000;
-    } else if (strcmp(u, "ms") == 0) {
-        mult = 1;
-    } else if (strcmp(u, "m") == 0) {
-        mult = 60e3;
-    } else if (strcmp(u, "h") == 0) {
-        mult = 3600e3;
-    } else if (strcmp(u, "d") == 0) {
-        mult = 86400e3;
-    } else if (strcmp(u, "w") == 0) {
-        mult = 7 * 86400e3;
-    } else {
-        return HD_EINVAL;
-    }
-    *out = (int64_t)(v * mult);
-    return HD_OK;
-}
+    double m;
+};
 
-int hd_parse_size(const char *s, int64_t *out)
+static int parse_scaled(const char *s, const struct unit_mult *units, size_t n, int64_t *out)
 {
     double v;
     const char *u;
     if (parse_num_unit(s, &v, &u) != HD_OK) {
         return HD_EINVAL;
     }
-    static const struct {
-        const char *u;
-        double m;
-    } units[] = {
-        {"", 1},       {"B", 1},         {"KB", 1e3},        {"MB", 1e6},           {"GB", 1e9},
-        {"TB", 1e12},  {"KiB", 1024.0},  {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
-        {"K", 1024.0}, {"M", 1048576.0}, {"G", 1073741824.0}};
-    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+    for (size_t i = 0; i < n; i++) {
         if (strcmp(u, units[i].u) == 0) {
             *out = (int64_t)(v * units[i].m);
             return HD_OK;
         }
     }
     return HD_EINVAL;
+}
+
+int hd_parse_duration_ms(const char *s, int64_t *out)
+{
+    static const struct unit_mult units[] = {{"", 1000},    {"s", 1000},    {"ms", 1},         {"m", 60e3},
+                                             {"h", 3600e3}, {"d", 86400e3}, {"w", 7 * 86400e3}};
+    return parse_scaled(s, units, sizeof(units) / sizeof(units[0]), out);
+}
+
+int hd_parse_size(const char *s, int64_t *out)
+{
+    static const struct unit_mult units[] = {
+        {"", 1},       {"B", 1},         {"KB", 1e3},        {"MB", 1e6},           {"GB", 1e9},
+        {"TB", 1e12},  {"KiB", 1024.0},  {"MiB", 1048576.0}, {"GiB", 1073741824.0}, {"TiB", 1099511627776.0},
+        {"K", 1024.0}, {"M", 1048576.0}, {"G", 1073741824.0}};
+    return parse_scaled(s, units, sizeof(units) / sizeof(units[0]), out);
 }
 
 static void put_digits(char *p, int64_t v, int n)

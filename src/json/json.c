@@ -8,29 +8,23 @@
 
 size_t hd_utf8_seq_len(const unsigned char *s, size_t avail)
 {
-    unsigned char c = s[0];
-    size_t n;
-    unsigned char lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-        n = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        n = 3;
-        if (c == 0xE0) {
-            lo = 0xA0;
-        } else if (c == 0xED) {
-            hi = 0x9F;
-        }
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        n = 4;
-        if (c == 0xF0) {
-            lo = 0x90;
-        } else if (c == 0xF4) {
-            hi = 0x8F;
-        }
-    } else {
+    /* Well-formed UTF-8 (Unicode 3.9, table 3-7): by lead byte, the length
+     * and the range of the second byte (no overlongs, no surrogates, nothing
+     * above U+10FFFF); later bytes are 80..BF. */
+    static const struct {
+        unsigned char first, last, n, lo, hi;
+    } leads[] = {{0xC2, 0xDF, 2, 0x80, 0xBF}, {0xE0, 0xE0, 3, 0xA0, 0xBF}, {0xE1, 0xEC, 3, 0x80, 0xBF},
+                 {0xED, 0xED, 3, 0x80, 0x9F}, {0xEE, 0xEF, 3, 0x80, 0xBF}, {0xF0, 0xF0, 4, 0x90, 0xBF},
+                 {0xF1, 0xF3, 4, 0x80, 0xBF}, {0xF4, 0xF4, 4, 0x80, 0x8F}};
+    size_t i = 0;
+    while (i < sizeof(leads) / sizeof(leads[0]) && (s[0] < leads[i].first || s[0] > leads[i].last)) {
+        i++;
+    }
+    if (i == sizeof(leads) / sizeof(leads[0])) {
         return 0;
     }
-    if (avail < n || s[1] < lo || s[1] > hi) {
+    size_t n = leads[i].n;
+    if (avail < n || s[1] < leads[i].lo || s[1] > leads[i].hi) {
         return 0;
     }
     for (size_t k = 2; k < n; k++) {

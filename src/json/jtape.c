@@ -814,17 +814,16 @@ int64_t hd_jv_i64(hd_jv v)
 
 double hd_jv_double(hd_jv v)
 {
-    switch (hd_jv_type(v)) {
-    case HD_JT_INT: {
-        int neg;
-        uint64_t mag;
-        int_value(v, &neg, &mag);
-        return neg ? (mag > (uint64_t)INT64_MAX ? (double)INT64_MIN : -(double)(int64_t)mag) : (double)mag;
+    if (hd_jv_type(v) == HD_JT_DOUBLE) {
+        return text_double(v);
     }
-    case HD_JT_DOUBLE: return text_double(v);
-    case HD_JT_BOOL: return v->len;
-    default: return 0;
+    if (hd_jv_type(v) != HD_JT_INT) {
+        return (double)hd_jv_i64(v); /* a boolean 0 or 1, anything else 0 */
     }
+    int neg;
+    uint64_t mag;
+    int_value(v, &neg, &mag);
+    return neg ? (double)hd_jv_i64(v) : (double)mag; /* up to 2^64 - 1 unclamped */
 }
 
 int hd_jv_bool(hd_jv v)

@@ -257,6 +257,12 @@ int hd_parse_rfc3339_us(const char *s, int64_t *out)
     return HD_OK;
 }
 
+/* A field of the event JSON: its key and its text (NULL: left out). */
+struct key_val {
+    const char *key;
+    const char *val;
+};
+
 static int put_str_field(struct hd_buf *out, const char *key, const char *val)
 {
     if (val == NULL) {
@@ -323,25 +329,19 @@ int hd_event_to_json(const struct hd_event *ev, int with_raw, struct hd_buf *out
     if (rc == HD_OK) {
         rc = put_str_field(out, "state", hd_state_name(ev->state));
     }
-    const struct {
-        const char *key;
-        const char *val;
-    } top[] = {{"name", ev->name},
-               {"description", ev->description},
-               {"url", ev->url},
-               {"host", ev->host},
-               {"containerId", ev->container_id}};
+    const struct key_val top[] = {{"name", ev->name},
+                                  {"description", ev->description},
+                                  {"url", ev->url},
+                                  {"host", ev->host},
+                                  {"containerId", ev->container_id}};
     for (size_t i = 0; i < sizeof(top) / sizeof(top[0]) && rc == HD_OK; i++) {
         rc = put_str_field(out, top[i].key, top[i].val);
     }
-    const struct {
-        const char *key;
-        const char *val;
-    } k8s[] = {{"namespace", ev->k8s_namespace},
-               {"pod", ev->k8s_pod},
-               {"container", ev->k8s_container},
-               {"kind", ev->k8s_kind},
-               {"name", ev->k8s_name}};
+    const struct key_val k8s[] = {{"namespace", ev->k8s_namespace},
+                                  {"pod", ev->k8s_pod},
+                                  {"container", ev->k8s_container},
+                                  {"kind", ev->k8s_kind},
+                                  {"name", ev->k8s_name}};
     int opened = 0;
     for (size_t i = 0; i < sizeof(k8s) / sizeof(k8s[0]) && rc == HD_OK; i++) {
         if (k8s[i].val == NULL) {

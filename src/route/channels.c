@@ -223,6 +223,9 @@ int hd_dchans_reload(struct hd_dispatcher *d)
     }
     for (size_t i = 0; i < n; i++) {
         const struct hd_channel_rec *rec = &recs[i];
+        if (!hd_store_owns_channel(d->st, rec->id)) {
+            continue; /* another replica delivers it (SPEC 9): unseen, swept below */
+        }
         struct dchan *c = hd_dchan_find(d, rec->id);
         if (c != NULL && c->version == rec->version) {
             c->seen = 1;

@@ -292,7 +292,7 @@ static int render_some(struct dchan *c, const struct hd_event **evs, size_t *m, 
     for (;;) {
         hd_request_init(req);
         memset(err, 0, sizeof(*err));
-        int rc = c->ch->type->render(c->ch, (const struct hd_event *const *)evs, *m, req, err);
+        int rc = hd_channel_render(c->ch, (const struct hd_event *const *)evs, *m, req, err);
         if (rc == HD_OK) {
             return HD_OK;
         }
@@ -555,6 +555,9 @@ static void start_work_inner(struct hd_dispatcher *d, struct dchan *c, int64_t n
 {
     if (c->inflight != NULL) {
         return;
+    }
+    if (!hd_store_owns_channel(d->st, c->id)) {
+        return; /* the lease lapsed: the reload that follows drops the channel */
     }
     if (c->pending_at_ms == 0 || now - c->pending_at_ms >= PENDING_REFRESH_MS) {
         refresh_pending(d, c, now);

@@ -120,7 +120,7 @@ static void launch(struct hd_tester *t, struct tjob *j)
         fail(t, j, "cannot build the test event", "");
     } else {
         const struct hd_event *evs[1] = {&ev};
-        if (j->ch->type->render(j->ch, evs, 1, &req, &err) != HD_OK) {
+        if (hd_channel_render(j->ch, evs, 1, &req, &err) != HD_OK) {
             fail(t, j, "while rendering: ", err.msg);
         } else if (hd_http_client_submit(t->http, &req, j) != HD_OK) {
             fail(t, j, "cannot send: ", "out of memory");

@@ -116,8 +116,13 @@ struct hd_stats_query {
 /* Completion of an asynchronous write (see append_async). */
 typedef void (*hd_store_done_fn)(void *ud, int rc, const struct hd_err *err);
 
-/* Something changed that this process did not do itself (see on_change). */
-typedef void (*hd_store_change_fn)(void *ud);
+/* Something changed that this process may not have done itself (see
+ * on_change): what is one of these. */
+enum hd_store_change {
+    HD_STORE_CHANGED_CHANNELS = 1, /* channels, queued retries, leases or the election */
+    HD_STORE_CHANGED_EVENTS = 2    /* events were committed (by any replica) */
+};
+typedef void (*hd_store_change_fn)(void *ud, enum hd_store_change what);
 
 struct hd_store_ops {
     const char *name;
@@ -220,10 +225,15 @@ struct hd_store_ops {
      * 0. Cheap (no round trip): answered from the lease set the backend
      * keeps renewed. owns_inputs: 1 while this replica is the elected one
      * that runs the Kubernetes and Docker watchers.
-     * on_change: fn(ud) runs on a store thread, after the fact, whenever
-     * channels were created, changed or deleted (through any replica),
-     * retries were queued elsewhere, or a lease or the election moved to or
-     * from this replica. Set once, before serving; fn must be short. */
+     * on_change: fn(ud, HD_STORE_CHANGED_CHANNELS) runs on a store thread,
+     * after the fact, whenever channels were created, changed or deleted
+     * (through any replica), retries were queued elsewhere, or a lease or
+     * the election moved to or from this replica; fn(ud,
+     * HD_STORE_CHANGED_EVENTS) when another replica committed events (one
+     * notification per group commit), so that a channel's owner delivers
+     * them without waiting for its next poll. Set before serving; fn must
+     * be short. on_change(st, NULL, NULL) stops the calls: it returns once
+     * none is running (then fn's ud may be freed). */
     int (*owns_channel)(struct hd_store *st, int64_t channel_id);
     int (*owns_inputs)(struct hd_store *st);
     void (*on_change)(struct hd_store *st, hd_store_change_fn fn, void *ud);

@@ -269,10 +269,40 @@ struct hd_watcher *hd_watcher_new(const struct hd_watcher_type *type, const stru
     return w;
 }
 
+/* 1 while this process is the one that runs the inputs (always, on a
+ * single-node store; on a shared one, the elected replica: SPEC 9). */
+static int elected(const struct hd_watcher *w)
+{
+    return hd_store_owns_inputs(w->host.store);
+}
+
+/* The type's run returns when stopped or, on a shared store, when this
+ * replica lost the election (hd_watcher_stopping says so); it then waits to
+ * be elected again and resumes from the stored resume point, which the
+ * replica elected meanwhile kept moving. */
 static void *watcher_main(void *arg)
 {
     struct hd_watcher *w = arg;
-    w->type->run(w);
+    int waiting_logged = 0;
+    while (!atomic_load(&w->stop)) {
+        if (!elected(w)) {
+            if (!waiting_logged) {
+                hd_log(HD_LOG_INFO, "input=%s: another replica runs it; standing by", w->name);
+                waiting_logged = 1;
+            }
+            hd_watcher_sleep(w, 500);
+            continue;
+        }
+        if (waiting_logged) {
+            hd_log(HD_LOG_INFO, "input=%s: elected: starting from the stored resume point", w->name);
+            waiting_logged = 0;
+        }
+        w->type->run(w);
+        if (!atomic_load(&w->stop)) {
+            hd_log(HD_LOG_WARN, "input=%s: no longer elected: stopped", w->name);
+            waiting_logged = 1;
+        }
+    }
     return NULL;
 }
 
@@ -287,7 +317,7 @@ int hd_watcher_spawn(struct hd_watcher *w, struct hd_err *err)
 
 int hd_watcher_stopping(struct hd_watcher *w)
 {
-    return atomic_load(&w->stop);
+    return atomic_load(&w->stop) || !elected(w);
 }
 
 int hd_watcher_sleep(struct hd_watcher *w, int64_t ms)
@@ -307,7 +337,7 @@ int hd_watcher_sleep(struct hd_watcher *w, int64_t ms)
         }
     }
     pthread_mutex_unlock(&w->mu);
-    return atomic_load(&w->stop);
+    return hd_watcher_stopping(w);
 }
 
 int hd_watcher_backoff(struct hd_watcher *w, int got_data)

@@ -150,8 +150,10 @@ struct hd_watcher {
 struct hd_watcher *hd_watcher_new(const struct hd_watcher_type *type, const struct hd_watch_host *host,
                                   int64_t backoff_initial_ms, int64_t backoff_max_ms, struct hd_err *err);
 int hd_watcher_spawn(struct hd_watcher *w, struct hd_err *err);
+/* 1 once a stop was requested, or while this replica is not the elected one
+ * (shared store, SPEC 9): run() then returns and the watcher stands by. */
 int hd_watcher_stopping(struct hd_watcher *w);
-/* Sleeps up to ms; 1 if a stop was requested (return at once). */
+/* Sleeps up to ms; 1 if the watcher is stopping (hd_watcher_stopping). */
 int hd_watcher_sleep(struct hd_watcher *w, int64_t ms);
 /* Sleeps the next backoff delay (hd_watch_backoff over w->backoff_ms; when
  * the failed attempt got data first, the backoff starts over); 1 if a stop

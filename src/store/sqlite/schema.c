@@ -77,6 +77,18 @@ int sq_page_size(struct sq_conn *c)
 
 /* Ordered migration steps: step i brings user_version from i to i + 1.
  * Never edit a released step; append a new one. */
+/* The event's own columns, the same in every version of the events table
+ * (the text that follows them closes the table or adds columns). */
+#define EVENT_COLUMNS                                                                                        \
+    "  source TEXT NOT NULL,"                                                                                \
+    "  ts_us INTEGER NOT NULL,"                                                                              \
+    "  recv_us INTEGER NOT NULL,"                                                                            \
+    "  severity INTEGER NOT NULL,"                                                                           \
+    "  state INTEGER NOT NULL,"                                                                              \
+    "  name TEXT, description TEXT, url TEXT, host TEXT, container_id TEXT,"                                 \
+    "  k8s_namespace TEXT, k8s_pod TEXT, k8s_container TEXT, k8s_kind TEXT, k8s_name TEXT,"                  \
+    "  labels TEXT, alert_key TEXT, raw BLOB"
+
 static const char *const sq_migrations[] = {
     "CREATE TABLE channels ("
     "  id INTEGER PRIMARY KEY,"
@@ -90,15 +102,7 @@ static const char *const sq_migrations[] = {
     "  json TEXT NOT NULL);"
     "CREATE TABLE events ("
     "  seq INTEGER PRIMARY KEY,"
-    "  id TEXT NOT NULL UNIQUE,"
-    "  source TEXT NOT NULL,"
-    "  ts_us INTEGER NOT NULL,"
-    "  recv_us INTEGER NOT NULL,"
-    "  severity INTEGER NOT NULL,"
-    "  state INTEGER NOT NULL,"
-    "  name TEXT, description TEXT, url TEXT, host TEXT, container_id TEXT,"
-    "  k8s_namespace TEXT, k8s_pod TEXT, k8s_container TEXT, k8s_kind TEXT, k8s_name TEXT,"
-    "  labels TEXT, alert_key TEXT, raw BLOB);"
+    "  id TEXT NOT NULL UNIQUE," EVENT_COLUMNS ");"
     "CREATE INDEX events_ts ON events(ts_us);"
     "CREATE INDEX events_source ON events(source);"
     "CREATE INDEX events_severity ON events(severity);"
@@ -147,15 +151,7 @@ static const char *const sq_migrations[] = {
     "CREATE TABLE events_v5 ("
     "  seq INTEGER PRIMARY KEY,"
     "  id TEXT NOT NULL,"
-    "  idk INTEGER NOT NULL,"
-    "  source TEXT NOT NULL,"
-    "  ts_us INTEGER NOT NULL,"
-    "  recv_us INTEGER NOT NULL,"
-    "  severity INTEGER NOT NULL,"
-    "  state INTEGER NOT NULL,"
-    "  name TEXT, description TEXT, url TEXT, host TEXT, container_id TEXT,"
-    "  k8s_namespace TEXT, k8s_pod TEXT, k8s_container TEXT, k8s_kind TEXT, k8s_name TEXT,"
-    "  labels TEXT, alert_key TEXT, raw BLOB,"
+    "  idk INTEGER NOT NULL," EVENT_COLUMNS ","
     "  raw_enc INTEGER NOT NULL DEFAULT 0);"
     "INSERT INTO events_v5 (seq, id, idk, source, ts_us, recv_us, severity, state, name, description, url,"
     "  host, container_id, k8s_namespace, k8s_pod, k8s_container, k8s_kind, k8s_name, labels, alert_key, raw)"
