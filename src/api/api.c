@@ -49,10 +49,29 @@ struct route {
     enum access acc;
 };
 
+/* POST /-/reload (SPEC 3): what SIGHUP does, answered with the outcome. */
+static void api_reload(struct hd_api_call *c)
+{
+    if (c->api->reload == NULL) {
+        hd_http_error(c->resp, 503, "reload: not available");
+        return;
+    }
+    struct hd_err err = {0};
+    if (c->api->reload(c->api->reload_ud, &err) != HD_OK) {
+        hd_http_error(c->resp, err.code == HD_ENOMEM ? 500 : 400,
+                      "reload failed, the running configuration stays: %s", err.msg);
+        return;
+    }
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "reloaded", json_object_new_boolean(1));
+    hd_api_json(c, 200, o);
+}
+
 static const struct route routes[] = {
     {"GET", "/healthz", hd_api_healthz, ACC_OPEN},
     {"GET", "/readyz", hd_api_readyz, ACC_OPEN},
     {"GET", "/metrics", hd_api_metrics, ACC_METRICS},
+    {"POST", "/-/reload", api_reload, ACC_ADMIN},
     {"GET", "/", hd_api_static, ACC_OPEN},
     {"GET", "/index.html", hd_api_static, ACC_OPEN},
     {"GET", "/assets/*", hd_api_static, ACC_OPEN},

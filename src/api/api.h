@@ -42,7 +42,11 @@ struct hd_api {
         int metrics_public;
     } set;
     const char *web_dir; /* dashboard assets, may be NULL */
-    volatile int ready;  /* store open and serving */
+    /* POST /-/reload: reloads the configuration as SIGHUP does (HD_OK, or
+     * err says what in the file is wrong); NULL answers 503. */
+    int (*reload)(void *ud, struct hd_err *err);
+    void *reload_ud;
+    volatile int ready; /* store open and serving */
 };
 
 int hd_api_init(struct hd_api *api, struct hd_store *st, struct hd_dispatcher *disp,

@@ -32,7 +32,7 @@ static const char common_usage[] =
     "\ncommon options:\n"
     "  --url URL        herald's address (HERALD_URL, default " CLI_DEFAULT_URL ")\n"
     "  --token TOKEN    API token (HERALD_TOKEN; prefer the variable: arguments are visible in ps)\n"
-    "  -o json|table    output format (default json)\n"
+    "  -o json|yaml|table  output format (default json)\n"
     "  --cacert FILE    CA bundle to verify an https herald\n"
     "  --insecure       do not verify herald's TLS certificate\n"
     "  -h, --help       this help\n";
@@ -159,9 +159,11 @@ int cli_parse_args(struct cli *c, int argc, char **argv, const struct opt *opts)
         return EXIT_OK;
     }
     if (strcmp(output, "table") == 0) {
-        c->table = 1;
+        c->output = CLI_OUT_TABLE;
+    } else if (strcmp(output, "yaml") == 0) {
+        c->output = CLI_OUT_YAML;
     } else if (strcmp(output, "json") != 0) {
-        return cli_usage_error(c, "-o: expected json or table, not '%s'", output);
+        return cli_usage_error(c, "-o: expected json, yaml or table, not '%s'", output);
     }
     if (url == NULL || url[0] == '\0') {
         url = CLI_DEFAULT_URL;
@@ -261,13 +263,13 @@ static void server_message(const struct hd_buf *body, long status, char *out, si
 /* One request; body may be NULL (none). path includes the query. On success
  * (2xx) the answer is in out and 0 is returned; otherwise one line is printed
  * and 1 returned. */
-int cli_request(const struct cli *c, const char *method, const char *path, const struct req_body *rb,
-                struct hd_buf *out)
+int cli_request_status(const struct cli *c, const char *method, const char *path, const struct req_body *rb,
+                       struct hd_buf *out)
 {
     const char *ctype = rb != NULL ? rb->ctype : NULL;
     const char *body = rb != NULL ? rb->p : NULL;
     size_t body_len = rb != NULL ? rb->len : 0;
-    int rc = EXIT_FAIL;
+    int rc = -1;
     char errbuf[CURL_ERROR_SIZE] = "";
     struct curl_slist *hdrs = NULL;
     struct hd_buf url;
@@ -277,16 +279,16 @@ int cli_request(const struct cli *c, const char *method, const char *path, const
     hd_buf_reset(out);
     CURL *h = curl_easy_init();
     if (h == NULL) {
-        rc = cli_fail(c, "cannot initialise libcurl");
+        (void)cli_fail(c, "cannot initialise libcurl");
         goto out;
     }
     if (hd_buf_printf(&url, "%s%s", c->base, path) != HD_OK) {
-        rc = cli_fail(c, "out of memory");
+        (void)cli_fail(c, "out of memory");
         goto out;
     }
     if (c->token != NULL && c->token[0] != '\0') {
         if (hd_buf_printf(&auth, "Authorization: Bearer %s", c->token) != HD_OK) {
-            rc = cli_fail(c, "out of memory");
+            (void)cli_fail(c, "out of memory");
             goto out;
         }
         hdrs = curl_slist_append(hdrs, auth.p);
@@ -343,14 +345,7 @@ int cli_request(const struct cli *c, const char *method, const char *path, const
     }
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
-    if (status < 200 || status > 299) {
-        char msg[256];
-        server_message(out, status, msg, sizeof(msg));
-        fprintf(stderr, "herald: %s %s: HTTP %ld: %s%s\n", method, path, status, msg,
-                status == 401 ? " (check --token or HERALD_TOKEN)" : "");
-        goto out;
-    }
-    rc = EXIT_OK;
+    rc = (int)status;
 out:
     curl_slist_free_all(hdrs);
     if (h != NULL) {
@@ -362,6 +357,30 @@ out:
     hd_buf_free(&auth);
     hd_buf_free(&url);
     return rc;
+}
+
+int cli_fail_answer(const struct cli *c, const char *method, const char *path, long status,
+                    const struct hd_buf *body)
+{
+    (void)c;
+    char msg[256] = "";
+    server_message(body, status, msg, sizeof(msg));
+    fprintf(stderr, "herald: %s %s: HTTP %ld: %s%s\n", method, path, status, msg,
+            status == 401 ? " (check --token or HERALD_TOKEN)" : "");
+    return EXIT_FAIL;
+}
+
+int cli_request(const struct cli *c, const char *method, const char *path, const struct req_body *rb,
+                struct hd_buf *out)
+{
+    int status = cli_request_status(c, method, path, rb, out);
+    if (status < 0) {
+        return EXIT_FAIL;
+    }
+    if (status < 200 || status > 299) {
+        return cli_fail_answer(c, method, path, status, out);
+    }
+    return EXIT_OK;
 }
 
 /* Appends "&name=value" (or "?name=value" first) with value percent-encoded. */
@@ -409,7 +428,7 @@ out:
 }
 
 /* Prints a JSON answer indented (or as received if it is not JSON). */
-void cli_print_json(const struct hd_buf *body)
+void cli_print_doc(const struct cli *c, const struct hd_buf *body)
 {
     if (body->len == 0) {
         return;
@@ -422,8 +441,12 @@ void cli_print_json(const struct hd_buf *body)
         }
         return;
     }
-    puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-                                                  JSON_C_TO_STRING_NOSLASHESCAPE));
+    if (c->output == CLI_OUT_YAML) {
+        cli_print_yaml(root, stdout);
+    } else {
+        puts(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+                                                      JSON_C_TO_STRING_NOSLASHESCAPE));
+    }
     json_object_put(root);
 }
 
@@ -516,7 +539,7 @@ int cli_print_table(const struct cli *c, const struct hd_buf *body, const char *
     json_object *root = hd_json_parse(body->p, body->len, NULL);
     json_object *items = root != NULL ? hd_json_path(root, key) : NULL;
     if (items == NULL) {
-        cli_print_json(body); /* not the expected shape: show what came */
+        cli_print_doc(c, body); /* not the expected shape: show what came */
         goto out;
     }
     for (size_t k = 0; k < ncol; k++) {
@@ -542,8 +565,8 @@ out:
 int cli_print_answer(const struct cli *c, const struct hd_buf *body, const char *key,
                      const char *const *heads, const char *const *paths, size_t ncol)
 {
-    if (!c->table) {
-        cli_print_json(body);
+    if (c->output != CLI_OUT_TABLE) {
+        cli_print_doc(c, body);
         return EXIT_OK;
     }
     return cli_print_table(c, body, key, heads, paths, ncol);
@@ -554,7 +577,7 @@ int cli_request_print(const struct cli *c, const char *method, const char *path,
 {
     int rc = cli_request(c, method, path, NULL, ans);
     if (rc == EXIT_OK) {
-        cli_print_json(ans);
+        cli_print_doc(c, ans);
     }
     return rc;
 }

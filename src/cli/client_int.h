@@ -16,6 +16,7 @@
 #define CLI_TIMEOUT_MS 60000L
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
+enum { CLI_OUT_JSON = 0, CLI_OUT_YAML, CLI_OUT_TABLE };
 
 struct cli {
     const char *cmd;   /* "channel", for messages */
@@ -25,7 +26,7 @@ struct cli {
     const char *token; /* borrowed from argv or the environment */
     const char *cacert;
     int insecure;
-    int table; /* -o table */
+    int output; /* -o: CLI_OUT_* */
     const char *pos[CLI_MAX_POS];
     size_t n_pos;
 };
@@ -73,12 +74,22 @@ int cli_parse_args(struct cli *c, int argc, char **argv, const struct opt *opts)
  * EXIT_FAIL returned. */
 int cli_request(const struct cli *c, const char *method, const char *path, const struct req_body *rb,
                 struct hd_buf *out);
+/* The same request, quiet about HTTP errors: returns the HTTP status (the
+ * answer in out), or -1 after printing why there was none. */
+int cli_request_status(const struct cli *c, const char *method, const char *path, const struct req_body *rb,
+                       struct hd_buf *out);
+/* Prints the one line about a non-2xx answer (the server's message); EXIT_FAIL. */
+int cli_fail_answer(const struct cli *c, const char *method, const char *path, long status,
+                    const struct hd_buf *body);
 /* Appends ?name=value or &name=value (value URL-encoded); NULL value: nothing. */
 int cli_add_query(struct hd_buf *path, const char *name, const char *value);
 /* Reads FILE, or standard input for "-", into b. */
 int cli_read_input(const struct cli *c, const char *file, struct hd_buf *b);
-/* Prints the answer indented (or as it came when it is not JSON). */
-void cli_print_json(const struct hd_buf *body);
+/* Prints the answer as -o asks: JSON indented (also for -o table), or YAML
+ * (as it came when it is not JSON). */
+void cli_print_doc(const struct cli *c, const struct hd_buf *body);
+/* root as YAML on f (yaml_out.c). */
+int cli_print_yaml(json_object *root, FILE *f);
 int cli_table_add(struct table *t, const char *cell);
 void cli_table_print(const struct table *t);
 void cli_table_free(struct table *t);
@@ -89,10 +100,10 @@ int cli_table_rows(struct table *t, json_object *items, const char *const *paths
 /* -o table of the array body[key]. */
 int cli_print_table(const struct cli *c, const struct hd_buf *body, const char *key, const char *const *heads,
                     const char *const *paths, size_t ncol);
-/* The answer as JSON, or with -o table as cli_print_table does. */
+/* The answer as JSON or YAML, or with -o table as cli_print_table does. */
 int cli_print_answer(const struct cli *c, const struct hd_buf *body, const char *key,
                      const char *const *heads, const char *const *paths, size_t ncol);
-/* cli_request, then the answer printed as JSON. */
+/* cli_request, then the answer printed (cli_print_doc). */
 int cli_request_print(const struct cli *c, const char *method, const char *path, struct hd_buf *ans);
 int cli_is_number(const char *s);
 /* A channel given by id or by name, as its id (a name is looked up). */

@@ -71,19 +71,19 @@ int hd_cmd_send(int argc, char **argv)
     if (rc != EXIT_OK) {
         goto out;
     }
-    if (c.table) {
+    if (c.output == CLI_OUT_TABLE) {
         json_object *root = hd_json_parse(ans.p, ans.len, NULL);
         int64_t accepted = 0;
         if (root != NULL && hd_json_get_i64(root, "accepted", &accepted)) {
             printf("accepted %lld event%s\n", (long long)accepted, accepted == 1 ? "" : "s");
         } else {
-            cli_print_json(&ans);
+            cli_print_doc(&c, &ans);
         }
         if (root != NULL) {
             json_object_put(root);
         }
     } else {
-        cli_print_json(&ans);
+        cli_print_doc(&c, &ans);
     }
 out:
     hd_buf_free(&in);
@@ -97,8 +97,9 @@ out:
 
 static const char events_usage[] =
     "usage: herald events [--since 1h] [--severity N] [--state S] [--source S] [--namespace NS]\n"
-    "                     [--limit N] [-q TEXT] [--cursor C]\n"
-    "Lists stored events, newest first.\n"
+    "                     [--limit N] [-q TEXT] [--cursor C] [--follow]\n"
+    "Lists stored events, newest first; with --follow, prints events as they are stored\n"
+    "(oldest first: those of --since, then new ones) until interrupted, one JSON line each.\n"
     "  --since D      only events of the last D (30s, 15m, 1h, 7d)\n"
     "  --severity N   severity N or more severe (0 emergency .. 7 debug)\n"
     "  --state S      ACTIVE, OK or RESOLVED\n"
@@ -107,10 +108,34 @@ static const char events_usage[] =
     "  --limit N      at most N events\n"
     "  -q TEXT        full-text search\n"
     "  --cursor C     next page (nextCursor of the previous answer)\n"
+    "  -f, --follow   keep printing new events (polls once a second)\n"
     "-o table prints TIME SEVERITY STATE SOURCE NAMESPACE NAME.\n";
 
-/* -o table for GET /api/events: TIME SEVERITY STATE SOURCE NAMESPACE NAME,
- * and the next page's cursor on stderr. */
+/* Adds the table rows TIME SEVERITY STATE SOURCE NAMESPACE NAME of evs[0..n)
+ * (after the header when header is set). */
+static int event_rows(struct table *t, json_object *const *evs, size_t n, int header)
+{
+    static const char *const heads[] = {"TIME", "SEVERITY", "STATE", "SOURCE", "NAMESPACE", "NAME"};
+    static const char *const paths[] = {"severity", "state", "source", "k8s.namespace", "name"};
+    int trc = HD_OK;
+    for (size_t k = 0; header && k < 6 && trc == HD_OK; k++) {
+        trc = cli_table_add(t, heads[k]);
+    }
+    for (size_t i = 0; i < n && trc == HD_OK; i++) {
+        char when[40] = "-";
+        int64_t ts = 0;
+        if (hd_json_get_i64(evs[i], "timestampUs", &ts)) {
+            hd_format_iso_ms(ts, when, sizeof(when));
+        }
+        trc = cli_table_add(t, when);
+        for (size_t k = 0; k < 5 && trc == HD_OK; k++) {
+            trc = cli_table_add(t, cli_cell(evs[i], paths[k]));
+        }
+    }
+    return trc;
+}
+
+/* -o table for GET /api/events, and the next page's cursor on stderr. */
 static int events_table(struct cli *c, const struct hd_buf *ans)
 {
     int rc = EXIT_OK;
@@ -118,27 +143,16 @@ static int events_table(struct cli *c, const struct hd_buf *ans)
     json_object *root = hd_json_parse(ans->p, ans->len, NULL);
     json_object *list = root != NULL ? hd_json_path(root, "events") : NULL;
     if (list == NULL || !json_object_is_type(list, json_type_array)) {
-        cli_print_json(ans);
+        cli_print_doc(c, ans);
         goto out;
     }
-    static const char *const heads[] = {"TIME", "SEVERITY", "STATE", "SOURCE", "NAMESPACE", "NAME"};
-    static const char *const paths[] = {"severity", "state", "source", "k8s.namespace", "name"};
-    int trc = HD_OK;
-    for (size_t k = 0; k < 6 && trc == HD_OK; k++) {
-        trc = cli_table_add(&t, heads[k]);
+    size_t n = json_object_array_length(list);
+    json_object **evs = calloc(n + 1, sizeof(*evs));
+    for (size_t i = 0; evs != NULL && i < n; i++) {
+        evs[i] = json_object_array_get_idx(list, i);
     }
-    for (size_t i = 0; i < json_object_array_length(list) && trc == HD_OK; i++) {
-        json_object *ev = json_object_array_get_idx(list, i);
-        char when[40] = "-";
-        int64_t ts = 0;
-        if (hd_json_get_i64(ev, "timestampUs", &ts)) {
-            hd_format_iso_ms(ts, when, sizeof(when));
-        }
-        trc = cli_table_add(&t, when);
-        for (size_t k = 0; k < 5 && trc == HD_OK; k++) {
-            trc = cli_table_add(&t, cli_cell(ev, paths[k]));
-        }
-    }
+    int trc = evs != NULL ? event_rows(&t, evs, n, 1) : HD_ENOMEM;
+    free(evs);
     if (trc != HD_OK) {
         rc = cli_fail(c, "out of memory");
         goto out;
@@ -156,12 +170,146 @@ out:
     return rc;
 }
 
+/* ---- --follow ---- */
+
+#define FOLLOW_PAGE 500
+#define FOLLOW_POLL_US 1000000
+
+struct follow {
+    json_object **evs; /* newer than last_seq, newest first as the API pages them */
+    size_t n, cap;
+    int64_t last_seq; /* printed up to here; -1 before the first poll */
+    int header_done;
+};
+
+/* Collects the events newer than f->last_seq, paging back from the newest.
+ * Returns EXIT_OK or EXIT_FAIL (printed). */
+static int follow_collect(struct cli *c, const char *filters, struct follow *f)
+{
+    char cursor[40] = "";
+    for (;;) {
+        struct hd_buf path, ans;
+        hd_buf_init(&path, 0);
+        hd_buf_init(&ans, CLI_MAX_ANSWER);
+        int rc = hd_buf_puts(&path, filters) == HD_OK &&
+                         hd_buf_printf(&path, "%slimit=%d%s%s", strchr(filters, '?') ? "&" : "?", FOLLOW_PAGE,
+                                       cursor[0] ? "&cursor=" : "", cursor) == HD_OK
+                     ? cli_request(c, "GET", path.p, NULL, &ans)
+                     : cli_fail(c, "out of memory");
+        json_object *root = rc == EXIT_OK ? hd_json_parse(ans.p, ans.len, NULL) : NULL;
+        hd_buf_free(&path);
+        hd_buf_free(&ans);
+        json_object *list = hd_json_path(root, "events");
+        int more = 0;
+        for (size_t i = 0; list != NULL && i < json_object_array_length(list); i++) {
+            json_object *ev = json_object_array_get_idx(list, i);
+            int64_t seq = 0;
+            if (!hd_json_get_i64(ev, "seq", &seq) || seq <= f->last_seq) {
+                more = -1; /* reached what was printed */
+                break;
+            }
+            if (f->n == f->cap) {
+                size_t cap = f->cap ? f->cap * 2 : 64;
+                json_object **p = realloc(f->evs, cap * sizeof(*p));
+                if (p == NULL) {
+                    json_object_put(root);
+                    return cli_fail(c, "out of memory");
+                }
+                f->evs = p;
+                f->cap = cap;
+            }
+            f->evs[f->n++] = json_object_get(ev);
+        }
+        const char *next = hd_json_get_str(root, "nextCursor");
+        if (more == 0 && f->last_seq >= 0 && next != NULL && next[0] != '\0') {
+            snprintf(cursor, sizeof(cursor), "%s", next);
+            more = 1;
+        }
+        json_object_put(root);
+        if (rc != EXIT_OK || more != 1) {
+            return rc;
+        }
+    }
+}
+
+/* Prints what follow_collect gathered, oldest first: one JSON line per
+ * event (-o json), a YAML document each (-o yaml) or table rows. */
+static int follow_print(struct cli *c, struct follow *f)
+{
+    int rc = EXIT_OK;
+    struct table t = {.ncol = 6};
+    for (size_t i = 0; i < f->n / 2; i++) {
+        json_object *tmp = f->evs[i];
+        f->evs[i] = f->evs[f->n - 1 - i];
+        f->evs[f->n - 1 - i] = tmp;
+    }
+    if (c->output == CLI_OUT_TABLE && f->n > 0) {
+        if (event_rows(&t, f->evs, f->n, !f->header_done) != HD_OK) {
+            rc = cli_fail(c, "out of memory");
+        } else {
+            cli_table_print(&t);
+            f->header_done = 1;
+        }
+    }
+    for (size_t i = 0; i < f->n; i++) {
+        int64_t seq = 0;
+        if (hd_json_get_i64(f->evs[i], "seq", &seq) && seq > f->last_seq) {
+            f->last_seq = seq;
+        }
+        if (c->output == CLI_OUT_YAML) {
+            cli_print_yaml(f->evs[i], stdout);
+        } else if (c->output == CLI_OUT_JSON) {
+            puts(json_object_to_json_string_ext(f->evs[i],
+                                                JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        }
+        json_object_put(f->evs[i]);
+    }
+    f->n = 0;
+    cli_table_free(&t);
+    fflush(stdout);
+    return rc;
+}
+
+/* herald events --follow: polls the API once a second and prints events as
+ * they are stored (those of --since first), until interrupted. */
+static int events_follow(struct cli *c, const char *filters, int with_history)
+{
+    struct follow f = {.last_seq = -1};
+    int rc = follow_collect(c, filters, &f);
+    if (rc == EXIT_OK && !with_history) {
+        for (size_t i = 0; i < f.n; i++) {
+            int64_t seq = 0;
+            if (hd_json_get_i64(f.evs[i], "seq", &seq) && seq > f.last_seq) {
+                f.last_seq = seq;
+            }
+            json_object_put(f.evs[i]);
+        }
+        f.n = 0;
+        f.last_seq = f.last_seq < 0 ? 0 : f.last_seq;
+    }
+    while (rc == EXIT_OK) {
+        rc = follow_print(c, &f);
+        f.last_seq = f.last_seq < 0 ? 0 : f.last_seq;
+        if (rc == EXIT_OK) {
+            usleep(FOLLOW_POLL_US);
+            rc = follow_collect(c, filters, &f);
+        }
+    }
+    for (size_t i = 0; i < f.n; i++) {
+        json_object_put(f.evs[i]);
+    }
+    free(f.evs);
+    return rc;
+}
+
 int hd_cmd_events(int argc, char **argv)
 {
     struct cli c = {.cmd = "events", .usage = events_usage, .lists = LIST_SOURCES};
     const char *since = NULL, *severity = NULL, *state = NULL, *source = NULL, *ns = NULL;
     const char *limit = NULL, *q = NULL, *cursor = NULL;
+    int follow = 0;
     const struct opt opts[] = {
+        {.name = "follow", .shrt = 'f', .flag = &follow},
         {.name = "since", .val = &since},
         {.name = "severity", .val = &severity},
         {.name = "state", .val = &state},
@@ -221,15 +369,26 @@ int hd_cmd_events(int argc, char **argv)
     if (hd_buf_puts(&path, "/api/events") != HD_OK || cli_add_query(&path, "from", from_p) != HD_OK ||
         cli_add_query(&path, "severity", severity) != HD_OK ||
         cli_add_query(&path, "state", state) != HD_OK || cli_add_query(&path, "source", source) != HD_OK ||
-        cli_add_query(&path, "namespace", ns) != HD_OK || cli_add_query(&path, "q", q) != HD_OK ||
-        cli_add_query(&path, "limit", limit) != HD_OK || cli_add_query(&path, "cursor", cursor) != HD_OK) {
+        cli_add_query(&path, "namespace", ns) != HD_OK || cli_add_query(&path, "q", q) != HD_OK) {
+        rc = cli_fail(&c, "out of memory");
+        goto out;
+    }
+    if (follow) {
+        if (limit != NULL || cursor != NULL) {
+            rc = cli_usage_error(&c, "--follow: --limit and --cursor do not apply");
+        } else {
+            rc = events_follow(&c, path.p, since != NULL);
+        }
+        goto out;
+    }
+    if (cli_add_query(&path, "limit", limit) != HD_OK || cli_add_query(&path, "cursor", cursor) != HD_OK) {
         rc = cli_fail(&c, "out of memory");
         goto out;
     }
     rc = cli_request(&c, "GET", path.p, NULL, &ans);
-    if (rc != EXIT_OK || !c.table) {
+    if (rc != EXIT_OK || c.output != CLI_OUT_TABLE) {
         if (rc == EXIT_OK) {
-            cli_print_json(&ans);
+            cli_print_doc(&c, &ans);
         }
         goto out;
     }

@@ -21,6 +21,8 @@ static const struct command commands[] = {
     {"events", hd_cmd_events, "query stored events"},
     {"deliveries", hd_cmd_deliveries, "inspect and replay dead letters"},
     {"setup", hd_cmd_setup, "prepare a sink (elasticsearch, kibana)"},
+    {"check-config", hd_cmd_check_config, "validate a configuration file without starting"},
+    {"store", hd_cmd_store, "store maintenance: migrate (sqlite -> postgres)"},
     {"version", hd_cmd_version, "version, build options, library versions"},
     {"help", cmd_help, "this help"},
 };
@@ -29,7 +31,7 @@ static void usage(FILE *f)
 {
     fputs("usage: herald <command> [options]\n\ncommands:\n", f);
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        fprintf(f, "  %-11s %s\n", commands[i].name, commands[i].summary);
+        fprintf(f, "  %-13s %s\n", commands[i].name, commands[i].summary);
     }
     fputs("\nRun 'herald <command> --help' for a command's options.\n"
           "Client commands take --url/HERALD_URL and --token/HERALD_TOKEN.\n",

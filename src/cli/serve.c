@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -188,24 +189,6 @@ static void apply_log_settings(const struct hd_config *cfg)
     }
 }
 
-/* The EMAIL channels' SMTP server (channel/email.h): before config-declared
- * channels are validated, at start and on SIGHUP. */
-static int apply_smtp_settings(const struct hd_config *cfg, struct hd_err *err)
-{
-    struct hd_smtp_settings s = {
-        .url = cfg->smtp_url,
-        .from = cfg->smtp_from,
-        .username = cfg->smtp_username,
-        .password = cfg->smtp_password,
-        .start_tls = cfg->smtp_start_tls,
-        .allow_insecure_auth = cfg->smtp_allow_insecure_auth,
-    };
-    if (hd_channel_set_smtp(&s) != HD_OK) {
-        return hd_err_set(err, HD_ENOMEM, "smtp: out of memory");
-    }
-    return HD_OK;
-}
-
 /* security.denyDestinations (net/http_client.h): at start and on SIGHUP,
  * logged so the operator sees what deliveries may not reach. */
 static void apply_security_settings(const struct hd_config *cfg)
@@ -311,19 +294,13 @@ static int ensure_admin_token(struct hd_config *cfg, struct hd_err *err)
 static int upsert_config_channels(struct hd_store *st, const char *channels_json, struct hd_err *err)
 {
     int rc = HD_OK;
-    json_object *arr = hd_json_parse(channels_json, strlen(channels_json), err);
-    if (arr == NULL || !json_object_is_type(arr, json_type_array)) {
-        json_object_put(arr);
-        return hd_err_set(err, HD_EINVAL, "channels: expected a list");
+    json_object *arr = hd_cli_config_channels(channels_json, err);
+    if (arr == NULL) {
+        return HD_EINVAL;
     }
     size_t n = json_object_array_length(arr);
     for (size_t i = 0; i < n && rc == HD_OK; i++) {
         json_object *obj = json_object_array_get_idx(arr, i);
-        if (hd_channel_validate(obj, err) != HD_OK) {
-            hd_err_prefix(err, "channels[%zu]: ", i);
-            rc = HD_EINVAL;
-            break;
-        }
         json_object_object_del(obj, "id");
         json_object_object_del(obj, "version");
         json_object_object_del(obj, "createdOn");
@@ -386,7 +363,10 @@ struct serve {
     int api_ok;
     char web_dir[4096];
     struct hd_http_server *srv;
+    pthread_mutex_t cfg_mu; /* one reload at a time (SIGHUP, POST /-/reload); cfg with it */
 };
+
+static int serve_reload(void *ud, struct hd_err *err);
 
 /* Parses argv into *fl. Returns -1 to go on, else the exit status. */
 static int parse_flags(int argc, char **argv, struct serve_flags *fl)
@@ -431,7 +411,7 @@ static int serve_prepare(struct serve *s, struct hd_err *err)
         return err->code ? err->code : HD_EINVAL;
     }
     apply_log_settings(&s->cfg);
-    if (apply_smtp_settings(&s->cfg, err) != HD_OK) {
+    if (hd_cli_apply_smtp(&s->cfg, err) != HD_OK) {
         fprintf(stderr, "herald serve: %s\n", err->msg);
         return err->code;
     }
@@ -463,6 +443,8 @@ static int serve_listen(struct serve *s, struct hd_err *err)
     }
     s->api_ok = 1;
     s->api.tester = s->tester;
+    s->api.reload = serve_reload;
+    s->api.reload_ud = s;
     resolve_web_dir(&s->cfg, s->web_dir, sizeof(s->web_dir));
     s->api.web_dir = s->web_dir[0] != '\0' ? s->web_dir : NULL;
     hd_log(HD_LOG_INFO, "dashboard: %s",
@@ -542,17 +524,16 @@ static int setting_changed(const char *a, const char *b)
  * running one in place. listen, dataDir and the listener's TLS files
  * (certFile, keyFile, clientCaFile: libmicrohttpd reads them once) wait for
  * the next start; tls.clientIdentities, like the tokens, apply at once. */
-static void serve_reload(struct serve *s)
+static int serve_reload_locked(struct serve *s, struct hd_err *rerr)
 {
     struct hd_config ncfg;
-    struct hd_err rerr = {0};
-    if (load_config(&s->fl, &ncfg, &rerr) != HD_OK || ensure_admin_token(&ncfg, &rerr) != HD_OK ||
-        apply_smtp_settings(&ncfg, &rerr) != HD_OK ||
-        upsert_config_channels(s->st, ncfg.channels_json ? ncfg.channels_json : "[]", &rerr) != HD_OK) {
-        hd_log(HD_LOG_ERROR, "reload failed, keeping the running configuration: %s", rerr.msg);
-        apply_smtp_settings(&s->cfg, &rerr);
+    if (load_config(&s->fl, &ncfg, rerr) != HD_OK || ensure_admin_token(&ncfg, rerr) != HD_OK ||
+        hd_cli_apply_smtp(&ncfg, rerr) != HD_OK ||
+        upsert_config_channels(s->st, ncfg.channels_json ? ncfg.channels_json : "[]", rerr) != HD_OK) {
+        hd_log(HD_LOG_ERROR, "reload failed, keeping the running configuration: %s", rerr->msg);
+        hd_cli_apply_smtp(&s->cfg, rerr);
         hd_config_free(&ncfg);
-        return;
+        return rerr->code != HD_OK ? rerr->code : HD_EINVAL;
     }
     hd_api_reconfigure(&s->api, &ncfg);
     hd_dispatcher_channels_changed(s->disp);
@@ -570,6 +551,16 @@ static void serve_reload(struct serve *s)
     hd_config_free(&s->cfg);
     s->cfg = ncfg;
     hd_log(HD_LOG_INFO, "configuration reloaded");
+    return HD_OK;
+}
+
+static int serve_reload(void *ud, struct hd_err *err)
+{
+    struct serve *s = ud;
+    pthread_mutex_lock(&s->cfg_mu);
+    int rc = serve_reload_locked(s, err);
+    pthread_mutex_unlock(&s->cfg_mu);
+    return rc;
 }
 
 /* Retention: prunes delivered events past the configured age or size. */
@@ -577,8 +568,10 @@ static void serve_prune(struct serve *s)
 {
     size_t deleted = 0;
     struct hd_err perr = {0};
-    if (s->st->ops->prune(s->st, s->cfg.retention_max_age_ms, s->cfg.retention_max_bytes, &deleted, &perr) !=
-        HD_OK) {
+    pthread_mutex_lock(&s->cfg_mu);
+    int64_t max_age = s->cfg.retention_max_age_ms, max_bytes = s->cfg.retention_max_bytes;
+    pthread_mutex_unlock(&s->cfg_mu);
+    if (s->st->ops->prune(s->st, max_age, max_bytes, &deleted, &perr) != HD_OK) {
         hd_log(HD_LOG_WARN, "retention: %s", perr.msg);
     } else if (deleted > 0) {
         hd_log(HD_LOG_INFO, "retention: pruned %zu delivered events", deleted);
@@ -598,7 +591,8 @@ static void serve_run(struct serve *s)
             return;
         }
         if (sig == SIGHUP) {
-            serve_reload(s);
+            struct hd_err rerr = {0};
+            (void)serve_reload(s, &rerr); /* logged either way */
             continue;
         }
         if (hd_mono_ms() >= next_prune) {
@@ -645,11 +639,13 @@ int hd_cmd_serve(int argc, char **argv)
     if (status >= 0) {
         return status;
     }
+    pthread_mutex_init(&s.cfg_mu, NULL);
     status = 1;
     if (serve_start(&s) == HD_OK) {
         serve_run(&s);
         status = 0;
     }
     serve_stop(&s, status);
+    pthread_mutex_destroy(&s.cfg_mu);
     return status;
 }

@@ -239,6 +239,22 @@ struct hd_store_ops {
     void (*on_change)(struct hd_store *st, hd_store_change_fn fn, void *ud);
     /* Replica identity, for logs, metrics and the status API ("" if none). */
     const char *(*replica)(struct hd_store *st);
+
+    /* `herald store migrate` (SPEC 2): writing another store's records as
+     * they are. NULL in a backend that cannot be a migration target.
+     * is_empty: *empty = 1 without channels and events. import_channel:
+     * id, version, times and json kept; a channel with that id already
+     * there is left as it is (a migration run twice changes nothing).
+     * import_events: seq, id and every field kept (raw included); events
+     * already there (by seq) are skipped; the target's seq counter ends past
+     * the highest seq. import_cursor: sets the channel's cursor.
+     * import_delivery: an exception row by (channel_id, event_seq), kept as
+     * is; an existing one is left. */
+    int (*is_empty)(struct hd_store *st, int *empty, struct hd_err *err);
+    int (*import_channel)(struct hd_store *st, const struct hd_channel_rec *rec, struct hd_err *err);
+    int (*import_events)(struct hd_store *st, const struct hd_event *evs, size_t n, struct hd_err *err);
+    int (*import_cursor)(struct hd_store *st, int64_t channel_id, int64_t cursor, struct hd_err *err);
+    int (*import_delivery)(struct hd_store *st, const struct hd_delivery *d, struct hd_err *err);
 };
 
 /* NULL-safe wrappers of the cluster ops above (single node: 1, 1, no-op). */

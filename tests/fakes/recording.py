@@ -431,3 +431,12 @@ def run_standalone(fake):
     while not stop.wait(0.5):
         pass
     fake.stop()
+
+
+class OkSink(FakeServer):
+    """A webhook receiver that records and accepts every request (200 {})."""
+
+    name = "ok_sink"
+
+    def handle(self, req):
+        return 200, [("Content-Type", "application/json")], b"{}"
