@@ -8,7 +8,8 @@
 # CHANNEL=none|WEBHOOK (default WEBHOOK: delivery runs during ingest, one
 # request per event) or ELASTICSEARCH. Prints events/s, request latency,
 # herald's CPU seconds per 1,000 events, peak RSS, and the sink's figures.
-# Figures are reported, never asserted.
+# Figures are reported, never asserted. First the bare-HTTP ceiling is
+# measured (bench/ceiling, SPEC 10); every case prints its ratio to it.
 # CASES="ndjson-1000 single-64conn e2e-5000eps" (default: all three) picks cases.
 # NDJSON_CONNS=16 runs the NDJSON case over 16 connections instead of 8.
 # LOADGEN_ARGS="-T" gives events synthetic source times (a million per second
@@ -34,6 +35,9 @@ run_case() {
   local c1; c1=$(cpu_s "$hpid")
   local w1; w1=$(wbytes_b "$hpid"); local x1; x1=$(wchar_b "$hpid")
   local ev; ev=$(awk -F'events=' '/^conns/{split($2,a," "); print a[1]}' "$work/lg.out")
+  local eps; eps=$(awk -F'events/s=' '/events\/s=/{split($2,a," "); print a[1]}' "$work/lg.out")
+  local rps; rps=$(awk -F'requests/s=' '/requests\/s=/{split($2,a," "); print a[1]}' "$work/lg.out")
+  echo "ratio to the ceiling: events/s $(ratio "$eps"), requests/s $(ratio "$rps")"
   local rss; rss=$(hwm_kb "$hpid")
   local bl=0
   for _ in $(seq 1 100); do bl=$(backlog); [ "$bl" = "0" ] && break; sleep 0.2; done
@@ -50,6 +54,7 @@ run_case() {
   echo "sink: $(cat "$work/sink-$sport.out")"
 }
 
+measure_ceiling "$secs"
 cases=${CASES:-ndjson-1000 single-64conn e2e-5000eps}
 for c in $cases; do
   case $c in

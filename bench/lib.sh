@@ -68,3 +68,20 @@ hwm_kb() { awk '/VmHWM/{print $2}' "/proc/$1/status"; }
 wchar_b() { awk '/^wchar/{print $2}' "/proc/$1/io"; }
 wbytes_b() { awk '/^write_bytes/{print $2}' "/proc/$1/io"; }
 cpu_s() { awk '{printf "%.2f", ($14+$15)/100}' "/proc/$1/stat"; }
+
+# measure_ceiling SECONDS -> $ceiling_rps: the bare-HTTP ceiling (SPEC 10),
+# bench/ceiling (a 202-only libmicrohttpd server) under the same loadgen,
+# 64 connections, one event per request. Printed; the benches divide by it.
+measure_ceiling() {
+  local cport; cport=$(free_port)
+  $B/bench/ceiling "$cport" > /dev/null 2>&1 &
+  local cpid=$!
+  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$cport/" && break; sleep 0.05; done
+  $B/bench/loadgen -p "$cport" -t "$TOKEN" -d "$1" -c 64 -b 1 > "$work/ceiling.out"
+  kill -TERM "$cpid"; wait "$cpid" 2>/dev/null || true
+  ceiling_rps=$(awk -F'requests/s=' '/requests\/s=/{split($2,a," "); print a[1]}' "$work/ceiling.out")
+  echo "== ceiling (bare libmicrohttpd answering 202, 64 connections, one event per request)"
+  cat "$work/ceiling.out"
+}
+# ratio X: X / ceiling, two decimals
+ratio() { awk -v x="$1" -v c="${ceiling_rps:-0}" 'BEGIN{ if (c > 0) printf "%.2f", x / c; else printf "n/a" }'; }
