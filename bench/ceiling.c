@@ -50,8 +50,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: ceiling PORT [THREADS]\n");
         return 2;
     }
-    int port = atoi(argv[1]);
-    unsigned int threads = argc > 2 ? (unsigned int)atoi(argv[2]) : 4u;
+    int port = (int)strtol(argv[1], NULL, 10);
+    unsigned int threads = argc > 2 ? (unsigned int)strtoul(argv[2], NULL, 10) : 4u;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     struct MHD_Daemon *d =

@@ -6,7 +6,7 @@ set -euo pipefail
 PKGS=(
   build-essential cmake pkg-config git
   libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libjson-c-dev libsqlite3-dev
-  libyaml-dev libssl-dev zlib1g-dev libpq-dev libzstd-dev
+  libyaml-dev libssl-dev zlib1g-dev libpq-dev libzstd-dev libpcre2-dev
   libcmocka-dev python3 python3-pytest
   python3-aiosmtpd python3-botocore openssl
   clang libclang-rt-14-dev clang-format wrk curl

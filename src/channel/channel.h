@@ -14,6 +14,7 @@
 
 #include "core/err.h"
 #include "model/event.h"
+#include "model/matcher.h"
 #include "json/json.h"
 #include "net/http_client.h"
 
@@ -25,11 +26,6 @@ struct hd_item_verdict {
     char error[256]; /* sink's error (type and reason for bulk items) */
 };
 
-struct hd_match {
-    char *path; /* "k8s.namespace", "source", "labels.rule", "raw.alert.name" */
-    char *value;
-};
-
 /* Options every type shares (SPEC section 4 "Common options"). */
 struct hd_channel_common {
     int notify_on_ok;      /* default 1 */
@@ -37,7 +33,7 @@ struct hd_channel_common {
     int min_severity;      /* 0..7, default 7 = all */
     char **sources;        /* NULL = all */
     size_t n_sources;
-    struct hd_match *match;
+    struct hd_match *match; /* all must hold (model/matcher.h) */
     size_t n_match;
     json_object *transform; /* options.transform (owned ref) or NULL */
     json_object *tmpl;      /* options.template (owned ref) or NULL */

@@ -286,38 +286,20 @@ static int parse_sources(struct hd_channel_common *c, json_object *options, stru
     return HD_OK;
 }
 
-/* Fields hd_filter_accepts (route/filter.c) knows how to read. */
-static int match_path_valid(const char *p)
-{
-    static const char *const plain[] = {
-        "id",       "source",      "severity", "state",         "name",    "description",   "url",
-        "host",     "containerId", "alertKey", "k8s.namespace", "k8s.pod", "k8s.container", "k8s.kind",
-        "k8s.name",
-    };
-    for (size_t i = 0; i < sizeof(plain) / sizeof(plain[0]); i++) {
-        if (strcmp(p, plain[i]) == 0) {
-            return 1;
-        }
-    }
-    if (strncmp(p, "labels.", 7) == 0 && p[7] != '\0') {
-        return 1;
-    }
-    if (strncmp(p, "raw.", 4) == 0 && p[4] != '\0') {
-        return 1;
-    }
-    return 0;
-}
-
+/* options.match: a list of matchers ("k8s.namespace=~prod-.*", SPEC 4) or
+ * the equality object {"path": value}; compiled here, once per channel. */
 static int parse_match(struct hd_channel_common *c, json_object *options, struct hd_err *err)
 {
     json_object *m = hd_opt_get(options, "match");
-    if (m == NULL) {
-        return HD_OK;
+    int is_list = m != NULL && json_object_is_type(m, json_type_array);
+    if (m == NULL || (!is_list && !json_object_is_type(m, json_type_object))) {
+        return m == NULL
+                   ? HD_OK
+                   : hd_err_set(err, HD_EINVAL,
+                                "options.match: must be a list of matchers (\"k8s.namespace=~prod-.*\") "
+                                "or an object of field path to value");
     }
-    if (!json_object_is_type(m, json_type_object)) {
-        return hd_err_set(err, HD_EINVAL, "options.match: must be an object of field path to value");
-    }
-    size_t n = (size_t)json_object_object_length(m);
+    size_t n = is_list ? json_object_array_length(m) : (size_t)json_object_object_length(m);
     if (n == 0) {
         return HD_OK;
     }
@@ -325,25 +307,30 @@ static int parse_match(struct hd_channel_common *c, json_object *options, struct
     if (c->match == NULL) {
         return HD_ENOMEM;
     }
+    if (is_list) {
+        for (size_t i = 0; i < n; i++) {
+            int rc = hd_match_from_json(json_object_array_get_idx(m, i), &c->match[i], err);
+            if (rc != HD_OK) {
+                hd_err_prefix(err, "options.match[%zu]: ", i);
+                return rc;
+            }
+            c->n_match = i + 1;
+        }
+        return HD_OK;
+    }
     json_object_object_foreach(m, path, val)
     {
-        if (!match_path_valid(path)) {
-            return hd_err_set(err, HD_EINVAL,
-                              "options.match.%.64s: unknown field (source, severity, state, name, host, "
-                              "containerId, alertKey, k8s.*, labels.<key>, raw.<path>)",
-                              path);
-        }
         enum json_type t = json_object_get_type(val);
         if (t != json_type_string && t != json_type_int && t != json_type_double && t != json_type_boolean) {
-            return hd_err_set(err, HD_EINVAL, "options.match.%s: must be a string, number or boolean", path);
+            return hd_err_set(err, HD_EINVAL, "options.match.%.64s: must be a string, number or boolean",
+                              path);
         }
-        struct hd_match *e = &c->match[c->n_match];
-        e->path = hd_strdup(path);
-        e->value = hd_strdup(json_object_get_string(val));
+        int rc = hd_match_equal(path, json_object_get_string(val), &c->match[c->n_match], err);
+        if (rc != HD_OK) {
+            hd_err_prefix(err, "options.match.%.64s: ", path);
+            return rc;
+        }
         c->n_match++;
-        if (e->path == NULL || e->value == NULL) {
-            return HD_ENOMEM;
-        }
     }
     return HD_OK;
 }
@@ -632,11 +619,7 @@ void hd_channel_common_clear(struct hd_channel_common *c)
         free(c->sources[i]);
     }
     free(c->sources);
-    for (size_t i = 0; i < c->n_match; i++) {
-        free(c->match[i].path);
-        free(c->match[i].value);
-    }
-    free(c->match);
+    hd_matches_free(c->match, c->n_match);
     json_object_put(c->transform);
     json_object_put(c->tmpl);
     free(c->tls.ca_file);

@@ -131,7 +131,7 @@ int hd_filter_accepts(const struct hd_channel_common *c, const struct hd_event *
     for (size_t i = 0; ok && i < c->n_match; i++) {
         char num[24];
         const char *v = hd_event_field(ev, c->match[i].path, &d, num, sizeof(num));
-        ok = v != NULL && strcmp(v, c->match[i].value) == 0;
+        ok = hd_match_test(&c->match[i], v);
     }
     hd_event_docs_free(&d);
     return ok;

@@ -118,20 +118,3 @@ void hd_deliveries_free(struct hd_delivery *d, size_t n)
     }
     free(d);
 }
-
-int hd_store_owns_channel(struct hd_store *st, int64_t channel_id)
-{
-    return st == NULL || st->ops->owns_channel == NULL || st->ops->owns_channel(st, channel_id);
-}
-
-int hd_store_owns_inputs(struct hd_store *st)
-{
-    return st == NULL || st->ops->owns_inputs == NULL || st->ops->owns_inputs(st);
-}
-
-void hd_store_on_change(struct hd_store *st, hd_store_change_fn fn, void *ud)
-{
-    if (st != NULL && st->ops->on_change != NULL) {
-        st->ops->on_change(st, fn, ud);
-    }
-}

@@ -20,7 +20,7 @@ build() { # name, then sources and flags
 
 # The decoders and what they depend on: core's leaf files, json, model, input.
 build fuzz_ingest $(pkg-config --cflags json-c) tests/fuzz/fuzz_ingest.c "${core[@]}" src/json/*.c \
-  src/model/*.c src/input/*.c $(pkg-config --libs json-c libcrypto)
+  src/model/*.c src/input/*.c $(pkg-config --libs json-c libcrypto libpcre2-8)
 build fuzz_jtape $(pkg-config --cflags json-c) tests/fuzz/fuzz_jtape.c "${core[@]}" src/json/*.c \
   $(pkg-config --libs json-c libcrypto)
 # The YAML file; getenv and fopen wrapped while a file loads (fuzz_config.c says why).
@@ -30,10 +30,10 @@ build fuzz_config $(pkg-config --cflags json-c yaml-0.1) -Wl,--wrap=getenv,--wra
 # Channel validation: every type, the net layer's request type (no transfer is made).
 build fuzz_channel $(pkg-config --cflags json-c libcurl) tests/fuzz/fuzz_channel.c "${core_rt[@]}" \
   src/json/*.c src/model/*.c src/net/http_client.c src/channel/*.c \
-  $(pkg-config --libs json-c libcurl libcrypto zlib) -lpthread
+  $(pkg-config --libs json-c libcurl libcrypto zlib libpcre2-8) -lpthread
 # The watch line parsers: the watch layer but its store and thread parts are never called.
 watch=("${core_rt[@]}" src/json/*.c src/model/*.c src/input/*.c src/net/http_client.c src/watch/*.c)
-watch_libs=($(pkg-config --libs json-c libcurl libcrypto zlib) -lpthread)
+watch_libs=($(pkg-config --libs json-c libcurl libcrypto zlib libpcre2-8) -lpthread)
 build fuzz_k8s_watch -DFUZZ_K8S $(pkg-config --cflags json-c libcurl) tests/fuzz/fuzz_watch.c "${watch[@]}" \
   "${watch_libs[@]}"
 build fuzz_docker_watch $(pkg-config --cflags json-c libcurl) tests/fuzz/fuzz_watch.c "${watch[@]}" \

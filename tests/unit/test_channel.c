@@ -137,9 +137,20 @@ static void test_validation_messages(void **state)
          "options.match.k8s.namespace: must be a string, number or boolean"},
         {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
          "x\",\"match\":{\"namespace\":\"p\"}}}",
-         "options.match.namespace: unknown field (source, severity, state, name, host, containerId, "
-         "alertKey, "
-         "k8s.*, labels.<key>, raw.<path>)"},
+         "options.match.namespace: unknown field 'namespace' (source, severity, state, name, description, "
+         "url, "
+         "host, containerId, alertKey, k8s.*, labels.<key>, raw.<path>)"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
+         "x\",\"match\":[\"k8s.namespace=~prod-.*\",\"name=~Test(\"]}}",
+         "options.match[1]: invalid regular expression 'Test(': missing closing parenthesis at offset 5"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
+         "x\",\"match\":[\"k8s.namespace\"]}}",
+         "options.match[0]: 'k8s.namespace' is not FIELD=VALUE, FIELD!=VALUE, FIELD=~REGEX or FIELD!~REGEX"},
+        {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"
+         "x\",\"match\":\"severity=4\"}}",
+         "options.match: must be a list of matchers (\"k8s.namespace=~prod-.*\") or an object of field path "
+         "to "
+         "value"},
         {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://x\",\"tls\":{\"caFile\":1}}}",
          "options.tls.caFile: must be a string"},
         {"{\"name\":\"a\",\"type\":\"WEBHOOK\",\"options\":{\"url\":\"http://"

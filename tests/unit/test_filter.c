@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include <cmocka.h>
 
@@ -165,6 +166,75 @@ static void test_match_labels_and_raw(void **state)
     assert_false(hd_filter_accepts(&r->c, &r->ev));
 }
 
+/* The list form: Alertmanager-style matchers (SPEC 4), all must hold. */
+static void test_matchers(void **state)
+{
+    struct run *r = *state;
+    opts(r, "{\"match\":[\"k8s.namespace=~example-.*\",\"labels.falco.rule!~Terminal.*\",\"severity!=7\"]}");
+    assert_true(hd_filter_accepts(&r->c, &r->ev));
+    /* regexes are anchored at both ends */
+    opts(r, "{\"match\":[\"k8s.namespace=~example\"]}");
+    assert_false(hd_filter_accepts(&r->c, &r->ev));
+    opts(r, "{\"match\":[\"k8s.namespace=~.*java.*\"]}");
+    assert_true(hd_filter_accepts(&r->c, &r->ev));
+    opts(r, "{\"match\":[\"k8s.namespace!~example-.*\"]}");
+    assert_false(hd_filter_accepts(&r->c, &r->ev));
+    /* RE2 syntax PCRE2 reads the same: classes, alternation, case-insensitive flag */
+    opts(
+        r,
+        "{\"match\":[\"host=~ip(-\\\\d+){4}\",\"source=~(falco|sysdig_secure)\",\"name=~(?i)policy 59.*\"]}");
+    assert_true(hd_filter_accepts(&r->c, &r->ev));
+    /* an absent field reads as "" (Alertmanager): x="" matches, x!="" does not */
+    opts(r, "{\"match\":[\"k8s.kind=\\\"\\\"\"]}");
+    assert_true(hd_filter_accepts(&r->c, &r->ev));
+    opts(r, "{\"match\":[\"k8s.kind!=\"]}");
+    assert_false(hd_filter_accepts(&r->c, &r->ev));
+    opts(r, "{\"match\":[\"labels.nope!~.+\"]}");
+    assert_true(hd_filter_accepts(&r->c, &r->ev));
+    /* quoted values keep spaces and escaped quotes; spaces around the operator */
+    opts(r, "{\"match\":[\"labels.falco.rule = \\\"Read sensitive file untrusted\\\"\"]}");
+    assert_true(hd_filter_accepts(&r->c, &r->ev));
+    /* Alertmanager's API object form */
+    opts(r, "{\"match\":[{\"name\":\"k8s.namespace\",\"value\":\"example.*\",\"isRegex\":true},"
+            "{\"name\":\"severity\",\"value\":\"4\",\"isRegex\":false,\"isEqual\":true}]}");
+    assert_true(hd_filter_accepts(&r->c, &r->ev));
+    opts(r, "{\"match\":[{\"name\":\"severity\",\"value\":\"4\",\"isEqual\":false}]}");
+    assert_false(hd_filter_accepts(&r->c, &r->ev));
+}
+
+static void test_matcher_text(void **state)
+{
+    (void)state;
+    struct hd_match m;
+    struct hd_err err = {0};
+    struct hd_buf b;
+    hd_buf_init(&b, 0);
+    assert_int_equal(hd_match_parse("  name =~ \"a \\\"b\\\" .*\"  ", &m, &err), HD_OK);
+    assert_string_equal(m.path, "name");
+    assert_int_equal(m.op, HD_MATCH_RE);
+    assert_string_equal(m.value, "a \"b\" .*");
+    assert_int_equal(hd_match_format(&m, &b), HD_OK);
+    assert_string_equal(b.p, "name=~\"a \\\"b\\\" .*\"");
+    assert_true(hd_match_test(&m, "a \"b\" c"));
+    assert_false(hd_match_test(&m, "xa \"b\" c"));
+    hd_match_clear(&m);
+    const char *bad[] = {"", "=x", "name", "name==~x", "nope=1", "name=\"open", "name=~(", "name=~a{2,1}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&err, 0, sizeof(err));
+        if (strcmp(bad[i], "name==~x") == 0) {
+            /* "=" then the value "=~x": a valid equality, as in Alertmanager */
+            assert_int_equal(hd_match_parse(bad[i], &m, &err), HD_OK);
+            assert_string_equal(m.value, "=~x");
+            hd_match_clear(&m);
+            continue;
+        }
+        if (hd_match_parse(bad[i], &m, &err) != HD_EINVAL || err.msg[0] == '\0') {
+            fail_msg("'%s' accepted", bad[i]);
+        }
+    }
+    hd_buf_free(&b);
+}
+
 static void test_combined(void **state)
 {
     struct run *r = *state;
@@ -184,6 +254,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(test_match_columns, setup, teardown),
         cmocka_unit_test_setup_teardown(test_match_labels_and_raw, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_matchers, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_matcher_text, setup, teardown),
         cmocka_unit_test_setup_teardown(test_combined, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
