@@ -54,6 +54,11 @@ void hd_api_channel_delete(struct hd_api_call *c);
 void hd_api_channel_test(struct hd_api_call *c);
 void hd_api_channel_replay(struct hd_api_call *c);
 
+void hd_api_silence_create(struct hd_api_call *c);
+void hd_api_silences_list(struct hd_api_call *c);
+void hd_api_silence_get(struct hd_api_call *c);
+void hd_api_silence_expire(struct hd_api_call *c);
+
 void hd_api_events_ingest(struct hd_api_call *c);
 void hd_api_events_list(struct hd_api_call *c);
 void hd_api_event_get(struct hd_api_call *c);

@@ -116,6 +116,9 @@ static int channel_build(json_object *obj, int64_t id, int64_t version, struct h
     if (rc != HD_OK) {
         goto out;
     }
+    if (ch->common.respect_silences < 0) {
+        ch->common.respect_silences = !ty->log_sink;
+    }
     if (ty->ctx_size > 0) {
         ch->ctx = calloc(1, ty->ctx_size);
         if (ch->ctx == NULL) {

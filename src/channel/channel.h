@@ -30,6 +30,7 @@ struct hd_item_verdict {
 struct hd_channel_common {
     int notify_on_ok;      /* default 1 */
     int notify_on_resolve; /* default 1 */
+    int respect_silences;  /* silenced events are not sent; default: 1 but for log sinks (type->log_sink) */
     int min_severity;      /* 0..7, default 7 = all */
     char **sources;        /* NULL = all */
     size_t n_sources;
@@ -71,6 +72,8 @@ struct hd_channel_type {
     const char *name; /* "WEBHOOK" */
     size_t ctx_size;
     size_t max_batch; /* events per request; 1 = one per event */
+    int log_sink;     /* 1: a log sink (ELASTICSEARCH, SPLUNK, WEBHOOK, ...): it keeps every event, so
+                       * respectSilences defaults to false; 0: a notification type (default true) */
     /* The type's own option tables (STYLE "One table per fact"), each
      * NULL-terminated, NULL for none (registry.c checks them at start).
      * secret_options: options whose values are secrets, masked in answers

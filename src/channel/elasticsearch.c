@@ -679,6 +679,7 @@ static const char *const es_urls[] = {"url", NULL};
 
 const struct hd_channel_type hd_channel_elasticsearch = {
     .name = "ELASTICSEARCH",
+    .log_sink = 1,
     .ctx_size = sizeof(struct es),
     .max_batch = ES_MAX_BATCH,
     .secret_options = es_secrets,

@@ -542,6 +542,10 @@ int hd_channel_common_parse(struct hd_channel_common *c, json_object *options, s
         rc = hd_opt_bool(options, "options", "notifyOnResolve", 1, &t.notify_on_resolve, err);
     }
     if (rc == HD_OK) {
+        /* the default depends on the type (hd_channel_new resolves -1) */
+        rc = hd_opt_bool(options, "options", "respectSilences", -1, &t.respect_silences, err);
+    }
+    if (rc == HD_OK) {
         rc = hd_opt_long(options, "options", &min_severity_opt, &sev, err);
         t.min_severity = (int)sev;
     }

@@ -688,6 +688,7 @@ static const char *const splunk_urls[] = {"url", NULL};
 
 const struct hd_channel_type hd_channel_splunk = {
     .name = "SPLUNK",
+    .log_sink = 1,
     .ctx_size = sizeof(struct splunk),
     .max_batch = SPLUNK_MAX_BATCH,
     .secret_options = splunk_secrets,

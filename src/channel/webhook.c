@@ -87,6 +87,7 @@ static const char *const webhook_urls[] = {"url", NULL};
 
 const struct hd_channel_type hd_channel_webhook = {
     .name = "WEBHOOK",
+    .log_sink = 1,
     .ctx_size = sizeof(struct webhook),
     .max_batch = 1,
     .secret_options = webhook_secrets,

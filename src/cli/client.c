@@ -537,7 +537,9 @@ int cli_print_table(const struct cli *c, const struct hd_buf *body, const char *
     struct table t = {.ncol = ncol};
     int rc = EXIT_OK;
     json_object *root = hd_json_parse(body->p, body->len, NULL);
-    json_object *items = root != NULL ? hd_json_path(root, key) : NULL;
+    json_object *items = root == NULL  ? NULL
+                         : key != NULL ? hd_json_path(root, key)
+                                       : root; /* NULL: the whole */
     if (items == NULL) {
         cli_print_doc(c, body); /* not the expected shape: show what came */
         goto out;

@@ -13,5 +13,6 @@ int hd_cmd_channel(int argc, char **argv);
 int hd_cmd_send(int argc, char **argv);
 int hd_cmd_events(int argc, char **argv);
 int hd_cmd_deliveries(int argc, char **argv);
+int hd_cmd_silence(int argc, char **argv);
 
 #endif

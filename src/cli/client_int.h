@@ -12,7 +12,7 @@
 
 #define CLI_DEFAULT_URL "http://127.0.0.1:8080"
 #define CLI_MAX_ANSWER (256u << 20)
-#define CLI_MAX_POS 4
+#define CLI_MAX_POS 16 /* silence add takes several matchers */
 #define CLI_TIMEOUT_MS 60000L
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2 };
@@ -97,7 +97,7 @@ void cli_table_free(struct table *t);
 const char *cli_cell(json_object *obj, const char *path);
 /* One row per item of the array items, the columns read at paths. */
 int cli_table_rows(struct table *t, json_object *items, const char *const *paths);
-/* -o table of the array body[key]. */
+/* -o table of the array body[key] (key NULL: the answer itself; an object is one row). */
 int cli_print_table(const struct cli *c, const struct hd_buf *body, const char *key, const char *const *heads,
                     const char *const *paths, size_t ncol);
 /* The answer as JSON or YAML, or with -o table as cli_print_table does. */

@@ -20,6 +20,7 @@ static const struct command commands[] = {
     {"send", hd_cmd_send, "post events (JSON, JSON array or NDJSON)"},
     {"events", hd_cmd_events, "query stored events"},
     {"deliveries", hd_cmd_deliveries, "inspect and replay dead letters"},
+    {"silence", hd_cmd_silence, "add|list|expire silences (matched events are not sent)"},
     {"setup", hd_cmd_setup, "prepare a sink (elasticsearch, kibana)"},
     {"check-config", hd_cmd_check_config, "validate a configuration file without starting"},
     {"store", hd_cmd_store, "store maintenance: migrate (sqlite -> postgres)"},

@@ -485,13 +485,19 @@ static int batch_waits(struct dchan *c, size_t lim, int64_t max_seq, int64_t *ne
 /* Puts into ptrs up to lim events of the read-ahead that the channel's
  * filters and throttle pass; *last_seq becomes the seq of the last event
  * looked at. Returns how many were put. */
-static size_t batch_pick(struct dchan *c, size_t lim, const struct hd_event **ptrs, int64_t *last_seq)
+static size_t batch_pick(struct hd_dispatcher *d, struct dchan *c, size_t lim, const struct hd_event **ptrs,
+                         int64_t *last_seq)
 {
     size_t m = 0;
     for (size_t i = c->buf_pos; i < c->buf_n && m < lim; i++) {
         const struct hd_event *ev = &c->buf[i];
         *last_seq = ev->seq;
         if (!hd_filter_accepts(&c->ch->common, ev)) {
+            continue;
+        }
+        /* silenced events move the cursor like filtered ones (SPEC 4) */
+        if (c->ch->common.respect_silences && hd_silence_set_match(&d->silences, ev) != NULL) {
+            hd_dchan_count(c, "silenced", 1);
             continue;
         }
         /* options.throttle: suppressed events move the cursor like filtered ones. */
@@ -519,7 +525,7 @@ static void start_new(struct hd_dispatcher *d, struct dchan *c, int64_t max_seq,
             goto out;
         }
         int64_t last_seq = c->cursor;
-        size_t m = batch_pick(c, lim, ptrs, &last_seq);
+        size_t m = batch_pick(d, c, lim, ptrs, &last_seq);
         if (m == 0) {
             hd_dchan_cursor_move(c, last_seq); /* all filtered out: persisted lazily */
             continue;
@@ -800,6 +806,7 @@ void hd_dispatcher_free(struct hd_dispatcher *d)
         dreq_free(r);
         r = next;
     }
+    hd_silence_set_clear(&d->silences);
     pthread_mutex_destroy(&d->lock);
     free(d);
 }

@@ -19,6 +19,7 @@
 #include "net/http_client.h"
 #include "route/breaker.h"
 #include "route/dispatcher.h"
+#include "route/silences.h"
 #include "store/store.h"
 
 #define NEVER INT64_MAX
@@ -91,7 +92,8 @@ struct hd_dispatcher {
     atomic_int stopping;
     _Atomic int64_t stop_deadline_ms; /* monotonic */
     pthread_mutex_t lock;
-    int64_t total_backlog; /* lock */
+    int64_t total_backlog;          /* lock */
+    struct hd_silence_set silences; /* loop only; reloaded with the channels */
 };
 
 /* ---- dispatcher.c ------------------------------------------------------ */

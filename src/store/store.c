@@ -118,3 +118,22 @@ void hd_deliveries_free(struct hd_delivery *d, size_t n)
     }
     free(d);
 }
+
+void hd_silence_clear(struct hd_silence *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    free(s->matchers);
+    free(s->created_by);
+    free(s->comment);
+    memset(s, 0, sizeof(*s));
+}
+
+void hd_silences_free(struct hd_silence *s, size_t n)
+{
+    for (size_t i = 0; s != NULL && i < n; i++) {
+        hd_silence_clear(&s[i]);
+    }
+    free(s);
+}

@@ -97,6 +97,22 @@ struct hd_channel_ref {
     int64_t version;
 };
 
+/* A silence (SPEC 4, /api/silences): events arriving while it is active
+ * (starts_ms <= arrival < ends_ms) that its matchers all match are stored
+ * and shown but not delivered to channels with respectSilences. matchers is
+ * a JSON array of matcher strings ("k8s.namespace=~prod-.*"). Expiring sets
+ * ends_ms to now. */
+struct hd_silence {
+    int64_t id;
+    char *matchers;
+    int64_t starts_ms, ends_ms;
+    int64_t created_ms, updated_ms;
+    char *created_by; /* may be NULL */
+    char *comment;    /* may be NULL */
+};
+void hd_silence_clear(struct hd_silence *s);
+void hd_silences_free(struct hd_silence *s, size_t n);
+
 /* Which exception rows due_retries and deliveries_list read. */
 struct hd_delivery_query {
     int64_t channel_id; /* 0 = all (deliveries_list) */
@@ -215,6 +231,15 @@ struct hd_store_ops {
      * failing it starts, now and then, a probe write of its own so that the
      * store recovers without traffic. May be NULL (always writable). */
     int (*writable)(struct hd_store *st, struct hd_err *why);
+
+    /* Silences. silence_put: in->id 0 creates (id and times set in out),
+     * else replaces that silence's fields (ENOTFOUND if none); durable on
+     * return. silence_list: every silence, expired ones included, newest
+     * first (a few hundred at most: they are typed by people). */
+    int (*silence_put)(struct hd_store *st, const struct hd_silence *in, int64_t now_ms,
+                       struct hd_silence *out, struct hd_err *err);
+    int (*silence_get)(struct hd_store *st, int64_t id, struct hd_silence *out, struct hd_err *err);
+    int (*silence_list)(struct hd_store *st, struct hd_silence **out, size_t *n, struct hd_err *err);
 
     /* Shared stores (several replicas on one database, SPEC 9). A backend
      * for one process leaves these NULL: every channel and the singleton

@@ -178,6 +178,16 @@ static const char *const sq_migrations[] = {
     "  enc INTEGER NOT NULL,"
     "  size INTEGER NOT NULL,"
     "  data BLOB NOT NULL);",
+    /* silences (SPEC 4): few rows, typed by people. */
+    "CREATE TABLE silences ("
+    "  id INTEGER PRIMARY KEY,"
+    "  matchers TEXT NOT NULL,"
+    "  starts_ms INTEGER NOT NULL,"
+    "  ends_ms INTEGER NOT NULL,"
+    "  created_ms INTEGER NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  created_by TEXT,"
+    "  comment TEXT);",
 };
 #define SQ_SCHEMA_VERSION ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
 

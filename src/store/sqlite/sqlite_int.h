@@ -15,7 +15,7 @@
  * statements.c (the SQL), schema.c (migrations, pragmas), writer.c,
  * checkpoint.c, raws.c (raw bytes: compression, blobs and their cache),
  * query.c (event filters shared by events.c and stats.c), events.c,
- * channels.c, delivery.c, retention.c, stats.c, state.c, health.c, and
+ * channels.c, delivery.c, retention.c, stats.c, state.c, silences.c, health.c, and
  * sqlite_store.c (open, close, the ops table).
  */
 #ifndef HD_SQLITE_INT_H
@@ -49,6 +49,7 @@
 #define DL_COLS                                                                                              \
     "id, channel_id, event_seq, event_id, status, attempts, first_ms, next_ms, updated_ms, "                 \
     "last_status, last_error"
+#define SI_COLS "id, matchers, starts_ms, ends_ms, created_ms, updated_ms, created_by, comment"
 #define DL_INS_COLS                                                                                          \
     "channel_id, event_seq, event_id, status, attempts, first_ms, next_ms, updated_ms, "                     \
     "last_status, last_error"
@@ -99,6 +100,10 @@ enum sq_stmt_id {
     Q_RAW_INSERT,
     Q_RAW_GET,
     Q_RAW_RELEASE,
+    Q_SI_LIST,
+    Q_SI_GET,
+    Q_SI_INSERT,
+    Q_SI_UPDATE,
     Q__COUNT
 };
 
@@ -422,6 +427,11 @@ int sq_prune(struct hd_store *st, int64_t max_age_ms, int64_t max_bytes, size_t 
 int sq_stats(struct hd_store *st, const struct hd_stats_query *q, struct hd_stats_row **out, size_t *n,
              int *truncated, struct hd_err *err);
 int sq_state_get(struct hd_store *st, const char *key, char **value, struct hd_err *err);
+/* silences.c */
+int sq_silence_put(struct hd_store *st, const struct hd_silence *in, int64_t now_ms, struct hd_silence *out,
+                   struct hd_err *err);
+int sq_silence_get(struct hd_store *st, int64_t id, struct hd_silence *out, struct hd_err *err);
+int sq_silence_list(struct hd_store *st, struct hd_silence **out, size_t *n, struct hd_err *err);
 int sq_state_set(struct hd_store *st, const char *key, const char *value, struct hd_err *err);
 
 #endif

@@ -71,6 +71,9 @@ static const struct hd_store_ops sq_ops = {
     .state_get = sq_state_get,
     .state_set = sq_state_set,
     .writable = sq_store_writable,
+    .silence_put = sq_silence_put,
+    .silence_get = sq_silence_get,
+    .silence_list = sq_silence_list,
 };
 
 struct hd_store *hd_sqlite_store_open(const char *path, struct hd_err *err)

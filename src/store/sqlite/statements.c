@@ -85,6 +85,12 @@ static const char *const sq_sql[Q__COUNT] = {
     /* A blob goes with the last event referencing it. */
     [Q_RAW_RELEASE] = "DELETE FROM raws WHERE rid = ?1 AND NOT EXISTS "
                       "(SELECT 1 FROM events WHERE seq BETWEEN raws.seq_lo AND raws.seq_hi)",
+    [Q_SI_LIST] = "SELECT " SI_COLS " FROM silences ORDER BY id DESC",
+    [Q_SI_GET] = "SELECT " SI_COLS " FROM silences WHERE id = ?1",
+    [Q_SI_INSERT] = "INSERT INTO silences (matchers, starts_ms, ends_ms, created_ms, updated_ms, created_by, "
+                    "comment) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
+    [Q_SI_UPDATE] = "UPDATE silences SET matchers = ?2, starts_ms = ?3, ends_ms = ?4, updated_ms = ?5, "
+                    "created_by = ?6, comment = ?7 WHERE id = ?1",
 };
 
 sqlite3_stmt *sq_stmt(struct sq_conn *c, enum sq_stmt_id id, struct hd_err *err)
