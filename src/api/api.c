@@ -65,6 +65,7 @@ static void api_reload(struct hd_api_call *c)
     json_object *o = json_object_new_object();
     json_object_object_add(o, "reloaded", json_object_new_boolean(1));
     hd_api_json(c, 200, o);
+    json_object_put(o);
 }
 
 static const struct route routes[] = {
