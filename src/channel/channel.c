@@ -119,6 +119,11 @@ static int channel_build(json_object *obj, int64_t id, int64_t version, struct h
     if (ch->common.respect_silences < 0) {
         ch->common.respect_silences = !ty->log_sink;
     }
+    if (ch->common.group != NULL && (ty->log_sink || ty->max_batch != 1)) {
+        rc = hd_err_set(err, HD_EINVAL, "options.group: only for notification types (%s keeps every event)",
+                        ty->name);
+        goto out;
+    }
     if (ty->ctx_size > 0) {
         ch->ctx = calloc(1, ty->ctx_size);
         if (ch->ctx == NULL) {

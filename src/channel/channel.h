@@ -26,6 +26,16 @@ struct hd_item_verdict {
     char error[256]; /* sink's error (type and reason for bulk items) */
 };
 
+/* options.group (SPEC 4): one notification per group of alerts, with
+ * Alertmanager's timers (route/groups.c). */
+struct hd_group_opt {
+    char **by; /* field paths whose values make the group key; none: one group */
+    size_t n_by;
+    long wait_ms;     /* before the first notification of a new group (default 30 s) */
+    long interval_ms; /* before notifying about changes to a notified group (default 5 min) */
+    long repeat_ms;   /* before re-sending an unchanged group still firing (default 4 h) */
+};
+
 /* Options every type shares (SPEC section 4 "Common options"). */
 struct hd_channel_common {
     int notify_on_ok;      /* default 1 */
@@ -45,6 +55,7 @@ struct hd_channel_common {
     size_t batch_max_bytes;
     long batch_max_delay_ms;
     int compress;
+    struct hd_group_opt *group; /* NULL: no grouping */
     char *throttle_key;
     long throttle_window_ms;
 };

@@ -494,6 +494,81 @@ static int parse_batch(struct hd_channel_common *c, json_object *options, struct
     return rc;
 }
 
+static const struct hd_opt_range group_wait_opt = {"waitMs", 30000, 0, 24L * 3600 * 1000};
+static const struct hd_opt_range group_interval_opt = {"intervalMs", 300000, 1000, 24L * 3600 * 1000};
+static const struct hd_opt_range group_repeat_opt = {"repeatMs", 4L * 3600 * 1000, 60000, 30L * 24 * 3600 * 1000};
+
+static int parse_group_by(struct hd_group_opt *g, json_object *by, struct hd_err *err)
+{
+    if (by == NULL) {
+        return HD_OK; /* one group for the whole channel */
+    }
+    if (!json_object_is_type(by, json_type_array) || json_object_array_length(by) > 16) {
+        return hd_err_set(err, HD_EINVAL, "options.group.by: must be a list of at most 16 field paths");
+    }
+    size_t n = json_object_array_length(by);
+    g->by = calloc(n + 1, sizeof(*g->by));
+    if (g->by == NULL) {
+        return HD_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        json_object *v = json_object_array_get_idx(by, i);
+        if (!json_object_is_type(v, json_type_string) || !hd_match_path_valid(json_object_get_string(v))) {
+            return hd_err_set(err, HD_EINVAL,
+                              "options.group.by[%zu]: not a field path (k8s.namespace, labels.alertname, ...)", i);
+        }
+        g->by[i] = hd_strdup(json_object_get_string(v));
+        if (g->by[i] == NULL) {
+            return HD_ENOMEM;
+        }
+        g->n_by = i + 1;
+    }
+    return HD_OK;
+}
+
+static int parse_group(struct hd_channel_common *c, json_object *options, struct hd_err *err)
+{
+    static const char *const keys[] = {"by", "waitMs", "intervalMs", "repeatMs", NULL};
+    json_object *t = hd_opt_get(options, "group");
+    if (t == NULL) {
+        return HD_OK;
+    }
+    if (!json_object_is_type(t, json_type_object)) {
+        return hd_err_set(err, HD_EINVAL,
+                          "options.group: must be an object {\"by\": [paths], \"waitMs\", \"intervalMs\", "
+                          "\"repeatMs\"}");
+    }
+    c->group = calloc(1, sizeof(*c->group));
+    if (c->group == NULL) {
+        return HD_ENOMEM;
+    }
+    int rc = check_keys(t, "options.group", keys, "by, waitMs, intervalMs, repeatMs", err);
+    if (rc == HD_OK) {
+        rc = parse_group_by(c->group, hd_opt_get(t, "by"), err);
+    }
+    if (rc == HD_OK) {
+        rc = hd_opt_long(t, "options.group", &group_wait_opt, &c->group->wait_ms, err);
+    }
+    if (rc == HD_OK) {
+        rc = hd_opt_long(t, "options.group", &group_interval_opt, &c->group->interval_ms, err);
+    }
+    if (rc == HD_OK) {
+        rc = hd_opt_long(t, "options.group", &group_repeat_opt, &c->group->repeat_ms, err);
+    }
+    return rc;
+}
+
+static void group_free(struct hd_group_opt *g)
+{
+    for (size_t i = 0; g != NULL && g->by != NULL && i < g->n_by; i++) {
+        free(g->by[i]);
+    }
+    if (g != NULL) {
+        free(g->by);
+        free(g);
+    }
+}
+
 static int parse_throttle(struct hd_channel_common *c, json_object *options, struct hd_err *err)
 {
     static const char *const keys[] = {"key", "windowMs", NULL};
@@ -598,6 +673,9 @@ int hd_channel_common_parse(struct hd_channel_common *c, json_object *options, s
         rc = parse_throttle(&t, options, err);
     }
     if (rc == HD_OK) {
+        rc = parse_group(&t, options, err);
+    }
+    if (rc == HD_OK) {
         /* Handled by the API (SPEC 4); only its type is checked here. */
         int dummy = 0;
         rc = hd_opt_bool(options, "options", "sendTestNotification", 0, &dummy, err);
@@ -631,6 +709,7 @@ void hd_channel_common_clear(struct hd_channel_common *c)
     free(c->tls.key_file);
     free(c->endpoint);
     free(c->throttle_key);
+    group_free(c->group);
     memset(c, 0, sizeof(*c));
 }
 

@@ -270,6 +270,8 @@ void hd_dchan_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, c
 {
     if (r->ack_ids != NULL) {
         hd_acks_on_answer(d, c, r, resp);
+    } else if (r->group_key != NULL) {
+        hd_dchan_group_answer(d, c, r, resp);
     } else {
         on_answer(d, c, r, resp);
     }

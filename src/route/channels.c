@@ -100,6 +100,7 @@ void hd_dchan_free(struct dchan *c)
     chan_retire_ch(c);
     c->inflight = NULL;
     hd_dchan_buf_drop(c);
+    hd_groups_free(c->groups);
     free(c->name);
     free(c);
 }
@@ -127,6 +128,28 @@ void hd_dchans_publish(struct hd_dispatcher *d, int64_t max_seq, int64_t now)
     }
     d->total_backlog = total;
     pthread_mutex_unlock(&d->lock);
+}
+
+/* options.group: the channel's groups as stored, kept across reloads of
+ * the channel (a new version keeps its groups); dropped without the option. */
+static void chan_groups(struct hd_dispatcher *d, struct dchan *c)
+{
+    if (c->ch == NULL || c->ch->common.group == NULL) {
+        hd_groups_free(c->groups);
+        c->groups = NULL;
+        return;
+    }
+    if (c->groups != NULL) {
+        return;
+    }
+    struct hd_err err = {0};
+    c->groups = hd_groups_load(d->st, c->id, &err);
+    if (c->groups == NULL) {
+        hd_log(HD_LOG_ERROR, "channel id=%lld while loading its notification groups: %s", (long long)c->id,
+               err.msg);
+        c->groups = hd_groups_load(NULL, c->id, &err); /* empty, marked stale: loaded again before use */
+        c->groups_stale = 1;
+    }
 }
 
 /* Loads rec, new or changed since the last reload, into c (NULL: a new
@@ -171,6 +194,7 @@ static int chan_load(struct hd_dispatcher *d, struct dchan *c, const struct hd_c
     if (ch == NULL) {
         hd_dchan_set_error(c, "configuration: %s", cerr.msg);
     }
+    chan_groups(d, c);
     c->version = rec->version;
     c->enabled = rec->enabled;
     /* New settings deserve a try now rather than after the old backoff. */

@@ -166,6 +166,7 @@ static void dreq_free(struct dreq *r)
     }
     free(r->items);
     free(r->ack_ids);
+    free(r->group_key);
     free(r);
 }
 
@@ -310,7 +311,8 @@ static int render_some(struct dchan *c, const struct hd_event **evs, size_t *m, 
 /* Sends req for the batch described by what (items, n, is_retry,
  * new_cursor); takes over req and what->items. The answer comes back
  * through hd_dchan_answer. */
-static void submit(struct hd_dispatcher *d, struct dchan *c, struct hd_request *req, const struct dreq *what)
+void hd_dchan_submit(struct hd_dispatcher *d, struct dchan *c, struct hd_request *req,
+                     const struct dreq *what)
 {
     struct dreq *r = calloc(1, sizeof(*r));
     if (r == NULL) {
@@ -325,10 +327,11 @@ static void submit(struct hd_dispatcher *d, struct dchan *c, struct hd_request *
     r->n = what->n;
     r->is_retry = what->is_retry;
     r->new_cursor = what->new_cursor;
+    r->group_key = what->group_key;
     hd_dchan_launch(d, c, req, r);
 }
 
-static struct ditem *items_of(const struct hd_event *const *evs, const struct hd_delivery *rows, size_t m)
+struct ditem *hd_ditems_of(const struct hd_event *const *evs, const struct hd_delivery *rows, size_t m)
 {
     struct ditem *items = calloc(m, sizeof(*items));
     if (items == NULL) {
@@ -408,13 +411,13 @@ static int start_retries(struct hd_dispatcher *d, struct dchan *c, int64_t now)
         ret = 1;
         goto out;
     }
-    struct ditem *items = items_of(ptrs, sent_rows, rendered);
+    struct ditem *items = hd_ditems_of(ptrs, sent_rows, rendered);
     if (items == NULL) {
         hd_request_clear(&req);
         goto out;
     }
     struct dreq what = {.items = items, .n = rendered, .is_retry = 1, .new_cursor = -1};
-    submit(d, c, &req, &what);
+    hd_dchan_submit(d, c, &req, &what);
     ret = 1;
 out:
     hd_events_free(evs, k);
@@ -427,7 +430,7 @@ out:
 /* Makes the read-ahead hold events after the cursor, reading up to four
  * batches of lim events when it is empty. Returns 1 if it holds some, 0 if
  * the log has nothing more or the read failed. */
-static int refill(struct hd_dispatcher *d, struct dchan *c, size_t lim, int64_t max_seq)
+int hd_dchan_refill(struct hd_dispatcher *d, struct dchan *c, size_t lim, int64_t max_seq)
 {
     if (c->buf_pos < c->buf_n) {
         return 1;
@@ -521,7 +524,7 @@ static void start_new(struct hd_dispatcher *d, struct dchan *c, int64_t max_seq,
         return;
     }
     for (int turn = 0; turn < READS_PER_TURN; turn++) {
-        if (!refill(d, c, lim, max_seq) || batch_waits(c, lim, max_seq, next_ms)) {
+        if (!hd_dchan_refill(d, c, lim, max_seq) || batch_waits(c, lim, max_seq, next_ms)) {
             goto out;
         }
         int64_t last_seq = c->cursor;
@@ -542,13 +545,13 @@ static void start_new(struct hd_dispatcher *d, struct dchan *c, int64_t max_seq,
         /* Filtered events after the batch's last one are covered only when
          * the whole scan went out. */
         int64_t new_cursor = rendered == m ? last_seq : ptrs[rendered - 1]->seq;
-        struct ditem *items = items_of(ptrs, NULL, rendered);
+        struct ditem *items = hd_ditems_of(ptrs, NULL, rendered);
         if (items == NULL) {
             hd_request_clear(&req);
             goto out;
         }
         struct dreq what = {.items = items, .n = rendered, .is_retry = 0, .new_cursor = new_cursor};
-        submit(d, c, &req, &what);
+        hd_dchan_submit(d, c, &req, &what);
         goto out;
     }
     *next_ms = 0; /* more to read: come back right away */
@@ -589,6 +592,10 @@ static void start_work_inner(struct hd_dispatcher *d, struct dchan *c, int64_t n
         if (c->next_attempt_ms < *next_ms) {
             *next_ms = c->next_attempt_ms;
         }
+        return;
+    }
+    if (c->groups != NULL) {
+        hd_dchan_group_work(d, c, now, max_seq, next_ms); /* options.group: groups, not single events */
         return;
     }
     if (c->retry_check_ms <= now && start_retries(d, c, now)) {

@@ -19,6 +19,7 @@
 #include "net/http_client.h"
 #include "route/breaker.h"
 #include "route/dispatcher.h"
+#include "route/groups.h"
 #include "route/silences.h"
 #include "store/store.h"
 
@@ -42,6 +43,7 @@ struct dreq {          /* a request in flight */
     int is_retry;
     int64_t new_cursor; /* new events: the cursor once answered */
     int64_t *ack_ids;   /* set: an acknowledgement query for these ids */
+    char *group_key;    /* set: the notification of this group (grouped.c) */
     size_t n_ack_ids;
     char host[128];
 };
@@ -77,6 +79,8 @@ struct dchan {
     int64_t ack_poll_ms;          /* next acknowledgement query */
     int seen;                     /* reload mark */
     struct hd_channel_status pub; /* lock */
+    struct hd_groups *groups;     /* options.group: its groups (grouped.c), else NULL */
+    int groups_stale;             /* groups could not be loaded: grouped.c loads them first */
 };
 
 struct hd_dispatcher {
@@ -122,6 +126,25 @@ void hd_dchan_set_error(struct dchan *c, const char *fmt, ...) __attribute__((fo
  * fields zero. */
 void hd_dchan_row(const struct dchan *c, const struct ditem *it, enum hd_delivery_status status, int64_t now,
                   struct hd_delivery *u);
+
+/* Reads the next events after the cursor into the read-ahead; 1 if there
+ * are some to look at. */
+int hd_dchan_refill(struct hd_dispatcher *d, struct dchan *c, size_t lim, int64_t max_seq);
+/* Puts a rendered request in flight for what->items (taken over). */
+void hd_dchan_submit(struct hd_dispatcher *d, struct dchan *c, struct hd_request *req,
+                     const struct dreq *what);
+/* The items of a request for evs[0..m) (rows: their PENDING rows, or NULL). */
+struct ditem *hd_ditems_of(const struct hd_event *const *evs, const struct hd_delivery *rows, size_t m);
+
+/* ---- grouped.c --------------------------------------------------------- */
+
+/* A grouped channel's turn: new events into its groups (saved with the
+ * cursor), then the notification of a due group. */
+void hd_dchan_group_work(struct hd_dispatcher *d, struct dchan *c, int64_t now, int64_t max_seq,
+                         int64_t *next_ms);
+/* The answer to a group notification. */
+void hd_dchan_group_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
+                           const struct hd_response *resp);
 
 /* ---- channels.c -------------------------------------------------------- */
 

@@ -137,3 +137,12 @@ void hd_silences_free(struct hd_silence *s, size_t n)
     }
     free(s);
 }
+
+void hd_group_recs_free(struct hd_group_rec *g, size_t n)
+{
+    for (size_t i = 0; g != NULL && i < n; i++) {
+        free(g[i].key);
+        free(g[i].state);
+    }
+    free(g);
+}

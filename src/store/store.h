@@ -113,6 +113,15 @@ struct hd_silence {
 void hd_silence_clear(struct hd_silence *s);
 void hd_silences_free(struct hd_silence *s, size_t n);
 
+/* A notification group of a channel (options.group, route/groups.c): its
+ * key (the group-by values as JSON text) and its state (JSON text: alerts,
+ * timers). In groups_save, state NULL deletes the group. */
+struct hd_group_rec {
+    char *key;
+    char *state;
+};
+void hd_group_recs_free(struct hd_group_rec *g, size_t n);
+
 /* Which exception rows due_retries and deliveries_list read. */
 struct hd_delivery_query {
     int64_t channel_id; /* 0 = all (deliveries_list) */
@@ -231,6 +240,16 @@ struct hd_store_ops {
      * failing it starts, now and then, a probe write of its own so that the
      * store recovers without traffic. May be NULL (always writable). */
     int (*writable)(struct hd_store *st, struct hd_err *why);
+
+    /* Notification groups (options.group). groups_save: in one transaction,
+     * the groups upserted or deleted and the cursor (if new_cursor >= 0) set,
+     * so events taken into groups are neither lost nor taken twice across a
+     * restart. groups_list: the channel's groups. A deleted channel loses
+     * its groups. */
+    int (*groups_save)(struct hd_store *st, int64_t channel_id, int64_t new_cursor,
+                       const struct hd_group_rec *g, size_t n, struct hd_err *err);
+    int (*groups_list)(struct hd_store *st, int64_t channel_id, struct hd_group_rec **out, size_t *n,
+                       struct hd_err *err);
 
     /* Silences. silence_put: in->id 0 creates (id and times set in out),
      * else replaces that silence's fields (ENOTFOUND if none); durable on

@@ -261,7 +261,8 @@ static int op_channel_delete(struct sq_store *s, struct sq_conn *c, void *arg, s
             HD_OK ||
         sq_exec_i64(c, Q_DL_DEAD_AFTER, after, 3, "dead-lettering undelivered events", err) != HD_OK ||
         sq_exec_i64(c, Q_CH_DELETE, &a->id, 1, "deleting a channel", err) != HD_OK ||
-        sq_exec_i64(c, Q_CUR_DELETE, &a->id, 1, "deleting a cursor", err) != HD_OK) {
+        sq_exec_i64(c, Q_CUR_DELETE, &a->id, 1, "deleting a cursor", err) != HD_OK ||
+        sq_exec_i64(c, Q_GR_DELETE_CH, &a->id, 1, "deleting the channel's groups", err) != HD_OK) {
         return HD_EIO;
     }
     return HD_OK;

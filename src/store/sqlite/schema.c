@@ -188,6 +188,13 @@ static const char *const sq_migrations[] = {
     "  updated_ms INTEGER NOT NULL,"
     "  created_by TEXT,"
     "  comment TEXT);",
+    /* notification groups (options.group): a channel's pending and notified groups. */
+    "CREATE TABLE groups ("
+    "  channel_id INTEGER NOT NULL,"
+    "  key TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  updated_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (channel_id, key));",
 };
 #define SQ_SCHEMA_VERSION ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
 

@@ -15,7 +15,7 @@
  * statements.c (the SQL), schema.c (migrations, pragmas), writer.c,
  * checkpoint.c, raws.c (raw bytes: compression, blobs and their cache),
  * query.c (event filters shared by events.c and stats.c), events.c,
- * channels.c, delivery.c, retention.c, stats.c, state.c, silences.c, health.c, and
+ * channels.c, delivery.c, retention.c, stats.c, state.c, silences.c, groups.c, health.c, and
  * sqlite_store.c (open, close, the ops table).
  */
 #ifndef HD_SQLITE_INT_H
@@ -104,6 +104,10 @@ enum sq_stmt_id {
     Q_SI_GET,
     Q_SI_INSERT,
     Q_SI_UPDATE,
+    Q_GR_LIST,
+    Q_GR_UPSERT,
+    Q_GR_DELETE,
+    Q_GR_DELETE_CH,
     Q__COUNT
 };
 
@@ -427,6 +431,11 @@ int sq_prune(struct hd_store *st, int64_t max_age_ms, int64_t max_bytes, size_t 
 int sq_stats(struct hd_store *st, const struct hd_stats_query *q, struct hd_stats_row **out, size_t *n,
              int *truncated, struct hd_err *err);
 int sq_state_get(struct hd_store *st, const char *key, char **value, struct hd_err *err);
+/* groups.c */
+int sq_groups_save(struct hd_store *st, int64_t channel_id, int64_t new_cursor, const struct hd_group_rec *g,
+                   size_t n, struct hd_err *err);
+int sq_groups_list(struct hd_store *st, int64_t channel_id, struct hd_group_rec **out, size_t *n,
+                   struct hd_err *err);
 /* silences.c */
 int sq_silence_put(struct hd_store *st, const struct hd_silence *in, int64_t now_ms, struct hd_silence *out,
                    struct hd_err *err);

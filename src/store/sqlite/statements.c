@@ -91,6 +91,12 @@ static const char *const sq_sql[Q__COUNT] = {
                     "comment) VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6)",
     [Q_SI_UPDATE] = "UPDATE silences SET matchers = ?2, starts_ms = ?3, ends_ms = ?4, updated_ms = ?5, "
                     "created_by = ?6, comment = ?7 WHERE id = ?1",
+    [Q_GR_LIST] = "SELECT key, state FROM groups WHERE channel_id = ?1 ORDER BY key",
+    [Q_GR_UPSERT] = "INSERT INTO groups (channel_id, key, state, updated_ms) VALUES (?1, ?2, ?3, ?4) "
+                    "ON CONFLICT (channel_id, key) DO UPDATE SET state = excluded.state, "
+                    "updated_ms = excluded.updated_ms",
+    [Q_GR_DELETE] = "DELETE FROM groups WHERE channel_id = ?1 AND key = ?2",
+    [Q_GR_DELETE_CH] = "DELETE FROM groups WHERE channel_id = ?1",
 };
 
 sqlite3_stmt *sq_stmt(struct sq_conn *c, enum sq_stmt_id id, struct hd_err *err)
