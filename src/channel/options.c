@@ -496,7 +496,8 @@ static int parse_batch(struct hd_channel_common *c, json_object *options, struct
 
 static const struct hd_opt_range group_wait_opt = {"waitMs", 30000, 0, 24L * 3600 * 1000};
 static const struct hd_opt_range group_interval_opt = {"intervalMs", 300000, 1000, 24L * 3600 * 1000};
-static const struct hd_opt_range group_repeat_opt = {"repeatMs", 4L * 3600 * 1000, 60000, 30L * 24 * 3600 * 1000};
+static const struct hd_opt_range group_repeat_opt = {"repeatMs", 4L * 3600 * 1000, 60000,
+                                                     30L * 24 * 3600 * 1000};
 
 static int parse_group_by(struct hd_group_opt *g, json_object *by, struct hd_err *err)
 {
@@ -514,8 +515,9 @@ static int parse_group_by(struct hd_group_opt *g, json_object *by, struct hd_err
     for (size_t i = 0; i < n; i++) {
         json_object *v = json_object_array_get_idx(by, i);
         if (!json_object_is_type(v, json_type_string) || !hd_match_path_valid(json_object_get_string(v))) {
-            return hd_err_set(err, HD_EINVAL,
-                              "options.group.by[%zu]: not a field path (k8s.namespace, labels.alertname, ...)", i);
+            return hd_err_set(
+                err, HD_EINVAL,
+                "options.group.by[%zu]: not a field path (k8s.namespace, labels.alertname, ...)", i);
         }
         g->by[i] = hd_strdup(json_object_get_string(v));
         if (g->by[i] == NULL) {
