@@ -69,8 +69,7 @@ struct hd_store *hd_store_open(const char *url, const char *data_dir, struct hd_
     }
     /* Never echo the URL: a postgres URL may carry a password. */
     if (strncmp(url, "postgres://", 11) == 0 || strncmp(url, "postgresql://", 13) == 0) {
-        hd_err_set(err, HD_EINVAL, "store: the postgres store is not available in this build");
-        return NULL;
+        return hd_pg_store_open(url, err);
     }
     hd_err_set(err, HD_EINVAL,
                "store: unknown store URL scheme (use \"sqlite\", \"sqlite:PATH\" or \"postgres://...\")");

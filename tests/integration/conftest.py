@@ -163,6 +163,20 @@ def to_yaml(cfg):
     return "\n".join(lines) + "\n"
 
 
+PG_BASE = os.environ.get("HERALD_TEST_PG_BASE")
+
+
+def pg_database(base):
+    """A fresh, empty database on the PostgreSQL at base; its URL."""
+    import urllib.parse
+    name = "h_" + secrets.token_hex(6)
+    out = subprocess.run(["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", base, "-c", "CREATE DATABASE %s" % name],
+                         capture_output=True, timeout=60)
+    assert out.returncode == 0, out.stderr.decode(errors="replace")
+    u = urllib.parse.urlsplit(base)
+    return urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + name, u.query, u.fragment))
+
+
 class Herald:
     """One herald daemon: config in dir/herald.yaml, data in dir/data, stderr
     in dir/herald-<n>.log (one file per start)."""
@@ -199,6 +213,11 @@ class Herald:
                 {"name": "reader", "token": "${HT_READ_TOKEN}", "scope": "read"},
             ]
         cfg["delivery"] = {"retryInitial": "100ms", "retryMax": "1s"}
+        if PG_BASE and "store" not in self.extra:
+            # HERALD_TEST_PG_BASE: the whole suite on PostgreSQL, a database per daemon
+            if getattr(self, "pg_url", None) is None:
+                self.pg_url = pg_database(PG_BASE)
+            cfg["store"] = self.pg_url
         for k, v in self.extra.items():
             if isinstance(v, dict) and isinstance(cfg.get(k), dict):
                 cfg[k] = dict(cfg[k], **v)

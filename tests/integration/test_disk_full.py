@@ -15,7 +15,10 @@ import subprocess
 
 import pytest
 
-from conftest import poll, unique_event
+from conftest import PG_BASE, poll, unique_event
+
+# The embedded store's disk: with HERALD_TEST_PG_BASE the events go to PostgreSQL.
+pytestmark = pytest.mark.skipif(bool(PG_BASE), reason="the SQLite store's own disk")
 
 BATCH = 20
 PAD = 3000  # bytes of incompressible text per event

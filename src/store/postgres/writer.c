@@ -1,0 +1,417 @@
+/* writer.c - durable appends with group commit.
+ *
+ * One thread with its own connection drains the queue of append requests:
+ * every queued request goes into one transaction that first takes the
+ * append lock (pg_advisory_xact_lock, shared by every replica), reads the
+ * ids already stored, numbers the new events after the highest stored seq,
+ * inserts them with multi-row INSERTs, NOTIFYs herald_events and commits.
+ * Holding the lock from numbering to commit makes seq order commit order
+ * on the whole cluster: a reader that sees seq N sees every seq below it,
+ * so a cursor never passes an event that commits later. A batch whose
+ * connection broke (COMMIT outcome unknown included) runs once more on a
+ * new connection: ids de-duplicate, so what did commit is found stored, and
+ * each request is completed exactly once. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+#include "core/log.h"
+#include "core/util.h"
+#include "pg_int.h"
+
+#define PG_INSERT_ROWS 500 /* rows per INSERT: 20 parameters each */
+#define PG_EV_NCOLS 20
+#define PG_BATCH_MAX 20000 /* events per transaction */
+
+struct pg_append {
+    struct pg_append *next;
+    struct hd_event *evs;
+    size_t n;
+    hd_store_done_fn done; /* NULL: a synchronous caller waits on wcv */
+    void *ud;
+    int finished;
+    int rc;
+    struct hd_err err;
+};
+
+struct seen {
+    const char *id;
+    int64_t seq;
+};
+
+static int seen_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct seen *)a)->id, ((const struct seen *)b)->id);
+}
+
+/* The ids of the batch already stored, sorted, into *out. */
+static int stored_ids(PGconn *c, struct pg_append *batch, struct seen **out, size_t *n_out, PGresult **res,
+                      struct hd_err *err)
+{
+    struct hd_buf arr;
+    hd_buf_init(&arr, 0);
+    int rc = hd_buf_putc(&arr, '{');
+    for (struct pg_append *a = batch; a != NULL && rc == HD_OK; a = a->next) {
+        for (size_t i = 0; i < a->n && rc == HD_OK; i++) {
+            rc = hd_buf_printf(&arr, "%s\"%s\"", arr.len > 1 ? "," : "", a->evs[i].id); /* ids are hex */
+        }
+    }
+    rc = rc == HD_OK ? hd_buf_putc(&arr, '}') : rc;
+    if (rc != HD_OK) {
+        hd_buf_free(&arr);
+        return hd_err_set(err, HD_ENOMEM, "store: out of memory");
+    }
+    struct pg_params p = {0};
+    pp_str(&p, arr.p);
+    PGresult *r =
+        pg_exec(c, "SELECT id, seq FROM events WHERE id = ANY($1::text[])", &p, "looking up ids", err);
+    hd_buf_free(&arr);
+    if (r == NULL) {
+        return err->code;
+    }
+    size_t n = (size_t)PQntuples(r);
+    struct seen *v = calloc(n + 1, sizeof(*v));
+    if (v == NULL) {
+        PQclear(r);
+        return hd_err_set(err, HD_ENOMEM, "store: out of memory");
+    }
+    for (size_t i = 0; i < n; i++) {
+        v[i].id = PQgetvalue(r, (int)i, 0);
+        v[i].seq = pg_i64(r, (int)i, 1);
+    }
+    qsort(v, n, sizeof(*v), seen_cmp);
+    *out = v;
+    *n_out = n;
+    *res = r;
+    return HD_OK;
+}
+
+/* Numbers the batch: stored ids keep their seq (duplicate), an id twice in
+ * the batch is stored once; the rest get next, next+1, ... Returns how many
+ * are new; their pointers go to todo. */
+static size_t number(struct pg_append *batch, const struct seen *st, size_t n_st, int64_t next,
+                     struct hd_event **todo)
+{
+    size_t k = 0;
+    for (struct pg_append *a = batch; a != NULL; a = a->next) {
+        for (size_t i = 0; i < a->n; i++) {
+            struct hd_event *ev = &a->evs[i];
+            struct seen key = {.id = ev->id};
+            const struct seen *hit = bsearch(&key, st, n_st, sizeof(*st), seen_cmp);
+            ev->duplicate = 0;
+            if (hit != NULL) {
+                ev->seq = hit->seq;
+                ev->duplicate = 1;
+                continue;
+            }
+            struct hd_event *first = NULL;
+            for (size_t j = 0; j < k && first == NULL; j++) {
+                first = strcmp(todo[j]->id, ev->id) == 0 ? todo[j] : NULL;
+            }
+            if (first != NULL && k < 4096) { /* in-batch duplicates: rare, the scan is bounded */
+                ev->seq = first->seq;
+                ev->duplicate = 1;
+                continue;
+            }
+            ev->seq = next++;
+            todo[k++] = ev;
+        }
+    }
+    return k;
+}
+
+static void add_row(struct pg_params *p, const struct hd_event *ev)
+{
+    pp_i64(p, ev->seq);
+    pp_str(p, ev->id);
+    pp_str(p, ev->source);
+    pp_i64(p, ev->ts_us);
+    pp_i64(p, ev->recv_us);
+    pp_i64(p, ev->severity);
+    pp_i64(p, (int64_t)ev->state);
+    pp_str(p, ev->name);
+    pp_str(p, ev->description);
+    pp_str(p, ev->url);
+    pp_str(p, ev->host);
+    pp_str(p, ev->container_id);
+    pp_str(p, ev->k8s_namespace);
+    pp_str(p, ev->k8s_pod);
+    pp_str(p, ev->k8s_container);
+    pp_str(p, ev->k8s_kind);
+    pp_str(p, ev->k8s_name);
+    pp_str(p, ev->labels);
+    pp_str(p, ev->alert_key);
+    pp_bin(p, ev->raw, ev->raw != NULL ? ev->raw_len : 0);
+}
+
+/* INSERTs evs[0..n) (PG_INSERT_ROWS a statement). */
+static int insert_rows(PGconn *c, struct hd_event *const *evs, size_t n, struct hd_err *err)
+{
+    struct hd_buf sql;
+    hd_buf_init(&sql, 0);
+    int rc = HD_OK;
+    for (size_t at = 0; at < n && rc == HD_OK; at += PG_INSERT_ROWS) {
+        size_t m = n - at < PG_INSERT_ROWS ? n - at : PG_INSERT_ROWS;
+        struct pg_params *p = calloc(1, sizeof(*p) + 0); /* the first row; the rest below */
+        size_t np = m * PG_EV_NCOLS;
+        const char **vals = calloc(np, sizeof(*vals));
+        int *lens = calloc(np, sizeof(*lens));
+        int *fmts = calloc(np, sizeof(*fmts));
+        char(*nums)[24] = calloc(np, sizeof(*nums));
+        if (p == NULL || vals == NULL || lens == NULL || fmts == NULL || nums == NULL) {
+            rc = hd_err_set(err, HD_ENOMEM, "store: out of memory");
+        }
+        hd_buf_reset(&sql);
+        if (rc == HD_OK) {
+            rc = hd_buf_puts(&sql, "INSERT INTO events (" PG_EV_COLS ") VALUES ");
+        }
+        for (size_t r = 0; r < m && rc == HD_OK; r++) {
+            memset(p, 0, sizeof(*p));
+            add_row(p, evs[at + r]);
+            for (int k = 0; k < PG_EV_NCOLS; k++) {
+                size_t i = r * PG_EV_NCOLS + (size_t)k;
+                if (p->v[k] == p->num[k]) {
+                    memcpy(nums[i], p->num[k], sizeof(nums[i]));
+                    vals[i] = nums[i];
+                } else {
+                    vals[i] = p->v[k];
+                }
+                lens[i] = p->len[k];
+                fmts[i] = p->fmt[k];
+            }
+            rc = hd_buf_puts(&sql, r ? ",(" : "(");
+            for (int k = 0; k < PG_EV_NCOLS && rc == HD_OK; k++) {
+                rc = hd_buf_printf(&sql, "%s$%zu", k ? "," : "", r * PG_EV_NCOLS + (size_t)k + 1);
+            }
+            rc = rc == HD_OK ? hd_buf_putc(&sql, ')') : rc;
+        }
+        if (rc == HD_OK) {
+            PGresult *res = PQexecParams(c, sql.p, (int)np, NULL, vals, lens, fmts, 0);
+            if (res == NULL || PQresultStatus(res) != PGRES_COMMAND_OK) {
+                char msg[200];
+                snprintf(msg, sizeof(msg), "%s", res != NULL ? PQresultErrorMessage(res) : PQerrorMessage(c));
+                msg[strcspn(msg, "\n")] = '\0';
+                rc = hd_err_set(err, HD_EIO, "store: storing events: %s", msg);
+            }
+            PQclear(res);
+        }
+        free(p);
+        free(vals);
+        free(lens);
+        free(fmts);
+        free(nums);
+    }
+    hd_buf_free(&sql);
+    return rc;
+}
+
+struct batch_args {
+    struct pg_append *batch;
+    size_t total;
+    int64_t last_seq;
+};
+
+static int commit_batch(struct pg_store *s, PGconn *c, void *arg, struct hd_err *err)
+{
+    (void)s;
+    struct batch_args *b = arg;
+    char lock[64];
+    snprintf(lock, sizeof(lock), "SELECT pg_advisory_xact_lock(%d)", PG_APPEND_LOCK);
+    int rc = pg_cmd(c, lock, NULL, "taking the append lock", err);
+    struct seen *st = NULL;
+    size_t n_st = 0;
+    PGresult *ids = NULL;
+    if (rc == HD_OK) {
+        rc = stored_ids(c, b->batch, &st, &n_st, &ids, err);
+    }
+    PGresult *mx =
+        rc == HD_OK ? pg_exec(c, "SELECT coalesce(max(seq), 0) FROM events", NULL, "numbering", err) : NULL;
+    if (rc == HD_OK && mx == NULL) {
+        rc = err->code;
+    }
+    struct hd_event **todo = rc == HD_OK ? calloc(b->total + 1, sizeof(*todo)) : NULL;
+    if (rc == HD_OK && todo == NULL) {
+        rc = hd_err_set(err, HD_ENOMEM, "store: out of memory");
+    }
+    if (rc == HD_OK) {
+        int64_t next = pg_i64(mx, 0, 0) + 1;
+        size_t k = number(b->batch, st, n_st, next, todo);
+        b->last_seq = next + (int64_t)k - 1;
+        rc = k > 0 ? insert_rows(c, todo, k, err) : HD_OK;
+        if (rc == HD_OK && k > 0) {
+            rc = pg_cmd(c, "SELECT pg_notify('herald_events', '')", NULL, "announcing events", err);
+        }
+    }
+    free(todo);
+    PQclear(mx);
+    free(st);
+    PQclear(ids);
+    return rc;
+}
+
+static void complete(struct pg_store *s, struct pg_append *batch, int rc, const struct hd_err *err)
+{
+    pthread_mutex_lock(&s->wmu);
+    for (struct pg_append *a = batch; a != NULL;) {
+        struct pg_append *next = a->next;
+        a->rc = rc;
+        if (rc != HD_OK && err != NULL) {
+            a->err = *err;
+        }
+        if (a->done != NULL) {
+            pthread_mutex_unlock(&s->wmu);
+            a->done(a->ud, rc, rc == HD_OK ? NULL : &a->err);
+            pthread_mutex_lock(&s->wmu);
+            free(a);
+        } else {
+            a->finished = 1;
+        }
+        a = next;
+    }
+    pthread_cond_broadcast(&s->wcv);
+    pthread_mutex_unlock(&s->wmu);
+}
+
+/* Takes queued requests up to PG_BATCH_MAX events; NULL when stopping with none. */
+static struct pg_append *take(struct pg_store *s, size_t *total)
+{
+    pthread_mutex_lock(&s->wmu);
+    while (s->q_head == NULL && !s->stopping) {
+        pthread_cond_wait(&s->wcv, &s->wmu);
+    }
+    struct pg_append *head = s->q_head, **tail = &head;
+    *total = 0;
+    while (*tail != NULL && (*total == 0 || *total + (*tail)->n <= PG_BATCH_MAX)) {
+        *total += (*tail)->n;
+        tail = &(*tail)->next;
+    }
+    s->q_head = *tail;
+    if (s->q_head == NULL) {
+        s->q_tail = &s->q_head;
+    }
+    *tail = NULL;
+    pthread_mutex_unlock(&s->wmu);
+    return head;
+}
+
+static void *writer_main(void *arg)
+{
+    struct pg_store *s = arg;
+    for (;;) {
+        size_t total = 0;
+        struct pg_append *batch = take(s, &total);
+        if (batch == NULL) {
+            break;
+        }
+        struct batch_args b = {.batch = batch, .total = total};
+        struct hd_err err = {0};
+        int rc = HD_EIO;
+        for (int attempt = 0; attempt < 2; attempt++) {
+            memset(&err, 0, sizeof(err));
+            if (s->wconn == NULL || PQstatus(s->wconn) != CONNECTION_OK) {
+                PQfinish(s->wconn);
+                s->wconn = pg_connect(s, &err);
+                if (s->wconn == NULL) {
+                    continue;
+                }
+            }
+            rc = pg_tx(s->wconn, commit_batch, s, &b, &err);
+            if (rc == HD_OK || PQstatus(s->wconn) == CONNECTION_OK) {
+                break; /* done, or failed for another reason than the connection */
+            }
+        }
+        if (rc == HD_OK) {
+            if (b.last_seq > atomic_load(&s->max_seq_cache)) {
+                atomic_store(&s->max_seq_cache, b.last_seq);
+            }
+            pg_note_success(s);
+        } else {
+            pg_note_failure(s, &err);
+        }
+        complete(s, batch, rc, &err);
+    }
+    return NULL;
+}
+
+static int enqueue(struct pg_store *s, struct pg_append *a, struct hd_err *err)
+{
+    pthread_mutex_lock(&s->wmu);
+    if (s->stopping) {
+        pthread_mutex_unlock(&s->wmu);
+        return hd_err_set(err, HD_ESHUTDOWN, "store: closing");
+    }
+    *s->q_tail = a;
+    s->q_tail = &a->next;
+    pthread_cond_broadcast(&s->wcv);
+    pthread_mutex_unlock(&s->wmu);
+    return HD_OK;
+}
+
+int pg_append_async(struct hd_store *st, struct hd_event *evs, size_t n, hd_store_done_fn done, void *ud,
+                    struct hd_err *err)
+{
+    if (evs == NULL || n == 0 || done == NULL) {
+        return hd_err_set(err, HD_EINVAL, "store: nothing to append");
+    }
+    struct pg_append *a = calloc(1, sizeof(*a));
+    if (a == NULL) {
+        return hd_err_set(err, HD_ENOMEM, "store: out of memory");
+    }
+    a->evs = evs;
+    a->n = n;
+    a->done = done;
+    a->ud = ud;
+    int rc = enqueue(pg_of(st), a, err);
+    if (rc != HD_OK) {
+        free(a);
+    }
+    return rc;
+}
+
+int pg_append(struct hd_store *st, struct hd_event *evs, size_t n, struct hd_err *err)
+{
+    if (n == 0) {
+        return HD_OK;
+    }
+    struct pg_store *s = pg_of(st);
+    struct pg_append a = {.evs = evs, .n = n};
+    int rc = enqueue(s, &a, err);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    pthread_mutex_lock(&s->wmu);
+    while (!a.finished) {
+        pthread_cond_wait(&s->wcv, &s->wmu);
+    }
+    pthread_mutex_unlock(&s->wmu);
+    if (a.rc != HD_OK && err != NULL) {
+        *err = a.err;
+    }
+    return a.rc;
+}
+
+int pg_writer_start(struct pg_store *s, struct hd_err *err)
+{
+    s->q_tail = &s->q_head;
+    if (pthread_create(&s->writer, NULL, writer_main, s) != 0) {
+        return hd_err_set(err, HD_EIO, "store: cannot start the writer thread");
+    }
+    s->writer_started = 1;
+    return HD_OK;
+}
+
+void pg_writer_stop(struct pg_store *s)
+{
+    if (!s->writer_started) {
+        return;
+    }
+    pthread_mutex_lock(&s->wmu);
+    s->stopping = 1;
+    pthread_cond_broadcast(&s->wcv);
+    pthread_mutex_unlock(&s->wmu);
+    pthread_join(s->writer, NULL);
+    s->writer_started = 0;
+    PQfinish(s->wconn);
+    s->wconn = NULL;
+}
