@@ -330,7 +330,7 @@ static int read_stats(struct pg_store *s, PGconn *c, void *arg, struct hd_err *e
         a->rows[i].count = pg_i64(r, (int)i, 2);
         const char *k = PQgetisnull(r, (int)i, 1) ? "" : PQgetvalue(r, (int)i, 1);
         if (a->group == HD_STATS_STATE) {
-            int v = atoi(k);
+            int v = (int)strtol(k, NULL, 10);
             k = v >= 0 && v <= 2 ? pg_states[v] : "ACTIVE";
         }
         snprintf(a->rows[i].key, sizeof(a->rows[i].key), "%s", k);
