@@ -8,12 +8,13 @@ cd "$(dirname "$0")/.."
 ./scripts/lint.sh
 
 ./scripts/build.sh build -DHD_WERROR=ON
-(cd build && ctest --output-on-failure -j2 -L unit && ctest --output-on-failure -L integration)
+# integration and integration_pg: the suite on SQLite, then again with every daemon on PostgreSQL
+(cd build && ctest --output-on-failure -j2 -L unit && ctest --output-on-failure -L '^integration')
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:halt_on_error=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ./scripts/build.sh build-asan -DHD_WERROR=ON -DHD_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
-(cd build-asan && ctest --output-on-failure -j2 -L unit && ctest --output-on-failure -L integration)
+(cd build-asan && ctest --output-on-failure -j2 -L unit && ctest --output-on-failure -L '^integration$')
 # Fuzz smoke: every target (tests/fuzz/README.md) briefly on its seeded corpus,
 # HD_FUZZ_SECONDS each (15: 6 targets in 90 s). A failure prints its report;
 # the input that failed is left in build-fuzz/ (crash-*, leak-*, timeout-*).

@@ -244,7 +244,7 @@ def test_channels_spread_and_move_on_stop(herald_factory, pg_url):
 
 def test_migrate_sqlite_to_postgres(herald_factory, pg_url, tmp_path):
     with RecordingServer() as sink:
-        h = herald_factory("lite")
+        h = herald_factory("lite", extra={"store": "sqlite"})
         ok = h.webhook("ok", sink.url)
         dead = h.webhook("dead", "http://127.0.0.1:9/")
         upd = h.get_channel(ok["id"])

@@ -104,7 +104,7 @@ def test_output_yaml_matches_json(herald):
     herald.webhook("y1", "http://127.0.0.1:9/a", notifyOnOk=False)
     herald.ingest(unique_event("yaml", note="true", n="0x1F", empty=""))
     env = client_env(herald)
-    for args in (["channel", "list"], ["events", "--limit", "5"], ["deliveries"]):
+    for args in (["channel", "list"], ["events", "--limit", "5"], ["silence", "list"]):
         j = out_json(run(args, env=env))
         p = run(args + ["-o", "yaml"], env=env)
         assert p.returncode == 0, p.stderr

@@ -227,9 +227,11 @@ static void test_open_urls_and_migrations(void **state)
     assert_string_equal(s2->ops->name, "sqlite");
     hd_store_close(s2);
 
-    /* Unknown schemes fail and never echo a password. */
-    assert_null(hd_store_open("postgres://u:secretpw@h/db", f->dir, &err));
-    assert_int_equal(err.code, HD_EINVAL);
+    /* A database that cannot be reached fails without echoing the password;
+     * unknown schemes fail likewise. */
+    assert_null(hd_store_open("postgres://u:secretpw@127.0.0.1:1/db?connect_timeout=2", f->dir, &err));
+    assert_int_equal(err.code, HD_EIO);
+    assert_non_null(strstr(err.msg, "cannot connect to PostgreSQL"));
     assert_null(strstr(err.msg, "secretpw"));
     assert_null(hd_store_open("mysql://x:secretpw@h", f->dir, &err));
     assert_int_equal(err.code, HD_EINVAL);

@@ -260,16 +260,18 @@ static int op_delete(struct pg_store *s, PGconn *c, void *arg, struct hd_err *er
     /* its undelivered events become dead letters: PENDING first, then the
      * events after its cursor */
     static const char *const steps[] = {
+        /* the lease first: a progress of the deliverer holds it (FOR SHARE)
+         * until it commits, and takes no lock this delete holds: one order */
+        "DELETE FROM leases WHERE name = 'channel:' || $1::text AND $2::bigint IS NOT NULL",
         "UPDATE deliveries SET status = 1, updated_ms = $2, last_error = 'channel deleted' "
         "WHERE channel_id = $1 AND status = 0",
         "INSERT INTO deliveries (channel_id, event_seq, event_id, status, attempts, first_ms, next_ms, "
         "updated_ms, last_status, last_error) SELECT $1::bigint, e.seq, e.id, 1, 0, $2::bigint, $2::bigint, "
-        "$2::bigint, 0, 'channel deleted' "
-        "FROM events e WHERE e.seq > coalesce((SELECT cursor FROM cursors WHERE channel_id = $1::bigint), "
-        "(SELECT coalesce(max(seq), 0) FROM events)) ON CONFLICT (channel_id, event_seq) DO NOTHING",
+        "$2::bigint, 0, 'channel deleted' FROM events e WHERE e.seq > coalesce((SELECT cursor FROM cursors "
+        "WHERE channel_id = $1::bigint), (SELECT coalesce(max(seq), 0) FROM events)) "
+        "ON CONFLICT (channel_id, event_seq) DO NOTHING",
         "DELETE FROM cursors WHERE channel_id = $1 AND $2::bigint IS NOT NULL",
         "DELETE FROM groups WHERE channel_id = $1 AND $2::bigint IS NOT NULL",
-        "DELETE FROM leases WHERE name = 'channel:' || $1::text AND $2::bigint IS NOT NULL",
     };
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         int rc = pg_cmd(c, steps[i], &p, "deleting a channel", err);
