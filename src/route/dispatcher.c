@@ -347,12 +347,24 @@ static struct ditem *items_of(const struct hd_event *const *evs, const struct hd
     return items;
 }
 
+/* The store's counts of c's exception rows and its oldest undelivered
+ * arrival: read every PENDING_REFRESH_MS (and when rows changed), so that a
+ * scrape of /metrics never reads the store per channel. */
 static void refresh_pending(struct hd_dispatcher *d, struct dchan *c, int64_t now)
 {
     struct hd_err err = {0};
-    int64_t cnt = 0;
-    if (d->st->ops->pending_count(d->st, c->id, &cnt, &err) == HD_OK) {
-        c->pending = cnt;
+    if (d->st->ops->channel_lag != NULL) {
+        struct hd_channel_lag lag = {0};
+        if (d->st->ops->channel_lag(d->st, c->id, c->cursor, &lag, &err) == HD_OK) {
+            c->pending = lag.pending;
+            c->dead = lag.failed;
+            c->oldest_recv_us = lag.oldest_recv_us;
+        }
+    } else {
+        int64_t cnt = 0;
+        if (d->st->ops->pending_count(d->st, c->id, &cnt, &err) == HD_OK) {
+            c->pending = cnt;
+        }
     }
     c->pending_at_ms = now;
 }

@@ -44,7 +44,7 @@ int hd_dispatcher_status(struct hd_dispatcher *d, int64_t channel_id, struct hd_
 {
     return HD_ENOTFOUND; /* GET /api/channelStatus: no live state in this fake */
 }
-int hd_dispatcher_metrics(struct hd_dispatcher *d, struct hd_buf *out)
+int hd_dispatcher_metrics(struct hd_dispatcher *d, int64_t now_ms, struct hd_buf *out)
 {
     return hd_buf_puts(out, "# TYPE herald_channel_backlog gauge\nherald_channel_backlog{channel=\"1\"} 0\n");
 }
