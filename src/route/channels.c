@@ -161,14 +161,14 @@ static int chan_load(struct hd_dispatcher *d, struct dchan *c, const struct hd_c
     struct hd_err cerr = {0};
     struct hd_channel *ch = hd_channel_new(rec->id, rec->version, rec->json, &cerr);
     if (ch == NULL) {
-        hd_log(HD_LOG_ERROR, "channel=%s cannot be loaded, not delivering: %s", name, cerr.msg);
+        hd_log_kv(HD_LOG_ERROR, HD_KV({"channel", name}), "cannot be loaded, not delivering: %s", cerr.msg);
     }
     int fresh = c == NULL;
     if (fresh) {
         int64_t cursor = 0;
         struct hd_err kerr = {0};
         if (d->st->ops->cursor_get(d->st, rec->id, &cursor, &kerr) != HD_OK) {
-            hd_log(HD_LOG_ERROR, "channel=%s while reading its cursor: %s", name, kerr.msg);
+            hd_log_kv(HD_LOG_ERROR, HD_KV({"channel", name}), "while reading its cursor: %s", kerr.msg);
             hd_channel_free(ch);
             free(name);
             return HD_EIO;

@@ -162,7 +162,7 @@ static int req_init(struct hd_watcher *w, struct k8s_req *r, int watch, const ch
     r->o.tls = &r->tls;
     if (k->token_file != NULL) {
         if (read_token(k, r, &err) != HD_OK) {
-            hd_log(HD_LOG_ERROR, "input=kubernetes: %s", err.msg);
+            hd_log_kv(HD_LOG_ERROR, HD_KV({"input", "kubernetes"}), "%s", err.msg);
             return err.code;
         }
         r->o.n_headers = 2;
@@ -183,9 +183,10 @@ static void log_answer(const char *what, const struct hd_http_stream_result *res
 {
     char msg[300];
     hd_watch_err_message(&res->body, msg, sizeof(msg));
-    hd_log(HD_LOG_WARN, "input=kubernetes: %s answered %ld: %s%s", what, res->status, msg,
-           res->status == 401 || res->status == 403 ? " (check the token and the RBAC: get/list/watch events)"
-                                                    : "");
+    hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "%s answered %ld: %s%s", what, res->status, msg,
+              res->status == 401 || res->status == 403
+                  ? " (check the token and the RBAC: get/list/watch events)"
+                  : "");
 }
 
 static void set_rv(char dst[K8S_RV_MAX], json_object *obj)
@@ -238,8 +239,8 @@ static enum k8s_outcome store_page(struct hd_watcher *w, const struct hd_buf *bo
     json_object *root = hd_json_parse(body->p, body->len, &err);
     if (root == NULL || !json_object_object_get_ex(root, "items", &jitems) ||
         !json_object_is_type(jitems, json_type_array)) {
-        hd_log(HD_LOG_WARN, "input=kubernetes: the event list is not an EventList: %s",
-               root == NULL ? err.msg : "no items[]");
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "the event list is not an EventList: %s",
+                  root == NULL ? err.msg : "no items[]");
         goto out;
     }
     size_t n = json_object_array_length(jitems);
@@ -249,13 +250,13 @@ static enum k8s_outcome store_page(struct hd_watcher *w, const struct hd_buf *bo
     struct list_ctx lc = {.items = jitems, .out = items, .cap = n};
     if (items == NULL || !hd_json_member_span(body->p, body->len, "items", &ip, &in) ||
         hd_json_array_each(ip, in, list_item, &lc) != HD_OK || lc.n != n) {
-        hd_log(HD_LOG_WARN, "input=kubernetes: cannot split the event list");
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "cannot split the event list");
         goto out;
     }
     hd_metrics_add("herald_k8s_events_seen_total", "", (int64_t)n);
     struct hd_watch_counts cnt = {0};
     if (hd_watcher_ingest(w, items, n, &cnt, NULL, &err) != HD_OK) {
-        hd_log(HD_LOG_WARN, "input=kubernetes: while storing listed events: %s", err.msg);
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "while storing listed events: %s", err.msg);
         goto out;
     }
     hd_watcher_count_drops(w, &cnt);
@@ -264,7 +265,8 @@ static enum k8s_outcome store_page(struct hd_watcher *w, const struct hd_buf *bo
     if (ls->rv[0] == '\0') {
         const char *rv = md != NULL ? hd_json_get_str(md, "resourceVersion") : NULL;
         if (rv == NULL || rv[0] == '\0' || strlen(rv) >= K8S_RV_MAX) {
-            hd_log(HD_LOG_WARN, "input=kubernetes: the event list has no metadata.resourceVersion");
+            hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}),
+                      "the event list has no metadata.resourceVersion");
             goto out;
         }
         snprintf(ls->rv, sizeof(ls->rv), "%s", rv);
@@ -293,7 +295,7 @@ static enum k8s_outcome list_page(struct hd_watcher *w, struct list_state *ls)
     if (hd_watcher_stopping(w)) {
         res = K8S_STOP;
     } else if (rc != HD_OK) {
-        hd_log(HD_LOG_WARN, "input=kubernetes: while listing events: %s", r.error);
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "while listing events: %s", r.error);
     } else if (r.status != 200) {
         log_answer("listing events", &r);
         /* 410 here: the continue token expired; list again from the start. */
@@ -319,8 +321,8 @@ static enum k8s_outcome do_list(struct hd_watcher *w)
     free(ls.cont);
     if (res == K8S_OK) {
         snprintf(k->rv, sizeof(k->rv), "%s", ls.rv);
-        hd_log(HD_LOG_INFO, "input=kubernetes: listed %zu events, watching from resourceVersion %s", ls.total,
-               k->rv);
+        hd_log_kv(HD_LOG_INFO, HD_KV({"input", "kubernetes"}),
+                  "listed %zu events, watching from resourceVersion %s", ls.total, k->rv);
         hd_watcher_save_resume(w, k->rv, 1);
     }
     return res;
@@ -383,12 +385,14 @@ void hd_k8s_line_clear(struct hd_k8s_line *l)
 static void on_error_event(struct k8s *k, const struct hd_k8s_line *l)
 {
     if (l->expired) {
-        hd_log(HD_LOG_INFO, "input=kubernetes: resourceVersion %s expired (%s), listing again", k->rv,
-               l->message != NULL ? l->message : "410");
+        hd_log_kv(HD_LOG_INFO, HD_KV({"input", "kubernetes"}),
+                  "resourceVersion %s expired (%s), listing again", k->rv,
+                  l->message != NULL ? l->message : "410");
         k->expired = 1;
     } else {
-        hd_log(HD_LOG_WARN, "input=kubernetes: the watch answered an error %lld %s: %s", (long long)l->code,
-               l->reason != NULL ? l->reason : "", l->message != NULL ? l->message : "");
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "the watch answered an error %lld %s: %s",
+                  (long long)l->code, l->reason != NULL ? l->reason : "",
+                  l->message != NULL ? l->message : "");
         k->failed = 1;
     }
 }
@@ -404,7 +408,8 @@ static int on_line(void *ctx, const char *p, size_t n)
     int rc = HD_OK;
     k->got_data = 1;
     if (hd_k8s_watch_line(p, n, &l, &err) != HD_OK) {
-        hd_log(HD_LOG_WARN, "input=kubernetes: a watch line is not a watch event: %s", err.msg);
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "a watch line is not a watch event: %s",
+                  err.msg);
         k->failed = 1;
         return HD_EINVAL;
     }
@@ -433,7 +438,7 @@ static int on_line(void *ctx, const char *p, size_t n)
         break;
     case HD_K8S_LINE_BOOKMARK: break;
     case HD_K8S_LINE_OTHER:
-        hd_log(HD_LOG_DEBUG, "input=kubernetes: ignoring a watch event of type %s", l.type);
+        hd_log_kv(HD_LOG_DEBUG, HD_KV({"input", "kubernetes"}), "ignoring a watch event of type %s", l.type);
         break;
     }
     hd_k8s_line_clear(&l);
@@ -459,10 +464,11 @@ static int on_watch_body(void *ctx, const char *p, size_t n)
     k->chunk_rv[0] = '\0';
     int rc = hd_jframer_feed(&k->fr, p, n, on_line, w);
     if (rc == HD_ETOOBIG) {
-        hd_log(HD_LOG_WARN, "input=kubernetes: a watch event is over %u bytes", K8S_MAX_OBJECT);
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "a watch event is over %u bytes",
+                  K8S_MAX_OBJECT);
         k->failed = 1;
     } else if (rc == HD_EINVAL && !k->expired && !k->failed) {
-        hd_log(HD_LOG_WARN, "input=kubernetes: the watch stream is not JSON");
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "the watch stream is not JSON");
         k->failed = 1;
     }
     /* What came before an ERROR or a bad line is good: keep it. */
@@ -503,9 +509,9 @@ static enum k8s_outcome do_watch(struct hd_watcher *w)
     } else if (k->failed) {
         res = K8S_ERROR;
     } else if (rc != HD_OK) {
-        hd_log(HD_LOG_WARN, "input=kubernetes: the watch stream broke: %s", r.error);
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "the watch stream broke: %s", r.error);
     } else if (hd_jframer_pending(&k->fr) > 0) {
-        hd_log(HD_LOG_WARN, "input=kubernetes: the watch stream ended inside an event");
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "the watch stream ended inside an event");
     } else {
         res = K8S_OK;
     }
@@ -521,7 +527,8 @@ static void k8s_run(struct hd_watcher *w)
 {
     struct k8s *k = impl_of(w);
     if (hd_watcher_load_resume(w, k->rv, sizeof(k->rv))) {
-        hd_log(HD_LOG_INFO, "input=kubernetes: resuming the watch from resourceVersion %s", k->rv);
+        hd_log_kv(HD_LOG_INFO, HD_KV({"input", "kubernetes"}), "resuming the watch from resourceVersion %s",
+                  k->rv);
     }
     int need_list = k->rv[0] == '\0';
     while (!hd_watcher_stopping(w)) {
@@ -633,9 +640,9 @@ struct hd_watcher *hd_k8s_watch_start(const struct hd_k8s_watch_config *cfg, con
     if (k8s_locate(k, cfg, err) != HD_OK || hd_watcher_spawn(w, err) != HD_OK) {
         goto fail;
     }
-    hd_log(HD_LOG_INFO, "input=kubernetes: watching events at %s%s%s%s%s", k->base,
-           k->ns ? " namespace " : "", k->ns ? k->ns : "", k->field_selector ? " fieldSelector " : "",
-           k->field_selector ? k->field_selector : "");
+    hd_log_kv(HD_LOG_INFO, HD_KV({"input", "kubernetes"}), "watching events at %s%s%s%s%s", k->base,
+              k->ns ? " namespace " : "", k->ns ? k->ns : "", k->field_selector ? " fieldSelector " : "",
+              k->field_selector ? k->field_selector : "");
     return w;
 fail:
     hd_watcher_stop(w);

@@ -514,7 +514,9 @@ static void test_events_ingest_and_query(void **state)
     reply_free(&r);
     fake_backlog = 0;
     assert_int_equal(f->st->ops->max_seq(f->st), seq);
-    assert_true(hd_metrics_get("herald_events_rejected_total", "reason=\"content_type\"") >= 1);
+    assert_true(hd_metrics_get("herald_events_rejected_total", "source=\"auto\",reason=\"content_type\"") >=
+                1);
+    assert_true(hd_metrics_get("herald_events_rejected_total", "source=\"auto\",reason=\"backlog\"") >= 1);
 
     /* Query. */
     r = call(f, "GET", "/api/events?limit=10&severity=7", "readtoken", NULL, NULL);
