@@ -5,6 +5,7 @@ undelivered events (age of the oldest, dead letters)."""
 
 import json
 import os
+import re
 import time
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -158,6 +159,12 @@ def test_every_family_is_in_operations_doc(herald):
              what="a delivery observed")
         fams = families(herald.metrics())
     missing = [n for n in fams if "`%s`" % n not in doc]
+    assert not missing, "docs/operations.md does not list %s" % missing
+    # ... and every family of the table in core/metrics.c, scraped here or not.
+    with open(os.path.join(REPO, "src", "core", "metrics.c")) as f:
+        table = re.findall(r'^\s*\{"((?:herald|process)_[a-z_]+)", "(?:counter|gauge|histogram)"', f.read(), re.M)
+    assert len(table) > 20, table
+    missing = [n for n in table if "`%s`" % n not in doc]
     assert not missing, "docs/operations.md does not list %s" % missing
 
 
