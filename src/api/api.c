@@ -449,6 +449,7 @@ static const struct route *resolve(const struct hd_http_req *req, struct hd_http
     }
     /* route_match left arg for the last pattern tried: redo it for this one. */
     route_match(r->rt->pattern, r->path, r->arg, sizeof(r->arg));
+    resp->route = r->rt->pattern; /* the metrics' label: a pattern, never the raw path */
     return r->rt;
 }
 

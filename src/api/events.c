@@ -31,11 +31,27 @@
 #define EV_LIMIT_MAX 1000
 #define MAX_SOURCES 16
 
-static void count_rejected(const char *reason)
+/* The source a refused request was for: the decoder its ?format= names,
+ * "auto" without one, "unknown" for a name no decoder has (never the
+ * client's own text: the label stays bounded). */
+static const char *rejected_source(const struct hd_http_req *req)
 {
-    char labels[64];
-    snprintf(labels, sizeof(labels), "reason=\"%s\"", reason);
+    const char *fmt = req != NULL ? hd_http_query(req, "format") : NULL;
+    if (fmt == NULL || fmt[0] == '\0') {
+        return "auto";
+    }
+    const struct hd_decoder *dec = hd_decoder_find(fmt);
+    return dec != NULL ? dec->name : "unknown";
+}
+
+/* herald_events_rejected_total{source,reason} and the log line of a refusal. */
+static void count_rejected(const char *source, const char *reason, int status, const char *msg)
+{
+    char labels[128];
+    snprintf(labels, sizeof(labels), "source=\"%s\",reason=\"%s\"", source, reason);
     hd_metrics_add("herald_events_rejected_total", labels, 1);
+    hd_log_kv(status >= 500 ? HD_LOG_WARN : HD_LOG_INFO, HD_KV({"source", source}, {"reason", reason}),
+              "ingest rejected (%d): %s", status, msg);
 }
 
 /* Lowercased media type of a Content-Type value, without parameters. */
@@ -89,9 +105,8 @@ static int is_blank(const char *p, size_t n)
 
 static void reject(struct hd_api_call *c, int status, const char *reason, const char *msg)
 {
-    count_rejected(reason);
+    count_rejected(rejected_source(c->req), reason, status, msg);
     hd_http_error(c->resp, status, "%s", msg);
-    hd_log(HD_LOG_INFO, "ingest rejected (%d %s): %s", status, reason, msg);
 }
 
 struct source_count {
@@ -156,12 +171,12 @@ static void ingest_answer(struct hd_api *api, struct hd_batch *b, int rc, const 
                           struct hd_http_resp *resp)
 {
     if (rc != HD_OK) {
-        count_rejected("store");
         int status = rc == HD_EBUSY ? 429 : 503;
         const char *why = err != NULL && err->msg[0] ? err->msg : hd_strerror(rc);
+        const char *src = b->n > 0 && b->ev[0].source != NULL ? b->ev[0].source : "auto";
+        count_rejected(src, "store", status, why);
         hd_http_error(resp, status, "store: %s", why);
         hd_http_resp_header(resp, "Retry-After", "5");
-        hd_log(HD_LOG_WARN, "ingest rejected (%d store): %s", status, why);
         return;
     }
     count_sources(b);
@@ -291,11 +306,10 @@ void hd_api_events_ingest(struct hd_api_call *c)
     char media[96];
     media_type(hd_http_header(c->req, "Content-Type"), media, sizeof(media));
     if (!media_type_ok(media)) {
-        count_rejected("content_type");
         hd_http_error(c->resp, 415,
                       "Content-Type '%s' is not supported: send application/json or application/x-ndjson",
                       media);
-        hd_log(HD_LOG_INFO, "ingest rejected (415 content_type): %s", media);
+        count_rejected(rejected_source(c->req), "content_type", 415, media);
         goto out;
     }
     if (over_backlog(c, 0)) {

@@ -36,17 +36,37 @@ static const struct {
     {"assets/vendor/chart.umd.js", "node_modules/chart.js/dist/chart.umd.js"},
 };
 
+/* herald_build_info{version,revision} 1: HD_REVISION is the commit the
+ * build was configured from (CMakeLists.txt), "unknown" outside a checkout. */
+static int render_build_info(struct hd_buf *o)
+{
+    int rc = hd_metrics_family(o, "herald_build_info", "gauge");
+    if (rc == HD_OK) {
+        rc = hd_buf_printf(o, "herald_build_info{version=\"%s\",revision=\"%s\"} 1\n", HD_VERSION,
+                           HD_REVISION);
+    }
+    return rc;
+}
+
 void hd_api_metrics(struct hd_api_call *c)
 {
     struct hd_buf *o = &c->resp->body;
     hd_buf_reset(o);
     int rc = hd_metrics_render(o);
     if (rc == HD_OK && c->api->disp != NULL) {
-        rc = hd_dispatcher_metrics(c->api->disp, o);
+        rc = hd_dispatcher_metrics(c->api->disp, hd_now_ms(), o);
     }
     if (rc == HD_OK && c->api->st != NULL) {
-        rc = hd_buf_printf(o, "# TYPE herald_store_max_seq gauge\nherald_store_max_seq %lld\n",
-                           (long long)c->api->st->ops->max_seq(c->api->st));
+        rc = hd_metrics_family(o, "herald_store_max_seq", "gauge");
+    }
+    if (rc == HD_OK && c->api->st != NULL) {
+        rc = hd_buf_printf(o, "herald_store_max_seq %lld\n", (long long)c->api->st->ops->max_seq(c->api->st));
+    }
+    if (rc == HD_OK) {
+        rc = render_build_info(o);
+    }
+    if (rc == HD_OK) {
+        rc = hd_metrics_process(o);
     }
     if (rc != HD_OK) {
         hd_http_error(c->resp, 500, "cannot render metrics");

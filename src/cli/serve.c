@@ -114,7 +114,8 @@ static int start_watchers(const struct hd_config *cfg, struct hd_store *st, stru
                                          .token_file = cfg->k8s_token_file,
                                          .ca_file = cfg->k8s_ca_file,
                                          .ns = cfg->k8s_namespace,
-                                         .field_selector = cfg->k8s_field_selector};
+                                         .field_selector = cfg->k8s_field_selector,
+                                         .max_event_age_ms = cfg->k8s_max_event_age_ms};
         *k8s = hd_k8s_watch_start(&kc, &host, err);
         if (*k8s == NULL) {
             return err->code ? err->code : HD_EINVAL;

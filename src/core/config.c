@@ -120,6 +120,7 @@ void hd_config_defaults(struct hd_config *c)
     c->smtp_start_tls = 0;
     c->smtp_allow_insecure_auth = 0;
     c->k8s_enabled = 0;
+    c->k8s_max_event_age_ms = 5LL * 60 * 1000;
     c->docker_enabled = 0;
     (void)hd_config_set_str(&c->docker_socket, "/var/run/docker.sock");
     c->retention_max_age_ms = 7LL * 86400 * 1000;

@@ -60,7 +60,8 @@ struct hd_config {
     /* inputs (used by the watchers) */
     int k8s_enabled;
     char *k8s_api_server, *k8s_token_file, *k8s_ca_file, *k8s_namespace;
-    char *k8s_field_selector; /* e.g. "type=Warning"; NULL = all */
+    char *k8s_field_selector;     /* e.g. "type=Warning"; NULL = all */
+    int64_t k8s_max_event_age_ms; /* first start: older listed events skipped; 0 = none */
     int docker_enabled;
     char *docker_socket;
     char *docker_url; /* tcp://host:2376 (instead of the socket) */

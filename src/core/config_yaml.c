@@ -113,6 +113,7 @@ static const struct field f_k8s[] = {
     {.key = "caFile", .kind = F_STR, .off = CFG(k8s_ca_file)},
     {.key = "namespace", .kind = F_STR, .off = CFG(k8s_namespace)},
     {.key = "fieldSelector", .kind = F_STR, .off = CFG(k8s_field_selector)},
+    {.key = "maxEventAge", .kind = F_DUR, .off = CFG(k8s_max_event_age_ms), .min = 0},
     {.key = NULL},
 };
 static const struct field f_docker[] = {

@@ -57,15 +57,34 @@ static void escape_text(const char *in, char *out, size_t outsz)
     out[o] = '\0';
 }
 
-void hd_log_write(int level, const char *fmt, ...)
+/* " key=value" in the text format: escaped like a message, and quoted (with
+ * \" for a quote) when it holds a space, a quote or '=', or is empty, so that
+ * the fields of a line split unambiguously. */
+static void put_text_field(struct hd_buf *b, const char *key, const char *value)
+{
+    char safe[4 * 512 + 1];
+    char val[512];
+    snprintf(val, sizeof(val), "%s", value);
+    escape_text(val, safe, sizeof(safe));
+    int quote = safe[0] == '\0' || strpbrk(safe, " \"=") != NULL;
+    hd_buf_printf(b, " %s=", key);
+    if (!quote) {
+        hd_buf_puts(b, safe);
+        return;
+    }
+    hd_buf_putc(b, '"');
+    for (const char *p = safe; *p != '\0'; p++) {
+        if (*p == '"') {
+            hd_buf_putc(b, '\\');
+        }
+        hd_buf_putc(b, *p);
+    }
+    hd_buf_putc(b, '"');
+}
+
+static void log_line(int level, const struct hd_log_field *fields, const char *msg)
 {
     static const char *names[] = {"debug", "info", "warn", "error"};
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     struct tm tm;
@@ -75,22 +94,56 @@ void hd_log_write(int level, const char *fmt, ...)
     snprintf(when + w, sizeof(when) - w, ".%03ldZ", ts.tv_nsec / 1000000);
     const char *lv = names[(level < 0 || level > 3) ? 3 : level];
 
-    pthread_mutex_lock(&log_lock);
+    struct hd_buf b;
+    hd_buf_init(&b, 0);
     if (log_json) {
-        struct hd_buf b;
-        hd_buf_init(&b, 0);
         hd_buf_printf(&b, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":", when, lv);
         hd_buf_json_str(&b, msg, strlen(msg));
-        hd_buf_puts(&b, "}\n");
-        if (b.p != NULL) {
-            fputs(b.p, stderr);
+        for (size_t i = 0; fields != NULL && fields[i].key != NULL; i++) {
+            if (fields[i].value != NULL) {
+                hd_buf_putc(&b, ',');
+                hd_buf_json_str(&b, fields[i].key, strlen(fields[i].key));
+                hd_buf_putc(&b, ':');
+                hd_buf_json_str(&b, fields[i].value, strlen(fields[i].value));
+            }
         }
-        hd_buf_free(&b);
+        hd_buf_puts(&b, "}\n");
     } else {
-        char safe[4 * sizeof(msg)];
+        char safe[4 * 1024 + 1];
         escape_text(msg, safe, sizeof(safe));
-        fprintf(stderr, "%s %-5s %s\n", when, lv, safe);
+        hd_buf_printf(&b, "%s %-5s %s", when, lv, safe);
+        for (size_t i = 0; fields != NULL && fields[i].key != NULL; i++) {
+            if (fields[i].value != NULL) {
+                put_text_field(&b, fields[i].key, fields[i].value);
+            }
+        }
+        hd_buf_putc(&b, '\n');
+    }
+    pthread_mutex_lock(&log_lock);
+    if (b.p != NULL) {
+        fputs(b.p, stderr);
     }
     fflush(stderr);
     pthread_mutex_unlock(&log_lock);
+    hd_buf_free(&b);
+}
+
+void hd_log_write(int level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_line(level, NULL, msg);
+}
+
+void hd_log_kv_write(int level, const struct hd_log_field *fields, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    log_line(level, fields, msg);
 }

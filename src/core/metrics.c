@@ -19,6 +19,52 @@
 
 #define HD_METRICS_SLOTS 256
 
+/* THE list of metric families: what /metrics says of each (# HELP, # TYPE)
+ * and what docs/operations.md lists (tests/integration/test_metrics.py
+ * checks both against a scrape). A family rendered without an entry here is
+ * still valid exposition, with a help text saying it is undocumented. */
+static const struct hd_metric_family families[] = {
+    /* ingest */
+    {"herald_events_received_total", "counter", "Events decoded from ingest requests, by source."},
+    {"herald_events_stored_total", "counter",
+     "Events newly stored (a re-sent event is not counted), by source."},
+    {"herald_events_rejected_total", "counter", "Ingest requests refused before storing, by reason."},
+    {"herald_store_commits_total", "counter",
+     "Group commits of the store (events stored / commits = batch size)."},
+    {"herald_store_max_seq", "gauge", "Sequence number of the newest stored event."},
+    /* delivery */
+    {"herald_deliveries_total", "counter",
+     "Events handed to a channel, by channel and outcome (delivered, retry, failed, throttled)."},
+    {"herald_delivery_latency_seconds", "histogram",
+     "Time from an event's arrival to its confirmed delivery, by channel."},
+    {"herald_channel_backlog", "gauge",
+     "Events a channel has not delivered yet: after its cursor plus pending retries."},
+    {"herald_channel_oldest_undelivered_seconds", "gauge",
+     "Age of the oldest event a channel has not delivered yet, by arrival (0 when none)."},
+    {"herald_channel_dead_letters", "gauge", "Dead letters (FAILED deliveries) stored for a channel."},
+    {"herald_channel_breaker_open", "gauge", "1 while a channel's circuit breaker is open, else 0."},
+    /* HTTP */
+    {"herald_http_requests_total", "counter", "HTTP requests answered, by route pattern and status code."},
+    {"herald_http_request_duration_seconds", "histogram",
+     "Time from a request's headers to its answer being queued, by route pattern."},
+    /* watchers */
+    {"herald_k8s_events_seen_total", "counter", "Kubernetes Events read from the list and the watch."},
+    {"herald_k8s_events_dropped_total", "counter",
+     "Kubernetes Events not stored, by reason (duplicate, deleted, invalid, too_old)."},
+    {"herald_k8s_watch_restarts_total", "counter", "Kubernetes watch restarts, by reason."},
+    {"herald_docker_events_seen_total", "counter", "Docker events read from the /events stream."},
+    {"herald_docker_events_dropped_total", "counter", "Docker events not stored, by reason."},
+    {"herald_docker_reconnects_total", "counter", "Reconnections to the Docker /events stream."},
+    /* process */
+    {"herald_build_info", "gauge", "Always 1; the labels say which herald this is."},
+    {"process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds."},
+    {"process_resident_memory_bytes", "gauge", "Resident memory size in bytes."},
+    {"process_virtual_memory_bytes", "gauge", "Virtual memory size in bytes."},
+    {"process_open_fds", "gauge", "Number of open file descriptors."},
+    {"process_max_fds", "gauge", "Maximum number of open file descriptors."},
+    {"process_start_time_seconds", "gauge", "Start time of the process since unix epoch in seconds."},
+};
+
 static const double bucket_bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
                                        0.5,   1,     2.5,  5,     10,   30,  60};
 #define HD_METRICS_NBUCKETS (sizeof(bucket_bounds) / sizeof(bucket_bounds[0]))
@@ -54,6 +100,25 @@ static uint32_t series_hash(const char *name, const char *labels)
         h = (h ^ (unsigned char)*p) * 16777619u;
     }
     return h;
+}
+
+const struct hd_metric_family *hd_metrics_families(size_t *n)
+{
+    *n = sizeof(families) / sizeof(families[0]);
+    return families;
+}
+
+int hd_metrics_family(struct hd_buf *out, const char *name, const char *type)
+{
+    const char *help = "Undocumented (no entry in core/metrics.c).";
+    for (size_t i = 0; i < sizeof(families) / sizeof(families[0]); i++) {
+        if (strcmp(families[i].name, name) == 0) {
+            help = families[i].help;
+            type = families[i].type;
+            break;
+        }
+    }
+    return hd_buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 /* Called with lock held. Returns NULL on ENOMEM (the sample is dropped). */
@@ -219,8 +284,7 @@ int hd_metrics_render(struct hd_buf *out)
         if (seen) {
             continue;
         }
-        rc = hd_buf_printf(out, "# TYPE %s %s\n", m->name,
-                           m->kind == METRIC_COUNTER ? "counter" : "histogram");
+        rc = hd_metrics_family(out, m->name, m->kind == METRIC_COUNTER ? "counter" : "histogram");
         for (struct metric *s = m; s != NULL && rc == HD_OK; s = s->onext) {
             if (strcmp(s->name, m->name) == 0) {
                 rc = render_one(out, s);

@@ -122,6 +122,8 @@ struct hd_http_async {
     int orphan;    /* the request ended before the work (amu) */
     int counted;   /* no longer in s->pending (amu) */
     int released;
+    int64_t start_ns;  /* monotonic, at the headers: the duration histogram */
+    const char *route; /* the route set by check or handler (static), for a later answer */
     hd_http_finish_fn finish;
     void (*release)(void *ud);
     void *ud;
@@ -244,7 +246,35 @@ static void resp_clear(struct hd_http_resp *resp)
 }
 
 /* Queues resp on the connection; resp's body memory is handed to MHD. */
-static enum MHD_Result queue(struct MHD_Connection *c, struct hd_http_resp *resp)
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* herald_http_requests_total{route,code} and the duration histogram by route. */
+static void count_request(const struct hd_http_async *cx, const struct hd_http_resp *resp)
+{
+    const char *route = resp->route;
+    if (route == NULL && cx != NULL) {
+        route = cx->route;
+    }
+    if (route == NULL) {
+        route = "other";
+    }
+    char labels[192];
+    snprintf(labels, sizeof(labels), "route=\"%.128s\",code=\"%d\"", route, resp->status);
+    hd_metrics_add("herald_http_requests_total", labels, 1);
+    if (cx != NULL && cx->start_ns > 0) {
+        snprintf(labels, sizeof(labels), "route=\"%.128s\"", route);
+        hd_metrics_observe("herald_http_request_duration_seconds", labels,
+                           (double)(mono_ns() - cx->start_ns) / 1e9);
+    }
+}
+
+/* Queues resp on c; cx is the request's context (NULL if none). */
+static enum MHD_Result queue(struct MHD_Connection *c, struct hd_http_async *cx, struct hd_http_resp *resp)
 {
     if (resp->status < 100 || resp->status > 599) {
         hd_http_error(resp, 500, "internal error: no answer");
@@ -276,20 +306,18 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct hd_http_resp *resp
     for (size_t i = 0; i < resp->n_hdr; i++) {
         MHD_add_response_header(r, resp->hdr_name[i], resp->hdr_value[i]);
     }
-    char labels[32];
-    snprintf(labels, sizeof(labels), "code=\"%d\"", resp->status);
-    hd_metrics_add("herald_http_requests_total", labels, 1);
+    count_request(cx, resp);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned int)resp->status, r);
     MHD_destroy_response(r);
     return ret;
 }
 
-static enum MHD_Result queue_413(struct hd_http_server *s, struct MHD_Connection *c)
+static enum MHD_Result queue_413(struct hd_http_server *s, struct hd_http_async *cx)
 {
     struct hd_http_resp resp;
     resp_init(&resp);
     hd_http_error(&resp, 413, "request body over the limit of %zu bytes (limits.maxBodyBytes)", s->max_body);
-    enum MHD_Result ret = queue(c, &resp);
+    enum MHD_Result ret = queue(cx->conn, cx, &resp);
     resp_clear(&resp);
     return ret;
 }
@@ -370,7 +398,7 @@ static enum MHD_Result answer_deferred(struct hd_http_async *cx)
     cx->finish(cx->ud, &resp);
     cx->released = 1;
     cx->release(cx->ud);
-    enum MHD_Result ret = queue(cx->conn, &resp);
+    enum MHD_Result ret = queue(cx->conn, cx, &resp);
     resp_clear(&resp);
     hd_buf_free(&cx->body);
     unpend(cx);
@@ -490,10 +518,11 @@ static int check_headers(struct hd_http_server *s, struct hd_http_async *cx, con
     resp_init(&resp);
     resp.status = 200;
     int go_on = s->check(s->ud, &req, &resp);
+    cx->route = resp.route;
     if (!go_on) {
         cx->refused = 1;
         hd_buf_free(&cx->body);
-        (void)queue(cx->conn, &resp);
+        (void)queue(cx->conn, cx, &resp);
     }
     resp_clear(&resp);
     return go_on;
@@ -513,6 +542,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         cx->s = s;
         cx->conn = c;
+        cx->start_ns = mono_ns();
         hd_buf_init(&cx->body, s->max_body);
         *con_cls = cx;
         watch_request(c, 1); /* the headers are in: no deadline while it runs */
@@ -528,7 +558,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (cl != NULL && hd_parse_i64(cl, &n) == HD_OK && s->max_body > 0 && n > 0 &&
             (uint64_t)n > (uint64_t)s->max_body) {
             cx->too_big = 1;
-            return queue_413(s, c);
+            return queue_413(s, cx);
         }
         /* Size the buffer once: growing by doubling would hold up to twice
          * the body (a 2.3 MB NDJSON batch in a 4 MB buffer) for the whole
@@ -561,7 +591,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return MHD_YES;
     }
     if (cx->too_big) {
-        return queue_413(s, c);
+        return queue_413(s, cx);
     }
 
     struct hd_http_req req = {
@@ -576,6 +606,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     resp_init(&resp);
     resp.status = 200;
     s->handler(s->ud, &req, &resp);
+    if (resp.route != NULL) {
+        cx->route = resp.route; /* a deferred answer is labelled by it */
+    }
     if (cx->deferred) {
         resp_clear(&resp);
         pthread_mutex_lock(&s->amu);
@@ -588,7 +621,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         /* The body stays until the answer: the deferred work may use it. */
         return done ? answer_deferred(cx) : MHD_YES;
     }
-    enum MHD_Result ret = queue(c, &resp);
+    enum MHD_Result ret = queue(c, cx, &resp);
     resp_clear(&resp);
     /* The body is no longer needed; free it now rather than at completion. */
     hd_buf_free(&cx->body);

@@ -37,6 +37,9 @@ struct hd_http_resp {
     const char *hdr_name[HD_RESP_MAX_HEADERS]; /* static strings */
     char *hdr_value[HD_RESP_MAX_HEADERS];      /* owned */
     size_t n_hdr;
+    const char *route; /* static: the route pattern ("/api/events/{id}") that the
+                        * metrics label the request with; NULL = "other" (bounded
+                        * cardinality: never the raw path) */
 };
 
 /* Query argument (decoded) or NULL. */

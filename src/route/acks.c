@@ -256,7 +256,7 @@ static void ack_expire(struct hd_dispatcher *d, struct dchan *c, int64_t now)
     hd_dchan_count(c, "failed", n_dead);
     c->retry_check_ms = now;
     hd_dchan_set_error(c, "%s", msg);
-    hd_log(HD_LOG_WARN, "channel=%s %zu event(s) %s", c->name, k, msg);
+    hd_log_kv(HD_LOG_WARN, HD_KV({"channel", c->name}), "%zu event(s) %s", k, msg);
 out:
     free(ups);
     free(its);
@@ -285,7 +285,8 @@ static int start_ack_poll(struct hd_dispatcher *d, struct dchan *c, int64_t now)
     }
     hd_request_init(&req);
     if (c->ch->type->ack_render(c->ch, ids, n, &req, &err) != HD_OK) {
-        hd_log(HD_LOG_ERROR, "channel=%s cannot render the acknowledgement query: %s", c->name, err.msg);
+        hd_log_kv(HD_LOG_ERROR, HD_KV({"channel", c->name}), "cannot render the acknowledgement query: %s",
+                  err.msg);
         hd_request_clear(&req);
         free(ids);
         free(r);
@@ -379,7 +380,8 @@ void hd_acks_on_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
     if (got < 0) {
         char why[256];
         hd_describe_answer(resp, why, sizeof(why));
-        hd_log(HD_LOG_DEBUG, "channel=%s acknowledgement query to %s failed: %s", c->name, r->host, why);
+        hd_log_kv(HD_LOG_DEBUG, HD_KV({"channel", c->name}), "acknowledgement query to %s failed: %s",
+                  r->host, why);
         goto out;
     }
     /* Nothing else ran on this channel while the query was in flight, so

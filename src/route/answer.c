@@ -196,8 +196,15 @@ static int answer_record(struct hd_dispatcher *d, struct dchan *c, const struct 
     }
     if (a->n_dead > 0) {
         hd_dchan_set_error(c, "%s", a->why);
-        hd_log(HD_LOG_WARN, "channel=%s while posting to %s: %s; %lld event(s) dead-lettered", c->name,
-               r->host, a->why, (long long)a->n_dead);
+        const char *first = NULL; /* the event field: the first dead letter of the batch */
+        for (size_t i = 0; i < a->k && first == NULL; i++) {
+            if (a->ups[i].status == HD_DELIVERY_FAILED) {
+                first = a->ups[i].event_id;
+            }
+        }
+        hd_log_kv(HD_LOG_WARN, HD_KV({"channel", c->name}, {"event", first}),
+                  "while posting to %s: %s; %lld event(s) dead-lettered", r->host, a->why,
+                  (long long)a->n_dead);
     }
     return HD_OK;
 }

@@ -35,10 +35,10 @@ int hd_breaker_holds(const struct hd_breaker *b, const struct hd_dispatch_config
 static void closed_again(struct hd_breaker *b, const struct hd_breaker_answer *a)
 {
     if (b->open) {
-        hd_log(HD_LOG_WARN, "channel=%s breaker closed: %s answered again", a->channel, a->host);
+        hd_log_kv(HD_LOG_WARN, HD_KV({"channel", a->channel}), "breaker closed: %s answered again", a->host);
     } else if (b->consecutive_failures > 0) {
-        hd_log(HD_LOG_INFO, "channel=%s recovered: %s answered after %d failed request(s)", a->channel,
-               a->host, b->consecutive_failures);
+        hd_log_kv(HD_LOG_INFO, HD_KV({"channel", a->channel}),
+                  "recovered: %s answered after %d failed request(s)", a->host, b->consecutive_failures);
     }
     hd_breaker_reset(b);
 }
@@ -53,23 +53,24 @@ void hd_breaker_update(struct hd_breaker *b, const struct hd_dispatch_config *cf
     }
     b->consecutive_failures++;
     if (b->consecutive_failures == 1) {
-        hd_log(HD_LOG_WARN, "channel=%s while posting to %s: %s", a->channel, a->host, a->why);
+        hd_log_kv(HD_LOG_WARN, HD_KV({"channel", a->channel}), "while posting to %s: %s", a->host, a->why);
     }
     int64_t now = a->now;
     int64_t ra = a->retry_after_ms > 0 ? a->retry_after_ms : 0;
     if (b->open) {
         b->backoff_ms = b->backoff_ms * 2 < cfg->retry_max_ms ? b->backoff_ms * 2 : cfg->retry_max_ms;
         *next_attempt_ms = now + (b->backoff_ms > ra ? b->backoff_ms : ra);
-        hd_log(HD_LOG_INFO, "channel=%s breaker stays open while posting to %s: %s; next attempt in %lld ms",
-               a->channel, a->host, a->why, (long long)(*next_attempt_ms - now));
+        hd_log_kv(HD_LOG_INFO, HD_KV({"channel", a->channel}),
+                  "breaker stays open while posting to %s: %s; next attempt in %lld ms", a->host, a->why,
+                  (long long)(*next_attempt_ms - now));
     } else if (b->consecutive_failures >= cfg->breaker_threshold) {
         b->open = 1;
         b->backoff_ms = cfg->retry_initial_ms;
         *next_attempt_ms = now + (b->backoff_ms > ra ? b->backoff_ms : ra);
-        hd_log(HD_LOG_WARN,
-               "channel=%s breaker open after %d consecutive failures while posting to %s: %s; next attempt "
-               "in %lld ms",
-               a->channel, b->consecutive_failures, a->host, a->why, (long long)(*next_attempt_ms - now));
+        hd_log_kv(
+            HD_LOG_WARN, HD_KV({"channel", a->channel}),
+            "breaker open after %d consecutive failures while posting to %s: %s; next attempt in %lld ms",
+            b->consecutive_failures, a->host, a->why, (long long)(*next_attempt_ms - now));
     } else if (ra > 0) {
         *next_attempt_ms = now + ra; /* the sink asked the whole client to wait */
     }

@@ -107,6 +107,23 @@ void hd_dchan_free(struct dchan *c)
 
 /* ---- loading and publishing ------------------------------------------- */
 
+/* Arrival of c's oldest undelivered event: the store's answer of the last
+ * refresh, or, when it saw none (events came since), the first one in
+ * flight or read ahead. 0 if unknown. */
+static int64_t oldest_undelivered(const struct dchan *c)
+{
+    if (c->oldest_recv_us > 0) {
+        return c->oldest_recv_us;
+    }
+    if (c->inflight != NULL && !c->inflight->is_retry && c->inflight->n > 0) {
+        return c->inflight->items[0].recv_us;
+    }
+    if (c->buf_pos < c->buf_n) {
+        return c->buf[c->buf_pos].recv_us;
+    }
+    return 0;
+}
+
 void hd_dchans_publish(struct hd_dispatcher *d, int64_t max_seq, int64_t now)
 {
     int64_t total = 0;
@@ -124,6 +141,8 @@ void hd_dchans_publish(struct hd_dispatcher *d, int64_t max_seq, int64_t now)
         p->next_attempt_ms = c->next_attempt_ms > now ? c->next_attempt_ms : 0;
         memcpy(p->last_error, c->last_error, sizeof(p->last_error));
         p->last_success_ms = c->last_success_ms;
+        p->dead_letters = c->dead;
+        p->oldest_recv_us = p->backlog > 0 ? oldest_undelivered(c) : 0;
         total += p->backlog;
     }
     d->total_backlog = total;
@@ -165,14 +184,14 @@ static int chan_load(struct hd_dispatcher *d, struct dchan *c, const struct hd_c
     struct hd_err cerr = {0};
     struct hd_channel *ch = hd_channel_new(rec->id, rec->version, rec->json, &cerr);
     if (ch == NULL) {
-        hd_log(HD_LOG_ERROR, "channel=%s cannot be loaded, not delivering: %s", name, cerr.msg);
+        hd_log_kv(HD_LOG_ERROR, HD_KV({"channel", name}), "cannot be loaded, not delivering: %s", cerr.msg);
     }
     int fresh = c == NULL;
     if (fresh) {
         int64_t cursor = 0;
         struct hd_err kerr = {0};
         if (d->st->ops->cursor_get(d->st, rec->id, &cursor, &kerr) != HD_OK) {
-            hd_log(HD_LOG_ERROR, "channel=%s while reading its cursor: %s", name, kerr.msg);
+            hd_log_kv(HD_LOG_ERROR, HD_KV({"channel", name}), "while reading its cursor: %s", kerr.msg);
             hd_channel_free(ch);
             free(name);
             return HD_EIO;
@@ -308,25 +327,57 @@ int64_t hd_dispatcher_backlog(struct hd_dispatcher *d)
     return v;
 }
 
-int hd_dispatcher_metrics(struct hd_dispatcher *d, struct hd_buf *out)
+/* One gauge family of every channel: value(c, now_ms) for each. Called with d->lock held. */
+static int gauge_family(struct hd_dispatcher *d, struct hd_buf *out, const char *family,
+                        double (*value)(const struct hd_channel_status *p, int64_t now_ms), int64_t now_ms)
 {
+    int rc = hd_metrics_family(out, family, "gauge");
+    for (struct dchan *c = d->chans; c != NULL && rc == HD_OK; c = c->next) {
+        char name[300];
+        label_value(c->name, name, sizeof(name));
+        rc = hd_buf_printf(out, "%s{channel=\"%s\"} %.17g\n", family, name, value(&c->pub, now_ms));
+    }
+    return rc;
+}
+
+static double g_backlog(const struct hd_channel_status *p, int64_t now_ms)
+{
+    return (double)p->backlog;
+}
+
+static double g_oldest(const struct hd_channel_status *p, int64_t now_ms)
+{
+    if (p->oldest_recv_us <= 0 || p->oldest_recv_us / 1000 >= now_ms) {
+        return 0;
+    }
+    return (double)(now_ms * 1000 - p->oldest_recv_us) / 1e6;
+}
+
+static double g_dead(const struct hd_channel_status *p, int64_t now_ms)
+{
+    return (double)p->dead_letters;
+}
+
+static double g_breaker(const struct hd_channel_status *p, int64_t now_ms)
+{
+    return p->breaker_open ? 1 : 0;
+}
+
+int hd_dispatcher_metrics(struct hd_dispatcher *d, int64_t now_ms, struct hd_buf *out)
+{
+    static const struct {
+        const char *family;
+        double (*value)(const struct hd_channel_status *p, int64_t now_ms);
+    } gauges[] = {
+        {"herald_channel_backlog", g_backlog},
+        {"herald_channel_oldest_undelivered_seconds", g_oldest},
+        {"herald_channel_dead_letters", g_dead},
+        {"herald_channel_breaker_open", g_breaker},
+    };
     int rc = HD_OK;
     pthread_mutex_lock(&d->lock);
-    rc = hd_buf_puts(out, "# TYPE herald_channel_backlog gauge\n");
-    for (struct dchan *c = d->chans; c != NULL && rc == HD_OK; c = c->next) {
-        char name[300];
-        label_value(c->name, name, sizeof(name));
-        rc = hd_buf_printf(out, "herald_channel_backlog{channel=\"%s\"} %lld\n", name,
-                           (long long)c->pub.backlog);
-    }
-    if (rc == HD_OK) {
-        rc = hd_buf_puts(out, "# TYPE herald_channel_breaker_open gauge\n");
-    }
-    for (struct dchan *c = d->chans; c != NULL && rc == HD_OK; c = c->next) {
-        char name[300];
-        label_value(c->name, name, sizeof(name));
-        rc =
-            hd_buf_printf(out, "herald_channel_breaker_open{channel=\"%s\"} %d\n", name, c->pub.breaker_open);
+    for (size_t i = 0; i < sizeof(gauges) / sizeof(gauges[0]) && rc == HD_OK; i++) {
+        rc = gauge_family(d, out, gauges[i].family, gauges[i].value, now_ms);
     }
     pthread_mutex_unlock(&d->lock);
     return rc;

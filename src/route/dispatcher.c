@@ -201,7 +201,8 @@ int hd_dchan_progress(struct hd_dispatcher *d, struct dchan *c, int64_t new_curs
     }
     int rc = d->st->ops->progress(d->st, c->id, cur, ups, n, &err);
     if (rc != HD_OK) {
-        hd_log(HD_LOG_ERROR, "channel=%s while recording delivery progress: %s", c->name, err.msg);
+        hd_log_kv(HD_LOG_ERROR, HD_KV({"channel", c->name}), "while recording delivery progress: %s",
+                  err.msg);
         hd_dchan_set_error(c, "store: %s", err.msg);
         c->next_attempt_ms = hd_now_ms() + 1000; /* don't spin on a failing store */
         return rc;
@@ -245,7 +246,8 @@ static int dead_letter_render(struct hd_dispatcher *d, struct dchan *c, const st
         .last_error = (char *)why,
     };
     snprintf(up.event_id, sizeof(up.event_id), "%s", ev != NULL ? ev->id : row->event_id);
-    hd_log(HD_LOG_WARN, "channel=%s while rendering event %s: %s (dead-lettered)", c->name, up.event_id, why);
+    hd_log_kv(HD_LOG_WARN, HD_KV({"channel", c->name}, {"event", up.event_id}),
+              "while rendering the event: %s (dead-lettered)", why);
     int rc = hd_dchan_progress(d, c, row != NULL ? -1 : up.event_seq, &up, 1);
     if (rc == HD_OK) {
         c->failed++;
@@ -350,12 +352,24 @@ struct ditem *hd_ditems_of(const struct hd_event *const *evs, const struct hd_de
     return items;
 }
 
+/* The store's counts of c's exception rows and its oldest undelivered
+ * arrival: read every PENDING_REFRESH_MS (and when rows changed), so that a
+ * scrape of /metrics never reads the store per channel. */
 static void refresh_pending(struct hd_dispatcher *d, struct dchan *c, int64_t now)
 {
     struct hd_err err = {0};
-    int64_t cnt = 0;
-    if (d->st->ops->pending_count(d->st, c->id, &cnt, &err) == HD_OK) {
-        c->pending = cnt;
+    if (d->st->ops->channel_lag != NULL) {
+        struct hd_channel_lag lag = {0};
+        if (d->st->ops->channel_lag(d->st, c->id, c->cursor, &lag, &err) == HD_OK) {
+            c->pending = lag.pending;
+            c->dead = lag.failed;
+            c->oldest_recv_us = lag.oldest_recv_us;
+        }
+    } else {
+        int64_t cnt = 0;
+        if (d->st->ops->pending_count(d->st, c->id, &cnt, &err) == HD_OK) {
+            c->pending = cnt;
+        }
     }
     c->pending_at_ms = now;
 }
@@ -376,7 +390,7 @@ static int start_retries(struct hd_dispatcher *d, struct dchan *c, int64_t now)
     if (d->st->ops->due_retries(d->st,
                                 &(struct hd_delivery_query){.channel_id = c->id, .now_ms = now, .limit = lim},
                                 &rows, &k, &err) != HD_OK) {
-        hd_log(HD_LOG_ERROR, "channel=%s while reading due retries: %s", c->name, err.msg);
+        hd_log_kv(HD_LOG_ERROR, HD_KV({"channel", c->name}), "while reading due retries: %s", err.msg);
         c->retry_check_ms = now + 5 * RETRY_RECHECK_MS;
         goto out;
     }
@@ -448,8 +462,8 @@ int hd_dchan_refill(struct hd_dispatcher *d, struct dchan *c, size_t lim, int64_
         return 0;
     }
     if (d->st->ops->events_after(d->st, c->cursor, ahead, &c->buf, &c->buf_n, &err) != HD_OK) {
-        hd_log(HD_LOG_ERROR, "channel=%s while reading events after %lld: %s", c->name, (long long)c->cursor,
-               err.msg);
+        hd_log_kv(HD_LOG_ERROR, HD_KV({"channel", c->name}), "while reading events after %lld: %s",
+                  (long long)c->cursor, err.msg);
         c->next_attempt_ms = hd_now_ms() + 1000;
         return 0;
     }

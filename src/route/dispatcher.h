@@ -33,9 +33,11 @@ struct hd_dispatch_config {
 struct hd_channel_status {
     int64_t id;
     int64_t cursor;
-    int64_t backlog;   /* events after the cursor + pending retries */
-    int64_t delivered; /* since start */
-    int64_t failed;    /* dead-lettered since start */
+    int64_t backlog;        /* events after the cursor + pending retries */
+    int64_t delivered;      /* since start */
+    int64_t failed;         /* dead-lettered since start */
+    int64_t dead_letters;   /* FAILED rows stored, refreshed every few seconds */
+    int64_t oldest_recv_us; /* arrival of the oldest undelivered event, 0 if none (ditto) */
     int consecutive_failures;
     int breaker_open;
     int64_t next_attempt_ms; /* 0 if not backing off */
@@ -57,8 +59,10 @@ void hd_dispatcher_channels_changed(struct hd_dispatcher *d);
 int hd_dispatcher_status(struct hd_dispatcher *d, int64_t channel_id, struct hd_channel_status *out);
 /* Thread-safe. Sum of backlogs; used for readiness and ingest backpressure. */
 int64_t hd_dispatcher_backlog(struct hd_dispatcher *d);
-/* Thread-safe. Appends backlog/breaker gauges in Prometheus text format. */
-int hd_dispatcher_metrics(struct hd_dispatcher *d, struct hd_buf *out);
+/* Thread-safe. Appends the per-channel gauges (backlog, age of the oldest
+ * undelivered event at now_ms, dead letters, breaker) in Prometheus text
+ * format, # HELP and # TYPE included. */
+int hd_dispatcher_metrics(struct hd_dispatcher *d, int64_t now_ms, struct hd_buf *out);
 /* Stops taking new work, waits up to timeout_ms for in-flight requests,
  * persists cursors and joins the thread. */
 void hd_dispatcher_stop(struct hd_dispatcher *d, int64_t timeout_ms);

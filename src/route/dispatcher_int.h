@@ -68,6 +68,8 @@ struct dchan {
     int64_t next_attempt_ms; /* the channel sends nothing before (wall ms) */
     int64_t retry_check_ms;  /* next look for due retries, NEVER if none pending */
     int64_t pending;         /* PENDING rows, refreshed every few seconds */
+    int64_t dead;            /* FAILED rows, refreshed with pending (0 without channel_lag) */
+    int64_t oldest_recv_us;  /* oldest undelivered arrival, refreshed with pending; 0 if none */
     int64_t pending_at_ms;
     int64_t delivered;
     int64_t failed;

@@ -73,6 +73,14 @@ struct hd_event_query {
     size_t limit;
 };
 
+/* One channel's undelivered events (channel_lag). */
+struct hd_channel_lag {
+    int64_t pending;        /* PENDING rows */
+    int64_t failed;         /* FAILED rows: dead letters */
+    int64_t oldest_recv_us; /* arrival of the oldest event not delivered yet (the first
+                             * after the cursor, or a PENDING row's), 0 if none */
+};
+
 /* GET /api/stats: what events are counted by. */
 enum hd_stats_group {
     HD_STATS_SEVERITY = 0,
@@ -221,6 +229,12 @@ struct hd_store_ops {
                   struct hd_err *err);
     /* Number of PENDING rows of a channel. */
     int (*pending_count)(struct hd_store *st, int64_t channel_id, int64_t *count, struct hd_err *err);
+    /* What /metrics says of one channel's undelivered events (SPEC 4), in one
+     * cheap read over the indexes: see struct hd_channel_lag. cursor is the
+     * caller's (the dispatcher's in-memory one). May be NULL (the dispatcher
+     * then counts PENDING rows with pending_count and reports no age). */
+    int (*channel_lag)(struct hd_store *st, int64_t channel_id, int64_t cursor, struct hd_channel_lag *out,
+                       struct hd_err *err);
 
     /* Deletes events older than max_age_ms (by arrival; 0 = no age limit) and the
      * oldest while the log is over max_bytes (0 = no limit), never one with

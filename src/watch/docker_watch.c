@@ -146,14 +146,15 @@ static int negotiate(struct hd_watcher *w)
     hd_http_stream_result_clear(&a.res);
     if (st != 200) {
         if (!hd_watcher_stopping(w)) {
-            hd_log(HD_LOG_WARN, "input=docker: cannot reach the engine at %s: %s",
-                   d->socket ? d->socket : d->base, a.why);
+            hd_log_kv(HD_LOG_WARN, HD_KV({"input", "docker"}), "cannot reach the engine at %s: %s",
+                      d->socket ? d->socket : d->base, a.why);
         }
         return HD_EIO;
     }
     const char *use = version_num(server) < version_num(DK_API_MAX) ? server : DK_API_MAX;
     snprintf(d->version, sizeof(d->version), "%s", use);
-    hd_log(HD_LOG_INFO, "input=docker: the engine speaks API %s, using %s", server, d->version);
+    hd_log_kv(HD_LOG_INFO, HD_KV({"input", "docker"}), "the engine speaks API %s, using %s", server,
+              d->version);
     return HD_OK;
 }
 
@@ -225,7 +226,7 @@ static int on_event(void *ctx, const char *p, size_t n)
     json_object *root = NULL;
     int64_t tn = 0;
     if (hd_docker_watch_line(p, n, &root, &tn, &err) != HD_OK) {
-        hd_log(HD_LOG_WARN, "input=docker: an event is not a JSON object: %s", err.msg);
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "docker"}), "an event is not a JSON object: %s", err.msg);
         hd_metrics_add(w->type->dropped_metric, "reason=\"invalid\"", 1);
         return HD_OK; /* one bad line does not cost the stream */
     }
@@ -242,9 +243,9 @@ static int on_stream_body(void *ctx, const char *p, size_t n)
     struct docker *d = impl_of(w);
     int rc = hd_jframer_feed(&d->fr, p, n, on_event, w);
     if (rc == HD_ETOOBIG) {
-        hd_log(HD_LOG_WARN, "input=docker: an event is over %u bytes", DK_MAX_EVENT);
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "docker"}), "an event is over %u bytes", DK_MAX_EVENT);
     } else if (rc == HD_EINVAL) {
-        hd_log(HD_LOG_WARN, "input=docker: the event stream is not JSON");
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "docker"}), "the event stream is not JSON");
     }
     /* Store what was complete before a bad byte, too. */
     int frc = flush_lines(w);
@@ -296,7 +297,7 @@ static enum dk_outcome stream(struct hd_watcher *w)
     if (r.status != 0 && r.status != 200) {
         char msg[300];
         hd_watch_err_message(&r.body, msg, sizeof(msg));
-        hd_log(HD_LOG_WARN, "input=docker: /events answered %ld: %s", r.status, msg);
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "docker"}), "/events answered %ld: %s", r.status, msg);
         /* "client version 1.47 is too new. Maximum supported API version is 1.41" */
         if (r.status == 400 && strstr(msg, "version") != NULL) {
             res = DK_RENEGOTIATE;
@@ -307,14 +308,14 @@ static enum dk_outcome stream(struct hd_watcher *w)
         goto out;
     }
     if (rc != HD_OK) {
-        hd_log(HD_LOG_WARN, "input=docker: the event stream broke: %s", r.error);
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "docker"}), "the event stream broke: %s", r.error);
     } else {
-        hd_log(HD_LOG_WARN, "input=docker: the engine ended the event stream");
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "docker"}), "the engine ended the event stream");
     }
     if (hd_jframer_pending(&d->fr) > 0) {
-        hd_log(HD_LOG_WARN,
-               "input=docker: the stream was cut inside an event (%zu bytes dropped; it is replayed)",
-               hd_jframer_pending(&d->fr));
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "docker"}),
+                  "the stream was cut inside an event (%zu bytes dropped; it is replayed)",
+                  hd_jframer_pending(&d->fr));
     }
 out:
     hd_buf_free(&q);
@@ -329,7 +330,8 @@ static void docker_run(struct hd_watcher *w)
     int64_t v = 0;
     if (hd_watcher_load_resume(w, stored, sizeof(stored)) && hd_parse_i64(stored, &v) == HD_OK && v > 0) {
         d->since_ns = v;
-        hd_log(HD_LOG_INFO, "input=docker: resuming the event stream from timeNano %lld", (long long)v);
+        hd_log_kv(HD_LOG_INFO, HD_KV({"input", "docker"}), "resuming the event stream from timeNano %lld",
+                  (long long)v);
     }
     int first = 1;
     while (!hd_watcher_stopping(w)) {
@@ -475,8 +477,8 @@ struct hd_watcher *hd_docker_watch_start(const struct hd_docker_watch_config *cf
         hd_watcher_spawn(w, err) != HD_OK) {
         goto fail;
     }
-    hd_log(HD_LOG_INFO, "input=docker: watching engine events at %s%s%s", d->socket ? d->socket : d->base,
-           d->filters ? " filters " : "", d->filters ? d->filters : "");
+    hd_log_kv(HD_LOG_INFO, HD_KV({"input", "docker"}), "watching engine events at %s%s%s",
+              d->socket ? d->socket : d->base, d->filters ? " filters " : "", d->filters ? d->filters : "");
     return w;
 fail:
     hd_watcher_stop(w);

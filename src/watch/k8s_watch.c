@@ -23,6 +23,14 @@
  * RV is saved in the store's state ("kubernetes.resourceVersion") at most
  * once a second and at stop, after the events it covers are durable; a
  * restart watches from it (and re-lists if it has expired meanwhile).
+ * A first start (no saved RV) skips the listed Events older than
+ * maxEventAge (by lastTimestamp, else eventTime, else firstTimestamp; one
+ * with none is kept): the list holds up to an hour of Events (the API's
+ * TTL), and paging old Warnings on a first start helps nobody. The horizon
+ * (first start time - maxEventAge) is saved ("kubernetes.skipBefore") and
+ * holds for every later list too, so a re-list after a 410 does not bring
+ * the skipped ones back; later starts resume from RV as before, and what
+ * they list after the horizon is stored as before.
  *
  * The bearer token is read into memory for one request's header and wiped
  * after (the net layer wipes its copy too); it is never logged.
@@ -34,10 +42,13 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "core/util.h"
+#include "model/event.h"
+#include "store/store.h"
 #include "watch/watch.h"
 
 #define K8S_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
 #define K8S_STATE_KEY "kubernetes.resourceVersion"
+#define K8S_SKIP_KEY "kubernetes.skipBefore" /* µs since the epoch, decimal */
 #define K8S_LIST_LIMIT 500
 #define K8S_LIST_TIMEOUT_MS 120000L
 #define K8S_MAX_OBJECT (4u << 20)      /* one watch line; Events are a few KB */
@@ -52,6 +63,8 @@ struct k8s {
     char *base; /* "https://host:port" without a trailing slash */
     char *token_file, *ca_file, *ns, *field_selector;
     int watch_timeout_s;
+    int64_t max_age_ms;     /* inputs.kubernetes.maxEventAge, 0 = none */
+    int64_t skip_before_us; /* first start: listed Events older than this are skipped; 0 = none */
 
     char rv[K8S_RV_MAX]; /* covers everything durable */
 
@@ -162,7 +175,7 @@ static int req_init(struct hd_watcher *w, struct k8s_req *r, int watch, const ch
     r->o.tls = &r->tls;
     if (k->token_file != NULL) {
         if (read_token(k, r, &err) != HD_OK) {
-            hd_log(HD_LOG_ERROR, "input=kubernetes: %s", err.msg);
+            hd_log_kv(HD_LOG_ERROR, HD_KV({"input", "kubernetes"}), "%s", err.msg);
             return err.code;
         }
         r->o.n_headers = 2;
@@ -183,9 +196,10 @@ static void log_answer(const char *what, const struct hd_http_stream_result *res
 {
     char msg[300];
     hd_watch_err_message(&res->body, msg, sizeof(msg));
-    hd_log(HD_LOG_WARN, "input=kubernetes: %s answered %ld: %s%s", what, res->status, msg,
-           res->status == 401 || res->status == 403 ? " (check the token and the RBAC: get/list/watch events)"
-                                                    : "");
+    hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "%s answered %ld: %s%s", what, res->status, msg,
+              res->status == 401 || res->status == 403
+                  ? " (check the token and the RBAC: get/list/watch events)"
+                  : "");
 }
 
 static void set_rv(char dst[K8S_RV_MAX], json_object *obj)
@@ -206,7 +220,8 @@ static void set_rv(char dst[K8S_RV_MAX], json_object *obj)
 struct list_state {
     char *cont;          /* owned: the continue token of the next page, NULL = none */
     char rv[K8S_RV_MAX]; /* the first page's resourceVersion */
-    size_t total;        /* items stored */
+    size_t total;        /* items listed */
+    size_t skipped;      /* of them, older than the first start's horizon */
 };
 
 struct list_ctx {
@@ -227,6 +242,41 @@ static int list_item(void *ctx, const char *p, size_t n)
     return HD_OK;
 }
 
+/* When an Event last happened (µs since the epoch), 0 if it says not. */
+static int64_t event_time_us(json_object *ev)
+{
+    static const char *const keys[] = {"lastTimestamp", "eventTime", "firstTimestamp"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+        const char *v = ev != NULL ? hd_json_get_str(ev, keys[i]) : NULL;
+        int64_t us = 0;
+        if (v != NULL && v[0] != '\0' && hd_parse_rfc3339_us(v, &us) == HD_OK && us > 0) {
+            return us;
+        }
+    }
+    return 0;
+}
+
+/* First start: drops from items[0..*n) the Events older than the horizon
+ * (order kept), counted as herald_k8s_events_dropped_total{reason="too_old"}. */
+static void skip_old(const struct k8s *k, struct hd_watch_item *items, size_t *n)
+{
+    if (k->skip_before_us <= 0) {
+        return;
+    }
+    size_t kept = 0;
+    for (size_t i = 0; i < *n; i++) {
+        int64_t t = event_time_us(items[i].root);
+        if (t > 0 && t < k->skip_before_us) {
+            continue;
+        }
+        items[kept++] = items[i];
+    }
+    if (kept < *n) {
+        hd_metrics_add("herald_k8s_events_dropped_total", "reason=\"too_old\"", (int64_t)(*n - kept));
+    }
+    *n = kept;
+}
+
 /* Stores the items of one EventList page (its original bytes, each item's
  * span) and moves ls to the next page. */
 static enum k8s_outcome store_page(struct hd_watcher *w, const struct hd_buf *body, struct list_state *ls)
@@ -238,8 +288,8 @@ static enum k8s_outcome store_page(struct hd_watcher *w, const struct hd_buf *bo
     json_object *root = hd_json_parse(body->p, body->len, &err);
     if (root == NULL || !json_object_object_get_ex(root, "items", &jitems) ||
         !json_object_is_type(jitems, json_type_array)) {
-        hd_log(HD_LOG_WARN, "input=kubernetes: the event list is not an EventList: %s",
-               root == NULL ? err.msg : "no items[]");
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "the event list is not an EventList: %s",
+                  root == NULL ? err.msg : "no items[]");
         goto out;
     }
     size_t n = json_object_array_length(jitems);
@@ -249,22 +299,25 @@ static enum k8s_outcome store_page(struct hd_watcher *w, const struct hd_buf *bo
     struct list_ctx lc = {.items = jitems, .out = items, .cap = n};
     if (items == NULL || !hd_json_member_span(body->p, body->len, "items", &ip, &in) ||
         hd_json_array_each(ip, in, list_item, &lc) != HD_OK || lc.n != n) {
-        hd_log(HD_LOG_WARN, "input=kubernetes: cannot split the event list");
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "cannot split the event list");
         goto out;
     }
     hd_metrics_add("herald_k8s_events_seen_total", "", (int64_t)n);
+    ls->total += n;
+    skip_old(impl_of(w), items, &n);
+    ls->skipped += lc.n - n;
     struct hd_watch_counts cnt = {0};
-    if (hd_watcher_ingest(w, items, n, &cnt, NULL, &err) != HD_OK) {
-        hd_log(HD_LOG_WARN, "input=kubernetes: while storing listed events: %s", err.msg);
+    if (n > 0 && hd_watcher_ingest(w, items, n, &cnt, NULL, &err) != HD_OK) {
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "while storing listed events: %s", err.msg);
         goto out;
     }
     hd_watcher_count_drops(w, &cnt);
-    ls->total += n;
     json_object_object_get_ex(root, "metadata", &md);
     if (ls->rv[0] == '\0') {
         const char *rv = md != NULL ? hd_json_get_str(md, "resourceVersion") : NULL;
         if (rv == NULL || rv[0] == '\0' || strlen(rv) >= K8S_RV_MAX) {
-            hd_log(HD_LOG_WARN, "input=kubernetes: the event list has no metadata.resourceVersion");
+            hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}),
+                      "the event list has no metadata.resourceVersion");
             goto out;
         }
         snprintf(ls->rv, sizeof(ls->rv), "%s", rv);
@@ -293,7 +346,7 @@ static enum k8s_outcome list_page(struct hd_watcher *w, struct list_state *ls)
     if (hd_watcher_stopping(w)) {
         res = K8S_STOP;
     } else if (rc != HD_OK) {
-        hd_log(HD_LOG_WARN, "input=kubernetes: while listing events: %s", r.error);
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "while listing events: %s", r.error);
     } else if (r.status != 200) {
         log_answer("listing events", &r);
         /* 410 here: the continue token expired; list again from the start. */
@@ -319,8 +372,9 @@ static enum k8s_outcome do_list(struct hd_watcher *w)
     free(ls.cont);
     if (res == K8S_OK) {
         snprintf(k->rv, sizeof(k->rv), "%s", ls.rv);
-        hd_log(HD_LOG_INFO, "input=kubernetes: listed %zu events, watching from resourceVersion %s", ls.total,
-               k->rv);
+        hd_log_kv(HD_LOG_INFO, HD_KV({"input", "kubernetes"}),
+                  "listed %zu events (%zu older than maxEventAge skipped), watching from resourceVersion %s",
+                  ls.total, ls.skipped, k->rv);
         hd_watcher_save_resume(w, k->rv, 1);
     }
     return res;
@@ -383,12 +437,14 @@ void hd_k8s_line_clear(struct hd_k8s_line *l)
 static void on_error_event(struct k8s *k, const struct hd_k8s_line *l)
 {
     if (l->expired) {
-        hd_log(HD_LOG_INFO, "input=kubernetes: resourceVersion %s expired (%s), listing again", k->rv,
-               l->message != NULL ? l->message : "410");
+        hd_log_kv(HD_LOG_INFO, HD_KV({"input", "kubernetes"}),
+                  "resourceVersion %s expired (%s), listing again", k->rv,
+                  l->message != NULL ? l->message : "410");
         k->expired = 1;
     } else {
-        hd_log(HD_LOG_WARN, "input=kubernetes: the watch answered an error %lld %s: %s", (long long)l->code,
-               l->reason != NULL ? l->reason : "", l->message != NULL ? l->message : "");
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "the watch answered an error %lld %s: %s",
+                  (long long)l->code, l->reason != NULL ? l->reason : "",
+                  l->message != NULL ? l->message : "");
         k->failed = 1;
     }
 }
@@ -404,7 +460,8 @@ static int on_line(void *ctx, const char *p, size_t n)
     int rc = HD_OK;
     k->got_data = 1;
     if (hd_k8s_watch_line(p, n, &l, &err) != HD_OK) {
-        hd_log(HD_LOG_WARN, "input=kubernetes: a watch line is not a watch event: %s", err.msg);
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "a watch line is not a watch event: %s",
+                  err.msg);
         k->failed = 1;
         return HD_EINVAL;
     }
@@ -433,7 +490,7 @@ static int on_line(void *ctx, const char *p, size_t n)
         break;
     case HD_K8S_LINE_BOOKMARK: break;
     case HD_K8S_LINE_OTHER:
-        hd_log(HD_LOG_DEBUG, "input=kubernetes: ignoring a watch event of type %s", l.type);
+        hd_log_kv(HD_LOG_DEBUG, HD_KV({"input", "kubernetes"}), "ignoring a watch event of type %s", l.type);
         break;
     }
     hd_k8s_line_clear(&l);
@@ -459,10 +516,11 @@ static int on_watch_body(void *ctx, const char *p, size_t n)
     k->chunk_rv[0] = '\0';
     int rc = hd_jframer_feed(&k->fr, p, n, on_line, w);
     if (rc == HD_ETOOBIG) {
-        hd_log(HD_LOG_WARN, "input=kubernetes: a watch event is over %u bytes", K8S_MAX_OBJECT);
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "a watch event is over %u bytes",
+                  K8S_MAX_OBJECT);
         k->failed = 1;
     } else if (rc == HD_EINVAL && !k->expired && !k->failed) {
-        hd_log(HD_LOG_WARN, "input=kubernetes: the watch stream is not JSON");
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "the watch stream is not JSON");
         k->failed = 1;
     }
     /* What came before an ERROR or a bad line is good: keep it. */
@@ -503,9 +561,9 @@ static enum k8s_outcome do_watch(struct hd_watcher *w)
     } else if (k->failed) {
         res = K8S_ERROR;
     } else if (rc != HD_OK) {
-        hd_log(HD_LOG_WARN, "input=kubernetes: the watch stream broke: %s", r.error);
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "the watch stream broke: %s", r.error);
     } else if (hd_jframer_pending(&k->fr) > 0) {
-        hd_log(HD_LOG_WARN, "input=kubernetes: the watch stream ended inside an event");
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "the watch stream ended inside an event");
     } else {
         res = K8S_OK;
     }
@@ -517,12 +575,46 @@ out:
 
 /* ---- thread -------------------------------------------------------------- */
 
+/* The horizon of the first start: read back on a later start, set (and
+ * saved) on the first one. */
+static void k8s_horizon(struct hd_watcher *w, int first)
+{
+    struct k8s *k = impl_of(w);
+    struct hd_store *st = w->host.store;
+    struct hd_err err = {0};
+    char *v = NULL;
+    if (!first) {
+        int64_t us = 0;
+        if (st->ops->state_get(st, K8S_SKIP_KEY, &v, &err) == HD_OK && hd_parse_i64(v, &us) == HD_OK) {
+            k->skip_before_us = us;
+        }
+        free(v);
+        return;
+    }
+    if (k->max_age_ms <= 0) {
+        return;
+    }
+    k->skip_before_us = hd_now_us() - k->max_age_ms * 1000;
+    char buf[32];
+    snprintf(buf, sizeof(buf), "%lld", (long long)k->skip_before_us);
+    if (st->ops->state_set(st, K8S_SKIP_KEY, buf, &err) != HD_OK) {
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", "kubernetes"}), "cannot save the first start's horizon: %s",
+                  err.msg);
+    }
+    hd_log_kv(HD_LOG_INFO, HD_KV({"input", "kubernetes"}),
+              "first start: skipping listed events older than %lld s (maxEventAge)",
+              (long long)(k->max_age_ms / 1000));
+}
+
 static void k8s_run(struct hd_watcher *w)
 {
     struct k8s *k = impl_of(w);
-    if (hd_watcher_load_resume(w, k->rv, sizeof(k->rv))) {
-        hd_log(HD_LOG_INFO, "input=kubernetes: resuming the watch from resourceVersion %s", k->rv);
+    int resumed = hd_watcher_load_resume(w, k->rv, sizeof(k->rv));
+    if (resumed) {
+        hd_log_kv(HD_LOG_INFO, HD_KV({"input", "kubernetes"}), "resuming the watch from resourceVersion %s",
+                  k->rv);
     }
+    k8s_horizon(w, !resumed);
     int need_list = k->rv[0] == '\0';
     while (!hd_watcher_stopping(w)) {
         enum k8s_outcome o;
@@ -628,14 +720,15 @@ struct hd_watcher *hd_k8s_watch_start(const struct hd_k8s_watch_config *cfg, con
     struct k8s *k = impl_of(w);
     hd_jframer_init(&k->fr, K8S_MAX_OBJECT);
     k->watch_timeout_s = cfg->watch_timeout_s > 0 ? cfg->watch_timeout_s : 300;
+    k->max_age_ms = cfg->max_event_age_ms > 0 ? cfg->max_event_age_ms : 0;
     k->ns = hd_watch_strdup_nonempty(cfg->ns);
     k->field_selector = hd_watch_strdup_nonempty(cfg->field_selector);
     if (k8s_locate(k, cfg, err) != HD_OK || hd_watcher_spawn(w, err) != HD_OK) {
         goto fail;
     }
-    hd_log(HD_LOG_INFO, "input=kubernetes: watching events at %s%s%s%s%s", k->base,
-           k->ns ? " namespace " : "", k->ns ? k->ns : "", k->field_selector ? " fieldSelector " : "",
-           k->field_selector ? k->field_selector : "");
+    hd_log_kv(HD_LOG_INFO, HD_KV({"input", "kubernetes"}), "watching events at %s%s%s%s%s", k->base,
+              k->ns ? " namespace " : "", k->ns ? k->ns : "", k->field_selector ? " fieldSelector " : "",
+              k->field_selector ? k->field_selector : "");
     return w;
 fail:
     hd_watcher_stop(w);

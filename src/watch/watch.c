@@ -287,19 +287,20 @@ static void *watcher_main(void *arg)
     while (!atomic_load(&w->stop)) {
         if (!elected(w)) {
             if (!waiting_logged) {
-                hd_log(HD_LOG_INFO, "input=%s: another replica runs it; standing by", w->name);
+                hd_log_kv(HD_LOG_INFO, HD_KV({"input", w->name}), "another replica runs it; standing by");
                 waiting_logged = 1;
             }
             hd_watcher_sleep(w, 500);
             continue;
         }
         if (waiting_logged) {
-            hd_log(HD_LOG_INFO, "input=%s: elected: starting from the stored resume point", w->name);
+            hd_log_kv(HD_LOG_INFO, HD_KV({"input", w->name}),
+                      "elected: starting from the stored resume point");
             waiting_logged = 0;
         }
         w->type->run(w);
         if (!atomic_load(&w->stop)) {
-            hd_log(HD_LOG_WARN, "input=%s: no longer elected: stopped", w->name);
+            hd_log_kv(HD_LOG_WARN, HD_KV({"input", w->name}), "no longer elected: stopped");
             waiting_logged = 1;
         }
     }
@@ -415,7 +416,8 @@ int hd_watcher_ingest(struct hd_watcher *w, const struct hd_watch_item *items, s
                 hd_event_clear(&b.ev[--b.n]);
             }
             c.invalid++;
-            hd_log(HD_LOG_WARN, "input=%s: dropped an object the decoder rejects: %s", w->name, derr.msg);
+            hd_log_kv(HD_LOG_WARN, HD_KV({"input", w->name}), "dropped an object the decoder rejects: %s",
+                      derr.msg);
             continue;
         }
         if (b.n > before) {
@@ -526,7 +528,7 @@ int hd_watcher_flush(struct hd_watcher *w, struct hd_watch_queue *q, size_t slic
         if (rc == HD_OK) {
             hd_watcher_count_drops(w, &cnt);
         } else {
-            hd_log(HD_LOG_WARN, "input=%s: while storing events: %s", w->name, err.msg);
+            hd_log_kv(HD_LOG_WARN, HD_KV({"input", w->name}), "while storing events: %s", err.msg);
         }
     }
     hd_watch_queue_clear(q);
@@ -546,7 +548,7 @@ int hd_watcher_load_resume(struct hd_watcher *w, char *out, size_t cap)
         snprintf(w->saved, sizeof(w->saved), "%s", stored);
         found = 1;
     } else if (rc != HD_OK && rc != HD_ENOTFOUND) {
-        hd_log(HD_LOG_WARN, "input=%s: cannot read the saved resume point: %s", w->name, err.msg);
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", w->name}), "cannot read the saved resume point: %s", err.msg);
     }
     free(stored);
     return found;
@@ -563,7 +565,7 @@ void hd_watcher_save_resume(struct hd_watcher *w, const char *value, int force)
     }
     struct hd_err err = {0};
     if (w->host.store->ops->state_set(w->host.store, w->type->state_key, value, &err) != HD_OK) {
-        hd_log(HD_LOG_WARN, "input=%s: cannot save the resume point: %s", w->name, err.msg);
+        hd_log_kv(HD_LOG_WARN, HD_KV({"input", w->name}), "cannot save the resume point: %s", err.msg);
         return;
     }
     snprintf(w->saved, sizeof(w->saved), "%s", value);

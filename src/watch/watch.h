@@ -60,6 +60,8 @@ struct hd_k8s_watch_config {
     int64_t backoff_initial_ms; /* 0 = 500 */
     int64_t backoff_max_ms;     /* 0 = 30 s */
     int watch_timeout_s;        /* 0 = 300: the server ends each watch after this (token re-read) */
+    int64_t max_event_age_ms;   /* first start (no resume point): listed Events older than this are
+                                 * skipped; 0 = none (every listed Event is stored) */
 };
 
 struct hd_docker_watch_config {

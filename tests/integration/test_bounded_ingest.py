@@ -81,5 +81,10 @@ def test_backlog_check_counts_the_request_events(herald_factory):
         r = h.post_events(nd(5, "second"), content_type="application/x-ndjson")
         assert_error(r, 429, "limits.maxBacklog", "5 events")
         assert r.header("Retry-After") is not None
+        # SPEC 4: over maxBacklog herald stays ready (ingest says 429; the API
+        # and the dashboard stay in the load balancer).
+        over = h.api("GET", "/readyz", token=None)
+        assert over.status == 200 and over.json["status"] == "ready", over
+        assert h.api("GET", "/api/events", token="read").status == 200
         assert len(h.ingest(nd(2, "third"), content_type="application/x-ndjson")) == 2
         assert "second-" not in json.dumps(h.events())

@@ -7,9 +7,11 @@ recording fake Elasticsearch (one document per delivery), so "delivered
 exactly once" is checked where it matters: at the sink.
 """
 
+import datetime
 import json
 import os
 import secrets
+import time
 
 from conftest import fixture_json, metric_values, poll, register_secret
 
@@ -29,13 +31,24 @@ def _templates():
     return out
 
 
-def _event(i, ns="default", typ="Normal", count=1):
+def _stamp(ago_s):
+    """RFC 3339 UTC of ago_s seconds ago (microseconds, as eventTime has them)."""
+    t = datetime.datetime.fromtimestamp(time.time() - ago_s, datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _event(i, ns="default", typ="Normal", count=1, ago_s=0):
+    """An Event of the capture, happened ago_s seconds ago (its time fields
+    rewritten: a first start skips listed Events older than maxEventAge)."""
     t = _templates()[i % 8]
     t["metadata"]["name"] = "ev-%d.%s" % (i, secrets.token_hex(4))
     t["metadata"]["namespace"] = ns
     t["involvedObject"]["namespace"] = ns
     t["type"] = typ
     t["count"] = count
+    for k in ("lastTimestamp", "eventTime", "firstTimestamp"):
+        if t.get(k):
+            t[k] = _stamp(ago_s)
     return t
 
 
@@ -190,5 +203,65 @@ def test_unauthorized_is_logged_and_retried(tmp_path, herald_factory, fake_es):
             f.write(token + "\n")
         api.add_event(_event(0))
         poll(lambda: len(_delivered(fake_es)) >= 1, 30, what="the event once the token is right")
+    finally:
+        api.stop()
+
+
+def test_first_start_skips_listed_events_older_than_max_event_age(tmp_path, herald_factory, fake_es):
+    """SPEC 3, inputs.kubernetes.maxEventAge (default 5m): on a first start the
+    initial list's Events older than that are skipped (by lastTimestamp, else
+    eventTime, else firstTimestamp; none: kept); the watch and later starts
+    store what they get, and a re-list never brings the skipped ones back."""
+    token = register_secret("k8s-" + secrets.token_hex(16))
+    api, tok_file, make = _setup(tmp_path, herald_factory, fake_es, token)
+    try:
+        old = [api.add_event(_event(0, ago_s=3600)),   # lastTimestamp an hour ago
+               api.add_event(_event(2, ago_s=600))]    # eventTime only (template 2), 10 min ago
+        first_only = _event(1, ago_s=0)                # lastTimestamp unset: firstTimestamp decides
+        first_only["lastTimestamp"] = None
+        first_only["firstTimestamp"] = _stamp(900)
+        old.append(api.add_event(first_only))
+        fresh = [api.add_event(_event(3, ago_s=60)),   # a minute ago: kept
+                 api.add_event(_event(4, ago_s=0))]
+        timeless = _event(5)
+        for k in ("lastTimestamp", "eventTime", "firstTimestamp"):
+            timeless[k] = None
+        fresh.append(api.add_event(timeless))         # no time at all: kept
+        h = make()
+        poll(lambda: len(_delivered(fake_es)) >= 3, 20, what="the recent listed events delivered")
+        poll(lambda: api.open_watches() == 1, 10, what="the watch to be open")
+        m = h.metrics()
+        assert metric_values(m, "herald_k8s_events_dropped_total").get('reason="too_old"') == 3, m
+        # The watch is not filtered: an old-stamped Event arriving now is news.
+        late = api.add_event(_event(6, ago_s=3600))
+        poll(lambda: len(_delivered(fake_es)) >= 4, 20, what="the watched event")
+        want = sorted((e["metadata"]["uid"], 1) for e in fresh + [late])
+        assert sorted(_delivered(fake_es)) == want
+        assert "older than 300 s (maxEventAge)" in h.log()
+
+        # A later start whose resourceVersion expired lists again: the skipped
+        # Events stay skipped (the first start's horizon is kept), the rest are
+        # duplicates, one that happened while herald was down is stored.
+        h.stop()
+        down = api.add_event(_event(7, ago_s=30))
+        api.compact()
+        h.start()
+        poll(lambda: len(_delivered(fake_es)) >= 5, 20, what="the event from while herald was down")
+        poll(lambda: api.open_watches() == 1, 10, what="the watch to be open again")
+        got = _delivered(fake_es)
+        assert sorted(got) == sorted(want + [(down["metadata"]["uid"], 1)]), got
+        assert not {e["metadata"]["uid"] for e in old} & {u for u, _ in got}
+    finally:
+        api.stop()
+
+
+def test_max_event_age_zero_keeps_every_listed_event(tmp_path, herald_factory, fake_es):
+    token = register_secret("k8s-" + secrets.token_hex(16))
+    api, tok_file, make = _setup(tmp_path, herald_factory, fake_es, token, maxEventAge="0s")
+    try:
+        evs = [api.add_event(_event(i, ago_s=7200)) for i in range(3)]
+        make()
+        poll(lambda: len(_delivered(fake_es)) >= 3, 20, what="every listed event delivered")
+        assert sorted(_delivered(fake_es)) == sorted((e["metadata"]["uid"], 1) for e in evs)
     finally:
         api.stop()

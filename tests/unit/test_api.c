@@ -44,7 +44,7 @@ int hd_dispatcher_status(struct hd_dispatcher *d, int64_t channel_id, struct hd_
 {
     return HD_ENOTFOUND; /* GET /api/channelStatus: no live state in this fake */
 }
-int hd_dispatcher_metrics(struct hd_dispatcher *d, struct hd_buf *out)
+int hd_dispatcher_metrics(struct hd_dispatcher *d, int64_t now_ms, struct hd_buf *out)
 {
     return hd_buf_puts(out, "# TYPE herald_channel_backlog gauge\nherald_channel_backlog{channel=\"1\"} 0\n");
 }
@@ -514,7 +514,9 @@ static void test_events_ingest_and_query(void **state)
     reply_free(&r);
     fake_backlog = 0;
     assert_int_equal(f->st->ops->max_seq(f->st), seq);
-    assert_true(hd_metrics_get("herald_events_rejected_total", "reason=\"content_type\"") >= 1);
+    assert_true(hd_metrics_get("herald_events_rejected_total", "source=\"auto\",reason=\"content_type\"") >=
+                1);
+    assert_true(hd_metrics_get("herald_events_rejected_total", "source=\"auto\",reason=\"backlog\"") >= 1);
 
     /* Query. */
     r = call(f, "GET", "/api/events?limit=10&severity=7", "readtoken", NULL, NULL);

@@ -58,6 +58,7 @@ static void test_defaults(void **state)
     assert_null(c.tls_cert_file);
     assert_int_equal(c.metrics_public, 0);
     assert_int_equal(c.k8s_enabled, 0);
+    assert_int_equal(c.k8s_max_event_age_ms, 5LL * 60 * 1000);
     assert_int_equal(c.docker_enabled, 0);
     assert_string_equal(c.docker_socket, "/var/run/docker.sock");
     assert_int_equal(c.retention_max_age_ms, 7LL * 86400 * 1000);
@@ -154,7 +155,7 @@ static void test_every_key(void **state)
         "metrics: {public: true}\n"
         "inputs:\n"
         "  kubernetes: {enabled: true, apiServer: 'https://k8s:6443', tokenFile: /t, caFile: /ca,"
-        " namespace: prod}\n"
+        " namespace: prod, maxEventAge: 90s}\n"
         "  docker: {enabled: true, socket: /run/d.sock}\n"
         "retention: {maxAge: 36h, maxBytes: 512MB}\n"
         "delivery: {maxRetryAge: 2h, retryInitial: 250ms, retryMax: 1m, breakerThreshold: 9}\n"
@@ -177,6 +178,7 @@ static void test_every_key(void **state)
     assert_string_equal(c.k8s_token_file, "/t");
     assert_string_equal(c.k8s_ca_file, "/ca");
     assert_string_equal(c.k8s_namespace, "prod");
+    assert_int_equal(c.k8s_max_event_age_ms, 90000);
     assert_int_equal(c.docker_enabled, 1);
     assert_string_equal(c.docker_socket, "/run/d.sock");
     assert_int_equal(c.retention_max_age_ms, 36LL * 3600 * 1000);

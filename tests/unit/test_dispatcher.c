@@ -350,10 +350,14 @@ static void test_delivers_in_order(void **state)
 
     struct hd_buf b;
     hd_buf_init(&b, 0);
-    assert_int_equal(hd_dispatcher_metrics(f->d, &b), HD_OK);
+    assert_int_equal(hd_dispatcher_metrics(f->d, hd_now_ms(), &b), HD_OK);
+    assert_non_null(strstr(b.p, "# HELP herald_channel_backlog "));
     assert_non_null(
         strstr(b.p, "# TYPE herald_channel_backlog gauge\nherald_channel_backlog{channel=\"hook\"} 0\n"));
     assert_non_null(strstr(b.p, "herald_channel_breaker_open{channel=\"hook\"} 0\n"));
+    /* Everything delivered: no age, no dead letters. */
+    assert_non_null(strstr(b.p, "herald_channel_oldest_undelivered_seconds{channel=\"hook\"} 0\n"));
+    assert_non_null(strstr(b.p, "herald_channel_dead_letters{channel=\"hook\"} 0\n"));
     hd_buf_free(&b);
 
     /* The cursor is durable: a stop persists it. */
@@ -495,7 +499,7 @@ static void test_breaker_opens_and_recovers(void **state)
     int64_t seq2 = s.cursor;
     struct hd_buf b;
     hd_buf_init(&b, 0);
-    assert_int_equal(hd_dispatcher_metrics(f->d, &b), HD_OK);
+    assert_int_equal(hd_dispatcher_metrics(f->d, hd_now_ms(), &b), HD_OK);
     assert_non_null(strstr(b.p, "herald_channel_breaker_open{channel=\"hook\"} 1\n"));
     hd_buf_free(&b);
     /* Open: nothing is sent before the backoff expires. */

@@ -80,6 +80,7 @@ static void echo(void *ud, const struct hd_http_req *req, struct hd_http_resp *r
     int *calls = ud;
     (*calls)++;
     if (strcmp(req->path, "/nocontent") == 0) {
+        resp->route = "/nocontent";
         resp->status = 204;
         return;
     }
@@ -193,7 +194,10 @@ static void test_error_envelope_and_204(void **state)
     assert_int_equal(r.status, 204);
     assert_int_equal(r.body.len, 0);
     reply_free(&r);
-    assert_true(hd_metrics_get("herald_http_requests_total", "code=\"204\"") >= 1);
+    /* Labelled by the route the handler set, else "other"; timed by route. */
+    assert_true(hd_metrics_get("herald_http_requests_total", "route=\"/nocontent\",code=\"204\"") >= 1);
+    assert_true(hd_metrics_get("herald_http_requests_total", "route=\"other\",code=\"400\"") >= 1);
+    assert_true(hd_metrics_get("herald_http_request_duration_seconds", "route=\"/nocontent\"") >= 1);
 }
 
 static void test_quiesce(void **state)

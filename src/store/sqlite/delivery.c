@@ -259,3 +259,30 @@ int sq_pending_count(struct hd_store *st, int64_t channel_id, int64_t *count, st
 {
     return sq_read_i64(sq_of(st), Q_DL_PENDING_COUNT, channel_id, count, "counting pending deliveries", err);
 }
+
+int sq_channel_lag(struct hd_store *st, int64_t channel_id, int64_t cursor, struct hd_channel_lag *out,
+                   struct hd_err *err)
+{
+    struct sq_store *s = sq_of(st);
+    struct sq_conn *c = sq_reader(s, err);
+    if (c == NULL) {
+        return HD_EIO;
+    }
+    int rc = HD_EIO;
+    sqlite3_stmt *q = sq_stmt(c, Q_DL_LAG, err);
+    if (q != NULL) {
+        sqlite3_bind_int64(q, 1, channel_id);
+        sqlite3_bind_int64(q, 2, cursor);
+        if (sqlite3_step(q) == SQLITE_ROW) {
+            out->pending = sqlite3_column_int64(q, 0);
+            out->failed = sqlite3_column_int64(q, 1);
+            out->oldest_recv_us = sqlite3_column_int64(q, 2); /* NULL reads as 0 */
+            rc = HD_OK;
+        } else {
+            rc = sq_fail(c, err, "reading a channel's undelivered events");
+        }
+        sqlite3_reset(q);
+    }
+    sq_reader_put(s, c);
+    return rc;
+}

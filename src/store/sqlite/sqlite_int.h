@@ -91,6 +91,7 @@ enum sq_stmt_id {
     Q_DL_RETRY_CH,
     Q_DL_REPLAY,
     Q_DL_PENDING_COUNT,
+    Q_DL_LAG,
     Q_PR_SCAN,
     Q_PR_IS_PENDING,
     Q_PR_DEL_EVENT,
@@ -426,6 +427,8 @@ int sq_delivery_retry_channel(struct hd_store *st, int64_t channel_id, size_t *c
 int sq_replay(struct hd_store *st, int64_t channel_id, int64_t from_us, int64_t to_us, size_t *count,
               struct hd_err *err);
 int sq_pending_count(struct hd_store *st, int64_t channel_id, int64_t *count, struct hd_err *err);
+int sq_channel_lag(struct hd_store *st, int64_t channel_id, int64_t cursor, struct hd_channel_lag *out,
+                   struct hd_err *err);
 
 int sq_prune(struct hd_store *st, int64_t max_age_ms, int64_t max_bytes, size_t *deleted, struct hd_err *err);
 int sq_stats(struct hd_store *st, const struct hd_stats_query *q, struct hd_stats_row **out, size_t *n,

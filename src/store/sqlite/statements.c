@@ -68,6 +68,13 @@ static const char *const sq_sql[Q__COUNT] = {
                     "WHERE ts_us >= ?2 AND ts_us <= ?3 AND seq <= ?5 "
                     "ON CONFLICT (channel_id, event_seq) DO NOTHING",
     [Q_DL_PENDING_COUNT] = "SELECT count(*) FROM deliveries WHERE channel_id = ?1 AND status = 0",
+    /* seq and recv_us grow together (one writer), so the smallest seq of the
+     * two candidates is the oldest arrival. */
+    [Q_DL_LAG] = "SELECT (SELECT count(*) FROM deliveries WHERE status = 0 AND channel_id = ?1), "
+                 "(SELECT count(*) FROM deliveries WHERE status = 1 AND channel_id = ?1), "
+                 "(SELECT min(recv_us) FROM events WHERE seq IN "
+                 "((SELECT min(seq) FROM events WHERE seq > ?2), "
+                 "(SELECT min(event_seq) FROM deliveries WHERE status = 0 AND channel_id = ?1)))",
     [Q_PR_SCAN] = "SELECT seq, recv_us, coalesce(length(raw), 0) + coalesce(length(name), 0) + "
                   "coalesce(length(description), 0) + coalesce(length(labels), 0), raw_enc, "
                   "CASE WHEN raw_enc = 2 THEN raw END "
