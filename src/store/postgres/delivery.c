@@ -377,3 +377,39 @@ int pg_import_delivery(struct hd_store *st, const struct hd_delivery *d, struct 
     pp_str(&a.p, d->last_error);
     return pg_run_tx(pg_of(st), op_change, &a, err);
 }
+
+struct lag_args {
+    int64_t channel_id, cursor;
+    struct hd_channel_lag *out;
+};
+
+static int op_lag(struct pg_store *s, PGconn *c, void *arg, struct hd_err *err)
+{
+    (void)s;
+    struct lag_args *a = arg;
+    struct pg_params p = {0};
+    pp_i64(&p, a->channel_id);
+    pp_i64(&p, a->cursor);
+    PGresult *r = pg_exec(c,
+                          "SELECT (SELECT count(*) FROM deliveries WHERE status = 0 AND channel_id = $1), "
+                          "(SELECT count(*) FROM deliveries WHERE status = 1 AND channel_id = $1), "
+                          "(SELECT min(recv_us) FROM events WHERE seq IN ((SELECT min(seq) FROM events "
+                          "WHERE seq > $2), (SELECT min(event_seq) FROM deliveries WHERE status = 0 "
+                          "AND channel_id = $1)))",
+                          &p, "reading a channel's undelivered events", err);
+    if (r == NULL) {
+        return err->code;
+    }
+    a->out->pending = pg_i64(r, 0, 0);
+    a->out->failed = pg_i64(r, 0, 1);
+    a->out->oldest_recv_us = pg_i64(r, 0, 2);
+    PQclear(r);
+    return HD_OK;
+}
+
+int pg_channel_lag(struct hd_store *st, int64_t channel_id, int64_t cursor, struct hd_channel_lag *out,
+                   struct hd_err *err)
+{
+    struct lag_args a = {.channel_id = channel_id, .cursor = cursor, .out = out};
+    return pg_run(pg_of(st), op_lag, &a, err);
+}

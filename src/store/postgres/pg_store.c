@@ -52,6 +52,7 @@ static const struct hd_store_ops pg_ops = {
     .delivery_retry_channel = pg_delivery_retry_channel,
     .replay = pg_replay,
     .pending_count = pg_pending_count,
+    .channel_lag = pg_channel_lag,
     .prune = pg_prune,
     .state_get = pg_state_get,
     .state_set = pg_state_set,
