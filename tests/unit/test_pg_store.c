@@ -244,6 +244,38 @@ static void test_query_stats_state(void **state)
     hd_store_close(st);
 }
 
+/* Pruning the newest events must not let their seqs be handed out again:
+ * a channel's cursor already passed them (the log's head is kept apart). */
+static void test_seq_not_reused_after_prune(void **state)
+{
+    (void)state;
+    struct hd_store *st = open_pg();
+    struct hd_err err = {0};
+    int64_t ch = channel(st, "p");
+    for (int i = 0; i < 50 && !hd_store_owns_channel(st, ch); i++) {
+        usleep(100 * 1000);
+    }
+    struct hd_event evs[3];
+    mk(&evs[0], "00000006a1", 1);
+    mk(&evs[1], "00000006a2", 2);
+    mk(&evs[2], "00000006a3", 3);
+    assert_int_equal(st->ops->append(st, evs, 3, &err), HD_OK);
+    assert_int_equal(st->ops->progress(st, ch, 3, NULL, 0, &err), HD_OK);
+    size_t deleted = 0;
+    assert_int_equal(st->ops->prune(st, 0, 1, &deleted, &err), HD_OK); /* over any size: prune what is delivered */
+    assert_int_equal(deleted, 3);
+    struct hd_event next;
+    mk(&next, "00000006a4", 4);
+    assert_int_equal(st->ops->append(st, &next, 1, &err), HD_OK);
+    assert_int_equal(next.seq, 4);
+    assert_int_equal(st->ops->max_seq(st), 4);
+    for (int i = 0; i < 3; i++) {
+        hd_event_clear(&evs[i]);
+    }
+    hd_event_clear(&next);
+    hd_store_close(st);
+}
+
 /* ---- no skipped event ---- */
 
 struct bg_append {
@@ -273,8 +305,10 @@ static void test_commits_out_of_order_skip_nothing(void **state)
     PGconn *slow = raw(url);
     sql(slow, "BEGIN");
     sql(slow, "SELECT pg_advisory_xact_lock(7245001)");
-    sql(slow, "INSERT INTO events (seq, id, source, ts_us, recv_us, severity, state) "
-              "VALUES ((SELECT coalesce(max(seq), 0) + 1 FROM events), '00000004aa', 'generic', 1, 1, 3, 0)");
+    /* numbered the way every replica's writer numbers: the log head, under the lock */
+    sql(slow, "WITH h AS (UPDATE log_head SET last_seq = last_seq + 1 RETURNING last_seq) "
+              "INSERT INTO events (seq, id, source, ts_us, recv_us, severity, state) "
+              "SELECT h.last_seq, '00000004aa', 'generic', 1, 1, 3, 0 FROM h");
     struct bg_append b = {.st = st};
     mk(&b.ev, "00000004bb", 2);
     pthread_t th;
@@ -408,6 +442,7 @@ int main(void)
         cmocka_unit_test_setup(test_append_dedup_and_read, setup),
         cmocka_unit_test_setup(test_channels_versions_cursors, setup),
         cmocka_unit_test_setup(test_query_stats_state, setup),
+        cmocka_unit_test_setup(test_seq_not_reused_after_prune, setup),
         cmocka_unit_test_setup(test_commits_out_of_order_skip_nothing, setup),
         cmocka_unit_test_setup(test_leases_spread_and_move, setup),
         cmocka_unit_test_setup(test_lost_connection_is_retried, setup),

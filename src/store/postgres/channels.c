@@ -141,7 +141,7 @@ static int op_create(struct pg_store *s, PGconn *c, void *arg, struct hd_err *er
                           &p, "creating a channel", err);
     if (r == NULL) {
         if (err->code == HD_ECONFLICT) {
-            hd_err_set(err, HD_ECONFLICT, "name: a channel named %.200s exists", a->in->name);
+            hd_err_set(err, HD_ECONFLICT, "name: a channel named %.200s already exists", a->in->name);
         }
         return err->code;
     }
@@ -150,11 +150,10 @@ static int op_create(struct pg_store *s, PGconn *c, void *arg, struct hd_err *er
     /* a new channel receives the events stored after its creation */
     struct pg_params q = {0};
     pp_i64(&q, a->id);
-    int rc = pg_cmd(
-        c,
-        "INSERT INTO cursors (channel_id, cursor) SELECT $1::bigint, coalesce(max(seq), 0) FROM events "
-        "ON CONFLICT (channel_id) DO NOTHING",
-        &q, "creating a cursor", err);
+    int rc = pg_cmd(c,
+                    "INSERT INTO cursors (channel_id, cursor) SELECT $1::bigint, last_seq FROM log_head "
+                    "ON CONFLICT (channel_id) DO NOTHING",
+                    &q, "creating a cursor", err);
     /* the replica that creates a channel delivers it at once; the next
      * rebalance moves it if this replica holds more than its share */
     struct pg_params l = {0};
@@ -204,7 +203,7 @@ static int op_update(struct pg_store *s, PGconn *c, void *arg, struct hd_err *er
                           &p, "updating a channel", err);
     if (r == NULL) {
         if (err->code == HD_ECONFLICT) {
-            hd_err_set(err, HD_ECONFLICT, "name: a channel named %.200s exists", a->in->name);
+            hd_err_set(err, HD_ECONFLICT, "name: a channel named %.200s already exists", a->in->name);
         }
         return err->code;
     }
@@ -268,7 +267,7 @@ static int op_delete(struct pg_store *s, PGconn *c, void *arg, struct hd_err *er
         "INSERT INTO deliveries (channel_id, event_seq, event_id, status, attempts, first_ms, next_ms, "
         "updated_ms, last_status, last_error) SELECT $1::bigint, e.seq, e.id, 1, 0, $2::bigint, $2::bigint, "
         "$2::bigint, 0, 'channel deleted' FROM events e WHERE e.seq > coalesce((SELECT cursor FROM cursors "
-        "WHERE channel_id = $1::bigint), (SELECT coalesce(max(seq), 0) FROM events)) "
+        "WHERE channel_id = $1::bigint), (SELECT last_seq FROM log_head)) "
         "ON CONFLICT (channel_id, event_seq) DO NOTHING",
         "DELETE FROM cursors WHERE channel_id = $1 AND $2::bigint IS NOT NULL",
         "DELETE FROM groups WHERE channel_id = $1 AND $2::bigint IS NOT NULL",

@@ -93,7 +93,9 @@ static int upsert_row(PGconn *c, int64_t channel_id, const struct hd_delivery *d
     return pg_cmd(
         c,
         "INSERT INTO deliveries (channel_id, event_seq, event_id, status, attempts, first_ms, next_ms, "
-        "updated_ms, last_status, last_error) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+        "updated_ms, last_status, last_error) VALUES ($1, $2, coalesce(nullif($3, ''), (SELECT id FROM "
+        "events "
+        "WHERE seq = $2::bigint), ''), $4, $5, $6, $7, $8, $9, $10) "
         "ON CONFLICT (channel_id, event_seq) DO UPDATE SET event_id = excluded.event_id, "
         "status = excluded.status, attempts = excluded.attempts, first_ms = excluded.first_ms, "
         "next_ms = excluded.next_ms, updated_ms = excluded.updated_ms, "

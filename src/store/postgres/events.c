@@ -116,17 +116,17 @@ int pg_events_after(struct hd_store *st, int64_t after_seq, size_t limit, struct
     return rc;
 }
 
-static int get_one(struct hd_store *st, const char *sql, struct pg_params p, const char *what,
+static int get_one(struct hd_store *st, const char *sql, struct pg_params p, const char *missing,
                    struct hd_event *out, struct hd_err *err)
 {
-    struct read_args a = {.sql = sql, .p = p, .max = 1, .what = what};
+    struct read_args a = {.sql = sql, .p = p, .max = 1, .what = "reading an event"};
     int rc = pg_run(pg_of(st), read_events, &a, err);
     if (rc != HD_OK) {
         return rc;
     }
     if (a.n == 0) {
         free(a.evs);
-        return hd_err_set(err, HD_ENOTFOUND, "event not found");
+        return hd_err_set(err, HD_ENOTFOUND, "%s", missing);
     }
     *out = a.evs[0];
     free(a.evs);
@@ -137,14 +137,18 @@ int pg_event_get(struct hd_store *st, const char *id, struct hd_event *out, stru
 {
     struct pg_params p = {0};
     pp_str(&p, id);
-    return get_one(st, "SELECT " PG_EV_COLS " FROM events WHERE id = $1", p, "reading an event", out, err);
+    char missing[128];
+    snprintf(missing, sizeof(missing), "id: no event with id %.64s", id);
+    return get_one(st, "SELECT " PG_EV_COLS " FROM events WHERE id = $1", p, missing, out, err);
 }
 
 int pg_event_get_seq(struct hd_store *st, int64_t seq, struct hd_event *out, struct hd_err *err)
 {
     struct pg_params p = {0};
     pp_i64(&p, seq);
-    return get_one(st, "SELECT " PG_EV_COLS " FROM events WHERE seq = $1", p, "reading an event", out, err);
+    char missing[64];
+    snprintf(missing, sizeof(missing), "seq: no event with seq %lld", (long long)seq);
+    return get_one(st, "SELECT " PG_EV_COLS " FROM events WHERE seq = $1", p, missing, out, err);
 }
 
 static char *like_pattern(const char *q)
@@ -262,7 +266,7 @@ int pg_events_query(struct hd_store *st, const struct hd_event_query *q, struct 
 static int read_max(struct pg_store *s, PGconn *c, void *arg, struct hd_err *err)
 {
     (void)s;
-    PGresult *r = pg_exec(c, "SELECT coalesce(max(seq), 0) FROM events", NULL, "reading the last seq", err);
+    PGresult *r = pg_exec(c, "SELECT last_seq FROM log_head", NULL, "reading the last seq", err);
     if (r == NULL) {
         return err->code;
     }

@@ -394,6 +394,12 @@ static int op_import_events(struct pg_store *s, PGconn *c, void *arg, struct hd_
             return rc;
         }
     }
+    if (a->n > 0) { /* numbering goes on after the imported events */
+        struct pg_params p = {0};
+        pp_i64(&p, a->evs[a->n - 1].seq);
+        return pg_cmd(c, "UPDATE log_head SET last_seq = greatest(last_seq, $1)", &p, "importing events",
+                      err);
+    }
     return HD_OK;
 }
 

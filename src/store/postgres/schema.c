@@ -65,6 +65,9 @@ static const char *const pg_migrations[] = {
     "CREATE TABLE replicas (id text PRIMARY KEY, seen timestamptz NOT NULL);"
     "CREATE TABLE leases (name text PRIMARY KEY, owner text NOT NULL, expires timestamptz NOT NULL);"
     "CREATE INDEX leases_owner ON leases (owner);",
+    /* the last seq handed out: numbering never reuses the seq of a pruned event */
+    "CREATE TABLE log_head (id int PRIMARY KEY CHECK (id = 1), last_seq bigint NOT NULL);"
+    "INSERT INTO log_head (id, last_seq) SELECT 1, coalesce(max(seq), 0) FROM events;",
 };
 #define PG_SCHEMA_VERSION ((int)(sizeof(pg_migrations) / sizeof(pg_migrations[0])))
 

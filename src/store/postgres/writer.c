@@ -225,8 +225,7 @@ static int commit_batch(struct pg_store *s, PGconn *c, void *arg, struct hd_err 
     if (rc == HD_OK) {
         rc = stored_ids(c, b->batch, &st, &n_st, &ids, err);
     }
-    PGresult *mx =
-        rc == HD_OK ? pg_exec(c, "SELECT coalesce(max(seq), 0) FROM events", NULL, "numbering", err) : NULL;
+    PGresult *mx = rc == HD_OK ? pg_exec(c, "SELECT last_seq FROM log_head", NULL, "numbering", err) : NULL;
     if (rc == HD_OK && mx == NULL) {
         rc = err->code;
     }
@@ -239,6 +238,11 @@ static int commit_batch(struct pg_store *s, PGconn *c, void *arg, struct hd_err 
         size_t k = number(b->batch, st, n_st, next, todo);
         b->last_seq = next + (int64_t)k - 1;
         rc = k > 0 ? insert_rows(c, todo, k, err) : HD_OK;
+        if (rc == HD_OK && k > 0) {
+            struct pg_params hp = {0};
+            pp_i64(&hp, b->last_seq);
+            rc = pg_cmd(c, "UPDATE log_head SET last_seq = $1", &hp, "numbering", err);
+        }
         if (rc == HD_OK && k > 0) {
             rc = pg_cmd(c, "SELECT pg_notify('herald_events', '')", NULL, "announcing events", err);
         }
