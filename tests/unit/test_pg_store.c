@@ -262,7 +262,8 @@ static void test_seq_not_reused_after_prune(void **state)
     assert_int_equal(st->ops->append(st, evs, 3, &err), HD_OK);
     assert_int_equal(st->ops->progress(st, ch, 3, NULL, 0, &err), HD_OK);
     size_t deleted = 0;
-    assert_int_equal(st->ops->prune(st, 0, 1, &deleted, &err), HD_OK); /* over any size: prune what is delivered */
+    assert_int_equal(st->ops->prune(st, 0, 1, &deleted, &err),
+                     HD_OK); /* over any size: prune what is delivered */
     assert_int_equal(deleted, 3);
     struct hd_event next;
     mk(&next, "00000006a4", 4);
