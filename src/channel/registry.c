@@ -20,11 +20,13 @@ extern const struct hd_channel_type hd_channel_opsgenie;
 extern const struct hd_channel_type hd_channel_victorops;
 extern const struct hd_channel_type hd_channel_splunk;
 extern const struct hd_channel_type hd_channel_elasticsearch;
+extern const struct hd_channel_type hd_channel_teams;
+extern const struct hd_channel_type hd_channel_gchat;
 
 static const struct hd_channel_type *const types[] = {
-    &hd_channel_webhook,   &hd_channel_email,     &hd_channel_sns,
-    &hd_channel_slack,     &hd_channel_pagerduty, &hd_channel_opsgenie,
-    &hd_channel_victorops, &hd_channel_splunk,    &hd_channel_elasticsearch,
+    &hd_channel_webhook,       &hd_channel_email,    &hd_channel_sns,       &hd_channel_slack,
+    &hd_channel_pagerduty,     &hd_channel_opsgenie, &hd_channel_victorops, &hd_channel_splunk,
+    &hd_channel_elasticsearch, &hd_channel_teams,    &hd_channel_gchat,
 };
 
 const struct hd_channel_type *const *hd_channel_types(size_t *n)
