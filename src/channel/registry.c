@@ -23,6 +23,7 @@ extern const struct hd_channel_type hd_channel_elasticsearch;
 extern const struct hd_channel_type hd_channel_teams;
 extern const struct hd_channel_type hd_channel_gchat;
 extern const struct hd_channel_type hd_channel_alertmanager;
+extern const struct hd_channel_type hd_channel_loki;
 
 /* One line per type (kept so by hand: adding a type adds one line). */
 /* clang-format off */
@@ -39,6 +40,7 @@ static const struct hd_channel_type *const types[] = {
     &hd_channel_teams,
     &hd_channel_gchat,
     &hd_channel_alertmanager,
+    &hd_channel_loki,
 };
 /* clang-format on */
 
