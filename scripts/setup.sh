@@ -13,6 +13,7 @@ PKGS=(
   podman runc busybox-static
   chromium nodejs
   prometheus-alertmanager
+  rsyslog rsyslog-gnutls
 )
 
 missing=()

@@ -24,6 +24,7 @@ extern const struct hd_channel_type hd_channel_teams;
 extern const struct hd_channel_type hd_channel_gchat;
 extern const struct hd_channel_type hd_channel_alertmanager;
 extern const struct hd_channel_type hd_channel_loki;
+extern const struct hd_channel_type hd_channel_syslog;
 
 /* One line per type (kept so by hand: adding a type adds one line). */
 /* clang-format off */
@@ -41,6 +42,7 @@ static const struct hd_channel_type *const types[] = {
     &hd_channel_gchat,
     &hd_channel_alertmanager,
     &hd_channel_loki,
+    &hd_channel_syslog,
 };
 /* clang-format on */
 

@@ -693,6 +693,7 @@ static const char *const type_samples[][2] = {
     {"GCHAT", "{\"url\":\"https://chat.googleapis.com/v1/spaces/S/messages?key=k&token=t\"}"},
     {"PROMETHEUS_ALERT_MANAGER", "{\"url\":\"http://alertmanager:9093\"}"},
     {"LOKI", "{\"url\":\"http://loki:3100\"}"},
+    {"SYSLOG", "{\"url\":\"tcp://syslog:514\"}"},
 };
 
 /* 1 if a channel of type with options sample plus key = "ftp://x/" is refused
