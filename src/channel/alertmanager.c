@@ -138,18 +138,7 @@ static int am_render(struct hd_channel *ch, const struct hd_event *const *evs, s
                      struct hd_request *req, struct hd_err *err)
 {
     struct am *a = ch->ctx;
-    struct hd_buf url;
-    hd_buf_init(&url, 0);
-    int rc = hd_notify_base_url(ch, a->url, &url);
-    if (rc == HD_OK) {
-        rc = hd_buf_puts(&url, AM_PATH);
-    }
-    if (rc != HD_OK) {
-        hd_buf_free(&url);
-        return hd_err_set(err, rc, "alertmanager: %s", hd_strerror(rc));
-    }
-    rc = hd_notify_request(ch, "alertmanager", &url, req, err);
-    hd_buf_free(&url);
+    int rc = hd_notify_post(ch, "alertmanager", a->url, AM_PATH, req, err);
     if (rc == HD_OK && hd_request_add_headers(req, a->headers) != HD_OK) {
         rc = hd_err_set(err, HD_ENOMEM, "alertmanager: cannot add headers");
     }

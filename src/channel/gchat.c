@@ -35,7 +35,6 @@
 #include "channel/channel.h"
 #include "channel/driver.h"
 #include "channel/notify.h"
-#include "channel/transform.h"
 #include "core/util.h"
 
 #define GCHAT_TITLE_MAX 300
@@ -137,12 +136,16 @@ static json_object *gchat_link(const struct hd_event *ev)
     return section(widgets);
 }
 
-static json_object *gchat_body(const struct hd_event *ev, const char *summary, const char *thread_key)
+static json_object *gchat_body(const struct hd_channel *ch, const struct hd_event *ev, const char *summary)
 {
+    struct hd_buf key;
+    (void)ch;
     json_object *o = json_object_new_object();
     if (o == NULL) {
         return NULL;
     }
+    hd_buf_init(&key, 0);
+    hd_notify_key(ev, GCHAT_THREAD_KEY_MAX, &key);
     json_object *header = json_object_new_object();
     hd_notify_put(header, "title", summary);
     hd_notify_put(header, "subtitle", ev->source);
@@ -162,51 +165,29 @@ static json_object *gchat_body(const struct hd_event *ev, const char *summary, c
     json_object_array_add(cards, wrap);
     json_object_object_add(o, "cardsV2", cards);
     json_object *thread = json_object_new_object();
-    hd_notify_put(thread, "threadKey", thread_key);
+    hd_notify_put(thread, "threadKey", key.p);
     json_object_object_add(o, "thread", thread);
+    hd_buf_free(&key);
     return o;
 }
+
+static const struct hd_notify_chat gchat_chat = {"gchat", GCHAT_TITLE_MAX, gchat_body};
 
 /* req was initialised by the caller; on failure the caller clears it. */
 static int gchat_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n,
                         struct hd_request *req, struct hd_err *err)
 {
-    struct gchat *g = ch->ctx;
-    struct hd_buf url, summary, key;
-    json_object *body = NULL;
+    const struct gchat *c = ch->ctx;
+    struct hd_buf url;
     (void)n; /* 1: max_batch, checked by hd_channel_render */
     hd_buf_init(&url, 0);
-    hd_buf_init(&summary, 0);
-    hd_buf_init(&key, 0);
-    int rc = hd_notify_webhook_url(ch, g->url, &url);
+    int rc = hd_notify_webhook_url(ch, c->url, &url);
     if (rc == HD_OK) {
         rc = hd_http_put_query(&url, "messageReplyOption", GCHAT_REPLY_OPTION);
     }
-    if (rc == HD_OK) {
-        rc = hd_notify_summary(evs[0], GCHAT_TITLE_MAX, &summary);
-    }
-    if (rc == HD_OK) {
-        rc = hd_notify_key(evs[0], GCHAT_THREAD_KEY_MAX, &key);
-    }
-    if (rc != HD_OK) {
-        rc = hd_err_set(err, rc, "gchat: %s", hd_strerror(rc));
-        goto out;
-    }
-    rc = hd_notify_request(ch, "gchat", &url, req, err);
-    if (rc != HD_OK) {
-        goto out;
-    }
-    if (ch->common.tmpl != NULL) {
-        rc = hd_template_render(evs[0], ch->common.tmpl, &req->body, err);
-        goto out;
-    }
-    body = gchat_body(evs[0], summary.p, key.p);
-    rc = hd_notify_render_json(body, req, err);
-out:
-    json_object_put(body);
+    rc = rc == HD_OK ? hd_notify_chat_render(ch, &gchat_chat, &url, evs[0], req, err)
+                     : hd_err_set(err, rc, "gchat: %s", hd_strerror(rc));
     hd_buf_free(&url);
-    hd_buf_free(&summary);
-    hd_buf_free(&key);
     return rc;
 }
 

@@ -336,18 +336,7 @@ static int loki_render(struct hd_channel *ch, const struct hd_event *const *evs,
                        struct hd_request *req, struct hd_err *err)
 {
     struct loki *l = ch->ctx;
-    struct hd_buf url;
-    hd_buf_init(&url, 0);
-    int rc = hd_notify_base_url(ch, l->url, &url);
-    if (rc == HD_OK) {
-        rc = hd_buf_puts(&url, LOKI_PATH);
-    }
-    if (rc != HD_OK) {
-        hd_buf_free(&url);
-        return hd_err_set(err, rc, "loki: %s", hd_strerror(rc));
-    }
-    rc = hd_notify_request(ch, "loki", &url, req, err);
-    hd_buf_free(&url);
+    int rc = hd_notify_post(ch, "loki", l->url, LOKI_PATH, req, err);
     if (rc != HD_OK) {
         return rc;
     }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "channel/driver.h"
+#include "channel/transform.h"
 #include "core/err.h"
 #include "core/util.h"
 
@@ -294,6 +295,44 @@ int hd_notify_request(const struct hd_channel *ch, const char *who, struct hd_bu
         return hd_err_set(err, rc, "%s: %s", who, hd_strerror(rc));
     }
     return HD_OK;
+}
+
+int hd_notify_post(const struct hd_channel *ch, const char *who, const char *base, const char *path,
+                   struct hd_request *req, struct hd_err *err)
+{
+    struct hd_buf url;
+    hd_buf_init(&url, 0);
+    int rc = hd_notify_base_url(ch, base, &url);
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(&url, path);
+    }
+    rc = rc == HD_OK ? hd_notify_request(ch, who, &url, req, err)
+                     : hd_err_set(err, rc, "%s: %s", who, hd_strerror(rc));
+    hd_buf_free(&url);
+    return rc;
+}
+
+int hd_notify_chat_render(struct hd_channel *ch, const struct hd_notify_chat *chat, struct hd_buf *url,
+                          const struct hd_event *ev, struct hd_request *req, struct hd_err *err)
+{
+    struct hd_buf summary;
+    json_object *body = NULL;
+    hd_buf_init(&summary, 0);
+    int rc = hd_notify_summary(ev, chat->summary_max, &summary);
+    if (rc != HD_OK) {
+        rc = hd_err_set(err, rc, "%s: %s", chat->who, hd_strerror(rc));
+    } else {
+        rc = hd_notify_request(ch, chat->who, url, req, err);
+    }
+    if (rc == HD_OK && ch->common.tmpl != NULL) {
+        rc = hd_template_render(ev, ch->common.tmpl, &req->body, err);
+    } else if (rc == HD_OK) {
+        body = chat->card(ch, ev, summary.p);
+        rc = hd_notify_render_json(body, req, err);
+    }
+    json_object_put(body);
+    hd_buf_free(&summary);
+    return rc;
 }
 
 enum hd_verdict hd_notify_classify(const struct hd_response *resp, hd_notify_reason_fn reason, size_t n,

@@ -97,6 +97,22 @@ int hd_notify_webhook_url(const struct hd_channel *ch, const char *url, struct h
  * the channel's timeout and TLS settings; err names the driver (who). */
 int hd_notify_request(const struct hd_channel *ch, const char *who, struct hd_buf *url,
                       struct hd_request *req, struct hd_err *err);
+/* Sets req up as a POST of JSON to base (options.endpoint instead when
+ * set) + path, as hd_notify_request; err names who. */
+int hd_notify_post(const struct hd_channel *ch, const char *who, const char *base, const char *path,
+                   struct hd_request *req, struct hd_err *err);
+/* A chat webhook (SLACK, MS_TEAMS, GCHAT): who names it in errors,
+ * summary_max bounds the one-line summary handed to card (0: no bound),
+ * card builds the message body (NULL on ENOMEM). */
+struct hd_notify_chat {
+    const char *who;
+    size_t summary_max;
+    json_object *(*card)(const struct hd_channel *ch, const struct hd_event *ev, const char *summary);
+};
+/* Renders ev as a POST of JSON to url (taken over): chat's card, or
+ * options.template's document when the channel has one. */
+int hd_notify_chat_render(struct hd_channel *ch, const struct hd_notify_chat *chat, struct hd_buf *url,
+                          const struct hd_event *ev, struct hd_request *req, struct hd_err *err);
 /* Writes why a refused request failed (the vendor's message) to out. */
 typedef void (*hd_notify_reason_fn)(const struct hd_response *resp, char *out, size_t outsz);
 /* Verdict of an HTTP answer (hd_classify_http) for items[0..n); a refusal's

@@ -24,7 +24,6 @@
 #include "channel/channel.h"
 #include "channel/driver.h"
 #include "channel/notify.h"
-#include "channel/transform.h"
 #include "core/util.h"
 
 #define SLACK_TEXT_MAX 2900  /* section text limit 3000 */
@@ -134,8 +133,9 @@ static json_object *slack_blocks(const struct hd_event *ev)
     return blocks;
 }
 
-static json_object *slack_body(const struct slack *s, const struct hd_event *ev, const char *summary)
+static json_object *slack_body(const struct hd_channel *ch, const struct hd_event *ev, const char *summary)
 {
+    const struct slack *s = ch->ctx;
     json_object *o = json_object_new_object();
     struct hd_buf text;
     if (o == NULL) {
@@ -155,39 +155,20 @@ static json_object *slack_body(const struct slack *s, const struct hd_event *ev,
     return o;
 }
 
+static const struct hd_notify_chat slack_chat = {"slack", 0, slack_body};
+
 /* req was initialised by the caller; on failure the caller clears it. */
 static int slack_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n,
                         struct hd_request *req, struct hd_err *err)
 {
-    struct slack *s = ch->ctx;
-    struct hd_buf url, summary;
-    json_object *body = NULL;
-    int rc;
+    const struct slack *c = ch->ctx;
+    struct hd_buf url;
     (void)n; /* 1: max_batch, checked by hd_channel_render */
     hd_buf_init(&url, 0);
-    hd_buf_init(&summary, 0);
-    rc = hd_notify_webhook_url(ch, s->url, &url);
-    if (rc == HD_OK) {
-        rc = hd_notify_summary(evs[0], 0, &summary);
-    }
-    if (rc != HD_OK) {
-        rc = hd_err_set(err, rc, "slack: %s", hd_strerror(rc));
-        goto out;
-    }
-    rc = hd_notify_request(ch, "slack", &url, req, err);
-    if (rc != HD_OK) {
-        goto out;
-    }
-    if (ch->common.tmpl != NULL) {
-        rc = hd_template_render(evs[0], ch->common.tmpl, &req->body, err);
-        goto out;
-    }
-    body = slack_body(s, evs[0], summary.p);
-    rc = hd_notify_render_json(body, req, err);
-out:
-    json_object_put(body);
+    int rc = hd_notify_webhook_url(ch, c->url, &url);
+    rc = rc == HD_OK ? hd_notify_chat_render(ch, &slack_chat, &url, evs[0], req, err)
+                     : hd_err_set(err, rc, "slack: %s", hd_strerror(rc));
     hd_buf_free(&url);
-    hd_buf_free(&summary);
     return rc;
 }
 

@@ -39,7 +39,6 @@
 #include "channel/channel.h"
 #include "channel/driver.h"
 #include "channel/notify.h"
-#include "channel/transform.h"
 #include "core/util.h"
 
 #define TEAMS_TITLE_MAX 300
@@ -159,8 +158,9 @@ static json_object *teams_card(const struct hd_event *ev, const char *summary)
     return card;
 }
 
-static json_object *teams_body(const struct hd_event *ev, const char *summary)
+static json_object *teams_body(const struct hd_channel *ch, const struct hd_event *ev, const char *summary)
 {
+    (void)ch;
     json_object *o = json_object_new_object();
     if (o == NULL) {
         return NULL;
@@ -175,38 +175,20 @@ static json_object *teams_body(const struct hd_event *ev, const char *summary)
     return o;
 }
 
+static const struct hd_notify_chat teams_chat = {"teams", TEAMS_TITLE_MAX, teams_body};
+
 /* req was initialised by the caller; on failure the caller clears it. */
 static int teams_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n,
                         struct hd_request *req, struct hd_err *err)
 {
-    struct teams *t = ch->ctx;
-    struct hd_buf url, summary;
-    json_object *body = NULL;
+    const struct teams *c = ch->ctx;
+    struct hd_buf url;
     (void)n; /* 1: max_batch, checked by hd_channel_render */
     hd_buf_init(&url, 0);
-    hd_buf_init(&summary, 0);
-    int rc = hd_notify_webhook_url(ch, t->url, &url);
-    if (rc == HD_OK) {
-        rc = hd_notify_summary(evs[0], TEAMS_TITLE_MAX, &summary);
-    }
-    if (rc != HD_OK) {
-        rc = hd_err_set(err, rc, "teams: %s", hd_strerror(rc));
-        goto out;
-    }
-    rc = hd_notify_request(ch, "teams", &url, req, err);
-    if (rc != HD_OK) {
-        goto out;
-    }
-    if (ch->common.tmpl != NULL) {
-        rc = hd_template_render(evs[0], ch->common.tmpl, &req->body, err);
-        goto out;
-    }
-    body = teams_body(evs[0], summary.p);
-    rc = hd_notify_render_json(body, req, err);
-out:
-    json_object_put(body);
+    int rc = hd_notify_webhook_url(ch, c->url, &url);
+    rc = rc == HD_OK ? hd_notify_chat_render(ch, &teams_chat, &url, evs[0], req, err)
+                     : hd_err_set(err, rc, "teams: %s", hd_strerror(rc));
     hd_buf_free(&url);
-    hd_buf_free(&summary);
     return rc;
 }
 
