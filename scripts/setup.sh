@@ -14,6 +14,7 @@ PKGS=(
   chromium nodejs
   prometheus-alertmanager
   postgresql
+  rsyslog rsyslog-gnutls
 )
 
 missing=()

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "channel/driver.h"
+#include "channel/transform.h"
 #include "core/err.h"
 #include "core/util.h"
 
@@ -69,6 +70,25 @@ const char *hd_severity_color(int sev, enum hd_state state)
         return "#2eb886";
     }
     return colors[hd_severity_class(sev)];
+}
+
+size_t hd_notify_facts(const struct hd_event *ev, struct hd_notify_fact *out)
+{
+    const struct hd_notify_fact all[HD_NOTIFY_FACTS] = {
+        {"Severity", hd_severity_label(ev->severity)},
+        {"State", hd_state_name(ev->state)},
+        {"Namespace", ev->k8s_namespace},
+        {"Pod", ev->k8s_pod},
+        {"Host", ev->host},
+        {"Source", ev->source},
+    };
+    size_t n = 0;
+    for (size_t i = 0; i < HD_NOTIFY_FACTS; i++) {
+        if (all[i].value != NULL && all[i].value[0] != '\0') {
+            out[n++] = all[i];
+        }
+    }
+    return n;
 }
 
 int hd_notify_is_test(const struct hd_event *ev)
@@ -174,6 +194,24 @@ out:
     return rc;
 }
 
+int hd_notify_context(const struct hd_event *ev, struct hd_buf *out)
+{
+    int rc = HD_OK;
+    if (hd_notify_is_test(ev)) {
+        rc = hd_buf_puts(out, "This is a test notification sent by herald. ");
+    }
+    if (rc == HD_OK && ev->suppressed > 0) {
+        rc = hd_buf_printf(out, "(+%lld similar suppressed) ", (long long)ev->suppressed);
+    }
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(out, "herald");
+    }
+    if (rc == HD_OK && ev->alert_key != NULL) {
+        rc = hd_buf_printf(out, " \xc2\xb7 %s", ev->alert_key);
+    }
+    return rc;
+}
+
 int hd_notify_key(const struct hd_event *ev, size_t max_len, struct hd_buf *out)
 {
     const char *k = ev->alert_key != NULL && ev->alert_key[0] != '\0' ? ev->alert_key : ev->id;
@@ -184,6 +222,25 @@ int hd_notify_key(const struct hd_event *ev, size_t max_len, struct hd_buf *out)
     char hex[33];
     hd_hash128_hex(k, n, hex);
     return hd_buf_printf(out, "herald-%s", hex);
+}
+
+int hd_notify_put_markup(struct hd_buf *b, const char *s, size_t max_chars)
+{
+    struct hd_buf raw;
+    int rc = HD_OK;
+    hd_buf_init(&raw, 0);
+    if (s != NULL) {
+        rc = hd_buf_put_trunc(&raw, s, strlen(s), max_chars);
+    }
+    for (size_t i = 0; rc == HD_OK && i < raw.len; i++) {
+        char c = raw.p[i];
+        rc = c == '&'   ? hd_buf_puts(b, "&amp;")
+             : c == '<' ? hd_buf_puts(b, "&lt;")
+             : c == '>' ? hd_buf_puts(b, "&gt;")
+                        : hd_buf_putc(b, c);
+    }
+    hd_buf_free(&raw);
+    return rc;
 }
 
 int hd_buf_put_pathseg(struct hd_buf *out, const char *s)
@@ -212,6 +269,21 @@ int hd_notify_base_url(const struct hd_channel *ch, const char *def, struct hd_b
     return hd_buf_append(out, base, n);
 }
 
+int hd_notify_webhook_url(const struct hd_channel *ch, const char *url, struct hd_buf *out)
+{
+    if (ch->common.endpoint == NULL || ch->common.endpoint[0] == '\0') {
+        return hd_buf_puts(out, url);
+    }
+    const char *p = strstr(url, "://");
+    p = p != NULL ? p + 3 : url;
+    const char *path = p + strcspn(p, "/?#");
+    int rc = hd_notify_base_url(ch, "", out);
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(out, *path == '\0' ? "/" : path);
+    }
+    return rc;
+}
+
 int hd_notify_request(const struct hd_channel *ch, const char *who, struct hd_buf *url,
                       struct hd_request *req, struct hd_err *err)
 {
@@ -225,6 +297,44 @@ int hd_notify_request(const struct hd_channel *ch, const char *who, struct hd_bu
     return HD_OK;
 }
 
+int hd_notify_post(const struct hd_channel *ch, const char *who, const char *base, const char *path,
+                   struct hd_request *req, struct hd_err *err)
+{
+    struct hd_buf url;
+    hd_buf_init(&url, 0);
+    int rc = hd_notify_base_url(ch, base, &url);
+    if (rc == HD_OK) {
+        rc = hd_buf_puts(&url, path);
+    }
+    rc = rc == HD_OK ? hd_notify_request(ch, who, &url, req, err)
+                     : hd_err_set(err, rc, "%s: %s", who, hd_strerror(rc));
+    hd_buf_free(&url);
+    return rc;
+}
+
+int hd_notify_chat_render(struct hd_channel *ch, const struct hd_notify_chat *chat, struct hd_buf *url,
+                          const struct hd_event *ev, struct hd_request *req, struct hd_err *err)
+{
+    struct hd_buf summary;
+    json_object *body = NULL;
+    hd_buf_init(&summary, 0);
+    int rc = hd_notify_summary(ev, chat->summary_max, &summary);
+    if (rc != HD_OK) {
+        rc = hd_err_set(err, rc, "%s: %s", chat->who, hd_strerror(rc));
+    } else {
+        rc = hd_notify_request(ch, chat->who, url, req, err);
+    }
+    if (rc == HD_OK && ch->common.tmpl != NULL) {
+        rc = hd_template_render(ev, ch->common.tmpl, &req->body, err);
+    } else if (rc == HD_OK) {
+        body = chat->card(ch, ev, summary.p);
+        rc = hd_notify_render_json(body, req, err);
+    }
+    json_object_put(body);
+    hd_buf_free(&summary);
+    return rc;
+}
+
 enum hd_verdict hd_notify_classify(const struct hd_response *resp, hd_notify_reason_fn reason, size_t n,
                                    struct hd_item_verdict *items)
 {
@@ -235,6 +345,28 @@ enum hd_verdict hd_notify_classify(const struct hd_response *resp, hd_notify_rea
     }
     hd_items_set(v, resp, why, n, items);
     return v;
+}
+
+void hd_notify_json_error(const struct hd_response *resp, char *out, size_t outsz)
+{
+    json_object *o = resp->body.len > 0 ? hd_json_parse(resp->body.p, resp->body.len, NULL) : NULL;
+    json_object *e = hd_opt_get(o, "error");
+    json_object *holder = e != NULL && json_object_is_type(e, json_type_object) ? e : o;
+    const char *msg = hd_json_get_str(holder, "message");
+    const char *what = hd_json_get_str(holder, "status");
+    json_object *code = hd_opt_get(holder, "code");
+    if (what == NULL && code != NULL) {
+        what = json_object_get_string(code); /* a string (Azure) or a number (go-swagger) */
+    }
+    if (o != NULL && json_object_is_type(o, json_type_string)) {
+        msg = json_object_get_string(o);
+    }
+    if (msg == NULL) {
+        hd_notify_body_excerpt(resp, out, outsz);
+    } else {
+        snprintf(out, outsz, "%s%s%s", what != NULL ? what : "", what != NULL ? ": " : "", msg);
+    }
+    json_object_put(o);
 }
 
 void hd_notify_body_excerpt(const struct hd_response *resp, char *out, size_t outsz)

@@ -31,6 +31,16 @@ const char *hd_severity_victorops(int sev); /* "CRITICAL" (0-3) "WARNING" (4) "I
  * the event clears (state OK or RESOLVED). "#rrggbb". */
 const char *hd_severity_color(int sev, enum hd_state state);
 
+/* The facts a chat card shows, in this order: Severity, State, Namespace,
+ * Pod, Host, Source; only those the event has. Values are borrowed from ev
+ * (or static). Returns how many were written to out[0..HD_NOTIFY_FACTS). */
+#define HD_NOTIFY_FACTS 6
+struct hd_notify_fact {
+    const char *title;
+    const char *value;
+};
+size_t hd_notify_facts(const struct hd_event *ev, struct hd_notify_fact *out);
+
 /* 1 if ev is a channel's synthetic test notification (channel.c
  * hd_channel_test_event: alertKey "herald-test/<channel>"). */
 int hd_notify_is_test(const struct hd_event *ev);
@@ -47,6 +57,11 @@ const char *hd_notify_where(const struct hd_event *ev);
  * kept. */
 int hd_notify_summary(const struct hd_event *ev, size_t max_chars, struct hd_buf *out);
 
+/* Appends the context line of a chat card, plain text: "This is a test
+ * notification sent by herald. " (test notifications) "(+N similar
+ * suppressed) " (throttle) "herald" " · <alertKey>". */
+int hd_notify_context(const struct hd_event *ev, struct hd_buf *out);
+
 /* Appends the stable incident key of ev (PagerDuty dedup_key, OpsGenie alias,
  * VictorOps entity_id): its alertKey (SPEC 5; the event id when it has none),
  * or "herald-" + a 128-bit hash of it when longer than max_len bytes. */
@@ -60,6 +75,11 @@ size_t hd_utf8_prefix(const char *s, size_t len, size_t max_chars);
  * when it was cut. */
 int hd_buf_put_trunc(struct hd_buf *out, const char *s, size_t len, size_t max_chars);
 
+/* Appends s (NULL: nothing) cut to max_chars code points with &, < and >
+ * as &amp; &lt; &gt;: the markup of Slack's mrkdwn (api.slack.com
+ * "Formatting text") and of Google Chat's card HTML both want exactly this. */
+int hd_notify_put_markup(struct hd_buf *b, const char *s, size_t max_chars);
+
 /* Appends s percent-encoded for one URL path segment (RFC 3986 unreserved
  * characters kept). */
 int hd_buf_put_pathseg(struct hd_buf *out, const char *s);
@@ -69,16 +89,43 @@ int hd_buf_put_pathseg(struct hd_buf *out, const char *s);
 /* Appends the API base: options.endpoint when set (on-prem installs, tests),
  * else def; without a trailing '/'. */
 int hd_notify_base_url(const struct hd_channel *ch, const char *def, struct hd_buf *out);
+/* Appends a webhook URL that is itself the destination (Slack, Teams,
+ * Google Chat): url as is, or with its scheme and host replaced by
+ * options.endpoint and its path and query kept (on-prem proxies, tests). */
+int hd_notify_webhook_url(const struct hd_channel *ch, const char *url, struct hd_buf *out);
 /* Sets req up as a POST of JSON to url (taken over: url is left empty) with
  * the channel's timeout and TLS settings; err names the driver (who). */
 int hd_notify_request(const struct hd_channel *ch, const char *who, struct hd_buf *url,
                       struct hd_request *req, struct hd_err *err);
+/* Sets req up as a POST of JSON to base (options.endpoint instead when
+ * set) + path, as hd_notify_request; err names who. */
+int hd_notify_post(const struct hd_channel *ch, const char *who, const char *base, const char *path,
+                   struct hd_request *req, struct hd_err *err);
+/* A chat webhook (SLACK, MS_TEAMS, GCHAT): who names it in errors,
+ * summary_max bounds the one-line summary handed to card (0: no bound),
+ * card builds the message body (NULL on ENOMEM). */
+struct hd_notify_chat {
+    const char *who;
+    size_t summary_max;
+    json_object *(*card)(const struct hd_channel *ch, const struct hd_event *ev, const char *summary);
+};
+/* Renders ev as a POST of JSON to url (taken over): chat's card, or
+ * options.template's document when the channel has one. */
+int hd_notify_chat_render(struct hd_channel *ch, const struct hd_notify_chat *chat, struct hd_buf *url,
+                          const struct hd_event *ev, struct hd_request *req, struct hd_err *err);
 /* Writes why a refused request failed (the vendor's message) to out. */
 typedef void (*hd_notify_reason_fn)(const struct hd_response *resp, char *out, size_t outsz);
 /* Verdict of an HTTP answer (hd_classify_http) for items[0..n); a refusal's
  * reason comes from reason, a transport error's from resp. */
 enum hd_verdict hd_notify_classify(const struct hd_response *resp, hd_notify_reason_fn reason, size_t n,
                                    struct hd_item_verdict *items);
+/* The reason of a JSON error answer, as the Google APIs ({"error":{"code":
+ * 400,"message":"..","status":"INVALID_ARGUMENT"}}), Azure / Power Automate
+ * ({"error":{"code":"WorkflowNotFound","message":".."}}) and go-swagger
+ * servers such as Alertmanager ({"code":602,"message":".."} or a JSON
+ * string) write it: "<status or code>: <message>"; the start of the body
+ * when it is none of these. An hd_notify_reason_fn. */
+void hd_notify_json_error(const struct hd_response *resp, char *out, size_t outsz);
 /* At most 200 bytes of the answer on one line (control bytes as spaces). */
 void hd_notify_body_excerpt(const struct hd_response *resp, char *out, size_t outsz);
 /* Appends body serialized to req->body; err says why it failed (out of

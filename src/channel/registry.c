@@ -20,12 +20,31 @@ extern const struct hd_channel_type hd_channel_opsgenie;
 extern const struct hd_channel_type hd_channel_victorops;
 extern const struct hd_channel_type hd_channel_splunk;
 extern const struct hd_channel_type hd_channel_elasticsearch;
+extern const struct hd_channel_type hd_channel_teams;
+extern const struct hd_channel_type hd_channel_gchat;
+extern const struct hd_channel_type hd_channel_alertmanager;
+extern const struct hd_channel_type hd_channel_loki;
+extern const struct hd_channel_type hd_channel_syslog;
 
+/* One line per type (kept so by hand: adding a type adds one line). */
+/* clang-format off */
 static const struct hd_channel_type *const types[] = {
-    &hd_channel_webhook,   &hd_channel_email,     &hd_channel_sns,
-    &hd_channel_slack,     &hd_channel_pagerduty, &hd_channel_opsgenie,
-    &hd_channel_victorops, &hd_channel_splunk,    &hd_channel_elasticsearch,
+    &hd_channel_webhook,
+    &hd_channel_email,
+    &hd_channel_sns,
+    &hd_channel_slack,
+    &hd_channel_pagerduty,
+    &hd_channel_opsgenie,
+    &hd_channel_victorops,
+    &hd_channel_splunk,
+    &hd_channel_elasticsearch,
+    &hd_channel_teams,
+    &hd_channel_gchat,
+    &hd_channel_alertmanager,
+    &hd_channel_loki,
+    &hd_channel_syslog,
 };
+/* clang-format on */
 
 const struct hd_channel_type *const *hd_channel_types(size_t *n)
 {

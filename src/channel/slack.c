@@ -24,12 +24,12 @@
 #include "channel/channel.h"
 #include "channel/driver.h"
 #include "channel/notify.h"
-#include "channel/transform.h"
 #include "core/util.h"
 
 #define SLACK_TEXT_MAX 2900  /* section text limit 3000 */
 #define SLACK_FIELD_MAX 1900 /* field text limit 2000 */
 #define SLACK_SUMMARY_MAX 3000
+#define SLACK_CONTEXT_MAX 400 /* one context element: alert key and notices */
 
 struct slack {
     const char *url; /* borrowed from ch->options: where messages go */
@@ -63,26 +63,6 @@ static int slack_configure(struct hd_channel *ch, json_object *options, struct h
     return HD_OK;
 }
 
-/* mrkdwn: &, < and > are control characters (api.slack.com "Formatting text"). */
-static int put_escaped(struct hd_buf *b, const char *s, size_t max_chars)
-{
-    struct hd_buf raw;
-    int rc = HD_OK;
-    hd_buf_init(&raw, 0);
-    if (s != NULL) {
-        rc = hd_buf_put_trunc(&raw, s, strlen(s), max_chars);
-    }
-    for (size_t i = 0; rc == HD_OK && i < raw.len; i++) {
-        char c = raw.p[i];
-        rc = c == '&'   ? hd_buf_puts(b, "&amp;")
-             : c == '<' ? hd_buf_puts(b, "&lt;")
-             : c == '>' ? hd_buf_puts(b, "&gt;")
-                        : hd_buf_putc(b, c);
-    }
-    hd_buf_free(&raw);
-    return rc;
-}
-
 static json_object *mrkdwn(const char *text)
 {
     json_object *t = json_object_new_object();
@@ -96,7 +76,7 @@ static void add_field(json_object *fields, const char *title, const char *value)
     struct hd_buf b;
     hd_buf_init(&b, 0);
     if (value != NULL && value[0] != '\0' && hd_buf_printf(&b, "*%s*\n", title) == HD_OK &&
-        put_escaped(&b, value, SLACK_FIELD_MAX) == HD_OK) {
+        hd_notify_put_markup(&b, value, SLACK_FIELD_MAX) == HD_OK) {
         json_object_array_add(fields, mrkdwn(b.p));
     }
     hd_buf_free(&b);
@@ -115,11 +95,11 @@ static json_object *slack_blocks(const struct hd_event *ev)
         hd_buf_puts(&b, ev->url);
         hd_buf_putc(&b, '|');
     }
-    put_escaped(&b, ev->name != NULL ? ev->name : "(unnamed event)", 200);
+    hd_notify_put_markup(&b, ev->name != NULL ? ev->name : "(unnamed event)", 200);
     hd_buf_puts(&b, linked ? ">*" : "*");
     if (ev->description != NULL && ev->description[0] != '\0') {
         hd_buf_putc(&b, '\n');
-        put_escaped(&b, ev->description, SLACK_TEXT_MAX - 250);
+        hd_notify_put_markup(&b, ev->description, SLACK_TEXT_MAX - 250);
     }
     json_object *sec = json_object_new_object();
     hd_notify_put(sec, "type", "section");
@@ -127,29 +107,22 @@ static json_object *slack_blocks(const struct hd_event *ev)
     json_object_array_add(blocks, sec);
 
     json_object *fields = json_object_new_array();
-    add_field(fields, "Severity", hd_severity_label(ev->severity));
-    add_field(fields, "State", hd_state_name(ev->state));
-    add_field(fields, "Namespace", ev->k8s_namespace);
-    add_field(fields, "Pod", ev->k8s_pod);
-    add_field(fields, "Host", ev->host);
-    add_field(fields, "Source", ev->source);
+    struct hd_notify_fact facts[HD_NOTIFY_FACTS];
+    size_t nf = hd_notify_facts(ev, facts);
+    for (size_t i = 0; i < nf; i++) {
+        add_field(fields, facts[i].title, facts[i].value);
+    }
     json_object *fsec = json_object_new_object();
     hd_notify_put(fsec, "type", "section");
     json_object_object_add(fsec, "fields", fields); /* at most 10 fields: 6 here */
     json_object_array_add(blocks, fsec);
 
     hd_buf_reset(&b);
-    if (hd_notify_is_test(ev)) {
-        hd_buf_puts(&b, "This is a test notification sent by herald. ");
-    }
-    if (ev->suppressed > 0) {
-        hd_buf_printf(&b, "(+%lld similar suppressed) ", (long long)ev->suppressed);
-    }
-    hd_buf_puts(&b, "herald");
-    if (ev->alert_key != NULL) {
-        hd_buf_puts(&b, " \xc2\xb7 ");
-        put_escaped(&b, ev->alert_key, 300);
-    }
+    struct hd_buf line;
+    hd_buf_init(&line, 0);
+    hd_notify_context(ev, &line);
+    hd_notify_put_markup(&b, line.p, SLACK_CONTEXT_MAX);
+    hd_buf_free(&line);
     json_object *ctx = json_object_new_object();
     hd_notify_put(ctx, "type", "context");
     json_object *elems = json_object_new_array();
@@ -160,15 +133,16 @@ static json_object *slack_blocks(const struct hd_event *ev)
     return blocks;
 }
 
-static json_object *slack_body(const struct slack *s, const struct hd_event *ev, const char *summary)
+static json_object *slack_body(const struct hd_channel *ch, const struct hd_event *ev, const char *summary)
 {
+    const struct slack *s = ch->ctx;
     json_object *o = json_object_new_object();
     struct hd_buf text;
     if (o == NULL) {
         return NULL;
     }
     hd_buf_init(&text, 0);
-    put_escaped(&text, summary, SLACK_SUMMARY_MAX);
+    hd_notify_put_markup(&text, summary, SLACK_SUMMARY_MAX);
     json_object_object_add(o, "text", json_object_new_string(text.p != NULL ? text.p : ""));
     hd_buf_free(&text);
     hd_notify_put(o, "channel", s->channel);
@@ -181,55 +155,20 @@ static json_object *slack_body(const struct slack *s, const struct hd_event *ev,
     return o;
 }
 
-/* The webhook URL, with scheme and host replaced by options.endpoint. */
-static int slack_url(const struct hd_channel *ch, const char *url, struct hd_buf *out)
-{
-    if (ch->common.endpoint == NULL || ch->common.endpoint[0] == '\0') {
-        return hd_buf_puts(out, url);
-    }
-    const char *p = strstr(url, "://");
-    p = p != NULL ? p + 3 : url;
-    const char *path = p + strcspn(p, "/?#");
-    int rc = hd_notify_base_url(ch, "", out);
-    if (rc == HD_OK) {
-        rc = hd_buf_puts(out, *path == '\0' ? "/" : path);
-    }
-    return rc;
-}
+static const struct hd_notify_chat slack_chat = {"slack", 0, slack_body};
 
 /* req was initialised by the caller; on failure the caller clears it. */
 static int slack_render(struct hd_channel *ch, const struct hd_event *const *evs, size_t n,
                         struct hd_request *req, struct hd_err *err)
 {
-    struct slack *s = ch->ctx;
-    struct hd_buf url, summary;
-    json_object *body = NULL;
-    int rc;
+    const struct slack *c = ch->ctx;
+    struct hd_buf url;
     (void)n; /* 1: max_batch, checked by hd_channel_render */
     hd_buf_init(&url, 0);
-    hd_buf_init(&summary, 0);
-    rc = slack_url(ch, s->url, &url);
-    if (rc == HD_OK) {
-        rc = hd_notify_summary(evs[0], 0, &summary);
-    }
-    if (rc != HD_OK) {
-        rc = hd_err_set(err, rc, "slack: %s", hd_strerror(rc));
-        goto out;
-    }
-    rc = hd_notify_request(ch, "slack", &url, req, err);
-    if (rc != HD_OK) {
-        goto out;
-    }
-    if (ch->common.tmpl != NULL) {
-        rc = hd_template_render(evs[0], ch->common.tmpl, &req->body, err);
-        goto out;
-    }
-    body = slack_body(s, evs[0], summary.p);
-    rc = hd_notify_render_json(body, req, err);
-out:
-    json_object_put(body);
+    int rc = hd_notify_webhook_url(ch, c->url, &url);
+    rc = rc == HD_OK ? hd_notify_chat_render(ch, &slack_chat, &url, evs[0], req, err)
+                     : hd_err_set(err, rc, "slack: %s", hd_strerror(rc));
     hd_buf_free(&url);
-    hd_buf_free(&summary);
     return rc;
 }
 
@@ -241,8 +180,6 @@ static enum hd_verdict slack_classify(struct hd_channel *ch, const struct hd_res
                               items); /* "invalid_payload", "no_service", ... */
 }
 
-/* The webhook URL is itself the credential; masking it is for the URL
- * hardening (SPEC 4), not done yet: declared as URL options only. */
 /* The incoming-webhook URL is the credential (Slack: "keep it secret"): a
  * secret and a URL option at once, masked whole (secrets.c). */
 static const char *const slack_urls[] = {"url", "privateChannelUrl", NULL};

@@ -4,7 +4,7 @@
  * A matcher is a field path, an operator (=, !=, =~, !~) and a value; a
  * regex is anchored at both ends as in Alertmanager (RE2 syntax, run by
  * PCRE2), compiled once when the matcher is made. The field paths are those
- * of hd_event_field (route/filter.c): id, source, severity, state, name,
+ * of hd_event_field (model/field.c): id, source, severity, state, name,
  * description, url, host, containerId, alertKey, k8s.*, labels.<key>,
  * raw.<path>. In the list form an absent field reads as "" (so "x=" matches
  * events without x, as in Alertmanager); the older equality object

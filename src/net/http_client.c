@@ -13,7 +13,8 @@
  * never copied into error text or logs. Error text is curl's code string plus
  * its errbuf, which names hosts, not headers.
  *
- * Besides HTTP(S), a request may be an SMTP submission (mail_from set: the
+ * Besides HTTP(S), a request may be a raw stream (tcp:// or tls://: the
+ * body written as is on a connection, raw.c), an SMTP submission (mail_from set: the
  * body is uploaded as the message, the status is the SMTP reply code) or be
  * signed with AWS SigV4 by curl, and may chain a follow-up request sent only
  * after a 2xx answer (one render fanned out to several targets).
@@ -41,11 +42,14 @@
 
 #include "core/err.h"
 #include "core/util.h"
+#include "net/http_int.h"
 
 #define HD_RESP_MAX_BODY (1024 * 1024)
 #define HD_REQ_DEFAULT_TIMEOUT_MS 10000L
 #define HD_REQ_MAX_CONNECT_TIMEOUT_MS 10000L
 #define HD_EASY_POOL_MAX 16
+#define HD_RAW_POLL_MAX 64 /* raw streams being written, polled at once */
+#define HD_RAW_POLL_MS 100
 
 #ifndef HD_VERSION
 #define HD_VERSION "dev"
@@ -67,6 +71,13 @@ struct xfer {
     struct hd_response resp;
     char errbuf[CURL_ERROR_SIZE];
     void *userdata;
+    /* A raw stream (tcp:// or tls://, raw.c): connected, then the body is
+     * written from raw_off while sending, until deadline_ms. */
+    int raw;
+    int sending; /* 1 writing, 2 written: waiting for the server to close */
+    int shut;
+    size_t raw_off;
+    int64_t deadline_ms;
 };
 
 struct hd_http_client {
@@ -88,7 +99,7 @@ static void curl_global_once(void)
     curl_init_rc = (int)curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
-static int curl_ready(void)
+int hd_curl_ready(void)
 {
     pthread_once(&curl_once, curl_global_once);
     return curl_init_rc == CURLE_OK ? HD_OK : HD_EIO;
@@ -204,50 +215,6 @@ void hd_response_clear(struct hd_response *r)
 {
     hd_buf_free(&r->body);
     hd_response_init(r);
-}
-
-/* ---- Retry-After ------------------------------------------------------- */
-
-int64_t hd_parse_retry_after(const char *v)
-{
-    if (v == NULL) {
-        return -1;
-    }
-    while (*v == ' ' || *v == '\t') {
-        v++;
-    }
-    size_t n = strlen(v);
-    while (n > 0 && (v[n - 1] == ' ' || v[n - 1] == '\t' || v[n - 1] == '\r' || v[n - 1] == '\n')) {
-        n--;
-    }
-    if (n == 0 || n >= 128) {
-        return -1;
-    }
-    char tmp[128];
-    memcpy(tmp, v, n);
-    tmp[n] = '\0';
-
-    int digits = 1;
-    for (size_t i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)tmp[i])) {
-            digits = 0;
-            break;
-        }
-    }
-    if (digits) {
-        int64_t secs = 0;
-        /* More than ~31 years is nonsense; cap rather than overflow. */
-        if (n > 9 || hd_parse_i64(tmp, &secs) != HD_OK) {
-            secs = 999999999;
-        }
-        return secs * 1000;
-    }
-    time_t t = curl_getdate(tmp, NULL);
-    if (t == (time_t)-1) {
-        return -1;
-    }
-    int64_t delta = (int64_t)t * 1000 - hd_now_ms();
-    return delta < 0 ? 0 : delta;
 }
 
 /* ---- curl callbacks ---------------------------------------------------- */
@@ -555,6 +522,33 @@ static int request_slist(const struct hd_request *req, struct curl_slist **out)
     return HD_OK;
 }
 
+static long req_timeout(const struct hd_request *req)
+{
+    return req->timeout_ms > 0 ? req->timeout_ms : HD_REQ_DEFAULT_TIMEOUT_MS;
+}
+
+static void easy_timeouts(CURL *easy, const struct hd_request *req)
+{
+    long timeout = req_timeout(req);
+    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout);
+    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                     timeout < HD_REQ_MAX_CONNECT_TIMEOUT_MS ? timeout : HD_REQ_MAX_CONNECT_TIMEOUT_MS);
+}
+
+/* A raw stream: connect (and TLS handshake) only, through the deny list;
+ * the body is written afterwards (raw.c). No ALPN: there is no HTTP. */
+static int easy_raw(CURL *easy, const struct hd_request *req, struct hd_response *resp, char *errbuf,
+                    const char *url)
+{
+    easy_base(easy, url, NULL, errbuf);
+    easy_guard(easy, resp);
+    easy_timeouts(easy, req);
+    curl_easy_setopt(easy, CURLOPT_CONNECT_ONLY, 1L);
+    curl_easy_setopt(easy, CURLOPT_SSL_ENABLE_ALPN, 0L);
+    easy_tls(easy, req->tls);
+    return HD_OK;
+}
+
 /* Configures easy for req. The request's url, header lines and body must
  * outlive the transfer (curl reads them in place); *hdrs_out receives the
  * header list the caller frees after the transfer. */
@@ -562,24 +556,29 @@ static int easy_setup(CURL *easy, const struct hd_request *req, struct hd_respon
                       struct curl_slist **hdrs_out, struct upload *up)
 {
     struct curl_slist *hdrs = NULL;
+    struct hd_buf raw_url;
     if (req->url == NULL || req->url[0] == '\0') {
         return HD_EINVAL;
     }
-    int rc = request_slist(req, &hdrs);
+    hd_buf_init(&raw_url, 0);
+    int rc = hd_raw_url(req->url, &raw_url);
+    if (rc != 0) {
+        rc = rc == 1 ? easy_raw(easy, req, resp, errbuf, raw_url.p) : rc;
+        hd_buf_free(&raw_url);
+        *hdrs_out = NULL;
+        return rc;
+    }
+    rc = request_slist(req, &hdrs);
     if (rc != HD_OK) {
         return rc;
     }
-    long timeout = req->timeout_ms > 0 ? req->timeout_ms : HD_REQ_DEFAULT_TIMEOUT_MS;
-    long ctimeout = timeout < HD_REQ_MAX_CONNECT_TIMEOUT_MS ? timeout : HD_REQ_MAX_CONNECT_TIMEOUT_MS;
-
     easy_base(easy, req->url, hdrs, errbuf);
     easy_guard(easy, resp);
     curl_easy_setopt(easy, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_1_1);
     /* Never follow a redirect: a sink's Location would be a destination
      * nobody configured (and 3xx is classified as permanent, classify.c). */
     curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, timeout);
-    curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, ctimeout);
+    easy_timeouts(easy, req);
     curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, resp);
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
@@ -650,7 +649,7 @@ static void easy_finish(CURL *easy, CURLcode code, const char *errbuf, struct hd
 
 struct hd_http_client *hd_http_client_new(void)
 {
-    if (curl_ready() != HD_OK) {
+    if (hd_curl_ready() != HD_OK) {
         return NULL;
     }
     struct hd_http_client *c = calloc(1, sizeof(*c));
@@ -733,6 +732,8 @@ int hd_http_client_submit(struct hd_http_client *c, struct hd_request *req, void
         goto out;
     }
     curl_easy_setopt(x->easy, CURLOPT_PRIVATE, x);
+    x->raw = hd_raw_is(x->req.url);
+    x->deadline_ms = hd_now_ms() + req_timeout(&x->req);
     if (curl_multi_add_handle(c->multi, x->easy) != CURLM_OK) {
         rc = HD_EIO;
         goto out;
@@ -774,6 +775,59 @@ static int chain_next(struct hd_http_client *c, struct xfer *x)
     return rc;
 }
 
+/* Hands x's easy handle back and queues x as done (or sends its follow-up). */
+static void finish(struct hd_http_client *c, struct xfer *x)
+{
+    CURL *easy = x->easy;
+    curl_multi_remove_handle(c->multi, easy);
+    unlink_running(c, x);
+    /* The easy handle goes back to the pool; the connection itself stays
+     * in the multi's cache for the next request to the same host (a raw
+     * stream's is closed: CONNECT_ONLY connections are never reused). */
+    if (c->n_pool < HD_EASY_POOL_MAX) {
+        c->pool[c->n_pool++] = easy;
+    } else {
+        curl_easy_cleanup(easy);
+    }
+    x->easy = NULL;
+    curl_slist_free_all(x->hdrs);
+    x->hdrs = NULL;
+    if (x->req.then != NULL && x->resp.status >= 200 && x->resp.status <= 299 && chain_next(c, x) == HD_OK) {
+        xfer_free(x);
+        return;
+    }
+    if (c->done_tail != NULL) {
+        c->done_tail->next = x;
+    } else {
+        c->done_head = x;
+    }
+    c->done_tail = x;
+    c->n_done++;
+}
+
+/* Writes more of a connected raw stream's body; finishes the transfer when
+ * it is written (status 200: these protocols answer nothing), failed, or
+ * past its deadline (status 0). */
+static void raw_step(struct hd_http_client *c, struct xfer *x)
+{
+    int rc = x->sending == 1
+                 ? hd_raw_send(x->easy, &x->req.body, &x->raw_off, x->resp.error, sizeof(x->resp.error))
+                 : hd_raw_drain(x->easy, &x->shut);
+    if (rc == HD_OK && x->sending == 1) {
+        x->sending = 2;
+        rc = hd_raw_drain(x->easy, &x->shut);
+    }
+    if (rc == HD_EBUSY && hd_now_ms() < x->deadline_ms) {
+        return;
+    }
+    if (rc == HD_EBUSY) {
+        snprintf(x->resp.error, sizeof(x->resp.error), "timed out %s the connection after %zu of %zu bytes",
+                 x->sending == 1 ? "writing to" : "closing", x->raw_off, x->req.body.len);
+    }
+    x->resp.status = rc == HD_OK ? 200 : 0;
+    finish(c, x);
+}
+
 static void collect_finished(struct hd_http_client *c)
 {
     int left = 0;
@@ -794,30 +848,39 @@ static void collect_finished(struct hd_http_client *c)
             continue;
         }
         easy_finish(easy, code, x->errbuf, &x->resp, x->req.mail_from != NULL);
-        curl_multi_remove_handle(c->multi, easy);
-        unlink_running(c, x);
-        /* The easy handle goes back to the pool; the connection itself stays
-         * in the multi's cache for the next request to the same host. */
-        if (c->n_pool < HD_EASY_POOL_MAX) {
-            c->pool[c->n_pool++] = easy;
-        } else {
-            curl_easy_cleanup(easy);
-        }
-        x->easy = NULL;
-        curl_slist_free_all(x->hdrs);
-        x->hdrs = NULL;
-        if (x->req.then != NULL && x->resp.status >= 200 && x->resp.status <= 299 &&
-            chain_next(c, x) == HD_OK) {
-            xfer_free(x);
+        if (x->raw && code == CURLE_OK) {
+            x->sending = 1; /* connected: the handle stays in the multi while the body is written */
+            raw_step(c, x);
             continue;
         }
-        if (c->done_tail != NULL) {
-            c->done_tail->next = x;
-        } else {
-            c->done_head = x;
+        finish(c, x);
+    }
+}
+
+/* The sockets of raw streams being written, to wake up when writable. */
+static unsigned raw_fds(struct hd_http_client *c, struct curl_waitfd *fds, unsigned cap)
+{
+    unsigned n = 0;
+    for (struct xfer *x = c->running; x != NULL && n < cap; x = x->next) {
+        curl_socket_t fd = x->sending ? hd_raw_socket(x->easy) : CURL_SOCKET_BAD;
+        if (fd != CURL_SOCKET_BAD) {
+            fds[n].fd = fd;
+            fds[n].events = x->sending == 1 ? CURL_WAIT_POLLOUT : CURL_WAIT_POLLIN;
+            fds[n].revents = 0;
+            n++;
         }
-        c->done_tail = x;
-        c->n_done++;
+    }
+    return n;
+}
+
+static void raw_progress(struct hd_http_client *c)
+{
+    struct xfer *next = NULL;
+    for (struct xfer *x = c->running; x != NULL; x = next) {
+        next = x->next; /* raw_step may unlink x */
+        if (x->sending) {
+            raw_step(c, x);
+        }
     }
 }
 
@@ -834,13 +897,19 @@ int hd_http_client_poll(struct hd_http_client *c, int timeout_ms)
     if (timeout_ms < 0) {
         timeout_ms = 0;
     }
-    if (curl_multi_poll(c->multi, NULL, 0, timeout_ms, NULL) != CURLM_OK) {
+    struct curl_waitfd fds[HD_RAW_POLL_MAX];
+    unsigned nfds = raw_fds(c, fds, HD_RAW_POLL_MAX);
+    if (nfds > 0 && timeout_ms > HD_RAW_POLL_MS) {
+        timeout_ms = HD_RAW_POLL_MS; /* their deadlines are checked here, not by curl */
+    }
+    if (curl_multi_poll(c->multi, fds, nfds, timeout_ms, NULL) != CURLM_OK) {
         return HD_EIO;
     }
     if (curl_multi_perform(c->multi, &still) != CURLM_OK) {
         return HD_EIO;
     }
     collect_finished(c);
+    raw_progress(c);
     return HD_OK;
 }
 
@@ -877,6 +946,32 @@ void hd_http_client_wakeup(struct hd_http_client *c)
 
 /* ---- blocking one-shot ------------------------------------------------- */
 
+/* Writes a connected raw stream's body, waiting for the socket as needed. */
+static void sync_raw(CURL *easy, const struct hd_request *req, struct hd_response *resp)
+{
+    int64_t deadline = hd_now_ms() + req_timeout(req);
+    size_t off = 0;
+    int shut = 0;
+    int written = 0;
+    int rc = HD_EBUSY;
+    while (rc == HD_EBUSY) {
+        rc = written ? hd_raw_drain(easy, &shut)
+                     : hd_raw_send(easy, &req->body, &off, resp->error, sizeof(resp->error));
+        if (rc == HD_OK && !written) {
+            written = 1;
+            rc = HD_EBUSY;
+            continue;
+        }
+        int64_t left = deadline - hd_now_ms();
+        if (rc == HD_EBUSY && (left <= 0 || hd_raw_wait(easy, written, (long)left) != HD_OK)) {
+            snprintf(resp->error, sizeof(resp->error), "timed out %s the connection after %zu of %zu bytes",
+                     written ? "closing" : "writing to", off, req->body.len);
+            rc = HD_ENET;
+        }
+    }
+    resp->status = rc == HD_OK ? 200 : 0;
+}
+
 /* resp is (re)initialised here; the caller clears it. */
 static int sync_one(const struct hd_request *req, struct hd_response *resp)
 {
@@ -887,7 +982,7 @@ static int sync_one(const struct hd_request *req, struct hd_response *resp)
     int rc = HD_OK;
 
     hd_response_init(resp);
-    rc = curl_ready();
+    rc = hd_curl_ready();
     if (rc != HD_OK) {
         snprintf(resp->error, sizeof(resp->error), "curl initialisation failed");
         goto out;
@@ -905,6 +1000,9 @@ static int sync_one(const struct hd_request *req, struct hd_response *resp)
     }
     CURLcode code = curl_easy_perform(easy);
     easy_finish(easy, code, errbuf, resp, req->mail_from != NULL);
+    if (code == CURLE_OK && hd_raw_is(req->url)) {
+        sync_raw(easy, req, resp);
+    }
 out:
     curl_slist_free_all(hdrs);
     if (easy != NULL) {
@@ -1061,7 +1159,7 @@ int hd_http_stream(const struct hd_http_stream_opts *o, struct hd_http_stream_re
     struct stream s = {.o = o, .res = res, .max_body = o->max_body > 0 ? o->max_body : HD_RESP_MAX_BODY};
     memset(res, 0, sizeof(*res));
     hd_buf_init(&res->body, 0); /* capped by on_stream_body */
-    int rc = curl_ready();
+    int rc = hd_curl_ready();
     if (rc != HD_OK) {
         snprintf(res->error, sizeof(res->error), "curl initialisation failed");
         goto out;
@@ -1096,77 +1194,4 @@ void hd_http_stream_result_clear(struct hd_http_stream_result *res)
 {
     hd_buf_free(&res->body);
     memset(res, 0, sizeof(*res));
-}
-
-/* ---- URLs -------------------------------------------------------------- */
-
-int hd_http_put_escaped(struct hd_buf *out, const char *s)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    int rc = HD_OK;
-    for (const unsigned char *p = (const unsigned char *)s; *p != '\0' && rc == HD_OK; p++) {
-        int unreserved = (*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
-                         *p == '-' || *p == '.' || *p == '_' || *p == '~';
-        if (unreserved) {
-            rc = hd_buf_putc(out, (char)*p);
-        } else {
-            char enc[3] = {'%', hex[*p >> 4], hex[*p & 0x0f]};
-            rc = hd_buf_append(out, enc, sizeof(enc));
-        }
-    }
-    return rc;
-}
-
-int hd_http_put_query(struct hd_buf *url, const char *name, const char *value)
-{
-    int rc = hd_buf_printf(url, "%c%s=", url->p != NULL && strchr(url->p, '?') != NULL ? '&' : '?', name);
-    if (rc == HD_OK) {
-        rc = hd_http_put_escaped(url, value);
-    }
-    return rc;
-}
-
-/* Copies a part of h into dst; HD_EINVAL when it is missing or too long. */
-static int url_part(CURLU *h, CURLUPart what, unsigned flags, char *dst, size_t dstsz)
-{
-    char *v = NULL;
-    if (curl_url_get(h, what, &v, flags) != CURLUE_OK || v == NULL) {
-        return HD_EINVAL;
-    }
-    int n = snprintf(dst, dstsz, "%s", v);
-    curl_free(v);
-    return n < 0 || (size_t)n >= dstsz ? HD_EINVAL : HD_OK;
-}
-
-int hd_url_origin(const char *url, struct hd_url_origin *o)
-{
-    char port[16];
-    memset(o, 0, sizeof(*o));
-    if (url == NULL || curl_ready() != HD_OK) {
-        return HD_EINVAL;
-    }
-    CURLU *h = curl_url();
-    if (h == NULL) {
-        return HD_ENOMEM;
-    }
-    int rc = curl_url_set(h, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME) == CURLUE_OK ? HD_OK : HD_EINVAL;
-    if (rc == HD_OK) {
-        rc = url_part(h, CURLUPART_SCHEME, 0, o->scheme, sizeof(o->scheme));
-    }
-    if (rc == HD_OK) {
-        rc = url_part(h, CURLUPART_HOST, 0, o->host, sizeof(o->host));
-    }
-    if (rc == HD_OK && url_part(h, CURLUPART_PORT, CURLU_DEFAULT_PORT, port, sizeof(port)) == HD_OK) {
-        o->port = strtol(port, NULL, 10);
-    }
-    curl_url_cleanup(h);
-    for (char *p = o->host; rc == HD_OK && *p != '\0'; p++) {
-        *p = (char)tolower((unsigned char)*p);
-    }
-    size_t n = strlen(o->host);
-    if (rc == HD_OK && n >= 2 && o->host[0] == '[' && o->host[n - 1] == ']') {
-        memmove(o->host, o->host + 1, n - 2);
-        o->host[n - 2] = '\0';
-    }
-    return rc;
 }

@@ -1,4 +1,4 @@
-"""SLACK, PAGER_DUTY, OPSGENIE and VICTOROPS against recording fakes written
+"""SLACK, MS_TEAMS, GCHAT, PAGER_DUTY, OPSGENIE and VICTOROPS against recording fakes written
 from each vendor's documentation (SPEC sections 4, 5, 6), and options.throttle.
 
 Per type: an ACTIVE Sysdig alert then the same alert OK (same alertKey)
@@ -17,7 +17,12 @@ import pytest
 from conftest import MASK, dget, fixture_json, metric_values, poll, register_secret
 from fake_opsgenie import FakeOpsGenie
 from fake_pagerduty import FakePagerDuty
+from fake_gchat import FakeGChat
+from fake_gchat import KEY as GCHAT_KEY
+from fake_gchat import PATH as GCHAT_PATH
+from fake_gchat import TOKEN as GCHAT_TOKEN
 from fake_slack import DEFAULT_HOOK, FakeSlack
+from fake_teams import LEGACY_PATH, WORKFLOW_PATH, WORKFLOW_QUERY, FakeTeams
 from fake_victorops import FakeVictorOps
 
 MONITOR_ALERT = "sysdig/sysdig_monitor_webhook_metric_alert_active.json"
@@ -193,7 +198,95 @@ class Slack(Vendor):
         return {"channel": "#nope"}, "channel_not_found"
 
 
-VENDORS = [PagerDuty, OpsGenie, VictorOps, Slack]
+class Teams(Vendor):
+    type = "MS_TEAMS"
+
+    def __init__(self):
+        super().__init__()
+        self.fake = FakeTeams()
+        # A Workflows trigger URL; options.endpoint swaps its host for the fake's.
+        self.url = register_secret("https://prod-07.westeurope.logic.azure.com:443" + WORKFLOW_PATH + "?"
+                                   + WORKFLOW_QUERY)
+
+    def options(self):
+        return {"url": self.url}
+
+    def secrets(self):
+        return [("url", self.url)]
+
+    def wait(self, n):
+        got = self.fake.wait_messages(n, timeout=20)
+        assert self.fake.failed_runs == [], self.fake.failed_runs
+        return got
+
+    @staticmethod
+    def card(rec):
+        return rec["attachments"][0]["content"]
+
+    def title(self, rec):
+        return self.card(rec)["body"][0]["items"][0]["text"]
+
+    def opened_key(self, rec):
+        assert self.card(rec)["body"][0]["style"] != "good", rec
+        assert self.card(rec)["actions"][0]["type"] == "Action.OpenUrl"
+        return self.title(rec).split(" (")[0].replace("[Warning] ", "")
+
+    def closed_key(self, rec):
+        assert self.card(rec)["body"][0]["style"] == "good", rec
+        assert "(OK)" in self.title(rec)
+        return self.title(rec).split(" (")[0].replace("[Warning] ", "")
+
+    def is_closed(self, key):
+        return True   # a chat has no incident state
+
+    def summary(self, rec):
+        return self.title(rec)
+
+    def break_it(self):
+        bad = self.url.replace("sig=", "sig=x")
+        return {"url": register_secret(bad)}, "DirectApiInvalidAuthorizationSignature"
+
+
+class GChat(Vendor):
+    type = "GCHAT"
+
+    def __init__(self):
+        super().__init__()
+        self.fake = FakeGChat()
+        self.url = register_secret("https://chat.googleapis.com%s?key=%s&token=%s"
+                                   % (GCHAT_PATH, GCHAT_KEY, GCHAT_TOKEN))
+
+    def options(self):
+        return {"url": self.url}
+
+    def secrets(self):
+        return [("url", self.url)]
+
+    def wait(self, n):
+        return self.fake.wait_messages(n, timeout=20)
+
+    def opened_key(self, rec):
+        assert "#2eb886" not in json.dumps(rec["cardsV2"]), rec
+        return rec["thread"]["threadKey"]
+
+    def closed_key(self, rec):
+        assert "#2eb886" in json.dumps(rec["cardsV2"]), rec
+        return rec["thread"]["threadKey"]
+
+    def is_closed(self, key):
+        # the resolve replied in the thread the alert opened
+        threads = [m["_thread"] for m in self.fake.messages if m["thread"]["threadKey"] == key]
+        return len(threads) == 2 and threads[0] == threads[1] == self.fake.threads[key]
+
+    def summary(self, rec):
+        return rec["cardsV2"][0]["card"]["header"]["title"]
+
+    def break_it(self):
+        bad = self.url.replace("token=", "token=x")
+        return {"url": register_secret(bad)}, "UNAUTHENTICATED"
+
+
+VENDORS = [PagerDuty, OpsGenie, VictorOps, Slack, Teams, GChat]
 IDS = [v.type for v in VENDORS]
 
 
@@ -309,6 +402,44 @@ def test_fakes_refuse_what_the_vendors_refuse(vendor):
         st, b = post(p, json.dumps({"entity_id": "x"}), js)
         assert st == 400 and json.loads(b)["result"] == "failure"
         assert post(p.replace(vendor.key, "nokey"), json.dumps({"message_type": "INFO"}), js)[0] == 404
+    elif vendor.type == "MS_TEAMS":
+        card = {"type": "message", "attachments": [{"contentType": "application/vnd.microsoft.card.adaptive",
+                "content": {"type": "AdaptiveCard", "version": "1.4",
+                            "body": [{"type": "TextBlock", "text": "t"}]}}]}
+        wf = WORKFLOW_PATH + "?" + WORKFLOW_QUERY
+        assert post(wf, json.dumps(card), js) == (202, b"")
+        assert vendor.fake.messages and not vendor.fake.failed_runs
+        st, b = post(wf.replace("sig=", "sig=x"), json.dumps(card), js)
+        assert st == 401 and json.loads(b)["error"]["code"] == "DirectApiInvalidAuthorizationSignature"
+        assert post(WORKFLOW_PATH, json.dumps(card), js)[0] == 401
+        assert post(wf, "{", js)[0] == 400
+        assert post(wf.replace("/workflows/0", "/workflows/9"), json.dumps(card), js)[0] == 404
+        # a card Teams cannot show is accepted by the trigger and fails in the flow
+        bad = json.loads(json.dumps(card))
+        bad["attachments"][0]["content"]["body"][0]["color"] = "red"
+        assert post(wf, json.dumps(bad), js)[0] == 202
+        assert len(vendor.fake.failed_runs) == 1
+        assert post(LEGACY_PATH, json.dumps(card), js) == (200, b"1")
+        assert post(LEGACY_PATH, json.dumps({"x": 1}), js)[0] == 400
+        assert post(wf, json.dumps({"text": "x" * 30000}), js)[0] == 413
+    elif vendor.type == "GCHAT":
+        p = "%s?key=%s&token=%s" % (GCHAT_PATH, GCHAT_KEY, GCHAT_TOKEN)
+        reply = "&messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD"
+        st, b = post(p + reply, json.dumps({"text": "t", "thread": {"threadKey": "k1"}}), js)
+        assert st == 200 and json.loads(b)["thread"]["threadKey"] == "k1"
+        st, b2 = post(p + reply, json.dumps({"text": "u", "thread": {"threadKey": "k1"}}), js)
+        assert json.loads(b2)["thread"]["name"] == json.loads(b)["thread"]["name"]
+        st, b3 = post(p, json.dumps({"text": "v", "thread": {"threadKey": "k1"}}), js)
+        assert json.loads(b3)["thread"]["name"] != json.loads(b)["thread"]["name"]
+        st, b = post(p, json.dumps({}), js)
+        assert st == 400 and json.loads(b)["error"]["status"] == "INVALID_ARGUMENT"
+        assert post(p, json.dumps({"txt": "t"}), js)[0] == 400
+        assert post(p.replace(GCHAT_KEY, "nokey"), json.dumps({"text": "t"}), js)[0] == 400
+        assert post(p.replace(GCHAT_TOKEN, "x"), json.dumps({"text": "t"}), js)[0] == 401
+        assert post(p, json.dumps({"cardsV2": [{"cardId": "c", "card": {"sections": [
+            {"widgets": [{"textParagraph": {}}]}]}}]}), js)[0] == 400
+        assert post(p + "&messageReplyOption=REPLY_MESSAGE_OR_FAIL",
+                    json.dumps({"text": "t", "thread": {"threadKey": "none"}}), js)[0] == 404
     else:
         assert post(DEFAULT_HOOK, json.dumps({"text": "t"}), js) == (200, b"ok")
         assert post(DEFAULT_HOOK, json.dumps({}), js) == (400, b"no_text")

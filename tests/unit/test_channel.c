@@ -700,6 +700,11 @@ static const char *const type_samples[][2] = {
     {"VICTOROPS", "{\"apiKey\":\"a\",\"routingKey\":\"b\"}"},
     {"SNS", "{\"snsTopicARNs\":[\"arn:aws:sns:us-east-1:123456789012:t\"],\"accessKeyId\":\"AKID\","
             "\"secretAccessKey\":\"s\"}"},
+    {"MS_TEAMS", "{\"url\":\"https://x.logic.azure.com/workflows/w/triggers/manual/paths/invoke?sig=s\"}"},
+    {"GCHAT", "{\"url\":\"https://chat.googleapis.com/v1/spaces/S/messages?key=k&token=t\"}"},
+    {"PROMETHEUS_ALERT_MANAGER", "{\"url\":\"http://alertmanager:9093\"}"},
+    {"LOKI", "{\"url\":\"http://loki:3100\"}"},
+    {"SYSLOG", "{\"url\":\"tcp://syslog:514\"}"},
 };
 
 /* 1 if a channel of type with options sample plus key = "ftp://x/" is refused

@@ -366,6 +366,110 @@ static void test_slack_blocks(void **state)
     assert_non_null(strstr(err.msg, "options.url"));
 }
 
+/* ---- MS_TEAMS ---- */
+
+#define TEAMS_URL                                                                                            \
+    "https://prod-01.westeurope.logic.azure.com:443/workflows/abc/triggers/manual/paths/invoke?sig=S3CR3T"
+
+static void test_teams_card(void **state)
+{
+    struct run *r = *state;
+    make(r, "MS_TEAMS", "{\"url\":\"" TEAMS_URL "\"}");
+    r->active.ev[0].suppressed = 2;
+    render(r, &r->active.ev[0]);
+    assert_string_equal(r->req.url, TEAMS_URL);
+    assert_true(fx_header_count(&r->req, "Content-Type: application/json"));
+    assert_string_equal(str_at(r, "type"), "message");
+    assert_string_equal(str_at(r, "attachments.0.contentType"), "application/vnd.microsoft.card.adaptive");
+    assert_string_equal(str_at(r, "attachments.0.content.type"), "AdaptiveCard");
+    assert_string_equal(str_at(r, "attachments.0.content.version"), "1.4");
+    assert_string_equal(str_at(r, "attachments.0.content.body.0.type"), "Container");
+    assert_string_equal(str_at(r, "attachments.0.content.body.0.style"), "warning");
+    assert_string_equal(str_at(r, "attachments.0.content.body.0.items.0.color"), "warning");
+    const char *title = str_at(r, "attachments.0.content.body.0.items.0.text");
+    assert_non_null(strstr(title, "[Warning] alertName"));
+    assert_non_null(strstr(title, "(+2 similar suppressed)"));
+    /* body: 0 header, 1 description (the fixture has one) or facts */
+    json_object *body = hd_json_path(r->doc, "attachments.0.content.body");
+    json_object *facts = NULL;
+    for (size_t i = 0; i < json_object_array_length(body); i++) {
+        json_object *b = json_object_array_get_idx(body, i);
+        if (strcmp(hd_json_get_str(b, "type"), "FactSet") == 0) {
+            json_object_object_get_ex(b, "facts", &facts);
+        }
+    }
+    assert_non_null(facts);
+    assert_string_equal(hd_json_get_str(json_object_array_get_idx(facts, 0), "title"), "Severity");
+    assert_string_equal(hd_json_get_str(json_object_array_get_idx(facts, 0), "value"), "Warning");
+    assert_string_equal(hd_json_get_str(json_object_array_get_idx(facts, 1), "value"), "ACTIVE");
+    assert_string_equal(str_at(r, "attachments.0.content.actions.0.type"), "Action.OpenUrl");
+    assert_non_null(strstr(str_at(r, "attachments.0.content.actions.0.url"), "http://app.sysdigcloud.com/"));
+
+    render(r, &r->ok.ev[0]);
+    assert_string_equal(str_at(r, "attachments.0.content.body.0.style"), "good");
+    assert_non_null(strstr(str_at(r, "attachments.0.content.body.0.items.0.text"), "(OK)"));
+
+    /* Error and worse are "attention"; no URL, no action. */
+    r->active.ev[0].severity = 2;
+    free(r->active.ev[0].url);
+    r->active.ev[0].url = NULL;
+    render(r, &r->active.ev[0]);
+    assert_string_equal(str_at(r, "attachments.0.content.body.0.style"), "attention");
+    assert_null(hd_json_path(r->doc, "attachments.0.content.actions"));
+
+    make(r, "MS_TEAMS", "{\"url\":\"" TEAMS_URL "\",\"endpoint\":\"http://127.0.0.1:9\"}");
+    render(r, &r->active.ev[0]);
+    assert_string_equal(r->req.url,
+                        "http://127.0.0.1:9/workflows/abc/triggers/manual/paths/invoke?sig=S3CR3T");
+    struct hd_err err = {0};
+    assert_int_equal(make_rc(r, "MS_TEAMS", "{}", &err), HD_EINVAL);
+    assert_string_equal(err.msg, "options.url: required");
+}
+
+/* ---- GCHAT ---- */
+
+#define GCHAT_URL "https://chat.googleapis.com/v1/spaces/AAAA/messages?key=K3Y&token=T0K3N"
+
+static void test_gchat_card_and_thread(void **state)
+{
+    struct run *r = *state;
+    make(r, "GCHAT", "{\"url\":\"" GCHAT_URL "\"}");
+    render(r, &r->active.ev[0]);
+    assert_string_equal(r->req.url, GCHAT_URL "&messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD");
+    assert_true(fx_header_count(&r->req, "Content-Type: application/json"));
+    const char *thread = str_at(r, "thread.threadKey");
+    assert_string_equal(thread, r->active.ev[0].alert_key);
+    assert_string_equal(str_at(r, "cardsV2.0.cardId"), "herald-alert");
+    assert_non_null(strstr(str_at(r, "cardsV2.0.card.header.title"), "[Warning] alertName"));
+    const char *lead = str_at(r, "cardsV2.0.card.sections.0.widgets.0.textParagraph.text");
+    assert_non_null(strstr(lead, "<font color=\"#f2c744\"><b>Warning</b></font>"));
+    assert_string_equal(str_at(r, "cardsV2.0.card.sections.1.widgets.0.decoratedText.topLabel"), "Severity");
+    assert_string_equal(str_at(r, "cardsV2.0.card.sections.1.widgets.1.decoratedText.text"), "ACTIVE");
+    assert_non_null(
+        strstr(str_at(r, "cardsV2.0.card.sections.2.widgets.0.buttonList.buttons.0.onClick.openLink.url"),
+               "http://app.sysdigcloud.com/"));
+
+    /* The OK of the same alert replies in the same thread, in green. */
+    char *first = hd_strdup(thread);
+    render(r, &r->ok.ev[0]);
+    assert_string_equal(str_at(r, "thread.threadKey"), first);
+    free(first);
+    assert_non_null(strstr(str_at(r, "cardsV2.0.card.sections.0.widgets.0.textParagraph.text"),
+                           "<font color=\"#2eb886\"><b>OK</b></font>"));
+
+    /* Card HTML is escaped; the header is plain text. */
+    free(r->ok.ev[0].description);
+    r->ok.ev[0].description = hd_strdup("<users/all> & co");
+    render(r, &r->ok.ev[0]);
+    assert_non_null(strstr(str_at(r, "cardsV2.0.card.sections.0.widgets.0.textParagraph.text"),
+                           "&lt;users/all&gt; &amp; co"));
+
+    make(r, "GCHAT", "{\"url\":\"" GCHAT_URL "\",\"endpoint\":\"http://127.0.0.1:9/\"}");
+    render(r, &r->active.ev[0]);
+    assert_string_equal(r->req.url, "http://127.0.0.1:9/v1/spaces/AAAA/messages?key=K3Y&token=T0K3N"
+                                    "&messageReplyOption=REPLY_MESSAGE_FALLBACK_TO_NEW_THREAD");
+}
+
 /* ---- test notifications ---- */
 
 static void test_test_notifications(void **state)
@@ -380,6 +484,8 @@ static void test_test_notifications(void **state)
         {"OPSGENIE", "{\"apiKey\":\"k\"}", "message"},
         {"VICTOROPS", "{\"apiKey\":\"a\",\"routingKey\":\"b\"}", "entity_display_name"},
         {"SLACK", "{\"url\":\"https://hooks.slack.com/services/T/B/X\"}", "text"},
+        {"MS_TEAMS", "{\"url\":\"" TEAMS_URL "\"}", "attachments.0.content.body.0.items.0.text"},
+        {"GCHAT", "{\"url\":\"" GCHAT_URL "\"}", "cardsV2.0.card.header.title"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct hd_event ev;
@@ -486,6 +592,47 @@ static void test_classify_tables(void **state)
     run_classify(r, vo, sizeof(vo) / sizeof(vo[0]));
     make(r, "SLACK", "{\"url\":\"https://hooks.slack.com/services/T/B/X\"}");
     run_classify(r, sl, sizeof(sl) / sizeof(sl[0]));
+    static const struct ccase teams[] = {
+        {202, "", HD_VERDICT_DELIVERED, NULL},
+        {200, "1", HD_VERDICT_DELIVERED, NULL},
+        {400,
+         "{\"error\":{\"code\":\"TriggerInputSchemaMismatch\",\"message\":\"The input body does not "
+         "match\"}}",
+         HD_VERDICT_DEAD, "TriggerInputSchemaMismatch: The input body does not match"},
+        {404, "{\"error\":{\"code\":\"WorkflowNotFound\",\"message\":\"not found\"}}", HD_VERDICT_DEAD,
+         "WorkflowNotFound"},
+        {400, "Bad payload received by generic incoming webhook.", HD_VERDICT_DEAD, "Bad payload"},
+        {429, "", HD_VERDICT_RETRY, NULL},
+        {200,
+         "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 429 with "
+         "ContextId tcid=0",
+         HD_VERDICT_RETRY, "returned HTTP error 429"},
+        {200, "Webhook message delivery failed with error: Microsoft Teams endpoint returned HTTP error 413",
+         HD_VERDICT_DEAD, "HTTP error 413"},
+        {502, "", HD_VERDICT_RETRY, NULL},
+    };
+    make(r, "MS_TEAMS", "{\"url\":\"" TEAMS_URL "\"}");
+    run_classify(r, teams, sizeof(teams) / sizeof(teams[0]));
+    static const struct ccase gc[] = {
+        {200, "{\"name\":\"spaces/AAAA/messages/x\"}", HD_VERDICT_DELIVERED, NULL},
+        {400,
+         "{\"error\":{\"code\":400,\"message\":\"Invalid JSON payload received.\",\"status\":"
+         "\"INVALID_ARGUMENT\"}}",
+         HD_VERDICT_DEAD, "INVALID_ARGUMENT: Invalid JSON payload received."},
+        {403,
+         "{\"error\":{\"code\":403,\"message\":\"The caller does not have permission\",\"status\":"
+         "\"PERMISSION_DENIED\"}}",
+         HD_VERDICT_DEAD, "PERMISSION_DENIED"},
+        {429,
+         "{\"error\":{\"code\":429,\"message\":\"Resource has been exhausted\",\"status\":"
+         "\"RESOURCE_EXHAUSTED\"}}",
+         HD_VERDICT_RETRY, "RESOURCE_EXHAUSTED"},
+        {503, "{\"error\":{\"code\":503,\"message\":\"unavailable\",\"status\":\"UNAVAILABLE\"}}",
+         HD_VERDICT_RETRY, "UNAVAILABLE: unavailable"},
+        {0, "Connection refused", HD_VERDICT_RETRY, "Connection refused"},
+    };
+    make(r, "GCHAT", "{\"url\":\"" GCHAT_URL "\"}");
+    run_classify(r, gc, sizeof(gc) / sizeof(gc[0]));
 }
 
 /* Secrets are masked by the shared masker for these types' option names. */
@@ -503,6 +650,18 @@ static void test_secrets_masked(void **state)
     hd_buf_free(&b);
     json_object_put(m);
     json_object_put(o);
+    /* Teams and Google Chat webhook URLs are the credential: masked whole. */
+    static const char *const urls[] = {
+        "{\"type\":\"MS_TEAMS\",\"name\":\"t\",\"options\":{\"url\":\"" TEAMS_URL "\"}}",
+        "{\"type\":\"GCHAT\",\"name\":\"g\",\"options\":{\"url\":\"" GCHAT_URL "\"}}",
+    };
+    for (size_t i = 0; i < sizeof(urls) / sizeof(urls[0]); i++) {
+        o = hd_json_parse(urls[i], strlen(urls[i]), NULL);
+        m = hd_channel_mask_secrets(o);
+        assert_string_equal(json_object_get_string(hd_json_path(m, "options.url")), HD_SECRET_MASK);
+        json_object_put(m);
+        json_object_put(o);
+    }
 }
 
 int main(void)
@@ -517,6 +676,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_opsgenie_message_130, setup, teardown),
         cmocka_unit_test_setup_teardown(test_victorops_critical_then_recovery, setup, teardown),
         cmocka_unit_test_setup_teardown(test_slack_blocks, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_teams_card, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_gchat_card_and_thread, setup, teardown),
         cmocka_unit_test_setup_teardown(test_test_notifications, setup, teardown),
         cmocka_unit_test_setup_teardown(test_classify_tables, setup, teardown),
         cmocka_unit_test(test_secrets_masked),

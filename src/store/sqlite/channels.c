@@ -134,6 +134,10 @@ static int op_channel_create(struct sq_store *s, struct sq_conn *c, void *arg, s
         return HD_EIO;
     }
     a->out_id = sqlite3_last_insert_rowid(c->db);
+    const int64_t last[] = {a->out_id, a->now_ms};
+    if (sq_exec_i64(c, Q_CH_LAST_ID, last, 2, "keeping the channel id", err) != HD_OK) {
+        return HD_EIO;
+    }
     a->out_version = 1;
     a->out_created = a->now_ms;
     /* A new channel gets what is ingested after it exists, not the history. */

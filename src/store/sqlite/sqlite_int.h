@@ -72,6 +72,7 @@ enum sq_stmt_id {
     Q_CH_GET_NAME,
     Q_CH_ID_BY_NAME,
     Q_CH_INSERT,
+    Q_CH_LAST_ID,
     Q_CH_META,
     Q_CH_UPDATE,
     Q_CH_DELETE,

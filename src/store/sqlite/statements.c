@@ -24,9 +24,15 @@ static const char *const sq_sql[Q__COUNT] = {
     [Q_CH_GET] = "SELECT " CH_COLS " FROM channels WHERE id = ?1",
     [Q_CH_GET_NAME] = "SELECT " CH_COLS " FROM channels WHERE name = ?1",
     [Q_CH_ID_BY_NAME] = "SELECT id FROM channels WHERE name = ?1",
+    /* ids are never reused (a client may still hold a deleted one): the
+     * highest id ever given is kept in kv */
     [Q_CH_INSERT] =
-        "INSERT INTO channels (name, type, enabled, version, created_ms, modified_ms, managed_by, json) "
-        "VALUES (?1, ?2, ?3, 1, ?4, ?4, ?5, ?6)",
+        "INSERT INTO channels (id, name, type, enabled, version, created_ms, modified_ms, managed_by, json) "
+        "VALUES (max(coalesce((SELECT max(id) FROM channels), 0), coalesce((SELECT CAST(value AS INTEGER) "
+        "FROM kv WHERE key = 'channels.last_id'), 0)) + 1, ?1, ?2, ?3, 1, ?4, ?4, ?5, ?6)",
+    [Q_CH_LAST_ID] =
+        "INSERT INTO kv (key, value, updated_ms) VALUES ('channels.last_id', ?1, ?2) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_ms = excluded.updated_ms",
     [Q_CH_META] = "SELECT version, created_ms FROM channels WHERE id = ?1",
     [Q_CH_UPDATE] = "UPDATE channels SET name = ?2, type = ?3, enabled = ?4, managed_by = ?5, json = ?6, "
                     "version = version + 1, modified_ms = ?7 WHERE id = ?1",
