@@ -76,7 +76,7 @@ HERALD_ADMIN_TOKEN=install-test-token-0123456789 "$p/bin/herald" serve \
   >"$tmp/herald.log" 2>&1 &
 pid=$!
 port=
-for _ in $(seq 100); do
+for _ in $(seq 300); do
   port=$(sed -nE 's/.*listening on .*\(port ([0-9]+)\).*/\1/p' "$tmp/herald.log")
   [ -n "$port" ] && curl -fsS "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break
   kill -0 "$pid" 2>/dev/null || break
