@@ -1,32 +1,57 @@
 #!/usr/bin/env bash
-# Installs every Debian package herald needs to build, run and test.
-# Idempotent: does nothing when everything is already there.
+# Installs the Debian packages herald needs to build and run (scripts/run.sh),
+# and with --test also what its tests need (scripts/test.sh): cmocka, pytest,
+# the real servers and clients the integration tests talk to, Chromium,
+# clang, podman, kubectl, mmdebstrap. Idempotent: does nothing when
+# everything is already there.
+# Usage: scripts/setup.sh [--test]
 set -euo pipefail
+cd "$(dirname "$0")/.."
 
+# Build and run: the compiler, CMake, the libraries herald links, and npm for
+# the dashboard's Chart.js.
 PKGS=(
-  build-essential cmake pkg-config git
+  build-essential cmake pkg-config
   libmicrohttpd-dev libgnutls28-dev libcurl4-openssl-dev libjson-c-dev libsqlite3-dev
   libyaml-dev libssl-dev zlib1g-dev libpq-dev libzstd-dev libpcre2-dev
-  libcmocka-dev python3 python3-pytest
-  python3-aiosmtpd python3-botocore openssl
-  clang libclang-rt-14-dev clang-format wrk curl
-  podman runc busybox-static
-  chromium nodejs
+  nodejs
+)
+# Tests (tests/README files say which test uses what).
+TEST_PKGS=(
+  git libcmocka-dev python3 python3-pytest
+  python3-aiosmtpd python3-botocore openssl curl
+  clang libclang-rt-14-dev clang-format wrk
+  podman runc busybox-static mmdebstrap
+  chromium
   prometheus-alertmanager
   postgresql
   rsyslog rsyslog-gnutls
+  python3-prometheus-client
+  systemd groff-base
 )
+npm_dirs=(web)
+if [ "${1:-}" = "--test" ]; then
+  PKGS+=("${TEST_PKGS[@]}")
+  npm_dirs+=(tests/browser tests/deploy)
+  # kubectl renders deploy/kubernetes/: Debian's kubernetes-client, unless
+  # a kubectl is installed already (any since 1.14 reads the overlays).
+  if ! command -v kubectl >/dev/null 2>&1; then
+    PKGS+=(kubernetes-client)
+  fi
+elif [ $# -gt 0 ]; then
+  echo "usage: scripts/setup.sh [--test]" >&2
+  exit 2
+fi
 
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 missing=()
 for p in "${PKGS[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
     missing+=("$p")
   fi
 done
-
 if [ ${#missing[@]} -gt 0 ]; then
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   echo "setup: installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq
@@ -35,20 +60,18 @@ else
   echo "setup: all packages present"
 fi
 
-# The dashboard's charting library (web/) and the browser tests' driver
-# (tests/browser/) come from npm, pinned by the committed package-lock.json;
-# node_modules is never committed. npm ci runs only when the lock changed.
+# The dashboard's charting library (web/), and with --test the browser tests'
+# driver (tests/browser/) and the Kubernetes schema validator (tests/deploy/),
+# come from npm, pinned by the committed package-lock.json; node_modules is
+# never committed. npm ci runs only when the lock changed.
 # nodejs provides npm (NodeSource's package; Debian's own nodejs needs npm too).
 if ! command -v npm >/dev/null 2>&1; then
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   echo "setup: installing npm (Debian's nodejs comes without it)"
   $SUDO apt-get -o DPkg::Lock::Timeout=600 install -y -qq npm
 fi
-for d in web tests/browser; do
-  dir="$(dirname "$0")/../$d"
-  if [ ! -f "$dir/node_modules/.package-lock.json" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+for d in "${npm_dirs[@]}"; do
+  if [ ! -f "$d/node_modules/.package-lock.json" ] || [ "$d/package-lock.json" -nt "$d/node_modules/.package-lock.json" ]; then
     echo "setup: npm ci in $d"
-    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    (cd "$d" && npm ci --no-audit --no-fund --loglevel=error)
   fi
 done

@@ -338,6 +338,10 @@ static inline void hd_store_on_change(struct hd_store *st, hd_store_change_fn fn
     }
 }
 
+/* "%q%" for a LIKE ... ESCAPE '\\' on the text q (its %, _ and \\ escaped):
+ * the events query's substring search in every backend. malloc'd; NULL. */
+char *hd_store_like_pattern(const char *q);
+
 /* Opens the store named by url ("sqlite", "" or NULL: data_dir/herald.db). */
 struct hd_store *hd_store_open(const char *url, const char *data_dir, struct hd_err *err);
 void hd_store_close(struct hd_store *st); /* NULL-safe */

@@ -151,26 +151,6 @@ int pg_event_get_seq(struct hd_store *st, int64_t seq, struct hd_event *out, str
     return get_one(st, "SELECT " PG_EV_COLS " FROM events WHERE seq = $1", p, missing, out, err);
 }
 
-static char *like_pattern(const char *q)
-{
-    size_t n = strlen(q);
-    char *p = malloc(2 * n + 3);
-    if (p == NULL) {
-        return NULL;
-    }
-    size_t k = 0;
-    p[k++] = '%';
-    for (size_t i = 0; i < n; i++) {
-        if (q[i] == '%' || q[i] == '_' || q[i] == '\\') {
-            p[k++] = '\\';
-        }
-        p[k++] = q[i];
-    }
-    p[k++] = '%';
-    p[k] = '\0';
-    return p;
-}
-
 /* The WHERE clause of q (constant fragments, values bound in p). */
 static int filters(const struct hd_event_query *q, struct hd_buf *sql, struct pg_params *p, char **pattern,
                    struct hd_err *err)
@@ -210,7 +190,7 @@ static int filters(const struct hd_event_query *q, struct hd_buf *sql, struct pg
         rc = rc == HD_OK ? hd_buf_printf(sql, " AND k8s_namespace = $%d", p->n) : rc;
     }
     if (q->q != NULL && q->q[0] != '\0') {
-        *pattern = like_pattern(q->q);
+        *pattern = hd_store_like_pattern(q->q);
         if (*pattern == NULL) {
             return hd_err_set(err, HD_ENOMEM, "store: out of memory");
         }

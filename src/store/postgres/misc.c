@@ -365,26 +365,7 @@ static int op_import_events(struct pg_store *s, PGconn *c, void *arg, struct hd_
     for (size_t i = 0; i < a->n; i++) {
         const struct hd_event *ev = &a->evs[i];
         struct pg_params p = {0};
-        pp_i64(&p, ev->seq);
-        pp_str(&p, ev->id);
-        pp_str(&p, ev->source);
-        pp_i64(&p, ev->ts_us);
-        pp_i64(&p, ev->recv_us);
-        pp_i64(&p, ev->severity);
-        pp_i64(&p, (int64_t)ev->state);
-        pp_str(&p, ev->name);
-        pp_str(&p, ev->description);
-        pp_str(&p, ev->url);
-        pp_str(&p, ev->host);
-        pp_str(&p, ev->container_id);
-        pp_str(&p, ev->k8s_namespace);
-        pp_str(&p, ev->k8s_pod);
-        pp_str(&p, ev->k8s_container);
-        pp_str(&p, ev->k8s_kind);
-        pp_str(&p, ev->k8s_name);
-        pp_str(&p, ev->labels);
-        pp_str(&p, ev->alert_key);
-        pp_bin(&p, ev->raw, ev->raw != NULL ? ev->raw_len : 0);
+        pg_event_params(&p, ev);
         int rc = pg_cmd(c,
                         "INSERT INTO events (" PG_EV_COLS
                         ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, "

@@ -111,6 +111,8 @@ int pg_migrate(PGconn *c, struct hd_err *err);
 
 /* ---- writer.c ---- */
 int pg_writer_start(struct pg_store *s, struct hd_err *err);
+/* The 20 parameters of an events row, in PG_EV_COLS order (raw as bytea). */
+void pg_event_params(struct pg_params *p, const struct hd_event *ev);
 void pg_writer_stop(struct pg_store *s);
 int pg_append(struct hd_store *st, struct hd_event *evs, size_t n, struct hd_err *err);
 int pg_append_async(struct hd_store *st, struct hd_event *evs, size_t n, hd_store_done_fn done, void *ud,

@@ -121,7 +121,7 @@ static size_t number(struct pg_append *batch, const struct seen *st, size_t n_st
     return k;
 }
 
-static void add_row(struct pg_params *p, const struct hd_event *ev)
+void pg_event_params(struct pg_params *p, const struct hd_event *ev)
 {
     pp_i64(p, ev->seq);
     pp_str(p, ev->id);
@@ -168,7 +168,7 @@ static int insert_rows(PGconn *c, struct hd_event *const *evs, size_t n, struct 
         }
         for (size_t r = 0; r < m && rc == HD_OK; r++) {
             memset(p, 0, sizeof(*p));
-            add_row(p, evs[at + r]);
+            pg_event_params(p, evs[at + r]);
             for (int k = 0; k < PG_EV_NCOLS; k++) {
                 size_t i = r * PG_EV_NCOLS + (size_t)k;
                 if (p->v[k] == p->num[k]) {

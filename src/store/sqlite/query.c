@@ -101,20 +101,5 @@ void sq_query_bind(sqlite3_stmt *stm, const struct hd_event_query *q, int state,
 
 char *sq_like_pattern(const char *q)
 {
-    size_t n = strlen(q);
-    char *p = malloc(2 * n + 3);
-    if (p == NULL) {
-        return NULL;
-    }
-    size_t k = 0;
-    p[k++] = '%';
-    for (size_t i = 0; i < n; i++) {
-        if (q[i] == '%' || q[i] == '_' || q[i] == '\\') {
-            p[k++] = '\\';
-        }
-        p[k++] = q[i];
-    }
-    p[k++] = '%';
-    p[k] = '\0';
-    return p;
+    return hd_store_like_pattern(q);
 }
