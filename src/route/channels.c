@@ -123,6 +123,7 @@ void hd_dchans_publish(struct hd_dispatcher *d, int64_t max_seq, int64_t now)
         p->next_attempt_ms = c->next_attempt_ms > now ? c->next_attempt_ms : 0;
         memcpy(p->last_error, c->last_error, sizeof(p->last_error));
         p->last_success_ms = c->last_success_ms;
+        p->last_failure_ms = c->last_failure_ms;
         total += p->backlog;
     }
     d->total_backlog = total;

@@ -101,7 +101,7 @@ def test_channel_status(herald):
     assert r.status == 200, r
     (c,) = r.json["channels"]
     assert c["id"] == ch["id"] and c["name"] == "status-hook" and c["type"] == "WEBHOOK" and c["enabled"] is True
-    assert c["health"] in ("healthy", "degraded", "failing", "unknown") and "pendingRetries" in c
+    assert c["health"] in ("idle", "healthy", "degraded", "failing", "unknown") and "pendingRetries" in c
     assert herald.api("GET", "/api/channelStatus", token=None).status == 401
 
 

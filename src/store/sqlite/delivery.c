@@ -259,3 +259,8 @@ int sq_pending_count(struct hd_store *st, int64_t channel_id, int64_t *count, st
 {
     return sq_read_i64(sq_of(st), Q_DL_PENDING_COUNT, channel_id, count, "counting pending deliveries", err);
 }
+
+int sq_dead_count(struct hd_store *st, int64_t channel_id, int64_t *count, struct hd_err *err)
+{
+    return sq_read_i64(sq_of(st), Q_DL_DEAD_COUNT, channel_id, count, "counting dead letters", err);
+}

@@ -67,6 +67,7 @@ static const struct hd_store_ops sq_ops = {
     .delivery_retry_channel = sq_delivery_retry_channel,
     .replay = sq_replay,
     .pending_count = sq_pending_count,
+    .dead_count = sq_dead_count,
     .prune = sq_prune,
     .state_get = sq_state_get,
     .state_set = sq_state_set,

@@ -68,6 +68,7 @@ static const char *const sq_sql[Q__COUNT] = {
                     "WHERE ts_us >= ?2 AND ts_us <= ?3 AND seq <= ?5 "
                     "ON CONFLICT (channel_id, event_seq) DO NOTHING",
     [Q_DL_PENDING_COUNT] = "SELECT count(*) FROM deliveries WHERE channel_id = ?1 AND status = 0",
+    [Q_DL_DEAD_COUNT] = "SELECT count(*) FROM deliveries WHERE channel_id = ?1 AND status = 1",
     [Q_PR_SCAN] = "SELECT seq, recv_us, coalesce(length(raw), 0) + coalesce(length(name), 0) + "
                   "coalesce(length(description), 0) + coalesce(length(labels), 0), raw_enc, "
                   "CASE WHEN raw_enc = 2 THEN raw END "
