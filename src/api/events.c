@@ -582,13 +582,18 @@ static int put_delivery(struct hd_buf *o, int first, int64_t channel_id, const c
 
 /* Status of the event for one channel without an exception row: channels
  * that did not exist when it arrived are left out (NULL), filtered ones say
- * so, otherwise the cursor tells delivered from pending. */
+ * so, a disabled channel says "disabled" (it skips what arrives while
+ * disabled, and the store does not tell that from what it delivered before),
+ * otherwise the cursor tells delivered from pending. */
 static const char *implicit_status(struct hd_store *st, const struct hd_channel_rec *ch,
                                    const struct hd_event *ev)
 {
     struct hd_err err = {0};
     if (ch->created_ms > 0 && ev->recv_us / 1000 < ch->created_ms) {
         return NULL;
+    }
+    if (!ch->enabled) {
+        return "disabled";
     }
     struct hd_channel *rt = hd_channel_new(ch->id, ch->version, ch->json, &err);
     if (rt != NULL) {

@@ -155,3 +155,7 @@ def test_channel_health_from_outcomes(herald, tmp_path):
         assert "every attempt" in bad_c["healthReason"]
         assert "breakerOpen" in bad_c and "nextAttemptMs" in bad_c
         assert st["off-hook"]["health"] == "disabled"
+        # The event's page says what each channel did with it; the disabled one skipped it.
+        eid = herald.events(limit=1)[0]["id"]
+        per = {d["channelName"]: d["status"] for d in herald.event(eid)["deliveries"]}
+        assert per == {"good-hook": "delivered", "refused-hook": "failed", "off-hook": "disabled"}, per
