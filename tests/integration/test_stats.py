@@ -111,9 +111,11 @@ def test_static_files_and_headers(herald):
     assert r.header("content-security-policy") == CSP
     assert r.header("x-content-type-options") == "nosniff" and r.header("x-frame-options") == "DENY"
     assert b'src="/assets/app.js"' in r.body and b"<script>" not in r.body, "no inline script"
-    r = http_call(herald.port, "GET", "/assets/app.js")
-    assert r.status == 200 and r.header("content-type").startswith("text/javascript"), r
-    assert b".innerHTML" not in r.body and b"insertAdjacentHTML" not in r.body, "text goes through textContent"
+    for module in ("app.js", "lib.js", "overview.js", "events.js", "channels.js", "deadletters.js"):
+        r = http_call(herald.port, "GET", "/assets/" + module)
+        assert r.status == 200 and r.header("content-type").startswith("text/javascript"), (module, r)
+        assert b".innerHTML" not in r.body and b"insertAdjacentHTML" not in r.body and b"outerHTML" not in r.body, \
+            module + ": text goes through textContent"
     r = http_call(herald.port, "GET", "/assets/style.css")
     assert r.status == 200 and r.header("content-type").startswith("text/css")
     r = http_call(herald.port, "GET", "/assets/vendor/chart.umd.js")
