@@ -155,8 +155,9 @@ function schedule() {
   const s = Number($('refresh').value);
   if (s > 0) {
     refreshTimer = setInterval(() => {
-      // Not while reading an event or answering a dialog.
-      if (sessionStorage.getItem(TOKEN_KEY) && current && current.view !== 'event' && !$('confirm').open) render();
+      // Not while reading an event, answering a dialog, or typing / moving through a table with the keyboard.
+      const busy = document.activeElement && document.activeElement.closest('form, table, details');
+      if (sessionStorage.getItem(TOKEN_KEY) && current && current.view !== 'event' && !$('confirm').open && !busy) render();
     }, s * 1000);
   }
 }
