@@ -14,7 +14,8 @@ import {
 } from './lib.js';
 
 const charts = {};
-const STATE_COLORS = { active: '#c62828', point: '#78909c', OK: '#2e7d32', RESOLVED: '#1565c0' };
+const STATE_COLORS = { active: '#c62828', OK: '#2e7d32', RESOLVED: '#1565c0' };
+const POINT_COLORS = { kubernetes: '#78909c', docker: '#b0bec5' };
 const PALETTE = ['#1565c0', '#2e7d32', '#ef6c00', '#6a1b9a', '#00838f', '#ad1457', '#5d4037', '#283593',
   '#9e9d24', '#d81b60', '#455a64', '#00695c'];
 const POINT_SOURCES = ['kubernetes', 'docker'];
@@ -109,11 +110,15 @@ function drawSeverity(ctx, sev) {
   fillData('data-severity', keys.map((k) => [sevBadge(k), countLink(ctx, sev.counts[k], { severity: k, exact: 1 })]));
 }
 
+// point: {source: ACTIVE count} of the sources whose events are points (never resolved).
 function drawState(ctx, state, point) {
-  const active = Math.max(0, (state.counts.ACTIVE || 0) - point);
+  const points = POINT_SOURCES.map((src) => ({ key: 'point', label: src + ' point events', n: point[src] || 0,
+    filter: { state: 'ACTIVE', source: src }, color: POINT_COLORS[src] }));
+  const active = Math.max(0, (state.counts.ACTIVE || 0) - points.reduce((a, p) => a + p.n, 0));
   const parts = [
+    // Its events page (state=ACTIVE) lists the point events too: the API filters one source at a time.
     { key: 'active', label: 'active alerts', n: active, filter: { state: 'ACTIVE' } },
-    { key: 'point', label: 'point events (Kubernetes, Docker)', n: point, filter: { state: 'ACTIVE', source: 'kubernetes' } },
+    ...points,
     { key: 'OK', label: 'resolved: OK (condition cleared)', n: state.counts.OK || 0, filter: { state: 'OK' } },
     { key: 'RESOLVED', label: 'resolved by hand', n: state.counts.RESOLVED || 0, filter: { state: 'RESOLVED' } },
   ].filter((p) => p.n > 0);
@@ -121,7 +126,7 @@ function drawState(ctx, state, point) {
     type: 'pie',
     data: {
       labels: parts.map((p) => p.label + ': ' + p.n),
-      datasets: [{ data: parts.map((p) => p.n), backgroundColor: parts.map((p) => STATE_COLORS[p.key]), borderColor: '#fff', borderWidth: 1 }],
+      datasets: [{ data: parts.map((p) => p.n), backgroundColor: parts.map((p) => p.color || STATE_COLORS[p.key]), borderColor: '#fff', borderWidth: 1 }],
     },
     options: {
       onHover,
@@ -273,7 +278,7 @@ export async function loadOverview(ctx) {
 
   $('overview-total').textContent = sev.total + ' events in ' + rangeText(ctx.range) + (sev.truncated ? ' (truncated)' : '');
   drawSeverity(ctx, sev);
-  drawState(ctx, state, points.reduce((a, p) => a + p.total, 0));
+  drawState(ctx, state, Object.fromEntries(POINT_SOURCES.map((src, i) => [src, points[i].total])));
   drawTime(ctx, overTime, span.from, span.to, interval);
   drawRules(ctx, rules);
 
