@@ -384,6 +384,23 @@ static int query_time_ms(struct hd_api_call *c, const char *key, int64_t def, in
     return HD_EINVAL;
 }
 
+/* time=event (default: the source's time, timestampUs) or time=received
+ * (arrival, receivedUs): what from/to (and the stats buckets) are on. */
+static int time_basis(struct hd_api_call *c, int *by_received)
+{
+    const char *v = hd_http_query(c->req, "time");
+    *by_received = 0;
+    if (v == NULL || v[0] == '\0' || strcmp(v, "event") == 0) {
+        return HD_OK;
+    }
+    if (strcmp(v, "received") == 0) {
+        *by_received = 1;
+        return HD_OK;
+    }
+    hd_http_error(c->resp, 400, "time: '%.32s' is not event or received", v);
+    return HD_EINVAL;
+}
+
 /* Fills the filters shared by GET /api/events and /api/stats (strings are
  * borrowed from the request); answers 400 on junk. */
 int hd_api_event_filters(struct hd_api_call *c, struct hd_event_query *q)
@@ -413,6 +430,21 @@ int hd_api_event_filters(struct hd_api_call *c, struct hd_event_query *q)
         return HD_EINVAL;
     }
     q->severity = (int)sev;
+    int64_t exact = -1;
+    if (hd_api_query_i64(c, "severityExact", -1, &exact) != HD_OK) {
+        return HD_EINVAL;
+    }
+    if (exact < -1 || exact > 7) {
+        hd_http_error(c->resp, 400, "severityExact: %lld is not 0..7", (long long)exact);
+        return HD_EINVAL;
+    }
+    if (exact >= 0) {
+        q->severity_min = (int)exact;
+        q->severity = q->severity < 0 || exact < q->severity ? (int)exact : q->severity;
+    }
+    if (time_basis(c, &q->by_received) != HD_OK) {
+        return HD_EINVAL;
+    }
     const char *state = hd_http_query(c->req, "state");
     if (state != NULL && state[0] != '\0') {
         char up[16];
@@ -432,11 +464,17 @@ int hd_api_event_filters(struct hd_api_call *c, struct hd_event_query *q)
     q->source = (v != NULL && v[0] != '\0') ? v : NULL;
     v = hd_http_query(c->req, "namespace");
     q->ns = (v != NULL && v[0] != '\0') ? v : NULL;
+    v = hd_http_query(c->req, "rule");
+    q->rule = (v != NULL && v[0] != '\0') ? v : NULL;
     v = hd_http_query(c->req, "q");
     q->q = (v != NULL && v[0] != '\0') ? v : NULL;
     return HD_OK;
 }
 
+/* GET /api/events: the filters above, limit (default 100, at most 1000),
+ * sort=arrival (default: newest stored first, paged by cursor = nextCursor)
+ * or sort=severity (the limit most severe events of the filters, then the
+ * newest: the dashboard's "recent alerts"; one page, cursor refused). */
 void hd_api_events_list(struct hd_api_call *c)
 {
     struct hd_store *st = c->api->st;
@@ -455,6 +493,19 @@ void hd_api_events_list(struct hd_api_call *c)
         return;
     }
     q.before_seq = cursor;
+    const char *sort = hd_http_query(c->req, "sort");
+    if (sort != NULL && sort[0] != '\0' && strcmp(sort, "arrival") != 0) {
+        if (strcmp(sort, "severity") != 0) {
+            hd_http_error(c->resp, 400, "sort: '%.32s' is not arrival or severity", sort);
+            return;
+        }
+        if (cursor > 0) {
+            hd_http_error(c->resp, 400, "cursor: sort=severity answers one page (raise limit, up to %d)",
+                          EV_LIMIT_MAX);
+            return;
+        }
+        q.sort = HD_SORT_SEVERITY;
+    }
     struct hd_event *evs = NULL;
     size_t n = 0;
     int64_t next = 0;
@@ -545,13 +596,18 @@ static int put_delivery(struct hd_buf *o, int first, int64_t channel_id, const c
 
 /* Status of the event for one channel without an exception row: channels
  * that did not exist when it arrived are left out (NULL), filtered ones say
- * so, otherwise the cursor tells delivered from pending. */
+ * so, a disabled channel says "disabled" (it skips what arrives while
+ * disabled, and the store does not tell that from what it delivered before),
+ * otherwise the cursor tells delivered from pending. */
 static const char *implicit_status(struct hd_store *st, const struct hd_channel_rec *ch,
                                    const struct hd_event *ev)
 {
     struct hd_err err = {0};
     if (ch->created_ms > 0 && ev->recv_us / 1000 < ch->created_ms) {
         return NULL;
+    }
+    if (!ch->enabled) {
+        return "disabled";
     }
     struct hd_channel *rt = hd_channel_new(ch->id, ch->version, ch->json, &err);
     if (rt != NULL) {

@@ -1,11 +1,15 @@
 /* stats.c - GET /api/stats (counts for the dashboard) and GET /api/channelStatus.
  *
- * /api/stats ?from=&to=&severity=&state=&source=&namespace=&q= (as GET /api/events),
- * groupBy=severity|state|namespace|source|rule (default severity),
- * interval=<duration or ms> (optional: time buckets aligned on the epoch),
+ * /api/stats ?from=&to=&time=&severity=&severityExact=&state=&source=&namespace=&rule=&q=
+ * (the filters of GET /api/events), groupBy=severity|state|namespace|source|rule
+ * (default severity), interval=<duration> (optional: time buckets aligned on
+ * the epoch; a unit ms, s, m, h, d or w, and a bare number is seconds as
+ * everywhere in herald: "30m" = "1800000ms" = "1800"),
  * limit=<max distinct keys in "counts", default 1000>.
- * Answer: {"groupBy","interval","total","truncated","counts":{key:n},
- *          "buckets":[{"t":<epoch ms>,"counts":{key:n}}]} (buckets by time).
+ * Answer: {"groupBy","time","interval","total","truncated","counts":{key:n},
+ *          "buckets":[{"t":<epoch ms>,"counts":{key:n}}]} (buckets by time:
+ * only those holding events; "interval" in milliseconds; "time" says which
+ * time from/to and the buckets are on: "event" or "received").
  * An event without a value for the dimension (no namespace) counts under "".
  *
  * DESIGN: the store aggregates (hd_store_ops.stats: SQL GROUP BY over a
@@ -122,7 +126,9 @@ void hd_api_stats(struct hd_api_call *c)
     const char *iv = hd_http_query(c->req, "interval");
     if (iv != NULL && iv[0] != '\0') {
         if (hd_parse_duration_ms(iv, &interval) != HD_OK || interval < 1000) {
-            hd_http_error(c->resp, 400, "interval: '%.32s' is not a duration of at least 1s (e.g. 5m, 1h)",
+            hd_http_error(c->resp, 400,
+                          "interval: '%.32s' is not a duration of at least 1s (e.g. 30m, 1800000ms; "
+                          "a bare number is seconds)",
                           iv);
             return;
         }
@@ -169,6 +175,7 @@ void hd_api_stats(struct hd_api_call *c)
     }
     res = json_object_new_object();
     json_object_object_add(res, "groupBy", json_object_new_string(group_names[g]));
+    json_object_object_add(res, "time", json_object_new_string(q.by_received ? "received" : "event"));
     json_object_object_add(res, "interval", interval > 0 ? json_object_new_int64(interval) : NULL);
     json_object_object_add(res, "total", json_object_new_int64(total));
     json_object *counts = top_counts(all, max_keys, &truncated);
@@ -181,7 +188,67 @@ void hd_api_stats(struct hd_api_call *c)
     free(rows);
 }
 
-/* One channel with its live state (dispatcher) and pending retries (store). */
+/* Health from what the channel's recent attempts did, never "healthy" by
+ * default: disabled; unknown (no live state); failing (breaker open, or the
+ * latest attempt failed and nothing was delivered since start or within
+ * HEALTH_WINDOW_MS); degraded (the latest attempt failed, retries waiting,
+ * or a failure within HEALTH_WINDOW_MS); idle (no attempt since start);
+ * healthy (the latest attempt succeeded and none failed lately).
+ * why says which, for people. */
+#define HEALTH_WINDOW_MS (15 * 60 * 1000)
+
+static const char *channel_health(const struct hd_channel_rec *r, int have,
+                                  const struct hd_channel_status *cs, int64_t pending, int64_t now,
+                                  const char **why)
+{
+    int failed_last = cs->last_failure_ms > 0 && cs->last_failure_ms >= cs->last_success_ms;
+    if (!r->enabled) {
+        *why = "disabled: nothing is sent";
+        return "disabled";
+    }
+    if (!have) {
+        *why = "no live state on this replica";
+        return "unknown";
+    }
+    if (cs->breaker_open) {
+        *why = "circuit breaker open: consecutive failures, sending paused until the next attempt";
+        return "failing";
+    }
+    if (failed_last && cs->last_success_ms == 0) {
+        *why = "every attempt since start failed";
+        return "failing";
+    }
+    if (failed_last && now - cs->last_success_ms >= HEALTH_WINDOW_MS) {
+        *why = "the latest attempts failed, no success in the last 15 minutes";
+        return "failing";
+    }
+    if (failed_last) {
+        *why = "the latest attempt failed";
+        return "degraded";
+    }
+    if (cs->consecutive_failures > 0 || pending > 0) {
+        *why = "deliveries waiting for a retry";
+        return "degraded";
+    }
+    if (cs->last_failure_ms > 0 && now - cs->last_failure_ms < HEALTH_WINDOW_MS) {
+        *why = "failures in the last 15 minutes, delivering since";
+        return "degraded";
+    }
+    if (cs->last_success_ms == 0) {
+        *why = "no delivery attempted since start";
+        return "idle";
+    }
+    *why = "the latest attempts succeeded";
+    return "healthy";
+}
+
+static json_object *i64_or_null(int64_t v)
+{
+    return v > 0 ? json_object_new_int64(v) : NULL;
+}
+
+/* One channel with its live state (dispatcher) and pending retries and dead
+ * letters (store; -1 when they cannot be counted). */
 static json_object *status_view(struct hd_api_call *c, const struct hd_channel_rec *r)
 {
     struct hd_store *st = c->api->st;
@@ -194,28 +261,29 @@ static json_object *status_view(struct hd_api_call *c, const struct hd_channel_r
     struct hd_channel_status cs;
     memset(&cs, 0, sizeof(cs));
     int have = c->api->disp != NULL && hd_dispatcher_status(c->api->disp, r->id, &cs) == HD_OK;
-    const char *health = !r->enabled                   ? "disabled"
-                         : !have                       ? "unknown"
-                         : cs.breaker_open             ? "failing"
-                         : cs.consecutive_failures > 0 ? "degraded"
-                                                       : "healthy";
-    json_object_object_add(o, "health", json_object_new_string(health));
-    int64_t pending = 0;
+    int64_t pending = 0, dead = -1;
     struct hd_err perr = {0};
     if (st->ops->pending_count(st, r->id, &pending, &perr) != HD_OK) {
         pending = -1;
     }
+    if (st->ops->dead_count != NULL && st->ops->dead_count(st, r->id, &dead, &perr) != HD_OK) {
+        dead = -1;
+    }
+    const char *why = "";
+    const char *health = channel_health(r, have, &cs, pending, hd_now_ms(), &why);
+    json_object_object_add(o, "health", json_object_new_string(health));
+    json_object_object_add(o, "healthReason", json_object_new_string(why));
     json_object_object_add(o, "pendingRetries", json_object_new_int64(pending));
+    json_object_object_add(o, "deadLetters", json_object_new_int64(dead));
     if (have) {
         json_object_object_add(o, "backlog", json_object_new_int64(cs.backlog));
         json_object_object_add(o, "delivered", json_object_new_int64(cs.delivered));
         json_object_object_add(o, "failed", json_object_new_int64(cs.failed));
         json_object_object_add(o, "consecutiveFailures", json_object_new_int64(cs.consecutive_failures));
         json_object_object_add(o, "breakerOpen", json_object_new_boolean(cs.breaker_open));
-        json_object_object_add(o, "nextAttemptMs",
-                               cs.next_attempt_ms > 0 ? json_object_new_int64(cs.next_attempt_ms) : NULL);
-        json_object_object_add(o, "lastSuccessMs",
-                               cs.last_success_ms > 0 ? json_object_new_int64(cs.last_success_ms) : NULL);
+        json_object_object_add(o, "nextAttemptMs", i64_or_null(cs.next_attempt_ms));
+        json_object_object_add(o, "lastSuccessMs", i64_or_null(cs.last_success_ms));
+        json_object_object_add(o, "lastFailureMs", i64_or_null(cs.last_failure_ms));
         json_object_object_add(o, "lastError",
                                cs.last_error[0] != '\0' ? json_object_new_string(cs.last_error) : NULL);
     }

@@ -143,6 +143,7 @@ void hd_dchans_publish(struct hd_dispatcher *d, int64_t max_seq, int64_t now)
         p->last_success_ms = c->last_success_ms;
         p->dead_letters = c->dead;
         p->oldest_recv_us = p->backlog > 0 ? oldest_undelivered(c) : 0;
+        p->last_failure_ms = c->last_failure_ms;
         total += p->backlog;
     }
     d->total_backlog = total;

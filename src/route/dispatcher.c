@@ -187,6 +187,7 @@ void hd_dchan_set_error(struct dchan *c, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(c->last_error, sizeof(c->last_error), fmt, ap);
     va_end(ap);
+    c->last_failure_ms = hd_now_ms();
 }
 
 /* ---- store writes ------------------------------------------------------ */

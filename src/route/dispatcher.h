@@ -43,6 +43,7 @@ struct hd_channel_status {
     int64_t next_attempt_ms; /* 0 if not backing off */
     char last_error[256];
     int64_t last_success_ms;
+    int64_t last_failure_ms; /* when last_error was last set (a failed attempt), 0 if never */
 };
 
 struct hd_dispatcher;

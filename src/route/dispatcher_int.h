@@ -74,6 +74,7 @@ struct dchan {
     int64_t delivered;
     int64_t failed;
     int64_t last_success_ms;
+    int64_t last_failure_ms; /* set with last_error */
     char last_error[256];
     struct dack *acks; /* awaiting confirmation, oldest first */
     struct dack **acks_tail;

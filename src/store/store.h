@@ -62,14 +62,24 @@ struct hd_delivery {
 };
 void hd_deliveries_free(struct hd_delivery *d, size_t n);
 
+/* The order of events_query. */
+enum hd_event_sort {
+    HD_SORT_ARRIVAL = 0, /* newest stored first (seq descending): pages with before_seq */
+    HD_SORT_SEVERITY     /* most severe first, then newest (by the query's time basis); one page */
+};
+
 struct hd_event_query {
-    int64_t from_us, to_us; /* 0 = unbounded; on ts_us */
+    int64_t from_us, to_us; /* 0 = unbounded; on ts_us, or on recv_us with by_received */
+    int by_received;        /* 1: from/to (and stats buckets) on arrival time, not event time */
     int severity;           /* -1 = any; else events with severity <= this */
+    int severity_min;       /* <= 0 = any; else events with severity >= this (exactly N: both = N) */
     const char *state;      /* NULL = any */
     const char *source;     /* NULL = any */
     const char *ns;         /* k8s namespace, NULL = any */
+    const char *rule;       /* labels.rule, else name, equal to this; NULL = any */
     const char *q;          /* substring of name/description, NULL = any */
-    int64_t before_seq;     /* cursor: only seq < this; 0 = newest */
+    int64_t before_seq;     /* cursor: only seq < this; 0 = newest (HD_SORT_ARRIVAL only) */
+    enum hd_event_sort sort;
     size_t limit;
 };
 
@@ -191,15 +201,16 @@ struct hd_store_ops {
                         size_t *n, struct hd_err *err);
     int (*event_get)(struct hd_store *st, const char *id, struct hd_event *out, struct hd_err *err);
     int (*event_get_seq)(struct hd_store *st, int64_t seq, struct hd_event *out, struct hd_err *err);
-    /* Newest first. *next_cursor = seq to pass as before_seq for the next page, 0 if none. */
+    /* Newest first (q->sort HD_SORT_ARRIVAL). *next_cursor = seq to pass as before_seq for the
+     * next page, 0 if none (always 0 with HD_SORT_SEVERITY: its one page is the top q->limit). */
     int (*events_query)(struct hd_store *st, const struct hd_event_query *q, struct hd_event **out, size_t *n,
                         int64_t *next_cursor, struct hd_err *err);
     int64_t (*max_seq)(struct hd_store *st);
     /* Counts of the events matching q->filter (before_seq and limit ignored)
-     * grouped by q->group and, if q->interval_ms > 0, by time bucket (ts floored
-     * to a multiple of interval_ms). Rows ordered by bucket, then count
-     * descending; at most q->max_rows (*truncated = 1 when there were more).
-     * Aggregated inside the store over its indexes. Caller frees *out with free(). */
+     * grouped by q->group and, if q->interval_ms > 0, by time bucket (ts, or the
+     * arrival time with filter->by_received, floored to a multiple of interval_ms). Rows ordered by bucket,
+     * then count descending; at most q->max_rows (*truncated = 1 when there were more). Aggregated inside the
+     * store over its indexes. Caller frees *out with free(). */
     int (*stats)(struct hd_store *st, const struct hd_stats_query *q, struct hd_stats_row **out, size_t *n,
                  int *truncated, struct hd_err *err);
 
@@ -235,6 +246,8 @@ struct hd_store_ops {
      * then counts PENDING rows with pending_count and reports no age). */
     int (*channel_lag)(struct hd_store *st, int64_t channel_id, int64_t cursor, struct hd_channel_lag *out,
                        struct hd_err *err);
+    /* Number of FAILED rows (dead letters) of a channel. May be NULL. */
+    int (*dead_count)(struct hd_store *st, int64_t channel_id, int64_t *count, struct hd_err *err);
 
     /* Deletes events older than max_age_ms (by arrival; 0 = no age limit) and the
      * oldest while the log is over max_bytes (0 = no limit), never one with

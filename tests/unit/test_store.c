@@ -529,6 +529,61 @@ static void test_events_query(void **state)
     free_events(out, n);
 }
 
+/* The dashboard's queries: most severe first, exact severity, rule, and the
+ * arrival time as the time basis. */
+static void test_events_query_dashboard(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    struct hd_err err = {0};
+    struct hd_event evs[5];
+    mk_event(&evs[0], "d0", "falco", 100, 0, HD_STATE_ACTIVE, "prod", "worst");
+    mk_event(&evs[1], "d1", "falco", 300, 4, HD_STATE_ACTIVE, "prod", "mild");
+    mk_event(&evs[2], "d2", "falco", 200, 4, HD_STATE_ACTIVE, "dev", "mild2");
+    mk_event(&evs[3], "d3", "falco", 400, 1, HD_STATE_ACTIVE, "dev", "bad");
+    mk_event(&evs[4], "d4", "falco", 500, 6, HD_STATE_ACTIVE, "dev", "info");
+    free(evs[4].labels);
+    evs[4].labels = NULL; /* its rule is its name */
+    evs[3].recv_us = 7000000;
+    assert_int_equal(st->ops->append(st, evs, 5, &err), HD_OK);
+    for (int i = 0; i < 5; i++) {
+        hd_event_clear(&evs[i]);
+    }
+    struct hd_event_query q = {.severity = -1, .sort = HD_SORT_SEVERITY, .limit = 3};
+    struct hd_event *out = NULL;
+    size_t n = 0;
+    int64_t next = -1;
+    assert_int_equal(st->ops->events_query(st, &q, &out, &n, &next, &err), HD_OK);
+    assert_int_equal(n, 3);
+    assert_string_equal(out[0].id, "d0");
+    assert_string_equal(out[1].id, "d3");
+    assert_string_equal(out[2].id, "d1"); /* of the two 4s, the newer event time */
+    assert_int_equal(next, 0);            /* one page */
+    free_events(out, n);
+
+    struct hd_event_query all = {.severity = -1};
+    q = all;
+    q.severity = 4;
+    q.severity_min = 4;
+    assert_int_equal(query_count(st, q, NULL), 2);
+    q = all;
+    q.rule = "r1";
+    assert_int_equal(query_count(st, q, NULL), 4);
+    q.rule = "info";
+    assert_int_equal(query_count(st, q, NULL), 1);
+    /* By event time, 150..450 holds three; by arrival (d3 arrived at 7 s), one. */
+    q = all;
+    q.from_us = 150;
+    q.to_us = 450;
+    assert_int_equal(query_count(st, q, NULL), 3);
+    q.by_received = 1;
+    q.from_us = 6000000;
+    q.to_us = 8000000;
+    int64_t first = 0;
+    assert_int_equal(query_count(st, q, &first), 1);
+    assert_int_equal(first, 4);
+}
+
 static void test_channels_crud(void **state)
 {
     struct fx *f = *state;
@@ -1393,6 +1448,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_append_dedupe, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_after_and_get, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_query, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_query_dashboard, setup, teardown),
         cmocka_unit_test_setup_teardown(test_channels_crud, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cursor_of_new_channel, setup, teardown),
         cmocka_unit_test_setup_teardown(test_progress, setup, teardown),

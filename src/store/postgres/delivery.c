@@ -415,3 +415,13 @@ int pg_channel_lag(struct hd_store *st, int64_t channel_id, int64_t cursor, stru
     struct lag_args a = {.channel_id = channel_id, .cursor = cursor, .out = out};
     return pg_run(pg_of(st), op_lag, &a, err);
 }
+
+int pg_dead_count(struct hd_store *st, int64_t channel_id, int64_t *count, struct hd_err *err)
+{
+    struct hd_channel_lag lag = {0};
+    int rc = pg_channel_lag(st, channel_id, INT64_MAX, &lag, err);
+    if (rc == HD_OK) {
+        *count = lag.failed;
+    }
+    return rc;
+}

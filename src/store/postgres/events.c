@@ -13,6 +13,8 @@
 #define PG_DEFAULT_LIMIT 100
 #define PG_MAX_LIMIT 1000
 #define PG_MAX_SEQ_TTL_MS 20 /* max_seq is asked on every dispatcher turn */
+/* groupBy=rule and rule=: labels.rule, else the name (as SQLite's SQ_RULE_EXPR) */
+#define PG_RULE_EXPR "coalesce(labels::jsonb->>'rule', name)"
 
 static const char *const pg_states[3] = {"ACTIVE", "OK", "RESOLVED"};
 
@@ -165,13 +167,22 @@ static int filters(const struct hd_event_query *q, struct hd_buf *sql, struct pg
         }
     }
     int rc = hd_buf_puts(sql, " WHERE true");
+    const char *t = q->by_received ? "recv_us" : "ts_us";
     if (q->from_us != 0) {
         pp_i64(p, q->from_us);
-        rc = rc == HD_OK ? hd_buf_printf(sql, " AND ts_us >= $%d", p->n) : rc;
+        rc = rc == HD_OK ? hd_buf_printf(sql, " AND %s >= $%d", t, p->n) : rc;
     }
     if (q->to_us != 0) {
         pp_i64(p, q->to_us);
-        rc = rc == HD_OK ? hd_buf_printf(sql, " AND ts_us <= $%d", p->n) : rc;
+        rc = rc == HD_OK ? hd_buf_printf(sql, " AND %s <= $%d", t, p->n) : rc;
+    }
+    if (q->severity_min > 0) {
+        pp_i64(p, q->severity_min);
+        rc = rc == HD_OK ? hd_buf_printf(sql, " AND severity >= $%d", p->n) : rc;
+    }
+    if (q->rule != NULL) {
+        pp_str(p, q->rule);
+        rc = rc == HD_OK ? hd_buf_printf(sql, " AND " PG_RULE_EXPR " = $%d", p->n) : rc;
     }
     if (q->severity >= 0) {
         pp_i64(p, q->severity);
@@ -198,7 +209,7 @@ static int filters(const struct hd_event_query *q, struct hd_buf *sql, struct pg
         rc = rc == HD_OK ? hd_buf_printf(sql, " AND (name ILIKE $%d OR description ILIKE $%d)", p->n, p->n)
                          : rc;
     }
-    if (q->before_seq > 0) {
+    if (q->before_seq > 0 && q->sort != HD_SORT_SEVERITY) {
         pp_i64(p, q->before_seq);
         rc = rc == HD_OK ? hd_buf_printf(sql, " AND seq < $%d", p->n) : rc;
     }
@@ -219,7 +230,12 @@ int pg_events_query(struct hd_store *st, const struct hd_event_query *q, struct 
     rc = rc == HD_OK ? filters(q, &sql, &a.p, &pattern, err) : rc;
     if (rc == HD_OK) {
         pp_i64(&a.p, (int64_t)limit + 1); /* one more tells whether there is a next page */
-        rc = hd_buf_printf(&sql, " ORDER BY seq DESC LIMIT $%d", a.p.n);
+        /* HD_SORT_SEVERITY: the most severe of the filters, newest first among equals, one page */
+        rc = hd_buf_printf(&sql, "%s LIMIT $%d",
+                           q->sort != HD_SORT_SEVERITY ? " ORDER BY seq DESC"
+                           : q->by_received            ? " ORDER BY severity, seq DESC"
+                                                       : " ORDER BY severity, ts_us DESC, seq DESC",
+                           a.p.n);
     }
     if (rc == HD_OK) {
         a.sql = sql.p;
@@ -230,7 +246,7 @@ int pg_events_query(struct hd_store *st, const struct hd_event_query *q, struct 
         if (a.n > limit) {
             hd_event_clear(&a.evs[limit]);
             a.n = limit;
-            next = a.evs[limit - 1].seq;
+            next = q->sort != HD_SORT_SEVERITY ? a.evs[limit - 1].seq : 0;
         }
         *out = a.evs;
         *n = a.n;
@@ -280,7 +296,7 @@ static const char *const pg_group_expr[] = {
     [HD_STATS_STATE] = "state::text",
     [HD_STATS_NAMESPACE] = "coalesce(k8s_namespace, '')",
     [HD_STATS_SOURCE] = "source",
-    [HD_STATS_RULE] = "coalesce(labels::jsonb->>'rule', name, '')",
+    [HD_STATS_RULE] = "coalesce(" PG_RULE_EXPR ", '')",
 };
 
 struct stats_args {
@@ -343,8 +359,8 @@ int pg_stats(struct hd_store *st, const struct hd_stats_query *q, struct hd_stat
     if (q->interval_ms > 0) {
         pp_i64(&a.p, q->interval_ms * 1000);
         pp_i64(&a.p, q->interval_ms);
-        rc = hd_buf_printf(&sql, "SELECT (ts_us / $1) * $2, %s, count(*) FROM events",
-                           pg_group_expr[q->group]);
+        rc = hd_buf_printf(&sql, "SELECT (%s / $1) * $2, %s, count(*) FROM events",
+                           f->by_received ? "recv_us" : "ts_us", pg_group_expr[q->group]);
     } else {
         rc = hd_buf_printf(&sql, "SELECT 0, %s, count(*) FROM events", pg_group_expr[q->group]);
     }

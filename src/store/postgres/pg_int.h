@@ -162,6 +162,7 @@ int pg_replay(struct hd_store *st, int64_t channel_id, int64_t from_us, int64_t 
 int pg_pending_count(struct hd_store *st, int64_t channel_id, int64_t *count, struct hd_err *err);
 int pg_channel_lag(struct hd_store *st, int64_t channel_id, int64_t cursor, struct hd_channel_lag *out,
                    struct hd_err *err);
+int pg_dead_count(struct hd_store *st, int64_t channel_id, int64_t *count, struct hd_err *err);
 int pg_import_cursor(struct hd_store *st, int64_t channel_id, int64_t cursor, struct hd_err *err);
 int pg_import_delivery(struct hd_store *st, const struct hd_delivery *d, struct hd_err *err);
 /* The fence of cursor writes: HD_OK if this replica holds the channel's

@@ -53,6 +53,7 @@ static const struct hd_store_ops pg_ops = {
     .replay = pg_replay,
     .pending_count = pg_pending_count,
     .channel_lag = pg_channel_lag,
+    .dead_count = pg_dead_count,
     .prune = pg_prune,
     .state_get = pg_state_get,
     .state_set = pg_state_set,

@@ -30,7 +30,7 @@ void sq_conn_close(struct sq_conn *c)
     for (size_t i = 0; i < Q__COUNT; i++) {
         sqlite3_finalize(c->st[i]);
     }
-    for (size_t i = 0; i < (1u << QF__COUNT); i++) {
+    for (size_t i = 0; i < (1u << QF_CACHED); i++) {
         sqlite3_finalize(c->query[i]);
     }
     sqlite3_close(c->db);

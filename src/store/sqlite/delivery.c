@@ -286,3 +286,8 @@ int sq_channel_lag(struct hd_store *st, int64_t channel_id, int64_t cursor, stru
     sq_reader_put(s, c);
     return rc;
 }
+
+int sq_dead_count(struct hd_store *st, int64_t channel_id, int64_t *count, struct hd_err *err)
+{
+    return sq_read_i64(sq_of(st), Q_DL_DEAD_COUNT, channel_id, count, "counting dead letters", err);
+}

@@ -9,6 +9,7 @@
  * caches one statement per filter combination on each read connection.
  */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -327,30 +328,57 @@ int sq_event_get_seq(struct hd_store *st, int64_t seq, struct hd_event *out, str
     return event_get_one(sq_of(st), Q_EV_GET_SEQ, NULL, seq, out, err);
 }
 
-#define QF_LIMIT_PARAM 9 /* after the filters' ?1..?8 */
+#define QF_LIMIT_PARAM (QF_PARAMS + 1)
 
-/* The statement for this filter combination, built from constant fragments. */
-static sqlite3_stmt *query_stmt(struct sq_conn *c, unsigned mask, struct hd_err *err)
+/* The text of an events query. By severity, the inner select picks the
+ * page's seqs from the events_ts_dims index (it holds every filter column
+ * but name, description and labels) before the outer one reads the rows. */
+static int query_text(unsigned mask, enum hd_event_sort sort, char *sql, size_t cap, size_t *len,
+                      struct hd_err *err)
 {
-    if (c->query[mask] != NULL) {
+    struct sq_text arrival = {.head = {"SELECT " EV_COLS " FROM events WHERE 1"},
+                              .mask = mask,
+                              .tail = " ORDER BY seq DESC LIMIT ?11",
+                              .too_long = "store: query text too long"};
+    const char *order = (mask & (1u << QF_RECV)) ? " ORDER BY severity, seq DESC"
+                                                 : " ORDER BY severity, ts_us DESC, seq DESC";
+    char tail[160];
+    snprintf(tail, sizeof(tail), "%s LIMIT ?11)%s", order, order);
+    struct sq_text by_sev = {
+        .head = {"SELECT " EV_COLS " FROM events WHERE seq IN (SELECT seq FROM events WHERE 1"},
+        .mask = mask,
+        .tail = tail,
+        .too_long = "store: query text too long"};
+    return sq_query_text(sort == HD_SORT_SEVERITY ? &by_sev : &arrival, sql, cap, len, err);
+}
+
+/* The statement for this filter combination and order, built from constant
+ * fragments. The reader caches the common ones (*owned = 0); the others are
+ * prepared for this call (*owned = 1: the caller finalizes it). */
+static sqlite3_stmt *query_stmt(struct sq_conn *c, unsigned mask, enum hd_event_sort sort, int *owned,
+                                struct hd_err *err)
+{
+    int cached = sort == HD_SORT_ARRIVAL && mask < (1u << QF_CACHED);
+    *owned = !cached;
+    if (cached && c->query[mask] != NULL) {
         return c->query[mask];
     }
-    char sql[1024];
+    char sql[1280];
     size_t len = 0;
-    struct sq_text t = {.head = {"SELECT " EV_COLS " FROM events WHERE 1"},
-                        .mask = mask,
-                        .tail = " ORDER BY seq DESC LIMIT ?9",
-                        .too_long = "store: query text too long"};
-    if (sq_query_text(&t, sql, sizeof(sql), &len, err) != HD_OK) {
+    if (query_text(mask, sort, sql, sizeof(sql), &len, err) != HD_OK) {
         return NULL;
     }
-    if (sqlite3_prepare_v3(c->db, sql, (int)len, SQLITE_PREPARE_PERSISTENT, &c->query[mask], NULL) !=
+    sqlite3_stmt *stm = NULL;
+    if (sqlite3_prepare_v3(c->db, sql, (int)len, cached ? SQLITE_PREPARE_PERSISTENT : 0, &stm, NULL) !=
         SQLITE_OK) {
         hd_err_set(err, HD_EIO, "store: preparing the events query: %s", sqlite3_errmsg(c->db));
-        c->query[mask] = NULL;
+        sqlite3_finalize(stm);
         return NULL;
     }
-    return c->query[mask];
+    if (cached) {
+        c->query[mask] = stm;
+    }
+    return stm;
 }
 
 int sq_events_query(struct hd_store *st, const struct hd_event_query *q, struct hd_event **out, size_t *n,
@@ -367,7 +395,8 @@ int sq_events_query(struct hd_store *st, const struct hd_event_query *q, struct 
     if (frc != HD_OK) {
         return frc;
     }
-    mask |= q->before_seq > 0 ? 1u << QF_BEFORE : 0;
+    int by_sev = q->sort == HD_SORT_SEVERITY;
+    mask |= (q->before_seq > 0 && !by_sev) ? 1u << QF_BEFORE : 0;
     size_t limit = sq_limit(q->limit);
 
     char *pattern = NULL;
@@ -383,9 +412,10 @@ int sq_events_query(struct hd_store *st, const struct hd_event_query *q, struct 
         return HD_EIO;
     }
     int rc = HD_EIO;
+    int owned = 0;
     struct hd_event *evs = NULL;
     size_t cnt = 0;
-    sqlite3_stmt *stm = query_stmt(c, mask, err);
+    sqlite3_stmt *stm = query_stmt(c, mask, by_sev ? HD_SORT_SEVERITY : HD_SORT_ARRIVAL, &owned, err);
     if (stm == NULL) {
         goto out;
     }
@@ -403,7 +433,7 @@ int sq_events_query(struct hd_store *st, const struct hd_event_query *q, struct 
     if (cnt > limit) {
         hd_event_clear(&evs[limit]);
         cnt = limit;
-        next = evs[limit - 1].seq;
+        next = by_sev ? 0 : evs[limit - 1].seq;
     }
     *out = evs;
     *n = cnt;
@@ -411,6 +441,9 @@ int sq_events_query(struct hd_store *st, const struct hd_event_query *q, struct 
         *next_cursor = next;
     }
 out:
+    if (owned) {
+        sqlite3_finalize(stm);
+    }
     sq_reader_put(s, c);
     free(pattern);
     return rc;

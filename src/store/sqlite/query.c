@@ -29,6 +29,17 @@ static const char *const qf_sql[QF__COUNT] = {
     [QF_NS] = " AND k8s_namespace = ?6",
     [QF_Q] = " AND (name LIKE ?7 ESCAPE '\\' OR description LIKE ?7 ESCAPE '\\')",
     [QF_BEFORE] = " AND seq < ?8",
+    [QF_SEVMIN] = " AND severity >= ?9",
+    [QF_RULE] = " AND " SQ_RULE_EXPR " = ?10",
+    [QF_RECV] = "",
+};
+
+/* QF_FROM and QF_TO with QF_RECV: on the arrival time. No index covers it
+ * (one more B-tree per stored event costs ingest, docs/performance.md): such
+ * a query reads the rows of the table, newest first for the events list. */
+static const char *const qf_sql_recv[2] = {
+    [QF_FROM] = " AND recv_us >= ?1",
+    [QF_TO] = " AND recv_us <= ?2",
 };
 
 /* HD_EINVAL naming the state when it is not one. */
@@ -53,6 +64,9 @@ int sq_query_filters(const struct hd_event_query *q, int *state_out, unsigned *m
     mask |= q->source != NULL ? 1u << QF_SOURCE : 0;
     mask |= q->ns != NULL ? 1u << QF_NS : 0;
     mask |= (q->q != NULL && q->q[0] != '\0') ? 1u << QF_Q : 0;
+    mask |= q->severity_min > 0 ? 1u << QF_SEVMIN : 0;
+    mask |= q->rule != NULL ? 1u << QF_RULE : 0;
+    mask |= (q->by_received && (q->from_us != 0 || q->to_us != 0)) ? 1u << QF_RECV : 0;
     *state_out = state;
     *mask_out = mask;
     return HD_OK;
@@ -67,7 +81,8 @@ int sq_query_text(const struct sq_text *t, char *sql, size_t cap, size_t *len_ou
     }
     for (unsigned f = 0; f < QF__COUNT; f++) {
         if (t->mask & (1u << f)) {
-            parts[np++] = qf_sql[f];
+            int recv = (t->mask & (1u << QF_RECV)) && (f == QF_FROM || f == QF_TO);
+            parts[np++] = recv ? qf_sql_recv[f] : qf_sql[f];
         }
     }
     parts[np++] = t->tail;
@@ -86,7 +101,8 @@ int sq_query_text(const struct sq_text *t, char *sql, size_t cap, size_t *len_ou
 }
 
 /* A value whose filter is absent is bound all the same: the text does not
- * name it, and the statement's highest parameter (its limit) is above ?8. */
+ * name it, and the statement's highest parameter (its limit) is above
+ * ?QF_PARAMS. */
 void sq_query_bind(sqlite3_stmt *stm, const struct hd_event_query *q, int state, const char *pattern)
 {
     sqlite3_bind_int64(stm, 1, q->from_us);
@@ -97,6 +113,8 @@ void sq_query_bind(sqlite3_stmt *stm, const struct hd_event_query *q, int state,
     sq_bind_text(stm, 6, q->ns);
     sq_bind_text(stm, 7, pattern);
     sqlite3_bind_int64(stm, 8, q->before_seq);
+    sqlite3_bind_int(stm, 9, q->severity_min);
+    sq_bind_text(stm, 10, q->rule);
 }
 
 char *sq_like_pattern(const char *q)

@@ -93,6 +93,7 @@ enum sq_stmt_id {
     Q_DL_REPLAY,
     Q_DL_PENDING_COUNT,
     Q_DL_LAG,
+    Q_DL_DEAD_COUNT,
     Q_PR_SCAN,
     Q_PR_IS_PENDING,
     Q_PR_DEL_EVENT,
@@ -113,15 +114,36 @@ enum sq_stmt_id {
     Q__COUNT
 };
 
-/* Event filters (query.c): bit f of a mask = filter f present. */
-enum { QF_FROM, QF_TO, QF_SEV, QF_STATE, QF_SOURCE, QF_NS, QF_Q, QF_BEFORE, QF__COUNT };
+/* Event filters (query.c): bit f of a mask = filter f present. The first
+ * QF_CACHED bits are the combinations a reader caches a statement for (the
+ * Events page and its paging); QF_RECV is not a filter of its own: it puts
+ * QF_FROM and QF_TO on the arrival time. */
+enum {
+    QF_FROM,
+    QF_TO,
+    QF_SEV,
+    QF_STATE,
+    QF_SOURCE,
+    QF_NS,
+    QF_Q,
+    QF_BEFORE,
+    QF_SEVMIN,
+    QF_RULE,
+    QF_RECV,
+    QF__COUNT
+};
+#define QF_CACHED 8
+/* The rule of an event (GET /api/stats groupBy=rule, ?rule=): labels.rule, else the name. */
+#define SQ_RULE_EXPR "coalesce(CASE WHEN json_valid(labels) THEN json_extract(labels, '$.rule') END, name)"
+/* Parameters after the filters' ?1..?10. */
+#define QF_PARAMS 10
 
 /* ---- the store -------------------------------------------------------- */
 
 struct sq_conn {
     sqlite3 *db;
     sqlite3_stmt *st[Q__COUNT];
-    sqlite3_stmt *query[1u << QF__COUNT];
+    sqlite3_stmt *query[1u << QF_CACHED];
     struct sq_conn *next; /* pool link */
     ZSTD_DCtx *dctx;      /* raw_enc 1 and 2, created on first use */
     struct sq_blob *blob; /* raw_enc 2: the decompressed blob last used, one reference held */
@@ -382,7 +404,7 @@ struct sq_text {
     const char *too_long;
 };
 int sq_query_text(const struct sq_text *t, char *sql, size_t cap, size_t *len, struct hd_err *err);
-/* Binds the filter values ?1..?8. pattern: from sq_like_pattern. */
+/* Binds the filter values ?1..?QF_PARAMS. pattern: from sq_like_pattern. */
 void sq_query_bind(sqlite3_stmt *stm, const struct hd_event_query *q, int state, const char *pattern);
 /* "%q%" with LIKE's metacharacters escaped by backslash. Caller frees. */
 char *sq_like_pattern(const char *q);
@@ -430,6 +452,7 @@ int sq_replay(struct hd_store *st, int64_t channel_id, int64_t from_us, int64_t 
 int sq_pending_count(struct hd_store *st, int64_t channel_id, int64_t *count, struct hd_err *err);
 int sq_channel_lag(struct hd_store *st, int64_t channel_id, int64_t cursor, struct hd_channel_lag *out,
                    struct hd_err *err);
+int sq_dead_count(struct hd_store *st, int64_t channel_id, int64_t *count, struct hd_err *err);
 
 int sq_prune(struct hd_store *st, int64_t max_age_ms, int64_t max_bytes, size_t *deleted, struct hd_err *err);
 int sq_stats(struct hd_store *st, const struct hd_stats_query *q, struct hd_stats_row **out, size_t *n,

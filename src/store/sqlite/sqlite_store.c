@@ -68,6 +68,7 @@ static const struct hd_store_ops sq_ops = {
     .replay = sq_replay,
     .pending_count = sq_pending_count,
     .channel_lag = sq_channel_lag,
+    .dead_count = sq_dead_count,
     .prune = sq_prune,
     .state_get = sq_state_get,
     .state_set = sq_state_set,

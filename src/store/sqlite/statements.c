@@ -81,6 +81,7 @@ static const char *const sq_sql[Q__COUNT] = {
                  "(SELECT min(recv_us) FROM events WHERE seq IN "
                  "((SELECT min(seq) FROM events WHERE seq > ?2), "
                  "(SELECT min(event_seq) FROM deliveries WHERE status = 0 AND channel_id = ?1)))",
+    [Q_DL_DEAD_COUNT] = "SELECT count(*) FROM deliveries WHERE channel_id = ?1 AND status = 1",
     [Q_PR_SCAN] = "SELECT seq, recv_us, coalesce(length(raw), 0) + coalesce(length(name), 0) + "
                   "coalesce(length(description), 0) + coalesce(length(labels), 0), raw_enc, "
                   "CASE WHEN raw_enc = 2 THEN raw END "

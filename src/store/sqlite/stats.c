@@ -5,7 +5,8 @@
  * (schema.c): with a time range, or grouped by time, SQLite walks
  * the index range and counts without touching the table rows; grouped by
  * severity/state/source/namespace alone it uses the single-column index of
- * that dimension. Only the rule (labels.rule, else name) needs the rows.
+ * that dimension. Only the rule (labels.rule, else name) needs the rows, and
+ * the arrival time (by_received: no index, docs/api.md says what it costs).
  * The statement is prepared per call: the filter combination times five
  * groupings times interval-or-not is too many to cache on every reader.
  */
@@ -18,11 +19,8 @@
 #include "sqlite_int.h"
 
 static const char *const st_group_expr[] = {
-    [HD_STATS_SEVERITY] = "severity",
-    [HD_STATS_STATE] = "state",
-    [HD_STATS_NAMESPACE] = "k8s_namespace",
-    [HD_STATS_SOURCE] = "source",
-    [HD_STATS_RULE] = "coalesce(CASE WHEN json_valid(labels) THEN json_extract(labels, '$.rule') END, name)",
+    [HD_STATS_SEVERITY] = "severity", [HD_STATS_STATE] = "state",     [HD_STATS_NAMESPACE] = "k8s_namespace",
+    [HD_STATS_SOURCE] = "source",     [HD_STATS_RULE] = SQ_RULE_EXPR,
 };
 
 static int row_stats(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *stm, void *out)
@@ -59,17 +57,18 @@ static int stats_check(const struct hd_stats_query *sq, struct hd_err *err)
     return HD_OK;
 }
 
-/* Buckets: integer division of microseconds by ?10 (the interval in us).
+/* Buckets: integer division of microseconds by ?11 (the interval in us).
  * Only constant fragments go into the text; every value is bound. */
 static void stats_bind(sqlite3_stmt *stm, const struct hd_stats_query *sq, int state, const char *pattern)
 {
     sq_query_bind(stm, sq->filter, state, pattern);
     if (sq->interval_ms > 0) {
         int64_t iv_us = sq->interval_ms > INT64_MAX / 1000 ? INT64_MAX : sq->interval_ms * 1000;
-        sqlite3_bind_int64(stm, 10, iv_us);
-        sqlite3_bind_int64(stm, 11, sq->interval_ms);
+        sqlite3_bind_int64(stm, QF_PARAMS + 1, iv_us);
+        sqlite3_bind_int64(stm, QF_PARAMS + 2, sq->interval_ms);
     }
-    sqlite3_bind_int64(stm, 12, sq->max_rows >= (size_t)INT64_MAX ? INT64_MAX : (int64_t)sq->max_rows + 1);
+    sqlite3_bind_int64(stm, QF_PARAMS + 3,
+                       sq->max_rows >= (size_t)INT64_MAX ? INT64_MAX : (int64_t)sq->max_rows + 1);
 }
 
 /* One stats call: its query, its filters and its SQL text. */
@@ -91,11 +90,14 @@ static int stats_prepare(struct stats_call *sc, struct hd_err *err)
     if (rc != HD_OK) {
         return rc;
     }
-    struct sq_text t = {.head = {"SELECT ", sc->q.interval_ms > 0 ? "(ts_us / ?10) * ?11" : "0", ", ",
-                                 st_group_expr[sc->q.group], ", count(*) FROM events WHERE 1"},
-                        .mask = sc->mask,
-                        .tail = " GROUP BY 1, 2 ORDER BY 1, 3 DESC LIMIT ?12",
-                        .too_long = "store: stats query text too long"};
+    const char *bucket = sc->q.interval_ms <= 0      ? "0"
+                         : sc->q.filter->by_received ? "(recv_us / ?11) * ?12"
+                                                     : "(ts_us / ?11) * ?12";
+    struct sq_text t = {
+        .head = {"SELECT ", bucket, ", ", st_group_expr[sc->q.group], ", count(*) FROM events WHERE 1"},
+        .mask = sc->mask,
+        .tail = " GROUP BY 1, 2 ORDER BY 1, 3 DESC LIMIT ?13",
+        .too_long = "store: stats query text too long"};
     return sq_query_text(&t, sc->sql, sizeof(sc->sql), &sc->len, err);
 }
 
