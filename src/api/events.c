@@ -26,6 +26,7 @@
 #include "core/util.h"
 #include "input/decoder.h"
 #include "route/filter.h"
+#include "route/silences.h"
 
 #define EV_LIMIT_DEFAULT 100
 #define EV_LIMIT_MAX 1000
@@ -475,6 +476,25 @@ int hd_api_event_filters(struct hd_api_call *c, struct hd_event_query *q)
  * sort=arrival (default: newest stored first, paged by cursor = nextCursor)
  * or sort=severity (the limit most severe events of the filters, then the
  * newest: the dashboard's "recent alerts"; one page, cursor refused). */
+/* Silences active within this long ago are still named on the events they held. */
+#define SILENCE_SHOWN_MS (30LL * 24 * 3600 * 1000)
+
+/* The event just written to o (ending with '}') gets "silencedBy":[id] when a
+ * silence held it back (SPEC 4: stored and shown, marked with the silence). */
+static int put_silenced(struct hd_buf *o, const struct hd_silence_set *si, const struct hd_event *ev)
+{
+    const struct hd_silence_rt *hit = hd_silence_set_match(si, ev);
+    if (hit == NULL) {
+        return HD_OK;
+    }
+    if (o->len == 0 || o->p[o->len - 1] != '}') {
+        return HD_EINVAL;
+    }
+    o->len--;
+    return hd_buf_printf(o, "%s\"silencedBy\":[%lld]}", o->p[o->len - 1] == '{' ? "" : ",",
+                         (long long)hit->id);
+}
+
 void hd_api_events_list(struct hd_api_call *c)
 {
     struct hd_store *st = c->api->st;
@@ -514,6 +534,11 @@ void hd_api_events_list(struct hd_api_call *c)
         hd_api_fail(c, rc, &err, "while querying events");
         return;
     }
+    struct hd_silence_set si;
+    struct hd_err serr = {0};
+    if (hd_silence_set_load(st, hd_now_ms(), SILENCE_SHOWN_MS, &si, &serr) != HD_OK) {
+        memset(&si, 0, sizeof(si)); /* shown without the marks rather than not at all */
+    }
     struct hd_buf *o = &c->resp->body;
     hd_buf_reset(o);
     int wrc = hd_buf_puts(o, "{\"events\":[");
@@ -524,7 +549,11 @@ void hd_api_events_list(struct hd_api_call *c)
         if (wrc == HD_OK) {
             wrc = hd_event_to_json(&evs[i], 1, o);
         }
+        if (wrc == HD_OK) {
+            wrc = put_silenced(o, &si, &evs[i]);
+        }
     }
+    hd_silence_set_clear(&si);
     if (wrc == HD_OK) {
         wrc = next > 0 ? hd_buf_printf(o, "],\"nextCursor\":\"%lld\"}", (long long)next)
                        : hd_buf_puts(o, "],\"nextCursor\":null}");
@@ -600,7 +629,7 @@ static int put_delivery(struct hd_buf *o, int first, int64_t channel_id, const c
  * disabled, and the store does not tell that from what it delivered before),
  * otherwise the cursor tells delivered from pending. */
 static const char *implicit_status(struct hd_store *st, const struct hd_channel_rec *ch,
-                                   const struct hd_event *ev)
+                                   const struct hd_event *ev, const struct hd_silence_set *si)
 {
     struct hd_err err = {0};
     if (ch->created_ms > 0 && ev->recv_us / 1000 < ch->created_ms) {
@@ -612,9 +641,13 @@ static const char *implicit_status(struct hd_store *st, const struct hd_channel_
     struct hd_channel *rt = hd_channel_new(ch->id, ch->version, ch->json, &err);
     if (rt != NULL) {
         int accepts = hd_filter_accepts(&rt->common, ev);
+        int silenced = accepts && rt->common.respect_silences && hd_silence_set_match(si, ev) != NULL;
         hd_channel_free(rt);
         if (!accepts) {
             return "filtered";
+        }
+        if (silenced) {
+            return "silenced";
         }
     }
     int64_t cursor = 0;
@@ -656,11 +689,19 @@ void hd_api_event_get(struct hd_api_call *c)
         hd_api_fail(c, rc, &err, "while reading deliveries");
         goto out;
     }
+    struct hd_silence_set si;
+    struct hd_err serr = {0};
+    if (hd_silence_set_load(st, hd_now_ms(), SILENCE_SHOWN_MS, &si, &serr) != HD_OK) {
+        memset(&si, 0, sizeof(si));
+    }
     struct hd_buf *o = &c->resp->body;
     hd_buf_reset(o);
     int wrc = hd_buf_puts(o, "{\"event\":");
     if (wrc == HD_OK) {
         wrc = hd_event_to_json(&ev, 1, o);
+    }
+    if (wrc == HD_OK) {
+        wrc = put_silenced(o, &si, &ev);
     }
     /* Splice "deliveries" into the event object. */
     if (wrc == HD_OK && (o->len == 0 || o->p[o->len - 1] != '}')) {
@@ -679,7 +720,7 @@ void hd_api_event_get(struct hd_api_call *c)
                 break;
             }
         }
-        const char *status = row != NULL ? row_status(row->status) : implicit_status(st, &chs[i], &ev);
+        const char *status = row != NULL ? row_status(row->status) : implicit_status(st, &chs[i], &ev, &si);
         if (status == NULL) {
             continue;
         }
@@ -706,6 +747,7 @@ void hd_api_event_get(struct hd_api_call *c)
     } else {
         c->resp->status = 200;
     }
+    hd_silence_set_clear(&si);
 out:
     hd_deliveries_free(rows, nrows);
     hd_channel_recs_free(chs, nch);

@@ -85,3 +85,26 @@ def test_one_notification_per_group_then_updates(herald_factory):
         time.sleep(1.0)
         msgs = texts(slack)
         assert len(msgs) == 5 and "[RESOLVED] k8s.namespace=dev" in msgs[4], msgs[4:]
+
+
+def test_twenty_alerts_one_message_then_one_resolution(herald):
+    """The issue's case: 20 alerts of one group inside waitMs make one Slack
+    message naming all 20; their resolution makes one more."""
+    with FakeSlack() as slack:
+        grouped_slack(herald, slack, by=["labels.alertname"], waitMs=2000)
+        names = ["pod-%02d" % i for i in range(20)]
+        for i, n in enumerate(names):
+            herald.ingest({"name": n, "alertname": "KubePodCrashLooping", "labels": {"alertname": "KubePodCrashLooping"},
+                           "host": "node-1", "state": "ACTIVE", "seq": i})
+        slack.wait_messages(1, timeout=10)
+        time.sleep(1.5)
+        msgs = texts(slack)
+        assert len(msgs) == 1, msgs
+        assert "[FIRING:20]" in msgs[0] and all(n in msgs[0] for n in names), msgs[0][:500]
+        for i, n in enumerate(names):
+            herald.ingest({"name": n, "alertname": "KubePodCrashLooping", "labels": {"alertname": "KubePodCrashLooping"},
+                           "host": "node-1", "state": "RESOLVED", "seq": 100 + i})
+        slack.wait_messages(2, timeout=15)
+        time.sleep(1.5)
+        msgs = texts(slack)
+        assert len(msgs) == 2 and "[RESOLVED]" in msgs[1], msgs[1:]

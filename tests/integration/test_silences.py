@@ -95,3 +95,37 @@ def test_respect_silences_option(herald):
         slack.wait_messages(2, timeout=10)
         time.sleep(0.5)
         assert len(logs.requests) == 1 and b"fence" in logs.requests[0].body
+
+
+def test_silence_holds_pagerduty_not_elasticsearch(herald):
+    """The issue's case: a PagerDuty trigger is held back, the Elasticsearch
+    copy is not; the event shows which silence held it; expiring re-sends
+    nothing."""
+    from fake_es import FakeElasticsearch
+    from fake_pagerduty import FakePagerDuty
+    key = "0" * 32
+    with FakePagerDuty(keys=[key]) as pd, FakeElasticsearch() as es:
+        herald.create_channel({"type": "PAGER_DUTY", "name": "pager", "enabled": True,
+                               "options": {"serviceKey": key, "endpoint": pd.url}})
+        herald.create_channel({"type": "ELASTICSEARCH", "name": "es", "enabled": True,
+                               "options": {"url": es.url, "index": "sil"}})
+        r = herald.api("POST", "/api/silences", {"matchers": ["raw.ns=~maint-.*"], "endsAt": "2099-01-01T00:00:00Z",
+                                                 "createdBy": "ops", "comment": "maintenance"})
+        assert r.status == 201, r
+        sid = r.json["id"]
+        held = herald.ingest(unique_event("held", ns="maint-db", name="DiskFull"))[0]
+        loud = herald.ingest(unique_event("loud", ns="prod", name="DiskFull2"))[0]
+        es.wait_docs(2, timeout=10)                      # the log sink keeps both
+        pd.wait_events(1, timeout=10)
+        time.sleep(1.0)
+        assert len(pd.events) == 1 and "held" not in json.dumps(pd.events)
+        ev = herald.event(held)
+        assert ev["silencedBy"] == [sid]
+        statuses = {d["channelName"]: d["status"] for d in ev["deliveries"]}
+        assert statuses["pager"] == "silenced", statuses
+        assert "silencedBy" not in herald.event(loud)
+        listed = [e for e in herald.events() if e["id"] == held][0]
+        assert listed["silencedBy"] == [sid]
+        assert herald.api("DELETE", "/api/silences/%d" % sid).status == 200
+        time.sleep(1.5)
+        assert len(pd.events) == 1, "expiring a silence sends nothing it held back"
