@@ -21,6 +21,7 @@ import { loadOverview, destroyCharts, wireTimeChart } from './overview.js';
 import { loadEvents, loadEvent, showFilters, filterParams } from './events.js';
 import { loadChannels } from './channels.js';
 import { loadDeadLetters } from './deadletters.js';
+import { loadSilences, wireSilences } from './silences.js';
 
 // view -> [section, loader, uses the range toolbar]
 const VIEWS = {
@@ -29,6 +30,7 @@ const VIEWS = {
   event: ['view-event', loadEvent, false],
   channels: ['view-channels', loadChannels, false],
   deadletters: ['view-deadletters', loadDeadLetters, false],
+  silences: ['view-silences', loadSilences, false],
 };
 
 let refreshTimer = null;
@@ -191,6 +193,7 @@ function init() {
   $('reload').addEventListener('click', () => render());
   $('range').addEventListener('change', onRange);
   $('custom-range').addEventListener('submit', onCustom);
+  wireSilences();
   $('time-basis').addEventListener('change', onTimeBasis);
   $('refresh').addEventListener('change', schedule);
   $('filters').addEventListener('submit', (e) => {

@@ -2,6 +2,7 @@
 // one event's page (#event/<id>: a permalink with its fields, human times,
 // delivery per channel and the original payload).
 
+import { showEventSilence } from './silences.js';
 import {
   $, apiJson, el, row, headers, fillTable, safeLink, viewLink, sevBadge, timeEl, fmtLocal, fmtUtc, fmtAgo,
   fmtDuration, hashFor, rangeQuery, rangeParams, rangeText,
@@ -95,8 +96,10 @@ function timeText(ms) {
   return s;
 }
 
-const DELIVERY_CLASS = { delivered: 'ok', pending: 'warn', failed: 'bad', filtered: 'muted', disabled: 'muted' };
+const DELIVERY_CLASS = { delivered: 'ok', pending: 'warn', failed: 'bad', filtered: 'muted', disabled: 'muted',
+  silenced: 'muted' };
 const DELIVERY_TEXT = { failed: 'failed (dead letter)', filtered: 'filtered out by the channel',
+  silenced: 'held back by a silence',
   disabled: 'channel disabled (skips what arrives while disabled)' };
 
 function deliveryRows(ev) {
@@ -143,6 +146,7 @@ export async function loadEvent(ctx) {
   if (lab.childElementCount === 0) lab.appendChild(el('dd', 'no labels', 'muted'));
 
   fillTable('event-deliveries', deliveryRows(ev), 'no channel existed when it arrived');
+  showEventSilence(ev);
   let raw = ev.raw;
   if (typeof raw === 'string') {
     try { raw = JSON.stringify(JSON.parse(raw), null, 2); } catch (e) { /* shown as received */ }
