@@ -329,6 +329,9 @@ async function main() {
     await page.mouse.up();
     await page.waitForFunction(() => /from=\d+&to=\d+/.test(window.location.hash));
     await waitLoaded(page, 'overview');
+    // "loaded" may still name the view drawn before the zoom: wait for the zoomed chart itself
+    await page.waitForFunction(() => Number(document.getElementById('chart-time').dataset.interval) < 600000,
+      null, { timeout: 20000 }).catch(() => {});
     assert.equal(await page.inputValue('#range'), 'custom');
     assert.equal(await page.isVisible('#range-from'), true);
     const zoomed = await page.evaluate(() => {

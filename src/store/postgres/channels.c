@@ -219,7 +219,7 @@ static int op_update(struct pg_store *s, PGconn *c, void *arg, struct hd_err *er
         int exists = PQntuples(e) > 0;
         int64_t cur = exists ? pg_i64(e, 0, 0) : 0;
         PQclear(e);
-        return exists ? hd_err_set(err, HD_ECONFLICT, "version: %lld is not the stored version %lld",
+        return exists ? hd_err_set(err, HD_ECONFLICT, "version: stale version %lld, current is %lld",
                                    (long long)a->ref.version, (long long)cur)
                       : hd_err_set(err, HD_ENOTFOUND, "id: no channel with id %lld", (long long)a->ref.id);
     }

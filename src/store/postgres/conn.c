@@ -112,7 +112,7 @@ PGresult *pg_exec(PGconn *c, const char *sql, const struct pg_params *p, const c
         code = HD_ECONFLICT; /* unique violation */
     } else if (state != NULL && (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0)) {
         code = HD_EBUSY; /* serialization failure, deadlock: try again */
-    } else if (state != NULL && strncmp(state, "22", 2) == 0) {
+    } else if (state != NULL && (strncmp(state, "22", 2) == 0 || strcmp(state, "23502") == 0)) {
         code = HD_EINVAL; /* data exception */
     }
     hd_err_set(err, code, "store: %s: %s", what, msg);

@@ -95,9 +95,11 @@ static int upsert_row(PGconn *c, int64_t channel_id, const struct hd_delivery *d
         "INSERT INTO deliveries (channel_id, event_seq, event_id, status, attempts, first_ms, next_ms, "
         "updated_ms, last_status, last_error) VALUES ($1, $2, coalesce(nullif($3, ''), (SELECT id FROM "
         "events "
-        "WHERE seq = $2::bigint), ''), $4, $5, $6, $7, $8, $9, $10) "
-        "ON CONFLICT (channel_id, event_seq) DO UPDATE SET event_id = excluded.event_id, "
-        "status = excluded.status, attempts = excluded.attempts, first_ms = excluded.first_ms, "
+        "WHERE seq = $2::bigint), ''), $4, $5, CASE WHEN $6::bigint = 0 THEN $8::bigint ELSE $6::bigint END, "
+        "$7, "
+        "$8, $9, $10) ON CONFLICT (channel_id, event_seq) DO UPDATE SET event_id = excluded.event_id, "
+        "status = excluded.status, attempts = excluded.attempts, "
+        "first_ms = CASE WHEN $6::bigint = 0 THEN deliveries.first_ms ELSE $6::bigint END, "
         "next_ms = excluded.next_ms, updated_ms = excluded.updated_ms, "
         "last_status = excluded.last_status, last_error = excluded.last_error",
         &p, "recording a delivery", err);
@@ -106,6 +108,12 @@ static int upsert_row(PGconn *c, int64_t channel_id, const struct hd_delivery *d
 static int op_progress(struct pg_store *s, PGconn *c, void *arg, struct hd_err *err)
 {
     struct progress_args *a = arg;
+    for (size_t i = 0; i < a->n; i++) {
+        enum hd_delivery_status st = a->ups[i].status;
+        if (st != HD_DELIVERY_PENDING && st != HD_DELIVERY_FAILED && st != HD_DELIVERY_DELIVERED) {
+            return hd_err_set(err, HD_EINVAL, "ups[%zu].status: unknown status %d", i, (int)st);
+        }
+    }
     struct pg_params p = {0};
     pp_i64(&p, a->channel_id);
     PGresult *r = pg_exec(c, "SELECT 1 FROM channels WHERE id = $1", &p, "reading a channel", err);
@@ -274,7 +282,7 @@ int pg_delivery_retry(struct hd_store *st, int64_t delivery_id, struct hd_err *e
     snprintf(none, sizeof(none), "delivery %lld: no such dead letter", (long long)delivery_id);
     struct change_args a = {
         .sql = "UPDATE deliveries SET status = 0, attempts = 0, next_ms = $2, updated_ms = $2 "
-               "WHERE id = $1 AND status = 1",
+               "WHERE id = $1 AND status = 1 AND EXISTS (SELECT 1 FROM channels c WHERE c.id = channel_id)",
         .what = "queueing a retry",
         .none = none};
     pp_i64(&a.p, delivery_id);

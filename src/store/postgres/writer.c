@@ -18,6 +18,7 @@
 #include "core/buf.h"
 #include "core/log.h"
 #include "core/util.h"
+#include "model/source.h"
 #include "pg_int.h"
 
 #define PG_INSERT_ROWS 500 /* rows per INSERT: 20 parameters each */
@@ -87,36 +88,60 @@ static int stored_ids(PGconn *c, struct pg_append *batch, struct seen **out, siz
     return HD_OK;
 }
 
-/* Numbers the batch: stored ids keep their seq (duplicate), an id twice in
- * the batch is stored once; the rest get next, next+1, ... Returns how many
- * are new; their pointers go to todo. */
-static size_t number(struct pg_append *batch, const struct seen *st, size_t n_st, int64_t next,
-                     struct hd_event **todo)
+/* In-batch duplicates: an open-addressing set of the ids numbered so far. */
+struct idset {
+    struct hd_event **slot;
+    size_t cap;
+};
+
+static uint64_t id_hash(const char *id)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    for (const unsigned char *p = (const unsigned char *)id; *p != '\0'; p++) {
+        h = (h ^ *p) * 1099511628211ULL;
+    }
+    return h;
+}
+
+/* The event numbered earlier with ev's id, or NULL after adding ev. */
+static struct hd_event *idset_put(struct idset *set, struct hd_event *ev)
+{
+    size_t i = (size_t)(id_hash(ev->id) & (set->cap - 1));
+    while (set->slot[i] != NULL) {
+        if (strcmp(set->slot[i]->id, ev->id) == 0) {
+            return set->slot[i];
+        }
+        i = (i + 1) & (set->cap - 1);
+    }
+    set->slot[i] = ev;
+    return NULL;
+}
+
+/* Numbers one request: stored ids keep their seq (duplicate), an id seen
+ * earlier in the group is stored once; the rest get next, next+1, ...
+ * Returns how many are new; their pointers go to todo. */
+static size_t number(struct pg_append *a, const struct seen *st, size_t n_st, int64_t next,
+                     struct hd_event **todo, struct idset *set)
 {
     size_t k = 0;
-    for (struct pg_append *a = batch; a != NULL; a = a->next) {
-        for (size_t i = 0; i < a->n; i++) {
-            struct hd_event *ev = &a->evs[i];
-            struct seen key = {.id = ev->id};
-            const struct seen *hit = bsearch(&key, st, n_st, sizeof(*st), seen_cmp);
-            ev->duplicate = 0;
-            if (hit != NULL) {
-                ev->seq = hit->seq;
-                ev->duplicate = 1;
-                continue;
-            }
-            struct hd_event *first = NULL;
-            for (size_t j = 0; j < k && first == NULL; j++) {
-                first = strcmp(todo[j]->id, ev->id) == 0 ? todo[j] : NULL;
-            }
-            if (first != NULL && k < 4096) { /* in-batch duplicates: rare, the scan is bounded */
-                ev->seq = first->seq;
-                ev->duplicate = 1;
-                continue;
-            }
-            ev->seq = next++;
-            todo[k++] = ev;
+    for (size_t i = 0; i < a->n; i++) {
+        struct hd_event *ev = &a->evs[i];
+        struct seen key = {.id = ev->id};
+        const struct seen *hit = bsearch(&key, st, n_st, sizeof(*st), seen_cmp);
+        ev->duplicate = 0;
+        if (hit != NULL) {
+            ev->seq = hit->seq;
+            ev->duplicate = 1;
+            continue;
         }
+        struct hd_event *first = idset_put(set, ev);
+        if (first != NULL) {
+            ev->seq = first->seq;
+            ev->duplicate = 1;
+            continue;
+        }
+        ev->seq = next++;
+        todo[k++] = ev;
     }
     return k;
 }
@@ -142,7 +167,11 @@ void pg_event_params(struct pg_params *p, const struct hd_event *ev)
     pp_str(p, ev->k8s_name);
     pp_str(p, ev->labels);
     pp_str(p, ev->alert_key);
-    pp_bin(p, ev->raw, ev->raw != NULL ? ev->raw_len : 0);
+    if (ev->raw != NULL) {
+        pp_bin(p, ev->raw, ev->raw_len);
+    } else {
+        pp_str(p, NULL); /* no original: NULL, as SQLite keeps it */
+    }
 }
 
 /* INSERTs evs[0..n) (PG_INSERT_ROWS a statement). */
@@ -212,10 +241,99 @@ struct batch_args {
     int64_t last_seq;
 };
 
+/* A request whose events cannot be stored is refused alone (SQLite's store
+ * says the same): an id and a known source are required. */
+static void validate(struct pg_append *a)
+{
+    for (size_t i = 0; i < a->n && a->rc == HD_OK; i++) {
+        const struct hd_event *ev = &a->evs[i];
+        if (ev->id[0] == '\0') {
+            a->rc = hd_err_set(&a->err, HD_EINVAL, "events[%zu].id: empty or not NUL-terminated", i);
+        } else if (ev->source == NULL || hd_source_find(ev->source) == NULL) {
+            a->rc = hd_err_set(&a->err, HD_EINVAL, "events[%zu].source: '%.64s' is no known source", i,
+                               ev->source != NULL ? ev->source : "");
+        }
+    }
+}
+
+/* After a failed insert of a request's rows: finds the first row that fails
+ * alone, so the refusal names it ("events[3]: ..."), as SQLite's store does. */
+static void name_failed_row(PGconn *c, struct pg_append *a, struct hd_event **rows, size_t n)
+{
+    struct hd_err e = {0};
+    for (size_t i = 0; i < n; i++) {
+        memset(&e, 0, sizeof(e));
+        if (pg_cmd(c, "SAVEPOINT one", NULL, "storing events", &e) != HD_OK) {
+            return;
+        }
+        int rc = insert_rows(c, rows + i, 1, &e);
+        PGresult *r = PQexec(c, rc == HD_OK ? "RELEASE SAVEPOINT one" : "ROLLBACK TO SAVEPOINT one");
+        PQclear(r);
+        if (rc != HD_OK) {
+            hd_err_set(&a->err, rc, "events[%zu]: %s", (size_t)(rows[i] - a->evs), e.msg);
+            return;
+        }
+    }
+}
+
+/* Numbers and inserts each request under its own savepoint, numbering on
+ * from the last request stored: a request that fails is rolled back and
+ * refused alone (naming the event) and leaves no gap; the others commit. A
+ * broken connection fails the whole group (it runs again). *top: the
+ * highest seq stored. */
+struct group_ctx {
+    const struct seen *st;
+    size_t n_st;
+    struct idset *set;
+    struct hd_event **todo;
+};
+
+static int insert_requests(PGconn *c, struct pg_append *batch, const struct group_ctx *g, int64_t next,
+                           int64_t *top, struct hd_err *err)
+{
+    *top = 0;
+    for (struct pg_append *a = batch; a != NULL; a = a->next) {
+        size_t k = a->rc == HD_OK ? number(a, g->st, g->n_st, next, g->todo, g->set) : 0;
+        if (k == 0) {
+            continue;
+        }
+        int rc = pg_cmd(c, "SAVEPOINT req", NULL, "storing events", err);
+        if (rc != HD_OK) {
+            return rc;
+        }
+        rc = insert_rows(c, g->todo, k, &a->err);
+        if (rc != HD_OK && PQstatus(c) != CONNECTION_OK) {
+            *err = a->err;
+            return rc;
+        }
+        if (rc != HD_OK) {
+            a->rc = rc;
+            rc = pg_cmd(c, "ROLLBACK TO SAVEPOINT req", NULL, "storing events", err);
+            if (rc == HD_OK) {
+                name_failed_row(c, a, g->todo, k);
+                rc = pg_cmd(c, "ROLLBACK TO SAVEPOINT req", NULL, "storing events", err);
+            }
+        } else {
+            rc = pg_cmd(c, "RELEASE SAVEPOINT req", NULL, "storing events", err);
+            next += (int64_t)k;
+            *top = next - 1;
+        }
+        if (rc != HD_OK) {
+            return rc;
+        }
+    }
+    return HD_OK;
+}
+
 static int commit_batch(struct pg_store *s, PGconn *c, void *arg, struct hd_err *err)
 {
     (void)s;
     struct batch_args *b = arg;
+    for (struct pg_append *a = b->batch; a != NULL; a = a->next) {
+        a->rc = HD_OK;
+        memset(&a->err, 0, sizeof(a->err));
+        validate(a);
+    }
     char lock[64];
     snprintf(lock, sizeof(lock), "SELECT pg_advisory_xact_lock(%d)", PG_APPEND_LOCK);
     int rc = pg_cmd(c, lock, NULL, "taking the append lock", err);
@@ -229,24 +347,31 @@ static int commit_batch(struct pg_store *s, PGconn *c, void *arg, struct hd_err 
     if (rc == HD_OK && mx == NULL) {
         rc = err->code;
     }
+    size_t cap = 16;
+    while (cap < 2 * b->total + 2) {
+        cap *= 2;
+    }
+    struct idset set = {.cap = cap, .slot = rc == HD_OK ? calloc(cap, sizeof(*set.slot)) : NULL};
     struct hd_event **todo = rc == HD_OK ? calloc(b->total + 1, sizeof(*todo)) : NULL;
-    if (rc == HD_OK && todo == NULL) {
+    if (rc == HD_OK && (todo == NULL || set.slot == NULL)) {
         rc = hd_err_set(err, HD_ENOMEM, "store: out of memory");
     }
     if (rc == HD_OK) {
         int64_t next = pg_i64(mx, 0, 0) + 1;
-        size_t k = number(b->batch, st, n_st, next, todo);
-        b->last_seq = next + (int64_t)k - 1;
-        rc = k > 0 ? insert_rows(c, todo, k, err) : HD_OK;
-        if (rc == HD_OK && k > 0) {
+        struct group_ctx g = {.st = st, .n_st = n_st, .set = &set, .todo = todo};
+        int64_t top = 0;
+        rc = insert_requests(c, b->batch, &g, next, &top, err);
+        b->last_seq = top;
+        if (rc == HD_OK && top > 0) {
             struct pg_params hp = {0};
-            pp_i64(&hp, b->last_seq);
+            pp_i64(&hp, top);
             rc = pg_cmd(c, "UPDATE log_head SET last_seq = $1", &hp, "numbering", err);
         }
-        if (rc == HD_OK && k > 0) {
+        if (rc == HD_OK && top > 0) {
             rc = pg_cmd(c, "SELECT pg_notify('herald_events', '')", NULL, "announcing events", err);
         }
     }
+    free(set.slot);
     free(todo);
     PQclear(mx);
     free(st);
@@ -259,9 +384,11 @@ static void complete(struct pg_store *s, struct pg_append *batch, int rc, const 
     pthread_mutex_lock(&s->wmu);
     for (struct pg_append *a = batch; a != NULL;) {
         struct pg_append *next = a->next;
-        a->rc = rc;
-        if (rc != HD_OK && err != NULL) {
-            a->err = *err;
+        if (rc != HD_OK) { /* the group failed as a whole; else each keeps its own outcome */
+            a->rc = rc;
+            if (err != NULL) {
+                a->err = *err;
+            }
         }
         if (a->done != NULL) {
             pthread_mutex_unlock(&s->wmu);
