@@ -204,10 +204,9 @@ static int put_param(struct hd_buf *b, const char *name, const char *value)
 static int put_header(const struct syslog_ch *c, const struct hd_event *ev, struct hd_buf *b)
 {
     char ts[40];
-    char sev[4];
     int s = ev->severity < 0 ? 0 : ev->severity > 7 ? 7 : ev->severity;
+    const char sev[2] = {(char)('0' + s), '\0'}; /* one digit: 0..7 */
     hd_format_iso_ms(ev->ts_us, ts, sizeof(ts));
-    snprintf(sev, sizeof(sev), "%d", s);
     const char *host = printusascii(ev->host, SYSLOG_HOST_MAX) ? ev->host : c->host;
     const char *msgid = printusascii(ev->source, SYSLOG_MSGID_MAX) ? ev->source : "-";
     int rc =
