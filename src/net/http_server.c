@@ -31,6 +31,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,9 +77,8 @@ struct hd_http_server {
     unsigned long log_skipped;
     char *cert_pem; /* kept for the daemon's lifetime */
     char *key_pem;
-    char *ca_pem; /* tls_client_ca_file: clients are asked for a certificate */
-    int quiesced;
-    int listen_fd; /* handed back by MHD_quiesce_daemon, or -1 */
+    char *ca_pem;        /* tls_client_ca_file: clients are asked for a certificate */
+    atomic_int quiesced; /* stopping: new requests are answered 503 */
     /* Deferred answers: amu guards every context's done/suspended/orphan/
      * counted, pending (deferred, not yet answered nor freed) and stopping. */
     pthread_mutex_t amu;
@@ -309,6 +309,16 @@ static enum MHD_Result queue(struct MHD_Connection *c, struct hd_http_async *cx,
     count_request(cx, resp);
     enum MHD_Result ret = MHD_queue_response(c, (unsigned int)resp->status, r);
     MHD_destroy_response(r);
+    return ret;
+}
+
+static enum MHD_Result queue_stopping(struct hd_http_async *cx)
+{
+    struct hd_http_resp resp;
+    resp_init(&resp);
+    hd_http_error(&resp, 503, "herald is stopping: send to another instance or retry");
+    enum MHD_Result ret = queue(cx->conn, cx, &resp);
+    resp_clear(&resp);
     return ret;
 }
 
@@ -546,6 +556,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         hd_buf_init(&cx->body, s->max_body);
         *con_cls = cx;
         watch_request(c, 1); /* the headers are in: no deadline while it runs */
+        if (atomic_load(&s->quiesced)) {
+            cx->too_big = 1; /* answered before its body: MHD skips the upload and closes */
+            return queue_stopping(cx);
+        }
         /* Authenticate (and route) on the headers: a refused request costs
          * no body buffer. MHD then skips the upload and closes the connection
          * after the answer, as for the 413 below. */
@@ -792,7 +806,6 @@ struct hd_http_server *hd_http_server_start(const struct hd_http_server_opts *o,
         hd_err_set(err, HD_ENOMEM, "out of memory");
         return NULL;
     }
-    s->listen_fd = -1;
     s->handler = h;
     s->ud = ud;
     s->max_body = o->max_body;
@@ -878,21 +891,14 @@ uint16_t hd_http_server_port(struct hd_http_server *s)
 
 void hd_http_server_quiesce(struct hd_http_server *s)
 {
-    if (s == NULL || s->d == NULL || s->quiesced) {
+    if (s == NULL || s->d == NULL) {
         return;
     }
-    /* MHD hands the listening socket back to us. Shutting it down stops
-     * the listener (new connections are refused at once instead of waiting
-     * in the backlog) but keeps the descriptor valid: MHD's poll thread may
-     * still remove it from its epoll set, and a closed descriptor there is
-     * a fatal error in MHD (a race seen in CI). It is closed after
-     * MHD_stop_daemon. */
-    MHD_socket fd = MHD_quiesce_daemon(s->d);
-    if (fd != MHD_INVALID_SOCKET) {
-        shutdown(fd, SHUT_RDWR);
-        s->listen_fd = fd;
-    }
-    s->quiesced = 1;
+    /* New requests are answered 503 at once (on_request) while the answers
+     * in flight finish. Not MHD_quiesce_daemon: with a pool of epoll threads
+     * it races the threads' own removal of the listening socket and MHD
+     * aborts ("Failed to remove listen FD from epoll set", seen in CI). */
+    atomic_store(&s->quiesced, 1);
 }
 
 void hd_http_server_stop(struct hd_http_server *s)
@@ -912,9 +918,6 @@ void hd_http_server_stop(struct hd_http_server *s)
     pthread_mutex_unlock(&s->amu);
     if (s->d != NULL) {
         MHD_stop_daemon(s->d); /* closes every connection: the watch list empties */
-    }
-    if (s->listen_fd >= 0) {
-        close(s->listen_fd);
     }
     if (s->reaper_started) {
         pthread_mutex_lock(&s->wmu);

@@ -297,7 +297,8 @@ static char *group_key(const struct hd_group_opt *opt, const struct hd_event *ev
         json_object_object_add(o, opt->by[i], json_object_new_string(v != NULL ? v : ""));
     }
     hd_event_docs_free(&d);
-    char *key = hd_strndup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN), 1024);
+    const char *text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    char *key = hd_strndup(text, strnlen(text, 1024)); /* copies n bytes: never past the text */
     json_object_put(o);
     return key;
 }
