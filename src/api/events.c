@@ -476,8 +476,6 @@ int hd_api_event_filters(struct hd_api_call *c, struct hd_event_query *q)
  * sort=arrival (default: newest stored first, paged by cursor = nextCursor)
  * or sort=severity (the limit most severe events of the filters, then the
  * newest: the dashboard's "recent alerts"; one page, cursor refused). */
-/* Silences active within this long ago are still named on the events they held. */
-#define SILENCE_SHOWN_MS (30LL * 24 * 3600 * 1000)
 
 /* The event just written to o (ending with '}') gets "silencedBy":[id] when a
  * silence held it back (SPEC 4: stored and shown, marked with the silence). */
@@ -536,7 +534,7 @@ void hd_api_events_list(struct hd_api_call *c)
     }
     struct hd_silence_set si;
     struct hd_err serr = {0};
-    if (hd_silence_set_load(st, hd_now_ms(), SILENCE_SHOWN_MS, &si, &serr) != HD_OK) {
+    if (hd_silence_set_load(st, hd_now_ms(), HD_SILENCE_KEEP_MS, &si, &serr) != HD_OK) {
         memset(&si, 0, sizeof(si)); /* shown without the marks rather than not at all */
     }
     struct hd_buf *o = &c->resp->body;
@@ -691,7 +689,7 @@ void hd_api_event_get(struct hd_api_call *c)
     }
     struct hd_silence_set si;
     struct hd_err serr = {0};
-    if (hd_silence_set_load(st, hd_now_ms(), SILENCE_SHOWN_MS, &si, &serr) != HD_OK) {
+    if (hd_silence_set_load(st, hd_now_ms(), HD_SILENCE_KEEP_MS, &si, &serr) != HD_OK) {
         memset(&si, 0, sizeof(si));
     }
     struct hd_buf *o = &c->resp->body;

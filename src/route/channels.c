@@ -251,15 +251,11 @@ static void chan_sweep(struct hd_dispatcher *d)
     }
 }
 
-/* Silences active within this long ago still silence the events that arrived
- * under them (a backlog delivered after the silence expired). */
-#define SILENCE_KEEP_MS (7LL * 24 * 3600 * 1000)
-
 int hd_dchans_reload(struct hd_dispatcher *d)
 {
     struct hd_err err = {0};
     struct hd_silence_set si;
-    if (hd_silence_set_load(d->st, hd_now_ms(), SILENCE_KEEP_MS, &si, &err) != HD_OK) {
+    if (hd_silence_set_load(d->st, hd_now_ms(), HD_SILENCE_KEEP_MS, &si, &err) != HD_OK) {
         hd_log(HD_LOG_ERROR, "dispatcher: while loading silences: %s", err.msg);
         return HD_EIO; /* retried: delivering past a silence would page people */
     }

@@ -15,8 +15,10 @@
 
 #define GROUP_ALERTS_MAX 500 /* alerts kept per group; more are counted, not listed */
 #define ALERT_TEXT_MAX 512   /* bytes kept of an alert's name and description */
-#define GROUP_DESC_MAX 6000  /* bytes of the notification's alert list */
-#define GROUP_LIST_SHOWN 50  /* alerts listed one per line; the rest are counted */
+#define GROUPS_MAX 1000      /* groups per channel: group-by values come from payloads */
+#define GROUP_OVERFLOW_KEY "{\"herald.overflow\":\"more than 1000 groups\"}"
+#define GROUP_DESC_MAX 6000 /* bytes of the notification's alert list */
+#define GROUP_LIST_SHOWN 50 /* alerts listed one per line; the rest are counted */
 
 struct galert {
     char *key; /* the event's alertKey (its id without one) */
@@ -42,6 +44,7 @@ struct dgroup {
 
 struct hd_groups {
     struct dgroup *list;
+    size_t n; /* groups in list (deleted ones included until saved) */
 };
 
 static void alert_clear(struct galert *a)
@@ -228,6 +231,7 @@ struct hd_groups *hd_groups_load(struct hd_store *st, int64_t channel_id, struct
         }
         g->next = gs->list;
         gs->list = g;
+        gs->n++;
     }
     hd_group_recs_free(recs, n);
     return gs;
@@ -277,6 +281,7 @@ int hd_groups_save(struct hd_groups *gs, struct hd_store *st, int64_t channel_id
         if (g->deleted) {
             *pp = g->next;
             group_free(g);
+            gs->n--;
         } else {
             pp = &g->next;
         }
@@ -337,6 +342,7 @@ static struct dgroup *group_new(struct hd_groups *gs, char *key, const struct hd
     g->next_ms = now_ms + opt->wait_ms;
     g->next = gs->list;
     gs->list = g;
+    gs->n++;
     return g;
 }
 
@@ -348,6 +354,15 @@ int hd_groups_add(struct hd_groups *gs, const struct hd_group_opt *opt, const st
         return HD_ENOMEM;
     }
     struct dgroup *g = find(gs, key);
+    if (g == NULL && gs->n >= GROUPS_MAX) {
+        /* a payload cannot grow the groups without bound: the rest share one */
+        free(key);
+        key = hd_strdup(GROUP_OVERFLOW_KEY);
+        if (key == NULL) {
+            return HD_ENOMEM;
+        }
+        g = find(gs, key);
+    }
     if (g != NULL && g->deleted) {
         g->deleted = 0; /* ended but not saved yet: it starts over */
         g->last_sent_ms = 0;

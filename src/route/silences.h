@@ -16,6 +16,11 @@
 #include "store/store.h"
 #include "json/json.h"
 
+/* How long after a silence ended it still matters: events that arrived
+ * under it are still silenced when a backlog delivers them, and still shown
+ * as silenced (the dispatcher and the API load silences with this). */
+#define HD_SILENCE_KEEP_MS (30LL * 24 * 3600 * 1000)
+
 struct hd_silence_rt {
     int64_t id;
     int64_t starts_ms, ends_ms;

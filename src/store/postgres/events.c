@@ -16,8 +16,6 @@
 /* groupBy=rule and rule=: labels.rule, else the name (as SQLite's SQ_RULE_EXPR) */
 #define PG_RULE_EXPR "coalesce(labels::jsonb->>'rule', name)"
 
-static const char *const pg_states[3] = {"ACTIVE", "OK", "RESOLVED"};
-
 int pg_event_row(const PGresult *r, int row, struct hd_event *ev)
 {
     memset(ev, 0, sizeof(*ev));
@@ -159,12 +157,11 @@ static int filters(const struct hd_event_query *q, struct hd_buf *sql, struct pg
 {
     int state = -1;
     if (q->state != NULL) {
-        for (int i = 0; i < 3; i++) {
-            state = strcasecmp(q->state, pg_states[i]) == 0 ? i : state;
-        }
-        if (state < 0) {
+        enum hd_state st;
+        if (hd_state_parse(q->state, &st) != HD_OK) {
             return hd_err_set(err, HD_EINVAL, "state: unknown state '%s' (ACTIVE, OK or RESOLVED)", q->state);
         }
+        state = (int)st;
     }
     int rc = hd_buf_puts(sql, " WHERE true");
     const char *t = q->by_received ? "recv_us" : "ts_us";
@@ -331,7 +328,7 @@ static int read_stats(struct pg_store *s, PGconn *c, void *arg, struct hd_err *e
         const char *k = PQgetisnull(r, (int)i, 1) ? "" : PQgetvalue(r, (int)i, 1);
         if (a->group == HD_STATS_STATE) {
             int v = (int)strtol(k, NULL, 10);
-            k = v >= 0 && v <= 2 ? pg_states[v] : "ACTIVE";
+            k = hd_state_name(v >= 0 && v <= 2 ? (enum hd_state)v : HD_STATE_ACTIVE);
         }
         snprintf(a->rows[i].key, sizeof(a->rows[i].key), "%s", k);
     }
