@@ -4,6 +4,7 @@ resolved alerts notified once; durable across a restart (a pending group is
 not lost, a notified one is not sent again)."""
 
 import json
+import os
 import time
 
 import pytest
@@ -108,3 +109,28 @@ def test_twenty_alerts_one_message_then_one_resolution(herald):
         time.sleep(1.5)
         msgs = texts(slack)
         assert len(msgs) == 2 and "[RESOLVED]" in msgs[1], msgs[1:]
+
+
+def test_groups_are_bounded(herald_factory):
+    """Group-by values come from payloads: past 1000 groups a channel's new
+    alerts share one overflow group instead of growing without bound."""
+    import sqlite3
+    from conftest import PG_BASE, poll
+    if PG_BASE:
+        pytest.skip("reads the SQLite file")
+    h = herald_factory(extra={"store": "sqlite"})
+    with FakeSlack() as slack:
+        grouped_slack(h, slack, by=["raw.n"], waitMs=600000)
+        body = "\n".join(json.dumps({"name": "a%d" % i, "n": i, "host": "x"}) for i in range(1100))
+        h.ingest(body.encode(), content_type="application/x-ndjson")
+
+        def groups():
+            db = sqlite3.connect(os.path.join(h.data_dir, "herald.db"))
+            try:
+                return [k for (k,) in db.execute("SELECT key FROM groups")]
+            finally:
+                db.close()
+        poll(lambda: len(groups()) >= 1001, 30, what="the groups saved")
+        keys = groups()
+        assert len(keys) == 1001, len(keys)
+        assert any("herald.overflow" in k for k in keys)
