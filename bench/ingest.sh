@@ -26,7 +26,7 @@ run_case() {
   start_herald "$name" "$work/data-$name"
   case $channel in
     WEBHOOK) add_channel WEBHOOK sink "{\"url\":\"http://127.0.0.1:$sport/bench\"}" ;;
-    ELASTICSEARCH) add_channel ELASTICSEARCH sink "{\"url\":\"http://127.0.0.1:$sport\",\"index\":\"bench\"}" ;;
+    ELASTICSEARCH) add_channel ELASTICSEARCH sink "{\"url\":\"http://127.0.0.1:$sport\",\"index\":\"bench\"${CHANNEL_OPTS:+,$CHANNEL_OPTS}}" ;;
   esac
   echo "== $name (channel: $channel)"
   local c0; c0=$(cpu_s "$hpid")

@@ -33,6 +33,13 @@ int64_t hd_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void hd_thread_name(const char *name)
+{
+    char n[16];
+    snprintf(n, sizeof n, "%s", name);
+    pthread_setname_np(pthread_self(), n);
+}
+
 char *hd_strdup(const char *s)
 {
     return s == NULL ? NULL : strdup(s);

@@ -8,6 +8,8 @@
 int64_t hd_now_us(void);  /* wall clock, microseconds since the epoch */
 int64_t hd_now_ms(void);  /* wall clock, milliseconds since the epoch */
 int64_t hd_mono_ms(void); /* monotonic clock, milliseconds */
+/* Names the calling thread (top, perf, gdb; at most 15 characters kept). */
+void hd_thread_name(const char *name);
 
 char *hd_strdup(const char *s); /* NULL-safe: NULL -> NULL */
 char *hd_strndup(const char *s, size_t n);

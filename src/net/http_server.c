@@ -479,6 +479,7 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
  * closes it. */
 static void *reaper_main(void *arg)
 {
+    hd_thread_name("hd-reaper");
     struct hd_http_server *s = arg;
     int64_t period = s->header_timeout_ms / 4 < 1000 ? s->header_timeout_ms / 4 : 1000;
     pthread_mutex_lock(&s->wmu);

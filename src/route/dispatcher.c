@@ -670,6 +670,7 @@ static void flush_all(struct hd_dispatcher *d)
 
 static void *loop_main(void *arg)
 {
+    hd_thread_name("hd-dispatch");
     struct hd_dispatcher *d = arg;
     int64_t reload_retry_ms = NEVER;
     for (;;) {

@@ -164,6 +164,7 @@ static void unlink_inflight(struct hd_tester *t, struct tjob *j)
 
 static void *tester_main(void *arg)
 {
+    hd_thread_name("hd-tester");
     struct hd_tester *t = arg;
     for (;;) {
         pthread_mutex_lock(&t->lock);

@@ -282,6 +282,7 @@ static int elected(const struct hd_watcher *w)
  * replica elected meanwhile kept moving. */
 static void *watcher_main(void *arg)
 {
+    hd_thread_name("hd-watch");
     struct hd_watcher *w = arg;
     int waiting_logged = 0;
     while (!atomic_load(&w->stop)) {

@@ -298,6 +298,7 @@ static int listen_for(struct pg_store *s, int64_t ms)
 
 static void *cluster_main(void *arg)
 {
+    hd_thread_name("hd-pg-cluster");
     struct pg_store *s = arg;
     struct pg_cluster *cl = s->cl;
     int64_t next_round = 0;

@@ -428,6 +428,7 @@ static struct pg_append *take(struct pg_store *s, size_t *total)
 
 static void *writer_main(void *arg)
 {
+    hd_thread_name("hd-pg-writer");
     struct pg_store *s = arg;
     for (;;) {
         size_t total = 0;

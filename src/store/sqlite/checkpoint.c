@@ -16,6 +16,7 @@
  * unchanged: a commit is synced in the WAL (synchronous=FULL); a checkpoint
  * syncs the WAL before copying and the database before the WAL is reused.
  */
+#include "core/util.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "sqlite_int.h"
@@ -63,6 +64,7 @@ void sq_ckpt_catch_up(struct sq_store *s)
 
 static void *sq_ckpt_main(void *arg)
 {
+    hd_thread_name("hd-checkpoint");
     struct sq_store *s = arg;
     pthread_mutex_lock(&s->ckpt_mu);
     for (;;) {

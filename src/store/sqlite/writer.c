@@ -15,6 +15,7 @@
  */
 #include <stdlib.h>
 
+#include "core/util.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -89,6 +90,7 @@ static void sq_run_group(struct sq_store *s, struct sq_op *group)
 
 void *sq_writer_main(void *arg)
 {
+    hd_thread_name("hd-writer");
     struct sq_store *s = arg;
     pthread_mutex_lock(&s->mu);
     for (;;) {
