@@ -158,7 +158,7 @@ static void wake_dispatcher(struct hd_api *api)
     /* != rather than >: a store opened anew (tests) may start lower. */
     while (committed != seen) {
         if (atomic_compare_exchange_weak(&woken_seq, &seen, committed)) {
-            hd_dispatcher_wakeup(api->disp);
+            hd_dispatcher_committed(api->disp, committed);
             return;
         }
     }
@@ -335,6 +335,7 @@ void hd_api_events_ingest(struct hd_api_call *c)
         goto out;
     }
     b.limit = c->max_events > 0 ? (size_t)c->max_events : 0;
+    b.borrow_raw = 1; /* the body outlives the batch: freed after the answer (http_server.c) */
     int rc = hd_ingest_decode(c->req->body, c->req->body_len, media[0] ? media : NULL, format, &b, &err);
     if (rc == HD_ENOMEM) {
         hd_http_error(c->resp, 500, "out of memory");

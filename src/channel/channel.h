@@ -53,7 +53,7 @@ struct hd_channel_common {
     char *endpoint;          /* replaces the vendor's base URL */
     size_t batch_max_events; /* for batching types */
     size_t batch_max_bytes;
-    long batch_max_delay_ms;
+    long batch_max_delay_ms; /* -1: not set, HD_BATCH_DELAY_MS for types that batch */
     int compress;
     struct hd_group_opt *group; /* NULL: no grouping */
     char *throttle_key;
@@ -173,6 +173,8 @@ void hd_channel_scrub(const struct hd_channel *ch, struct hd_response *resp);
 int hd_channel_secrets_collect(struct hd_channel *ch, json_object *obj);
 void hd_channel_secrets_free(struct hd_channel *ch);
 #define HD_CHANNEL_NAME_MAX 255 /* bytes of a channel name */
+/* batch.maxDelayMs when not set, for types that batch (max_batch > 1) */
+#define HD_BATCH_DELAY_MS 10
 #define HD_SECRET_MASK "********"
 #define HD_SECRET_EACH ".*" /* suffix in secret_options: every member of that object */
 

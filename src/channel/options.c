@@ -22,12 +22,14 @@
 /* The integer common options: name, default, range (each written once). */
 static const struct hd_opt_range min_severity_opt = {"minSeverity", 7, 0, 7}; /* 7 = all */
 static const struct hd_opt_range timeout_opt = {"timeoutMs", 10000, 1, 300000};
-/* Batch defaults: maxEvents 0 means "the type's max_batch"; no waiting for a
- * batch to fill by default (the latency budget is p99 <= 50 ms); 5 MiB keeps
- * a request well under Elasticsearch's default 100 MB http.max_content_length. */
+/* Batch defaults: maxEvents 0 means "the type's max_batch"; maxDelayMs -1
+ * means the dispatcher's default for batching types (HD_BATCH_DELAY_MS: a
+ * short wait that turns a trickle of single events into batches, well inside
+ * the p99 <= 50 ms budget); 5 MiB keeps a request well under Elasticsearch's
+ * default 100 MB http.max_content_length. */
 static const struct hd_opt_range batch_events_opt = {"maxEvents", 0, 1, 100000};
 static const struct hd_opt_range batch_bytes_opt = {"maxBytes", 5L * 1024 * 1024, 1024, 100L * 1024 * 1024};
-static const struct hd_opt_range batch_delay_opt = {"maxDelayMs", 0, 0, 60000};
+static const struct hd_opt_range batch_delay_opt = {"maxDelayMs", -1, 0, 60000};
 static const struct hd_opt_range throttle_window_opt = {"windowMs", 0, 1, 7L * 24 * 3600 * 1000};
 
 /* ---- option readers (driver.h) ---- */

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -453,6 +454,7 @@ static int serve_listen(struct serve *s, struct hd_err *err)
     struct hd_http_server_opts so = {
         .listen = s->cfg.listen,
         .max_body = (size_t)s->cfg.max_body_bytes,
+        .body_budget = (size_t)s->cfg.max_bytes_in_flight,
         .check = hd_api_check,
         .max_connections = (unsigned)s->cfg.max_connections,
         .max_connections_ip = (unsigned)s->cfg.max_connections_per_ip,
@@ -633,8 +635,21 @@ static void serve_stop(struct serve *s, int status)
     hd_config_free(&s->cfg);
 }
 
+/* Large buffers (request bodies, compressed batches, rendered requests) come
+ * and go with each request. glibc raises its mmap threshold each time such a
+ * buffer is freed, after which they are carved from the threads' arenas and
+ * stay resident once freed (measured: 52 MB anonymous memory for 33 MB of
+ * peak heap under 8 connections posting 2 MB batches). A fixed threshold
+ * maps and unmaps each one; two arenas are enough for 2-4 busy threads. */
+static void memory_policy(void)
+{
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+    mallopt(M_ARENA_MAX, 2);
+}
+
 int hd_cmd_serve(int argc, char **argv)
 {
+    memory_policy();
     struct serve s = {0};
     int status = parse_flags(argc, argv, &s.fl);
     if (status >= 0) {

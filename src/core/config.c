@@ -111,6 +111,7 @@ void hd_config_defaults(struct hd_config *c)
     (void)hd_config_set_str(&c->data_dir, "./herald-data");
     (void)hd_config_set_str(&c->store_url, "sqlite");
     c->max_body_bytes = 10 * 1024 * 1024;
+    c->max_bytes_in_flight = 8 * 1024 * 1024;
     c->max_backlog = 1000000;
     c->max_events_per_request = 100000;
     c->max_connections = 1000;

@@ -42,6 +42,7 @@ struct hd_config {
     struct hd_token *tokens;
     size_t n_tokens;
     int64_t max_body_bytes;         /* 10 MiB */
+    int64_t max_bytes_in_flight;    /* 8 MiB: request bodies held at once (0 = no limit) */
     int64_t max_backlog;            /* 1,000,000 */
     int64_t max_events_per_request; /* 100,000: more in one request is 413 */
     int64_t max_connections;        /* 1,000: open connections, all clients together */

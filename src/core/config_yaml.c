@@ -79,6 +79,7 @@ static const char *const scopes[] = {"admin", "ingest", "read", NULL};
 
 static const struct field f_limits[] = {
     {.key = "maxBodyBytes", .kind = F_SIZE, .off = CFG(max_body_bytes), .min = 1},
+    {.key = "maxBytesInFlight", .kind = F_SIZE, .off = CFG(max_bytes_in_flight), .min = 0},
     {.key = "maxBacklog", .kind = F_I64, .off = CFG(max_backlog), .min = 1},
     {.key = "maxEventsPerRequest", .kind = F_I64, .off = CFG(max_events_per_request), .min = 1},
     {.key = "maxConnections", .kind = F_I64, .off = CFG(max_connections), .min = 1},

@@ -45,6 +45,8 @@ static const struct hd_metric_family families[] = {
     {"herald_channel_breaker_open", "gauge", "1 while a channel's circuit breaker is open, else 0."},
     /* HTTP */
     {"herald_http_requests_total", "counter", "HTTP requests answered, by route pattern and status code."},
+    {"herald_http_requests_waited_total", "counter",
+     "Requests that waited, unread, for room under limits.maxBytesInFlight (backpressure)."},
     {"herald_http_request_duration_seconds", "histogram",
      "Time from a request's headers to its answer being queued, by route pattern."},
     /* watchers */

@@ -203,9 +203,7 @@ static int am_set_raw(struct hd_event *ev, const char *s, size_t n, size_t open,
     memcpy(p + open + 1, s + sp->a, sp->b - sp->a);
     memcpy(p + open + 1 + (sp->b - sp->a), s + close, n - close);
     p[len] = '\0';
-    free(ev->raw);
-    ev->raw = p;
-    ev->raw_len = len;
+    hd_event_own_raw(ev, p, len);
     return HD_OK;
 }
 

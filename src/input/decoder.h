@@ -24,6 +24,7 @@ struct hd_doc {
     hd_jv root;   /* parsed once (a tape owned by the caller; JSON object) */
     size_t index; /* 1-based document number in the request */
     int64_t recv_us;
+    int borrow; /* hd_event_set_raw points into raw instead of copying (hd_batch.borrow_raw) */
 };
 
 struct hd_decoder {
@@ -80,8 +81,10 @@ int hd_epoch_i64_to_us(int64_t v, int64_t *out);
  * absent/null, HD_EINVAL naming `what` otherwise. */
 int hd_dec_time(hd_jv obj, const char *key, const char *what, int64_t *out, struct hd_err *err);
 
-/* Copies doc->raw into ev->raw / raw_len. */
+/* Sets ev->raw / raw_len to doc->raw: a copy, or with doc->borrow a pointer into it. */
 int hd_event_set_raw(struct hd_event *ev, const struct hd_doc *doc);
+/* Gives ev the malloc'd raw p (len bytes, NUL-terminated), freeing or forgetting the old one. */
+void hd_event_own_raw(struct hd_event *ev, char *p, size_t len);
 /* Replaces *dst by a copy of s (NULL clears it). */
 int hd_event_set_str(char **dst, const char *s);
 /* Sets *dst to a copy of s unless *dst is already set or s is NULL or "":

@@ -287,16 +287,34 @@ int hd_dec_time(hd_jv obj, const char *key, const char *what, int64_t *out, stru
     return 1;
 }
 
+/* Frees what ev->raw owns. */
+static void raw_drop(struct hd_event *ev)
+{
+    if (!ev->raw_borrowed) {
+        free(ev->raw);
+    }
+    ev->raw = NULL;
+    ev->raw_borrowed = 0;
+}
+
 int hd_event_set_raw(struct hd_event *ev, const struct hd_doc *doc)
 {
-    char *p = hd_strndup(doc->raw, doc->len);
+    char *p = doc->borrow ? (char *)doc->raw : hd_strndup(doc->raw, doc->len);
     if (p == NULL) {
         return HD_ENOMEM;
     }
-    free(ev->raw);
+    raw_drop(ev);
     ev->raw = p;
     ev->raw_len = doc->len;
+    ev->raw_borrowed = doc->borrow;
     return HD_OK;
+}
+
+void hd_event_own_raw(struct hd_event *ev, char *p, size_t len)
+{
+    raw_drop(ev);
+    ev->raw = p;
+    ev->raw_len = len;
 }
 
 int hd_event_fill(char **dst, const char *s)
@@ -613,7 +631,12 @@ static int handle_doc(struct ingest *in, size_t start, size_t n)
     if (dec == NULL) {
         return doc_error(in, index, start, HD_EINVAL, "no decoder recognizes this document");
     }
-    struct hd_doc doc = {.raw = doc_p, .len = n, .root = root, .index = index, .recv_us = in->recv_us};
+    struct hd_doc doc = {.raw = doc_p,
+                         .len = n,
+                         .root = root,
+                         .index = index,
+                         .recv_us = in->recv_us,
+                         .borrow = in->out->borrow_raw};
     struct hd_err derr = {0};
     rc = dec->decode(&doc, in->out, &derr);
     if (rc != HD_OK) {

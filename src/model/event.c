@@ -59,7 +59,9 @@ void hd_event_clear(struct hd_event *ev)
     free(ev->k8s_name);
     free(ev->labels);
     free(ev->alert_key);
-    free(ev->raw);
+    if (!ev->raw_borrowed) {
+        free(ev->raw);
+    }
     memset(ev, 0, sizeof(*ev));
 }
 
@@ -76,9 +78,7 @@ void hd_events_free(struct hd_event *evs, size_t n)
 
 void hd_batch_init(struct hd_batch *b)
 {
-    b->ev = NULL;
-    b->n = 0;
-    b->cap = 0;
+    memset(b, 0, sizeof(*b));
 }
 
 struct hd_event *hd_batch_push(struct hd_batch *b)

@@ -33,8 +33,10 @@ struct hd_event {
     char *k8s_name;
     char *labels; /* JSON object text ({"k":"v",...}) or NULL */
     char *alert_key;
-    char *raw; /* original bytes, NUL-terminated for convenience */
+    char *raw; /* original bytes, NUL-terminated for convenience unless raw_borrowed */
     size_t raw_len;
+    int raw_borrowed;   /* raw points into the request body (hd_batch.borrow_raw): not freed,
+                         * not NUL-terminated: use raw_len */
     int duplicate;      /* set by the store when this id was already stored */
     int64_t suppressed; /* not stored: set by route/throttle.c on the notification that
                          * follows suppressed ones (the count the drivers show) */
@@ -47,7 +49,9 @@ struct hd_batch {
     struct hd_event *ev;
     size_t n;
     size_t cap;
-    size_t limit; /* 0: none; else hd_ingest_decode refuses a body of more events */
+    size_t limit;   /* 0: none; else hd_ingest_decode refuses a body of more events */
+    int borrow_raw; /* decoded events' raw point into the body, which the caller keeps
+                     * until the batch is freed (HTTP ingest: no copy per event) */
 };
 
 const char *hd_state_name(enum hd_state s);            /* "ACTIVE", "OK", "RESOLVED" */

@@ -85,6 +85,15 @@ struct hd_http_server {
     pthread_cond_t acv; /* pending reached 0 */
     size_t pending;
     int stopping;
+    /* Bodies held (see DESIGN "Backpressure"): bmu guards held, the wait
+     * queue, n_waiting and bclosed; bcv signals n_waiting reaching 0. */
+    size_t body_budget; /* 0: no limit */
+    pthread_mutex_t bmu;
+    pthread_cond_t bcv;
+    size_t held;
+    struct hd_http_async *wq_head, *wq_tail;
+    size_t n_waiting;
+    int bclosed; /* stopping: everyone is admitted */
 };
 
 /* Per connection, from accept to close: when the headers of its current
@@ -122,8 +131,13 @@ struct hd_http_async {
     int orphan;    /* the request ended before the work (amu) */
     int counted;   /* no longer in s->pending (amu) */
     int released;
-    int64_t start_ns;  /* monotonic, at the headers: the duration histogram */
-    const char *route; /* the route set by check or handler (static), for a later answer */
+    int64_t start_ns;              /* monotonic, at the headers: the duration histogram */
+    const char *route;             /* the route set by check or handler (static), for a later answer */
+    size_t declared;               /* Content-Length, 0 if none */
+    size_t charged;                /* bytes of s->held that are this request's (bmu) */
+    int waiting;                   /* suspended until its body fits (bmu) */
+    int admitted;                  /* the wait is over (bmu) */
+    struct hd_http_async *wq_next; /* s->wq_head.. (bmu) */
     hd_http_finish_fn finish;
     void (*release)(void *ud);
     void *ud;
@@ -369,6 +383,121 @@ static void unpend(struct hd_http_async *cx)
     pthread_mutex_unlock(&s->amu);
 }
 
+/* ---- backpressure: bytes of request bodies held -------------------------
+ *
+ * A request's declared body is charged against s->body_budget on its
+ * headers; one that does not fit while others are held waits, suspended
+ * before a byte of its body is read, in arrival order, until enough is
+ * released (its body freed: after the answer, or at once when refused). One
+ * alone is always admitted, whatever its size (up to max_body). A body that
+ * grows past its declaration (chunked uploads) is charged as it grows,
+ * without waiting. So the memory of requests in flight is bounded and excess
+ * load waits instead of being refused. */
+
+/* Admits the waiters that now fit (bmu held). */
+static void admit_waiters(struct hd_http_server *s)
+{
+    while (s->wq_head != NULL) {
+        struct hd_http_async *w = s->wq_head;
+        if (!s->bclosed && s->held > 0 && s->held + w->declared > s->body_budget) {
+            return;
+        }
+        s->wq_head = w->wq_next;
+        if (s->wq_head == NULL) {
+            s->wq_tail = NULL;
+        }
+        w->wq_next = NULL;
+        w->admitted = 1;
+        w->charged = w->declared;
+        s->held += w->declared;
+        MHD_resume_connection(w->conn);
+    }
+}
+
+/* Charges cx's declared body, or queues it (then 0: the caller suspends the
+ * connection, under bmu so the resume cannot come first). */
+static int admit(struct hd_http_server *s, struct hd_http_async *cx)
+{
+    if (s->body_budget == 0 || cx->declared == 0) {
+        return 1;
+    }
+    pthread_mutex_lock(&s->bmu);
+    if (s->bclosed || s->held == 0 || (s->wq_head == NULL && s->held + cx->declared <= s->body_budget)) {
+        cx->charged = cx->declared;
+        s->held += cx->declared;
+        pthread_mutex_unlock(&s->bmu);
+        return 1;
+    }
+    cx->waiting = 1;
+    s->n_waiting++;
+    hd_metrics_add("herald_http_requests_waited_total", NULL, 1);
+    if (s->wq_tail != NULL) {
+        s->wq_tail->wq_next = cx;
+    } else {
+        s->wq_head = cx;
+    }
+    s->wq_tail = cx;
+    MHD_suspend_connection(cx->conn);
+    pthread_mutex_unlock(&s->bmu);
+    return 0;
+}
+
+/* The wait of cx is over (admitted and called again, or its connection
+ * ended); bmu held. */
+static void wait_over(struct hd_http_server *s, struct hd_http_async *cx)
+{
+    if (!cx->waiting) {
+        return;
+    }
+    cx->waiting = 0;
+    if (!cx->admitted) { /* still queued: unlink */
+        struct hd_http_async **pp = &s->wq_head;
+        struct hd_http_async *prev = NULL;
+        while (*pp != NULL && *pp != cx) {
+            prev = *pp;
+            pp = &(*pp)->wq_next;
+        }
+        if (*pp == cx) {
+            *pp = cx->wq_next;
+            if (s->wq_tail == cx) {
+                s->wq_tail = prev;
+            }
+        }
+    }
+    if (--s->n_waiting == 0) {
+        pthread_cond_broadcast(&s->bcv);
+    }
+}
+
+/* Frees the body and gives its charge back. */
+static void body_drop(struct hd_http_async *cx)
+{
+    struct hd_http_server *s = cx->s;
+    hd_buf_free(&cx->body);
+    if (cx->charged == 0 && !cx->waiting) {
+        return;
+    }
+    pthread_mutex_lock(&s->bmu);
+    wait_over(s, cx);
+    s->held -= cx->charged;
+    cx->charged = 0;
+    admit_waiters(s);
+    pthread_mutex_unlock(&s->bmu);
+}
+
+/* Charges growth past the declaration (chunked uploads), never waiting. */
+static void body_grew(struct hd_http_async *cx)
+{
+    struct hd_http_server *s = cx->s;
+    if (s->body_budget == 0 || cx->body.cap <= cx->charged) {
+        return;
+    }
+    pthread_mutex_lock(&s->bmu);
+    s->held += cx->body.cap - cx->charged;
+    cx->charged = cx->body.cap;
+    pthread_mutex_unlock(&s->bmu);
+}
+
 static void ctx_free(struct hd_http_async *cx)
 {
     if (cx->deferred) {
@@ -378,7 +507,7 @@ static void ctx_free(struct hd_http_async *cx)
         cx->released = 1;
         cx->release(cx->ud);
     }
-    hd_buf_free(&cx->body);
+    body_drop(cx);
     free(cx);
 }
 
@@ -410,7 +539,7 @@ static enum MHD_Result answer_deferred(struct hd_http_async *cx)
     cx->release(cx->ud);
     enum MHD_Result ret = queue(cx->conn, cx, &resp);
     resp_clear(&resp);
-    hd_buf_free(&cx->body);
+    body_drop(cx);
     unpend(cx);
     return ret;
 }
@@ -532,11 +661,44 @@ static int check_headers(struct hd_http_server *s, struct hd_http_async *cx, con
     cx->route = resp.route;
     if (!go_on) {
         cx->refused = 1;
-        hd_buf_free(&cx->body);
+        body_drop(cx);
         (void)queue(cx->conn, cx, &resp);
     }
     resp_clear(&resp);
     return go_on;
+}
+
+/* Sizes the buffer once: growing by doubling would hold up to twice the
+ * body (a 2.3 MB NDJSON batch in a 4 MB buffer) for the whole request, per
+ * connection. A failure here only means growth later. */
+static void reserve_body(struct hd_http_async *cx)
+{
+    if (cx->declared > 0) {
+        (void)hd_buf_reserve(&cx->body, cx->declared);
+    }
+}
+
+/* A call for a request that waited for room: 1 when it goes on with this
+ * call's upload data; 0 when the call ends here (still waiting, or the
+ * resume's own call before the body, or admitted by a stop: too_big set,
+ * the caller answers 503). */
+static int was_admitted(struct hd_http_server *s, struct hd_http_async *cx, size_t upload_size)
+{
+    pthread_mutex_lock(&s->bmu);
+    int in = cx->admitted;
+    if (in) {
+        wait_over(s, cx);
+    }
+    pthread_mutex_unlock(&s->bmu);
+    if (!in) {
+        return 0; /* spurious: still waiting */
+    }
+    if (atomic_load(&s->quiesced)) {
+        cx->too_big = 1; /* skip the upload */
+        return 0;
+    }
+    reserve_body(cx);
+    return upload_size > 0; /* 0: the resume's call, the body follows */
 }
 
 /* lint:callback (libmicrohttpd's MHD_AccessHandlerCallback) */
@@ -575,13 +737,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             cx->too_big = 1;
             return queue_413(s, cx);
         }
-        /* Size the buffer once: growing by doubling would hold up to twice
-         * the body (a 2.3 MB NDJSON batch in a 4 MB buffer) for the whole
-         * request, per connection. A failure here only means growth later. */
-        if (n > 0) {
-            (void)hd_buf_reserve(&cx->body, (size_t)n);
+        cx->declared = n > 0 ? (size_t)n : 0;
+        if (!admit(s, cx)) {
+            return MHD_YES; /* suspended until its body fits: called again then */
         }
+        reserve_body(cx);
         return MHD_YES;
+    }
+    if (cx->waiting && !was_admitted(s, cx, *upload_data_size)) {
+        return atomic_load(&s->quiesced) && cx->too_big ? queue_stopping(cx) : MHD_YES;
     }
     if (cx->deferred) {
         /* Called again after the resume (or, spuriously, while suspended). */
@@ -600,8 +764,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     if (*upload_data_size > 0) {
         if (!cx->too_big && hd_buf_append(&cx->body, upload_data, *upload_data_size) != HD_OK) {
             cx->too_big = 1;
-            hd_buf_free(&cx->body);
+            body_drop(cx);
         }
+        body_grew(cx);
         *upload_data_size = 0;
         return MHD_YES;
     }
@@ -639,7 +804,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     enum MHD_Result ret = queue(c, cx, &resp);
     resp_clear(&resp);
     /* The body is no longer needed; free it now rather than at completion. */
-    hd_buf_free(&cx->body);
+    body_drop(cx);
     return ret;
 }
 
@@ -793,6 +958,8 @@ static void server_free(struct hd_http_server *s)
     free(s->ca_pem);
     pthread_cond_destroy(&s->acv);
     pthread_mutex_destroy(&s->amu);
+    pthread_cond_destroy(&s->bcv);
+    pthread_mutex_destroy(&s->bmu);
     pthread_mutex_destroy(&s->logmu);
     pthread_cond_destroy(&s->wcv);
     pthread_mutex_destroy(&s->wmu);
@@ -810,8 +977,11 @@ struct hd_http_server *hd_http_server_start(const struct hd_http_server_opts *o,
     s->handler = h;
     s->ud = ud;
     s->max_body = o->max_body;
+    s->body_budget = o->body_budget;
     pthread_mutex_init(&s->amu, NULL);
     pthread_cond_init(&s->acv, NULL);
+    pthread_mutex_init(&s->bmu, NULL);
+    pthread_cond_init(&s->bcv, NULL);
     pthread_mutex_init(&s->logmu, NULL);
     pthread_mutex_init(&s->wmu, NULL);
     pthread_cond_init(&s->wcv, NULL);
@@ -902,6 +1072,25 @@ void hd_http_server_quiesce(struct hd_http_server *s)
     atomic_store(&s->quiesced, 1);
 }
 
+/* Stopping: requests waiting for room are let go (they are answered 503, or
+ * their connections end) before MHD stops, which it must not do with
+ * suspended connections. Bounded: a poll thread takes each within a round. */
+static void release_waiters(struct hd_http_server *s)
+{
+    pthread_mutex_lock(&s->bmu);
+    s->bclosed = 1;
+    admit_waiters(s);
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += 5;
+    while (s->n_waiting > 0) {
+        if (pthread_cond_timedwait(&s->bcv, &s->bmu, &until) != 0) {
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->bmu);
+}
+
 void hd_http_server_stop(struct hd_http_server *s)
 {
     if (s == NULL) {
@@ -917,6 +1106,7 @@ void hd_http_server_stop(struct hd_http_server *s)
         pthread_cond_wait(&s->acv, &s->amu);
     }
     pthread_mutex_unlock(&s->amu);
+    release_waiters(s);
     if (s->d != NULL) {
         MHD_stop_daemon(s->d); /* closes every connection: the watch list empties */
     }

@@ -90,6 +90,8 @@ typedef int (*hd_http_check)(void *ud, const struct hd_http_req *req, struct hd_
 struct hd_http_server_opts {
     const char *listen; /* "HOST:PORT"; port 0 = ephemeral */
     size_t max_body;
+    size_t body_budget;          /* bytes of request bodies held at once; past it requests
+                                  * wait (suspended, unread) for room; 0 = no limit */
     hd_http_check check;         /* NULL: every request reads its body */
     unsigned max_connections;    /* 0 = libmicrohttpd's default */
     unsigned max_connections_ip; /* per client address; 0 = no cap */

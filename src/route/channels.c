@@ -127,6 +127,7 @@ static int64_t oldest_undelivered(const struct dchan *c)
 void hd_dchans_publish(struct hd_dispatcher *d, int64_t max_seq, int64_t now)
 {
     int64_t total = 0;
+    int64_t enabled = 0;
     pthread_mutex_lock(&d->lock);
     for (struct dchan *c = d->chans; c != NULL; c = c->next) {
         struct hd_channel_status *p = &c->pub;
@@ -145,8 +146,11 @@ void hd_dchans_publish(struct hd_dispatcher *d, int64_t max_seq, int64_t now)
         p->oldest_recv_us = p->backlog > 0 ? oldest_undelivered(c) : 0;
         p->last_failure_ms = c->last_failure_ms;
         total += p->backlog;
+        enabled += c->enabled;
     }
     d->total_backlog = total;
+    d->backlog_max_seq = max_seq;
+    d->backlog_channels = enabled;
     pthread_mutex_unlock(&d->lock);
 }
 
@@ -316,10 +320,17 @@ int hd_dispatcher_status(struct hd_dispatcher *d, int64_t channel_id, struct hd_
     return rc;
 }
 
+/* The loop is not woken by every commit (hd_dispatcher_committed): events
+ * stored since the last count are added for every enabled channel, so the
+ * figure never lags behind ingest (it may run ahead of deliveries). */
 int64_t hd_dispatcher_backlog(struct hd_dispatcher *d)
 {
+    int64_t max_seq = d->st->ops->max_seq(d->st);
     pthread_mutex_lock(&d->lock);
     int64_t v = d->total_backlog;
+    if (max_seq > d->backlog_max_seq) {
+        v += (max_seq - d->backlog_max_seq) * d->backlog_channels;
+    }
     pthread_mutex_unlock(&d->lock);
     return v;
 }

@@ -483,11 +483,14 @@ int hd_dchan_refill(struct hd_dispatcher *d, struct dchan *c, size_t lim, int64_
  * with *next_ms lowered to its deadline. */
 static int batch_waits(struct dchan *c, size_t lim, int64_t max_seq, int64_t *next_ms)
 {
-    if (c->ch->common.batch_max_delay_ms <= 0 || c->buf_n - c->buf_pos >= lim ||
-        c->buf[c->buf_n - 1].seq < max_seq) {
+    long delay = c->ch->common.batch_max_delay_ms;
+    if (delay < 0) {
+        delay = c->ch->type->max_batch > 1 ? HD_BATCH_DELAY_MS : 0;
+    }
+    if (delay == 0 || c->buf_n - c->buf_pos >= lim || c->buf[c->buf_n - 1].seq < max_seq) {
         return 0;
     }
-    int64_t due = c->buf[c->buf_pos].recv_us / 1000 + c->ch->common.batch_max_delay_ms;
+    int64_t due = c->buf[c->buf_pos].recv_us / 1000 + delay;
     if (hd_now_ms() >= due) {
         return 0;
     }
@@ -497,6 +500,7 @@ static int batch_waits(struct dchan *c, size_t lim, int64_t max_seq, int64_t *ne
     if (due < *next_ms) {
         *next_ms = due;
     }
+    c->lingering = 1;
     return 1;
 }
 
@@ -630,6 +634,7 @@ static void start_work_inner(struct hd_dispatcher *d, struct dchan *c, int64_t n
 static void start_work(struct hd_dispatcher *d, struct dchan *c, int64_t now, int64_t max_seq,
                        int64_t *next_ms)
 {
+    c->lingering = 0;
     start_work_inner(d, c, now, max_seq, next_ms);
     flush_cursor(d, c, now, 0);
     if (c->cursor != c->saved_cursor && *next_ms > c->saved_at_ms + CURSOR_FLUSH_MS) {
@@ -660,6 +665,30 @@ static void handle_done(struct hd_dispatcher *d)
 
 /* ---- the loop ---------------------------------------------------------- */
 
+/* The lowest committed seq that gives c something to do before its own
+ * timer: NEVER while a request is in flight (its answer wakes the loop),
+ * backing off, disabled or unloaded; a full batch while its batch lingers;
+ * else the next event. */
+static int64_t wanted_seq(const struct hd_dispatcher *d, const struct dchan *c, int64_t now)
+{
+    if (c->inflight != NULL || !c->enabled || c->ch == NULL || c->next_attempt_ms > now) {
+        return NEVER;
+    }
+    return c->cursor + (c->lingering ? (int64_t)batch_limit(d, c) : 1);
+}
+
+/* Publishes the seq whose commit should wake the loop, then looks once more:
+ * a commit between the loop's read of max_seq and this store saw the old
+ * (lower) mark and woke it, or is seen here. Returns the wait to use. */
+static int64_t arm_wakeup(struct hd_dispatcher *d, int64_t want, int64_t wait)
+{
+    atomic_store(&d->wake_seq, want);
+    if (d->st->ops->max_seq(d->st) >= want) {
+        return 0;
+    }
+    return wait;
+}
+
 static void flush_all(struct hd_dispatcher *d)
 {
     int64_t now = hd_now_ms();
@@ -683,6 +712,7 @@ static void *loop_main(void *arg)
             hd_http_client_poll(d->http, left < 100 ? (int)left : 100);
             continue;
         }
+        atomic_store(&d->wake_seq, 0); /* every commit wakes the loop until it is armed again */
         int64_t now = hd_now_ms();
         if (atomic_exchange(&d->reload_req, 0) || reload_retry_ms <= now) {
             reload_retry_ms = hd_dchans_reload(d) == HD_OK ? NEVER : now + 1000;
@@ -694,8 +724,11 @@ static void *loop_main(void *arg)
         if (reload_retry_ms < next_ms) {
             next_ms = reload_retry_ms;
         }
+        int64_t want = NEVER;
         for (struct dchan *c = d->chans; c != NULL; c = c->next) {
             start_work(d, c, now, max_seq, &next_ms);
+            int64_t w = wanted_seq(d, c, now);
+            want = w < want ? w : want;
         }
         hd_dchans_publish(d, max_seq, now);
         int64_t wait = next_ms - hd_now_ms();
@@ -705,7 +738,7 @@ static void *loop_main(void *arg)
         if (wait > MAX_POLL_MS) {
             wait = MAX_POLL_MS;
         }
-        hd_http_client_poll(d->http, (int)wait);
+        hd_http_client_poll(d->http, (int)arm_wakeup(d, want, wait));
     }
     flush_all(d);
     hd_dchans_publish(d, d->st->ops->max_seq(d->st), hd_now_ms());
@@ -788,6 +821,13 @@ int hd_dispatcher_start(struct hd_dispatcher *d)
 void hd_dispatcher_wakeup(struct hd_dispatcher *d)
 {
     hd_http_client_wakeup(d->http);
+}
+
+void hd_dispatcher_committed(struct hd_dispatcher *d, int64_t max_seq)
+{
+    if (max_seq <= 0 || max_seq >= atomic_load(&d->wake_seq)) {
+        hd_http_client_wakeup(d->http);
+    }
 }
 
 void hd_dispatcher_channels_changed(struct hd_dispatcher *d)

@@ -54,6 +54,10 @@ struct hd_dispatcher *hd_dispatcher_new(struct hd_store *st, const struct hd_dis
 int hd_dispatcher_start(struct hd_dispatcher *d);
 /* Thread-safe. New events were stored. */
 void hd_dispatcher_wakeup(struct hd_dispatcher *d);
+/* Thread-safe. Events up to max_seq are committed: wakes the loop only if a
+ * channel has something to do with them (a batch lingering for more events,
+ * or a request in flight, is not woken by every commit). */
+void hd_dispatcher_committed(struct hd_dispatcher *d, int64_t max_seq);
 /* Thread-safe. Channels were created/updated/deleted or retries queued: reload. */
 void hd_dispatcher_channels_changed(struct hd_dispatcher *d);
 /* Thread-safe. Status of one channel (HD_ENOTFOUND if not loaded). */

@@ -84,6 +84,7 @@ struct dchan {
     struct hd_channel_status pub; /* lock */
     struct hd_groups *groups;     /* options.group: its groups (grouped.c), else NULL */
     int groups_stale;             /* groups could not be loaded: grouped.c loads them first */
+    int lingering;                /* its batch waits for more events (batch.maxDelayMs) this turn */
 };
 
 struct hd_dispatcher {
@@ -100,6 +101,9 @@ struct hd_dispatcher {
     _Atomic int64_t stop_deadline_ms; /* monotonic */
     pthread_mutex_t lock;
     int64_t total_backlog;          /* lock */
+    int64_t backlog_max_seq;        /* lock: the max_seq total_backlog was counted at */
+    int64_t backlog_channels;       /* lock: enabled channels then (each counts a new event) */
+    _Atomic int64_t wake_seq;       /* a commit reaching this seq wakes the loop (hd_dispatcher_committed) */
     struct hd_silence_set silences; /* loop only; reloaded with the channels */
 };
 

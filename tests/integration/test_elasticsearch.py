@@ -6,6 +6,7 @@ import json
 import os
 import secrets
 import subprocess
+import threading
 
 import pytest
 
@@ -269,3 +270,32 @@ def test_batch_max_delay_does_not_hold_a_full_batch(herald, fake_es):
     herald.ingest("\n".join(json.dumps(unique_event("full-%d" % i)) for i in range(2)),
                   content_type="application/x-ndjson")
     fake_es.wait_docs(2, timeout=10)
+
+
+def test_single_events_linger_into_one_bulk(herald, fake_es):
+    """batch.maxDelayMs: events that arrive one per request wait (from their
+    arrival) for company, so a trickle becomes batches; the dispatcher is
+    not woken by each commit meanwhile but by its deadline."""
+    es_channel(herald, fake_es, index="linger", batch={"maxDelayMs": 1500})
+    for i in range(5):
+        herald.ingest(json.dumps(unique_event("linger-%d" % i)))
+    fake_es.wait_until(lambda: len(fake_es.sources()) >= 5, 20, what="5 docs")
+    bulks = bulk_requests(fake_es)
+    assert len(bulks) == 1, "%d bulks for 5 single events within maxDelayMs" % len(bulks)
+    assert sorted(s["marker"] for s in fake_es.sources()) == ["linger-%d" % i for i in range(5)]
+
+
+def test_default_linger_batches_concurrent_single_events(herald, fake_es):
+    """Batching types wait 10 ms by default (HD_BATCH_DELAY_MS): 40 single
+    events posted at once reach the sink in fewer requests than events."""
+    es_channel(herald, fake_es, index="dflt")
+    threads = [threading.Thread(target=herald.ingest, args=(json.dumps(unique_event("d-%d" % i)),))
+               for i in range(40)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    fake_es.wait_until(lambda: len(fake_es.sources()) >= 40, 20, what="40 docs")
+    n = len(bulk_requests(fake_es))
+    print("40 concurrent single events: %d bulk requests" % n)
+    assert n < 40

@@ -240,7 +240,8 @@ static void test_unknown_keys(void **state)
                  "metrics, smtp, inputs, retention, delivery, shutdownTimeoutMs, shutdownTimeout, log, web, "
                  "security, channels)");
     expect_error("limits:\n  maxBodyBytes: 1\n  maxBodyByte: 2\n",
-                 "config.yaml:3: limits: unknown key 'maxBodyByte' (known: maxBodyBytes, maxBacklog, "
+                 "config.yaml:3: limits: unknown key 'maxBodyByte' (known: maxBodyBytes, maxBytesInFlight, "
+                 "maxBacklog, "
                  "maxEventsPerRequest, "
                  "maxConnections, maxConnectionsPerIp, headerTimeoutMs)");
     expect_error("inputs:\n  docker:\n    enable: true\n",
