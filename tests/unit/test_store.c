@@ -1484,6 +1484,96 @@ static void test_failed_op_rolls_back_alone(void **state)
     assert_int_equal(st->ops->max_seq(st), 701);
 }
 
+/* Single-event appends that meet in one group commit share one blob,
+ * compressed by the writer (SQLite); a failing op or a duplicate among them
+ * changes nothing for the others, and retention takes the blob with the
+ * last of its events. */
+#define GROUP_THREADS 4
+#define GROUP_EACH 150
+
+struct grouper {
+    struct hd_store *st;
+    int idx;
+    int failures;
+};
+
+static void *grouper_main(void *arg)
+{
+    struct grouper *g = arg;
+    for (int i = 0; i < GROUP_EACH; i++) {
+        char id[24];
+        int k = i * GROUP_THREADS + g->idx;
+        int boom = g->idx == 0 && i % 5 == 4;
+        snprintf(id, sizeof(id), boom ? "boom-%d" : "g%d", k);
+        struct hd_event ev;
+        mk_big_event(&ev, id, k);
+        struct hd_err err = {0};
+        int rc = g->st->ops->append(g->st, &ev, 1, &err);
+        g->failures += boom ? rc != HD_EIO : rc != HD_OK;
+        if (g->idx == 1 && i % 10 == 9) { /* a re-send: a duplicate in some group */
+            hd_event_clear(&ev);
+            snprintf(id, sizeof(id), "g%d", k - GROUP_THREADS);
+            mk_big_event(&ev, id, k - GROUP_THREADS);
+            rc = g->st->ops->append(g->st, &ev, 1, &err);
+            g->failures += rc != HD_OK || !ev.duplicate;
+        }
+        hd_event_clear(&ev);
+    }
+    return NULL;
+}
+
+static void test_group_raws_blob(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    struct hd_err err = {0};
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
+    sqlite3_busy_timeout(h, 5000);
+    assert_int_equal(sqlite3_exec(h,
+                                  "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.id LIKE 'boom%' "
+                                  "BEGIN SELECT RAISE(ABORT, 'boom refused'); END",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+    struct grouper g[GROUP_THREADS];
+    pthread_t t[GROUP_THREADS];
+    for (int i = 0; i < GROUP_THREADS; i++) {
+        g[i] = (struct grouper){.st = st, .idx = i};
+        assert_int_equal(pthread_create(&t[i], NULL, grouper_main, &g[i]), 0);
+    }
+    for (int i = 0; i < GROUP_THREADS; i++) {
+        pthread_join(t[i], NULL);
+        assert_int_equal(g[i].failures, 0);
+    }
+    int64_t stored = GROUP_THREADS * GROUP_EACH - GROUP_EACH / 5;
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events"), stored);
+    assert_int_equal(raw_count(f->db, "SELECT max(seq) FROM events"), stored);
+    /* groups of several appends happened, and their raws went into blobs */
+    assert_true(raw_count(f->db, "SELECT count(*) FROM raws WHERE seq_hi > seq_lo") > 0);
+    assert_true(raw_count(f->db, "SELECT count(*) FROM events WHERE raw_enc = 2") > 0);
+    /* no blob without an event of its range */
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM raws r WHERE NOT EXISTS "
+                                      "(SELECT 1 FROM events e WHERE e.seq BETWEEN r.seq_lo AND r.seq_hi)"),
+                     0);
+    for (int round = 0; round < 2; round++) {
+        for (int k = 0; k < GROUP_THREADS * GROUP_EACH; k++) {
+            if (k % GROUP_THREADS == 0 && (k / GROUP_THREADS) % 5 == 4) {
+                continue; /* refused */
+            }
+            char id[24];
+            snprintf(id, sizeof(id), "g%d", k);
+            check_raw(st, id, k);
+        }
+        hd_store_close(st);
+        st = f->st = open_store(f);
+    }
+    size_t deleted = 0;
+    assert_int_equal(st->ops->prune(st, 0, 1, &deleted, &err), HD_OK);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events"), 0);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM raws"), 0);
+}
+
 static void test_reopen_keeps_everything(void **state)
 {
     struct fx *f = *state;
@@ -1554,6 +1644,7 @@ static const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test_setup_teardown(test_batch_raws_blob, setup, teardown),
     cmocka_unit_test_setup_teardown(test_batch_raws_damaged, setup, teardown),
     cmocka_unit_test_setup_teardown(test_batch_raws_concurrent_readers, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_group_raws_blob, setup, teardown),
 };
 
 /* The URL in file (its first line); NULL if unreadable. Caller frees. */

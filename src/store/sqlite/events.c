@@ -164,7 +164,7 @@ static int op_append(struct sq_store *s, struct sq_conn *c, void *arg, struct hd
         struct zraw zr = a->z != NULL ? a->z[i] : (struct zraw){.p = ev->raw, .len = ev->raw_len, .enc = 0};
         unsigned char ref[SQ_BLOB_REF_LEN];
         if (zr.enc == 2) {
-            sq_ref_encode(ref, rid, &zr);
+            sq_ref_encode(ref, a->grouped ? a->g_rid : rid, &zr);
             sqlite3_bind_blob(ins, 20, ref, (int)sizeof(ref), SQLITE_STATIC);
         } else if (zr.p == NULL) {
             sqlite3_bind_null(ins, 20);
@@ -235,7 +235,7 @@ int sq_append(struct hd_store *st, struct hd_event *evs, size_t n, struct hd_err
     if (z != NULL) { /* else stored uncompressed */
         sq_zip(s, &a, total, (unsigned char *)(z + n));
     }
-    rc = sq_submit(s, op_append, &a, err);
+    rc = sq_submit_append(s, op_append, &a, err);
     free(z);
     return rc;
 }
@@ -274,6 +274,7 @@ int sq_append_async(struct hd_store *st, struct hd_event *evs, size_t n, hd_stor
     sq_zip(s, &q->a, total, (unsigned char *)(z + n));
     q->op.apply = op_append;
     q->op.arg = &q->a;
+    q->op.append = &q->a;
     q->op.done_fn = done;
     q->op.done_ud = ud;
     rc = sq_submit_async(s, &q->op, err);

@@ -69,21 +69,46 @@ size_t sq_zip_bound(const struct hd_event *evs, size_t n, size_t *total_out)
 {
     size_t total = raws_total(evs, n);
     *total_out = total;
-    if (zip_as_blob(n, total)) {
-        return ZSTD_compressBound(total);
-    }
-    size_t b = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (evs[i].raw != NULL && evs[i].raw_len >= SQ_Z_MIN) {
-            b += ZSTD_compressBound(evs[i].raw_len);
+    return zip_as_blob(n, total) ? ZSTD_compressBound(total) : 0; /* else grouped: the writer's buffer */
+}
+
+/* Walks the events whose raws make one blob, with their zraw slots: those
+ * of one append (single), or of every grouped append of a group (op). */
+struct zwalk {
+    struct append_args *single;
+    struct sq_op *op;
+    size_t i;
+};
+
+static int zwalk_next(struct zwalk *w, const struct hd_event **ev, struct zraw **z)
+{
+    for (;;) {
+        struct append_args *a = w->single;
+        if (a == NULL) {
+            while (w->op != NULL && (w->op->append == NULL || !w->op->append->grouped)) {
+                w->op = w->op->next;
+            }
+            if (w->op == NULL) {
+                return 0;
+            }
+            a = w->op->append;
         }
+        if (w->i < a->n) {
+            *ev = &a->evs[w->i];
+            *z = &a->z[w->i];
+            w->i++;
+            return 1;
+        }
+        if (w->single != NULL) {
+            return 0;
+        }
+        w->op = w->op->next;
+        w->i = 0;
     }
-    return b;
 }
 
 /* One zstd frame of every raw in turn into buf (cap bytes); 0 on failure. */
-static size_t zip_stream(ZSTD_CCtx *cc, const struct hd_event *evs, size_t n, size_t total,
-                         unsigned char *buf, size_t cap)
+static size_t zip_stream(ZSTD_CCtx *cc, struct zwalk w, size_t total, unsigned char *buf, size_t cap)
 {
     if (ZSTD_isError(ZSTD_CCtx_reset(cc, ZSTD_reset_session_and_parameters)) ||
         ZSTD_isError(ZSTD_CCtx_setParameter(cc, ZSTD_c_compressionLevel, SQ_Z_LEVEL)) ||
@@ -91,11 +116,13 @@ static size_t zip_stream(ZSTD_CCtx *cc, const struct hd_event *evs, size_t n, si
         return 0;
     }
     ZSTD_outBuffer out = {buf, cap, 0};
-    for (size_t i = 0; i < n; i++) {
-        if (evs[i].raw == NULL || evs[i].raw_len == 0) {
+    const struct hd_event *ev;
+    struct zraw *zr;
+    while (zwalk_next(&w, &ev, &zr)) {
+        if (ev->raw == NULL || ev->raw_len == 0) {
             continue;
         }
-        ZSTD_inBuffer in = {evs[i].raw, evs[i].raw_len, 0};
+        ZSTD_inBuffer in = {ev->raw, ev->raw_len, 0};
         while (in.pos < in.size) {
             if (ZSTD_isError(ZSTD_compressStream2(cc, &out, &in, ZSTD_e_continue))) {
                 return 0;
@@ -113,35 +140,33 @@ static size_t zip_stream(ZSTD_CCtx *cc, const struct hd_event *evs, size_t n, si
     return out.pos;
 }
 
-/* The raws of a->n >= SQ_BLOB_MIN_EVENTS events as one frame (or
- * concatenated as they are if it does not shrink); each event's zraw its
- * slice. */
-static void zip_blob(struct sq_store *s, struct append_args *a, size_t total, unsigned char *buf)
+/* The raws w walks (total bytes) as one frame into buf (or concatenated as
+ * they are if it does not shrink); each event's zraw its slice. */
+static void zip_blob(struct sq_store *s, struct zwalk w, size_t total, unsigned char *buf, struct zblob *blob)
 {
-    const struct hd_event *evs = a->evs;
-    size_t n = a->n;
-    struct zblob *blob = &a->blob;
     size_t cap = ZSTD_compressBound(total);
     ZSTD_CCtx *cc = zc_get(s);
-    size_t got = cc != NULL ? zip_stream(cc, evs, n, total, buf, cap) : 0;
+    size_t got = cc != NULL ? zip_stream(cc, w, total, buf, cap) : 0;
     *blob = (struct zblob){.p = buf, .len = got, .size = total, .enc = 1};
+    const struct hd_event *ev;
+    struct zraw *zr;
     if (got == 0 || got >= total) {
         blob->len = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (evs[i].raw != NULL && evs[i].raw_len > 0) {
-                memcpy(buf + blob->len, evs[i].raw, evs[i].raw_len);
-                blob->len += evs[i].raw_len;
+        for (struct zwalk c = w; zwalk_next(&c, &ev, &zr);) {
+            if (ev->raw != NULL && ev->raw_len > 0) {
+                memcpy(buf + blob->len, ev->raw, ev->raw_len);
+                blob->len += ev->raw_len;
             }
         }
         blob->enc = 0;
     }
     int64_t off = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t len = evs[i].raw != NULL ? evs[i].raw_len : 0;
+    while (zwalk_next(&w, &ev, &zr)) {
+        size_t len = ev->raw != NULL ? ev->raw_len : 0;
         /* share of the stored bytes, rounded up: retention by size */
         int64_t share = (int64_t)((len * (uint64_t)blob->len + total - 1) / total);
-        a->z[i] = evs[i].raw == NULL ? (struct zraw){0}
-                                     : (struct zraw){.len = len, .enc = 2, .off = off, .share = share};
+        *zr = ev->raw == NULL ? (struct zraw){0}
+                              : (struct zraw){.len = len, .enc = 2, .off = off, .share = share};
         off += (int64_t)len;
     }
     if (cc != NULL) {
@@ -178,15 +203,94 @@ static void zip_each(struct sq_store *s, struct append_args *a, unsigned char *b
     }
 }
 
-/* buf: sq_zip_bound bytes. */
+/* buf: sq_zip_bound bytes (none for a small append: grouped). */
 void sq_zip(struct sq_store *s, struct append_args *a, size_t total, unsigned char *buf)
 {
     a->blob = (struct zblob){0};
     if (zip_as_blob(a->n, total)) {
-        zip_blob(s, a, total, buf);
-    } else {
-        zip_each(s, a, buf);
+        zip_blob(s, (struct zwalk){.single = a}, total, buf, &a->blob);
+        return;
     }
+    for (size_t i = 0; i < a->n; i++) {
+        a->z[i] = (struct zraw){.p = a->evs[i].raw, .len = a->evs[i].raw_len, .enc = 0};
+    }
+    a->grouped = 1;
+}
+
+void sq_zip_group(struct sq_store *s, struct sq_op *group, struct sq_gblob *g)
+{
+    *g = (struct sq_gblob){0};
+    size_t n = 0;
+    size_t total = 0;
+    size_t bound = 0;
+    struct append_args *last = NULL;
+    const struct hd_event *ev;
+    struct zraw *zr;
+    for (struct zwalk w = {.op = group}; zwalk_next(&w, &ev, &zr);) {
+        n++;
+        last = w.op->append;
+        total += ev->raw != NULL ? ev->raw_len : 0;
+        bound += ev->raw != NULL && ev->raw_len >= SQ_Z_MIN ? ZSTD_compressBound(ev->raw_len) : 0;
+    }
+    if (n == 0) {
+        return;
+    }
+    if (n == 1 || !zip_as_blob(SQ_BLOB_MIN_EVENTS, total)) { /* alone: a frame in its row */
+        g->buf = bound > 0 ? malloc(bound) : NULL;
+        if (g->buf != NULL) {
+            zip_each(s, last, g->buf);
+        }
+        return;
+    }
+    g->buf = malloc(ZSTD_compressBound(total));
+    if (g->buf == NULL) {
+        return; /* as they are, each in its row */
+    }
+    zip_blob(s, (struct zwalk){.op = group}, total, g->buf, &g->blob);
+    g->rid = ++s->max_rid;
+    for (struct sq_op *o = group; o != NULL; o = o->next) {
+        if (o->append != NULL && o->append->grouped) {
+            o->append->g_rid = g->rid;
+        }
+    }
+}
+
+int sq_gblob_store(struct sq_conn *c, struct sq_op *group, const struct sq_gblob *g, struct hd_err *err)
+{
+    int64_t lo = 0;
+    int64_t hi = 0;
+    for (struct sq_op *o = group; o != NULL; o = o->next) {
+        struct append_args *a = o->append;
+        if (a == NULL || a->g_rid != g->rid || o->rc != HD_OK) {
+            continue;
+        }
+        for (size_t i = 0; i < a->n; i++) {
+            if (!a->evs[i].duplicate && a->evs[i].seq > 0) {
+                lo = lo == 0 || a->evs[i].seq < lo ? a->evs[i].seq : lo;
+                hi = a->evs[i].seq > hi ? a->evs[i].seq : hi;
+            }
+        }
+    }
+    if (hi == 0) {
+        return HD_OK; /* every event a duplicate, or its op rolled back: nothing refers to it */
+    }
+    sqlite3_stmt *rins = sq_stmt(c, Q_RAW_INSERT, err);
+    if (rins == NULL) {
+        return HD_EIO;
+    }
+    sqlite3_bind_int64(rins, 1, g->rid);
+    sqlite3_bind_int64(rins, 2, lo);
+    sqlite3_bind_int64(rins, 3, hi);
+    sqlite3_bind_int(rins, 4, g->blob.enc);
+    sqlite3_bind_int64(rins, 5, (int64_t)g->blob.size);
+    sqlite3_bind_blob64(rins, 6, g->blob.p, (sqlite3_uint64)g->blob.len, SQLITE_STATIC);
+    return sq_step_done(c, rins, err, "storing the raws of a group");
+}
+
+void sq_gblob_free(struct sq_gblob *g)
+{
+    free(g->buf);
+    *g = (struct sq_gblob){0};
 }
 
 /* ---- blob references ---------------------------------------------------- */

@@ -170,6 +170,7 @@ typedef int (*sq_apply_fn)(struct sq_store *s, struct sq_conn *c, void *arg, str
 struct sq_op {
     sq_apply_fn apply;
     void *arg;
+    struct append_args *append; /* set for appends (sq_zip_group) */
     int rc;
     int done;
     pthread_cond_t cv;
@@ -187,6 +188,9 @@ struct sq_store {
     pthread_mutex_t mu;
     pthread_cond_t wake; /* writer: work queued or stopping */
     struct sq_op *head, *tail;
+    int queued;        /* ops in head..tail */
+    int lingering;     /* the writer waits for a group to fill: wake it only when one has */
+    int64_t commit_us; /* monotonic end of the last group commit (writer only) */
     int stopping;
     int writer_started;
     pthread_t writer;
@@ -318,6 +322,9 @@ int64_t sq_id_key(const char *id);
 void *sq_writer_main(void *arg);
 /* Queues a write and sleeps until the transaction holding it committed. */
 int sq_submit(struct sq_store *s, sq_apply_fn fn, void *arg, struct hd_err *err);
+/* sq_submit for an append: its raws may join the group's blob. */
+struct append_args;
+int sq_submit_append(struct sq_store *s, sq_apply_fn fn, struct append_args *a, struct hd_err *err);
 /* Queues op without waiting (op->done_fn set); HD_ESHUTDOWN if closing. */
 int sq_submit_async(struct sq_store *s, struct sq_op *op, struct hd_err *err);
 void sq_writer_stop(struct sq_store *s);
@@ -359,13 +366,34 @@ struct append_args {
     size_t n;
     struct zraw *z; /* n entries, or NULL: every raw as is */
     struct zblob blob;
+    int grouped;   /* a small append: its raws go into the group's blob (sq_zip_group) */
+    int64_t g_rid; /* grouped: that blob's rid, 0 if the writer stored them alone */
 };
 
 /* Bytes sq_zip needs after the zraw array; *total: the raws' bytes, which
  * sq_zip takes again. */
 size_t sq_zip_bound(const struct hd_event *evs, size_t n, size_t *total_out);
-/* Fills a->z[0..n) and a->blob from a->evs, compressing into buf. */
+/* Fills a->z[0..n) and a->blob from a->evs, compressing into buf. A small
+ * append (fewer than SQ_BLOB_MIN_EVENTS) is left as is and marked grouped:
+ * the writer compresses it with the rest of its group. */
 void sq_zip(struct sq_store *s, struct append_args *a, size_t total, unsigned char *buf);
+
+/* The blob of one group commit: the raws of its small appends, compressed
+ * together by the writer (similar single events compress far better
+ * together, and the poll threads do no compression for them). */
+struct sq_gblob {
+    struct zblob blob;
+    int64_t rid; /* reserved (s->max_rid moved past it); 0: no group blob */
+    unsigned char *buf;
+};
+/* Writer thread, before the group's transaction: the grouped appends of
+ * group get their zraws (enc 2 slices of one blob, or per-event frames when
+ * there is a single event). */
+void sq_zip_group(struct sq_store *s, struct sq_op *group, struct sq_gblob *g);
+/* Inside the transaction, after the ops: stores the group blob if an op
+ * that references it stored an event. */
+int sq_gblob_store(struct sq_conn *c, struct sq_op *group, const struct sq_gblob *g, struct hd_err *err);
+void sq_gblob_free(struct sq_gblob *g);
 
 struct blob_ref {
     int64_t rid, off, len, share;

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "core/err.h"
@@ -96,7 +97,11 @@ struct hd_store *hd_sqlite_store_open(const char *path, struct hd_err *err)
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_mutex_init(&s->blob_mu, NULL);
     pthread_mutex_init(&s->health_mu, NULL);
-    pthread_cond_init(&s->wake, NULL);
+    pthread_condattr_t ca; /* the writer's commit delay waits on the monotonic clock */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->wake, &ca);
+    pthread_condattr_destroy(&ca);
     pthread_mutex_init(&s->ckpt_mu, NULL);
     pthread_cond_init(&s->ckpt_cv, NULL);
     s->path = hd_strdup(path);

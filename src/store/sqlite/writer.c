@@ -8,12 +8,21 @@
  * and then wakes every caller. Concurrent appends thus share one sync (group
  * commit), and a caller returns only once its op is on stable storage.
  *
+ * Commit delay: a sync costs the same for one event as for a hundred, so
+ * while requests keep coming (the last group committed under
+ * SQ_LINGER_ACTIVE_US ago) and fewer than SQ_LINGER_OPS are queued, the
+ * writer waits up to SQ_LINGER_US for more before it commits - PostgreSQL's
+ * commit_delay, made adaptive. An idle store commits a lone request at once;
+ * under load a group fills before the wait ends. Meanwhile queued ops do not
+ * wake the writer until the group is full.
+ *
  * seq is dense: the writer keeps max_seq in memory (loaded at open) and gives
  * each new event max_seq + 1; when an op or a whole group is rolled back the
  * value is restored. Other threads see max_seq only once committed
  * (s->pub_max_seq), so a reader never waits for a seq that is not visible.
  */
 #include <stdlib.h>
+#include <time.h>
 
 #include "core/util.h"
 #include "core/err.h"
@@ -34,7 +43,7 @@ static void sq_group_fail(struct sq_op *group, const struct hd_err *why)
 
 /* Runs the ops of one group in one transaction, each in its own savepoint,
  * and commits. On return every op has its rc; rc == HD_OK means committed. */
-static void sq_run_group(struct sq_store *s, struct sq_op *group)
+static void sq_run_group_in(struct sq_store *s, struct sq_op *group, const struct sq_gblob *g)
 {
     struct sq_conn *c = s->w;
     int64_t saved_max = s->max_seq;
@@ -76,7 +85,8 @@ static void sq_run_group(struct sq_store *s, struct sq_op *group)
             o->err = rel;
         }
     }
-    if (sq_exec_id(c, Q_COMMIT, &why, "committing") != HD_OK) {
+    if ((g->rid != 0 && sq_gblob_store(c, group, g, &why) != HD_OK) ||
+        sq_exec_id(c, Q_COMMIT, &why, "committing") != HD_OK) {
         struct hd_err ignored;
         if (!sqlite3_get_autocommit(c->db)) {
             sq_exec_id(c, Q_ROLLBACK, &ignored, "rollback");
@@ -86,6 +96,49 @@ static void sq_run_group(struct sq_store *s, struct sq_op *group)
         hd_log(HD_LOG_ERROR, "store: commit failed: %s", why.msg);
         sq_group_fail(group, &why);
     }
+}
+
+#define SQ_LINGER_US 2000         /* the longest a request waits for company */
+#define SQ_LINGER_OPS 16          /* a group this big commits at once */
+#define SQ_LINGER_ACTIVE_US 20000 /* a stream: the last commit ended this recently */
+
+static int64_t mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Waits (s->mu held) while a small group may still grow: see DESIGN. */
+static void sq_linger(struct sq_store *s)
+{
+    int64_t now = mono_us();
+    if (s->queued >= SQ_LINGER_OPS || s->stopping || now - s->commit_us > SQ_LINGER_ACTIVE_US) {
+        return;
+    }
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_nsec += SQ_LINGER_US * 1000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+    s->lingering = 1;
+    while (s->queued < SQ_LINGER_OPS && !s->stopping) {
+        if (pthread_cond_timedwait(&s->wake, &s->mu, &until) != 0) {
+            break; /* timed out (or failed: commit what there is) */
+        }
+    }
+    s->lingering = 0;
+}
+
+/* The group's small appends share one compressed blob (raws.c). */
+static void sq_run_group(struct sq_store *s, struct sq_op *group)
+{
+    struct sq_gblob g;
+    sq_zip_group(s, group, &g);
+    sq_run_group_in(s, group, &g);
+    sq_gblob_free(&g);
 }
 
 void *sq_writer_main(void *arg)
@@ -100,14 +153,17 @@ void *sq_writer_main(void *arg)
         if (s->head == NULL) {
             break; /* stopping and drained */
         }
+        sq_linger(s);
         struct sq_op *group = s->head;
         s->head = NULL;
         s->tail = NULL;
+        s->queued = 0;
         pthread_mutex_unlock(&s->mu);
 
         sqlite3_int64 changes = sqlite3_total_changes64(s->w->db);
         sq_run_group(s, group);
         sq_health_note(s, group, sqlite3_total_changes64(s->w->db) != changes);
+        s->commit_us = mono_us();
         sq_ckpt_catch_up(s);
         /* With herald_events_stored_total: events per group commit. */
         hd_metrics_add("herald_store_commits_total", NULL, 1);
@@ -160,13 +216,17 @@ static int queue_locked(struct sq_store *s, struct sq_op *op, struct hd_err *err
         s->head = op;
     }
     s->tail = op;
-    pthread_cond_signal(&s->wake);
+    s->queued++;
+    if (!s->lingering || s->queued >= SQ_LINGER_OPS) {
+        pthread_cond_signal(&s->wake);
+    }
     return HD_OK;
 }
 
-int sq_submit(struct sq_store *s, sq_apply_fn fn, void *arg, struct hd_err *err)
+static int submit(struct sq_store *s, sq_apply_fn fn, void *arg, struct append_args *append,
+                  struct hd_err *err)
 {
-    struct sq_op op = {.apply = fn, .arg = arg};
+    struct sq_op op = {.apply = fn, .arg = arg, .append = append};
     pthread_cond_init(&op.cv, NULL);
     pthread_mutex_lock(&s->mu);
     int rc = queue_locked(s, &op, err);
@@ -185,6 +245,16 @@ int sq_submit(struct sq_store *s, sq_apply_fn fn, void *arg, struct hd_err *err)
         err->code = op.rc;
     }
     return op.rc;
+}
+
+int sq_submit(struct sq_store *s, sq_apply_fn fn, void *arg, struct hd_err *err)
+{
+    return submit(s, fn, arg, NULL, err);
+}
+
+int sq_submit_append(struct sq_store *s, sq_apply_fn fn, struct append_args *a, struct hd_err *err)
+{
+    return submit(s, fn, a, a, err);
 }
 
 int sq_submit_async(struct sq_store *s, struct sq_op *op, struct hd_err *err)
