@@ -326,10 +326,14 @@ static int body_seen(struct sink *s, const char *want)
 
 /* ---- scenarios --------------------------------------------------------- */
 
+/* The scenarios that count on the strict order of one request at a time
+ * (the scripted answers go to the requests in arrival order). */
+#define ONE_AT_A_TIME ",\"maxInFlight\":1"
+
 static void test_delivers_in_order(void **state)
 {
     struct fx *f = *state;
-    add_channel(f, "hook", 1, "");
+    add_channel(f, "hook", 1, ONE_AT_A_TIME);
     start(f, 50, 200, 3);
     int64_t last = add_events(f, 20, 3, "falco");
     WAIT_FOR(sink_count(f->sink) == 20, 10000);
@@ -371,7 +375,7 @@ static void test_delivers_in_order(void **state)
 static void test_503_then_success_retried(void **state)
 {
     struct fx *f = *state;
-    add_channel(f, "hook", 1, "");
+    add_channel(f, "hook", 1, ONE_AT_A_TIME);
     sink_script(f->sink, 503, NULL, "down", 0);
     start(f, 50, 200, 5);
     add_events(f, 3, 3, "falco");
@@ -392,7 +396,7 @@ static void test_503_then_success_retried(void **state)
 static void test_400_dead_letter_with_body(void **state)
 {
     struct fx *f = *state;
-    add_channel(f, "hook", 1, "");
+    add_channel(f, "hook", 1, ONE_AT_A_TIME);
     sink_script(f->sink, 400, NULL, "{\"error\":\"bad field x\"}", 0);
     start(f, 50, 200, 3);
     int64_t last = add_events(f, 2, 3, "falco");
@@ -480,7 +484,7 @@ static void test_retry_after_honoured(void **state)
 static void test_breaker_opens_and_recovers(void **state)
 {
     struct fx *f = *state;
-    add_channel(f, "hook", 1, "");
+    add_channel(f, "hook", 1, ONE_AT_A_TIME);
     for (int i = 0; i < 4; i++) {
         sink_script(f->sink, 503, NULL, "unavailable", 0);
     }
