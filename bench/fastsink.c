@@ -4,7 +4,10 @@
  * bytes, and measures end-to-end latency: every "benchSentUs":<us> found in a
  * body (loadgen puts the wall-clock send time in each event) gives one sample
  * of now - sent. Prints the totals and latency p50/p99/max on SIGINT/SIGTERM.
- * usage: fastsink PORT [FAIL]   (FAIL=1: answer every request 503, an outage)
+ * usage: fastsink PORT [FAIL [DELAY_US]]   (FAIL=1: answer every request 503,
+ * an outage; DELAY_US > 0: hold each request that long before answering, a
+ * sink some network distance away: then one thread per connection, so a
+ * held request does not hold the others)
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem */
@@ -29,6 +32,7 @@ static atomic_long hist[NBUCKETS];
 static atomic_long max_us;
 static atomic_long first_us, last_us; /* wall time of the first and last accepted request */
 static int fail_all;
+static long delay_us;
 static volatile sig_atomic_t stop;
 
 struct body {
@@ -77,7 +81,6 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
                               const char *version, const char *data, size_t *size, void **ctx)
 {
     (void)cls;
-    (void)method;
     (void)version;
     struct body *b = *ctx;
     if (b == NULL) {
@@ -105,6 +108,9 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         return MHD_YES;
     }
     atomic_fetch_add(&requests, 1);
+    if (delay_us > 0) {
+        usleep((useconds_t)delay_us);
+    }
     size_t ul = strlen(url);
     int is_bulk = ul >= 5 && strcmp(url + ul - 5, "_bulk") == 0;
     long ndocs = 1;
@@ -140,8 +146,10 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
         atomic_fetch_add(&docs, ndocs);
         long t = wall_us();
         long z = 0;
-        atomic_compare_exchange_strong(&first_us, &z, t);
-        atomic_store(&last_us, t);
+        if (strcmp(method, "GET") != 0) { /* not start_sink's readiness probe */
+            atomic_compare_exchange_strong(&first_us, &z, t);
+            atomic_store(&last_us, t);
+        }
         if (is_bulk) {
             static const char head[] = "{\"took\":1,\"errors\":false,\"items\":[";
             static const char item[] = "{\"create\":{\"status\":201}}";
@@ -192,18 +200,23 @@ static double pct(double p)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || argc > 3) {
-        fprintf(stderr, "usage: fastsink PORT [FAIL]\n");
+    if (argc < 2 || argc > 4) {
+        fprintf(stderr, "usage: fastsink PORT [FAIL [DELAY_US]]\n");
         return 2;
     }
     int port = (int)strtol(argv[1], NULL, 10);
-    fail_all = argc == 3 && strcmp(argv[2], "1") == 0;
+    fail_all = argc >= 3 && strcmp(argv[2], "1") == 0;
+    delay_us = argc == 4 ? strtol(argv[3], NULL, 10) : 0;
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     struct MHD_Daemon *d =
-        MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)port, NULL, NULL, handle,
-                         NULL, MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
-                         MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
+        delay_us > 0
+            ? MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION,
+                               (uint16_t)port, NULL, NULL, handle, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 60u,
+                               MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END)
+            : MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL, (uint16_t)port, NULL, NULL,
+                               handle, NULL, MHD_OPTION_THREAD_POOL_SIZE, 2u, MHD_OPTION_CONNECTION_TIMEOUT,
+                               60u, MHD_OPTION_NOTIFY_COMPLETED, on_done, NULL, MHD_OPTION_END);
     if (d == NULL) {
         fprintf(stderr, "fastsink: cannot listen on %d\n", port);
         return 1;

@@ -73,6 +73,11 @@ struct hd_channel {
      * useAck): > 0 enables the ack hooks below, and is how long an accepted
      * batch may stay unconfirmed before it is sent again. 0 = off. */
     long ack_timeout_ms;
+    /* Set by configure for a type that sends one event per request and may
+     * have several of them in flight at once (WEBHOOK maxInFlight,
+     * 1..HD_CHANNEL_MAX_IN_FLIGHT): requests of new events the dispatcher
+     * keeps in flight for this channel. 0 or 1: one at a time, in order. */
+    long max_in_flight;
     /* The channel's secret values as they may come back in an answer
      * (secrets.c): scrubbed by hd_channel_scrub. */
     char **secrets;
@@ -172,7 +177,8 @@ void hd_channel_scrub(const struct hd_channel *ch, struct hd_response *resp);
  * hd_channel_secrets_free. */
 int hd_channel_secrets_collect(struct hd_channel *ch, json_object *obj);
 void hd_channel_secrets_free(struct hd_channel *ch);
-#define HD_CHANNEL_NAME_MAX 255 /* bytes of a channel name */
+#define HD_CHANNEL_NAME_MAX 255     /* bytes of a channel name */
+#define HD_CHANNEL_MAX_IN_FLIGHT 64 /* the most max_in_flight may be */
 /* batch.maxDelayMs when not set, for types that batch (max_batch > 1) */
 #define HD_BATCH_DELAY_MS 10
 #define HD_SECRET_MASK "********"

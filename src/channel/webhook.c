@@ -1,5 +1,9 @@
 /* webhook.c - WEBHOOK: one POST per event to options.url (SPEC 4, 7).
  *
+ * Up to options.maxInFlight of these POSTs are in flight at once
+ * (ch->max_in_flight, route/dispatcher.c "Requests in flight"): a sink may
+ * then receive events out of order; maxInFlight 1 keeps the strict order.
+ *
  * Sysdig option names: url, additionalHeaders, customData,
  * allowInsecureConnections (common, see options.c), plus herald's template
  * and transform. The body is by default the event's original payload byte for
@@ -14,6 +18,11 @@
 #include "channel/driver.h"
 #include "channel/transform.h"
 #include "core/util.h"
+
+/* maxInFlight: requests of new events in flight at once. 4 keeps a sink a
+ * few milliseconds away busy without opening many connections; 1 keeps the
+ * strict order (docs/decisions.md). */
+static const struct hd_opt_range max_in_flight_opt = {"maxInFlight", 4, 1, HD_CHANNEL_MAX_IN_FLIGHT};
 
 struct webhook {
     /* Borrowed from ch->options, which lives as long as the channel. */
@@ -43,7 +52,7 @@ static int webhook_configure(struct hd_channel *ch, json_object *options, struct
     if (cd != NULL && json_object_object_length(cd) > 0) {
         w->custom = cd;
     }
-    return HD_OK;
+    return hd_opt_long(options, "options", &max_in_flight_opt, &ch->max_in_flight, err);
 }
 
 /* req was initialised by the caller (hd_request_init); on failure the caller

@@ -11,6 +11,10 @@
  * If the store write fails nothing is counted and the same events go out
  * again (at least once).
  *
+ * With several requests in flight (window.c) an answer records its rows
+ * as a lone request's would; r->new_cursor is the cursor the window lets
+ * it record (-1: an earlier request is still unanswered).
+ *
  * Two answers take another path: a batch accepted under an acknowledgement
  * id awaits the sink's confirmation (acks.c), and a failing batch of new
  * events that the breaker holds (breaker.c) records no row and keeps the
@@ -209,9 +213,23 @@ static int answer_record(struct hd_dispatcher *d, struct dchan *c, const struct 
     return HD_OK;
 }
 
-/* Tells the breaker how the request went (failed: overall verdict RETRY). */
+/* Tells the breaker how the request went (failed: overall verdict RETRY).
+ * With several requests in flight (window.c), an answer to one launched
+ * before the last failure was seen says nothing new: a success neither
+ * closes the breaker nor ends the backoff (a request sent after the
+ * failure decides), and a failure counts but does not lengthen the backoff
+ * of a breaker already open. */
 static void breaker_answer(struct hd_dispatcher *d, struct dchan *c, const struct answer *a, int failed)
 {
+    if (a->r->launch_no <= c->fail_launches && (!failed || c->brk.open)) {
+        if (failed) {
+            hd_dchan_set_error(c, "%s", a->why);
+        }
+        return;
+    }
+    if (failed) {
+        c->fail_launches = c->launches;
+    }
     struct hd_breaker_answer ba = {
         .channel = c->name,
         .host = a->r->host,
@@ -226,9 +244,10 @@ static void breaker_answer(struct hd_dispatcher *d, struct dchan *c, const struc
     hd_breaker_update(&c->brk, &d->cfg, &ba, &c->next_attempt_ms);
 }
 
-static void on_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
-                      const struct hd_response *resp)
+/* Returns 1 if the answer was recorded, 0 if r's events must go out again. */
+static int on_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, const struct hd_response *resp)
 {
+    int recorded = 0;
     struct answer a = {
         .r = r,
         .resp = resp,
@@ -251,11 +270,14 @@ static void on_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
     if (overall == HD_VERDICT_DELIVERED && hd_acks_id(r, resp, a.verdicts, &ack_id)) {
         if (hd_acks_await(d, c, r, resp, ack_id, a.now) == HD_OK) {
             breaker_answer(d, c, &a, 0);
+            recorded = 1;
         }
         goto out;
     }
     int failed_request = overall == HD_VERDICT_RETRY;
-    int hold = failed_request && !r->is_retry && hd_breaker_holds(&c->brk, &d->cfg);
+    /* Held only when alone in the window: the events are read again from
+     * the cursor, and none above them must be (window.c). */
+    int hold = failed_request && !r->is_retry && hd_breaker_holds(&c->brk, &d->cfg) && hd_dwin_alone(c, r);
     if (hold) {
         a.n_retry = (int64_t)r->n;
     } else {
@@ -267,19 +289,23 @@ static void on_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
         goto out;
     }
     breaker_answer(d, c, &a, failed_request);
+    recorded = !hold;
 out:
     free(a.errs);
     free(a.ups);
     free(a.verdicts);
+    return recorded;
 }
 
-void hd_dchan_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, const struct hd_response *resp)
+int hd_dchan_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, const struct hd_response *resp)
 {
     if (r->ack_ids != NULL) {
         hd_acks_on_answer(d, c, r, resp);
-    } else if (r->group_key != NULL) {
-        hd_dchan_group_answer(d, c, r, resp);
-    } else {
-        on_answer(d, c, r, resp);
+        return 1;
     }
+    if (r->group_key != NULL) {
+        hd_dchan_group_answer(d, c, r, resp);
+        return 1;
+    }
+    return on_answer(d, c, r, resp);
 }

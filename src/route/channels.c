@@ -84,9 +84,12 @@ struct dchan *hd_dchan_find(struct hd_dispatcher *d, int64_t id)
 static void chan_retire_ch(struct dchan *c)
 {
     hd_acks_drop(c); /* their ids mean nothing to the next hd_channel (see acks.c) */
+    int taken = hd_dwin_take_ch(c, c->ch);
     if (c->inflight != NULL && c->inflight->ch == c->ch) {
         c->inflight->owns_ch = 1;
-    } else {
+        taken = 1;
+    }
+    if (!taken) {
         hd_channel_free(c->ch);
     }
     c->ch = NULL;
@@ -99,6 +102,7 @@ void hd_dchan_free(struct dchan *c)
     }
     chan_retire_ch(c);
     c->inflight = NULL;
+    c->win_n = 0;
     hd_dchan_buf_drop(c);
     hd_groups_free(c->groups);
     free(c->name);
@@ -115,8 +119,9 @@ static int64_t oldest_undelivered(const struct dchan *c)
     if (c->oldest_recv_us > 0) {
         return c->oldest_recv_us;
     }
-    if (c->inflight != NULL && !c->inflight->is_retry && c->inflight->n > 0) {
-        return c->inflight->items[0].recv_us;
+    int64_t w = hd_dwin_oldest_recv_us(c);
+    if (w > 0) {
+        return w;
     }
     if (c->buf_pos < c->buf_n) {
         return c->buf[c->buf_pos].recv_us;
@@ -209,6 +214,7 @@ static int chan_load(struct hd_dispatcher *d, struct dchan *c, const struct hd_c
         }
         c->id = rec->id;
         c->cursor = cursor;
+        c->sent = cursor;
         c->saved_cursor = cursor;
         c->saved_at_ms = now;
     } else {

@@ -4,12 +4,19 @@
  * channel (struct dchan) and their timers; nothing else touches a dchan except
  * its published status (see "Shared state" below). Per channel:
  *
- *  - cursor: last seq handed over. Events after it are read in seq order into
- *    a small read-ahead buffer (a few times the batch size, bounded memory),
- *    filtered on their columns (skipped events only move the cursor), and up
- *    to max_batch accepted events are rendered into one request.
- *  - at most one request in flight, so a channel's events arrive in order
- *    (except retried items). Due retries (PENDING rows) go before new events.
+ *  - cursor: every event up to it has its outcome recorded; sent: every
+ *    event up to it is handed over. Events after sent are read in seq order
+ *    into a small read-ahead buffer (a few times the batch size, bounded
+ *    memory), filtered on their columns (skipped events only move the
+ *    cursor), and up to max_batch accepted events are rendered into one
+ *    request.
+ *  - Requests in flight: new events go out in up to ch->max_in_flight
+ *    requests at once (WEBHOOK maxInFlight, default 4; other types 1), the
+ *    channel's window (window.c): answers come back in any order and the
+ *    cursor moves only over the answered head of the window. With 1 a
+ *    channel's events arrive in order (except retried items). Due retries
+ *    (PENDING rows), acknowledgement queries and group notifications go
+ *    alone, once the window is empty; due retries go before new events.
  *  - on the answer (answer.c), classify gives per-item verdicts and ONE
  *    store progress call records the rows with the cursor: DELIVERED,
  *    PENDING (retry with backoff) and FAILED (dead letters).
@@ -148,6 +155,10 @@ void hd_dchan_cursor_move(struct dchan *c, int64_t seq)
         return;
     }
     c->cursor = seq;
+    if (seq <= c->sent) {
+        return; /* the read-ahead follows sent, already past seq */
+    }
+    c->sent = seq;
     while (c->buf_pos < c->buf_n && c->buf[c->buf_pos].seq <= seq) {
         c->buf_pos++;
     }
@@ -156,12 +167,18 @@ void hd_dchan_cursor_move(struct dchan *c, int64_t seq)
     }
 }
 
-static void dreq_free(struct dreq *r)
+/* Frees r, unlinked from d->reqs. A channel r owns (reloaded or deleted
+ * meanwhile) is freed with the last request that was rendered by it. */
+static void dreq_free(struct hd_dispatcher *d, struct dreq *r)
 {
     if (r == NULL) {
         return;
     }
-    if (r->owns_ch) {
+    int shared = 0;
+    for (const struct dreq *q = d->reqs; q != NULL && r->owns_ch; q = q->next) {
+        shared |= q != r && q->ch == r->ch;
+    }
+    if (r->owns_ch && !shared) {
         hd_channel_free(r->ch);
     }
     free(r->items);
@@ -249,7 +266,13 @@ static int dead_letter_render(struct hd_dispatcher *d, struct dchan *c, const st
     snprintf(up.event_id, sizeof(up.event_id), "%s", ev != NULL ? ev->id : row->event_id);
     hd_log_kv(HD_LOG_WARN, HD_KV({"channel", c->name}, {"event", up.event_id}),
               "while rendering the event: %s (dead-lettered)", why);
-    int rc = hd_dchan_progress(d, c, row != NULL ? -1 : up.event_seq, &up, 1);
+    /* A new event: the cursor covers it at once only with nothing in
+     * flight below it; else the window does once they are answered. */
+    int64_t cur = row == NULL && c->win_n == 0 ? up.event_seq : -1;
+    int rc = hd_dchan_progress(d, c, cur, &up, 1);
+    if (rc == HD_OK && row == NULL) {
+        hd_dwin_skip(c, up.event_seq);
+    }
     if (rc == HD_OK) {
         c->failed++;
         hd_dchan_count(c, "failed", 1);
@@ -260,6 +283,21 @@ static int dead_letter_render(struct hd_dispatcher *d, struct dchan *c, const st
 
 /* ---- sending ----------------------------------------------------------- */
 
+/* Records the answer to r, c's lone request or one of its window: a window
+ * request's answer carries the cursor the window allows (window.c). */
+static void answer_request(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
+                           const struct hd_response *resp)
+{
+    if (c->inflight == r) {
+        c->inflight = NULL;
+        (void)hd_dchan_answer(d, c, r, resp);
+        return;
+    }
+    r->new_cursor = hd_dwin_cursor_if_answered(c, r);
+    int recorded = hd_dchan_answer(d, c, r, resp);
+    hd_dwin_answered(c, r, recorded);
+}
+
 void hd_dchan_launch(struct hd_dispatcher *d, struct dchan *c, struct hd_request *req, struct dreq *r)
 {
     url_host(req->url, r->host, sizeof(r->host));
@@ -269,7 +307,12 @@ void hd_dchan_launch(struct hd_dispatcher *d, struct dchan *c, struct hd_request
     if (req->tls == NULL) {
         req->tls = &c->ch->common.tls; /* applied at submit: borrowed only here */
     }
-    c->inflight = r;
+    r->launch_no = ++c->launches;
+    if (r->is_retry || r->ack_ids != NULL || r->group_key != NULL) {
+        c->inflight = r; /* goes alone */
+    } else {
+        hd_dwin_push(c, r, r->new_cursor); /* new events: the window (window.c) */
+    }
     r->next = d->reqs;
     d->reqs = r;
     int rc = hd_http_client_submit(d->http, req, r);
@@ -280,10 +323,9 @@ void hd_dchan_launch(struct hd_dispatcher *d, struct dchan *c, struct hd_request
         hd_response_init(&resp);
         snprintf(resp.error, sizeof(resp.error), "request not sent: %s", hd_strerror(rc));
         dreq_unlink(d, r);
-        c->inflight = NULL;
-        hd_dchan_answer(d, c, r, &resp);
+        answer_request(d, c, r, &resp);
         hd_response_clear(&resp);
-        dreq_free(r);
+        dreq_free(d, r);
     }
 }
 
@@ -534,7 +576,19 @@ static size_t batch_pick(struct hd_dispatcher *d, struct dchan *c, size_t lim, c
     return m;
 }
 
-/* Reads, filters and sends the next batch of new events. */
+/* hd_dchan_refill reads after c->cursor; the window reads after what it has
+ * already sent, so the refill sees sent as the cursor for the call. */
+static int window_refill(struct hd_dispatcher *d, struct dchan *c, size_t lim, int64_t max_seq)
+{
+    int64_t cursor = c->cursor;
+    c->cursor = c->sent;
+    int rc = hd_dchan_refill(d, c, lim, max_seq);
+    c->cursor = cursor;
+    return rc;
+}
+
+/* Reads, filters and sends the next batches of new events, while the
+ * window (window.c) has room. */
 static void start_new(struct hd_dispatcher *d, struct dchan *c, int64_t max_seq, int64_t *next_ms)
 {
     size_t lim = batch_limit(d, c);
@@ -542,14 +596,18 @@ static void start_new(struct hd_dispatcher *d, struct dchan *c, int64_t max_seq,
     if (ptrs == NULL) {
         return;
     }
-    for (int turn = 0; turn < READS_PER_TURN; turn++) {
-        if (!hd_dchan_refill(d, c, lim, max_seq) || batch_waits(c, lim, max_seq, next_ms)) {
+    for (int turn = 0, launched = 0; turn < READS_PER_TURN && launched < HD_CHANNEL_MAX_IN_FLIGHT;) {
+        if (!hd_dwin_room(c, hd_now_ms())) {
+            goto out; /* the answers bring the loop back */
+        }
+        if (!window_refill(d, c, lim, max_seq) || batch_waits(c, lim, max_seq, next_ms)) {
             goto out;
         }
-        int64_t last_seq = c->cursor;
+        int64_t last_seq = c->sent;
         size_t m = batch_pick(d, c, lim, ptrs, &last_seq);
         if (m == 0) {
-            hd_dchan_cursor_move(c, last_seq); /* all filtered out: persisted lazily */
+            hd_dwin_skip(c, last_seq); /* all filtered out: persisted lazily */
+            turn++;
             continue;
         }
         struct hd_request req;
@@ -559,6 +617,7 @@ static void start_new(struct hd_dispatcher *d, struct dchan *c, int64_t max_seq,
             if (dead_letter_render(d, c, ptrs[0], NULL, err.msg) != HD_OK) {
                 goto out;
             }
+            turn++;
             continue;
         }
         /* Filtered events after the batch's last one are covered only when
@@ -571,18 +630,23 @@ static void start_new(struct hd_dispatcher *d, struct dchan *c, int64_t max_seq,
         }
         struct dreq what = {.items = items, .n = rendered, .is_retry = 0, .new_cursor = new_cursor};
         hd_dchan_submit(d, c, &req, &what);
-        goto out;
+        launched++;
     }
     *next_ms = 0; /* more to read: come back right away */
 out:
     free(ptrs);
 }
 
+/* Due retries, acknowledgement queries and group notifications go alone:
+ * they wait until the window is empty (and retries go before new events). */
 static void start_work_inner(struct hd_dispatcher *d, struct dchan *c, int64_t now, int64_t max_seq,
                              int64_t *next_ms)
 {
     if (c->inflight != NULL) {
         return;
+    }
+    if (c->win_n == 0 && c->sent != c->cursor) {
+        hd_dwin_reset(c); /* the cursor was set from elsewhere (reload, groups, disabled) */
     }
     if (!hd_store_owns_channel(d->st, c->id)) {
         return; /* the lease lapsed: the reload that follows drops the channel */
@@ -591,17 +655,21 @@ static void start_work_inner(struct hd_dispatcher *d, struct dchan *c, int64_t n
         refresh_pending(d, c, now);
     }
     if (!c->enabled) {
+        if (c->win_n > 0) {
+            return; /* answers still recorded, then the cursor jumps */
+        }
         /* Disabled channels skip what arrives (see DESIGN). */
         hd_dchan_buf_drop(c);
         if (c->cursor < max_seq) {
             c->cursor = max_seq;
         }
+        c->sent = c->cursor;
         return;
     }
     if (c->ch == NULL) {
         return;
     }
-    if (hd_acks_work(d, c, now, next_ms)) {
+    if (c->win_n == 0 && hd_acks_work(d, c, now, next_ms)) {
         return; /* before the breaker: confirmations are not sends */
     }
     if (hd_acks_full(c)) {
@@ -614,11 +682,13 @@ static void start_work_inner(struct hd_dispatcher *d, struct dchan *c, int64_t n
         return;
     }
     if (c->groups != NULL) {
-        hd_dchan_group_work(d, c, now, max_seq, next_ms); /* options.group: groups, not single events */
+        if (c->win_n == 0) {
+            hd_dchan_group_work(d, c, now, max_seq, next_ms); /* options.group: groups, not single events */
+        }
         return;
     }
-    if (c->retry_check_ms <= now && start_retries(d, c, now)) {
-        if (c->inflight == NULL) {
+    if (c->retry_check_ms <= now && (c->win_n > 0 || start_retries(d, c, now))) {
+        if (c->inflight == NULL && c->win_n == 0) {
             *next_ms = 0;
         }
         return;
@@ -626,7 +696,7 @@ static void start_work_inner(struct hd_dispatcher *d, struct dchan *c, int64_t n
     if (c->retry_check_ms < *next_ms) {
         *next_ms = c->retry_check_ms;
     }
-    if (c->cursor < max_seq || c->buf_pos < c->buf_n) {
+    if (c->sent < max_seq || c->buf_pos < c->buf_n) {
         start_new(d, c, max_seq, next_ms);
     }
 }
@@ -650,31 +720,31 @@ static void handle_done(struct hd_dispatcher *d)
         struct dreq *r = ud;
         dreq_unlink(d, r);
         struct dchan *c = hd_dchan_find(d, r->channel_id);
-        if (c != NULL && c->inflight == r) {
-            c->inflight = NULL;
+        if (c != NULL && (c->inflight == r || hd_dwin_has(c, r))) {
             hd_channel_scrub(c->ch, &resp);
-            hd_dchan_answer(d, c, r, &resp);
+            answer_request(d, c, r, &resp);
         } else {
             hd_log(HD_LOG_DEBUG, "channel id=%lld: answer dropped, channel deleted",
                    (long long)r->channel_id);
         }
         hd_response_clear(&resp);
-        dreq_free(r);
+        dreq_free(d, r);
     }
 }
 
 /* ---- the loop ---------------------------------------------------------- */
 
 /* The lowest committed seq that gives c something to do before its own
- * timer: NEVER while a request is in flight (its answer wakes the loop),
- * backing off, disabled or unloaded; a full batch while its batch lingers;
- * else the next event. */
+ * timer: NEVER while it cannot send (a retry or group notification in
+ * flight, its window full: an answer wakes the loop), backing off, disabled
+ * or unloaded; a full batch while its batch lingers; else the next event
+ * after what it sent. */
 static int64_t wanted_seq(const struct hd_dispatcher *d, const struct dchan *c, int64_t now)
 {
-    if (c->inflight != NULL || !c->enabled || c->ch == NULL || c->next_attempt_ms > now) {
+    if (c->inflight != NULL || !c->enabled || c->ch == NULL || !hd_dwin_room(c, now)) {
         return NEVER;
     }
-    return c->cursor + (c->lingering ? (int64_t)batch_limit(d, c) : 1);
+    return c->sent + (c->lingering ? (int64_t)batch_limit(d, c) : 1);
 }
 
 /* Publishes the seq whose commit should wake the loop, then looks once more:
@@ -863,11 +933,10 @@ void hd_dispatcher_free(struct hd_dispatcher *d)
         hd_dchan_free(c);
         c = next;
     }
-    struct dreq *r = d->reqs;
-    while (r != NULL) {
-        struct dreq *next = r->next;
-        dreq_free(r);
-        r = next;
+    while (d->reqs != NULL) {
+        struct dreq *r = d->reqs;
+        d->reqs = r->next;
+        dreq_free(d, r);
     }
     hd_silence_set_clear(&d->silences);
     pthread_mutex_destroy(&d->lock);

@@ -1,17 +1,17 @@
 /* dispatcher.h - per-channel delivery from the store to the sinks.
  *
  * DESIGN: one loop thread owns the http client (curl multi), every runtime
- * channel and their timers. Per channel it keeps the cursor (last seq handed
- * over), reads the next events by seq, filters them on their columns, renders
- * a batch, sends it, and on the answer advances the cursor in one store
- * update. Failures are recorded as exceptions (PENDING with a next attempt
- * time, FAILED = dead letter). Backoff: exponential with jitter from
- * retry_initial_ms doubling to retry_max_ms, never earlier than Retry-After.
- * After breaker_threshold consecutive failures the channel stops taking new
- * events until its backoff expires (circuit breaker), without blocking others:
- * the batch that reaches the threshold records no rows and keeps the cursor,
- * then one half-open request decides. Disabled channels skip (their cursor
- * follows the log). The exact policy is in the DESIGN comment of dispatcher.c.
+ * channel and their timers. Per channel it keeps the cursor (every event up
+ * to it has its outcome recorded), reads the next events by seq, filters
+ * them on their columns, renders a batch, sends it (up to the channel's
+ * max_in_flight requests at once), and on the answers advances the cursor
+ * over the answered ones in one store update. Failures are recorded as exceptions (PENDING with a next
+ * attempt time, FAILED = dead letter). Backoff: exponential with jitter from retry_initial_ms doubling to
+ * retry_max_ms, never earlier than Retry-After. After breaker_threshold consecutive failures the channel
+ * stops taking new events until its backoff expires (circuit breaker), without blocking others: the batch
+ * that reaches the threshold records no rows and keeps the cursor, then one half-open request decides.
+ * Disabled channels skip (their cursor follows the log). The exact policy is in the DESIGN comment of
+ * dispatcher.c.
  */
 #ifndef HD_DISPATCHER_H
 #define HD_DISPATCHER_H

@@ -1,5 +1,6 @@
 /* dispatcher_int.h - the dispatcher's internal state, shared by the files of
  * the dispatcher (dispatcher.c: loop, cursors, batching, submission;
+ * window.c: the requests of new events in flight and the cursor rule;
  * answer.c: what an answer records; acks.c: HEC indexer acknowledgements;
  * channels.c: the runtime channels, their status and metrics). Private to route/: nothing outside
  * the dispatcher includes it (the interface is route/dispatcher.h).
@@ -41,7 +42,8 @@ struct dreq {          /* a request in flight */
     struct ditem *items;
     size_t n;
     int is_retry;
-    int64_t new_cursor; /* new events: the cursor once answered */
+    int64_t new_cursor; /* new events: the cursor its answer records (window.c sets it), else -1 */
+    int64_t launch_no;  /* the channel's launches counted at this one (c->launches) */
     int64_t *ack_ids;   /* set: an acknowledgement query for these ids */
     char *group_key;    /* set: the notification of this group (grouped.c) */
     size_t n_ack_ids;
@@ -50,6 +52,15 @@ struct dreq {          /* a request in flight */
 
 struct dack; /* a batch awaiting acknowledgement: acks.c */
 
+/* A request of new events in the channel's window (window.c): it covers
+ * the seqs (previous slot's hi, hi], the events it carries and those
+ * filtered out or dead-lettered between them. */
+struct dslot {
+    struct dreq *r; /* in flight; NULL once answered */
+    int64_t hi;
+    int redo; /* answered, but not recorded (store error, breaker hold): its events go out again */
+};
+
 struct dchan {
     struct dchan *next;
     int64_t id;
@@ -57,13 +68,21 @@ struct dchan {
     char *name; /* lock */
     int enabled;
     struct hd_channel *ch; /* NULL when the stored object does not load */
-    int64_t cursor;        /* next events: seq > cursor */
+    int64_t cursor;        /* every event <= cursor has its outcome recorded (or needs none) */
     int64_t saved_cursor;  /* as persisted */
     int64_t saved_at_ms;
-    struct hd_event *buf; /* read-ahead: buf[buf_pos..buf_n) follow cursor */
+    int64_t sent;         /* >= cursor: every event <= sent is in the window or covered; == cursor
+                           * when the window is empty */
+    struct hd_event *buf; /* read-ahead: buf[buf_pos..buf_n) follow sent */
     size_t buf_n;
     size_t buf_pos;
-    struct dreq *inflight;
+    struct dreq *inflight; /* a request that goes alone: retries, ack query, group notification */
+    struct dslot win[HD_CHANNEL_MAX_IN_FLIGHT]; /* requests of new events, in seq order (window.c) */
+    size_t win_head;                            /* ring: win[(win_head + i) % MAX], i < win_n */
+    size_t win_n;
+    int64_t launches;      /* requests launched so far */
+    int64_t fail_launches; /* launches when the last failed answer came: older ones do not close
+                            * the breaker */
     struct hd_breaker brk;
     int64_t next_attempt_ms; /* the channel sends nothing before (wall ms) */
     int64_t retry_check_ms;  /* next look for due retries, NEVER if none pending */
@@ -179,8 +198,38 @@ void hd_dchan_latency_labels(const struct dchan *c, char *out, size_t outsz);
 
 /* Records the answer resp to r, in flight for c until now (r stays the
  * caller's): the items' rows and cursor, the counters and the breaker; an
- * acknowledgement query goes to hd_acks_on_answer. */
-void hd_dchan_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r,
-                     const struct hd_response *resp);
+ * acknowledgement query goes to hd_acks_on_answer. Returns 1 if recorded,
+ * 0 if the events of r must go out again (nothing recorded: store error,
+ * or a batch the breaker holds). */
+int hd_dchan_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, const struct hd_response *resp);
+
+/* ---- window.c ---------------------------------------------------------- */
+
+/* 1 if a request of new events may go out now: the window has room under
+ * the channel's max_in_flight (1 while the breaker counts failures) and no
+ * backoff runs. */
+int hd_dwin_room(const struct dchan *c, int64_t now);
+/* Puts r, covering the seqs up to hi, at the end of the window; sent moves
+ * to hi. */
+void hd_dwin_push(struct dchan *c, struct dreq *r, int64_t hi);
+/* Covers the seqs up to seq that need no request (filtered, dead-lettered):
+ * with an empty window the cursor moves there, else the last slot grows. */
+void hd_dwin_skip(struct dchan *c, int64_t seq);
+/* 1 if r is in c's window. */
+int hd_dwin_has(const struct dchan *c, const struct dreq *r);
+/* 1 if r is the only request in the window. */
+int hd_dwin_alone(const struct dchan *c, const struct dreq *r);
+/* The cursor once r is answered: the hi of the last slot of the answered
+ * run starting at the window's head, if r is at its head; else -1. */
+int64_t hd_dwin_cursor_if_answered(const struct dchan *c, const struct dreq *r);
+/* r was answered (recorded: 1, else its events go out again); the cursor
+ * follows the answered head of the window. */
+void hd_dwin_answered(struct dchan *c, const struct dreq *r, int recorded);
+/* Makes every request of the window rendered by ch own it; 1 if any does. */
+int hd_dwin_take_ch(struct dchan *c, const struct hd_channel *ch);
+/* Arrival of the oldest event in the window, 0 if none. */
+int64_t hd_dwin_oldest_recv_us(const struct dchan *c);
+/* An empty window: sent back to the cursor, the read-ahead dropped. */
+void hd_dwin_reset(struct dchan *c);
 
 #endif

@@ -48,6 +48,14 @@ struct sink {
     size_t next;
     char *bodies[SINK_MAX_BODIES];
     int n_bodies;
+    /* By body: the request with slow_body is answered after slow_ms; the
+     * first one with fail_body gets fail instead of the script. */
+    const char *slow_body;
+    int slow_ms;
+    const char *fail_body;
+    struct answer fail;
+    int active; /* requests received, not answered yet */
+    int max_active;
 };
 
 struct conn_arg {
@@ -55,17 +63,26 @@ struct conn_arg {
     int fd;
 };
 
-static void reply(struct sink *s, int fd)
+static void reply(struct sink *s, int fd, const char *req_body)
 {
     struct answer a = {.status = 200, .body = "{}"};
     pthread_mutex_lock(&s->mu);
-    if (s->next < s->n_script) {
+    if (s->fail_body != NULL && strcmp(req_body, s->fail_body) == 0) {
+        a = s->fail;
+        s->fail_body = NULL;
+    } else if (s->next < s->n_script) {
         a = s->script[s->next++];
+    }
+    if (s->slow_body != NULL && strcmp(req_body, s->slow_body) == 0) {
+        a.delay_ms += s->slow_ms;
     }
     pthread_mutex_unlock(&s->mu);
     if (a.delay_ms > 0) {
         ms_sleep_ms(a.delay_ms);
     }
+    pthread_mutex_lock(&s->mu);
+    s->active--; /* before the answer leaves: the next request may follow it at once */
+    pthread_mutex_unlock(&s->mu);
     char out[2048];
     const char *body = a.body != NULL ? a.body : "";
     int n = snprintf(out, sizeof(out), "HTTP/1.1 %d X\r\n%s%sContent-Length: %zu\r\n\r\n%s", a.status,
@@ -88,15 +105,19 @@ static void *conn_main(void *arg)
             break;
         }
         size_t clen = need - hlen;
+        char *b = malloc(clen + 1);
+        memcpy(b, buf + hlen, clen);
+        b[clen] = '\0';
         pthread_mutex_lock(&s->mu);
+        if (++s->active > s->max_active) {
+            s->max_active = s->active;
+        }
         if (s->n_bodies < SINK_MAX_BODIES) {
-            char *b = malloc(clen + 1);
-            memcpy(b, buf + hlen, clen);
-            b[clen] = '\0';
-            s->bodies[s->n_bodies++] = b;
+            s->bodies[s->n_bodies++] = strdup(b);
         }
         pthread_mutex_unlock(&s->mu);
-        reply(s, fd);
+        reply(s, fd, b);
+        free(b);
         ms_consume(buf, &len, need);
     }
     close(fd);
@@ -324,15 +345,64 @@ static int body_seen(struct sink *s, const char *want)
     return found;
 }
 
+static void sink_slow(struct sink *s, const char *body, int ms)
+{
+    pthread_mutex_lock(&s->mu);
+    s->slow_body = body;
+    s->slow_ms = ms;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void sink_fail_once(struct sink *s, const char *body, int status, const char *headers)
+{
+    pthread_mutex_lock(&s->mu);
+    s->fail = (struct answer){status, headers, "failed once", 0};
+    s->fail_body = body;
+    pthread_mutex_unlock(&s->mu);
+}
+
+static int sink_max_active(struct sink *s)
+{
+    pthread_mutex_lock(&s->mu);
+    int n = s->max_active;
+    pthread_mutex_unlock(&s->mu);
+    return n;
+}
+
+static int64_t stored_cursor(struct fx *f)
+{
+    int64_t cur = 0;
+    struct hd_err err = {0};
+    assert_int_equal(f->st->ops->cursor_get(f->st, f->chan_id, &cur, &err), HD_OK);
+    return cur;
+}
+
+/* Each of {"n":0}..{"n":k-1} was received want times. */
+static void assert_each_seen(struct fx *f, int k, int want)
+{
+    for (int i = 0; i < k; i++) {
+        char b[32];
+        snprintf(b, sizeof(b), "{\"n\":%d}", i);
+        if (body_seen(f->sink, b) != want) {
+            fail_msg("%s received %d times, want %d", b, body_seen(f->sink, b), want);
+        }
+    }
+}
+
 /* ---- scenarios --------------------------------------------------------- */
+
+/* The scenarios that count on the strict order of one request at a time
+ * (the scripted answers go to the requests in arrival order). */
+#define ONE_AT_A_TIME ",\"maxInFlight\":1"
 
 static void test_delivers_in_order(void **state)
 {
     struct fx *f = *state;
-    add_channel(f, "hook", 1, "");
+    add_channel(f, "hook", 1, ONE_AT_A_TIME);
     start(f, 50, 200, 3);
     int64_t last = add_events(f, 20, 3, "falco");
     WAIT_FOR(sink_count(f->sink) == 20, 10000);
+    assert_int_equal(sink_max_active(f->sink), 1);
     for (int i = 0; i < 20; i++) {
         char want[32];
         snprintf(want, sizeof(want), "{\"n\":%d}", i);
@@ -371,7 +441,7 @@ static void test_delivers_in_order(void **state)
 static void test_503_then_success_retried(void **state)
 {
     struct fx *f = *state;
-    add_channel(f, "hook", 1, "");
+    add_channel(f, "hook", 1, ONE_AT_A_TIME);
     sink_script(f->sink, 503, NULL, "down", 0);
     start(f, 50, 200, 5);
     add_events(f, 3, 3, "falco");
@@ -392,7 +462,7 @@ static void test_503_then_success_retried(void **state)
 static void test_400_dead_letter_with_body(void **state)
 {
     struct fx *f = *state;
-    add_channel(f, "hook", 1, "");
+    add_channel(f, "hook", 1, ONE_AT_A_TIME);
     sink_script(f->sink, 400, NULL, "{\"error\":\"bad field x\"}", 0);
     start(f, 50, 200, 3);
     int64_t last = add_events(f, 2, 3, "falco");
@@ -480,11 +550,14 @@ static void test_retry_after_honoured(void **state)
 static void test_breaker_opens_and_recovers(void **state)
 {
     struct fx *f = *state;
-    add_channel(f, "hook", 1, "");
+    add_channel(f, "hook", 1, ONE_AT_A_TIME);
     for (int i = 0; i < 4; i++) {
         sink_script(f->sink, 503, NULL, "unavailable", 0);
     }
-    start(f, 400, 1000, 3);
+    /* Retries wait 1.5 s: the three first sends (events 0, 1, 2) all happen
+     * before the first retry is due, even on a loaded machine (with 400 ms a
+     * slow run retried event 0 before sending event 1). */
+    start(f, 1500, 3000, 3);
     add_events(f, 6, 3, "falco");
     /* Two failures become PENDING rows; the third opens the breaker and
      * holds the cursor before event 2 (no row for it). */
@@ -631,6 +704,173 @@ static void test_status_unknown_channel(void **state)
     hd_dispatcher_stop(f->d, 100); /* idempotent */
 }
 
+/* ---- several requests in flight (maxInFlight, route/window.c) ----------- */
+
+/* Answers come back out of order: the cursor covers only the answered head
+ * of the window, in memory and as persisted. */
+static void test_window_out_of_order_cursor(void **state)
+{
+    struct fx *f = *state;
+    add_channel(f, "hook", 1, ""); /* default maxInFlight 4 */
+    sink_slow(f->sink, "{\"n\":1}", 1500);
+    start(f, 50, 200, 5);
+    int64_t last = add_events(f, 6, 3, "falco");
+    int64_t seq0 = last - 5;
+    /* 0 answered; 1 slow; 2, 3, 4 answered: four slots from 1 fill the
+     * window, so 5 waits for 1. */
+    WAIT_FOR(status(f).delivered == 4, 5000);
+    assert_int_equal(sink_count(f->sink), 5);
+    assert_true(sink_max_active(f->sink) > 1);
+    struct hd_channel_status s = status(f);
+    assert_int_equal(s.cursor, seq0);
+    assert_int_equal(s.backlog, 5);
+    assert_int_equal(s.oldest_recv_us > 0, 1);
+    WAIT_FOR(stored_cursor(f) == seq0, 1000); /* flushed lazily, never past 1 */
+    assert_int_equal(status(f).delivered, 4);
+    assert_int_equal(sink_count(f->sink), 5);
+    /* 1 answers: the cursor jumps over the answered 2..4, then 5 goes. */
+    WAIT_FOR(status(f).delivered == 6 && status(f).cursor == last, 5000);
+    assert_each_seen(f, 6, 1);
+    assert_int_equal(rows(f, -1, NULL), 0);
+    assert_int_equal(status(f).backlog, 0);
+    hd_dispatcher_stop(f->d, 1000);
+    assert_int_equal(stored_cursor(f), last);
+}
+
+/* One answer 500 while an earlier request is in flight: its PENDING row is
+ * recorded without the cursor, the retry goes alone, every event arrives
+ * once (the failed one twice). */
+static void test_window_retry_out_of_order(void **state)
+{
+    struct fx *f = *state;
+    add_channel(f, "hook", 1, "");
+    sink_slow(f->sink, "{\"n\":1}", 400);
+    sink_fail_once(f->sink, "{\"n\":2}", 500, NULL);
+    start(f, 50, 200, 5);
+    int64_t last = add_events(f, 8, 3, "falco");
+    WAIT_FOR(status(f).delivered == 8 && status(f).cursor == last, 10000);
+    WAIT_FOR(rows(f, -1, NULL) == 0, 5000);
+    assert_int_equal(body_seen(f->sink, "{\"n\":2}"), 2);
+    assert_int_equal(body_seen(f->sink, "{\"n\":0}") + body_seen(f->sink, "{\"n\":1}"), 2);
+    for (int i = 3; i < 8; i++) {
+        char b[32];
+        snprintf(b, sizeof(b), "{\"n\":%d}", i);
+        assert_int_equal(body_seen(f->sink, b), 1);
+    }
+    struct hd_channel_status s = status(f);
+    assert_int_equal(s.failed, 0);
+    assert_int_equal(s.consecutive_failures, 0);
+    assert_int_equal(hd_metrics_get("herald_deliveries_total", "channel=\"hook\",outcome=\"retry\""), 1);
+}
+
+/* A 429 with Retry-After on one request stops launching new ones until the
+ * backoff, even when requests sent before it succeed meanwhile. */
+static void test_window_429_stops_launching(void **state)
+{
+    struct fx *f = *state;
+    add_channel(f, "hook", 1, "");
+    sink_slow(f->sink, "{\"n\":0}", 300);
+    sink_fail_once(f->sink, "{\"n\":1}", 429, "Retry-After: 2");
+    start(f, 50, 200, 5);
+    int64_t last = add_events(f, 8, 3, "falco");
+    WAIT_FOR(status(f).delivered == 3, 5000); /* 0, 2, 3: sent before the 429 */
+    ms_sleep_ms(300);
+    assert_int_equal(sink_count(f->sink), 4);
+    struct hd_channel_status s = status(f);
+    assert_true(s.next_attempt_ms > 0);
+    assert_int_equal(s.consecutive_failures, 1);
+    WAIT_FOR(status(f).delivered == 8 && status(f).cursor == last, 10000);
+    assert_int_equal(body_seen(f->sink, "{\"n\":1}"), 2);
+    assert_int_equal(status(f).consecutive_failures, 0);
+    WAIT_FOR(rows(f, -1, NULL) == 0, 5000);
+}
+
+/* maxInFlight 1: one request at a time, in order. */
+static void test_window_one_keeps_order(void **state)
+{
+    struct fx *f = *state;
+    add_channel(f, "hook", 1, ONE_AT_A_TIME);
+    sink_slow(f->sink, "{\"n\":1}", 200);
+    start(f, 50, 200, 5);
+    int64_t last = add_events(f, 6, 3, "falco");
+    WAIT_FOR(status(f).delivered == 6 && status(f).cursor == last, 10000);
+    assert_int_equal(sink_max_active(f->sink), 1);
+    for (int i = 0; i < 6; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "{\"n\":%d}", i);
+        assert_string_equal(f->sink->bodies[i], want);
+    }
+}
+
+/* A stop with a request still in flight persists the cursor below it:
+ * after a restart the events above it go out again (at least once), those
+ * at or below it do not. */
+static void test_window_stop_resends_above_cursor(void **state)
+{
+    struct fx *f = *state;
+    add_channel(f, "hook", 1, "");
+    sink_slow(f->sink, "{\"n\":1}", 1500);
+    start(f, 50, 200, 5);
+    int64_t last = add_events(f, 6, 3, "falco");
+    WAIT_FOR(status(f).delivered == 4, 5000);
+    hd_dispatcher_stop(f->d, 0);
+    hd_dispatcher_free(f->d);
+    f->d = NULL;
+    assert_int_equal(stored_cursor(f), last - 5); /* event 0 only */
+    sink_slow(f->sink, NULL, 0);
+    start(f, 50, 200, 5);
+    WAIT_FOR(status(f).cursor == last, 10000);
+    hd_dispatcher_stop(f->d, 1000);
+    assert_int_equal(stored_cursor(f), last);
+    assert_each_seen(f, 1, 1);
+    for (int i = 1; i < 5; i++) {
+        char b[32];
+        snprintf(b, sizeof(b), "{\"n\":%d}", i);
+        assert_int_equal(body_seen(f->sink, b), 2);
+    }
+    assert_int_equal(body_seen(f->sink, "{\"n\":5}"), 1);
+}
+
+/* Updated, then deleted, with several requests in flight: each keeps the
+ * channel that rendered it (freed with the last of them). */
+static void test_window_channel_changed_in_flight(void **state)
+{
+    struct fx *f = *state;
+    int64_t id = add_channel(f, "hook", 1, "");
+    for (int i = 0; i < 4; i++) {
+        sink_script(f->sink, 200, NULL, "{}", 300);
+    }
+    start(f, 50, 200, 5);
+    add_events(f, 6, 3, "falco");
+    WAIT_FOR(sink_count(f->sink) == 4, 5000);
+    char json[512];
+    snprintf(json, sizeof(json),
+             "{\"type\":\"WEBHOOK\",\"name\":\"hook\",\"enabled\":true,"
+             "\"options\":{\"url\":\"http://127.0.0.1:%d/v2\",\"maxInFlight\":2}}",
+             f->sink->port);
+    struct hd_channel_rec in = {.name = "hook", .type = "WEBHOOK", .enabled = 1, .json = json};
+    struct hd_channel_rec out = {0};
+    struct hd_err err = {0};
+    if (f->st->ops->channel_update(f->st, (struct hd_channel_ref){.id = id, .version = 1}, &in, hd_now_ms(),
+                                   &out, &err) != HD_OK) {
+        fail_msg("channel_update: %s", err.msg);
+    }
+    hd_channel_rec_clear(&out);
+    hd_dispatcher_channels_changed(f->d);
+    WAIT_FOR(status(f).delivered == 6, 5000);
+    for (int i = 0; i < 4; i++) {
+        sink_script(f->sink, 200, NULL, "{}", 300);
+    }
+    add_events(f, 4, 3, "falco");
+    WAIT_FOR(sink_count(f->sink) == 8, 5000);
+    assert_int_equal(f->st->ops->channel_delete(f->st, f->chan_id, &err), HD_OK);
+    hd_dispatcher_channels_changed(f->d);
+    struct hd_channel_status s;
+    WAIT_FOR(hd_dispatcher_status(f->d, f->chan_id, &s) == HD_ENOTFOUND, 5000);
+    ms_sleep_ms(700); /* the answers arrive for a channel that is gone */
+    assert_int_equal(hd_dispatcher_backlog(f->d), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -646,6 +886,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_stop_waits_for_in_flight, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_channel_updated_in_flight, fx_setup, fx_teardown),
         cmocka_unit_test_setup_teardown(test_status_unknown_channel, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_window_out_of_order_cursor, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_window_retry_out_of_order, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_window_429_stops_launching, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_window_one_keeps_order, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_window_stop_resends_above_cursor, fx_setup, fx_teardown),
+        cmocka_unit_test_setup_teardown(test_window_channel_changed_in_flight, fx_setup, fx_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

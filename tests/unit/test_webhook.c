@@ -110,6 +110,24 @@ static void test_render_wrong_batch(void **state)
     assert_int_equal(hd_channel_render(r->ch, evs, 0, &r->req, &err), HD_EINVAL);
 }
 
+/* maxInFlight: requests in flight at once, 4 by default, 1..64. */
+static void test_max_in_flight(void **state)
+{
+    struct fx_run *r = *state;
+    make(r, "{\"url\":\"http://x/\"}");
+    assert_int_equal(r->ch->max_in_flight, 4);
+    make(r, "{\"url\":\"http://x/\",\"maxInFlight\":1}");
+    assert_int_equal(r->ch->max_in_flight, 1);
+    make(r, "{\"url\":\"http://x/\",\"maxInFlight\":64}");
+    assert_int_equal(r->ch->max_in_flight, 64);
+    make(r, "{\"url\":\"http://x/\",\"maxInFlight\":null}");
+    assert_int_equal(r->ch->max_in_flight, 4);
+    fx_expect_config_error("WEBHOOK", 7, "w", "{\"url\":\"http://x/\",\"maxInFlight\":0}",
+                           "options.maxInFlight");
+    fx_expect_config_error("WEBHOOK", 7, "w", "{\"url\":\"http://x/\",\"maxInFlight\":true}",
+                           "options.maxInFlight");
+}
+
 static void test_classify(void **state)
 {
     struct fx_run *r = *state;
@@ -151,6 +169,7 @@ static void test_classify(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_max_in_flight, fx_run_setup, fx_run_teardown),
         cmocka_unit_test_setup_teardown(test_render_original_with_headers, fx_run_setup, fx_run_teardown),
         cmocka_unit_test_setup_teardown(test_user_content_type_wins, fx_run_setup, fx_run_teardown),
         cmocka_unit_test_setup_teardown(test_custom_data_merged, fx_run_setup, fx_run_teardown),
