@@ -187,6 +187,12 @@ class FakeElasticsearch(FakeServer):
 
     # ---- helpers for tests ----------------------------------------------
 
+    def doc_keys(self):
+        """(index, _id) of every stored document, copied under the lock (the
+        server thread adds documents while a test reads)."""
+        with self._lock:
+            return list(self.docs)
+
     def sources(self, index=None):
         """Sources received, in arrival order (including re-indexed ids)."""
         with self._lock:

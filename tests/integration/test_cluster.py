@@ -176,7 +176,7 @@ def test_three_replicas_kill_one_mid_stream(herald_factory, pg_url):
         print("failover: the channel delivering again %.1f s after the kill" % (time.monotonic() - t_kill))
 
         def delivered():
-            got = {doc_id for (_, doc_id) in es.docs}
+            got = {doc_id for (_, doc_id) in es.doc_keys()}
             return rr.acked <= got
         poll(delivered, 120, interval=0.5, what="every acknowledged event in Elasticsearch")
         # exactly once by _id: one document per id, and no id written twice
