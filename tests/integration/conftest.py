@@ -36,6 +36,18 @@ from fake_splunk import FakeSplunk  # noqa: E402
 REPO = os.path.abspath(os.path.join(HERE, "..", ".."))
 FIXTURES = os.environ.get("HERALD_FIXTURES", os.path.join(REPO, "tests", "fixtures"))
 HERALD_BIN = os.environ.get("HERALD_BIN", os.path.join(REPO, "build", "herald"))
+
+
+def _sanitized(path):
+    """Whether the binary is built with AddressSanitizer (its RSS holds a
+    quarantine of freed memory: memory figures mean nothing there)."""
+    try:
+        return b"libasan" in subprocess.run(["ldd", path], capture_output=True, timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return False
+
+
+SANITIZED = _sanitized(HERALD_BIN)
 MASK = "********"
 
 # Every stderr log herald wrote in this session, and every secret that must

@@ -16,7 +16,7 @@ import subprocess
 import threading
 import time
 
-from conftest import metric_values, poll, unique_event
+from conftest import SANITIZED, metric_values, poll, unique_event
 
 
 def status_kb(pid, field):
@@ -73,8 +73,11 @@ def test_many_large_uploads_stay_in_bounded_memory(herald_factory):
     peak_mb = status_kb(h.proc.pid, "VmHWM") / 1024.0
     print("24 concurrent 6 MiB uploads (144 MiB): all 202; herald RSS %.1f MB before, peak %.1f MB; %d waited"
           % (base_mb, peak_mb, waited(h)))
-    # Held whole, the bodies alone would be 144 MiB.
-    assert peak_mb < 80, "peak RSS %.1f MB" % peak_mb
+    # Held whole, the bodies alone would be 144 MiB (115 MB peak measured
+    # without the limit). Under AddressSanitizer freed memory stays in its
+    # quarantine, so only the outcome is checked there.
+    if not SANITIZED:
+        assert peak_mb < 80, "peak RSS %.1f MB" % peak_mb
 
 
 def test_stop_lets_waiting_requests_go(herald_factory):
