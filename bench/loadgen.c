@@ -88,7 +88,7 @@ static const char event_tmpl[] =
  * at start; each event then carries its own event.id (see event_id), which
  * the id hashes, so ids stay unique. */
 static int synthetic_time;
-static int same_time;   /* -S */
+static int same_time;     /* -S */
 static long same_time_us; /* -S: the one source time, the wall clock at start */
 static atomic_long last_time;
 static long wall_us(void);
@@ -283,7 +283,8 @@ int main(int argc, char **argv)
         case 'T': synthetic_time = 1; break;
         case 'S': same_time = 1; break;
         default:
-            fprintf(stderr, "usage: loadgen -p PORT -t TOKEN [-c N] [-d S] [-b N] [-r EV/S] [-n N] [-T] [-S]\n");
+            fprintf(stderr,
+                    "usage: loadgen -p PORT -t TOKEN [-c N] [-d S] [-b N] [-r EV/S] [-n N] [-T] [-S]\n");
             return 2;
         }
     }

@@ -195,6 +195,22 @@ static const char *const sq_migrations[] = {
     "  state TEXT NOT NULL,"
     "  updated_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (channel_id, key));",
+    /* ingest cost, events sharing one timestamp (issue 14, docs/performance.md):
+     * the id index in two levels (ids.c). events_idk took every new key at a
+     * random place within its second, so a burst of one second dirtied nearly
+     * every page of that range at each commit. New keys now go into the small
+     * ids_recent, merged into ids in key order every few ten thousand events.
+     * Existing keys start in ids, copied in key order (the old index's order). */
+    "CREATE TABLE ids ("
+    "  idk INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  PRIMARY KEY (idk, seq)) WITHOUT ROWID;"
+    "CREATE TABLE ids_recent ("
+    "  idk INTEGER NOT NULL,"
+    "  seq INTEGER NOT NULL,"
+    "  PRIMARY KEY (idk, seq)) WITHOUT ROWID;"
+    "INSERT INTO ids (idk, seq) SELECT idk, seq FROM events ORDER BY idk, seq;"
+    "DROP INDEX IF EXISTS events_idk;",
 };
 #define SQ_SCHEMA_VERSION ((int)(sizeof(sq_migrations) / sizeof(sq_migrations[0])))
 
