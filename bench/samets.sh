@@ -5,8 +5,8 @@
 #   wall  - every event its own wall-clock time (loadgen's default)
 #   same  - every event the same source time (loadgen -S; ids stay unique)
 # Prints, per case, events/s, bytes written per event (write_bytes: what
-# reaches the disk, WAL and checkpoints) and herald's CPU per event, then the
-# ratio same/wall of events/s (the budget: >= 0.8).
+# reaches the disk, WAL and checkpoints), herald's CPU per event and its peak
+# RSS, then the ratio same/wall of events/s (the budget: >= 0.8).
 # ROUNDS=2 repeats the pair (the machine is shared: ±10-30 % between runs).
 # usage: bench/samets.sh [EVENTS]
 source "$(dirname "$0")/lib.sh"
@@ -22,15 +22,16 @@ run_one() {
   local c1; c1=$(cpu_s "$hpid"); local w1; w1=$(wbytes_b "$hpid")
   local stored; stored=$(metric herald_events_stored_total)
   local commits; commits=$(metric herald_store_commits_total)
+  local rss; rss=$(hwm_kb "$hpid")
   stop_herald
   rm -rf "$work/data-$name"
   local ev; ev=$(awk -F'events=' '/^conns/{split($2,a," "); print a[1]}' "$work/lg-$name.out")
   local eps; eps=$(awk -F'events/s=' '/events\/s=/{split($2,a," "); print a[1]}' "$work/lg-$name.out")
   local errs; errs=$(awk -F'errors=' '/^conns/{print $2+0}' "$work/lg-$name.out")
   awk -v nm="$name" -v e="$eps" -v n="$ev" -v sd="$stored" -v cm="$commits" -v er="$errs" \
-      -v w="$((w1 - w0))" -v a="$c0" -v b="$c1" 'BEGIN{
-    printf "%-5s %8d events/s  %6.0f B written/event  %5.1f us cpu/event  (%d sent, %d stored, %d errors, %.0f per commit)\n",
-      nm, e, (n>0?w/n:0), (n>0?(b-a)*1e6/n:0), n, sd, er, (cm>0?sd/cm:0)}' | tee -a "$work/results"
+      -v w="$((w1 - w0))" -v a="$c0" -v b="$c1" -v r="$rss" 'BEGIN{
+    printf "%-5s %8d events/s  %6.0f B written/event  %5.1f us cpu/event  (%d sent, %d stored, %d errors, %.0f per commit, peak RSS %d kB)\n",
+      nm, e, (n>0?w/n:0), (n>0?(b-a)*1e6/n:0), n, sd, er, (cm>0?sd/cm:0), r}' | tee -a "$work/results"
 }
 
 for r in $(seq 1 "$rounds"); do

@@ -14,7 +14,8 @@
  * Files, bottom up: conn.c (connections, reader pool, row readers),
  * statements.c (the SQL), schema.c (migrations, pragmas), writer.c,
  * checkpoint.c, raws.c (raw bytes: compression, blobs and their cache),
- * query.c (event filters shared by events.c and stats.c), events.c,
+ * query.c (event filters shared by events.c and stats.c), ids.c (the id
+ * index), events.c,
  * channels.c, delivery.c, retention.c, stats.c, state.c, silences.c, groups.c, health.c, and
  * sqlite_store.c (open, close, the ops table).
  */
