@@ -98,7 +98,9 @@ static void mk_id(char *id, uint64_t n)
 static void mk_event(struct hd_event *ev, const char *id, int64_t recv_us)
 {
     memset(ev, 0, sizeof(*ev));
-    snprintf(ev->id, sizeof(ev->id), "%s", id);
+    size_t len = strnlen(id, sizeof(ev->id) - 1);
+    memcpy(ev->id, id, len);
+    ev->id[len] = '\0';
     ev->source = "generic";
     ev->ts_us = 0x69300000LL * 1000000;
     ev->recv_us = recv_us;
