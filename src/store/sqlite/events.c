@@ -5,9 +5,9 @@
  * thread (raws.c), then queued to the writer as one op; the writer looks
  * each id up in the id index (ids.c: by its integer key idk, then the id),
  * gives a new event max_seq + 1 and an old one its stored seq (duplicate =
- * 1), and indexes the new ones. A row is read
- * into one allocation per event (ev->block). The API's filtered listing
- * caches one statement per filter combination on each read connection.
+ * 1), and indexes the new ones. A row is read into one allocation per event
+ * (ev->block). The API's filtered listing caches one statement per filter
+ * combination on each read connection.
  */
 #include <limits.h>
 #include <stdio.h>
