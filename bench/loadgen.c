@@ -8,7 +8,7 @@
  * usage: loadgen -p PORT -t TOKEN [-c CONNS] [-d SECONDS] [-b EVENTS_PER_REQUEST] [-r
  * TOTAL_RATE_EVENTS_PER_S]
  *                [-n MAX_EVENTS] [-T (synthetic event times, see event_time)]
- *                [-n MAX_EVENTS]
+ *                [-S (every event the same source time, see event_time)]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -48,7 +48,7 @@ static const char event_tmpl[] =
     "\"description\":\"an attempt to read any sensitive file (e.g. files containing "
     "user/password/authentication "
     "information). Exceptions are made for known trusted "
-    "programs.\",\"id\":null},\"event\":{\"id\":null,\"url\":"
+    "programs.\",\"id\":null},\"event\":{\"id\":%s,\"url\":"
     "\"https://secure.sysdig.com/#/events/"
     "f:1518849300,t:1518849360\"},\"state\":\"ACTIVE\",\"resolved\":false,"
     "\"entities\":[{\"entity\":\"\",\"metricValues\":[{\"metric\":\"policyEvent\",\"aggregation\":\"count\","
@@ -83,8 +83,13 @@ static const char event_tmpl[] =
  * one, as a live source stamps events (the id's leading seconds then follow
  * arrival). -T: base + seq µs, the old way: a million events per second of
  * source time, so ids of a run share their leading seconds and the store's
- * id index is written at random places (a worst case, docs/performance.md). */
+ * id index is written at random places (a worst case, docs/performance.md).
+ * -S: every event the same time (a burst, a replay: SPEC 10), the wall clock
+ * at start; each event then carries its own event.id (see event_id), which
+ * the id hashes, so ids stay unique. */
 static int synthetic_time;
+static int same_time;     /* -S */
+static long same_time_us; /* -S: the one source time, the wall clock at start */
 static atomic_long last_time;
 static long wall_us(void);
 
@@ -92,6 +97,9 @@ static long event_time(long seq)
 {
     if (synthetic_time) {
         return 1518849360000000L + seq % 1000000000000L;
+    }
+    if (same_time) {
+        return same_time_us;
     }
     long now = wall_us();
     long prev = atomic_load(&last_time);
@@ -101,6 +109,17 @@ static long event_time(long seq)
             return next;
         }
     }
+}
+
+/* The event's event.id as JSON: null, or with -S a per-event string (the
+ * time no longer tells events apart). buf holds at least 40 bytes. */
+static const char *event_id(long seq, char *buf, size_t cap)
+{
+    if (!same_time) {
+        return "null";
+    }
+    snprintf(buf, cap, "\"bench-%016ld\"", seq);
+    return buf;
 }
 
 static int64_t now_us(void)
@@ -179,7 +198,7 @@ static int read_response(int fd, char *buf, size_t cap)
 static void *worker(void *arg)
 {
     (void)arg;
-    size_t evlen = strlen(event_tmpl) + 40;
+    size_t evlen = strlen(event_tmpl) + 96; /* the numbers and the -S event id */
     size_t body_cap = (size_t)batch * (evlen + 1) + 64;
     char *body = malloc(body_cap);
     char *req = malloc(body_cap + 512);
@@ -202,7 +221,9 @@ static void *worker(void *arg)
         size_t bl = 0;
         for (int i = 0; i < batch; i++) {
             long s = atomic_fetch_add(&seq_counter, 1);
-            bl += (size_t)snprintf(body + bl, body_cap - bl, event_tmpl, s, wall_us(), event_time(s));
+            char eid[48];
+            bl += (size_t)snprintf(body + bl, body_cap - bl, event_tmpl, s, wall_us(), event_time(s),
+                                   event_id(s, eid, sizeof(eid)));
             if (batch > 1) {
                 body[bl++] = '\n';
             }
@@ -250,7 +271,7 @@ static double pct(double p)
 int main(int argc, char **argv)
 {
     int c;
-    while ((c = getopt(argc, argv, "p:t:c:d:b:r:n:T")) != -1) {
+    while ((c = getopt(argc, argv, "p:t:c:d:b:r:n:TS")) != -1) {
         switch (c) {
         case 'p': port = (int)strtol(optarg, NULL, 10); break;
         case 't': token = optarg; break;
@@ -260,12 +281,15 @@ int main(int argc, char **argv)
         case 'r': rate = strtod(optarg, NULL); break;
         case 'n': max_events = strtol(optarg, NULL, 10); break;
         case 'T': synthetic_time = 1; break;
+        case 'S': same_time = 1; break;
         default:
-            fprintf(stderr, "usage: loadgen -p PORT -t TOKEN [-c N] [-d S] [-b N] [-r EV/S] [-n N] [-T]\n");
+            fprintf(stderr,
+                    "usage: loadgen -p PORT -t TOKEN [-c N] [-d S] [-b N] [-r EV/S] [-n N] [-T] [-S]\n");
             return 2;
         }
     }
     atomic_store(&seq_counter, (long)time(NULL) * 1000000L);
+    same_time_us = wall_us();
     pthread_t *th = calloc((size_t)conns, sizeof(*th));
     int64_t t0 = now_us();
     for (int i = 0; i < conns; i++) {

@@ -1617,6 +1617,61 @@ static void test_reopen_keeps_everything(void **state)
     assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events"), 8);
 }
 
+/* A burst: 40,000 events whose ids share their leading seconds (one source
+ * timestamp). Re-sends of the first, a middle and the last one, in one batch
+ * with a new event and a duplicate inside the batch, are recognised, and seq
+ * stays dense (the SQLite store moves keys between the two levels of its id
+ * index on the way: test_sqlite_ids.c). */
+static void burst_id(char *id, int i)
+{
+    snprintf(id, 33, "69300000%08x%016llx", (unsigned)i * 2654435761u, (unsigned long long)i);
+}
+
+static void test_burst_one_second(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    struct hd_err err = {0};
+    enum { BURST = 40000, CHUNK = 1000 };
+    static struct hd_event evs[CHUNK];
+    for (int b = 0; b < BURST; b += CHUNK) {
+        for (int i = 0; i < CHUNK; i++) {
+            char id[33];
+            burst_id(id, b + i);
+            mk_event(&evs[i], id, "generic", 0x69300000LL * 1000000, 5, HD_STATE_ACTIVE, "ns", "burst");
+        }
+        assert_int_equal(st->ops->append(st, evs, CHUNK, &err), HD_OK);
+        for (int i = 0; i < CHUNK; i++) {
+            assert_int_equal(evs[i].seq, b + i + 1);
+            assert_int_equal(evs[i].duplicate, 0);
+            hd_event_clear(&evs[i]);
+        }
+    }
+    const int again[] = {0, BURST / 2, BURST - 1, BURST, 0};
+    const int64_t want_seq[] = {1, BURST / 2 + 1, BURST, BURST + 1, 1};
+    const int want_dup[] = {1, 1, 1, 0, 1};
+    for (int i = 0; i < 5; i++) {
+        char id[33];
+        burst_id(id, again[i]);
+        mk_event(&evs[i], id, "generic", 0x69300000LL * 1000000, 5, HD_STATE_ACTIVE, "ns", "again");
+    }
+    assert_int_equal(st->ops->append(st, evs, 5, &err), HD_OK);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(evs[i].seq, want_seq[i]);
+        assert_int_equal(evs[i].duplicate, want_dup[i]);
+        hd_event_clear(&evs[i]);
+    }
+    assert_int_equal(st->ops->max_seq(st), BURST + 1);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events"), BURST + 1);
+    char id[33];
+    burst_id(id, BURST / 2);
+    struct hd_event got;
+    assert_int_equal(st->ops->event_get(st, id, &got, &err), HD_OK);
+    assert_int_equal(got.seq, BURST / 2 + 1);
+    assert_string_equal(got.name, "burst");
+    hd_event_clear(&got);
+}
+
 /* ---- the shared store (PostgreSQL) ---------------------------------------- */
 
 /* The PostgreSQL store's own cases (leases, the out-of-order commit proof,
@@ -1637,6 +1692,7 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_concurrent_append, setup, teardown),
     cmocka_unit_test_setup_teardown(test_failed_op_rolls_back_alone, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_burst_one_second, setup, teardown),
 };
 
 static const struct CMUnitTest sqlite_tests[] = {

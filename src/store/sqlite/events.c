@@ -3,10 +3,11 @@
  *
  * DESIGN: an append is validated and its raws compressed on the caller's
  * thread (raws.c), then queued to the writer as one op; the writer looks
- * each id up by its integer key (column idk) and the id, gives a new event
- * max_seq + 1 and an old one its stored seq (duplicate = 1). A row is read
- * into one allocation per event (ev->block). The API's filtered listing
- * caches one statement per filter combination on each read connection.
+ * each id up in the id index (ids.c: by its integer key idk, then the id),
+ * gives a new event max_seq + 1 and an old one its stored seq (duplicate =
+ * 1), and indexes the new ones. A row is read into one allocation per event
+ * (ev->block). The API's filtered listing caches one statement per filter
+ * combination on each read connection.
  */
 #include <limits.h>
 #include <stdio.h>
@@ -118,9 +119,8 @@ static int op_append(struct sq_store *s, struct sq_conn *c, void *arg, struct hd
 {
     struct append_args *a = arg;
     sqlite3_stmt *ins = sq_stmt(c, Q_EV_INSERT, err);
-    sqlite3_stmt *sel = sq_stmt(c, Q_EV_SEQ_BY_ID, err);
     sqlite3_stmt *rins = a->blob.p != NULL ? sq_stmt(c, Q_RAW_INSERT, err) : NULL;
-    if (ins == NULL || sel == NULL || (a->blob.p != NULL && rins == NULL)) {
+    if (ins == NULL || (a->blob.p != NULL && rins == NULL)) {
         return HD_EIO;
     }
     /* The blob is inserted after the rows, once their seqs are known, and
@@ -134,11 +134,9 @@ static int op_append(struct sq_store *s, struct sq_conn *c, void *arg, struct hd
         int64_t idk = sq_id_key(ev->id);
         /* Same id stored before, or earlier in this batch or group: the
          * uncommitted rows of the open transaction are visible here. */
-        sqlite3_bind_text(sel, 1, ev->id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(sel, 2, idk);
         int found = 0;
         int64_t old = 0;
-        if (sq_query_i64(c, sel, &old, &found, err, "looking up a duplicate") != HD_OK) {
+        if (sq_ids_find(c, ev->id, idk, &old, &found, err) != HD_OK) {
             hd_err_prefix(err, "events[%zu]: ", i);
             return HD_EIO;
         }
@@ -173,7 +171,8 @@ static int op_append(struct sq_store *s, struct sq_conn *c, void *arg, struct hd
         }
         sqlite3_bind_int(ins, 21, zr.enc);
         sqlite3_bind_int64(ins, 22, idk);
-        if (sq_step_done(c, ins, err, "storing an event") != HD_OK) {
+        if (sq_step_done(c, ins, err, "storing an event") != HD_OK ||
+            sq_ids_add(s, c, idk, seq, err) != HD_OK) {
             hd_err_prefix(err, "events[%zu]: ", i);
             return HD_EIO;
         }
@@ -194,7 +193,7 @@ static int op_append(struct sq_store *s, struct sq_conn *c, void *arg, struct hd
         }
         s->max_rid = rid;
     }
-    return HD_OK;
+    return sq_ids_merge(s, c, err);
 }
 
 static int append_check(const struct hd_event *evs, size_t n, struct hd_err *err)

@@ -5,7 +5,8 @@
  * smallest cursor), nor an event a PENDING row still references. The events
  * are scanned in seq order, SQ_PRUNE_SCAN at a time; recv_us follows seq
  * (arrival order), so the first young event ends the age pass. A blob of
- * raws goes with the last event referencing it. The work runs in chunks of
+ * raws goes with the last event referencing it, an event's id key with it
+ * (from both levels of the id index, ids.c). The work runs in chunks of
  * SQ_PRUNE_CHUNK events, one writer op (one transaction) each, so ingest
  * commits interleave with a large prune instead of waiting for all of it.
  */
@@ -35,6 +36,7 @@ struct prune_pass {
     size_t nv;
     int64_t victims[SQ_PRUNE_SCAN];
     int64_t vrids[SQ_PRUNE_SCAN]; /* blob each victim references, or 0 */
+    int64_t vidks[SQ_PRUNE_SCAN]; /* each victim's id key (its rows in the id index) */
 };
 
 /* The pass's bound, cut and excess. */
@@ -121,6 +123,7 @@ static int prune_scan(struct sq_conn *c, const struct prune_args *a, struct prun
             continue;
         }
         p->vrids[p->nv] = ref.rid;
+        p->vidks[p->nv] = sqlite3_column_int64(scan, 5);
         p->victims[p->nv++] = seq;
         p->excess -= size;
         if (a->deleted + p->nv >= SQ_PRUNE_CHUNK) {
@@ -137,13 +140,15 @@ static int prune_scan(struct sq_conn *c, const struct prune_args *a, struct prun
     return HD_OK;
 }
 
-/* Deletes the victims, their dead letters, and the blobs they released. */
+/* Deletes the victims, their dead letters, their keys in the id index, and
+ * the blobs they released. */
 static int prune_delete(struct sq_conn *c, const struct prune_pass *p, struct hd_err *err)
 {
     for (size_t i = 0; i < p->nv; i++) {
         /* Dead letters of a pruned event cannot be replayed any more. */
         if (sq_exec_i64(c, Q_PR_DEL_EVENT, &p->victims[i], 1, "pruning an event", err) != HD_OK ||
-            sq_exec_i64(c, Q_PR_DEL_DLS, &p->victims[i], 1, "pruning dead letters", err) != HD_OK) {
+            sq_exec_i64(c, Q_PR_DEL_DLS, &p->victims[i], 1, "pruning dead letters", err) != HD_OK ||
+            sq_ids_remove(c, p->vidks[i], p->victims[i], err) != HD_OK) {
             return HD_EIO;
         }
     }

@@ -14,7 +14,8 @@
  * Files, bottom up: conn.c (connections, reader pool, row readers),
  * statements.c (the SQL), schema.c (migrations, pragmas), writer.c,
  * checkpoint.c, raws.c (raw bytes: compression, blobs and their cache),
- * query.c (event filters shared by events.c and stats.c), events.c,
+ * query.c (event filters shared by events.c and stats.c), ids.c (the id
+ * index), events.c,
  * channels.c, delivery.c, retention.c, stats.c, state.c, silences.c, groups.c, health.c, and
  * sqlite_store.c (open, close, the ops table).
  */
@@ -63,10 +64,17 @@ enum sq_stmt_id {
     Q_ROLLBACK_TO,
     Q_MAX_SEQ,
     Q_EV_INSERT,
-    Q_EV_SEQ_BY_ID,
     Q_EV_AFTER,
     Q_EV_GET_ID,
     Q_EV_GET_SEQ,
+    Q_IDS_FIND_RECENT,
+    Q_IDS_FIND,
+    Q_IDS_ADD,
+    Q_IDS_MERGE,
+    Q_IDS_CLEAR_RECENT,
+    Q_IDS_DEL_RECENT,
+    Q_IDS_DEL,
+    Q_IDS_COUNT_RECENT,
     Q_CH_LIST,
     Q_CH_GET,
     Q_CH_GET_NAME,
@@ -198,7 +206,9 @@ struct sq_store {
     /* Writer thread only (and open/close, before/after it runs). */
     struct sq_conn *w;
     int64_t max_seq;
-    int64_t max_rid; /* last rid of raws */
+    int64_t max_rid;      /* last rid of raws */
+    int64_t ids_recent;   /* keys in the recent level of the id index (ids.c) */
+    int64_t ids_merge_at; /* merged into the big level at this many (SQ_IDS_MERGE) */
 
     /* The blobs read last, so that the rows of one request read by several
      * calls (a dispatcher batch, a page of the API) decompress it once. */
@@ -316,6 +326,22 @@ int sq_migrate(struct sq_conn *c, struct hd_err *err);
 int sq_page_size(struct sq_conn *c);
 /* The integer key of an id (column idk). */
 int64_t sq_id_key(const char *id);
+
+/* ---- ids.c: the id index, in two levels ------------------------------- */
+
+/* The seq of the stored event with this id (idk = sq_id_key(id)) on
+ * connection c; *found = 0 if none. On the writer it sees the open
+ * transaction's rows (a duplicate earlier in the same batch or group). */
+int sq_ids_find(struct sq_conn *c, const char *id, int64_t idk, int64_t *seq, int *found, struct hd_err *err);
+/* Writer: indexes a new event's key (in the recent level). */
+int sq_ids_add(struct sq_store *s, struct sq_conn *c, int64_t idk, int64_t seq, struct hd_err *err);
+/* Writer: moves the recent level into the big one once it holds
+ * s->ids_merge_at keys (in the caller's transaction); else nothing. */
+int sq_ids_merge(struct sq_store *s, struct sq_conn *c, struct hd_err *err);
+/* Writer: removes a pruned event's key from both levels. */
+int sq_ids_remove(struct sq_conn *c, int64_t idk, int64_t seq, struct hd_err *err);
+/* Open: counts the recent level (s->ids_recent) and sets s->ids_merge_at. */
+int sq_ids_load(struct sq_store *s, struct hd_err *err);
 
 /* ---- writer.c, checkpoint.c -------------------------------------------- */
 

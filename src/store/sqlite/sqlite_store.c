@@ -130,6 +130,9 @@ struct hd_store *hd_sqlite_store_open(const char *path, struct hd_err *err)
     if (mr == NULL || sq_query_i64(s->w, mr, &s->max_rid, &found, err, "reading the last rid") != HD_OK) {
         goto fail;
     }
+    if (sq_ids_load(s, err) != HD_OK) {
+        goto fail;
+    }
     atomic_store(&s->pub_max_seq, s->max_seq);
     s->page_size = sq_page_size(s->w);
     sq_ckpt_start(s);
