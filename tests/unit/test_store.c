@@ -1484,6 +1484,64 @@ static void test_failed_op_rolls_back_alone(void **state)
     assert_int_equal(st->ops->max_seq(st), 701);
 }
 
+/* A large append's raws go into blobs of about SQ_BLOB_CHUNK (1 MiB) each,
+ * so reading one event decompresses one chunk, not the whole request. */
+static void mk_huge_event(struct hd_event *ev, const char *id, int i)
+{
+    mk_event(ev, id, "generic", 1000 + i, 5, HD_STATE_ACTIVE, "ns", "n");
+    free(ev->raw);
+    size_t n = 60000;
+    ev->raw = malloc(n + 1);
+    int h = snprintf(ev->raw, n + 1, "{\"id\":\"%s\",\"pad\":\"", id);
+    for (size_t k = (size_t)h; k < n - 2; k++) {
+        ev->raw[k] = (char)('a' + (k * 7 + (size_t)i) % 26);
+    }
+    memcpy(ev->raw + n - 2, "\"}", 3);
+    ev->raw_len = n;
+}
+
+static void test_batch_raws_chunked(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    struct hd_err err = {0};
+    enum { N = 40 }; /* 40 x 60 KB: 2.4 MB, three chunks */
+    struct hd_event evs[N];
+    char ids[N][16];
+    for (int i = 0; i < N; i++) {
+        snprintf(ids[i], sizeof(ids[i]), "h%d", i);
+        mk_huge_event(&evs[i], ids[i], i);
+    }
+    assert_int_equal(st->ops->append(st, evs, N, &err), HD_OK);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM raws"), 3);
+    assert_int_equal(raw_count(f->db, "SELECT max(size) <= 1048576 FROM raws"), 1);
+    /* the chunks tile the append's seqs, in rid order */
+    assert_int_equal(raw_count(f->db, "SELECT min(seq_lo) FROM raws"), evs[0].seq);
+    assert_int_equal(raw_count(f->db, "SELECT max(seq_hi) FROM raws"), evs[N - 1].seq);
+    assert_int_equal(raw_count(f->db, "SELECT sum(seq_hi - seq_lo + 1) FROM raws"), N);
+    for (int round = 0; round < 2; round++) {
+        for (int i = N - 1; i >= 0; i--) {
+            struct hd_event got = {0};
+            assert_int_equal(st->ops->event_get(st, ids[i], &got, &err), HD_OK);
+            assert_int_equal(got.raw_len, evs[i].raw_len);
+            assert_memory_equal(got.raw, evs[i].raw, evs[i].raw_len);
+            hd_event_clear(&got);
+        }
+        hd_store_close(st);
+        st = f->st = open_store(f);
+    }
+    /* a re-send of the whole request stores nothing, no blob either */
+    assert_int_equal(st->ops->append(st, evs, N, &err), HD_OK);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM raws"), 3);
+    for (int i = 0; i < N; i++) {
+        assert_true(evs[i].duplicate);
+        hd_event_clear(&evs[i]);
+    }
+    size_t deleted = 0;
+    assert_int_equal(st->ops->prune(st, 0, 1, &deleted, &err), HD_OK);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM raws"), 0);
+}
+
 /* Single-event appends that meet in one group commit share one blob,
  * compressed by the writer (SQLite); a failing op or a duplicate among them
  * changes nothing for the others, and retention takes the blob with the
@@ -1701,6 +1759,7 @@ static const struct CMUnitTest sqlite_tests[] = {
     cmocka_unit_test_setup_teardown(test_batch_raws_damaged, setup, teardown),
     cmocka_unit_test_setup_teardown(test_batch_raws_concurrent_readers, setup, teardown),
     cmocka_unit_test_setup_teardown(test_group_raws_blob, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_batch_raws_chunked, setup, teardown),
 };
 
 /* The URL in file (its first line); NULL if unreadable. Caller frees. */

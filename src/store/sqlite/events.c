@@ -115,19 +115,53 @@ static struct sq_rows event_rows(size_t max)
 
 /* ---- append ------------------------------------------------------------ */
 
+/* The blobs of a's chunks, after its rows (their seqs known): each only if
+ * one of its events is new. Chunk k has rid base + k. */
+static int store_blobs(struct sq_store *s, struct sq_conn *c, const struct append_args *a, int64_t base,
+                       struct hd_err *err)
+{
+    sqlite3_stmt *rins = a->nblobs > 0 ? sq_stmt(c, Q_RAW_INSERT, err) : NULL;
+    if (a->nblobs > 0 && rins == NULL) {
+        return HD_EIO;
+    }
+    for (size_t k = 0; k < a->nblobs; k++) {
+        const struct zblob *b = &a->blobs[k];
+        int64_t lo = 0;
+        int64_t hi = 0;
+        for (size_t i = b->first; i < b->end; i++) {
+            if (!a->evs[i].duplicate) {
+                lo = lo == 0 ? a->evs[i].seq : lo;
+                hi = a->evs[i].seq;
+            }
+        }
+        if (hi == 0) {
+            continue;
+        }
+        sqlite3_bind_int64(rins, 1, base + (int64_t)k);
+        sqlite3_bind_int64(rins, 2, lo);
+        sqlite3_bind_int64(rins, 3, hi);
+        sqlite3_bind_int(rins, 4, b->enc);
+        sqlite3_bind_int64(rins, 5, (int64_t)b->size);
+        sqlite3_bind_blob64(rins, 6, b->p, (sqlite3_uint64)b->len, SQLITE_STATIC);
+        if (sq_step_done(c, rins, err, "storing the raws of a batch") != HD_OK) {
+            return HD_EIO;
+        }
+    }
+    if (a->nblobs > 0) {
+        s->max_rid = base + (int64_t)a->nblobs - 1; /* skipped chunks leave gaps: harmless */
+    }
+    return HD_OK;
+}
+
 static int op_append(struct sq_store *s, struct sq_conn *c, void *arg, struct hd_err *err)
 {
     struct append_args *a = arg;
     sqlite3_stmt *ins = sq_stmt(c, Q_EV_INSERT, err);
-    sqlite3_stmt *rins = a->blob.p != NULL ? sq_stmt(c, Q_RAW_INSERT, err) : NULL;
-    if (ins == NULL || (a->blob.p != NULL && rins == NULL)) {
+    if (ins == NULL) {
         return HD_EIO;
     }
-    /* The blob is inserted after the rows, once their seqs are known, and
-     * only if one of them is new. */
-    int64_t rid = s->max_rid + 1;
-    int64_t seq_lo = 0;
-    int64_t seq_hi = 0;
+    int64_t base = s->max_rid + 1; /* the rid of chunk k: base + k */
+    size_t chunk = 0;
     for (size_t i = 0; i < a->n; i++) {
         struct hd_event *ev = &a->evs[i];
         ev->duplicate = 0;
@@ -161,8 +195,11 @@ static int op_append(struct sq_store *s, struct sq_conn *c, void *arg, struct hd
         }
         struct zraw zr = a->z != NULL ? a->z[i] : (struct zraw){.p = ev->raw, .len = ev->raw_len, .enc = 0};
         unsigned char ref[SQ_BLOB_REF_LEN];
+        while (chunk + 1 < a->nblobs && i >= a->blobs[chunk].end) {
+            chunk++;
+        }
         if (zr.enc == 2) {
-            sq_ref_encode(ref, a->grouped ? a->g_rid : rid, &zr);
+            sq_ref_encode(ref, a->grouped ? a->g_rid : base + (int64_t)chunk, &zr);
             sqlite3_bind_blob(ins, 20, ref, (int)sizeof(ref), SQLITE_STATIC);
         } else if (zr.p == NULL) {
             sqlite3_bind_null(ins, 20);
@@ -178,20 +215,9 @@ static int op_append(struct sq_store *s, struct sq_conn *c, void *arg, struct hd
         }
         s->max_seq = seq;
         ev->seq = seq;
-        seq_lo = seq_lo == 0 ? seq : seq_lo;
-        seq_hi = seq;
     }
-    if (a->blob.p != NULL && seq_hi != 0) {
-        sqlite3_bind_int64(rins, 1, rid);
-        sqlite3_bind_int64(rins, 2, seq_lo);
-        sqlite3_bind_int64(rins, 3, seq_hi);
-        sqlite3_bind_int(rins, 4, a->blob.enc);
-        sqlite3_bind_int64(rins, 5, (int64_t)a->blob.size);
-        sqlite3_bind_blob64(rins, 6, a->blob.p, (sqlite3_uint64)a->blob.len, SQLITE_STATIC);
-        if (sq_step_done(c, rins, err, "storing the raws of a batch") != HD_OK) {
-            return HD_EIO;
-        }
-        s->max_rid = rid;
+    if (store_blobs(s, c, a, base, err) != HD_OK) {
+        return HD_EIO;
     }
     return sq_ids_merge(s, c, err);
 }

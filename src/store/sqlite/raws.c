@@ -3,7 +3,8 @@
  *
  * DESIGN: a raw is stored in its row as is (raw_enc 0), as one zstd frame
  * (raw_enc 1: SQ_Z_MIN bytes or more, and only if it shrinks), or - for an
- * append of SQ_BLOB_MIN_EVENTS events or more - in one blob per append (table
+ * append of SQ_BLOB_MIN_EVENTS events or more - in blobs of about
+ * SQ_BLOB_CHUNK raw bytes each (whole events; one for most requests) (table
  * raws, one frame over all of them, docs/performance.md round 4), the row
  * holding a 32-byte reference (raw_enc 2: rid, offset, length, and its share
  * of the stored bytes for retention by size). Compression happens before the
@@ -65,11 +66,43 @@ static int zip_as_blob(size_t n, size_t total)
     return n >= SQ_BLOB_MIN_EVENTS && total >= SQ_Z_MIN && total <= (size_t)INT_MAX;
 }
 
+/* The end of the chunk starting at event i: whole events, at most
+ * SQ_BLOB_CHUNK raw bytes unless one event alone is larger; *bytes its raws. */
+static size_t chunk_end(const struct hd_event *evs, size_t n, size_t i, size_t *bytes)
+{
+    size_t t = 0;
+    size_t j = i;
+    for (; j < n; j++) {
+        size_t len = evs[j].raw != NULL ? evs[j].raw_len : 0;
+        if (j > i && t + len > SQ_BLOB_CHUNK) {
+            break;
+        }
+        t += len;
+    }
+    *bytes = t;
+    return j;
+}
+
+/* Room for the chunk table before the compressed bytes (keeps them aligned). */
+static size_t chunk_table(size_t nchunks)
+{
+    return (nchunks * sizeof(struct zblob) + 15) & ~(size_t)15;
+}
+
 size_t sq_zip_bound(const struct hd_event *evs, size_t n, size_t *total_out)
 {
     size_t total = raws_total(evs, n);
     *total_out = total;
-    return zip_as_blob(n, total) ? ZSTD_compressBound(total) : 0; /* else grouped: the writer's buffer */
+    if (!zip_as_blob(n, total)) {
+        return 0; /* grouped: the writer's buffer */
+    }
+    size_t b = 0;
+    size_t chunks = 0;
+    for (size_t i = 0, bytes = 0; i < n; chunks++) {
+        i = chunk_end(evs, n, i, &bytes);
+        b += ZSTD_compressBound(bytes);
+    }
+    return chunk_table(chunks) + b;
 }
 
 /* Walks the events whose raws make one blob, with their zraw slots: those
@@ -78,6 +111,7 @@ struct zwalk {
     struct append_args *single;
     struct sq_op *op;
     size_t i;
+    size_t end; /* single: stop before this event */
 };
 
 static int zwalk_next(struct zwalk *w, const struct hd_event **ev, struct zraw **z)
@@ -93,7 +127,7 @@ static int zwalk_next(struct zwalk *w, const struct hd_event **ev, struct zraw *
             }
             a = w->op->append;
         }
-        if (w->i < a->n) {
+        if (w->i < (w->single != NULL ? w->end : a->n)) {
             *ev = &a->evs[w->i];
             *z = &a->z[w->i];
             w->i++;
@@ -206,9 +240,24 @@ static void zip_each(struct sq_store *s, struct append_args *a, unsigned char *b
 /* buf: sq_zip_bound bytes (none for a small append: grouped). */
 void sq_zip(struct sq_store *s, struct append_args *a, size_t total, unsigned char *buf)
 {
-    a->blob = (struct zblob){0};
+    a->blobs = NULL;
+    a->nblobs = 0;
     if (zip_as_blob(a->n, total)) {
-        zip_blob(s, (struct zwalk){.single = a}, total, buf, &a->blob);
+        size_t chunks = 0;
+        for (size_t i = 0, bytes = 0; i < a->n; chunks++) {
+            i = chunk_end(a->evs, a->n, i, &bytes);
+        }
+        a->blobs = (struct zblob *)(void *)buf;
+        unsigned char *out = buf + chunk_table(chunks);
+        for (size_t i = 0, k = 0, bytes = 0; i < a->n; k++) {
+            size_t end = chunk_end(a->evs, a->n, i, &bytes);
+            zip_blob(s, (struct zwalk){.single = a, .i = i, .end = end}, bytes, out, &a->blobs[k]);
+            a->blobs[k].first = i;
+            a->blobs[k].end = end;
+            out += ZSTD_compressBound(bytes);
+            i = end;
+        }
+        a->nblobs = chunks;
         return;
     }
     for (size_t i = 0; i < a->n; i++) {

@@ -379,19 +379,27 @@ struct zraw {
     int64_t share;
 };
 
-/* The raws of one append as one blob (table raws). */
+/* The raws of events [first, end) of one append (or of a group) as one
+ * blob (table raws). */
 struct zblob {
     const void *p; /* NULL: no blob */
     size_t len;    /* stored bytes */
     size_t size;   /* raw bytes */
     int enc;       /* raws.enc */
+    size_t first, end;
 };
+
+/* An append's raws go into blobs of at most this many raw bytes (whole
+ * events), so a reader decompresses at most about this much to read one
+ * event of a large request. */
+#define SQ_BLOB_CHUNK (1024 * 1024)
 
 struct append_args {
     struct hd_event *evs;
     size_t n;
-    struct zraw *z; /* n entries, or NULL: every raw as is */
-    struct zblob blob;
+    struct zraw *z;      /* n entries, or NULL: every raw as is */
+    struct zblob *blobs; /* nblobs chunks in order; the i-th has rid max_rid + 1 + i */
+    size_t nblobs;
     int grouped;   /* a small append: its raws go into the group's blob (sq_zip_group) */
     int64_t g_rid; /* grouped: that blob's rid, 0 if the writer stored them alone */
 };
