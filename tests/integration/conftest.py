@@ -48,6 +48,15 @@ def _sanitized(path):
 
 
 SANITIZED = _sanitized(HERALD_BIN)
+
+
+def status_kb(pid, field):
+    """A kB field of /proc/PID/status (VmRSS, VmHWM ...)."""
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise AssertionError("no %s in /proc/%d/status" % (field, pid))
 MASK = "********"
 
 # Every stderr log herald wrote in this session, and every secret that must

@@ -16,15 +16,7 @@ import subprocess
 import threading
 import time
 
-from conftest import SANITIZED, metric_values, poll, unique_event
-
-
-def status_kb(pid, field):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise AssertionError("no %s in /proc/%d/status" % (field, pid))
+from conftest import SANITIZED, metric_values, poll, status_kb, unique_event
 
 
 def ndjson_body(tag, n, pad):

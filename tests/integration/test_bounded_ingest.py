@@ -12,16 +12,8 @@ The attack: 10 MiB of tiny NDJSON documents ({"n":i}, 815,141 events) took
 import json
 import time
 
-from conftest import metric_values, assert_error, poll, unique_event
+from conftest import metric_values, assert_error, poll, status_kb, unique_event
 from recording import FakeServer
-
-
-def status_kb(pid, field):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise AssertionError("no %s in /proc/%d/status" % (field, pid))
 
 
 def tiny_events_body(max_bytes=10 * 1024 * 1024 - 1024):

@@ -1401,6 +1401,20 @@ static void test_concurrent_append(void **state)
             CONC_THREADS, CONC_EVENTS, CONC_RAW, CONC_BATCH, batched, CONC_THREADS, CONC_SINGLES, singles);
 }
 
+/* SQLite: inserting an event whose id starts with "boom" fails (ABORT). */
+static void sqlite_boom_trigger(const char *db)
+{
+    sqlite3 *h = NULL;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    sqlite3_busy_timeout(h, 5000);
+    assert_int_equal(sqlite3_exec(h,
+                                  "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.id LIKE 'boom%' "
+                                  "BEGIN SELECT RAISE(ABORT, 'boom refused'); END",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+}
+
 /* A failing op is rolled back alone: its events are not stored, the seqs it
  * took are given again (dense), and ops committed in the same group stay. */
 struct mixer {
@@ -1441,15 +1455,7 @@ static void test_failed_op_rolls_back_alone(void **state)
                "IF NEW.id LIKE 'boom%' THEN RAISE EXCEPTION 'boom refused'; END IF; RETURN NEW; END $$;"
                "CREATE TRIGGER boom BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION boom()");
     } else {
-        sqlite3 *h = NULL;
-        assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
-        sqlite3_busy_timeout(h, 5000);
-        assert_int_equal(sqlite3_exec(h,
-                                      "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.id LIKE 'boom%' "
-                                      "BEGIN SELECT RAISE(ABORT, 'boom refused'); END",
-                                      NULL, NULL, NULL),
-                         SQLITE_OK);
-        sqlite3_close(h);
+        sqlite_boom_trigger(f->db);
     }
     struct hd_event evs[2];
     mk_event(&evs[0], "fine", "generic", 1, 5, HD_STATE_ACTIVE, "ns", "a");
@@ -1585,15 +1591,7 @@ static void test_group_raws_blob(void **state)
     struct fx *f = *state;
     struct hd_store *st = f->st;
     struct hd_err err = {0};
-    sqlite3 *h = NULL;
-    assert_int_equal(sqlite3_open(f->db, &h), SQLITE_OK);
-    sqlite3_busy_timeout(h, 5000);
-    assert_int_equal(sqlite3_exec(h,
-                                  "CREATE TRIGGER boom BEFORE INSERT ON events WHEN NEW.id LIKE 'boom%' "
-                                  "BEGIN SELECT RAISE(ABORT, 'boom refused'); END",
-                                  NULL, NULL, NULL),
-                     SQLITE_OK);
-    sqlite3_close(h);
+    sqlite_boom_trigger(f->db);
     struct grouper g[GROUP_THREADS];
     pthread_t t[GROUP_THREADS];
     for (int i = 0; i < GROUP_THREADS; i++) {
