@@ -720,7 +720,10 @@ static void test_window_out_of_order_cursor(void **state)
      * window, so 5 waits for 1. */
     WAIT_FOR(status(f).delivered == 4, 5000);
     assert_int_equal(sink_count(f->sink), 5);
-    assert_true(sink_max_active(f->sink) > 1);
+    /* Four delivered while 1 is unanswered (the cursor below) proves the
+     * requests overlapped. Not sink_max_active: on a loaded machine the
+     * sink's thread for 1 may read it only after 0, 2, 3 and 4 were
+     * answered, one at a time (seen once in CI). */
     struct hd_channel_status s = status(f);
     assert_int_equal(s.cursor, seq0);
     assert_int_equal(s.backlog, 5);
