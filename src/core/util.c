@@ -26,11 +26,16 @@ int64_t hd_now_ms(void)
     return hd_now_us() / 1000;
 }
 
-int64_t hd_mono_ms(void)
+int64_t hd_mono_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+int64_t hd_mono_ms(void)
+{
+    return hd_mono_us() / 1000;
 }
 
 void hd_thread_name(const char *name)

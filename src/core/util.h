@@ -8,6 +8,7 @@
 int64_t hd_now_us(void);  /* wall clock, microseconds since the epoch */
 int64_t hd_now_ms(void);  /* wall clock, milliseconds since the epoch */
 int64_t hd_mono_ms(void); /* monotonic clock, milliseconds */
+int64_t hd_mono_us(void); /* monotonic clock, microseconds */
 /* Names the calling thread (top, perf, gdb; at most 15 characters kept). */
 void hd_thread_name(const char *name);
 

@@ -134,6 +134,7 @@ struct hd_http_async {
     int64_t start_ns;              /* monotonic, at the headers: the duration histogram */
     const char *route;             /* the route set by check or handler (static), for a later answer */
     size_t declared;               /* Content-Length, 0 if none */
+    size_t want;                   /* its charge: declared, or max_body for a chunked upload */
     size_t charged;                /* bytes of s->held that are this request's (bmu) */
     int waiting;                   /* suspended until its body fits (bmu) */
     int admitted;                  /* the wait is over (bmu) */
@@ -389,17 +390,18 @@ static void unpend(struct hd_http_async *cx)
  * headers; one that does not fit while others are held waits, suspended
  * before a byte of its body is read, in arrival order, until enough is
  * released (its body freed: after the answer, or at once when refused). One
- * alone is always admitted, whatever its size (up to max_body). A body that
- * grows past its declaration (chunked uploads) is charged as it grows,
- * without waiting. So the memory of requests in flight is bounded and excess
- * load waits instead of being refused. */
+ * alone is always admitted, whatever its size (up to max_body). A chunked
+ * upload declares nothing, so it is charged max_body: it could grow that far
+ * (body_grew keeps the charge at the buffer's real size if that is more). So
+ * the memory of requests in flight is bounded and excess load waits instead
+ * of being refused. */
 
 /* Admits the waiters that now fit (bmu held). */
 static void admit_waiters(struct hd_http_server *s)
 {
     while (s->wq_head != NULL) {
         struct hd_http_async *w = s->wq_head;
-        if (!s->bclosed && s->held > 0 && s->held + w->declared > s->body_budget) {
+        if (!s->bclosed && s->held > 0 && s->held + w->want > s->body_budget) {
             return;
         }
         s->wq_head = w->wq_next;
@@ -408,8 +410,8 @@ static void admit_waiters(struct hd_http_server *s)
         }
         w->wq_next = NULL;
         w->admitted = 1;
-        w->charged = w->declared;
-        s->held += w->declared;
+        w->charged = w->want;
+        s->held += w->want;
         MHD_resume_connection(w->conn);
     }
 }
@@ -418,13 +420,13 @@ static void admit_waiters(struct hd_http_server *s)
  * connection, under bmu so the resume cannot come first). */
 static int admit(struct hd_http_server *s, struct hd_http_async *cx)
 {
-    if (s->body_budget == 0 || cx->declared == 0) {
+    if (s->body_budget == 0 || cx->want == 0) {
         return 1;
     }
     pthread_mutex_lock(&s->bmu);
-    if (s->bclosed || s->held == 0 || (s->wq_head == NULL && s->held + cx->declared <= s->body_budget)) {
-        cx->charged = cx->declared;
-        s->held += cx->declared;
+    if (s->bclosed || s->held == 0 || (s->wq_head == NULL && s->held + cx->want <= s->body_budget)) {
+        cx->charged = cx->want;
+        s->held += cx->want;
         pthread_mutex_unlock(&s->bmu);
         return 1;
     }
@@ -738,6 +740,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             return queue_413(s, cx);
         }
         cx->declared = n > 0 ? (size_t)n : 0;
+        cx->want = cx->declared;
+        const char *te = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+        if (cl == NULL && te != NULL && strcasestr(te, "chunked") != NULL) {
+            cx->want = s->max_body; /* unknown length: as much as it may grow */
+        }
         if (!admit(s, cx)) {
             return MHD_YES; /* suspended until its body fits: called again then */
         }

@@ -10,6 +10,7 @@ many clients posting large bodies at once (each was buffered whole: 24 of
 stop with suspended connections).
 """
 
+import http.client
 import json
 import socket
 import subprocess
@@ -53,6 +54,31 @@ def test_requests_over_the_budget_wait_and_are_all_accepted(herald_factory):
     stored = sum(metric_values(h.metrics(), "herald_events_stored_total").values())
     assert stored == 2400, stored
     print("12 concurrent 600 KB bodies under a 1 MiB budget: all 202, %d waited" % waited(h))
+
+
+def test_chunked_uploads_wait_too(herald_factory):
+    """A chunked upload declares no length: it is charged maxBodyBytes, so
+    several at once wait for room instead of all being buffered."""
+    h = herald_factory(extra={"limits": {"maxBytesInFlight": "1MiB", "maxBodyBytes": "1MiB"}})
+    statuses = [None] * 6
+
+    def one(i):
+        body = ndjson_body("ch%d" % i, 200, 3000)  # ~600 KB
+        c = http.client.HTTPConnection("127.0.0.1", h.port, timeout=60)
+        c.request("POST", "/api/events", body=iter([body[k:k + 65536] for k in range(0, len(body), 65536)]),
+                  headers={"Authorization": "Bearer " + h.ingest_token,
+                           "Content-Type": "application/x-ndjson"}, encode_chunked=True)
+        r = c.getresponse()
+        statuses[i] = (r.status, json.loads(r.read()).get("accepted"))
+        c.close()
+
+    threads = [threading.Thread(target=one, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert statuses == [(202, 200)] * 6, statuses
+    assert waited(h) > 0, "chunked uploads were all buffered at once"
 
 
 def test_many_large_uploads_stay_in_bounded_memory(herald_factory):

@@ -24,10 +24,10 @@
 #include <stdlib.h>
 #include <time.h>
 
-#include "core/util.h"
 #include "core/err.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "core/util.h"
 #include "sqlite_int.h"
 
 static void sq_group_fail(struct sq_op *group, const struct hd_err *why)
@@ -102,17 +102,10 @@ static void sq_run_group_in(struct sq_store *s, struct sq_op *group, const struc
 #define SQ_LINGER_OPS 16          /* a group this big commits at once */
 #define SQ_LINGER_ACTIVE_US 20000 /* a stream: the last commit ended this recently */
 
-static int64_t mono_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* Waits (s->mu held) while a small group may still grow: see DESIGN. */
 static void sq_linger(struct sq_store *s)
 {
-    int64_t now = mono_us();
+    int64_t now = hd_mono_us();
     if (s->queued >= SQ_LINGER_OPS || s->stopping || now - s->commit_us > SQ_LINGER_ACTIVE_US) {
         return;
     }
@@ -163,7 +156,7 @@ void *sq_writer_main(void *arg)
         sqlite3_int64 changes = sqlite3_total_changes64(s->w->db);
         sq_run_group(s, group);
         sq_health_note(s, group, sqlite3_total_changes64(s->w->db) != changes);
-        s->commit_us = mono_us();
+        s->commit_us = hd_mono_us();
         sq_ckpt_catch_up(s);
         /* With herald_events_stored_total: events per group commit. */
         hd_metrics_add("herald_store_commits_total", NULL, 1);
