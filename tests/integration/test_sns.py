@@ -107,6 +107,10 @@ def test_throttling_retried_then_invalid_parameter_dead(herald, fake_sns, sns_cr
     eid = herald.ingest(json.dumps(unique_event("thr-1")))[0]
     pub = fake_sns.wait_published(1, timeout=20)
     assert json.loads(pub[0]["message"])["id"] == eid
+    # the third request's status is recorded once its answer is written,
+    # just after the message itself: wait for it
+    fake_sns.wait_until(lambda: len(fake_sns.requests) >= 3 and fake_sns.requests[2].status is not None, 10,
+                        what="the third request's answer")
     statuses = [q.status for q in fake_sns.snapshot()]
     assert statuses == [400, 400, 200], statuses
     assert _failed(herald) == []
