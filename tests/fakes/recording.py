@@ -386,22 +386,25 @@ class FakeServer:
             except OSError:
                 pass
             return
-        if inj is not None:
-            status = inj.status
-            hdrs, out = self.failure_response(status, inj.body)
-            hdrs = list(hdrs) + list(inj.headers)
-        else:
-            try:
-                with self._lock:
+        # The answer is computed and the request recorded under one hold of
+        # the lock: a test that sees what the handler stored (documents,
+        # messages) also sees the request with its status.
+        with self._cond:
+            if inj is not None:
+                status = inj.status
+                hdrs, out = self.failure_response(status, inj.body)
+                hdrs = list(hdrs) + list(inj.headers)
+            else:
+                try:
                     status, hdrs, out = self.handle(req)
-            except Exception as e:  # a bug in the fake must not look like a sink answer
-                status, hdrs, out = 599, [("Content-Type", "text/plain")], repr(e).encode()
-                sys.stderr.write("%s: handler error: %r\n" % (self.name, e))
-        if isinstance(out, (dict, list)):
-            out = json.dumps(out, separators=(",", ":")).encode()
-        req.status = status
-        req.response = out
-        self._record(req)
+                except Exception as e:  # a bug in the fake must not look like a sink answer
+                    status, hdrs, out = 599, [("Content-Type", "text/plain")], repr(e).encode()
+                    sys.stderr.write("%s: handler error: %r\n" % (self.name, e))
+            if isinstance(out, (dict, list)):
+                out = json.dumps(out, separators=(",", ":")).encode()
+            req.status = status
+            req.response = out
+            self._record(req)
         try:
             h.send_response(status)
             names = set()

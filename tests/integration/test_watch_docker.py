@@ -29,7 +29,10 @@ BUSYBOX = "/bin/busybox"
 
 def _channels(fake_es, index):
     return [{"type": "WEBHOOK", "name": "docker-sink", "enabled": True,
-             "options": {"url": fake_es.url + "/%s/_doc" % index, "notifyOnOk": True, "notifyOnResolve": True}}]
+             "options": {"url": fake_es.url + "/%s/_doc" % index, "notifyOnOk": True, "notifyOnResolve": True,
+                         # one request at a time: the tests check the order
+                         # the watcher stored (maxInFlight > 1 may reorder)
+                         "maxInFlight": 1}}]
 
 
 def _docs(fake_es, index):

@@ -65,7 +65,10 @@ def _setup(tmp_path, herald_factory, fake_es, token, split_lines=True, **k8s):
     cfg = {"enabled": True, "apiServer": api.url, "tokenFile": tok_file, "caFile": api.cert}
     cfg.update(k8s)
     channels = [{"type": "WEBHOOK", "name": "k8s-sink", "enabled": True,
-                 "options": {"url": fake_es.url + "/k8s/_doc", "notifyOnOk": True, "notifyOnResolve": True}}]
+                 "options": {"url": fake_es.url + "/k8s/_doc", "notifyOnOk": True, "notifyOnResolve": True,
+                         # one request at a time: the tests check the order
+                         # the watcher stored (maxInFlight > 1 may reorder)
+                         "maxInFlight": 1}}]
     return api, tok_file, lambda: herald_factory(extra={"inputs": {"kubernetes": cfg}, "channels": channels})
 
 
