@@ -439,6 +439,18 @@ static void test_split_single_and_stream(void **state)
     assert_raw(&b.ev[0], "{\n \"a\": 1\n}");
     assert_raw(&b.ev[1], "{\n \"b\": 2\n}");
     hd_batch_free(&b);
+    /* one object per request is parsed once (whole_object); a body that
+     * only looks like one object still splits, or fails where it did */
+    assert_int_equal(fx_decode_ok("{\"a\":1}\n{\"b\":2}", "application/json", NULL, &b), 2);
+    assert_raw(&b.ev[1], "{\"b\":2}");
+    hd_batch_free(&b);
+    assert_int_equal(fx_decode_ok(" {\"a\":\"}\"} \r\n", "application/json", NULL, &b), 1);
+    assert_raw(&b.ev[0], "{\"a\":\"}\"}");
+    hd_batch_free(&b);
+    expect_error("{\"a\":1}{\"b\":}", "application/json", NULL, "document 1",
+                 "unexpected data after the JSON value");
+    expect_error("{\"a\":[1,}", "application/json", NULL, "document 1 (line 1, column 9)",
+                 "at byte 8 of the body");
 }
 
 static void test_all_or_nothing(void **state)
