@@ -487,6 +487,14 @@ static void body_drop(struct hd_http_async *cx)
     pthread_mutex_unlock(&s->bmu);
 }
 
+void hd_http_body_release(const struct hd_http_req *req)
+{
+    if (req != NULL && req->impl != NULL) {
+        struct hd_http_async *cx = req->impl;
+        hd_buf_free(&cx->body); /* the charge stays: body_drop gives it back */
+    }
+}
+
 /* Charges growth past the declaration (chunked uploads), never waiting. */
 static void body_grew(struct hd_http_async *cx)
 {
