@@ -240,6 +240,18 @@ static void ingest_release(void *ud)
     free(ia);
 }
 
+/* Whether an event of b still points into the request body. Reads only
+ * raw and raw_borrowed, which the store's writer does not touch. */
+static int borrows_raw(const struct hd_batch *b)
+{
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->ev[i].raw_borrowed && b->ev[i].raw != NULL) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Starts the asynchronous append of *b (taken over on success: *b is left
  * empty). HD_OK = deferred, the answer comes later; otherwise nothing
  * happened and the caller appends synchronously. */
@@ -266,6 +278,12 @@ static int ingest_defer(struct hd_api_call *c, struct hd_batch *b)
         /* Not queued: answer the failure through the same path. */
         ia->rc = rc;
         hd_http_async_done(ia->h);
+    } else if (!borrows_raw(&ia->b)) {
+        /* The store copied the raws (compressed): the body is not needed
+         * while the commit runs (a 10 MB request's largest share). ia stays
+         * valid: its answer and release run on this thread, after this
+         * handler returns. */
+        hd_http_body_release(c->req);
     }
     return HD_OK;
 }
@@ -335,7 +353,9 @@ void hd_api_events_ingest(struct hd_api_call *c)
         goto out;
     }
     b.limit = c->max_events > 0 ? (size_t)c->max_events : 0;
-    b.borrow_raw = 1; /* the body outlives the batch: freed after the answer (http_server.c) */
+    /* The body outlives the batch: freed after the answer, or once the store
+     * copied the raws (ingest_defer). */
+    b.borrow_raw = 1;
     int rc = hd_ingest_decode(c->req->body, c->req->body_len, media[0] ? media : NULL, format, &b, &err);
     if (rc == HD_ENOMEM) {
         hd_http_error(c->resp, 500, "out of memory");

@@ -199,12 +199,21 @@ int hd_buf_html_str(struct hd_buf *b, const char *s, size_t n)
     return rc;
 }
 
+/* Spare room hd_buf_steal gives back (the first growth leaves up to 255). */
+#define HD_BUF_STEAL_SLACK 64
+
 char *hd_buf_steal(struct hd_buf *b, size_t *len)
 {
     if (b->p == NULL && hd_buf_reserve(b, 0) != HD_OK) {
         return NULL;
     }
     char *p = b->p;
+    if (b->cap - b->len > HD_BUF_STEAL_SLACK) {
+        /* Kept past the call (an event's strings, thousands per request):
+         * cut to size. A shrinking realloc only fails by returning NULL. */
+        char *q = realloc(p, b->len + 1);
+        p = q != NULL ? q : p;
+    }
     if (len != NULL) {
         *len = b->len;
     }

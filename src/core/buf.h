@@ -41,7 +41,8 @@ int hd_buf_json_str(struct hd_buf *b, const char *s, size_t n);
  * &#39;: safe as the text of an HTML element and inside a quoted attribute.
  * On failure the buffer is unchanged. */
 int hd_buf_html_str(struct hd_buf *b, const char *s, size_t n);
-/* Hands the memory to the caller (who frees it); the buffer is left empty. */
+/* Hands the memory to the caller (who frees it), cut to len + 1 bytes when
+ * much larger; the buffer is left empty. */
 char *hd_buf_steal(struct hd_buf *b, size_t *len);
 
 #endif

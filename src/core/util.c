@@ -3,6 +3,9 @@
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
@@ -43,6 +46,13 @@ void hd_thread_name(const char *name)
     char n[16];
     snprintf(n, sizeof n, "%s", name);
     pthread_setname_np(pthread_self(), n);
+}
+
+void hd_mem_trim(void)
+{
+#ifdef __GLIBC__
+    (void)malloc_trim(0);
+#endif
 }
 
 char *hd_strdup(const char *s)

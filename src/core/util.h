@@ -11,6 +11,12 @@ int64_t hd_mono_ms(void); /* monotonic clock, milliseconds */
 int64_t hd_mono_us(void); /* monotonic clock, microseconds */
 /* Names the calling thread (top, perf, gdb; at most 15 characters kept). */
 void hd_thread_name(const char *name);
+/* Gives the free pages inside the heap back to the kernel (glibc's
+ * malloc_trim; elsewhere nothing). Small blocks freed together (the events
+ * of a large request, a large transaction's cached pages) otherwise stay
+ * resident between arenas' live blocks. Costs a walk of the free lists:
+ * for after large work, not per small request. */
+void hd_mem_trim(void);
 
 char *hd_strdup(const char *s); /* NULL-safe: NULL -> NULL */
 char *hd_strndup(const char *s, size_t n);

@@ -55,6 +55,9 @@
 /* Poll threads. More than the 2 cores because a short handler may block
  * (a channel test's outbound call), stalling the connections of its thread. */
 #define HD_HTTP_THREADS 4
+/* A request this large (its body's charge or size) gives the memory of its
+ * work back to the kernel when it ends (body_drop). */
+#define HD_HTTP_TRIM_BYTES (1024 * 1024)
 
 struct hd_http_server {
     struct MHD_Daemon *d;
@@ -471,12 +474,20 @@ static void wait_over(struct hd_http_server *s, struct hd_http_async *cx)
     }
 }
 
-/* Frees the body and gives its charge back. */
+/* Frees the body and gives its charge back. A large request's work (its
+ * decoded events, the store's pages of its commit) was freed just before, in
+ * thousands of small blocks: they are given back to the kernel, so the
+ * next large request starts from the same resident size. */
 static void body_drop(struct hd_http_async *cx)
 {
     struct hd_http_server *s = cx->s;
+    /* its size: the charge (the body may be gone already: hd_http_body_release) */
+    int large = (cx->charged > 0 ? cx->charged : cx->body.cap) >= HD_HTTP_TRIM_BYTES;
     hd_buf_free(&cx->body);
     if (cx->charged == 0 && !cx->waiting) {
+        if (large) {
+            hd_mem_trim();
+        }
         return;
     }
     pthread_mutex_lock(&s->bmu);
@@ -485,6 +496,17 @@ static void body_drop(struct hd_http_async *cx)
     cx->charged = 0;
     admit_waiters(s);
     pthread_mutex_unlock(&s->bmu);
+    if (large) {
+        hd_mem_trim();
+    }
+}
+
+void hd_http_body_release(const struct hd_http_req *req)
+{
+    if (req != NULL && req->impl != NULL) {
+        struct hd_http_async *cx = req->impl;
+        hd_buf_free(&cx->body); /* the charge stays: body_drop gives it back */
+    }
 }
 
 /* Charges growth past the declaration (chunked uploads), never waiting. */

@@ -80,6 +80,12 @@ struct hd_http_async *hd_http_defer(const struct hd_http_req *req, hd_http_finis
                                     void (*release)(void *ud), void *ud);
 /* The work is done (any thread, exactly once; the handle is invalid after). */
 void hd_http_async_done(struct hd_http_async *a);
+/* Frees req's body now instead of at the answer (the handler, on its own
+ * thread, once nothing points into it: a deferred append whose raws the
+ * store has copied). req->body is invalid afterwards. Its charge against
+ * body_budget stays until the answer: the request still holds its decoded
+ * events and compressed bytes, so admission is as without the call. */
+void hd_http_body_release(const struct hd_http_req *req);
 
 /* Runs on the request's headers, before any body byte is read or buffered:
  * returns 1 to go on, or 0 after writing the answer (a 401, 403, 404 ...) into

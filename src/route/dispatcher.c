@@ -87,7 +87,7 @@ void hd_dispatch_config_defaults(struct hd_dispatch_config *c)
     c->retry_max_ms = 300000;
     c->max_retry_age_ms = 24LL * 3600 * 1000;
     c->breaker_threshold = 5;
-    c->read_batch = 1000;
+    c->read_batch = 500;
 }
 
 /* host[:port] of url, without scheme, credentials, path or query. */

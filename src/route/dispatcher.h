@@ -27,7 +27,7 @@ struct hd_dispatch_config {
     int64_t retry_max_ms;     /* default 300000 */
     int64_t max_retry_age_ms; /* default 24 h: then dead letter */
     int breaker_threshold;    /* default 5 consecutive failures */
-    size_t read_batch;        /* events read from the store at a time, default 1000 */
+    size_t read_batch;        /* events read from the store at a time (and the largest batch), default 500 */
 };
 
 struct hd_channel_status {

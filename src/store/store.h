@@ -193,7 +193,11 @@ struct hd_store_ops {
      * done(ud, rc, err) runs exactly once, on a store thread, after the
      * commit holding the events synced (rc HD_OK: seq and duplicate are set)
      * or failed (err says why). evs must stay valid until then; done must be
-     * short and must not call the store. May be NULL (backend without it). */
+     * short and must not call the store. May be NULL (backend without it).
+     * A raw the store copied before returning (SQLite: a large append's
+     * blobs) is no longer borrowed: raw NULL, raw_borrowed 0. Once no event
+     * borrows, the caller may free what they pointed into (the request body:
+     * api/events.c), before the commit. */
     int (*append_async)(struct hd_store *st, struct hd_event *evs, size_t n, hd_store_done_fn done, void *ud,
                         struct hd_err *err);
     /* Events with seq > after_seq in seq order, at most limit. */

@@ -265,6 +265,25 @@ int sq_append(struct hd_store *st, struct hd_event *evs, size_t n, struct hd_err
     return rc;
 }
 
+/* An append whose raws went into blobs holds copies of them: its events
+ * that borrow their raw (from a request body) stop pointing at it, so the
+ * caller may free the body before the commit (hd_store_ops.append_async).
+ * A small append keeps them: the writer compresses its raws later. */
+static void drop_borrowed_raws(struct append_args *a)
+{
+    if (a->nblobs == 0) {
+        return;
+    }
+    for (size_t i = 0; i < a->n; i++) {
+        struct hd_event *ev = &a->evs[i];
+        if (ev->raw_borrowed) {
+            ev->raw = NULL;
+            ev->raw_len = 0;
+            ev->raw_borrowed = 0;
+        }
+    }
+}
+
 /* The op and its arguments in one allocation, freed by the writer. */
 struct sq_async_append {
     struct sq_op op;
@@ -297,6 +316,7 @@ int sq_append_async(struct hd_store *st, struct hd_event *evs, size_t n, hd_stor
     struct zraw *z = (struct zraw *)(void *)(q + 1);
     q->a = (struct append_args){.evs = evs, .n = n, .z = z};
     sq_zip(s, &q->a, total, (unsigned char *)(z + n));
+    drop_borrowed_raws(&q->a);
     q->op.apply = op_append;
     q->op.arg = &q->a;
     q->op.append = &q->a;

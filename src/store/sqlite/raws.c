@@ -4,7 +4,7 @@
  * DESIGN: a raw is stored in its row as is (raw_enc 0), as one zstd frame
  * (raw_enc 1: SQ_Z_MIN bytes or more, and only if it shrinks), or - for an
  * append of SQ_BLOB_MIN_EVENTS events or more - in blobs of about
- * SQ_BLOB_CHUNK raw bytes each (whole events; one for most requests) (table
+ * SQ_BLOB_CHUNK raw bytes each (whole events) (table
  * raws, one frame over all of them, docs/performance.md round 4), the row
  * holding a 32-byte reference (raw_enc 2: rid, offset, length, and its share
  * of the stored bytes for retention by size). Compression happens before the

@@ -391,8 +391,11 @@ struct zblob {
 
 /* An append's raws go into blobs of at most this many raw bytes (whole
  * events), so a reader decompresses at most about this much to read one
- * event of a large request. */
-#define SQ_BLOB_CHUNK (1024 * 1024)
+ * event of a large request. 1 MiB before: the dispatcher held three such
+ * blobs (2 cached, 1 in use) and the compressor's context was sized for
+ * them; 256 KiB compresses as well (2.5 kB written per event either way,
+ * docs/performance.md round 6). */
+#define SQ_BLOB_CHUNK (256 * 1024)
 
 struct append_args {
     struct hd_event *evs;
