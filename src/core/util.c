@@ -222,20 +222,48 @@ int hd_ct_equal(const void *a, const void *b, size_t n)
 
 /* SHA-256 fetched once: OpenSSL 3's SHA256() fetches the algorithm from its
  * provider on every call (locks, a table lookup), which cost more than the
- * hashing itself for an event id. */
+ * hashing itself for an event id. Each thread keeps its digest context
+ * (EVP_Digest allocates and frees one per call: 5-6 mallocs, twice per
+ * ingested event - the token and the event id); freed when the thread ends. */
 static EVP_MD *sha256_md;
+static pthread_key_t sha256_key;
+static int sha256_key_ok;
 static pthread_once_t sha256_once = PTHREAD_ONCE_INIT;
+
+static void sha256_ctx_free(void *ctx)
+{
+    EVP_MD_CTX_free(ctx);
+}
 
 static void sha256_fetch(void)
 {
     sha256_md = EVP_MD_fetch(NULL, "SHA256", NULL);
+    sha256_key_ok = pthread_key_create(&sha256_key, sha256_ctx_free) == 0;
+}
+
+static EVP_MD_CTX *sha256_ctx(void)
+{
+    if (!sha256_key_ok) {
+        return NULL;
+    }
+    EVP_MD_CTX *ctx = pthread_getspecific(sha256_key);
+    if (ctx == NULL) {
+        ctx = EVP_MD_CTX_new();
+        if (ctx != NULL && pthread_setspecific(sha256_key, ctx) != 0) {
+            EVP_MD_CTX_free(ctx);
+            ctx = NULL;
+        }
+    }
+    return ctx;
 }
 
 void hd_sha256(const void *data, size_t len, unsigned char out[HD_SHA256_LEN])
 {
     unsigned int mdlen = 0;
     pthread_once(&sha256_once, sha256_fetch);
-    if (sha256_md == NULL || EVP_Digest(data, len, out, &mdlen, sha256_md, NULL) != 1 ||
+    EVP_MD_CTX *ctx = sha256_md != NULL ? sha256_ctx() : NULL;
+    if (ctx == NULL || EVP_DigestInit_ex2(ctx, sha256_md, NULL) != 1 ||
+        EVP_DigestUpdate(ctx, data, len) != 1 || EVP_DigestFinal_ex(ctx, out, &mdlen) != 1 ||
         mdlen != HD_SHA256_LEN) {
         SHA256(data, len, out);
     }
