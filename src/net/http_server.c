@@ -142,6 +142,7 @@ struct hd_http_async {
     size_t declared;               /* Content-Length, 0 if none */
     size_t want;                   /* its charge: declared, or max_body for a chunked upload */
     size_t charged;                /* bytes of s->held that are this request's (bmu) */
+    size_t body_freed;             /* the body's size when hd_http_body_release freed it early */
     int waiting;                   /* suspended until its body fits (bmu) */
     int admitted;                  /* the wait is over (bmu) */
     struct hd_http_async *wq_next; /* s->wq_head.. (bmu) */
@@ -484,8 +485,9 @@ static void wait_over(struct hd_http_server *s, struct hd_http_async *cx)
 static void body_drop(struct hd_http_async *cx)
 {
     struct hd_http_server *s = cx->s;
-    /* its size: the charge (the body may be gone already: hd_http_body_release) */
-    int large = (cx->charged > 0 ? cx->charged : cx->body.cap) >= HD_HTTP_TRIM_BYTES;
+    /* its real size, not the charge (a small chunked upload is charged
+     * max_body); the body may be gone already (hd_http_body_release) */
+    int large = (cx->body.cap > cx->body_freed ? cx->body.cap : cx->body_freed) >= HD_HTTP_TRIM_BYTES;
     hd_buf_free(&cx->body);
     if (cx->charged == 0 && !cx->waiting) {
         if (large) {
@@ -508,6 +510,7 @@ void hd_http_body_release(const struct hd_http_req *req)
 {
     if (req != NULL && req->impl != NULL) {
         struct hd_http_async *cx = req->impl;
+        cx->body_freed = cx->body.cap;
         hd_buf_free(&cx->body); /* the charge stays: body_drop gives it back */
     }
 }
