@@ -20,6 +20,33 @@ static double cpu_us(void)
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
 }
 
+/* Decodes body (content type ct) per_round times in each of rounds rounds:
+ * the CPU time of all rounds and of the fastest one. */
+static int time_rounds(const char *body, size_t len, const char *ct, int per_round, int rounds, double *total,
+                       double *best)
+{
+    struct hd_batch b;
+    struct hd_err err = {0};
+    hd_batch_init(&b);
+    *total = 0;
+    *best = 1e18;
+    for (int r = 0; r < rounds; r++) {
+        double t0 = cpu_us();
+        for (int i = 0; i < per_round; i++) {
+            if (hd_ingest_decode(body, len, ct, NULL, &b, &err) != HD_OK) {
+                fprintf(stderr, "decode: %s\n", err.msg);
+                return 1;
+            }
+            hd_batch_free(&b);
+            hd_batch_init(&b);
+        }
+        double dt = cpu_us() - t0;
+        *total += dt;
+        *best = dt < *best ? dt : *best;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -50,38 +77,14 @@ int main(int argc, char **argv)
         hd_buf_append(&body, line.p, line.len);
         hd_buf_putc(&body, '\n');
     }
-    struct hd_batch b;
-    hd_batch_init(&b);
-    double best = 1e18, total = 0;
-    for (int r = 0; r < rounds; r++) {
-        double t0 = cpu_us();
-        if (hd_ingest_decode(body.p, body.len, "application/x-ndjson", NULL, &b, &err) != HD_OK) {
-            fprintf(stderr, "decode: %s\n", err.msg);
-            return 1;
-        }
-        hd_batch_free(&b);
-        hd_batch_init(&b);
-        double dt = cpu_us() - t0;
-        total += dt;
-        best = dt < best ? dt : best;
+    double total, best;
+    if (time_rounds(body.p, body.len, "application/x-ndjson", 1, rounds, &total, &best) != 0) {
+        return 1;
     }
     printf("%zu-byte event x 1000, %d rounds: %.2f us/event (best round %.2f us/event)\n", line.len, rounds,
            total / rounds / 1000, best / 1000);
-    best = 1e18;
-    total = 0;
-    for (int r = 0; r < rounds; r++) {
-        double t0 = cpu_us();
-        for (int i = 0; i < 1000; i++) {
-            if (hd_ingest_decode(line.p, line.len, "application/json", NULL, &b, &err) != HD_OK) {
-                fprintf(stderr, "decode: %s\n", err.msg);
-                return 1;
-            }
-            hd_batch_free(&b);
-            hd_batch_init(&b);
-        }
-        double dt = cpu_us() - t0;
-        total += dt;
-        best = dt < best ? dt : best;
+    if (time_rounds(line.p, line.len, "application/json", 1000, rounds, &total, &best) != 0) {
+        return 1;
     }
     printf("%zu-byte event alone (one body per event), %d x 1000: %.2f us/event (best round %.2f us/event)\n",
            line.len, rounds, total / rounds / 1000, best / 1000);
