@@ -432,6 +432,9 @@ async function main() {
     await page.waitForFunction(() => document.getElementById('silence-result').textContent.includes('matchers[0]'));
     await page.click('#silences-table tbody tr:first-child button');
     await page.waitForFunction(() => document.getElementById('silence-result').textContent.includes('expired'));
+    // the table is reloaded after the answer: wait for the row, then check it
+    await page.waitForFunction((id) => [...document.querySelectorAll('#silences-table tbody tr')]
+      .some((t) => t.textContent.startsWith(id) && t.textContent.includes('expired')), sid).catch(() => {});
     const after = await page.$$eval('#silences-table tbody tr', (trs) => trs.map((t) => t.textContent));
     assert.ok(after.some((t) => t.startsWith(sid) && t.includes('expired')), 'expired: ' + after);
     step('silences: silence ' + sid + ' made from an event, listed active, a bad regex refused, expired');
