@@ -1,11 +1,12 @@
-/* test_sqlite_ids.c - the SQLite store's id index in two levels
+/* test_sqlite_ids.c - the SQLite store's id index in three levels
  * (src/store/sqlite/ids.c): de-duplication on either side of a merge and
  * inside one batch, keys that collide, retention removing index rows, the
  * migration of a database of the previous schema version, and restart.
  *
  * Black-box through the store's interface; a raw sqlite3 connection checks
- * where the keys are (ids_recent: the recent level, ids: the big one). The
- * merge threshold is not assumed: the tests append until a key has moved.
+ * where the keys are (ids_new: the new level, ids_recent: the recent one,
+ * ids: the big one). The merge thresholds are not assumed: the tests append
+ * until a key has moved.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -188,6 +189,11 @@ static void raw_exec(const char *db, const char *sql)
     sqlite3_close(h);
 }
 
+static int in_new(struct fx *f, int64_t seq)
+{
+    return (int)q64(f->db, "SELECT count(*) FROM ids_new WHERE seq = %lld", (long long)seq);
+}
+
 static int in_recent(struct fx *f, int64_t seq)
 {
     return (int)q64(f->db, "SELECT count(*) FROM ids_recent WHERE seq = %lld", (long long)seq);
@@ -198,17 +204,28 @@ static int in_big(struct fx *f, int64_t seq)
     return (int)q64(f->db, "SELECT count(*) FROM ids WHERE seq = %lld", (long long)seq);
 }
 
-/* Appends filler until the key of seq has moved to the big level. */
-static void fill_until_merged(struct fx *f, int64_t seq)
+/* Appends filler until the key of seq is in the level in(): the key is in
+ * exactly one level at every step. */
+static void fill_until_in(struct fx *f, int64_t seq, int (*in)(struct fx *, int64_t))
 {
-    for (int n = 0; !in_big(f, seq); n += BATCH) {
+    for (int n = 0; !in(f, seq); n += BATCH) {
         if (n >= MAX_FILL) {
             fail_msg("no merge after %d events", n);
         }
+        assert_int_equal(in_new(f, seq) + in_recent(f, seq) + in_big(f, seq), 1);
         append_filler(f, hd_now_us());
     }
-    assert_int_equal(in_recent(f, seq), 0);
+    assert_int_equal(in_new(f, seq) + in_recent(f, seq) + in_big(f, seq), 1);
 }
+
+/* Appends filler until the key of seq has moved to the big level. */
+static void fill_until_merged(struct fx *f, int64_t seq)
+{
+    fill_until_in(f, seq, in_big);
+}
+
+#define ALL_LEVELS                                                                                           \
+    "SELECT (SELECT count(*) FROM ids) + (SELECT count(*) FROM ids_recent) + (SELECT count(*) FROM ids_new)"
 
 static void expect_dup(struct hd_store *st, const char *id, int64_t seq)
 {
@@ -225,8 +242,9 @@ static void expect_dup(struct hd_store *st, const char *id, int64_t seq)
 
 /* ---- tests -------------------------------------------------------------- */
 
-/* An id re-sent while its key is in the recent level, and again once it has
- * been merged into the big one; every other event stays new and dense. */
+/* An id re-sent while its key is in the new level, in the recent one and
+ * once it has been merged into the big one; every other event stays new and
+ * dense. */
 static void test_dedup_across_merge(void **state)
 {
     struct fx *f = *state;
@@ -236,10 +254,13 @@ static void test_dedup_across_merge(void **state)
     int64_t sa = append_one(f->st, a, &dup);
     assert_int_equal(sa, 1);
     assert_int_equal(dup, 0);
-    assert_int_equal(in_recent(f, sa), 1);
+    assert_int_equal(in_new(f, sa), 1);
+    assert_int_equal(in_recent(f, sa), 0);
     assert_int_equal(in_big(f, sa), 0);
     expect_dup(f->st, a, sa);
 
+    fill_until_in(f, sa, in_recent);
+    expect_dup(f->st, a, sa);
     fill_until_merged(f, sa);
     expect_dup(f->st, a, sa);
     /* The first and the last filler event (merged with a) are found too. */
@@ -253,16 +274,15 @@ static void test_dedup_across_merge(void **state)
     int64_t max = f->st->ops->max_seq(f->st);
     assert_int_equal(max, 1 + f->next);
     assert_int_equal(q64(f->db, "SELECT count(*) FROM events"), max);
-    assert_int_equal(q64(f->db, "SELECT (SELECT count(*) FROM ids) + (SELECT count(*) FROM ids_recent)"),
-                     max);
+    assert_int_equal(q64(f->db, ALL_LEVELS), max);
     char c[33];
     mk_id(c, 2);
     assert_int_equal(append_one(f->st, c, &dup), max + 1);
     assert_int_equal(dup, 0);
 }
 
-/* Duplicates inside one batch: of an id new in it, of one in the recent
- * level and of one in the big level. */
+/* Duplicates inside one batch: of an id new in it, of one in the new level
+ * and of one in the big level. */
 static void test_in_batch_duplicates(void **state)
 {
     struct fx *f = *state;
@@ -273,7 +293,7 @@ static void test_in_batch_duplicates(void **state)
     char recent[33];
     mk_id(recent, 8);
     int64_t s_recent = append_one(f->st, recent, NULL);
-    assert_int_equal(in_recent(f, s_recent), 1);
+    assert_int_equal(in_new(f, s_recent), 1);
     int64_t max = f->st->ops->max_seq(f->st);
 
     char ids[6][33];
@@ -316,7 +336,7 @@ static void test_colliding_keys(void **state)
     expect_dup(f->st, b, sb);
 }
 
-/* Retention deletes the keys of the events it deletes, from both levels;
+/* Retention deletes the keys of the events it deletes, from every level;
  * a pruned id sent again is a new event. */
 static void test_prune_removes_index_rows(void **state)
 {
@@ -328,14 +348,14 @@ static void test_prune_removes_index_rows(void **state)
     snprintf(ids[0], 33, "%s", a);
     int64_t sa = 0;
     append_ids(f->st, ids, 1, hour_ago, &sa, NULL);
-    /* old events until a has been merged, then one more old batch (recent level) */
+    /* old events until a has been merged, then one more old batch (a small level) */
     for (int n = 0; !in_big(f, sa); n += BATCH) {
         assert_true(n < MAX_FILL);
         append_filler(f, hour_ago);
     }
     append_filler(f, hour_ago);
     int64_t old_max = f->st->ops->max_seq(f->st);
-    assert_true(q64(f->db, "SELECT count(*) FROM ids_recent") > 0);
+    assert_true(q64(f->db, "SELECT (SELECT count(*) FROM ids_recent) + (SELECT count(*) FROM ids_new)") > 0);
     /* and a young one, which stays */
     char y[33];
     mk_id(y, 4);
@@ -347,8 +367,8 @@ static void test_prune_removes_index_rows(void **state)
     assert_int_equal((int64_t)deleted, old_max);
     assert_int_equal(q64(f->db, "SELECT count(*) FROM events"), 1);
     assert_int_equal(q64(f->db, "SELECT count(*) FROM ids"), 0);
-    assert_int_equal(q64(f->db, "SELECT count(*) FROM ids_recent"), 1);
-    assert_int_equal(in_recent(f, sy), 1);
+    assert_int_equal(q64(f->db, ALL_LEVELS), 1);
+    assert_int_equal(in_new(f, sy) + in_recent(f, sy), 1);
     expect_dup(f->st, y, sy);
 
     int dup = 1;
@@ -357,15 +377,15 @@ static void test_prune_removes_index_rows(void **state)
     assert_int_equal(again, sy + 1);
 }
 
-/* A database of the previous schema version (8: events_idk, no ids tables)
- * is migrated: its keys move into the big level, re-sends of its events are
- * duplicates, new events continue its seqs. The old database is made from a
- * new one by undoing the last migration step (its only changes). */
-static void test_migrate_previous_version(void **state)
+/* A database of schema version 8 (events_idk, no ids tables) is migrated:
+ * its keys move into the big level, re-sends of its events are duplicates,
+ * new events continue its seqs. The old database is made from a new one by
+ * undoing the last two migration steps (their only changes). */
+static void test_migrate_version_8(void **state)
 {
     struct fx *f = *state;
     int64_t version = q64(f->db, "PRAGMA user_version");
-    assert_int_equal(version, 9);
+    assert_int_equal(version, 10);
     char ids[50][33];
     for (int i = 0; i < 50; i++) {
         mk_id(ids[i], (uint64_t)(100 + i));
@@ -373,15 +393,16 @@ static void test_migrate_previous_version(void **state)
     append_ids(f->st, ids, 50, hd_now_us(), NULL, NULL);
     hd_store_close(f->st);
     f->st = NULL;
-    raw_exec(f->db, "BEGIN; DROP TABLE ids; DROP TABLE ids_recent; CREATE INDEX events_idk ON events(idk);"
-                    "PRAGMA user_version = 8; COMMIT;");
+    raw_exec(f->db, "BEGIN; DROP TABLE ids; DROP TABLE ids_recent; DROP TABLE ids_new;"
+                    "CREATE INDEX events_idk ON events(idk); PRAGMA user_version = 8; COMMIT;");
     assert_int_equal(q64(f->db, "SELECT count(*) FROM sqlite_master WHERE name LIKE 'ids%%'"), 0);
 
     f->st = open_store(f);
-    assert_int_equal(q64(f->db, "PRAGMA user_version"), 9);
+    assert_int_equal(q64(f->db, "PRAGMA user_version"), 10);
     assert_int_equal(q64(f->db, "SELECT count(*) FROM sqlite_master WHERE name = 'events_idk'"), 0);
     assert_int_equal(q64(f->db, "SELECT count(*) FROM ids"), 50);
     assert_int_equal(q64(f->db, "SELECT count(*) FROM ids_recent"), 0);
+    assert_int_equal(q64(f->db, "SELECT count(*) FROM ids_new"), 0);
     assert_int_equal(
         q64(f->db, "SELECT count(*) FROM ids JOIN events USING (seq) WHERE ids.idk = events.idk"), 50);
     for (int i = 0; i < 50; i++) {
@@ -392,9 +413,41 @@ static void test_migrate_previous_version(void **state)
     int dup = 1;
     assert_int_equal(append_one(f->st, n, &dup), 51);
     assert_int_equal(dup, 0);
+    assert_int_equal(in_new(f, 51), 1);
 }
 
-/* After a restart both levels are found, and merging goes on. */
+/* A database of schema version 9 (two levels: its newest keys in ids_recent)
+ * gets the new level: the keys it had stay where they are and are found, new
+ * keys go into ids_new, and the recent level is merged later on. */
+static void test_migrate_version_9(void **state)
+{
+    struct fx *f = *state;
+    char ids[50][33];
+    for (int i = 0; i < 50; i++) {
+        mk_id(ids[i], (uint64_t)(200 + i));
+    }
+    append_ids(f->st, ids, 50, hd_now_us(), NULL, NULL);
+    hd_store_close(f->st);
+    f->st = NULL;
+    raw_exec(f->db, "BEGIN; INSERT INTO ids_recent SELECT idk, seq FROM ids_new; DROP TABLE ids_new;"
+                    "PRAGMA user_version = 9; COMMIT;");
+
+    f->st = open_store(f);
+    assert_int_equal(q64(f->db, "PRAGMA user_version"), 10);
+    assert_int_equal(q64(f->db, "SELECT count(*) FROM ids_recent"), 50);
+    assert_int_equal(q64(f->db, "SELECT count(*) FROM ids_new"), 0);
+    for (int i = 0; i < 50; i++) {
+        expect_dup(f->st, ids[i], i + 1);
+    }
+    char n[33];
+    mk_id(n, 2);
+    assert_int_equal(append_one(f->st, n, NULL), 51);
+    assert_int_equal(in_new(f, 51), 1);
+    fill_until_merged(f, 1);
+    expect_dup(f->st, ids[0], 1);
+}
+
+/* After a restart every level is found, and merging goes on. */
 static void test_restart(void **state)
 {
     struct fx *f = *state;
@@ -405,7 +458,7 @@ static void test_restart(void **state)
     char b[33];
     mk_id(b, 6);
     int64_t sb = append_one(f->st, b, NULL);
-    assert_int_equal(in_recent(f, sb), 1);
+    assert_int_equal(in_new(f, sb), 1);
     int64_t max = f->st->ops->max_seq(f->st);
 
     hd_store_close(f->st);
@@ -413,14 +466,13 @@ static void test_restart(void **state)
     assert_int_equal(f->st->ops->max_seq(f->st), max);
     expect_dup(f->st, a, sa);
     expect_dup(f->st, b, sb);
-    /* The recent level left before the restart is merged later on. */
+    /* The new level left before the restart is merged later on. */
     fill_until_merged(f, sb);
     expect_dup(f->st, b, sb);
     int64_t now_max = f->st->ops->max_seq(f->st);
     assert_true(now_max > max);
     assert_int_equal(q64(f->db, "SELECT count(*) FROM events"), now_max);
-    assert_int_equal(q64(f->db, "SELECT (SELECT count(*) FROM ids) + (SELECT count(*) FROM ids_recent)"),
-                     now_max);
+    assert_int_equal(q64(f->db, ALL_LEVELS), now_max);
 }
 
 int main(void)
@@ -430,7 +482,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_in_batch_duplicates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_colliding_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(test_prune_removes_index_rows, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_migrate_previous_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_version_8, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_migrate_version_9, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

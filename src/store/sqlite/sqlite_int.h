@@ -67,13 +67,18 @@ enum sq_stmt_id {
     Q_EV_AFTER,
     Q_EV_GET_ID,
     Q_EV_GET_SEQ,
+    Q_IDS_FIND_NEW,
     Q_IDS_FIND_RECENT,
     Q_IDS_FIND,
     Q_IDS_ADD,
+    Q_IDS_MERGE_NEW,
+    Q_IDS_CLEAR_NEW,
     Q_IDS_MERGE,
     Q_IDS_CLEAR_RECENT,
+    Q_IDS_DEL_NEW,
     Q_IDS_DEL_RECENT,
     Q_IDS_DEL,
+    Q_IDS_COUNT_NEW,
     Q_IDS_COUNT_RECENT,
     Q_CH_LIST,
     Q_CH_GET,
@@ -207,8 +212,10 @@ struct sq_store {
     struct sq_conn *w;
     int64_t max_seq;
     int64_t max_rid;      /* last rid of raws */
-    int64_t ids_recent;   /* keys in the recent level of the id index (ids.c) */
-    int64_t ids_merge_at; /* merged into the big level at this many (SQ_IDS_MERGE) */
+    int64_t ids_new;      /* keys in the new level of the id index (ids.c) */
+    int64_t ids_recent;   /* keys in its recent level */
+    int64_t ids_new_at;   /* the new level merged into the recent one at this many */
+    int64_t ids_merge_at; /* the recent level merged into the big one at this many */
 
     /* The blobs read last, so that the rows of one request read by several
      * calls (a dispatcher batch, a page of the API) decompress it once. */
@@ -327,20 +334,21 @@ int sq_page_size(struct sq_conn *c);
 /* The integer key of an id (column idk). */
 int64_t sq_id_key(const char *id);
 
-/* ---- ids.c: the id index, in two levels ------------------------------- */
+/* ---- ids.c: the id index, in three levels ----------------------------- */
 
 /* The seq of the stored event with this id (idk = sq_id_key(id)) on
  * connection c; *found = 0 if none. On the writer it sees the open
  * transaction's rows (a duplicate earlier in the same batch or group). */
 int sq_ids_find(struct sq_conn *c, const char *id, int64_t idk, int64_t *seq, int *found, struct hd_err *err);
-/* Writer: indexes a new event's key (in the recent level). */
+/* Writer: indexes a new event's key (in the new level). */
 int sq_ids_add(struct sq_store *s, struct sq_conn *c, int64_t idk, int64_t seq, struct hd_err *err);
-/* Writer: moves the recent level into the big one once it holds
- * s->ids_merge_at keys (in the caller's transaction); else nothing. */
+/* Writer: moves the new level into the recent one once it holds
+ * s->ids_new_at keys, and the recent one into the big one once it holds
+ * s->ids_merge_at (in the caller's transaction); else nothing. */
 int sq_ids_merge(struct sq_store *s, struct sq_conn *c, struct hd_err *err);
-/* Writer: removes a pruned event's key from both levels. */
+/* Writer: removes a pruned event's key from every level. */
 int sq_ids_remove(struct sq_conn *c, int64_t idk, int64_t seq, struct hd_err *err);
-/* Open: counts the recent level (s->ids_recent) and sets s->ids_merge_at. */
+/* Open: counts the two small levels and sets their thresholds. */
 int sq_ids_load(struct sq_store *s, struct hd_err *err);
 
 /* ---- writer.c, checkpoint.c -------------------------------------------- */

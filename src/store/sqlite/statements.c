@@ -17,21 +17,28 @@ static const char *const sq_sql[Q__COUNT] = {
                     "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
                     "?20, ?21, ?22)",
     [Q_EV_AFTER] = "SELECT " EV_COLS " FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-    /* The id index's two levels (ids.c); a merge moves keys between them in
-     * one transaction, so a reader finds a key in one or the other. */
-    [Q_EV_GET_ID] = "SELECT " EV_COLS " FROM events WHERE seq IN (SELECT seq FROM ids_recent WHERE idk = ?2 "
+    /* The id index's three levels (ids.c); a merge moves keys between two of
+     * them in one transaction, so a reader finds a key in exactly one. */
+    [Q_EV_GET_ID] = "SELECT " EV_COLS " FROM events WHERE seq IN (SELECT seq FROM ids_new WHERE idk = ?2 "
+                    "UNION ALL SELECT seq FROM ids_recent WHERE idk = ?2 "
                     "UNION ALL SELECT seq FROM ids WHERE idk = ?2) AND id = ?1",
     [Q_EV_GET_SEQ] = "SELECT " EV_COLS " FROM events WHERE seq = ?1",
+    [Q_IDS_FIND_NEW] =
+        "SELECT e.seq FROM ids_new AS r JOIN events AS e ON e.seq = r.seq WHERE r.idk = ?2 AND e.id = ?1",
     [Q_IDS_FIND_RECENT] = "SELECT e.seq FROM ids_recent AS r JOIN events AS e ON e.seq = r.seq "
                           "WHERE r.idk = ?2 AND e.id = ?1",
     [Q_IDS_FIND] =
         "SELECT e.seq FROM ids AS r JOIN events AS e ON e.seq = r.seq WHERE r.idk = ?2 AND e.id = ?1",
-    [Q_IDS_ADD] = "INSERT INTO ids_recent (idk, seq) VALUES (?1, ?2)",
-    /* ids_recent is read in key order: ids is written in one ordered pass. */
+    [Q_IDS_ADD] = "INSERT INTO ids_new (idk, seq) VALUES (?1, ?2)",
+    /* A level is read in key order: the next one is written in one ordered pass. */
+    [Q_IDS_MERGE_NEW] = "INSERT INTO ids_recent (idk, seq) SELECT idk, seq FROM ids_new ORDER BY idk, seq",
+    [Q_IDS_CLEAR_NEW] = "DELETE FROM ids_new",
     [Q_IDS_MERGE] = "INSERT INTO ids (idk, seq) SELECT idk, seq FROM ids_recent ORDER BY idk, seq",
     [Q_IDS_CLEAR_RECENT] = "DELETE FROM ids_recent",
+    [Q_IDS_DEL_NEW] = "DELETE FROM ids_new WHERE idk = ?1 AND seq = ?2",
     [Q_IDS_DEL_RECENT] = "DELETE FROM ids_recent WHERE idk = ?1 AND seq = ?2",
     [Q_IDS_DEL] = "DELETE FROM ids WHERE idk = ?1 AND seq = ?2",
+    [Q_IDS_COUNT_NEW] = "SELECT count(*) FROM ids_new",
     [Q_IDS_COUNT_RECENT] = "SELECT count(*) FROM ids_recent",
     [Q_CH_LIST] = "SELECT " CH_COLS " FROM channels ORDER BY id",
     [Q_CH_GET] = "SELECT " CH_COLS " FROM channels WHERE id = ?1",
