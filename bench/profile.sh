@@ -4,6 +4,9 @@
 # e.g. CHANNEL=ELASTICSEARCH bench/profile.sh 10 -- -c 16 -b 1 -r 5000
 # Writes perf.data under $PERF_OUT (default /tmp/herald-perf) and prints the
 # top symbols, per thread and overall, plus herald's CPU per 1,000 events.
+# PERF_CG overrides the call-graph option (default -g, frame pointers), e.g.
+# PERF_CG="--call-graph dwarf,16384" for inclusive costs through libraries
+# built without frame pointers.
 source "$(dirname "$0")/lib.sh"
 secs=${1:-10}; shift || true
 [ "${1:-}" = "--" ] && shift
@@ -16,7 +19,7 @@ case ${CHANNEL:-ELASTICSEARCH} in
   ELASTICSEARCH) add_channel ELASTICSEARCH sink "{\"url\":\"http://127.0.0.1:$sport\",\"index\":\"bench\"${CHANNEL_OPTS:+,$CHANNEL_OPTS}}" ;;
 esac
 c0=$(cpu_s "$hpid")
-perf record -F 2999 -g -p "$hpid" -o "$out/perf.data" -- sleep "$secs" > /dev/null 2>&1 &
+perf record -F 2999 ${PERF_CG:--g} -p "$hpid" -o "$out/perf.data" -- sleep "$secs" > /dev/null 2>&1 &
 ppid=$!
 $B/bench/loadgen -p "$hport" -t "$TOKEN" -d "$secs" "$@" | tee "$work/lg.out"
 wait "$ppid" || true
