@@ -15,8 +15,12 @@
  * the work is not done yet, we suspend the connection (MHD stops polling it).
  * hd_http_async_done, from the store's writer thread, resumes it; MHD then
  * calls the access handler again and finish() composes the answer there. The
- * flags done/suspended are read and written under s->amu, so the completion
- * may come before the suspension (then there is none) or after it. The
+ * flags done/suspended are read and written under the context's own mutex
+ * (mu), so the completion may come before the suspension (then there is none)
+ * or after it. One mutex per context, not one per server: the writer holds it
+ * across MHD_resume_connection (a write to the poll thread's eventfd), and a
+ * server-wide lock held there made the poll threads queue on it (measured:
+ * a third of their futex calls at 5,000 single events/s). The
  * context lives until both the request ended (completion callback) and the
  * work is done: a context whose request ended first (cannot happen while
  * suspended, kept for safety) is orphaned and freed by hd_http_async_done.
@@ -85,8 +89,8 @@ struct hd_http_server {
     char *key_pem;
     char *ca_pem;        /* tls_client_ca_file: clients are asked for a certificate */
     atomic_int quiesced; /* stopping: new requests are answered 503 */
-    /* Deferred answers: amu guards every context's done/suspended/orphan/
-     * counted, pending (deferred, not yet answered nor freed) and stopping. */
+    /* Deferred answers: amu guards every context's counted, pending
+     * (deferred, not yet answered nor freed) and stopping. */
     pthread_mutex_t amu;
     pthread_cond_t acv; /* pending reached 0 */
     size_t pending;
@@ -130,12 +134,13 @@ struct hd_http_async {
     struct MHD_Connection *conn;
     struct hd_buf body;
     int too_big;
-    int refused;   /* answered on the headers (check): the body is never read */
-    int deferred;  /* hd_http_defer was called */
-    int done;      /* hd_http_async_done was called (amu) */
-    int suspended; /* the connection is suspended (amu) */
-    int orphan;    /* the request ended before the work (amu) */
-    int counted;   /* no longer in s->pending (amu) */
+    int refused;        /* answered on the headers (check): the body is never read */
+    int deferred;       /* hd_http_defer was called */
+    pthread_mutex_t mu; /* guards done, suspended and orphan */
+    atomic_int done;    /* hd_http_async_done was called (set under mu) */
+    int suspended;      /* the connection is suspended (mu) */
+    int orphan;         /* the request ended before the work (mu) */
+    int counted;        /* no longer in s->pending (s->amu) */
     int released;
     int64_t start_ns;              /* monotonic, at the headers: the duration histogram */
     const char *route;             /* the route set by check or handler (static), for a later answer */
@@ -538,21 +543,21 @@ static void ctx_free(struct hd_http_async *cx)
         cx->release(cx->ud);
     }
     body_drop(cx);
+    pthread_mutex_destroy(&cx->mu);
     free(cx);
 }
 
 void hd_http_async_done(struct hd_http_async *cx)
 {
-    struct hd_http_server *s = cx->s;
     int orphan = 0;
-    pthread_mutex_lock(&s->amu);
-    cx->done = 1;
+    pthread_mutex_lock(&cx->mu);
+    atomic_store(&cx->done, 1);
     if (cx->suspended) {
         /* The worker owning the connection calls on_request again. */
         MHD_resume_connection(cx->conn);
     }
     orphan = cx->orphan;
-    pthread_mutex_unlock(&s->amu);
+    pthread_mutex_unlock(&cx->mu);
     if (orphan) {
         ctx_free(cx);
     }
@@ -745,6 +750,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         }
         cx->s = s;
         cx->conn = c;
+        pthread_mutex_init(&cx->mu, NULL);
         cx->start_ns = mono_ns();
         hd_buf_init(&cx->body, s->max_body);
         *con_cls = cx;
@@ -783,13 +789,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         return atomic_load(&s->quiesced) && cx->too_big ? queue_stopping(cx) : MHD_YES;
     }
     if (cx->deferred) {
-        /* Called again after the resume (or, spuriously, while suspended). */
-        pthread_mutex_lock(&s->amu);
-        int done = cx->done;
+        /* Called again after the resume (or, spuriously, while suspended).
+         * No lock: done only goes from 0 to 1, and once it is 1 the writer
+         * no longer reads suspended. Taking mu here made the woken worker
+         * wait for the writer, which holds it across the resume. */
+        int done = atomic_load(&cx->done);
         if (done) {
             cx->suspended = 0;
         }
-        pthread_mutex_unlock(&s->amu);
         return done ? answer_deferred(cx) : MHD_YES;
     }
     if (cx->refused) {
@@ -826,13 +833,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
     if (cx->deferred) {
         resp_clear(&resp);
-        pthread_mutex_lock(&s->amu);
-        int done = cx->done;
+        pthread_mutex_lock(&cx->mu);
+        int done = atomic_load(&cx->done);
         if (!done) {
             cx->suspended = 1;
             MHD_suspend_connection(c);
         }
-        pthread_mutex_unlock(&s->amu);
+        pthread_mutex_unlock(&cx->mu);
         /* The body stays until the answer: the deferred work may use it. */
         return done ? answer_deferred(cx) : MHD_YES;
     }
@@ -855,13 +862,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
      * within the header timeout too. */
     watch_request(c, 0);
     if (cx->deferred) {
-        struct hd_http_server *s = cx->s;
-        pthread_mutex_lock(&s->amu);
-        int done = cx->done;
+        pthread_mutex_lock(&cx->mu);
+        int done = atomic_load(&cx->done);
         if (!done) {
             cx->orphan = 1; /* hd_http_async_done frees it */
         }
-        pthread_mutex_unlock(&s->amu);
+        pthread_mutex_unlock(&cx->mu);
         if (!done) {
             return;
         }
