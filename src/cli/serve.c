@@ -640,11 +640,16 @@ static void serve_stop(struct serve *s, int status)
  * buffer is freed, after which they are carved from the threads' arenas and
  * stay resident once freed (measured: 52 MB anonymous memory for 33 MB of
  * peak heap under 8 connections posting 2 MB batches). A fixed threshold
- * maps and unmaps each one; two arenas are enough for 2-4 busy threads. */
+ * maps and unmaps each one. Eight arenas, about one per busy thread (four
+ * poll threads, the writer, the dispatcher, the checkpointer): with two, the
+ * threads queued on the arenas' locks (measured at 5,000 single events/s:
+ * half of the poll threads' futex calls and nearly all of the dispatcher's
+ * were malloc's), for no gain in peak RSS (bench/memory.sh: 38-39 MB with
+ * ~10 MB bodies over 64 connections either way). */
 static void memory_policy(void)
 {
     mallopt(M_MMAP_THRESHOLD, 256 * 1024);
-    mallopt(M_ARENA_MAX, 2);
+    mallopt(M_ARENA_MAX, 8);
 }
 
 int hd_cmd_serve(int argc, char **argv)
