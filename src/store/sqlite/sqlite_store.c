@@ -81,8 +81,19 @@ static const struct hd_store_ops sq_ops = {
     .silence_list = sq_silence_list,
 };
 
+/* SQLite counts every allocation it makes for sqlite3_memory_used() under
+ * one process-wide mutex; herald never asks, and the writer and the readers
+ * took it thousands of times a second. Only possible before SQLite's first
+ * use in the process (later the call fails harmlessly and counting stays). */
+static void sqlite_global_config(void)
+{
+    (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 struct hd_store *hd_sqlite_store_open(const char *path, struct hd_err *err)
 {
+    static pthread_once_t once = PTHREAD_ONCE_INIT;
+    pthread_once(&once, sqlite_global_config);
     if (path == NULL || path[0] == '\0') {
         hd_err_set(err, HD_EINVAL, "store: database path is empty");
         return NULL;
