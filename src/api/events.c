@@ -185,11 +185,19 @@ static void ingest_answer(struct hd_api *api, struct hd_batch *b, int rc, const 
     struct hd_buf *o = &resp->body;
     hd_buf_reset(o);
     int wrc = hd_buf_reserve(o, 32 + b->n * 37);
-    if (wrc == HD_OK) {
-        wrc = hd_buf_printf(o, "{\"accepted\":%zu,\"ids\":[", b->n);
+    /* No printf: one call per event id (1,000 for a batch of 1,000); vsnprintf
+     * was 1.7 % of the poll threads' samples with single events. */
+    char num[21];
+    size_t nl = hd_fmt_i64(num, (int64_t)b->n);
+    if (wrc == HD_OK && (hd_buf_puts(o, "{\"accepted\":") != HD_OK || hd_buf_append(o, num, nl) != HD_OK ||
+                         hd_buf_puts(o, ",\"ids\":[") != HD_OK)) {
+        wrc = HD_ENOMEM;
     }
     for (size_t i = 0; i < b->n && wrc == HD_OK; i++) {
-        wrc = hd_buf_printf(o, "%s\"%s\"", i > 0 ? "," : "", b->ev[i].id);
+        if ((i > 0 && hd_buf_putc(o, ',') != HD_OK) || hd_buf_putc(o, '"') != HD_OK ||
+            hd_buf_puts(o, b->ev[i].id) != HD_OK || hd_buf_putc(o, '"') != HD_OK) {
+            wrc = HD_ENOMEM;
+        }
     }
     if (wrc == HD_OK) {
         wrc = hd_buf_puts(o, "]}");
