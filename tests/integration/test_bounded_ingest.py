@@ -83,5 +83,12 @@ def test_backlog_check_counts_the_request_events(herald_factory):
         over = h.api("GET", "/readyz", token=None)
         assert over.status == 200 and over.json["status"] == "ready", over
         assert h.api("GET", "/api/events", token="read").status == 200
-        assert len(h.ingest(nd(2, "third"), content_type="application/x-ndjson")) == 2
+        # 8 + 2 fits. While the dispatcher retries the failed batch the
+        # published backlog may read one or more high for a moment, even
+        # after it settled (seen once: 9, under ASan); the soft limit then
+        # answers 429 with Retry-After and the client sends again, as here.
+        # A check that kept over-counting would time the poll out.
+        third = poll(lambda: h.ingest(nd(2, "third"), content_type="application/x-ndjson"),
+                     what="the third request (8 + 2 events) accepted")
+        assert len(third) == 2
         assert "second-" not in json.dumps(h.events())
