@@ -20,9 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define GROUP_MAX 16       /* herald's SQ_LINGER_OPS */
-#define LINGER_NS 2000000L /* herald's SQ_LINGER_US */
-#define QUEUE_MAX 65536
+#include "group.h"
 
 static volatile sig_atomic_t stop;
 static int deferred;
@@ -30,7 +28,7 @@ static int deferred;
 /* Suspended connections waiting for the resumer (the "writer"). */
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake;
-static struct MHD_Connection *queue[QUEUE_MAX];
+static void *queue[QUEUE_MAX]; /* struct MHD_Connection * */
 static size_t queued;
 
 struct req {
@@ -46,24 +44,10 @@ static void on_signal(int sig)
 static void *resumer(void *arg)
 {
     (void)arg;
-    static struct MHD_Connection *group[QUEUE_MAX];
+    static void *group[QUEUE_MAX];
     pthread_mutex_lock(&mu);
     for (;;) {
-        while (queued == 0) {
-            pthread_cond_wait(&wake, &mu);
-        }
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += LINGER_NS;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        while (queued < GROUP_MAX && pthread_cond_timedwait(&wake, &mu, &until) == 0) {
-        }
-        size_t n = queued;
-        memcpy(group, queue, n * sizeof(*group));
-        queued = 0;
+        size_t n = group_take(&mu, &wake, queue, &queued, group);
         pthread_mutex_unlock(&mu);
         for (size_t i = 0; i < n; i++) {
             MHD_resume_connection(group[i]);
@@ -139,11 +123,7 @@ int main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     unsigned int flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL;
     if (deferred) {
-        pthread_condattr_t ca;
-        pthread_condattr_init(&ca);
-        pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-        pthread_cond_init(&wake, &ca);
-        pthread_condattr_destroy(&ca);
+        group_cond_init(&wake);
         pthread_t t;
         if (pthread_create(&t, NULL, resumer, NULL) != 0) {
             fprintf(stderr, "ceiling: cannot start the resumer\n");

@@ -32,9 +32,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define GROUP_MAX 16       /* herald's SQ_LINGER_OPS */
-#define LINGER_NS 2000000L /* herald's SQ_LINGER_US */
-#define QUEUE_MAX 65536
+#include "group.h"
+
 #define REQ_MAX 65536
 
 struct conn {
@@ -48,7 +47,7 @@ struct conn {
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake;
-static struct conn *queue[QUEUE_MAX];
+static void *queue[QUEUE_MAX]; /* struct conn * */
 static size_t queued;
 
 static const char answer[] = "HTTP/1.1 202 Accepted\r\nContent-Type: application/json\r\n"
@@ -79,32 +78,19 @@ static void send_answer(struct conn *c)
 static void *group_main(void *arg)
 {
     (void)arg;
-    static struct conn *group[QUEUE_MAX];
+    static void *group[QUEUE_MAX];
     pthread_mutex_lock(&mu);
     for (;;) {
-        while (queued == 0) {
-            pthread_cond_wait(&wake, &mu);
-        }
-        struct timespec until;
-        clock_gettime(CLOCK_MONOTONIC, &until);
-        until.tv_nsec += LINGER_NS;
-        if (until.tv_nsec >= 1000000000L) {
-            until.tv_sec++;
-            until.tv_nsec -= 1000000000L;
-        }
-        while (queued < GROUP_MAX && pthread_cond_timedwait(&wake, &mu, &until) == 0) {
-        }
-        size_t n = queued;
-        memcpy(group, queue, n * sizeof(*group));
-        queued = 0;
+        size_t n = group_take(&mu, &wake, queue, &queued, group);
         pthread_mutex_unlock(&mu);
         for (size_t i = 0; i < n; i++) {
             send_answer(group[i]);
         }
         pthread_mutex_lock(&mu);
         for (size_t i = 0; i < n; i++) {
-            if (--group[i]->pending == 0 && group[i]->dead) {
-                conn_free(group[i]);
+            struct conn *c = group[i];
+            if (--c->pending == 0 && c->dead) {
+                conn_free(c);
             }
         }
     }
@@ -219,11 +205,7 @@ int main(int argc, char **argv)
     port = (int)strtol(argv[1], NULL, 10);
     int threads = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 4;
     signal(SIGPIPE, SIG_IGN);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&wake, &ca);
-    pthread_condattr_destroy(&ca);
+    group_cond_init(&wake);
     pthread_t t;
     if (pthread_create(&t, NULL, group_main, NULL) != 0) {
         return 1;

@@ -10,25 +10,11 @@
 # usage: bench/floor.sh [SECONDS]   (default 8)
 source "$(dirname "$0")/lib.sh"
 secs=${1:-8}
-run() { # NAME LOADGEN_ARGS... (the server is $srv)
-  local port; port=$(free_port)
-  $srv "$port" 4 $mode > /dev/null 2>&1 &
-  local pid=$!
-  for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.05; done
-  local c0; c0=$(cpu_s "$pid")
-  $B/bench/loadgen -p "$port" -t "$TOKEN" -d "$secs" "${@:2}" > "$work/floor.out"
-  local c1; c1=$(cpu_s "$pid")
-  kill -TERM "$pid"; wait "$pid" 2>/dev/null || true
-  awk -v name="$1" -v a="$c0" -v b="$c1" '/^requests\/s=/{split($1, r, "="); rps = r[2]}
-    /^conns=/{split($0, x, "requests="); split(x[2], y, " "); n = y[1]}
-    END{printf "%-26s %9.0f requests/s %6.1f us CPU per request\n", name, rps, (n > 0 ? (b-a)*1e6/n : 0)}' "$work/floor.out"
-}
-for s in plain deferred direct; do
-  case $s in
-    plain) srv=$B/bench/ceiling mode=plain ;;
-    deferred) srv=$B/bench/ceiling mode=deferred ;;
-    direct) srv=$B/bench/direct_ceiling mode= ;;
-  esac
-  run "$s, 64 conns" -c 64 -b 1
-  run "$s, 5,000/s, 16 conns" -c 16 -b 1 -r 5000
+for mode in plain deferred direct; do
+  for load in "64 conns:-c 64 -b 1" "5,000/s, 16 conns:-c 16 -b 1 -r 5000"; do
+    # shellcheck disable=SC2086 # the loadgen arguments split on purpose
+    ceiling_run "$mode" "$secs" ${load#*:} > /dev/null
+    rps=$(awk -F'requests/s=' '/requests\/s=/{split($2,a," "); print a[1]}' "$work/ceiling.out")
+    printf '%-28s %8s requests/s %6s us CPU per request\n' "$mode, ${load%%:*}" "$rps" "$ceiling_us"
+  done
 done

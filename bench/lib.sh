@@ -45,6 +45,14 @@ wait_ready() {
 }
 stop_herald() { kill -TERM "$hpid"; wait "$hpid" || true; }
 
+# start_with_es NAME: a fast sink, herald (data in $work/data-NAME) and an
+# ELASTICSEARCH channel "sink" delivering to it -> $hpid, $hport
+start_with_es() {
+  local sport; sport=$(free_port)
+  start_sink "$sport"
+  start_herald "$1" "$work/data-$1"
+  add_channel ELASTICSEARCH sink "{\"url\":\"http://127.0.0.1:$sport\",\"index\":\"bench\"}"
+}
 # add_channel TYPE NAME OPTIONS_JSON
 add_channel() {
   curl -sf -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \
@@ -77,9 +85,15 @@ cpu_s() { awk '{printf "%.2f", ($14+$15)/100}' "/proc/$1/stat"; }
 # disk, no work), the floor of a durable-ack design on libmicrohttpd; also
 # at 5,000 requests/s over 16 connections (the CPU per request herald's
 # e2e-5000eps case cannot go below). DEFERRED_CEILING=0 skips these.
+# ceiling_run MODE SECONDS LOADGEN_ARGS...: MODE plain or deferred (bench/ceiling)
+# or direct (bench/direct_ceiling); -> $work/ceiling.out, $ceiling_us
 ceiling_run() {
   local cport; cport=$(free_port)
-  $B/bench/ceiling "$cport" 4 "$1" > /dev/null 2>&1 &
+  if [ "$1" = direct ]; then
+    $B/bench/direct_ceiling "$cport" 4 > /dev/null 2>&1 &
+  else
+    $B/bench/ceiling "$cport" 4 "$1" > /dev/null 2>&1 &
+  fi
   local cpid=$!
   for _ in $(seq 1 100); do curl -s -o /dev/null "http://127.0.0.1:$cport/" && break; sleep 0.05; done
   local c0; c0=$(cpu_s "$cpid")

@@ -9,10 +9,7 @@
 source "$(dirname "$0")/lib.sh"
 secs=${1:-8}; shift || true
 [ "${1:-}" = "--" ] && shift
-sport=$(free_port)
-start_sink "$sport"
-start_herald threads "$work/data"
-add_channel ELASTICSEARCH sink "{\"url\":\"http://127.0.0.1:$sport\",\"index\":\"bench\"}"
+start_with_es threads
 # one line per thread: name voluntary involuntary utime stime (clock ticks)
 snap() {
   for t in /proc/"$hpid"/task/*; do

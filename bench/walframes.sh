@@ -9,10 +9,7 @@
 source "$(dirname "$0")/lib.sh"
 secs=${1:-4}; shift || true
 [ "${1:-}" = "--" ] && shift
-sport=$(free_port)
-start_sink "$sport"
-start_herald wal "$work/data"
-add_channel ELASTICSEARCH sink "{\"url\":\"http://127.0.0.1:$sport\",\"index\":\"bench\"}"
+start_with_es wal
 $B/bench/loadgen -p "$hport" -t "$TOKEN" -d "$secs" "$@" | tail -1
 kill -9 "$hpid"; wait "$hpid" 2>/dev/null || true
-/usr/bin/python3 bench/walframes.py "$work/data/herald.db"
+/usr/bin/python3 bench/walframes.py "$work/data-wal/herald.db"
