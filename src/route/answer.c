@@ -184,6 +184,14 @@ static int answer_record(struct hd_dispatcher *d, struct dchan *c, const struct 
     } else if (new_cursor >= 0) {
         hd_dchan_cursor_move(c, new_cursor); /* no row to write: persisted lazily */
     }
+    if (!r->is_retry && !hold && a->n_retry > 0) {
+        /* New PENDING rows: counted at once (the next refresh recounts);
+         * above the cursor their events are also after it (window.c). */
+        c->pending += a->n_retry;
+        if (new_cursor < 0) {
+            hd_dwin_note_retries(c, r, a->n_retry);
+        }
+    }
     c->delivered += a->n_ok;
     c->failed += a->n_dead;
     if (a->n_ok > 0) {

@@ -137,9 +137,13 @@ void hd_dchans_publish(struct hd_dispatcher *d, int64_t max_seq, int64_t now)
     for (struct dchan *c = d->chans; c != NULL; c = c->next) {
         struct hd_channel_status *p = &c->pub;
         int64_t behind = max_seq > c->cursor ? max_seq - c->cursor : 0;
+        int64_t pending = c->pending - hd_dwin_retries(c); /* each event once (window.c) */
+        if (pending < 0) {
+            pending = 0;
+        }
         p->id = c->id;
         p->cursor = c->cursor;
-        p->backlog = c->enabled ? behind + c->pending : 0;
+        p->backlog = c->enabled ? behind + pending : 0;
         p->delivered = c->delivered;
         p->failed = c->failed;
         p->consecutive_failures = c->brk.consecutive_failures;

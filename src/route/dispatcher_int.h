@@ -58,7 +58,8 @@ struct dack; /* a batch awaiting acknowledgement: acks.c */
 struct dslot {
     struct dreq *r; /* in flight; NULL once answered */
     int64_t hi;
-    int redo; /* answered, but not recorded (store error, breaker hold): its events go out again */
+    int redo;        /* answered, but not recorded (store error, breaker hold): its events go out again */
+    int64_t retries; /* PENDING rows its answer recorded above the cursor (counted twice otherwise) */
 };
 
 struct dchan {
@@ -231,5 +232,10 @@ int hd_dwin_take_ch(struct dchan *c, const struct hd_channel *ch);
 int64_t hd_dwin_oldest_recv_us(const struct dchan *c);
 /* An empty window: sent back to the cursor, the read-ahead dropped. */
 void hd_dwin_reset(struct dchan *c);
+/* r's answer recorded n PENDING rows for events above the cursor. */
+void hd_dwin_note_retries(struct dchan *c, const struct dreq *r, int64_t n);
+/* The PENDING rows recorded by answered slots above the cursor: their
+ * events are both after the cursor and in c->pending. */
+int64_t hd_dwin_retries(const struct dchan *c);
 
 #endif

@@ -33,6 +33,11 @@
  *
  * The read-ahead follows sent, not the cursor.
  *
+ * The backlog (channels.c) is the events after the cursor plus the PENDING
+ * rows. An answer above the head records its retry rows while the cursor
+ * is still below them: its slot keeps their count (retries), subtracted
+ * until the head's answer moves the cursor over it.
+ *
  * Loop thread only, like the rest of a struct dchan (dispatcher_int.h).
  */
 #include "channel/channel.h"
@@ -141,6 +146,23 @@ void hd_dwin_reset(struct dchan *c)
     c->win_head = 0;
     c->sent = c->cursor;
     hd_dchan_buf_drop(c);
+}
+
+void hd_dwin_note_retries(struct dchan *c, const struct dreq *r, int64_t n)
+{
+    size_t i = 0;
+    if (slot_of(c, r, &i)) {
+        slot_at(c, i)->retries = n;
+    }
+}
+
+int64_t hd_dwin_retries(const struct dchan *c)
+{
+    int64_t n = 0;
+    for (size_t i = 0; i < c->win_n; i++) {
+        n += slot_at_c(c, i)->retries;
+    }
+    return n;
 }
 
 void hd_dwin_answered(struct dchan *c, const struct dreq *r, int recorded)
