@@ -22,8 +22,8 @@
  * sees a key in exactly one level. Retention deletes an event's key from
  * every level.
  *
- * s->ids_new and s->ids_recent count the keys of the two small levels (loaded
- * at open, kept by the writer). They only decide when to merge: after a
+ * s->ids_small[] counts the keys of the two small levels (loaded at open,
+ * kept by the writer). They only decide when to merge: after a
  * rolled-back group (or keys pruned from a small level) they may be off by a
  * few keys, which moves the next merge, never a lookup.
  */
@@ -39,6 +39,17 @@
  * seconds, which balances the recent level's own size near here for bursts of
  * hundreds of thousands of events per second. */
 #define SQ_IDS_MERGE 32768
+
+/* The small levels, smallest first: one holding max keys or more moves into
+ * the next one (merge, then clear). */
+static const struct {
+    enum sq_stmt_id merge, clear, count;
+    int64_t max;
+    const char *what;
+} small_levels[SQ_IDS_SMALL] = {
+    {Q_IDS_MERGE_NEW, Q_IDS_CLEAR_NEW, Q_IDS_COUNT_NEW, SQ_IDS_NEW, "merging the new ids"},
+    {Q_IDS_MERGE, Q_IDS_CLEAR_RECENT, Q_IDS_COUNT_RECENT, SQ_IDS_MERGE, "merging the recent ids"},
+};
 
 int sq_ids_find(struct sq_conn *c, const char *id, int64_t idk, int64_t *seq, int *found, struct hd_err *err)
 {
@@ -64,26 +75,24 @@ int sq_ids_add(struct sq_store *s, struct sq_conn *c, int64_t idk, int64_t seq, 
     if (sq_exec_i64(c, Q_IDS_ADD, p, 2, "indexing an id", err) != HD_OK) {
         return HD_EIO;
     }
-    s->ids_new++;
+    s->ids_small[0]++;
     return HD_OK;
 }
 
 int sq_ids_merge(struct sq_store *s, struct sq_conn *c, struct hd_err *err)
 {
-    if (s->ids_new >= s->ids_new_at) {
-        if (sq_exec_id(c, Q_IDS_MERGE_NEW, err, "merging the new ids") != HD_OK ||
-            sq_exec_id(c, Q_IDS_CLEAR_NEW, err, "clearing the new ids") != HD_OK) {
+    for (size_t l = 0; l < SQ_IDS_SMALL; l++) {
+        if (s->ids_small[l] < small_levels[l].max) {
+            continue;
+        }
+        if (sq_exec_id(c, small_levels[l].merge, err, small_levels[l].what) != HD_OK ||
+            sq_exec_id(c, small_levels[l].clear, err, small_levels[l].what) != HD_OK) {
             return HD_EIO;
         }
-        s->ids_recent += s->ids_new;
-        s->ids_new = 0;
-    }
-    if (s->ids_recent >= s->ids_merge_at) {
-        if (sq_exec_id(c, Q_IDS_MERGE, err, "merging the recent ids") != HD_OK ||
-            sq_exec_id(c, Q_IDS_CLEAR_RECENT, err, "clearing the recent ids") != HD_OK) {
-            return HD_EIO;
+        if (l + 1 < SQ_IDS_SMALL) {
+            s->ids_small[l + 1] += s->ids_small[l];
         }
-        s->ids_recent = 0;
+        s->ids_small[l] = 0;
     }
     return HD_OK;
 }
@@ -99,24 +108,16 @@ int sq_ids_remove(struct sq_conn *c, int64_t idk, int64_t seq, struct hd_err *er
     return HD_OK;
 }
 
-static int count_level(struct sq_store *s, enum sq_stmt_id q, int64_t *n, struct hd_err *err)
-{
-    sqlite3_stmt *st = sq_stmt(s->w, q, err);
-    int found = 0;
-    *n = 0;
-    if (st == NULL || sq_query_i64(s->w, st, n, &found, err, "counting the ids of a small level") != HD_OK) {
-        return HD_EIO;
-    }
-    return HD_OK;
-}
-
 int sq_ids_load(struct sq_store *s, struct hd_err *err)
 {
-    if (count_level(s, Q_IDS_COUNT_NEW, &s->ids_new, err) != HD_OK ||
-        count_level(s, Q_IDS_COUNT_RECENT, &s->ids_recent, err) != HD_OK) {
-        return HD_EIO;
+    for (size_t l = 0; l < SQ_IDS_SMALL; l++) {
+        sqlite3_stmt *st = sq_stmt(s->w, small_levels[l].count, err);
+        int found = 0;
+        s->ids_small[l] = 0;
+        if (st == NULL || sq_query_i64(s->w, st, &s->ids_small[l], &found, err,
+                                       "counting the ids of a small level") != HD_OK) {
+            return HD_EIO;
+        }
     }
-    s->ids_new_at = SQ_IDS_NEW;
-    s->ids_merge_at = SQ_IDS_MERGE;
     return HD_OK;
 }

@@ -37,6 +37,7 @@
 #define SQ_ZC_POOL 8       /* idle zstd compression contexts kept */
 #define SQ_BLOB_REF_LEN 32 /* rid, offset, length, share: four little-endian int64 */
 #define SQ_BLOB_CACHE_SLOTS 2
+#define SQ_IDS_SMALL 2 /* the id index's small levels, ids_new and ids_recent (ids.c) */
 
 /* ---- statements (statements.c) ---------------------------------------- */
 
@@ -211,11 +212,8 @@ struct sq_store {
     /* Writer thread only (and open/close, before/after it runs). */
     struct sq_conn *w;
     int64_t max_seq;
-    int64_t max_rid;      /* last rid of raws */
-    int64_t ids_new;      /* keys in the new level of the id index (ids.c) */
-    int64_t ids_recent;   /* keys in its recent level */
-    int64_t ids_new_at;   /* the new level merged into the recent one at this many */
-    int64_t ids_merge_at; /* the recent level merged into the big one at this many */
+    int64_t max_rid;                 /* last rid of raws */
+    int64_t ids_small[SQ_IDS_SMALL]; /* keys in the id index's new and recent levels (ids.c) */
 
     /* The blobs read last, so that the rows of one request read by several
      * calls (a dispatcher batch, a page of the API) decompress it once. */
@@ -343,8 +341,8 @@ int sq_ids_find(struct sq_conn *c, const char *id, int64_t idk, int64_t *seq, in
 /* Writer: indexes a new event's key (in the new level). */
 int sq_ids_add(struct sq_store *s, struct sq_conn *c, int64_t idk, int64_t seq, struct hd_err *err);
 /* Writer: moves the new level into the recent one once it holds
- * s->ids_new_at keys, and the recent one into the big one once it holds
- * s->ids_merge_at (in the caller's transaction); else nothing. */
+ * SQ_IDS_NEW keys, and the recent one into the big one once it holds
+ * SQ_IDS_MERGE (in the caller's transaction); else nothing. */
 int sq_ids_merge(struct sq_store *s, struct sq_conn *c, struct hd_err *err);
 /* Writer: removes a pruned event's key from every level. */
 int sq_ids_remove(struct sq_conn *c, int64_t idk, int64_t seq, struct hd_err *err);
