@@ -41,19 +41,17 @@ static void on_signal(int sig)
     stop = 1;
 }
 
+static void resume_all(void **group, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        MHD_resume_connection(group[i]);
+    }
+}
+
 static void *resumer(void *arg)
 {
     (void)arg;
-    static void *group[QUEUE_MAX];
-    pthread_mutex_lock(&mu);
-    for (;;) {
-        size_t n = group_take(&mu, &wake, queue, &queued, group);
-        pthread_mutex_unlock(&mu);
-        for (size_t i = 0; i < n; i++) {
-            MHD_resume_connection(group[i]);
-        }
-        pthread_mutex_lock(&mu);
-    }
+    group_serve(&mu, &wake, queue, &queued, resume_all);
     return NULL;
 }
 

@@ -75,25 +75,27 @@ static void send_answer(struct conn *c)
     }
 }
 
+/* Answers the group, then lets the poll threads free a connection whose
+ * client left meanwhile. */
+static void answer_all(void **group, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        send_answer(group[i]);
+    }
+    pthread_mutex_lock(&mu);
+    for (size_t i = 0; i < n; i++) {
+        struct conn *c = group[i];
+        if (--c->pending == 0 && c->dead) {
+            conn_free(c);
+        }
+    }
+    pthread_mutex_unlock(&mu);
+}
+
 static void *group_main(void *arg)
 {
     (void)arg;
-    static void *group[QUEUE_MAX];
-    pthread_mutex_lock(&mu);
-    for (;;) {
-        size_t n = group_take(&mu, &wake, queue, &queued, group);
-        pthread_mutex_unlock(&mu);
-        for (size_t i = 0; i < n; i++) {
-            send_answer(group[i]);
-        }
-        pthread_mutex_lock(&mu);
-        for (size_t i = 0; i < n; i++) {
-            struct conn *c = group[i];
-            if (--c->pending == 0 && c->dead) {
-                conn_free(c);
-            }
-        }
-    }
+    group_serve(&mu, &wake, queue, &queued, answer_all);
     return NULL;
 }
 

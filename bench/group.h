@@ -37,6 +37,21 @@ static inline size_t group_take(pthread_mutex_t *mu, pthread_cond_t *wake, void 
     return n;
 }
 
+/* The group thread: takes each group and calls answer(group, n) on it,
+ * without mu held. Never returns. */
+static inline void group_serve(pthread_mutex_t *mu, pthread_cond_t *wake, void **queue, size_t *queued,
+                               void (*answer)(void **group, size_t n))
+{
+    static void *group[QUEUE_MAX];
+    pthread_mutex_lock(mu);
+    for (;;) {
+        size_t n = group_take(mu, wake, queue, queued, group);
+        pthread_mutex_unlock(mu);
+        answer(group, n);
+        pthread_mutex_lock(mu);
+    }
+}
+
 static inline void group_cond_init(pthread_cond_t *wake)
 {
     pthread_condattr_t ca;
