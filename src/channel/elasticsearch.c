@@ -467,16 +467,17 @@ static int es_render(struct hd_channel *ch, const struct hd_event *const *evs, s
     if (n == 0) {
         return hd_err_set(err, HD_EINVAL, "elasticsearch: empty batch");
     }
-    if (n > 1 && max_bytes > 0) {
-        size_t est = 0;
-        for (size_t i = 0; i < n; i++) {
-            est += estimate(evs[i]);
-        }
-        if (est > max_bytes) {
-            return hd_err_set(err, HD_ETOOBIG,
-                              "elasticsearch: %zu events are over options.batch.maxBytes (%zu)", n,
-                              max_bytes);
-        }
+    size_t est = 0;
+    for (size_t i = 0; i < n; i++) {
+        est += estimate(evs[i]);
+    }
+    if (n > 1 && max_bytes > 0 && est > max_bytes) {
+        return hd_err_set(err, HD_ETOOBIG, "elasticsearch: %zu events are over options.batch.maxBytes (%zu)",
+                          n, max_bytes);
+    }
+    /* Sized once: growing it by doubling copied it several times. */
+    if (hd_buf_reserve(nd, est) != HD_OK) {
+        return hd_err_set(err, HD_ENOMEM, "out of memory");
     }
     if (hd_request_begin(req, ch, "POST", e->bulk_url) != HD_OK) {
         return hd_err_set(err, HD_ENOMEM, "out of memory");

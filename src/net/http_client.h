@@ -111,6 +111,10 @@ int hd_http_client_poll(struct hd_http_client *c, int timeout_ms);
  * transfer, 0 when there is none. */
 int hd_http_client_done(struct hd_http_client *c, void **userdata, struct hd_response *resp);
 size_t hd_http_client_active(struct hd_http_client *c);
+/* Gives an empty body (body->p NULL) the buffer of a finished transfer's
+ * body, kept by hd_http_client_done, when there is one: a render into it
+ * needs no new mapping. Same thread as hd_http_client_done. */
+void hd_http_client_body(struct hd_http_client *c, struct hd_buf *body);
 /* Thread-safe: makes a blocked hd_http_client_poll return. */
 void hd_http_client_wakeup(struct hd_http_client *c);
 

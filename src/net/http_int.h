@@ -9,6 +9,9 @@
 
 #include "core/buf.h"
 
+/* The most of an answer's body kept (responses and streams). */
+#define HD_RESP_MAX_BODY (1024 * 1024)
+
 /* curl_global_init once per process; HD_OK or HD_EIO. */
 int hd_curl_ready(void);
 

@@ -332,11 +332,12 @@ void hd_dchan_launch(struct hd_dispatcher *d, struct dchan *c, struct hd_request
 /* Renders evs[0..*m) into req, halving the batch until it renders. Returns
  * HD_OK with *m events rendered, or an error with *m == 1 and err naming the
  * problem of evs[0]. */
-static int render_some(struct dchan *c, const struct hd_event **evs, size_t *m, struct hd_request *req,
-                       struct hd_err *err)
+static int render_some(struct hd_dispatcher *d, struct dchan *c, const struct hd_event **evs, size_t *m,
+                       struct hd_request *req, struct hd_err *err)
 {
     for (;;) {
         hd_request_init(req);
+        hd_http_client_body(d->http, &req->body);
         memset(err, 0, sizeof(*err));
         int rc = hd_channel_render(c->ch, (const struct hd_event *const *)evs, *m, req, err);
         if (rc == HD_OK) {
@@ -463,7 +464,7 @@ static int start_retries(struct hd_dispatcher *d, struct dchan *c, int64_t now)
     }
     struct hd_request req;
     size_t rendered = m;
-    if (render_some(c, ptrs, &rendered, &req, &err) != HD_OK) {
+    if (render_some(d, c, ptrs, &rendered, &req, &err) != HD_OK) {
         dead_letter_render(d, c, ptrs[0], &sent_rows[0], err.msg);
         ret = 1;
         goto out;
@@ -613,7 +614,7 @@ static void start_new(struct hd_dispatcher *d, struct dchan *c, int64_t max_seq,
         struct hd_request req;
         struct hd_err err = {0};
         size_t rendered = m;
-        if (render_some(c, ptrs, &rendered, &req, &err) != HD_OK) {
+        if (render_some(d, c, ptrs, &rendered, &req, &err) != HD_OK) {
             if (dead_letter_render(d, c, ptrs[0], NULL, err.msg) != HD_OK) {
                 goto out;
             }
