@@ -619,12 +619,17 @@ static int sd_keys(struct sd *c, struct hd_event *ev, const struct sd_ids *ids)
     struct hd_buf key, canon;
     hd_buf_init(&key, 0);
     hd_buf_init(&canon, 0);
-    int rc;
-    if (where != NULL) {
-        rc = hd_buf_printf(&key, "sysdig:%s:%s", ident ? ident : "", where);
-    } else {
-        rc = hd_buf_printf(&key, "sysdig:%s:%s/%s", ident ? ident : "", ev->host ? ev->host : "",
-                           ev->container_id ? ev->container_id : "");
+    /* "sysdig:IDENT:WHERE" or "sysdig:IDENT:HOST/CONTAINER", without printf
+     * (one call per event on the ingest path). */
+    const char *kp[] = {"sysdig:",
+                        ident,
+                        ":",
+                        where != NULL ? where : ev->host,
+                        where != NULL ? NULL : "/",
+                        where != NULL ? NULL : ev->container_id};
+    int rc = HD_OK;
+    for (size_t i = 0; i < sizeof(kp) / sizeof(kp[0]) && rc == HD_OK; i++) {
+        rc = hd_buf_puts(&key, kp[i] != NULL ? kp[i] : "");
     }
     if (rc != HD_OK) {
         goto out;

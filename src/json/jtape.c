@@ -571,18 +571,18 @@ static hd_jv find_key(hd_jv obj, const char *key, size_t klen)
     return found;
 }
 
-hd_jv hd_jv_get(hd_jv obj, const char *key)
+hd_jv hd_jv_getn(hd_jv obj, const char *key, size_t klen)
 {
-    hd_jv k = find_key(obj, key, strlen(key));
+    hd_jv k = find_key(obj, key, klen);
     if (k == NULL || k[1].type == HD_JT_NULL) {
         return NULL;
     }
     return k + 1;
 }
 
-int hd_jv_has(hd_jv obj, const char *key)
+int hd_jv_hasn(hd_jv obj, const char *key, size_t klen)
 {
-    return find_key(obj, key, strlen(key)) != NULL;
+    return find_key(obj, key, klen) != NULL;
 }
 
 hd_jv hd_jv_at(hd_jv arr, size_t i)
@@ -831,14 +831,9 @@ int hd_jv_bool(hd_jv v)
     return v != NULL && v->type == HD_JT_BOOL && v->len != 0;
 }
 
-const char *hd_jv_get_str(hd_jv obj, const char *key)
+int hd_jv_get_i64n(hd_jv obj, const char *key, size_t klen, int64_t *out)
 {
-    return hd_jv_str(hd_jv_get(obj, key), NULL);
-}
-
-int hd_jv_get_i64(hd_jv obj, const char *key, int64_t *out)
-{
-    hd_jv v = hd_jv_get(obj, key);
+    hd_jv v = hd_jv_getn(obj, key, klen);
     if (hd_jv_is(v, HD_JT_INT)) {
         *out = hd_jv_i64(v);
         return 1;

@@ -23,6 +23,7 @@
 #include <json-c/json.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "core/buf.h"
 #include "core/err.h"
@@ -70,10 +71,20 @@ static inline int hd_jv_is(hd_jv v, enum hd_jtype type)
     return hd_jv_type(v) == type;
 }
 /* A member's value: the last one of that key; NULL when absent or JSON null
- * (like json_object_object_get_ex's out value). NULL if obj is no object. */
-hd_jv hd_jv_get(hd_jv obj, const char *key);
+ * (like json_object_object_get_ex's out value). NULL if obj is no object.
+ * The inline forms let the compiler take a literal key's length (its
+ * strlen per lookup was the decoders' most frequent call). */
+hd_jv hd_jv_getn(hd_jv obj, const char *key, size_t klen);
+static inline hd_jv hd_jv_get(hd_jv obj, const char *key)
+{
+    return hd_jv_getn(obj, key, strlen(key));
+}
 /* 1 if obj has key, even with a null value. */
-int hd_jv_has(hd_jv obj, const char *key);
+int hd_jv_hasn(hd_jv obj, const char *key, size_t klen);
+static inline int hd_jv_has(hd_jv obj, const char *key)
+{
+    return hd_jv_hasn(obj, key, strlen(key));
+}
 /* Dotted path: object keys and array indexes ("entities.0.entity"). */
 hd_jv hd_jv_path(hd_jv root, const char *path);
 /* Array item i (O(i)), NULL if out of range; JSON null items are returned
@@ -109,8 +120,15 @@ int hd_jv_bool(hd_jv v);
 
 /* json-c-like shorthands: string member or NULL; integer member (or an
  * integral double) -> 1 and *out; boolean member or def (-1: not a bool). */
-const char *hd_jv_get_str(hd_jv obj, const char *key);
-int hd_jv_get_i64(hd_jv obj, const char *key, int64_t *out);
+static inline const char *hd_jv_get_str(hd_jv obj, const char *key)
+{
+    return hd_jv_str(hd_jv_get(obj, key), NULL);
+}
+int hd_jv_get_i64n(hd_jv obj, const char *key, size_t klen, int64_t *out);
+static inline int hd_jv_get_i64(hd_jv obj, const char *key, int64_t *out)
+{
+    return hd_jv_get_i64n(obj, key, strlen(key), out);
+}
 
 /* A scalar as json_object_get_string would give it (strings as they are,
  * numbers and booleans as JSON text), written to b (reset first); NULL for
