@@ -29,10 +29,10 @@ build fuzz_config $(pkg-config --cflags json-c yaml-0.1) -Wl,--wrap=getenv,--wra
   $(pkg-config --libs json-c yaml-0.1 libcrypto)
 # Channel validation: every type, the net layer's request type (no transfer is made).
 build fuzz_channel $(pkg-config --cflags json-c libcurl) tests/fuzz/fuzz_channel.c "${core_rt[@]}" \
-  src/json/*.c src/model/*.c src/net/http_client.c src/net/http_url.c src/net/raw.c src/channel/*.c \
+  src/json/*.c src/model/*.c src/net/http_client.c src/net/http_request.c src/net/http_url.c src/net/raw.c src/channel/*.c \
   $(pkg-config --libs json-c libcurl libcrypto zlib libpcre2-8) -lpthread
 # The watch line parsers: the watch layer but its store and thread parts are never called.
-watch=("${core_rt[@]}" src/json/*.c src/model/*.c src/input/*.c src/net/http_client.c src/net/http_url.c src/net/raw.c src/watch/*.c)
+watch=("${core_rt[@]}" src/json/*.c src/model/*.c src/input/*.c src/net/http_client.c src/net/http_request.c src/net/http_url.c src/net/raw.c src/watch/*.c)
 watch_libs=($(pkg-config --libs json-c libcurl libcrypto zlib libpcre2-8) -lpthread)
 build fuzz_k8s_watch -DFUZZ_K8S $(pkg-config --cflags json-c libcurl) tests/fuzz/fuzz_watch.c "${watch[@]}" \
   "${watch_libs[@]}"
