@@ -49,13 +49,17 @@
 #define HD_REQ_MAX_CONNECT_TIMEOUT_MS 10000L
 #define HD_EASY_POOL_MAX 16
 /* Request bodies kept for the next render (hd_http_client_body): a batch's
- * body of a few hundred KiB is past malloc's mmap threshold, so each one was
- * mapped, faulted in page by page and unmapped (a TLB shootdown on every
- * core) - measured ~4 % of herald's CPU at 5,000 single events/s to
- * ELASTICSEARCH. At most HD_BODY_POOL_MAX of at most HD_BODY_KEEP_MAX bytes
- * each are kept: larger ones are rare (big batches) and freed as before. */
+ * body of a few hundred KiB or more is past malloc's mmap threshold, so each
+ * one was mapped, faulted in page by page and unmapped (a TLB shootdown on
+ * every core) - measured ~4 % of herald's CPU at 5,000 single events/s to
+ * ELASTICSEARCH, and ~10 % of the CPU per event of batches of 1,000 once the
+ * large ones were kept too (docs/performance.md, round 8). At most
+ * HD_BODY_POOL_MAX are kept, of which at most one over HD_BODY_SMALL, none
+ * over HD_BODY_KEEP_MAX (a _bulk body is at most batch.maxBytes, 5 MiB by
+ * default); larger ones are freed as before. */
 #define HD_BODY_POOL_MAX 2
-#define HD_BODY_KEEP_MAX (1024 * 1024)
+#define HD_BODY_SMALL (1024 * 1024)
+#define HD_BODY_KEEP_MAX (8 * 1024 * 1024)
 #define HD_RAW_POLL_MAX 64 /* raw streams being written, polled at once */
 #define HD_RAW_POLL_MS 100
 
@@ -830,7 +834,12 @@ int hd_http_client_done(struct hd_http_client *c, void **userdata, struct hd_res
     *resp = x->resp;
     hd_response_init(&x->resp);
     struct hd_buf *b = &x->req.body;
-    if (b->p != NULL && b->cap <= HD_BODY_KEEP_MAX && c->n_bodies < HD_BODY_POOL_MAX) {
+    int kept_large = 0;
+    for (size_t i = 0; i < c->n_bodies; i++) {
+        kept_large |= c->bodies[i].cap > HD_BODY_SMALL;
+    }
+    if (b->p != NULL && b->cap <= HD_BODY_KEEP_MAX && c->n_bodies < HD_BODY_POOL_MAX &&
+        (b->cap <= HD_BODY_SMALL || !kept_large)) {
         c->bodies[c->n_bodies++] = *b;
         hd_buf_init(b, 0);
     }
