@@ -141,10 +141,13 @@ def test_channel_health_from_outcomes(herald, tmp_path):
             assert r.status == 200, r
             return {c["name"]: c for c in r.json["channels"]}
 
-        # "unknown" until the dispatcher has loaded the new channel (on
-        # PostgreSQL, once this replica holds its lease: CI saw it once)
-        before = poll(lambda: (lambda st: st if st["good-hook"]["health"] != "unknown" else None)(status()),
-                      what="good-hook loaded by the dispatcher")
+        def loaded():
+            # "unknown" until the dispatcher has loaded the new channel (on
+            # PostgreSQL, once this replica holds its lease: CI saw it once)
+            st = status()
+            return st if st["good-hook"]["health"] != "unknown" else None
+
+        before = poll(loaded, what="good-hook loaded by the dispatcher")
         assert before["good-hook"]["health"] == "idle", "no attempt yet is not 'healthy'"
         ingest(herald, [{"name": "h-%d" % i, "severity": 4} for i in range(5)])
         poll(lambda: status()["refused-hook"]["deadLetters"] == 5 and status()["good-hook"]["delivered"] == 5, 20,
