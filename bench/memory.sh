@@ -25,7 +25,9 @@ run_case() {
   local errs; errs=$(awk -F'errors=' '/errors=/{split($2,a," "); print a[1]}' "$work/lg.out")
   local bl=0
   for _ in $(seq 1 150); do bl=$(backlog); [ "$bl" = "0" ] && break; sleep 0.2; done
-  echo "peak RSS $(( $(hwm_kb "$hpid") / 1024 )) MB; events/s $eps = $(ratio "$eps") x ceiling; refused requests $errs; backlog after run $bl"
+  local hwm; hwm=$(hwm_kb "$hpid")
+  # both units: the 40 MB of SPEC 10 may be read as 40,000,000 bytes
+  echo "peak RSS $(awk -v k="$hwm" 'BEGIN{printf "%.1f MiB = %.1f MB", k/1024, k*1024/1e6}'); events/s $eps = $(ratio "$eps") x ceiling; refused requests $errs; backlog after run $bl"
   stop_herald
   stop_sink "$spid"
   echo "sink: $(cat "$work/sink-$sport.out")"

@@ -37,6 +37,14 @@ int hd_state_parse(const char *s, enum hd_state *out)
     return HD_OK;
 }
 
+void hd_event_strs(struct hd_event *ev, char **out[HD_EVENT_NSTR])
+{
+    char **str[HD_EVENT_NSTR] = {&ev->name,         &ev->description,   &ev->url,     &ev->host,
+                                 &ev->container_id, &ev->k8s_namespace, &ev->k8s_pod, &ev->k8s_container,
+                                 &ev->k8s_kind,     &ev->k8s_name,      &ev->labels,  &ev->alert_key};
+    memcpy(out, str, sizeof(str));
+}
+
 void hd_event_clear(struct hd_event *ev)
 {
     if (ev == NULL) {
@@ -47,22 +55,81 @@ void hd_event_clear(struct hd_event *ev)
         memset(ev, 0, sizeof(*ev));
         return;
     }
-    free(ev->name);
-    free(ev->description);
-    free(ev->url);
-    free(ev->host);
-    free(ev->container_id);
-    free(ev->k8s_namespace);
-    free(ev->k8s_pod);
-    free(ev->k8s_container);
-    free(ev->k8s_kind);
-    free(ev->k8s_name);
-    free(ev->labels);
-    free(ev->alert_key);
+    char **str[HD_EVENT_NSTR];
+    hd_event_strs(ev, str);
+    for (size_t i = 0; i < HD_EVENT_NSTR; i++) {
+        free(*str[i]);
+    }
     if (!ev->raw_borrowed) {
         free(ev->raw);
     }
     memset(ev, 0, sizeof(*ev));
+}
+
+int hd_event_block(struct hd_event *ev, const char *const txt[HD_EVENT_NSTR], const size_t len[HD_EVENT_NSTR],
+                   int64_t raw_size)
+{
+    size_t total = raw_size >= 0 ? (size_t)raw_size + 1 : 0;
+    for (size_t i = 0; i < HD_EVENT_NSTR; i++) {
+        total += txt[i] != NULL ? len[i] + 1 : 0;
+    }
+    if (total == 0) {
+        return HD_OK;
+    }
+    char *blk = malloc(total);
+    if (blk == NULL) {
+        return HD_ENOMEM;
+    }
+    char *w = blk;
+    if (raw_size >= 0) {
+        ev->raw = w;
+        ev->raw_len = (size_t)raw_size;
+        ev->raw_borrowed = 0;
+        w += raw_size + 1;
+    }
+    char **str[HD_EVENT_NSTR];
+    hd_event_strs(ev, str);
+    for (size_t i = 0; i < HD_EVENT_NSTR; i++) {
+        *str[i] = NULL;
+        if (txt[i] != NULL) {
+            memcpy(w, txt[i], len[i]);
+            w[len[i]] = '\0';
+            *str[i] = w;
+            w += len[i] + 1;
+        }
+    }
+    ev->block = blk;
+    return HD_OK;
+}
+
+int hd_event_pack(struct hd_event *ev)
+{
+    if (ev->block != NULL) {
+        return HD_OK;
+    }
+    char **str[HD_EVENT_NSTR];
+    char *old[HD_EVENT_NSTR];
+    size_t len[HD_EVENT_NSTR];
+    hd_event_strs(ev, str);
+    for (size_t i = 0; i < HD_EVENT_NSTR; i++) {
+        old[i] = *str[i];
+        len[i] = old[i] != NULL ? strlen(old[i]) : 0;
+    }
+    char *raw = ev->raw != NULL && !ev->raw_borrowed ? ev->raw : NULL;
+    size_t raw_len = ev->raw_len;
+    int rc = hd_event_block(ev, (const char *const *)old, len, raw != NULL ? (int64_t)raw_len : -1);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    if (raw != NULL) {
+        memcpy(ev->raw, raw, raw_len);
+        ev->raw[raw_len] = '\0';
+        free(raw);
+    }
+    for (size_t i = 0; i < HD_EVENT_NSTR; i++) {
+        free(old[i]);
+    }
+    return HD_OK;
 }
 
 void hd_events_free(struct hd_event *evs, size_t n)
@@ -79,6 +146,20 @@ void hd_events_free(struct hd_event *evs, size_t n)
 void hd_batch_init(struct hd_batch *b)
 {
     memset(b, 0, sizeof(*b));
+}
+
+int hd_batch_reserve(struct hd_batch *b, size_t n)
+{
+    if (n <= b->cap) {
+        return HD_OK;
+    }
+    struct hd_event *nev = realloc(b->ev, n * sizeof(*nev));
+    if (nev == NULL) {
+        return HD_ENOMEM;
+    }
+    b->ev = nev;
+    b->cap = n;
+    return HD_OK;
 }
 
 struct hd_event *hd_batch_push(struct hd_batch *b)

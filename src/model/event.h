@@ -58,11 +58,34 @@ const char *hd_state_name(enum hd_state s);            /* "ACTIVE", "OK", "RESOL
 int hd_state_parse(const char *s, enum hd_state *out); /* HD_EINVAL if unknown */
 
 void hd_event_clear(struct hd_event *ev); /* frees owned strings, zeroes the struct */
+
+/* The addresses of ev's string fields (name .. alert_key, raw excluded), in
+ * a fixed order: the store's reads fill them, hd_event_pack moves them. */
+#define HD_EVENT_NSTR 12
+void hd_event_strs(struct hd_event *ev, char **out[HD_EVENT_NSTR]);
+
+/* Puts the strings txt[i] (len[i] bytes each; NULL: absent) into one new
+ * allocation, ev->block, and points ev's string fields (hd_event_strs order)
+ * at them; with raw_size >= 0 it leaves raw_size + 1 bytes in front for the
+ * raw and points ev->raw there (the caller fills them). Nothing at all:
+ * no block, HD_OK. HD_ENOMEM leaves ev as it was. */
+int hd_event_block(struct hd_event *ev, const char *const txt[HD_EVENT_NSTR], const size_t len[HD_EVENT_NSTR],
+                   int64_t raw_size);
+
+/* Moves ev's strings, and its raw unless borrowed, into one allocation
+ * (hd_event_block, as the store's reads return events): a decoded event
+ * then holds one malloc'd block of its exact size instead of a dozen, each
+ * with its allocator overhead and spare room. Its fields are read-only
+ * after. HD_ENOMEM leaves ev as it was. */
+int hd_event_pack(struct hd_event *ev);
 /* Clears evs[0..n) and frees the array (as the store's reads return it); NULL ok. */
 void hd_events_free(struct hd_event *evs, size_t n);
 
 /* Appends a zeroed event to the batch and returns it (NULL on ENOMEM). */
 struct hd_event *hd_batch_push(struct hd_batch *b);
+/* Room for n events in all (one allocation of that size: the prescan of a
+ * large body counts its documents first); HD_ENOMEM leaves b as it was. */
+int hd_batch_reserve(struct hd_batch *b, size_t n);
 void hd_batch_init(struct hd_batch *b);
 void hd_batch_free(struct hd_batch *b); /* clears every event and the array */
 

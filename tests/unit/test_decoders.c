@@ -505,6 +505,39 @@ static void test_event_limit(void **state)
     }
 }
 
+/* Decoded events come packed (one block each), and a large body's events
+ * in an array sized once from the pre-count (docs/performance.md, round 9). */
+static void test_packed_and_sized(void **state)
+{
+    (void)state;
+    struct hd_buf body;
+    hd_buf_init(&body, 0);
+    for (int i = 0; i < 300; i++) {
+        char line[96];
+        snprintf(line, sizeof(line), "{\"name\":\"event %d\",\"description\":\"d\",\"severity\":%d}\n", i,
+                 i % 8);
+        hd_buf_puts(&body, line);
+    }
+    struct hd_batch b;
+    struct hd_err err = {0};
+    hd_batch_init(&b);
+    b.limit = 1000;
+    b.borrow_raw = 1;
+    assert_int_equal(hd_ingest_decode(body.p, body.len, "application/x-ndjson", NULL, &b, &err), HD_OK);
+    assert_int_equal(b.n, 300);
+    assert_int_equal(b.cap, 300); /* not 512: reserved from the count */
+    for (size_t i = 0; i < b.n; i++) {
+        char want[32];
+        snprintf(want, sizeof(want), "event %zu", i);
+        assert_non_null(b.ev[i].block);
+        assert_ptr_equal(b.ev[i].name, b.ev[i].block);
+        assert_string_equal(b.ev[i].name, want);
+        assert_true(b.ev[i].raw >= body.p && b.ev[i].raw < body.p + body.len); /* still borrowed */
+    }
+    hd_batch_free(&b);
+    hd_buf_free(&body);
+}
+
 /* ------------------------------------------------------------ errors */
 
 static void test_errors(void **state)
@@ -749,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_split_single_and_stream),
         cmocka_unit_test(test_all_or_nothing),
         cmocka_unit_test(test_event_limit),
+        cmocka_unit_test(test_packed_and_sized),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_error_depth_and_binary),
         cmocka_unit_test(test_bad_input_names_document_and_field),

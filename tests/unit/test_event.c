@@ -130,6 +130,67 @@ static void test_event_to_json(void **state)
     hd_event_clear(&ev);
 }
 
+/* hd_event_pack: the same event, its strings and owned raw in one block;
+ * a borrowed raw stays where it is. */
+static void test_event_pack(void **state)
+{
+    (void)state;
+    struct hd_event ev;
+    memset(&ev, 0, sizeof(ev));
+    memcpy(ev.id, "0123456789abcdef0123456789abcdef", 33);
+    ev.source = "generic";
+    ev.name = strdup("name");
+    ev.description = strdup("");
+    ev.k8s_name = strdup("pod-1");
+    ev.labels = strdup("{\"a\":\"b\"}");
+    ev.alert_key = strdup("key");
+    ev.raw = strdup("{\"raw\":true}");
+    ev.raw_len = strlen(ev.raw);
+    struct hd_buf before, after;
+    hd_buf_init(&before, 0);
+    hd_buf_init(&after, 0);
+    assert_int_equal(hd_event_to_json(&ev, 1, &before), HD_OK);
+    assert_int_equal(hd_event_pack(&ev), HD_OK);
+    assert_non_null(ev.block);
+    char *blk = ev.block;
+    assert_int_equal(hd_event_pack(&ev), HD_OK); /* once */
+    assert_ptr_equal(ev.block, blk);
+    char **str[HD_EVENT_NSTR];
+    hd_event_strs(&ev, str);
+    size_t set = 0;
+    for (size_t i = 0; i < HD_EVENT_NSTR; i++) {
+        if (*str[i] != NULL) {
+            set++;
+            assert_true(*str[i] >= ev.block && *str[i] < ev.block + 64);
+        }
+    }
+    assert_int_equal(set, 5);
+    assert_null(ev.url);
+    assert_ptr_equal(ev.raw, ev.block); /* owned raw first */
+    assert_int_equal(ev.raw[ev.raw_len], '\0');
+    assert_int_equal(hd_event_to_json(&ev, 1, &after), HD_OK);
+    assert_string_equal(before.p, after.p);
+    hd_event_clear(&ev); /* one free: ASan/valgrind would see any other */
+
+    static const char body[] = "xx{\"borrowed\":1}yy";
+    memset(&ev, 0, sizeof(ev));
+    ev.name = strdup("n");
+    ev.raw = (char *)body + 2;
+    ev.raw_len = 14;
+    ev.raw_borrowed = 1;
+    assert_int_equal(hd_event_pack(&ev), HD_OK);
+    assert_ptr_equal(ev.raw, body + 2);
+    assert_string_equal(ev.name, "n");
+    assert_ptr_equal(ev.name, ev.block);
+    hd_event_clear(&ev);
+
+    memset(&ev, 0, sizeof(ev)); /* no strings: nothing allocated */
+    assert_int_equal(hd_event_pack(&ev), HD_OK);
+    assert_null(ev.block);
+    hd_buf_free(&before);
+    hd_buf_free(&after);
+}
+
 static void test_state_names(void **state)
 {
     (void)state;
@@ -176,7 +237,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_k8s_container_name), cmocka_unit_test(test_rfc3339),
         cmocka_unit_test(test_event_to_json),      cmocka_unit_test(test_state_names),
-        cmocka_unit_test(test_source_table),
+        cmocka_unit_test(test_event_pack),         cmocka_unit_test(test_source_table),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -25,6 +25,22 @@ struct run {
     json_object *doc;
 };
 
+/* A decoded event's strings share one block (read-only, hd_event_pack);
+ * the tests below edit fields one by one, so each gets its own copy. */
+static void own_strings(struct hd_event *ev)
+{
+    char **str[HD_EVENT_NSTR];
+    hd_event_strs(ev, str);
+    for (size_t i = 0; i < HD_EVENT_NSTR; i++) {
+        *str[i] = *str[i] != NULL ? hd_strdup(*str[i]) : NULL;
+    }
+    if (ev->raw != NULL && !ev->raw_borrowed) {
+        ev->raw = hd_strndup(ev->raw, ev->raw_len);
+    }
+    free(ev->block);
+    ev->block = NULL;
+}
+
 static void decode_text(const char *text, struct hd_batch *out)
 {
     struct hd_err err = {0};
@@ -33,6 +49,8 @@ static void decode_text(const char *text, struct hd_batch *out)
         fail_msg("decode: %s", err.msg);
     }
     assert_int_equal(out->n, 1);
+    assert_non_null(out->ev[0].block);
+    own_strings(&out->ev[0]);
 }
 
 static int setup(void **state)

@@ -30,10 +30,9 @@ int pg_event_row(const PGresult *r, int row, struct hd_event *ev)
     ev->recv_us = pg_i64(r, row, 4);
     ev->severity = (int)pg_i64(r, row, 5);
     ev->state = (enum hd_state)pg_i64(r, row, 6);
-    char **strs[] = {&ev->name,         &ev->description,   &ev->url,     &ev->host,
-                     &ev->container_id, &ev->k8s_namespace, &ev->k8s_pod, &ev->k8s_container,
-                     &ev->k8s_kind,     &ev->k8s_name,      &ev->labels,  &ev->alert_key};
-    for (size_t i = 0; i < sizeof(strs) / sizeof(strs[0]); i++) {
+    char **strs[HD_EVENT_NSTR];
+    hd_event_strs(ev, strs);
+    for (size_t i = 0; i < HD_EVENT_NSTR; i++) {
         if (!PQgetisnull(r, row, 7 + (int)i) && (*strs[i] = pg_dup(r, row, 7 + (int)i)) == NULL) {
             hd_event_clear(ev);
             return HD_ENOMEM;

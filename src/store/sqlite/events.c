@@ -53,47 +53,21 @@ static int row_event(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *st, vo
     if (rc != HD_OK) {
         return rc;
     }
-    char **str[] = {&ev->name,         &ev->description,   &ev->url,     &ev->host,
-                    &ev->container_id, &ev->k8s_namespace, &ev->k8s_pod, &ev->k8s_container,
-                    &ev->k8s_kind,     &ev->k8s_name,      &ev->labels,  &ev->alert_key};
-    enum { NSTR = sizeof(str) / sizeof(str[0]) };
-    const unsigned char *txt[NSTR];
-    size_t len[NSTR];
-    size_t total = raw.enc >= 0 ? raw.size + 1 : 0;
-    for (size_t i = 0; i < NSTR; i++) {
-        txt[i] = sqlite3_column_text(st, (int)i + 7); /* text first, then its length */
+    const char *txt[HD_EVENT_NSTR];
+    size_t len[HD_EVENT_NSTR];
+    for (size_t i = 0; i < HD_EVENT_NSTR; i++) {
+        txt[i] = (const char *)sqlite3_column_text(st, (int)i + 7); /* text first, then its length */
         len[i] = txt[i] != NULL ? (size_t)sqlite3_column_bytes(st, (int)i + 7) : 0;
-        total += txt[i] != NULL ? len[i] + 1 : 0;
     }
-    if (total == 0) {
-        return HD_OK;
+    rc = hd_event_block(ev, txt, len, raw.enc >= 0 ? (int64_t)raw.size : -1);
+    if (rc == HD_OK && raw.enc >= 0) {
+        rc = sq_raw_copy(c, &raw, ev->seq, ev->raw);
     }
-    char *blk = malloc(total);
-    if (blk == NULL) {
-        return HD_ENOMEM;
+    if (rc != HD_OK) {
+        free(ev->block);
+        memset(ev, 0, sizeof(*ev));
     }
-    char *w = blk;
-    if (raw.enc >= 0) {
-        ev->raw = w;
-        ev->raw_len = raw.size;
-        rc = sq_raw_copy(c, &raw, ev->seq, w);
-        if (rc != HD_OK) {
-            free(blk);
-            memset(ev, 0, sizeof(*ev));
-            return rc;
-        }
-        w += raw.size + 1;
-    }
-    for (size_t i = 0; i < NSTR; i++) {
-        if (txt[i] != NULL) {
-            memcpy(w, txt[i], len[i]);
-            w[len[i]] = '\0';
-            *str[i] = w;
-            w += len[i] + 1;
-        }
-    }
-    ev->block = blk;
-    return HD_OK;
+    return rc;
 }
 
 static void clear_event(void *ev)
