@@ -13,13 +13,20 @@
  * the answer: the client's next request is what wakes it next. No disk, no
  * work: only the wake-ups and the socket calls of this design.
  *
+ * With FILE, the floor of a durable ack: the group thread appends the
+ * group's request bodies to FILE (pwrite at the end of the last group,
+ * wrapping at 64 MiB inside a file allocated once, as SQLite's WAL is reused
+ * after a checkpoint) and calls fdatasync before it answers. Still no
+ * decoding, indexing or delivery (docs/performance.md, round 9).
+ *
  * Not a server to use: no pipelining, no chunked bodies, requests up to 64
  * KiB, nothing but what the benches send.
- * usage: direct_ceiling PORT [THREADS]   (THREADS: default 4) */
+ * usage: direct_ceiling PORT [THREADS [FILE]]   (THREADS: default 4) */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* memmem, accept4 */
 #endif
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -35,6 +42,7 @@
 #include "group.h"
 
 #define REQ_MAX 65536
+#define LOG_WRAP (64L * 1024 * 1024)
 
 struct conn {
     int fd;
@@ -43,7 +51,12 @@ struct conn {
     int pending; /* requests queued or being answered (mu) */
     int dead;    /* the client closed while one was pending (mu) */
     char buf[REQ_MAX];
+    size_t rec_len; /* durable mode: the queued request's bytes, for the group thread */
+    char rec[REQ_MAX];
 };
+
+static int log_fd = -1; /* durable mode: FILE */
+static off_t log_at;
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t wake;
@@ -79,6 +92,23 @@ static void send_answer(struct conn *c)
  * client left meanwhile. */
 static void answer_all(void **group, size_t n)
 {
+    if (log_fd >= 0) {
+        for (size_t i = 0; i < n; i++) {
+            struct conn *c = group[i];
+            if (log_at + (off_t)c->rec_len > LOG_WRAP) {
+                log_at = 0;
+            }
+            if (pwrite(log_fd, c->rec, c->rec_len, log_at) != (ssize_t)c->rec_len) {
+                perror("direct_ceiling: pwrite");
+                exit(1);
+            }
+            log_at += (off_t)c->rec_len;
+        }
+        if (fdatasync(log_fd) != 0) {
+            perror("direct_ceiling: fdatasync");
+            exit(1);
+        }
+    }
     for (size_t i = 0; i < n; i++) {
         send_answer(group[i]);
     }
@@ -143,6 +173,10 @@ static void on_readable(struct conn *c)
         pthread_mutex_unlock(&mu);
         return;
     }
+    if (log_fd >= 0) {
+        memcpy(c->rec, c->buf, (size_t)req);
+        c->rec_len = (size_t)req;
+    }
     memmove(c->buf, c->buf + req, c->len - (size_t)req);
     c->len -= (size_t)req;
     c->pending++;
@@ -200,12 +234,19 @@ static void *poll_main(void *arg)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: direct_ceiling PORT [THREADS]\n");
+        fprintf(stderr, "usage: direct_ceiling PORT [THREADS [FILE]]\n");
         return 2;
     }
     static int port;
     port = (int)strtol(argv[1], NULL, 10);
     int threads = argc > 2 ? (int)strtol(argv[2], NULL, 10) : 4;
+    if (argc > 3) {
+        log_fd = open(argv[3], O_RDWR | O_CREAT | O_TRUNC, 0600);
+        if (log_fd < 0 || posix_fallocate(log_fd, 0, LOG_WRAP) != 0 || fsync(log_fd) != 0) {
+            perror(argv[3]);
+            return 1;
+        }
+    }
     signal(SIGPIPE, SIG_IGN);
     group_cond_init(&wake);
     pthread_t t;

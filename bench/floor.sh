@@ -7,10 +7,12 @@
 #              to 16 or 2 ms (herald's design today)
 #   direct   - bench/direct_ceiling: the thread completing the group writes
 #              the answers itself (no second wake-up of a poll thread)
+#   durable  - the same, appending each group's requests to a file and
+#              calling fdatasync before answering (no decoding, no index)
 # usage: bench/floor.sh [SECONDS]   (default 8)
 source "$(dirname "$0")/lib.sh"
 secs=${1:-8}
-for mode in plain deferred direct; do
+for mode in plain deferred direct durable; do
   for load in "64 conns:-c 64 -b 1" "5,000/s, 16 conns:-c 16 -b 1 -r 5000"; do
     # shellcheck disable=SC2086 # the loadgen arguments split on purpose
     ceiling_run "$mode" "$secs" ${load#*:} > /dev/null

@@ -86,11 +86,14 @@ cpu_s() { awk '{printf "%.2f", ($14+$15)/100}' "/proc/$1/stat"; }
 # at 5,000 requests/s over 16 connections (the CPU per request herald's
 # e2e-5000eps case cannot go below). DEFERRED_CEILING=0 skips these.
 # ceiling_run MODE SECONDS LOADGEN_ARGS...: MODE plain or deferred (bench/ceiling)
-# or direct (bench/direct_ceiling); -> $work/ceiling.out, $ceiling_us
+# or direct / durable (bench/direct_ceiling, durable: appending to a file and
+# fdatasync per group); -> $work/ceiling.out, $ceiling_us
 ceiling_run() {
   local cport; cport=$(free_port)
   if [ "$1" = direct ]; then
     $B/bench/direct_ceiling "$cport" 4 > /dev/null 2>&1 &
+  elif [ "$1" = durable ]; then
+    $B/bench/direct_ceiling "$cport" 4 "$work/durable.log" > /dev/null 2>&1 &
   else
     $B/bench/ceiling "$cport" 4 "$1" > /dev/null 2>&1 &
   fi
