@@ -8,6 +8,15 @@
  * and then wakes every caller. Concurrent appends thus share one sync (group
  * commit), and a caller returns only once its op is on stable storage.
  *
+ * Savepoints cost: SQLite copies every page an op changes to the statement
+ * journal of its savepoint, and the ops of a group of single events all
+ * change the same few pages (the tables' and indexes' last leaves). A group
+ * of appends alone therefore runs first without savepoints; only if one of
+ * its ops fails is the transaction rolled back and the group run again with
+ * them, so the failing op is rolled back alone (appends are safe to run
+ * twice: max_seq and max_rid are restored, each event's seq and duplicate
+ * flag are set afresh, and the small id levels' counts only time merges).
+ *
  * Commit delay: a sync costs the same for one event as for a hundred, so
  * while requests keep coming (the last group committed under
  * SQ_LINGER_ACTIVE_US ago) and fewer than SQ_LINGER_OPS are queued, the
@@ -41,19 +50,98 @@ static void sq_group_fail(struct sq_op *group, const struct hd_err *why)
     }
 }
 
-/* Runs the ops of one group in one transaction, each in its own savepoint,
- * and commits. On return every op has its rc; rc == HD_OK means committed. */
-static void sq_run_group_in(struct sq_store *s, struct sq_op *group, const struct sq_gblob *g)
+/* Commits the open transaction (with the group blob) or, failing that, rolls
+ * it back and fails every op of the group. */
+static void sq_commit_group(struct sq_store *s, struct sq_op *group, const struct sq_gblob *g,
+                            int64_t saved_max, int64_t saved_rid)
 {
     struct sq_conn *c = s->w;
-    int64_t saved_max = s->max_seq;
-    int64_t saved_rid = s->max_rid;
+    struct hd_err why = {0};
+    if ((g->rid != 0 && sq_gblob_store(c, group, g, &why) != HD_OK) ||
+        sq_exec_id(c, Q_COMMIT, &why, "committing") != HD_OK) {
+        struct hd_err ignored;
+        if (!sqlite3_get_autocommit(c->db)) {
+            sq_exec_id(c, Q_ROLLBACK, &ignored, "rollback");
+        }
+        s->max_seq = saved_max;
+        s->max_rid = saved_rid;
+        hd_log(HD_LOG_ERROR, "store: commit failed: %s", why.msg);
+        sq_group_fail(group, &why);
+    }
+}
+
+/* SQLite rolled the whole transaction back (I/O error, disk full): nothing
+ * of this group survives. 1 if so (every op failed). */
+static int sq_aborted(struct sq_store *s, struct sq_op *group, int64_t saved_max, int64_t saved_rid)
+{
+    if (!sqlite3_get_autocommit(s->w->db)) {
+        return 0;
+    }
+    struct hd_err why = {0};
+    hd_err_set(&why, HD_EIO, "store: transaction aborted: %s", sqlite3_errmsg(s->w->db));
+    s->max_seq = saved_max;
+    s->max_rid = saved_rid;
+    sq_group_fail(group, &why);
+    return 1;
+}
+
+static int sq_begin(struct sq_store *s, struct sq_op *group)
+{
     struct hd_err why = {0};
     for (struct sq_op *o = group; o != NULL; o = o->next) {
         o->rc = HD_OK;
     }
-    if (sq_exec_id(c, Q_BEGIN, &why, "starting a transaction") != HD_OK) {
+    if (sq_exec_id(s->w, Q_BEGIN, &why, "starting a transaction") != HD_OK) {
         sq_group_fail(group, &why);
+        return HD_EIO;
+    }
+    return HD_OK;
+}
+
+/* A group of appends only, run without savepoints (see DESIGN). 1 when every
+ * op has its rc (committed, or all failed); 0 when an op failed and nothing
+ * happened: the caller runs the group again with savepoints. */
+static int sq_run_group_plain(struct sq_store *s, struct sq_op *group, const struct sq_gblob *g)
+{
+    for (struct sq_op *o = group; o != NULL; o = o->next) {
+        if (o->append == NULL) {
+            return 0;
+        }
+    }
+    int64_t saved_max = s->max_seq;
+    int64_t saved_rid = s->max_rid;
+    if (sq_begin(s, group) != HD_OK) {
+        return 1;
+    }
+    for (struct sq_op *o = group; o != NULL; o = o->next) {
+        o->rc = o->apply(s, s->w, o->arg, &o->err);
+        if (sq_aborted(s, group, saved_max, saved_rid)) {
+            return 1;
+        }
+        if (o->rc != HD_OK) {
+            struct hd_err ignored;
+            sq_exec_id(s->w, Q_ROLLBACK, &ignored, "rollback");
+            s->max_seq = saved_max;
+            s->max_rid = saved_rid;
+            hd_metrics_add("herald_store_group_reruns_total", NULL, 1);
+            return 0;
+        }
+    }
+    sq_commit_group(s, group, g, saved_max, saved_rid);
+    return 1;
+}
+
+/* Runs the ops of one group in one transaction, each in its own savepoint,
+ * and commits. On return every op has its rc; rc == HD_OK means committed. */
+static void sq_run_group_in(struct sq_store *s, struct sq_op *group, const struct sq_gblob *g)
+{
+    if (sq_run_group_plain(s, group, g)) {
+        return;
+    }
+    struct sq_conn *c = s->w;
+    int64_t saved_max = s->max_seq;
+    int64_t saved_rid = s->max_rid;
+    if (sq_begin(s, group) != HD_OK) {
         return;
     }
     for (struct sq_op *o = group; o != NULL; o = o->next) {
@@ -64,13 +152,7 @@ static void sq_run_group_in(struct sq_store *s, struct sq_op *group, const struc
             continue;
         }
         o->rc = o->apply(s, c, o->arg, &o->err);
-        if (sqlite3_get_autocommit(c->db)) {
-            /* SQLite rolled the whole transaction back (I/O error, disk
-             * full): nothing of this group survives. */
-            hd_err_set(&why, HD_EIO, "store: transaction aborted: %s", sqlite3_errmsg(c->db));
-            s->max_seq = saved_max;
-            s->max_rid = saved_rid;
-            sq_group_fail(group, &why);
+        if (sq_aborted(s, group, saved_max, saved_rid)) {
             return;
         }
         if (o->rc != HD_OK) {
@@ -85,17 +167,7 @@ static void sq_run_group_in(struct sq_store *s, struct sq_op *group, const struc
             o->err = rel;
         }
     }
-    if ((g->rid != 0 && sq_gblob_store(c, group, g, &why) != HD_OK) ||
-        sq_exec_id(c, Q_COMMIT, &why, "committing") != HD_OK) {
-        struct hd_err ignored;
-        if (!sqlite3_get_autocommit(c->db)) {
-            sq_exec_id(c, Q_ROLLBACK, &ignored, "rollback");
-        }
-        s->max_seq = saved_max;
-        s->max_rid = saved_rid;
-        hd_log(HD_LOG_ERROR, "store: commit failed: %s", why.msg);
-        sq_group_fail(group, &why);
-    }
+    sq_commit_group(s, group, g, saved_max, saved_rid);
 }
 
 #define SQ_LINGER_US 2000         /* the longest a request waits for company */
