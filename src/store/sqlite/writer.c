@@ -50,110 +50,58 @@ static void sq_group_fail(struct sq_op *group, const struct hd_err *why)
     }
 }
 
-/* Commits the open transaction (with the group blob) or, failing that, rolls
- * it back and fails every op of the group. */
-static void sq_commit_group(struct sq_store *s, struct sq_op *group, const struct sq_gblob *g,
-                            int64_t saved_max, int64_t saved_rid)
+/* The group failed as a whole: the counters its ops moved are restored and
+ * every op gets why. */
+static void sq_group_undo(struct sq_store *s, struct sq_op *group, int64_t saved_max, int64_t saved_rid,
+                          const struct hd_err *why)
 {
-    struct sq_conn *c = s->w;
-    struct hd_err why = {0};
-    if ((g->rid != 0 && sq_gblob_store(c, group, g, &why) != HD_OK) ||
-        sq_exec_id(c, Q_COMMIT, &why, "committing") != HD_OK) {
-        struct hd_err ignored;
-        if (!sqlite3_get_autocommit(c->db)) {
-            sq_exec_id(c, Q_ROLLBACK, &ignored, "rollback");
-        }
-        s->max_seq = saved_max;
-        s->max_rid = saved_rid;
-        hd_log(HD_LOG_ERROR, "store: commit failed: %s", why.msg);
-        sq_group_fail(group, &why);
-    }
-}
-
-/* SQLite rolled the whole transaction back (I/O error, disk full): nothing
- * of this group survives. 1 if so (every op failed). */
-static int sq_aborted(struct sq_store *s, struct sq_op *group, int64_t saved_max, int64_t saved_rid)
-{
-    if (!sqlite3_get_autocommit(s->w->db)) {
-        return 0;
-    }
-    struct hd_err why = {0};
-    hd_err_set(&why, HD_EIO, "store: transaction aborted: %s", sqlite3_errmsg(s->w->db));
     s->max_seq = saved_max;
     s->max_rid = saved_rid;
-    sq_group_fail(group, &why);
-    return 1;
+    sq_group_fail(group, why);
 }
 
-static int sq_begin(struct sq_store *s, struct sq_op *group)
+/* Runs the ops of one group in one transaction and commits. With savepoints
+ * each op runs in its own, and a failing one is rolled back alone. Without
+ * (a group of appends only: see DESIGN) a failing op rolls the whole
+ * transaction back, and 0 says that nothing happened: run the group again
+ * with savepoints. Otherwise 1: every op has its rc, HD_OK = committed. */
+static int sq_try_group(struct sq_store *s, struct sq_op *group, const struct sq_gblob *g, int savepoints)
 {
+    struct sq_conn *c = s->w;
+    int64_t saved_max = s->max_seq;
+    int64_t saved_rid = s->max_rid;
     struct hd_err why = {0};
     for (struct sq_op *o = group; o != NULL; o = o->next) {
         o->rc = HD_OK;
     }
-    if (sq_exec_id(s->w, Q_BEGIN, &why, "starting a transaction") != HD_OK) {
+    if (sq_exec_id(c, Q_BEGIN, &why, "starting a transaction") != HD_OK) {
         sq_group_fail(group, &why);
-        return HD_EIO;
-    }
-    return HD_OK;
-}
-
-/* A group of appends only, run without savepoints (see DESIGN). 1 when every
- * op has its rc (committed, or all failed); 0 when an op failed and nothing
- * happened: the caller runs the group again with savepoints. */
-static int sq_run_group_plain(struct sq_store *s, struct sq_op *group, const struct sq_gblob *g)
-{
-    for (struct sq_op *o = group; o != NULL; o = o->next) {
-        if (o->append == NULL) {
-            return 0;
-        }
-    }
-    int64_t saved_max = s->max_seq;
-    int64_t saved_rid = s->max_rid;
-    if (sq_begin(s, group) != HD_OK) {
         return 1;
-    }
-    for (struct sq_op *o = group; o != NULL; o = o->next) {
-        o->rc = o->apply(s, s->w, o->arg, &o->err);
-        if (sq_aborted(s, group, saved_max, saved_rid)) {
-            return 1;
-        }
-        if (o->rc != HD_OK) {
-            struct hd_err ignored;
-            sq_exec_id(s->w, Q_ROLLBACK, &ignored, "rollback");
-            s->max_seq = saved_max;
-            s->max_rid = saved_rid;
-            hd_metrics_add("herald_store_group_reruns_total", NULL, 1);
-            return 0;
-        }
-    }
-    sq_commit_group(s, group, g, saved_max, saved_rid);
-    return 1;
-}
-
-/* Runs the ops of one group in one transaction, each in its own savepoint,
- * and commits. On return every op has its rc; rc == HD_OK means committed. */
-static void sq_run_group_in(struct sq_store *s, struct sq_op *group, const struct sq_gblob *g)
-{
-    if (sq_run_group_plain(s, group, g)) {
-        return;
-    }
-    struct sq_conn *c = s->w;
-    int64_t saved_max = s->max_seq;
-    int64_t saved_rid = s->max_rid;
-    if (sq_begin(s, group) != HD_OK) {
-        return;
     }
     for (struct sq_op *o = group; o != NULL; o = o->next) {
         int64_t before = s->max_seq;
         int64_t before_rid = s->max_rid;
-        if (sq_exec_id(c, Q_SAVEPOINT, &o->err, "savepoint") != HD_OK) {
+        if (savepoints && sq_exec_id(c, Q_SAVEPOINT, &o->err, "savepoint") != HD_OK) {
             o->rc = HD_EIO;
             continue;
         }
         o->rc = o->apply(s, c, o->arg, &o->err);
-        if (sq_aborted(s, group, saved_max, saved_rid)) {
-            return;
+        if (sqlite3_get_autocommit(c->db)) {
+            /* SQLite rolled the whole transaction back (I/O error, disk
+             * full): nothing of this group survives. */
+            hd_err_set(&why, HD_EIO, "store: transaction aborted: %s", sqlite3_errmsg(c->db));
+            sq_group_undo(s, group, saved_max, saved_rid, &why);
+            return 1;
+        }
+        if (o->rc != HD_OK && !savepoints) {
+            if (sq_exec_id(c, Q_ROLLBACK, &why, "rollback") != HD_OK) {
+                sq_group_undo(s, group, saved_max, saved_rid, &why);
+                return 1;
+            }
+            s->max_seq = saved_max;
+            s->max_rid = saved_rid;
+            hd_metrics_add("herald_store_group_reruns_total", NULL, 1);
+            return 0;
         }
         if (o->rc != HD_OK) {
             struct hd_err ignored;
@@ -162,12 +110,39 @@ static void sq_run_group_in(struct sq_store *s, struct sq_op *group, const struc
             sq_exec_id(c, Q_ROLLBACK_TO, &ignored, "rollback to savepoint");
         }
         struct hd_err rel;
-        if (sq_exec_id(c, Q_RELEASE, &rel, "release savepoint") != HD_OK && o->rc == HD_OK) {
+        if (savepoints && sq_exec_id(c, Q_RELEASE, &rel, "release savepoint") != HD_OK && o->rc == HD_OK) {
             o->rc = HD_EIO;
             o->err = rel;
         }
     }
-    sq_commit_group(s, group, g, saved_max, saved_rid);
+    if ((g->rid != 0 && sq_gblob_store(c, group, g, &why) != HD_OK) ||
+        sq_exec_id(c, Q_COMMIT, &why, "committing") != HD_OK) {
+        struct hd_err ignored;
+        if (!sqlite3_get_autocommit(c->db)) {
+            sq_exec_id(c, Q_ROLLBACK, &ignored, "rollback");
+        }
+        hd_log(HD_LOG_ERROR, "store: commit failed: %s", why.msg);
+        sq_group_undo(s, group, saved_max, saved_rid, &why);
+    }
+    return 1;
+}
+
+static int sq_all_appends(const struct sq_op *group)
+{
+    for (const struct sq_op *o = group; o != NULL; o = o->next) {
+        if (o->append == NULL) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Runs one group (see DESIGN, "Savepoints cost"). */
+static void sq_run_group_in(struct sq_store *s, struct sq_op *group, const struct sq_gblob *g)
+{
+    if (!sq_all_appends(group) || !sq_try_group(s, group, g, 0)) {
+        (void)sq_try_group(s, group, g, 1);
+    }
 }
 
 #define SQ_LINGER_US 2000         /* the longest a request waits for company */
