@@ -9,6 +9,8 @@
  * TOTAL_RATE_EVENTS_PER_S]
  *                [-n MAX_EVENTS] [-T (synthetic event times, see event_time)]
  *                [-S (every event the same source time, see event_time)]
+ *                [-A (a batch is a JSON array, not NDJSON)] [-s STATUS (the success answer,
+ *                default 202; Fluent Bit's in_http answers 201: bench/fluentbit.sh)]
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -88,8 +90,10 @@ static const char event_tmpl[] =
  * at start; each event then carries its own event.id (see event_id), which
  * the id hashes, so ids stay unique. */
 static int synthetic_time;
-static int same_time;     /* -S */
-static long same_time_us; /* -S: the one source time, the wall clock at start */
+static int same_time;       /* -S */
+static long same_time_us;   /* -S: the one source time, the wall clock at start */
+static int as_array;        /* -A */
+static int ok_status = 202; /* -s */
 static atomic_long last_time;
 static long wall_us(void);
 
@@ -219,19 +223,22 @@ static void *worker(void *arg)
             next_send += (int64_t)per_conn_interval_us;
         }
         size_t bl = 0;
+        if (as_array && batch > 1) {
+            body[bl++] = '[';
+        }
         for (int i = 0; i < batch; i++) {
             long s = atomic_fetch_add(&seq_counter, 1);
             char eid[48];
             bl += (size_t)snprintf(body + bl, body_cap - bl, event_tmpl, s, wall_us(), event_time(s),
                                    event_id(s, eid, sizeof(eid)));
             if (batch > 1) {
-                body[bl++] = '\n';
+                body[bl++] = as_array ? (i + 1 < batch ? ',' : ']') : '\n';
             }
         }
         int hl = snprintf(req, 512,
                           "POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer %s\r\n"
                           "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
-                          token, batch > 1 ? "application/x-ndjson" : "application/json", bl);
+                          token, batch > 1 && !as_array ? "application/x-ndjson" : "application/json", bl);
         memcpy(req + hl, body, bl);
         int64_t t0 = now_us();
         int st = -1;
@@ -239,7 +246,7 @@ static void *worker(void *arg)
             st = read_response(fd, resp, sizeof(resp));
         }
         int64_t us = now_us() - t0;
-        if (st == 202) {
+        if (st == ok_status) {
             atomic_fetch_add(&total_req, 1);
             atomic_fetch_add(&total_ev, batch);
         } else {
@@ -271,7 +278,7 @@ static double pct(double p)
 int main(int argc, char **argv)
 {
     int c;
-    while ((c = getopt(argc, argv, "p:t:c:d:b:r:n:TS")) != -1) {
+    while ((c = getopt(argc, argv, "p:t:c:d:b:r:n:TSAs:")) != -1) {
         switch (c) {
         case 'p': port = (int)strtol(optarg, NULL, 10); break;
         case 't': token = optarg; break;
@@ -282,9 +289,11 @@ int main(int argc, char **argv)
         case 'n': max_events = strtol(optarg, NULL, 10); break;
         case 'T': synthetic_time = 1; break;
         case 'S': same_time = 1; break;
+        case 'A': as_array = 1; break;
+        case 's': ok_status = (int)strtol(optarg, NULL, 10); break;
         default:
-            fprintf(stderr,
-                    "usage: loadgen -p PORT -t TOKEN [-c N] [-d S] [-b N] [-r EV/S] [-n N] [-T] [-S]\n");
+            fprintf(stderr, "usage: loadgen -p PORT -t TOKEN [-c N] [-d S] [-b N] [-r EV/S] [-n N] [-T] [-S] "
+                            "[-A] [-s STATUS]\n");
             return 2;
         }
     }

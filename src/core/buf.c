@@ -1,6 +1,7 @@
 #include "core/buf.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,18 +33,21 @@ void hd_buf_reset(struct hd_buf *b)
     }
 }
 
-int hd_buf_reserve(struct hd_buf *b, size_t extra)
+static int buf_grow(struct hd_buf *b, size_t extra, int exact)
 {
     if (b->max != 0 && (extra > b->max || b->len > b->max - extra)) {
         return HD_ETOOBIG;
+    }
+    if (extra > SIZE_MAX - 1 - b->len) {
+        return HD_ENOMEM;
     }
     size_t need = b->len + extra + 1;
     if (need <= b->cap) {
         return HD_OK;
     }
-    size_t ncap = b->cap ? b->cap : 256;
+    size_t ncap = exact ? need : (b->cap ? b->cap : 256);
     while (ncap < need) {
-        ncap *= 2;
+        ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
     }
     char *np = realloc(b->p, ncap);
     if (np == NULL) {
@@ -53,6 +57,16 @@ int hd_buf_reserve(struct hd_buf *b, size_t extra)
     b->cap = ncap;
     b->p[b->len] = '\0';
     return HD_OK;
+}
+
+int hd_buf_reserve(struct hd_buf *b, size_t extra)
+{
+    return buf_grow(b, extra, 0);
+}
+
+int hd_buf_reserve_exact(struct hd_buf *b, size_t extra)
+{
+    return buf_grow(b, extra, 1);
 }
 
 int hd_buf_append(struct hd_buf *b, const void *p, size_t n)

@@ -23,9 +23,12 @@ struct hd_str {
 };
 
 void hd_buf_init(struct hd_buf *b, size_t max);
-void hd_buf_free(struct hd_buf *b);  /* frees memory, buffer reusable after init */
-void hd_buf_reset(struct hd_buf *b); /* len = 0, keeps memory */
-int hd_buf_reserve(struct hd_buf *b, size_t extra);
+void hd_buf_free(struct hd_buf *b);                 /* frees memory, buffer reusable after init */
+void hd_buf_reset(struct hd_buf *b);                /* len = 0, keeps memory */
+int hd_buf_reserve(struct hd_buf *b, size_t extra); /* room for extra more bytes: capacity doubles */
+/* The same, growing to exactly len + extra (+ the NUL): for a size known up
+ * front (a declared Content-Length), where doubling would hold up to twice it. */
+int hd_buf_reserve_exact(struct hd_buf *b, size_t extra);
 int hd_buf_append(struct hd_buf *b, const void *p, size_t n);
 int hd_buf_puts(struct hd_buf *b, const char *s);
 int hd_buf_putc(struct hd_buf *b, char c);

@@ -59,11 +59,11 @@
 /* Poll threads. More than the 2 cores because a short handler may block
  * (a channel test's outbound call), stalling the connections of its thread. */
 #define HD_HTTP_THREADS 4
-/* A request this large (its body's charge or size) gives the memory of its
- * work back to the kernel when it ends (body_drop). Not for the common
- * 1-3 MB batches: at 70 requests/s the trims (and the page faults after
- * them) cost 8 % more CPU per event and peak RSS is 30-33 MB without them;
- * ~10 MB bodies over 64 connections need them to stay at 40 MB. */
+/* A request whose body is this large gives the memory of its work back to
+ * the kernel when it ends (body_drop). Not for the common 1-3 MB batches:
+ * at 70 requests/s the trims (and the page faults after them) cost 8 % more
+ * CPU per event and peak RSS is 30-33 MB without them; ~10 MB bodies over
+ * 64 connections need them to stay at 40 MB. */
 #define HD_HTTP_TRIM_BYTES (4 * 1024 * 1024)
 
 struct hd_http_server {
@@ -147,7 +147,7 @@ struct hd_http_async {
     size_t declared;               /* Content-Length, 0 if none */
     size_t want;                   /* its charge: declared, or max_body for a chunked upload */
     size_t charged;                /* bytes of s->held that are this request's (bmu) */
-    size_t body_freed;             /* the body's size when hd_http_body_release freed it early */
+    size_t body_freed;             /* the body's length when hd_http_body_release freed it early */
     int waiting;                   /* suspended until its body fits (bmu) */
     int admitted;                  /* the wait is over (bmu) */
     struct hd_http_async *wq_next; /* s->wq_head.. (bmu) */
@@ -490,9 +490,10 @@ static void wait_over(struct hd_http_server *s, struct hd_http_async *cx)
 static void body_drop(struct hd_http_async *cx)
 {
     struct hd_http_server *s = cx->s;
-    /* its real size, not the charge (a small chunked upload is charged
-     * max_body); the body may be gone already (hd_http_body_release) */
-    int large = (cx->body.cap > cx->body_freed ? cx->body.cap : cx->body_freed) >= HD_HTTP_TRIM_BYTES;
+    /* its length: not the charge (a small chunked upload is charged
+     * max_body), nor the capacity (a chunked one doubles it); the body may
+     * be gone already (hd_http_body_release) */
+    int large = (cx->body.len > cx->body_freed ? cx->body.len : cx->body_freed) >= HD_HTTP_TRIM_BYTES;
     hd_buf_free(&cx->body);
     if (cx->charged == 0 && !cx->waiting) {
         if (large) {
@@ -515,7 +516,7 @@ void hd_http_body_release(const struct hd_http_req *req)
 {
     if (req != NULL && req->impl != NULL) {
         struct hd_http_async *cx = req->impl;
-        cx->body_freed = cx->body.cap;
+        cx->body_freed = cx->body.len;
         hd_buf_free(&cx->body); /* the charge stays: body_drop gives it back */
     }
 }
@@ -709,7 +710,7 @@ static int check_headers(struct hd_http_server *s, struct hd_http_async *cx, con
 static void reserve_body(struct hd_http_async *cx)
 {
     if (cx->declared > 0) {
-        (void)hd_buf_reserve(&cx->body, cx->declared);
+        (void)hd_buf_reserve_exact(&cx->body, cx->declared);
     }
 }
 
