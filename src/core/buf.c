@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 
 #include "core/err.h"
 #include "core/util.h"
@@ -130,6 +133,35 @@ int hd_buf_put_i64(struct hd_buf *b, int64_t v)
     return hd_buf_append(b, tmp, n);
 }
 
+/* The index of the first byte of s[i..n) that JSON must escape (quote,
+ * backslash, a control byte), or n: 16 bytes at a time where SSE2 is there
+ * (unsigned <= 0x1f: max(v, 0x1f) == 0x1f, so bytes >= 0x80 pass). */
+static size_t json_plain_end(const char *s, size_t n, size_t i)
+{
+#ifdef __SSE2__
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i bslash = _mm_set1_epi8('\\');
+    const __m128i ctl = _mm_set1_epi8(0x1f);
+    while (i + 16 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(const void *)(s + i));
+        __m128i special = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash)),
+                                       _mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl));
+        int m = _mm_movemask_epi8(special);
+        if (m != 0) {
+            return i + (size_t)__builtin_ctz((unsigned)m);
+        }
+        i += 16;
+    }
+#endif
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == '"' || c == '\\') {
+            break;
+        }
+    }
+    return i;
+}
+
 /* Runs of plain bytes are copied at once; only the bytes RFC 8259 requires
  * (quote, backslash, controls) are escaped. Hot: every string of every
  * rendered document goes through here. */
@@ -142,11 +174,8 @@ int hd_buf_json_str(struct hd_buf *b, const char *s, size_t n)
     }
     b->p[b->len++] = '"';
     size_t run = 0;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = json_plain_end(s, n, 0); i < n; i = json_plain_end(s, n, i + 1)) {
         unsigned char c = (unsigned char)s[i];
-        if (c >= 0x20 && c != '"' && c != '\\') {
-            continue;
-        }
         rc = hd_buf_append(b, s + run, i - run);
         if (rc != HD_OK) {
             return rc;

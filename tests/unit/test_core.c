@@ -73,6 +73,61 @@ static void test_buf_json_str(void **state)
     hd_buf_free(&b);
 }
 
+/* The byte-at-a-time spelling hd_buf_json_str had before its 16-byte scan. */
+static void json_str_ref(const unsigned char *s, size_t n, char *out)
+{
+    *out++ = '"';
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = s[i];
+        const char *e = c == '"'    ? "\\\""
+                        : c == '\\' ? "\\\\"
+                        : c == '\b' ? "\\b"
+                        : c == '\f' ? "\\f"
+                        : c == '\n' ? "\\n"
+                        : c == '\r' ? "\\r"
+                        : c == '\t' ? "\\t"
+                                    : NULL;
+        if (e != NULL) {
+            out = stpcpy(out, e);
+        } else if (c < 0x20) {
+            out += snprintf(out, 7, "\\u%04x", c);
+        } else {
+            *out++ = (char)c;
+        }
+    }
+    *out++ = '"';
+    *out = '\0';
+}
+
+/* Every length around the 16-byte blocks, specials at every position,
+ * bytes >= 0x80 (plain: not controls) and 0x7f (plain). */
+static void test_buf_json_str_scan(void **state)
+{
+    (void)state;
+    static const unsigned char pool[] = {'a',  'Z',  ' ',  '"',  '\\', 0x00, 0x01, 0x1f,
+                                         0x20, 0x7f, 0x80, 0xc3, 0xff, '\n', '/'};
+    uint32_t rng = 12345;
+    struct hd_buf b;
+    hd_buf_init(&b, 0);
+    unsigned char in[80];
+    char want[80 * 6 + 3];
+    for (int round = 0; round < 4000; round++) {
+        size_t n = (size_t)round % 70;
+        for (size_t i = 0; i < n; i++) {
+            rng = rng * 1103515245u + 12345u;
+            /* mostly plain, so that runs of 16 and more happen */
+            in[i] = (rng >> 16) % 4 != 0 ? (unsigned char)('a' + (rng >> 20) % 26)
+                                         : pool[(rng >> 20) % sizeof(pool)];
+        }
+        hd_buf_reset(&b);
+        assert_int_equal(hd_buf_json_str(&b, (const char *)in, n), HD_OK);
+        json_str_ref(in, n, want);
+        assert_int_equal(b.len, strlen(want));
+        assert_memory_equal(b.p, want, b.len);
+    }
+    hd_buf_free(&b);
+}
+
 static void test_parse(void **state)
 {
     (void)state;
@@ -210,6 +265,7 @@ int main(void)
         cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_buf_reserve_exact),
         cmocka_unit_test(test_buf_json_str),
+        cmocka_unit_test(test_buf_json_str_scan),
         cmocka_unit_test(test_parse),
         cmocka_unit_test(test_iso),
         cmocka_unit_test(test_ct_equal_and_hash),
