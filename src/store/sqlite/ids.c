@@ -17,7 +17,7 @@
  * into ids_recent in key order, and every SQ_IDS_MERGE ids_recent moves into
  * ids, so each page of a bigger level is written once per merge instead of
  * once per commit. A lookup probes the levels smallest first and compares
- * the id itself (keys may collide). A merge is one INSERT ... SELECT and one
+ * the id itself (keys may collide), in one statement. A merge is one INSERT ... SELECT and one
  * DELETE in the same transaction as the append that triggers it: a reader
  * sees a key in exactly one level. Retention deletes an event's key from
  * every level.
@@ -53,18 +53,15 @@ static const struct {
 
 int sq_ids_find(struct sq_conn *c, const char *id, int64_t idk, int64_t *seq, int *found, struct hd_err *err)
 {
-    static const enum sq_stmt_id levels[] = {Q_IDS_FIND_NEW, Q_IDS_FIND_RECENT, Q_IDS_FIND};
     *found = 0;
-    for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]) && !*found; i++) {
-        sqlite3_stmt *st = sq_stmt(c, levels[i], err);
-        if (st == NULL) {
-            return HD_EIO;
-        }
-        sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 2, idk);
-        if (sq_query_i64(c, st, seq, found, err, "looking up a duplicate") != HD_OK) {
-            return HD_EIO;
-        }
+    sqlite3_stmt *st = sq_stmt(c, Q_IDS_FIND, err);
+    if (st == NULL) {
+        return HD_EIO;
+    }
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, idk);
+    if (sq_query_i64(c, st, seq, found, err, "looking up a duplicate") != HD_OK) {
+        return HD_EIO;
     }
     return HD_OK;
 }

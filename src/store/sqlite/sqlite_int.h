@@ -68,8 +68,6 @@ enum sq_stmt_id {
     Q_EV_AFTER,
     Q_EV_GET_ID,
     Q_EV_GET_SEQ,
-    Q_IDS_FIND_NEW,
-    Q_IDS_FIND_RECENT,
     Q_IDS_FIND,
     Q_IDS_ADD,
     Q_IDS_MERGE_NEW,
