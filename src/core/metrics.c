@@ -51,6 +51,8 @@ static const struct hd_metric_family families[] = {
      "Requests that waited, unread, for room under limits.maxBytesInFlight (backpressure)."},
     {"herald_http_request_duration_seconds", "histogram",
      "Time from a request's headers to its answer being queued, by route pattern."},
+    {"herald_memory_trims_total", "counter",
+     "Times freed memory was given back to the kernel, after a request body of 4 MiB or more."},
     /* watchers */
     {"herald_k8s_events_seen_total", "counter", "Kubernetes Events read from the list and the watch."},
     {"herald_k8s_events_dropped_total", "counter",

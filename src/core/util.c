@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "core/err.h"
+#include "core/metrics.h"
 
 int64_t hd_now_us(void)
 {
@@ -53,6 +54,7 @@ void hd_mem_trim(void)
 #ifdef __GLIBC__
     (void)malloc_trim(0);
 #endif
+    hd_metrics_add("herald_memory_trims_total", NULL, 1);
 }
 
 char *hd_strdup(const char *s)

@@ -495,6 +495,7 @@ static void body_drop(struct hd_http_async *cx)
      * be gone already (hd_http_body_release) */
     int large = (cx->body.len > cx->body_freed ? cx->body.len : cx->body_freed) >= HD_HTTP_TRIM_BYTES;
     hd_buf_free(&cx->body);
+    cx->body_freed = 0; /* called again at the request's end (ctx_free): one trim per request */
     if (cx->charged == 0 && !cx->waiting) {
         if (large) {
             hd_mem_trim();

@@ -144,3 +144,27 @@ def test_ten_mb_bodies_stay_under_the_memory_budget(herald_factory, fake_es):
     if not SANITIZED:
         # 37-38 MB before (body held through the commit, no trim), 30 after
         assert peak_mb < 35, "peak RSS %.1f MB" % peak_mb
+
+
+def trims(herald):
+    return sum(metric_values(herald.metrics(), "herald_memory_trims_total").values())
+
+
+def test_memory_given_back_after_large_bodies_only(herald_factory):
+    """A body of 4 MiB or more gives its work's memory back to the kernel
+    when it ends (malloc_trim: keeps peak RSS flat under ~10 MB bodies); a
+    batch of a few MB does not pay for it. The 2.3 MB body used to be held
+    in a 4 MiB buffer (capacity doubled) and counted as large."""
+    h = herald_factory()
+    small = ndjson_body("trim-small", 1000, 2200)  # ~2.3 MB
+    assert 2_000_000 < len(small) < 3_000_000
+    assert h.post_events(small, content_type="application/x-ndjson").status == 202
+    time.sleep(0.2)  # the request's end (where a trim happens) runs after its answer
+    assert trims(h) == 0, "a 2.3 MB batch paid a malloc_trim"
+    large = ndjson_body("trim-large", 2000, 2400)  # ~5 MB
+    assert len(large) > 4 * 1024 * 1024
+    assert h.post_events(large, content_type="application/x-ndjson").status == 202
+    assert poll(lambda: trims(h) >= 1, timeout=10), "a 5 MB body did not give its memory back"
+    assert h.post_events(small, content_type="application/x-ndjson").status == 202
+    time.sleep(0.2)
+    assert trims(h) == 1, trims(h)
