@@ -16,7 +16,6 @@
 #include <time.h>
 
 #include "core/err.h"
-#include "core/metrics.h"
 
 int64_t hd_now_us(void)
 {
@@ -54,7 +53,6 @@ void hd_mem_trim(void)
 #ifdef __GLIBC__
     (void)malloc_trim(0);
 #endif
-    hd_metrics_add("herald_memory_trims_total", NULL, 1);
 }
 
 char *hd_strdup(const char *s)

@@ -15,8 +15,7 @@ void hd_thread_name(const char *name);
  * malloc_trim; elsewhere nothing). Small blocks freed together (the events
  * of a large request, a large transaction's cached pages) otherwise stay
  * resident between arenas' live blocks. Costs a walk of the free lists:
- * for after large work, not per small request. Counted in
- * herald_memory_trims_total. */
+ * for after large work, not per small request. */
 void hd_mem_trim(void);
 
 char *hd_strdup(const char *s); /* NULL-safe: NULL -> NULL */

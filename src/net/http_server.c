@@ -496,20 +496,17 @@ static void body_drop(struct hd_http_async *cx)
     int large = (cx->body.len > cx->body_freed ? cx->body.len : cx->body_freed) >= HD_HTTP_TRIM_BYTES;
     hd_buf_free(&cx->body);
     cx->body_freed = 0; /* called again at the request's end (ctx_free): one trim per request */
-    if (cx->charged == 0 && !cx->waiting) {
-        if (large) {
-            hd_mem_trim();
-        }
-        return;
+    if (cx->charged != 0 || cx->waiting) {
+        pthread_mutex_lock(&s->bmu);
+        wait_over(s, cx);
+        s->held -= cx->charged;
+        cx->charged = 0;
+        admit_waiters(s);
+        pthread_mutex_unlock(&s->bmu);
     }
-    pthread_mutex_lock(&s->bmu);
-    wait_over(s, cx);
-    s->held -= cx->charged;
-    cx->charged = 0;
-    admit_waiters(s);
-    pthread_mutex_unlock(&s->bmu);
     if (large) {
         hd_mem_trim();
+        hd_metrics_add("herald_memory_trims_total", NULL, 1);
     }
 }
 
