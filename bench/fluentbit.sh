@@ -62,17 +62,17 @@ report() {
 # run_one SERVER NAME LOADGEN_ARGS...
 run_one() {
   local server=$1 name=$2; shift 2
-  local sport; sport=$(free_port)
-  start_sink "$sport"; local spid=$sink_pid
   local pid port status
   if [ "$server" = herald ]; then
-    start_herald "$name" "$work/data-$name"
-    add_channel ELASTICSEARCH sink "{\"url\":\"http://127.0.0.1:$sport\",\"index\":\"bench\"}"
+    start_with_es "$name"
     pid=$hpid; port=$hport; status=202
   else
-    start_fb "$name" "$sport"
+    sink_port=$(free_port)
+    start_sink "$sink_port"
+    start_fb "$name" "$sink_port"
     pid=$fpid; port=$fport; status=201
   fi
+  local spid=$sink_pid sport=$sink_port
   local c0; c0=$(cpu_s "$pid")
   $B/bench/loadgen -p "$port" -t "$TOKEN" -d "$secs" -s "$status" "$@" > "$work/lg.out"
   # CPU counted once what was accepted is delivered: Fluent Bit sends its

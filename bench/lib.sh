@@ -46,12 +46,13 @@ wait_ready() {
 stop_herald() { kill -TERM "$hpid"; wait "$hpid" || true; }
 
 # start_with_es NAME: a fast sink, herald (data in $work/data-NAME) and an
-# ELASTICSEARCH channel "sink" delivering to it -> $hpid, $hport
+# ELASTICSEARCH channel "sink" delivering to it -> $hpid, $hport, $sink_pid,
+# $sink_port (its figures: $work/sink-$sink_port.out once it stops)
 start_with_es() {
-  local sport; sport=$(free_port)
-  start_sink "$sport"
+  sink_port=$(free_port)
+  start_sink "$sink_port"
   start_herald "$1" "$work/data-$1"
-  add_channel ELASTICSEARCH sink "{\"url\":\"http://127.0.0.1:$sport\",\"index\":\"bench\"}"
+  add_channel ELASTICSEARCH sink "{\"url\":\"http://127.0.0.1:$sink_port\",\"index\":\"bench\"}"
 }
 # add_channel TYPE NAME OPTIONS_JSON
 add_channel() {

@@ -16,11 +16,11 @@
  * ids_new, which stays two or three pages; every SQ_IDS_NEW events it moves
  * into ids_recent in key order, and every SQ_IDS_MERGE ids_recent moves into
  * ids, so each page of a bigger level is written once per merge instead of
- * once per commit. A lookup probes the levels smallest first and compares
- * the id itself (keys may collide), in one statement. A merge is one INSERT ... SELECT and one
- * DELETE in the same transaction as the append that triggers it: a reader
- * sees a key in exactly one level. Retention deletes an event's key from
- * every level.
+ * once per commit. A lookup probes the levels smallest first, in one
+ * statement, and compares the id itself (keys may collide). A merge is one
+ * INSERT ... SELECT and one DELETE in the same transaction as the append
+ * that triggers it: a reader sees a key in exactly one level. Retention
+ * deletes an event's key from every level.
  *
  * s->ids_small[] counts the keys of the two small levels (loaded at open,
  * kept by the writer). They only decide when to merge: after a

@@ -5,6 +5,13 @@
 #include "core/err.h"
 #include "sqlite_int.h"
 
+/* The seqs of the key ?2 in the id index's three levels, smallest first
+ * (ids.c); a merge moves keys between two of them in one transaction, so a
+ * reader finds a key in exactly one. */
+#define IDS_LEVELS_SEQ                                                                                       \
+    "SELECT seq FROM ids_new WHERE idk = ?2 UNION ALL SELECT seq FROM ids_recent WHERE idk = ?2 "            \
+    "UNION ALL SELECT seq FROM ids WHERE idk = ?2"
+
 static const char *const sq_sql[Q__COUNT] = {
     [Q_BEGIN] = "BEGIN IMMEDIATE",
     [Q_COMMIT] = "COMMIT",
@@ -17,18 +24,13 @@ static const char *const sq_sql[Q__COUNT] = {
                     "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, "
                     "?20, ?21, ?22)",
     [Q_EV_AFTER] = "SELECT " EV_COLS " FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
-    /* The id index's three levels (ids.c); a merge moves keys between two of
-     * them in one transaction, so a reader finds a key in exactly one. */
-    [Q_EV_GET_ID] = "SELECT " EV_COLS " FROM events WHERE seq IN (SELECT seq FROM ids_new WHERE idk = ?2 "
-                    "UNION ALL SELECT seq FROM ids_recent WHERE idk = ?2 "
-                    "UNION ALL SELECT seq FROM ids WHERE idk = ?2) AND id = ?1",
+    [Q_EV_GET_ID] = "SELECT " EV_COLS " FROM events WHERE seq IN (" IDS_LEVELS_SEQ ") AND id = ?1",
     [Q_EV_GET_SEQ] = "SELECT " EV_COLS " FROM events WHERE seq = ?1",
-    /* The levels smallest first, in one statement (three cost a statement's
-     * reset and halt each per event: ids.c): the compound runs as a
-     * co-routine, so LIMIT 1 stops at the first level that has the id. */
-    [Q_IDS_FIND] = "SELECT e.seq FROM (SELECT seq FROM ids_new WHERE idk = ?2 UNION ALL "
-                   "SELECT seq FROM ids_recent WHERE idk = ?2 UNION ALL SELECT seq FROM ids WHERE idk = ?2) "
-                   "AS r JOIN events AS e ON e.seq = r.seq WHERE e.id = ?1 LIMIT 1",
+    /* One statement, not one per level (each cost its reset and halt per
+     * event): the join is pushed into each arm of the compound, and LIMIT 1
+     * stops at the first level that has the id. */
+    [Q_IDS_FIND] = "SELECT e.seq FROM (" IDS_LEVELS_SEQ ") AS r JOIN events AS e ON e.seq = r.seq "
+                   "WHERE e.id = ?1 LIMIT 1",
     [Q_IDS_ADD] = "INSERT INTO ids_new (idk, seq) VALUES (?1, ?2)",
     /* A level is read in key order: the next one is written in one ordered pass. */
     [Q_IDS_MERGE_NEW] = "INSERT INTO ids_recent (idk, seq) SELECT idk, seq FROM ids_new ORDER BY idk, seq",
