@@ -16,6 +16,7 @@
 #include "store/store.h"
 
 #define MIGRATE_BATCH 1000
+#define MIGRATE_BYTES (8 * 1024 * 1024) /* of events held at once, whatever their size */
 
 static const char store_usage[] =
     "usage: herald store migrate --from sqlite:PATH --to postgres://USER@HOST/DB [--into-existing]\n"
@@ -66,7 +67,9 @@ static int copy_events(struct hd_store *from, struct hd_store *to, struct counts
     for (;;) {
         struct hd_event *evs = NULL;
         size_t n = 0;
-        int rc = from->ops->events_after(from, after, MIGRATE_BATCH, &evs, &n, err);
+        int rc = from->ops->events_after(
+            from, &(struct hd_range){.after_seq = after, .limit = MIGRATE_BATCH, .max_bytes = MIGRATE_BYTES},
+            &evs, &n, err);
         if (rc == HD_OK && n > 0) {
             rc = to->ops->import_events(to, evs, n, err);
         }

@@ -102,6 +102,17 @@ int hd_event_block(struct hd_event *ev, const char *const txt[HD_EVENT_NSTR], co
     return HD_OK;
 }
 
+size_t hd_event_bytes(const struct hd_event *ev)
+{
+    char **str[HD_EVENT_NSTR];
+    hd_event_strs((struct hd_event *)ev, str);
+    size_t n = sizeof(*ev) + ev->raw_len;
+    for (size_t i = 0; i < HD_EVENT_NSTR; i++) {
+        n += *str[i] != NULL ? strlen(*str[i]) + 1 : 0;
+    }
+    return n;
+}
+
 int hd_event_pack(struct hd_event *ev)
 {
     if (ev->block != NULL) {

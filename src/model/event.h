@@ -78,6 +78,8 @@ int hd_event_block(struct hd_event *ev, const char *const txt[HD_EVENT_NSTR], co
  * with its allocator overhead and spare room. Its fields are read-only
  * after. HD_ENOMEM leaves ev as it was. */
 int hd_event_pack(struct hd_event *ev);
+/* The memory ev holds: its struct, raw and strings (the read-ahead bounds). */
+size_t hd_event_bytes(const struct hd_event *ev);
 /* Clears evs[0..n) and frees the array (as the store's reads return it); NULL ok. */
 void hd_events_free(struct hd_event *evs, size_t n);
 

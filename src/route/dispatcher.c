@@ -78,6 +78,8 @@
 #define RETRY_RECHECK_MS 1000
 #define READS_PER_TURN 8
 #define READ_AHEAD_MIN 64
+/* The read-ahead's bytes when a channel sets no batch.maxBytes. */
+#define READ_AHEAD_BYTES (4 * 1024 * 1024)
 
 /* ---- small helpers ----------------------------------------------------- */
 
@@ -127,6 +129,14 @@ void hd_dchan_row(const struct dchan *c, const struct ditem *it, enum hd_deliver
         .updated_ms = now,
     };
     memcpy(u->event_id, it->id, sizeof(u->event_id));
+}
+
+/* The bytes of events a channel holds at once, in its read-ahead and in one
+ * batch: its batch.maxBytes (5 MiB by default). Counting events alone, a
+ * channel lagging behind ~1 MB events read 500 of them at once. */
+static size_t batch_bytes(const struct dchan *c)
+{
+    return c->ch->common.batch_max_bytes > 0 ? c->ch->common.batch_max_bytes : READ_AHEAD_BYTES;
 }
 
 static size_t batch_limit(const struct hd_dispatcher *d, const struct dchan *c)
@@ -451,13 +461,15 @@ static int start_retries(struct hd_dispatcher *d, struct dchan *c, int64_t now)
         goto out;
     }
     size_t m = 0;
-    for (size_t i = 0; i < k; i++) {
+    size_t held = 0;
+    for (size_t i = 0; i < k && held < batch_bytes(c); i++) {
         struct hd_err gerr = {0};
         if (d->st->ops->event_get_seq(d->st, rows[i].event_seq, &evs[m], &gerr) != HD_OK) {
             dead_letter_render(d, c, NULL, &rows[i], "event no longer stored");
             ret = 1;
             goto out;
         }
+        held += hd_event_bytes(&evs[m]);
         ptrs[m] = &evs[m];
         sent_rows[m] = rows[i];
         m++;
@@ -505,7 +517,8 @@ int hd_dchan_refill(struct hd_dispatcher *d, struct dchan *c, size_t lim, int64_
     if (c->cursor >= max_seq) {
         return 0;
     }
-    if (d->st->ops->events_after(d->st, c->cursor, ahead, &c->buf, &c->buf_n, &err) != HD_OK) {
+    const struct hd_range r = {.after_seq = c->cursor, .limit = ahead, .max_bytes = batch_bytes(c)};
+    if (d->st->ops->events_after(d->st, &r, &c->buf, &c->buf_n, &err) != HD_OK) {
         hd_log_kv(HD_LOG_ERROR, HD_KV({"channel", c->name}), "while reading events after %lld: %s",
                   (long long)c->cursor, err.msg);
         c->next_attempt_ms = hd_now_ms() + 1000;
@@ -531,7 +544,7 @@ static int batch_waits(struct dchan *c, size_t lim, int64_t max_seq, int64_t *ne
         delay = c->ch->type->max_batch > 1 ? HD_BATCH_DELAY_MS : 0;
     }
     if (delay == 0 || c->buf_n - c->buf_pos >= lim || c->buf[c->buf_n - 1].seq < max_seq) {
-        return 0;
+        return 0; /* a whole batch, or more in the log than was read (its bytes' bound) */
     }
     int64_t due = c->buf[c->buf_pos].recv_us / 1000 + delay;
     if (hd_now_ms() >= due) {
@@ -554,8 +567,13 @@ static size_t batch_pick(struct hd_dispatcher *d, struct dchan *c, size_t lim, c
                          int64_t *last_seq)
 {
     size_t m = 0;
+    size_t held = 0;
     for (size_t i = c->buf_pos; i < c->buf_n && m < lim; i++) {
         const struct hd_event *ev = &c->buf[i];
+        size_t bytes = hd_event_bytes(ev);
+        if (m > 0 && held + bytes > batch_bytes(c)) {
+            break; /* the next batch starts here */
+        }
         *last_seq = ev->seq;
         if (!hd_filter_accepts(&c->ch->common, ev)) {
             continue;
@@ -572,6 +590,7 @@ static size_t batch_pick(struct hd_dispatcher *d, struct dchan *c, size_t lim, c
         }
         if (th == HD_THROTTLE_PASS) {
             ptrs[m++] = ev;
+            held += bytes;
         }
     }
     return m;

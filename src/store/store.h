@@ -81,6 +81,8 @@ struct hd_event_query {
     int64_t before_seq;     /* cursor: only seq < this; 0 = newest (HD_SORT_ARRIVAL only) */
     enum hd_event_sort sort;
     size_t limit;
+    size_t max_bytes; /* 0: none; else the page ends once its events hold this many bytes
+                       * (hd_event_bytes; at least one event; by arrival, next_cursor goes on) */
 };
 
 /* One channel's undelivered events (channel_lag). */
@@ -139,6 +141,15 @@ struct hd_group_rec {
     char *state;
 };
 void hd_group_recs_free(struct hd_group_rec *g, size_t n);
+
+/* Which events events_after reads: a bound on their count and on their bytes
+ * (the dispatcher's read-ahead and a migration stay bounded in memory
+ * whatever the size of the events). */
+struct hd_range {
+    int64_t after_seq;
+    size_t limit;     /* 0: the store's default */
+    size_t max_bytes; /* 0: no bound */
+};
 
 /* Which exception rows due_retries and deliveries_list read. */
 struct hd_delivery_query {
@@ -200,9 +211,11 @@ struct hd_store_ops {
      * api/events.c), before the commit. */
     int (*append_async)(struct hd_store *st, struct hd_event *evs, size_t n, hd_store_done_fn done, void *ud,
                         struct hd_err *err);
-    /* Events with seq > after_seq in seq order, at most limit. */
-    int (*events_after)(struct hd_store *st, int64_t after_seq, size_t limit, struct hd_event **out,
-                        size_t *n, struct hd_err *err);
+    /* Events with seq > r->after_seq in seq order, at most r->limit, and
+     * with r->max_bytes > 0 no more once those read hold that many bytes
+     * (hd_event_bytes; at least one event). */
+    int (*events_after)(struct hd_store *st, const struct hd_range *r, struct hd_event **out, size_t *n,
+                        struct hd_err *err);
     int (*event_get)(struct hd_store *st, const char *id, struct hd_event *out, struct hd_err *err);
     int (*event_get_seq)(struct hd_store *st, int64_t seq, struct hd_event *out, struct hd_err *err);
     /* Newest first (q->sort HD_SORT_ARRIVAL). *next_cursor = seq to pass as before_seq for the

@@ -405,19 +405,23 @@ class Herald:
         assert r.status == 200, r
         return r.json["events"]
 
-    def all_event_ids(self):
-        """Every stored event id, paging with nextCursor."""
-        ids, cursor = set(), None
+    def event_pages(self, limit=1000):
+        """Each answer of GET /api/events, paging with nextCursor."""
+        cursor = None
         while True:
-            q = {"limit": 1000}
+            q = {"limit": limit}
             if cursor:
                 q["cursor"] = cursor
             r = self.api("GET", "/api/events", query=q)
             assert r.status == 200, r
-            ids |= {e["id"] for e in r.json["events"]}
+            yield r
             cursor = r.json.get("nextCursor")
             if not cursor:
-                return ids
+                return
+
+    def all_event_ids(self):
+        """Every stored event id, paging with nextCursor."""
+        return {e["id"] for r in self.event_pages() for e in r.json["events"]}
 
     def event(self, eid):
         r = self.api("GET", "/api/events/%s" % eid)

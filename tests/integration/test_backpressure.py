@@ -12,6 +12,7 @@ stop with suspended connections).
 
 import http.client
 import json
+import os
 import socket
 import subprocess
 import threading
@@ -168,3 +169,35 @@ def test_memory_given_back_after_large_bodies_only(herald_factory):
     assert h.post_events(small, content_type="application/x-ndjson").status == 202
     time.sleep(0.2)
     assert trims(h) == 1, trims(h)
+
+
+def test_lagging_channel_of_large_events_stays_bounded(herald_factory, fake_es):
+    """SPEC 10: RSS <= 40 MB under any load. A channel whose sink was down
+    catches up on 120 events of ~1 MB each: its read-ahead and its batches
+    are bounded by bytes (batch.maxBytes, 5 MiB), not only by count: it
+    read up to 500 events at once, whatever their size (136 MB of RSS on
+    this test). Everything arrives."""
+    h = herald_factory()
+    fake_es.fail_always(status=503)
+    h.create_channel({"type": "ELASTICSEARCH", "name": "es", "enabled": True,
+                      "options": {"url": fake_es.url, "index": "big"}})
+    for k in range(40):
+        # ~1 MB each, barely compressible: 3 events share one stored blob
+        lines = [json.dumps(unique_event("big%d-%d" % (k, i), pad=os.urandom(500000).hex())) for i in range(3)]
+        r = h.post_events(("\n".join(lines) + "\n").encode(), content_type="application/x-ndjson")
+        assert r.status == 202, r
+    peak = 0
+    fake_es.clear_failures()
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline and len(fake_es.doc_keys()) < 120:
+        peak = max(peak, status_kb(h.proc.pid, "VmRSS"))
+        time.sleep(0.02)
+    assert len(fake_es.doc_keys()) == 120, len(fake_es.doc_keys())
+    bulks = [q for q in fake_es.requests if q.path.endswith("_bulk")]
+    biggest = max(len(q.body) for q in bulks)
+    hwm = status_kb(h.proc.pid, "VmHWM") / 1024.0
+    print("120 ~1 MB events caught up in %d bulk requests (largest %.1f MB); RSS max %.1f MB, peak %.1f MB"
+          % (len(bulks), biggest / 1e6, peak / 1024.0, hwm))
+    assert biggest <= 5 * 1024 * 1024 + 64 * 1024, biggest
+    if not SANITIZED:
+        assert hwm < 40, "peak RSS %.1f MB" % hwm

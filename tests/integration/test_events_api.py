@@ -266,3 +266,27 @@ def test_backlog_limit_429_or_503(herald_factory, fake_es):
          what="ingest accepted again once the backlog drained")
     got = {d["marker"] for d in fake_es.sources("bl")}
     assert {"bl-%d" % i for i in range(len(accepted))} <= got
+
+
+def test_a_page_of_large_events_is_bounded_in_bytes(herald):
+    """A page holds at most ~4 MiB of events and its nextCursor goes on from
+    there: limit=1000 over ~1 MB events built a 1 GB answer in memory."""
+    import os
+    from conftest import SANITIZED, status_kb
+    ids = []
+    for k in range(10):
+        lines = [json.dumps(unique_event("page%d-%d" % (k, i), pad=os.urandom(500000).hex())) for i in range(3)]
+        ids += herald.ingest(("\n".join(lines) + "\n").encode(), content_type="application/x-ndjson")
+    seen, pages = [], 0
+    for r in herald.event_pages(limit=1000):
+        assert len(r.body) < 6 * 1024 * 1024, len(r.body)
+        got = r.json["events"]
+        assert 1 <= len(got) <= 5, len(got)
+        seen += [e["id"] for e in got]
+        pages += 1
+    assert seen == list(reversed(ids)), "every event once, newest first"
+    assert pages >= 6, pages
+    r = herald.api("GET", "/api/events", query={"limit": 1000, "sort": "severity"})
+    assert r.status == 200 and 1 <= len(r.json["events"]) <= 5 and r.json["nextCursor"] is None, r
+    if not SANITIZED:
+        assert status_kb(herald.proc.pid, "VmHWM") / 1024.0 < 40

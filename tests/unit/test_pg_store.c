@@ -120,7 +120,8 @@ static void test_append_dedup_and_read(void **state)
     assert_int_equal(st->ops->max_seq(st), 2);
     struct hd_event *out = NULL;
     size_t n = 0;
-    assert_int_equal(st->ops->events_after(st, 0, 10, &out, &n, &err), HD_OK);
+    assert_int_equal(
+        st->ops->events_after(st, &(struct hd_range){.after_seq = 0, .limit = 10}, &out, &n, &err), HD_OK);
     assert_int_equal(n, 2);
     assert_string_equal(out[1].id, "00000001bb");
     assert_string_equal(out[0].raw, "{\"a\":1}");
@@ -319,14 +320,16 @@ static void test_commits_out_of_order_skip_nothing(void **state)
     struct hd_err err = {0};
     struct hd_event *out = NULL;
     size_t n = 0;
-    assert_int_equal(st->ops->events_after(st, 0, 10, &out, &n, &err), HD_OK);
+    assert_int_equal(
+        st->ops->events_after(st, &(struct hd_range){.after_seq = 0, .limit = 10}, &out, &n, &err), HD_OK);
     assert_int_equal(n, 0); /* nothing a cursor could pass */
     hd_events_free(out, n);
     sql(slow, "COMMIT");
     pthread_join(th, NULL);
     assert_int_equal(b.rc, HD_OK);
     assert_int_equal(b.ev.seq, 2);
-    assert_int_equal(st->ops->events_after(st, 0, 10, &out, &n, &err), HD_OK);
+    assert_int_equal(
+        st->ops->events_after(st, &(struct hd_range){.after_seq = 0, .limit = 10}, &out, &n, &err), HD_OK);
     assert_int_equal(n, 2);
     assert_int_equal(out[0].seq, 1);
     assert_int_equal(out[1].seq, 2);

@@ -341,6 +341,74 @@ static void test_append_dedupe(void **state)
     hd_event_clear(&bad[1]);
 }
 
+/* The read-ahead's byte bound: a lagging channel of ~1 MB events read 500
+ * of them at once (94 MB of RSS). The bound counts an event whole: the one
+ * that reaches it is in, the next is not; at least one always is. */
+static void test_events_after_bounded_by_bytes(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    struct hd_err err = {0};
+    for (int i = 0; i < 10; i++) {
+        struct hd_event ev;
+        char id[33];
+        snprintf(id, sizeof(id), "big%d", i);
+        mk_event(&ev, id, "generic", 1000 + i, 3, HD_STATE_ACTIVE, "ns", "big");
+        free(ev.raw);
+        ev.raw_len = 100000;
+        ev.raw = malloc(ev.raw_len + 1);
+        memset(ev.raw, 'x', ev.raw_len);
+        ev.raw[0] = '"';
+        ev.raw[ev.raw_len - 1] = '"';
+        ev.raw[ev.raw_len] = '\0';
+        assert_int_equal(st->ops->append(st, &ev, 1, &err), HD_OK);
+        hd_event_clear(&ev);
+    }
+    /* 250,000 bytes: 3 events on SQLite (the third reaches it), 2 on
+     * PostgreSQL (its bound counts the raws as the hex text of its result). */
+    const size_t bounds[] = {250000, 1, 0, 100};
+    const size_t want_min[] = {2, 1, 10, 1};
+    const size_t want_max[] = {3, 1, 10, 1};
+    for (size_t k = 0; k < 4; k++) {
+        struct hd_event *evs = NULL;
+        size_t n = 0;
+        const struct hd_range r = {.after_seq = 0, .limit = 100, .max_bytes = bounds[k]};
+        assert_int_equal(st->ops->events_after(st, &r, &evs, &n, &err), HD_OK);
+        assert_in_range(n, want_min[k], want_max[k]);
+        assert_int_equal(evs[0].seq, 1);
+        assert_int_equal(evs[n - 1].raw_len, 100000);
+        assert_true(hd_event_bytes(&evs[0]) > 100000);
+        hd_events_free(evs, n);
+    }
+    /* A query's page ends there too, and its cursor goes on from it. */
+    struct hd_event_query q = {.severity = -1, .limit = 100, .max_bytes = 250000};
+    size_t seen = 0;
+    int64_t expect = 10;
+    for (int pages = 0; pages < 10 && seen < 10; pages++) {
+        struct hd_event *evs = NULL;
+        size_t n = 0;
+        int64_t next = -1;
+        assert_int_equal(st->ops->events_query(st, &q, &evs, &n, &next, &err), HD_OK);
+        assert_in_range(n, 1, 3);
+        for (size_t i = 0; i < n; i++) {
+            assert_int_equal(evs[i].seq, expect--);
+        }
+        seen += n;
+        assert_int_equal(next, seen < 10 ? evs[n - 1].seq : 0);
+        q.before_seq = next;
+        hd_events_free(evs, n);
+    }
+    assert_int_equal(seen, 10);
+    q = (struct hd_event_query){.severity = -1, .limit = 100, .max_bytes = 250000, .sort = HD_SORT_SEVERITY};
+    struct hd_event *evs = NULL;
+    size_t n = 0;
+    int64_t next = -1;
+    assert_int_equal(st->ops->events_query(st, &q, &evs, &n, &next, &err), HD_OK);
+    assert_in_range(n, 2, 3);
+    assert_int_equal(next, 0); /* by severity: one page */
+    hd_events_free(evs, n);
+}
+
 static void test_events_after_and_get(void **state)
 {
     struct fx *f = *state;
@@ -351,7 +419,8 @@ static void test_events_after_and_get(void **state)
 
     struct hd_event *evs = NULL;
     size_t n = 0;
-    assert_int_equal(st->ops->events_after(st, 0, 1000, &evs, &n, &err), HD_OK);
+    assert_int_equal(
+        st->ops->events_after(st, &(struct hd_range){.after_seq = 0, .limit = 1000}, &evs, &n, &err), HD_OK);
     assert_int_equal(n, 50);
     for (size_t i = 0; i < n; i++) {
         assert_int_equal(evs[i].seq, (int64_t)i + 1);
@@ -364,7 +433,8 @@ static void test_events_after_and_get(void **state)
     }
     free(evs);
 
-    assert_int_equal(st->ops->events_after(st, 40, 5, &evs, &n, &err), HD_OK);
+    assert_int_equal(
+        st->ops->events_after(st, &(struct hd_range){.after_seq = 40, .limit = 5}, &evs, &n, &err), HD_OK);
     assert_int_equal(n, 5);
     assert_int_equal(evs[0].seq, 41);
     assert_int_equal(evs[4].seq, 45);
@@ -372,7 +442,8 @@ static void test_events_after_and_get(void **state)
         hd_event_clear(&evs[i]);
     }
     free(evs);
-    assert_int_equal(st->ops->events_after(st, 50, 5, &evs, &n, &err), HD_OK);
+    assert_int_equal(
+        st->ops->events_after(st, &(struct hd_range){.after_seq = 50, .limit = 5}, &evs, &n, &err), HD_OK);
     assert_int_equal(n, 0);
     free(evs);
 
@@ -1104,7 +1175,9 @@ static void test_batch_raws_blob(void **state)
         }
         struct hd_event *out = NULL;
         size_t n = 0;
-        assert_int_equal(st->ops->events_after(st, 1, 100, &out, &n, &err), HD_OK);
+        assert_int_equal(
+            st->ops->events_after(st, &(struct hd_range){.after_seq = 1, .limit = 100}, &out, &n, &err),
+            HD_OK);
         assert_int_equal(n, N - 2);
         for (size_t k = 0; k < n; k++) {
             if (strcmp(out[k].id, "b5") == 0) {
@@ -1202,7 +1275,8 @@ static void *reader_main(void *arg)
             struct hd_event *out = NULL;
             size_t n = 0;
             struct hd_err err = {0};
-            if (r->st->ops->events_after(r->st, after, 7 + round, &out, &n, &err) != HD_OK) {
+            if (r->st->ops->events_after(r->st, &(struct hd_range){.after_seq = after, .limit = 7 + round},
+                                         &out, &n, &err) != HD_OK) {
                 r->failures++;
                 break;
             }
@@ -1742,6 +1816,7 @@ static void test_burst_one_second(void **state)
 static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_append_dedupe, setup, teardown),
     cmocka_unit_test_setup_teardown(test_events_after_and_get, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_events_after_bounded_by_bytes, setup, teardown),
     cmocka_unit_test_setup_teardown(test_events_query, setup, teardown),
     cmocka_unit_test_setup_teardown(test_events_query_dashboard, setup, teardown),
     cmocka_unit_test_setup_teardown(test_channels_crud, setup, teardown),

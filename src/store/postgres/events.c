@@ -83,8 +83,16 @@ struct read_args {
     size_t max;
     struct hd_event *evs;
     size_t n;
+    int64_t total; /* a query's column after PG_EV_COLS, if any: the rows before the byte bound */
     const char *what;
 };
+
+/* What a row holds at the peak of its read (the byte bounds): a raw is hex
+ * text in the result (2 bytes a byte; octet_length reads a TOASTed value's
+ * size without fetching it), plus about what each row adds (hd_event_bytes).
+ * The events made from the result hold half of it. */
+#define PG_ROW_BYTES "(2 * coalesce(octet_length(raw), 0) + 256)"
+#define PG_EV_NCOLS 20
 
 static int read_events(struct pg_store *s, PGconn *c, void *arg, struct hd_err *err)
 {
@@ -95,18 +103,30 @@ static int read_events(struct pg_store *s, PGconn *c, void *arg, struct hd_err *
         return err->code;
     }
     int rc = rows_to_events(r, a->max, &a->evs, &a->n, err);
+    if (PQntuples(r) > 0 && PQnfields(r) > PG_EV_NCOLS) {
+        a->total = pg_i64(r, 0, PG_EV_NCOLS);
+    }
     PQclear(r);
     return rc;
 }
 
-int pg_events_after(struct hd_store *st, int64_t after_seq, size_t limit, struct hd_event **out, size_t *n,
+/* The byte bound in SQL, so that the rows past it never leave the server:
+ * a running sum of PG_ROW_BYTES keeps the rows that start under $3. */
+int pg_events_after(struct hd_store *st, const struct hd_range *q, struct hd_event **out, size_t *n,
                     struct hd_err *err)
 {
-    struct read_args a = {.sql = "SELECT " PG_EV_COLS " FROM events WHERE seq > $1 ORDER BY seq LIMIT $2",
+    size_t limit = q->limit != 0 ? q->limit : PG_DEFAULT_LIMIT;
+    int64_t max_bytes =
+        q->max_bytes != 0 && q->max_bytes < (size_t)INT64_MAX ? (int64_t)q->max_bytes : INT64_MAX;
+    struct read_args a = {.sql = "SELECT " PG_EV_COLS " FROM (SELECT " PG_EV_COLS ", sum" PG_ROW_BYTES
+                                 " OVER (ORDER BY seq) AS upto"
+                                 " FROM events WHERE seq > $1 ORDER BY seq LIMIT $2) e"
+                                 " WHERE upto - " PG_ROW_BYTES " < $3 ORDER BY seq",
                           .max = limit,
                           .what = "reading events"};
-    pp_i64(&a.p, after_seq);
+    pp_i64(&a.p, q->after_seq);
     pp_i64(&a.p, (int64_t)limit);
+    pp_i64(&a.p, max_bytes);
     int rc = pg_run(pg_of(st), read_events, &a, err);
     if (rc == HD_OK) {
         *out = a.evs;
@@ -222,16 +242,23 @@ int pg_events_query(struct hd_store *st, const struct hd_event_query *q, struct 
     hd_buf_init(&sql, 0);
     struct read_args a = {.max = limit + 1, .what = "querying events"};
     char *pattern = NULL;
-    int rc = hd_buf_puts(&sql, "SELECT " PG_EV_COLS " FROM events");
+    /* The page's rows (i), their running bytes and count (e), those under the bound. */
+    int rc = hd_buf_puts(&sql, "SELECT " PG_EV_COLS ", total FROM (SELECT " PG_EV_COLS
+                               ", count(*) OVER () AS total, sum" PG_ROW_BYTES
+                               " OVER w AS upto FROM (SELECT " PG_EV_COLS " FROM events");
     rc = rc == HD_OK ? filters(q, &sql, &a.p, &pattern, err) : rc;
     if (rc == HD_OK) {
-        pp_i64(&a.p, (int64_t)limit + 1); /* one more tells whether there is a next page */
         /* HD_SORT_SEVERITY: the most severe of the filters, newest first among equals, one page */
-        rc = hd_buf_printf(&sql, "%s LIMIT $%d",
-                           q->sort != HD_SORT_SEVERITY ? " ORDER BY seq DESC"
-                           : q->by_received            ? " ORDER BY severity, seq DESC"
-                                                       : " ORDER BY severity, ts_us DESC, seq DESC",
-                           a.p.n);
+        const char *order = q->sort != HD_SORT_SEVERITY ? "ORDER BY seq DESC"
+                            : q->by_received            ? "ORDER BY severity, seq DESC"
+                                                        : "ORDER BY severity, ts_us DESC, seq DESC";
+        pp_i64(&a.p, (int64_t)limit + 1); /* one more tells whether there is a next page */
+        int lim = a.p.n;
+        pp_i64(&a.p,
+               q->max_bytes != 0 && q->max_bytes < (size_t)INT64_MAX ? (int64_t)q->max_bytes : INT64_MAX);
+        rc =
+            hd_buf_printf(&sql, " %s LIMIT $%d) i WINDOW w AS (%s)) e WHERE upto - " PG_ROW_BYTES " < $%d %s",
+                          order, lim, order, a.p.n, order);
     }
     if (rc == HD_OK) {
         a.sql = sql.p;
@@ -243,6 +270,8 @@ int pg_events_query(struct hd_store *st, const struct hd_event_query *q, struct 
             hd_event_clear(&a.evs[limit]);
             a.n = limit;
             next = q->sort != HD_SORT_SEVERITY ? a.evs[limit - 1].seq : 0;
+        } else if (a.n > 0 && (int64_t)a.n < a.total) {
+            next = q->sort != HD_SORT_SEVERITY ? a.evs[a.n - 1].seq : 0; /* the page's bytes are full */
         }
         *out = a.evs;
         *n = a.n;

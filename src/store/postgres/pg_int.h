@@ -123,7 +123,7 @@ int pg_append_async(struct hd_store *st, struct hd_event *evs, size_t n, hd_stor
     "seq, id, source, ts_us, recv_us, severity, state, name, description, url, host, container_id, "         \
     "k8s_namespace, k8s_pod, k8s_container, k8s_kind, k8s_name, labels, alert_key, raw"
 int pg_event_row(const PGresult *r, int row, struct hd_event *ev); /* HD_ENOMEM / HD_EIO */
-int pg_events_after(struct hd_store *st, int64_t after_seq, size_t limit, struct hd_event **out, size_t *n,
+int pg_events_after(struct hd_store *st, const struct hd_range *q, struct hd_event **out, size_t *n,
                     struct hd_err *err);
 int pg_event_get(struct hd_store *st, const char *id, struct hd_event *out, struct hd_err *err);
 int pg_event_get_seq(struct hd_store *st, int64_t seq, struct hd_event *out, struct hd_err *err);

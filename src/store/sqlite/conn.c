@@ -224,6 +224,7 @@ int sq_collect(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *st, struct s
     char *v = NULL;
     size_t cnt = 0;
     size_t cap = 0;
+    size_t held = 0;
     int more = 0;
     int ret = HD_OK;
     for (;;) {
@@ -235,7 +236,8 @@ int sq_collect(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *st, struct s
             ret = sq_fail(c, err, r->what);
             goto out;
         }
-        if (r->max != 0 && cnt >= r->max) {
+        if ((r->max != 0 && cnt >= r->max) ||
+            (r->bytes != NULL && r->max_bytes != 0 && held >= r->max_bytes)) {
             more = 1;
             break;
         }
@@ -256,6 +258,7 @@ int sq_collect(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *st, struct s
                                                 r->noun, (long long)sqlite3_column_int64(st, 0));
             goto out;
         }
+        held += r->bytes != NULL ? r->bytes(v + cnt * r->elem_size) : 0;
         cnt++;
     }
 out:

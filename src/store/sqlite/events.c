@@ -305,14 +305,19 @@ int sq_append_async(struct hd_store *st, struct hd_event *evs, size_t n, hd_stor
 
 /* ---- reads ------------------------------------------------------------ */
 
-int sq_events_after(struct hd_store *st, int64_t after_seq, size_t limit, struct hd_event **out, size_t *n,
+static size_t event_bytes(const void *ev)
+{
+    return hd_event_bytes(ev);
+}
+
+int sq_events_after(struct hd_store *st, const struct hd_range *q, struct hd_event **out, size_t *n,
                     struct hd_err *err)
 {
-    if (limit == 0) {
-        limit = SQ_DEFAULT_LIMIT;
-    }
-    const int64_t p[] = {after_seq, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit};
+    size_t limit = q->limit != 0 ? q->limit : SQ_DEFAULT_LIMIT;
+    const int64_t p[] = {q->after_seq, limit > (size_t)INT64_MAX ? INT64_MAX : (int64_t)limit};
     struct sq_rows r = event_rows(limit);
+    r.max_bytes = q->max_bytes;
+    r.bytes = event_bytes;
     int rc = sq_read_rows(sq_of(st), Q_EV_AFTER, p, 2, &r, err);
     if (rc == HD_OK) {
         *out = r.v;
@@ -443,6 +448,8 @@ int sq_events_query(struct hd_store *st, const struct hd_event_query *q, struct 
     /* One more than asked tells whether there is a next page. */
     sqlite3_bind_int64(stm, QF_LIMIT_PARAM, (int64_t)limit + 1);
     struct sq_rows r = event_rows(limit + 1);
+    r.max_bytes = q->max_bytes;
+    r.bytes = event_bytes;
     rc = sq_collect(s, c, stm, &r, err);
     if (rc != HD_OK) {
         goto out;
@@ -454,6 +461,8 @@ int sq_events_query(struct hd_store *st, const struct hd_event_query *q, struct 
         hd_event_clear(&evs[limit]);
         cnt = limit;
         next = by_sev ? 0 : evs[limit - 1].seq;
+    } else if (r.more && cnt > 0) {
+        next = by_sev ? 0 : evs[cnt - 1].seq; /* the page's bytes are full */
     }
     *out = evs;
     *n = cnt;

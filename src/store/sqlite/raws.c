@@ -25,7 +25,10 @@
 /* An append of at least this many events stores all their raws as one zstd
  * frame in `raws` (raw_enc 2, docs/performance.md round 4). */
 #define SQ_BLOB_MIN_EVENTS 4
-#define SQ_BLOB_CACHE_MAX (4 * 1024 * 1024) /* a decompressed blob larger than this is never cached */
+/* A decompressed blob larger than this is never cached: a batch of 1,000
+ * ~2.2 KB events (2.3 MB) is; the cache of two ~4 MB blobs, on top of a
+ * lagging channel's read-ahead and batch, took RSS past 40 MB. */
+#define SQ_BLOB_CACHE_MAX (2560 * 1024)
 
 /* ---- compression (the caller's thread) --------------------------------- */
 

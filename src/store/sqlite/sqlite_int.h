@@ -289,6 +289,8 @@ struct sq_rows {
     void (*clear)(void *elem); /* frees what row allocated in an element; NULL: nothing */
     size_t elem_size;
     size_t max;       /* collect at most max rows (0: all); more = 1 if there were more */
+    size_t max_bytes; /* with bytes: stop once the rows collected hold this many (at least one) */
+    size_t (*bytes)(const void *elem);
     const char *what; /* the failed step's error: "store: <what>: <sqlite message>" */
     const char *oom;  /* the error when memory runs out */
     const char *noun; /* a row that cannot be read: "store: <noun> <column 0> cannot be read" */
@@ -483,7 +485,7 @@ char *sq_like_pattern(const char *q);
 int sq_append(struct hd_store *st, struct hd_event *evs, size_t n, struct hd_err *err);
 int sq_append_async(struct hd_store *st, struct hd_event *evs, size_t n, hd_store_done_fn done, void *ud,
                     struct hd_err *err);
-int sq_events_after(struct hd_store *st, int64_t after_seq, size_t limit, struct hd_event **out, size_t *n,
+int sq_events_after(struct hd_store *st, const struct hd_range *q, struct hd_event **out, size_t *n,
                     struct hd_err *err);
 int sq_event_get(struct hd_store *st, const char *id, struct hd_event *out, struct hd_err *err);
 int sq_event_get_seq(struct hd_store *st, int64_t seq, struct hd_event *out, struct hd_err *err);
