@@ -8,6 +8,10 @@
 #include "api/api.h"
 #include "json/json.h"
 
+/* The events an answer reads at once: a page ends early (its cursor goes
+ * on) once they hold this much. 1,000 events of ~1 MB made a 1 GB answer. */
+#define HD_API_PAGE_BYTES (4 * 1024 * 1024)
+
 struct hd_api_call {
     struct hd_api *api;
     const struct hd_http_req *req;

@@ -155,7 +155,8 @@ static void list_delivered(struct hd_api_call *c, int64_t channel_id, size_t lim
     int64_t before = cursor + 1;
     for (int page = 0;
          page < DELIVERED_MAX_PAGES && cursor > 0 && before > 1 && count < limit && wrc == HD_OK; page++) {
-        struct hd_event_query q = {.severity = -1, .before_seq = before, .limit = limit};
+        struct hd_event_query q = {
+            .severity = -1, .before_seq = before, .limit = limit, .max_bytes = HD_API_PAGE_BYTES};
         struct hd_event *evs = NULL;
         size_t n = 0;
         int64_t next = 0;

@@ -30,9 +30,6 @@
 
 #define EV_LIMIT_DEFAULT 100
 #define EV_LIMIT_MAX 1000
-/* A page ends early (nextCursor goes on) once its events hold this much:
- * 1,000 events of ~1 MB made a 1 GB answer. */
-#define EV_PAGE_BYTES (4 * 1024 * 1024)
 #define MAX_SOURCES 16
 
 /* The source a refused request was for: the decoder its ?format= names,
@@ -543,7 +540,7 @@ void hd_api_events_list(struct hd_api_call *c)
         return;
     }
     q.before_seq = cursor;
-    q.max_bytes = EV_PAGE_BYTES;
+    q.max_bytes = HD_API_PAGE_BYTES;
     const char *sort = hd_http_query(c->req, "sort");
     if (sort != NULL && sort[0] != '\0' && strcmp(sort, "arrival") != 0) {
         if (strcmp(sort, "severity") != 0) {
