@@ -142,7 +142,7 @@ static const char *const round_sql[] = {
     "WITH share AS (SELECT ceil((SELECT count(*) FROM channels)::numeric / greatest((SELECT count(*) FROM "
     "replicas WHERE seen > now() - make_interval(secs => $2::int)), 1)) AS n), mine AS (SELECT name, "
     "row_number() OVER (ORDER BY name) AS k FROM leases WHERE owner = $1 AND name LIKE 'channel:%') "
-    "DELETE FROM leases WHERE name IN (SELECT name FROM mine, share WHERE mine.k > share.n)",
+    "DELETE FROM leases WHERE name IN (SELECT name FROM mine, share WHERE mine.k > share.n) RETURNING name",
     /* 5: claim free or expired ones up to the share */
     "WITH share AS (SELECT ceil((SELECT count(*) FROM channels)::numeric / greatest((SELECT count(*) FROM "
     "replicas WHERE seen > now() - make_interval(secs => $2::int)), 1)) AS n), held AS (SELECT count(*) AS n "
@@ -160,6 +160,32 @@ static const char *const round_sql[] = {
     "WHERE leases.expires <= now() OR leases.owner = excluded.owner",
 };
 
+#define ROUND_HAND_BACK 4
+
+/* The channels of r (rows "channel:ID") leave the in-memory lease set. */
+static void drop_leases(struct pg_cluster *cl, const PGresult *r)
+{
+    pthread_mutex_lock(&cl->mu);
+    for (int i = 0; i < PQntuples(r); i++) {
+        const char *name = PQgetvalue(r, i, 0);
+        if (strncmp(name, "channel:", 8) != 0) {
+            continue;
+        }
+        int64_t id = strtoll(name + 8, NULL, 10);
+        int64_t *hit = bsearch(&id, cl->leases, cl->n_leases, sizeof(int64_t), cmp_i64);
+        if (hit != NULL) {
+            size_t at = (size_t)(hit - cl->leases);
+            memmove(hit, hit + 1, (cl->n_leases - at - 1) * sizeof(int64_t));
+            cl->n_leases--;
+        }
+    }
+    pthread_mutex_unlock(&cl->mu);
+}
+
+/* The channels handed back stop counting as ours before the round commits:
+ * until then no other replica can claim them, so two replicas never both
+ * answer owns_channel for one (read_leases after the commit was too late:
+ * another replica's round could claim in between). */
 static int op_round(struct pg_store *s, PGconn *c, void *arg, struct hd_err *err)
 {
     (void)arg;
@@ -167,6 +193,15 @@ static int op_round(struct pg_store *s, PGconn *c, void *arg, struct hd_err *err
     pp_str(&p, s->cl->id);
     pp_i64(&p, PG_LEASE_S);
     for (size_t i = 0; i < sizeof(round_sql) / sizeof(round_sql[0]); i++) {
+        if (i == ROUND_HAND_BACK) {
+            PGresult *r = pg_exec(c, round_sql[i], &p, "handing back leases", err);
+            if (r == NULL) {
+                return err->code;
+            }
+            drop_leases(s->cl, r);
+            PQclear(r);
+            continue;
+        }
         int rc = pg_cmd(c, round_sql[i], &p, "renewing leases", err);
         if (rc != HD_OK) {
             return rc;
