@@ -38,6 +38,7 @@ struct pg_cluster {
     size_t n_leases;
     int inputs;
     int64_t deadline_ms; /* monotonic: the leases count until then without a renewal */
+    int dropped;         /* leases left the set during a round (drop_leases): tell on_change */
     hd_store_change_fn fn;
     void *ud;
     pthread_mutex_t call_mu; /* held while fn runs: on_change(NULL) waits for it */
@@ -177,6 +178,7 @@ static void drop_leases(struct pg_cluster *cl, const PGresult *r)
             size_t at = (size_t)(hit - cl->leases);
             memmove(hit, hit + 1, (cl->n_leases - at - 1) * sizeof(int64_t));
             cl->n_leases--;
+            cl->dropped = 1;
         }
     }
     pthread_mutex_unlock(&cl->mu);
@@ -288,6 +290,13 @@ static void do_round(struct pg_store *s)
     int64_t started = hd_mono_ms();
     int rc = pg_tx(cl->conn, op_round, s, NULL, &err);
     int changed = rc == HD_OK ? read_leases(s, started, &err) : -1;
+    pthread_mutex_lock(&cl->mu);
+    int dropped = cl->dropped; /* read_leases compares with a set the round already changed */
+    cl->dropped = 0;
+    pthread_mutex_unlock(&cl->mu);
+    if (dropped) {
+        tell(cl, HD_STORE_CHANGED_CHANNELS);
+    }
     if (changed < 0) {
         hd_log(HD_LOG_WARN, "store: cluster round failed: %s", err.msg);
         if (PQstatus(cl->conn) != CONNECTION_OK) {
@@ -296,7 +305,7 @@ static void do_round(struct pg_store *s)
         }
         return;
     }
-    if (changed > 0) {
+    if (changed > 0 && !dropped) {
         tell(cl, HD_STORE_CHANGED_CHANNELS);
     }
 }
