@@ -78,8 +78,6 @@
 #define RETRY_RECHECK_MS 1000
 #define READS_PER_TURN 8
 #define READ_AHEAD_MIN 64
-/* The read-ahead's bytes when a channel sets no batch.maxBytes. */
-#define READ_AHEAD_BYTES (4 * 1024 * 1024)
 
 /* ---- small helpers ----------------------------------------------------- */
 
@@ -132,11 +130,12 @@ void hd_dchan_row(const struct dchan *c, const struct ditem *it, enum hd_deliver
 }
 
 /* The bytes of events a channel holds at once, in its read-ahead and in one
- * batch: its batch.maxBytes (5 MiB by default). Counting events alone, a
- * channel lagging behind ~1 MB events read 500 of them at once. */
+ * batch: its batch.maxBytes (every channel has one: 5 MiB by default, 1 KiB
+ * at least). Counting events alone, a channel lagging behind ~1 MB events
+ * read 500 of them at once. */
 static size_t batch_bytes(const struct dchan *c)
 {
-    return c->ch->common.batch_max_bytes > 0 ? c->ch->common.batch_max_bytes : READ_AHEAD_BYTES;
+    return c->ch->common.batch_max_bytes;
 }
 
 static size_t batch_limit(const struct hd_dispatcher *d, const struct dchan *c)

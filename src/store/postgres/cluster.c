@@ -38,7 +38,6 @@ struct pg_cluster {
     size_t n_leases;
     int inputs;
     int64_t deadline_ms; /* monotonic: the leases count until then without a renewal */
-    int dropped;         /* leases left the set during a round (drop_leases): tell on_change */
     hd_store_change_fn fn;
     void *ud;
     pthread_mutex_t call_mu; /* held while fn runs: on_change(NULL) waits for it */
@@ -139,7 +138,7 @@ static const char *const round_sql[] = {
     "UPDATE leases SET expires = now() + make_interval(secs => $2::int) WHERE owner = $1",
     "DELETE FROM leases WHERE name LIKE 'channel:%' AND NOT EXISTS (SELECT 1 FROM channels c WHERE "
     "'channel:' || c.id = leases.name) AND $1::text IS NOT NULL AND $2::int IS NOT NULL",
-    /* 4: hand back above the fair share */
+    /* 4: hand back above the fair share (the only one returning rows: what it gave up) */
     "WITH share AS (SELECT ceil((SELECT count(*) FROM channels)::numeric / greatest((SELECT count(*) FROM "
     "replicas WHERE seen > now() - make_interval(secs => $2::int)), 1)) AS n), mine AS (SELECT name, "
     "row_number() OVER (ORDER BY name) AS k FROM leases WHERE owner = $1 AND name LIKE 'channel:%') "
@@ -161,11 +160,11 @@ static const char *const round_sql[] = {
     "WHERE leases.expires <= now() OR leases.owner = excluded.owner",
 };
 
-#define ROUND_HAND_BACK 4
-
-/* The channels of r (rows "channel:ID") leave the in-memory lease set. */
-static void drop_leases(struct pg_cluster *cl, const PGresult *r)
+/* The channels of r (rows "channel:ID") leave the in-memory lease set;
+ * returns how many did. */
+static int drop_leases(struct pg_cluster *cl, const PGresult *r)
 {
+    int dropped = 0;
     pthread_mutex_lock(&cl->mu);
     for (int i = 0; i < PQntuples(r); i++) {
         const char *name = PQgetvalue(r, i, 0);
@@ -178,36 +177,30 @@ static void drop_leases(struct pg_cluster *cl, const PGresult *r)
             size_t at = (size_t)(hit - cl->leases);
             memmove(hit, hit + 1, (cl->n_leases - at - 1) * sizeof(int64_t));
             cl->n_leases--;
-            cl->dropped = 1;
+            dropped++;
         }
     }
     pthread_mutex_unlock(&cl->mu);
+    return dropped;
 }
 
 /* The channels handed back stop counting as ours before the round commits:
  * until then no other replica can claim them, so two replicas never both
  * answer owns_channel for one (read_leases after the commit was too late:
- * another replica's round could claim in between). */
+ * another replica's round could claim in between). *(int *)arg counts them. */
 static int op_round(struct pg_store *s, PGconn *c, void *arg, struct hd_err *err)
 {
-    (void)arg;
+    int *dropped = arg;
     struct pg_params p = {0};
     pp_str(&p, s->cl->id);
     pp_i64(&p, PG_LEASE_S);
     for (size_t i = 0; i < sizeof(round_sql) / sizeof(round_sql[0]); i++) {
-        if (i == ROUND_HAND_BACK) {
-            PGresult *r = pg_exec(c, round_sql[i], &p, "handing back leases", err);
-            if (r == NULL) {
-                return err->code;
-            }
-            drop_leases(s->cl, r);
-            PQclear(r);
-            continue;
+        PGresult *r = pg_exec(c, round_sql[i], &p, "renewing leases", err);
+        if (r == NULL) {
+            return err->code;
         }
-        int rc = pg_cmd(c, round_sql[i], &p, "renewing leases", err);
-        if (rc != HD_OK) {
-            return rc;
-        }
+        *dropped += drop_leases(s->cl, r);
+        PQclear(r);
     }
     return HD_OK;
 }
@@ -288,13 +281,11 @@ static void do_round(struct pg_store *s)
     struct pg_cluster *cl = s->cl;
     struct hd_err err = {0};
     int64_t started = hd_mono_ms();
-    int rc = pg_tx(cl->conn, op_round, s, NULL, &err);
+    int dropped = 0;
+    int rc = pg_tx(cl->conn, op_round, s, &dropped, &err);
     int changed = rc == HD_OK ? read_leases(s, started, &err) : -1;
-    pthread_mutex_lock(&cl->mu);
-    int dropped = cl->dropped; /* read_leases compares with a set the round already changed */
-    cl->dropped = 0;
-    pthread_mutex_unlock(&cl->mu);
-    if (dropped) {
+    /* read_leases compares with a set the round already changed: the drops count too */
+    if (changed > 0 || dropped > 0) {
         tell(cl, HD_STORE_CHANGED_CHANNELS);
     }
     if (changed < 0) {
@@ -303,10 +294,6 @@ static void do_round(struct pg_store *s)
             PQfinish(cl->conn);
             cl->conn = NULL;
         }
-        return;
-    }
-    if (changed > 0 && !dropped) {
-        tell(cl, HD_STORE_CHANGED_CHANNELS);
     }
 }
 

@@ -94,6 +94,13 @@ struct read_args {
 #define PG_ROW_BYTES "(2 * coalesce(octet_length(raw), 0) + 256)"
 #define PG_EV_NCOLS 20
 
+/* A byte bound as the SQL parameter compared with the running sum: 0 (none)
+ * as the largest value. */
+static int64_t bytes_param(size_t max_bytes)
+{
+    return max_bytes != 0 && max_bytes < (size_t)INT64_MAX ? (int64_t)max_bytes : INT64_MAX;
+}
+
 static int read_events(struct pg_store *s, PGconn *c, void *arg, struct hd_err *err)
 {
     (void)s;
@@ -116,8 +123,6 @@ int pg_events_after(struct hd_store *st, const struct hd_range *q, struct hd_eve
                     struct hd_err *err)
 {
     size_t limit = q->limit != 0 ? q->limit : PG_DEFAULT_LIMIT;
-    int64_t max_bytes =
-        q->max_bytes != 0 && q->max_bytes < (size_t)INT64_MAX ? (int64_t)q->max_bytes : INT64_MAX;
     struct read_args a = {.sql = "SELECT " PG_EV_COLS " FROM (SELECT " PG_EV_COLS ", sum" PG_ROW_BYTES
                                  " OVER (ORDER BY seq) AS upto"
                                  " FROM events WHERE seq > $1 ORDER BY seq LIMIT $2) e"
@@ -126,7 +131,7 @@ int pg_events_after(struct hd_store *st, const struct hd_range *q, struct hd_eve
                           .what = "reading events"};
     pp_i64(&a.p, q->after_seq);
     pp_i64(&a.p, (int64_t)limit);
-    pp_i64(&a.p, max_bytes);
+    pp_i64(&a.p, bytes_param(q->max_bytes));
     int rc = pg_run(pg_of(st), read_events, &a, err);
     if (rc == HD_OK) {
         *out = a.evs;
@@ -254,8 +259,7 @@ int pg_events_query(struct hd_store *st, const struct hd_event_query *q, struct 
                                                         : "ORDER BY severity, ts_us DESC, seq DESC";
         pp_i64(&a.p, (int64_t)limit + 1); /* one more tells whether there is a next page */
         int lim = a.p.n;
-        pp_i64(&a.p,
-               q->max_bytes != 0 && q->max_bytes < (size_t)INT64_MAX ? (int64_t)q->max_bytes : INT64_MAX);
+        pp_i64(&a.p, bytes_param(q->max_bytes));
         rc =
             hd_buf_printf(&sql, " %s LIMIT $%d) i WINDOW w AS (%s)) e WHERE upto - " PG_ROW_BYTES " < $%d %s",
                           order, lim, order, a.p.n, order);
