@@ -116,25 +116,29 @@ struct source_count {
     int64_t stored;
 };
 
-static void count_sources(const struct hd_batch *b)
+/* Adds evs[0..n) to the counts sc[0..*nsc) of received and stored events per source. */
+static void tally_sources(struct source_count sc[MAX_SOURCES], size_t *nsc, const struct hd_event *evs,
+                          size_t n)
 {
-    struct source_count sc[MAX_SOURCES];
-    size_t n = 0;
-    for (size_t i = 0; i < b->n; i++) {
-        const char *src = b->ev[i].source != NULL ? b->ev[i].source : "unknown";
+    for (size_t i = 0; i < n; i++) {
+        const char *src = evs[i].source != NULL ? evs[i].source : "unknown";
         size_t k = 0;
-        while (k < n && strcmp(sc[k].source, src) != 0) {
+        while (k < *nsc && strcmp(sc[k].source, src) != 0) {
             k++;
         }
-        if (k == n) {
-            if (n == MAX_SOURCES) {
+        if (k == *nsc) {
+            if (*nsc == MAX_SOURCES) {
                 continue; /* more sources than exist: cannot happen, do not overflow */
             }
-            sc[n++] = (struct source_count){.source = src};
+            sc[(*nsc)++] = (struct source_count){.source = src};
         }
         sc[k].received++;
-        sc[k].stored += b->ev[i].duplicate ? 0 : 1;
+        sc[k].stored += evs[i].duplicate ? 0 : 1;
     }
+}
+
+static void emit_sources(const struct source_count *sc, size_t n)
+{
     for (size_t k = 0; k < n; k++) {
         char labels[96];
         snprintf(labels, sizeof(labels), "source=\"%s\"", sc[k].source);
@@ -167,37 +171,69 @@ static void wake_dispatcher(struct hd_api *api)
     }
 }
 
-/* The answer to a decoded batch whose append ended with rc. */
-static void ingest_answer(struct hd_api *api, struct hd_batch *b, int rc, const struct hd_err *err,
-                          struct hd_http_resp *resp)
+/* The answer to an append the store refused (rc: HD_EBUSY 429, else 503). */
+static void store_refused(const char *src, int rc, const struct hd_err *err, struct hd_http_resp *resp)
 {
-    if (rc != HD_OK) {
-        int status = rc == HD_EBUSY ? 429 : 503;
-        const char *why = err != NULL && err->msg[0] ? err->msg : hd_strerror(rc);
-        const char *src = b->n > 0 && b->ev[0].source != NULL ? b->ev[0].source : "auto";
-        count_rejected(src, "store", status, why);
-        hd_http_error(resp, status, "store: %s", why);
-        hd_http_resp_header(resp, "Retry-After", "5");
-        return;
-    }
-    count_sources(b);
+    int status = rc == HD_EBUSY ? 429 : 503;
+    const char *why = err != NULL && err->msg[0] ? err->msg : hd_strerror(rc);
+    count_rejected(src, "store", status, why);
+    hd_http_error(resp, status, "store: %s", why);
+    hd_http_resp_header(resp, "Retry-After", "5");
+}
 
-    struct hd_buf *o = &resp->body;
-    hd_buf_reset(o);
-    int wrc = hd_buf_reserve(o, 32 + b->n * 37);
-    /* No printf: one call per event id (1,000 for a batch of 1,000); vsnprintf
-     * was 1.7 % of the poll threads' samples with single events. */
-    char num[21];
-    size_t nl = hd_fmt_i64(num, (int64_t)b->n);
-    if (wrc == HD_OK && (hd_buf_puts(o, "{\"accepted\":") != HD_OK || hd_buf_append(o, num, nl) != HD_OK ||
-                         hd_buf_puts(o, ",\"ids\":[") != HD_OK)) {
-        wrc = HD_ENOMEM;
+/* Appends the ids of evs[0..n) to o as JSON strings, a comma before each
+ * but the very first (*first). No printf: one call per event id (1,000 for
+ * a batch of 1,000); vsnprintf was 1.7 % of the poll threads' samples with
+ * single events. */
+static int put_ids(struct hd_buf *o, const struct hd_event *evs, size_t n, int *first)
+{
+    if (hd_buf_reserve(o, o->len + n * 37) != HD_OK) {
+        return HD_ENOMEM;
     }
-    for (size_t i = 0; i < b->n && wrc == HD_OK; i++) {
-        if ((i > 0 && hd_buf_putc(o, ',') != HD_OK) || hd_buf_putc(o, '"') != HD_OK ||
-            hd_buf_puts(o, b->ev[i].id) != HD_OK || hd_buf_putc(o, '"') != HD_OK) {
+    for (size_t i = 0; i < n; i++) {
+        if ((!*first && hd_buf_putc(o, ',') != HD_OK) || hd_buf_putc(o, '"') != HD_OK ||
+            hd_buf_puts(o, evs[i].id) != HD_OK || hd_buf_putc(o, '"') != HD_OK) {
+            return HD_ENOMEM;
+        }
+        *first = 0;
+    }
+    return HD_OK;
+}
+
+/* Room left at the start of an answer's ids written ahead (ingest in parts)
+ * for {"accepted":N,"ids":[ (at most 12 + 20 + 8 bytes). */
+#define ANSWER_HEAD 40
+
+/* The 202 of n stored events: {"accepted":n,"ids":[...]} with the ids of
+ * evs, or (evs NULL) those already written in *ids after ANSWER_HEAD bytes
+ * of room: the head goes in front of them in place and the buffer becomes
+ * the answer (100,000 ids are 3.5 MB: not copied). */
+static void ingest_accepted(struct hd_api *api, size_t n, const struct hd_event *evs, struct hd_buf *ids,
+                            struct hd_http_resp *resp)
+{
+    char head[ANSWER_HEAD];
+    size_t hl = 0;
+    memcpy(head, "{\"accepted\":", 12);
+    hl = 12 + hd_fmt_i64(head + 12, (int64_t)n);
+    memcpy(head + hl, ",\"ids\":[", 8);
+    hl += 8;
+    struct hd_buf *o = &resp->body;
+    int wrc = HD_OK;
+    if (evs != NULL) {
+        hd_buf_reset(o);
+        int first = 1;
+        if (hd_buf_reserve(o, hl + n * 37 + 2) != HD_OK || hd_buf_append(o, head, hl) != HD_OK ||
+            put_ids(o, evs, n, &first) != HD_OK) {
             wrc = HD_ENOMEM;
         }
+    } else {
+        size_t skip = ANSWER_HEAD - hl;
+        memcpy(ids->p + skip, head, hl);
+        memmove(ids->p, ids->p + skip, ids->len - skip);
+        ids->len -= skip;
+        struct hd_buf t = *o;
+        *o = *ids;
+        *ids = t;
     }
     if (wrc == HD_OK) {
         wrc = hd_buf_puts(o, "]}");
@@ -210,9 +246,24 @@ static void ingest_answer(struct hd_api *api, struct hd_batch *b, int rc, const 
         resp->status = 202;
         resp->content_type = "application/json";
     }
-    if (b->n > 0 && api->disp != NULL) {
+    if (n > 0 && api->disp != NULL) {
         wake_dispatcher(api);
     }
+}
+
+/* The answer to a decoded batch whose append ended with rc. */
+static void ingest_answer(struct hd_api *api, struct hd_batch *b, int rc, const struct hd_err *err,
+                          struct hd_http_resp *resp)
+{
+    if (rc != HD_OK) {
+        store_refused(b->n > 0 && b->ev[0].source != NULL ? b->ev[0].source : "auto", rc, err, resp);
+        return;
+    }
+    struct source_count sc[MAX_SOURCES];
+    size_t nsc = 0;
+    tally_sources(sc, &nsc, b->ev, b->n);
+    emit_sources(sc, nsc);
+    ingest_accepted(api, b->n, b->ev, NULL, resp);
 }
 
 /* A batch handed to the store's writer, answered once it committed. */
@@ -299,27 +350,220 @@ static int ingest_defer(struct hd_api_call *c, struct hd_batch *b)
 /* 1 (and the 429 written) when the backlog plus the request's own events
  * would pass limits.maxBacklog: checked before decoding (already over: no
  * work) and after (a 900,000-event backlog does not take 200,000 more). */
-static int over_backlog(struct hd_api_call *c, int64_t events)
+/* 1 (and msg written) when backlog plus events passes max_backlog (<= 0: no limit). */
+static int backlog_full(int64_t backlog, int64_t max_backlog, int64_t events, char *msg, size_t msgsz)
 {
-    char msg[160];
-    if (c->api->disp == NULL || c->max_backlog <= 0) {
-        return 0;
-    }
-    int64_t backlog = hd_dispatcher_backlog(c->api->disp);
-    if (backlog + events <= c->max_backlog) {
+    if (max_backlog <= 0 || backlog + events <= max_backlog) {
         return 0;
     }
     if (events > 0) {
-        snprintf(msg, sizeof(msg),
+        snprintf(msg, msgsz,
                  "backlog %lld + %lld events of this request is over limits.maxBacklog %lld: retry later",
-                 (long long)backlog, (long long)events, (long long)c->max_backlog);
+                 (long long)backlog, (long long)events, (long long)max_backlog);
     } else {
-        snprintf(msg, sizeof(msg), "backlog %lld is over limits.maxBacklog %lld: retry later",
-                 (long long)backlog, (long long)c->max_backlog);
+        snprintf(msg, msgsz, "backlog %lld is over limits.maxBacklog %lld: retry later", (long long)backlog,
+                 (long long)max_backlog);
+    }
+    return 1;
+}
+
+static int over_backlog(struct hd_api_call *c, int64_t events)
+{
+    char msg[160];
+    if (c->api->disp == NULL ||
+        !backlog_full(hd_dispatcher_backlog(c->api->disp), c->max_backlog, events, msg, sizeof(msg))) {
+        return 0;
     }
     reject(c, 429, "backlog", msg);
     hd_http_resp_header(c->resp, "Retry-After", "5");
     return 1;
+}
+
+/* ---- requests of many events: decoded and stored in parts ----------------
+ *
+ * A request of more than INGEST_PARTS_AFTER events is not decoded on the
+ * server thread: the store's writer decodes it again, INGEST_PART events at
+ * a time, storing and freeing each part, all in one transaction (the store's
+ * append_stream_async). Its decoded events are thus never all in memory:
+ * 100,000 tiny events held ~25 MB decoded until their commit, now a part's
+ * worth. The answers are the same: a bad document anywhere, or a backlog
+ * the request's events would take past limits.maxBacklog, rolls the whole
+ * request back (nothing stored) and is refused as before; the 202 names
+ * every id in document order, after the commit. The first decode, on the
+ * server thread, stops once it holds more than INGEST_PARTS_AFTER events:
+ * that many are decoded twice. The backlog compared is the one when the
+ * request was handed over (the writer must not wait on the dispatcher). */
+#define INGEST_PARTS_AFTER 8192
+#define INGEST_PART 2048
+
+enum parts_stage { PARTS_DECODE, PARTS_BACKLOG, PARTS_STORE };
+
+struct ingest_parts {
+    struct hd_api *api;
+    const char *body; /* the request's, kept until the answer */
+    size_t body_len;
+    char media[96];
+    char format[64]; /* "" : detect */
+    const char *rejected_src;
+    size_t max_events;
+    int64_t max_backlog; /* 0: no limit */
+    int64_t backlog;     /* when the request was handed over (the writer must not wait on the dispatcher) */
+    struct hd_http_async *h;
+    /* Written by the writer's run of produce (each run starts over), read
+     * by the answer once the store's done ran. */
+    hd_store_consume_fn consume;
+    void *cud;
+    struct hd_buf ids; /* ANSWER_HEAD bytes of room, then "id","id",... */
+    int first;
+    size_t n;
+    struct source_count sc[MAX_SOURCES];
+    size_t nsc;
+    enum parts_stage stage;
+    int rc;
+    struct hd_err err;
+};
+
+/* hd_batch_flush_fn: one part to the store, its ids and sources noted. */
+static int parts_flush(void *ud, struct hd_event *evs, size_t n, struct hd_err *err)
+{
+    struct ingest_parts *ip = ud;
+    ip->stage = PARTS_STORE;
+    int rc = ip->consume(ip->cud, evs, n, err);
+    if (rc == HD_OK && put_ids(&ip->ids, evs, n, &ip->first) != HD_OK) {
+        rc = hd_err_set(err, HD_ENOMEM, "out of memory");
+    }
+    if (rc != HD_OK) {
+        return rc;
+    }
+    tally_sources(ip->sc, &ip->nsc, evs, n);
+    ip->n += n;
+    ip->stage = PARTS_DECODE;
+    return HD_OK;
+}
+
+/* hd_store_produce_fn (the store's writer thread). */
+static int parts_produce(void *ud, hd_store_consume_fn consume, void *cud, struct hd_err *err)
+{
+    struct ingest_parts *ip = ud;
+    ip->consume = consume;
+    ip->cud = cud;
+    hd_buf_reset(&ip->ids);
+    static const char room[ANSWER_HEAD] = {0};
+    if (hd_buf_append(&ip->ids, room, sizeof(room)) != HD_OK) {
+        return hd_err_set(err, HD_ENOMEM, "out of memory");
+    }
+    ip->first = 1;
+    ip->n = 0;
+    ip->nsc = 0;
+    ip->stage = PARTS_DECODE;
+    struct hd_batch b;
+    hd_batch_init(&b);
+    b.limit = ip->max_events;
+    b.borrow_raw = 1;
+    b.flush = parts_flush;
+    b.flush_ud = ip;
+    b.chunk = INGEST_PART;
+    int rc = hd_ingest_decode(ip->body, ip->body_len, ip->media[0] ? ip->media : NULL,
+                              ip->format[0] ? ip->format : NULL, &b, err);
+    if (rc == HD_OK && b.n > 0) {
+        rc = parts_flush(ip, b.ev, b.n, err); /* the last part */
+    }
+    hd_batch_free(&b);
+    char msg[160];
+    if (rc == HD_OK && backlog_full(ip->backlog, ip->max_backlog, (int64_t)ip->n, msg, sizeof(msg))) {
+        ip->stage = PARTS_BACKLOG;
+        rc = hd_err_set(err, HD_EBUSY, "%s", msg);
+    } else if (rc == HD_OK) {
+        ip->stage = PARTS_STORE; /* what fails from here on is the commit */
+    }
+    return rc;
+}
+
+static void parts_done(void *ud, int rc, const struct hd_err *err)
+{
+    struct ingest_parts *ip = ud;
+    ip->rc = rc;
+    if (rc != HD_OK && err != NULL) {
+        ip->err = *err;
+    }
+    hd_http_async_done(ip->h); /* ip may be gone once this returns */
+}
+
+static void parts_finish(void *ud, struct hd_http_resp *resp)
+{
+    struct ingest_parts *ip = ud;
+    if (ip->rc == HD_OK) {
+        emit_sources(ip->sc, ip->nsc);
+        ingest_accepted(ip->api, ip->n, NULL, &ip->ids, resp);
+        return;
+    }
+    const char *msg = ip->err.msg[0] ? ip->err.msg : hd_strerror(ip->rc);
+    switch (ip->stage) {
+    case PARTS_DECODE: {
+        int status = ip->rc == HD_ENOMEM ? 500 : ip->rc == HD_ETOOBIG ? 413 : 400;
+        count_rejected(ip->rejected_src, "decode", status, msg);
+        hd_http_error(resp, status, "%s", status == 500 ? "out of memory" : msg);
+        break;
+    }
+    case PARTS_BACKLOG:
+        count_rejected(ip->rejected_src, "backlog", 429, msg);
+        hd_http_error(resp, 429, "%s", msg);
+        hd_http_resp_header(resp, "Retry-After", "5");
+        break;
+    case PARTS_STORE: store_refused(ip->rejected_src, ip->rc, &ip->err, resp); break;
+    }
+}
+
+static void parts_release(void *ud)
+{
+    struct ingest_parts *ip = ud;
+    hd_buf_free(&ip->ids);
+    free(ip);
+}
+
+/* Hands the request to the store to be decoded and stored in parts. HD_OK:
+ * deferred, the answer comes later; else nothing happened. */
+static int ingest_in_parts(struct hd_api_call *c, const char *media, const char *format)
+{
+    struct hd_store *st = c->api->st;
+    if (st->ops->append_stream_async == NULL) {
+        return HD_EINVAL;
+    }
+    struct ingest_parts *ip = calloc(1, sizeof(*ip));
+    if (ip == NULL) {
+        return HD_ENOMEM;
+    }
+    ip->api = c->api;
+    ip->body = c->req->body;
+    ip->body_len = c->req->body_len;
+    snprintf(ip->media, sizeof(ip->media), "%s", media);
+    snprintf(ip->format, sizeof(ip->format), "%s", format != NULL ? format : "");
+    ip->rejected_src = rejected_source(c->req);
+    ip->max_events = c->max_events > 0 ? (size_t)c->max_events : 0;
+    ip->max_backlog = c->api->disp != NULL ? c->max_backlog : 0;
+    ip->backlog = c->api->disp != NULL ? hd_dispatcher_backlog(c->api->disp) : 0;
+    hd_buf_init(&ip->ids, 0);
+    ip->h = hd_http_defer(c->req, parts_finish, parts_release, ip);
+    if (ip->h == NULL) {
+        free(ip);
+        return HD_ESHUTDOWN;
+    }
+    struct hd_err err = {0};
+    int rc = st->ops->append_stream_async(st, parts_produce, ip, parts_done, ip, &err);
+    if (rc != HD_OK) {
+        parts_done(ip, rc, &err); /* answered through the same path */
+    }
+    return HD_OK;
+}
+
+/* hd_batch_flush_fn of the first decode: a part filled, so the request is
+ * one to decode in parts (*ud set); stops the decoding. */
+static int too_many(void *ud, struct hd_event *evs, size_t n, struct hd_err *err)
+{
+    (void)evs;
+    (void)n;
+    *(int *)ud = 1;
+    return hd_err_set(err, HD_ETOOBIG, "more than %d events: decoded in parts", INGEST_PARTS_AFTER);
 }
 
 void hd_api_events_ingest(struct hd_api_call *c)
@@ -364,7 +608,22 @@ void hd_api_events_ingest(struct hd_api_call *c)
     /* The body outlives the batch: freed after the answer, or once the store
      * copied the raws (ingest_defer). */
     b.borrow_raw = 1;
+    int many = 0;
+    if (api->st->ops->append_stream_async != NULL) {
+        b.flush = too_many;
+        b.flush_ud = &many;
+        b.chunk = INGEST_PARTS_AFTER + 1;
+    }
     int rc = hd_ingest_decode(c->req->body, c->req->body_len, media[0] ? media : NULL, format, &b, &err);
+    if (many && ingest_in_parts(c, media, format) == HD_OK) {
+        goto out;
+    }
+    if (many) { /* not deferred (stopping): as before, whole */
+        hd_batch_free(&b);
+        b.limit = c->max_events > 0 ? (size_t)c->max_events : 0;
+        b.borrow_raw = 1;
+        rc = hd_ingest_decode(c->req->body, c->req->body_len, media[0] ? media : NULL, format, &b, &err);
+    }
     if (rc == HD_ENOMEM) {
         hd_http_error(c->resp, 500, "out of memory");
         goto out;

@@ -6,7 +6,10 @@
  * tree of allocations, one reused arena per request), picks a decoder per document
  * (the ?format= one, else the highest detect() score) and appends the
  * resulting events to the batch. All or nothing: on error the batch is left
- * as it was and err names the document (1-based) and byte position.
+ * as it was and err names the document (1-based) and byte position. With
+ * out->flush set the events go to it in parts as they are decoded (see
+ * struct hd_batch: the last part stays in out); on error the parts already
+ * flushed are the receiver's to undo.
  */
 #ifndef HD_DECODER_H
 #define HD_DECODER_H

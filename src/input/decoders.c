@@ -453,6 +453,7 @@ struct ingest {
     int64_t recv_us;
     size_t ndocs;
     size_t first;         /* out->n before this request */
+    size_t flushed;       /* events of this request handed to out->flush (no longer in out) */
     struct hd_jtape tape; /* reused by every document of the request */
     int tape_ready;       /* the tape already holds the next document handled */
     struct hd_batch *out;
@@ -541,9 +542,15 @@ static int limit_error(struct ingest *in, size_t index, size_t start)
     return doc_error(in, index, start, HD_ETOOBIG, why);
 }
 
+/* Events of this request so far: those held in out and those flushed. */
+static size_t request_events(const struct ingest *in)
+{
+    return in->out->n - in->first + in->flushed;
+}
+
 static int over_limit(struct ingest *in, size_t index, size_t start, size_t more)
 {
-    if (in->out->limit == 0 || in->out->n - in->first + more <= in->out->limit) {
+    if (in->out->limit == 0 || request_events(in) + more <= in->out->limit) {
         return HD_OK;
     }
     return limit_error(in, index, start);
@@ -555,7 +562,35 @@ static int over_limit(struct ingest *in, size_t index, size_t start, size_t more
  * memory per request stays bounded by the limit, not by the body. */
 static int prescan_worth(const struct ingest *in)
 {
-    return in->out->limit > 0 && in->len / 3 > in->out->limit - (in->out->n - in->first);
+    return in->out->limit > 0 && in->len / 3 > in->out->limit - request_events(in);
+}
+
+/* Room for the documents a prescan counted, or for one part when decoding
+ * in parts. */
+static void prescan_reserve(struct ingest *in, size_t docs)
+{
+    if (in->out->flush != NULL && in->out->chunk > 0 && docs > in->out->chunk) {
+        docs = in->out->chunk;
+    }
+    (void)hd_batch_reserve(in->out, in->out->n + docs);
+}
+
+/* Hands the request's held events to out->flush once out->chunk of them
+ * are held, and clears them. */
+static int flush_part(struct ingest *in)
+{
+    struct hd_batch *out = in->out;
+    size_t held = out->n - in->first;
+    if (out->flush == NULL || out->chunk == 0 || held < out->chunk) {
+        return HD_OK;
+    }
+    int rc = out->flush(out->flush_ud, out->ev + in->first, held, in->err);
+    for (size_t k = in->first; k < out->n; k++) {
+        hd_event_clear(&out->ev[k]);
+    }
+    out->n = in->first;
+    in->flushed += held;
+    return rc;
 }
 
 static int ndjson_prescan(struct ingest *in, size_t i)
@@ -570,7 +605,7 @@ static int ndjson_prescan(struct ingest *in, size_t i)
         }
         i = eol + 1;
     }
-    (void)hd_batch_reserve(in->out, in->out->n + docs);
+    prescan_reserve(in, docs);
     return HD_OK;
 }
 
@@ -589,7 +624,7 @@ static int array_prescan(struct ingest *in, size_t i)
         }
         i = hd_json_skip_ws(in->body, in->len, i + 1);
     }
-    (void)hd_batch_reserve(in->out, in->out->n + docs);
+    prescan_reserve(in, docs);
     return HD_OK;
 }
 
@@ -661,7 +696,11 @@ static int handle_doc(struct ingest *in, size_t start, size_t n)
                    derr.msg[0] ? derr.msg : hd_strerror(rc));
         return rc;
     }
-    return over_limit(in, index, start, 0);
+    rc = over_limit(in, index, start, 0);
+    if (rc == HD_OK) {
+        rc = flush_part(in);
+    }
+    return rc;
 }
 
 /* Handles the value at start; on a scan failure the rest of the body is

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "core/buf.h"
+#include "core/err.h"
 
 enum hd_state { HD_STATE_ACTIVE = 0, HD_STATE_OK = 1, HD_STATE_RESOLVED = 2 };
 
@@ -45,6 +46,10 @@ struct hd_event {
                          * event's fields are read-only */
 };
 
+/* Takes evs[0..n) of a batch being decoded (see hd_batch.flush): HD_OK, or
+ * an error (err set) that stops the decoding. */
+typedef int (*hd_batch_flush_fn)(void *ud, struct hd_event *evs, size_t n, struct hd_err *err);
+
 struct hd_batch {
     struct hd_event *ev;
     size_t n;
@@ -52,6 +57,16 @@ struct hd_batch {
     size_t limit;   /* 0: none; else hd_ingest_decode refuses a body of more events */
     int borrow_raw; /* decoded events' raw point into the body, which the caller keeps
                      * until the batch is freed (HTTP ingest: no copy per event) */
+    /* Decoding in parts (a request of many events): once `chunk` events of the
+     * request are held, hd_ingest_decode hands them to flush, clears them and
+     * goes on, so the events are never all in memory at once; the last part
+     * (fewer than chunk) stays in the batch, for the caller. A flush error
+     * stops the decoding with that error. The events already flushed are the
+     * receiver's to undo when the decoding fails later (the store: one
+     * transaction). NULL: every event stays in the batch. */
+    hd_batch_flush_fn flush;
+    void *flush_ud;
+    size_t chunk;
 };
 
 const char *hd_state_name(enum hd_state s);            /* "ACTIVE", "OK", "RESOLVED" */

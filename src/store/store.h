@@ -170,6 +170,17 @@ struct hd_stats_query {
 /* Completion of an asynchronous write (see append_async). */
 typedef void (*hd_store_done_fn)(void *ud, int rc, const struct hd_err *err);
 
+/* append_stream_async: the store's side, handed to the producer. Stores
+ * evs[0..n) within the stream's transaction (seq and duplicate set as by
+ * append); the producer may free them once it returns. */
+typedef int (*hd_store_consume_fn)(void *cud, struct hd_event *evs, size_t n, struct hd_err *err);
+/* append_stream_async: the caller's side, run on the store's writer inside
+ * one transaction. Hands every event of the append to consume, in parts,
+ * and returns HD_OK to commit them all, or an error (err set) to store none
+ * of them. May run more than once for one append (the store retries a lost
+ * connection): each run starts over. */
+typedef int (*hd_store_produce_fn)(void *ud, hd_store_consume_fn consume, void *cud, struct hd_err *err);
+
 /* Something changed that this process may not have done itself (see
  * on_change): what is one of these. */
 enum hd_store_change {
@@ -211,6 +222,14 @@ struct hd_store_ops {
      * api/events.c), before the commit. */
     int (*append_async)(struct hd_store *st, struct hd_event *evs, size_t n, hd_store_done_fn done, void *ud,
                         struct hd_err *err);
+    /* An append too large to hold decoded at once (api/events.c: a request of
+     * many events): queues produce, which the writer runs in a transaction of
+     * its own - the events are decoded, stored and freed part by part - and
+     * returns as append_async does. done(ud, rc, err) runs once after the
+     * commit; rc is produce's error when it failed (nothing stored), else the
+     * store's. May be NULL: the caller then decodes everything and appends. */
+    int (*append_stream_async)(struct hd_store *st, hd_store_produce_fn produce, void *pud,
+                               hd_store_done_fn done, void *ud, struct hd_err *err);
     /* Events with seq > r->after_seq in seq order, at most r->limit, and
      * with r->max_bytes > 0 no more once those read hold that many bytes
      * (hd_event_bytes; at least one event). */

@@ -505,6 +505,83 @@ static void test_event_limit(void **state)
     }
 }
 
+/* Decoding in parts (hd_batch.flush): every `chunk` events go to flush and
+ * are cleared from the batch; the last part stays; the request's count
+ * (maxEventsPerRequest) includes the flushed ones; a later error leaves the
+ * batch empty, the parts flushed being the receiver's. */
+struct parts_seen {
+    size_t calls, events;
+    char last_name[16];
+    int refuse_at; /* > 0: the call of that number fails */
+};
+
+static int parts_flush(void *ud, struct hd_event *evs, size_t n, struct hd_err *err)
+{
+    struct parts_seen *p = ud;
+    p->calls++;
+    if (p->refuse_at > 0 && (int)p->calls == p->refuse_at) {
+        return hd_err_set(err, HD_EIO, "store: refused");
+    }
+    p->events += n;
+    snprintf(p->last_name, sizeof(p->last_name), "%s", evs[n - 1].name != NULL ? evs[n - 1].name : "");
+    return HD_OK;
+}
+
+static void test_decode_in_parts(void **state)
+{
+    (void)state;
+    char body[512];
+    size_t len = 0;
+    for (int i = 1; i <= 10; i++) {
+        len += (size_t)snprintf(body + len, sizeof(body) - len, "{\"name\":\"e%d\"}\n", i);
+    }
+    struct parts_seen seen = {0};
+    struct hd_batch b;
+    struct hd_err err = {0};
+    hd_batch_init(&b);
+    b.flush = parts_flush;
+    b.flush_ud = &seen;
+    b.chunk = 4;
+    assert_int_equal(hd_ingest_decode(body, len, "application/x-ndjson", NULL, &b, &err), HD_OK);
+    assert_int_equal(seen.calls, 2);
+    assert_int_equal(seen.events, 8);
+    assert_string_equal(seen.last_name, "e8");
+    assert_int_equal(b.n, 2); /* the last part stays */
+    assert_string_equal(b.ev[0].name, "e9");
+    hd_batch_free(&b);
+
+    /* the limit counts the flushed events */
+    seen = (struct parts_seen){0};
+    hd_batch_init(&b);
+    b.flush = parts_flush;
+    b.flush_ud = &seen;
+    b.chunk = 4;
+    b.limit = 9;
+    assert_int_equal(hd_ingest_decode(body, len, "application/x-ndjson", NULL, &b, &err), HD_ETOOBIG);
+    if (strstr(err.msg, "document 10") == NULL) {
+        fail_msg("%s", err.msg);
+    }
+    assert_int_equal(b.n, 0);
+
+    /* a bad document after two parts, and a refusing receiver */
+    char bad[512];
+    memcpy(bad, body, len + 1);
+    char *doc10 = strstr(bad, "{\"name\":\"e10\"}");
+    assert_non_null(doc10);
+    memcpy(doc10, "{\"name\":    }", 14);
+    seen = (struct parts_seen){0};
+    b.limit = 0;
+    assert_int_equal(hd_ingest_decode(bad, len, "application/x-ndjson", NULL, &b, &err), HD_EINVAL);
+    assert_non_null(strstr(err.msg, "document 10"));
+    assert_int_equal(seen.events, 8);
+    assert_int_equal(b.n, 0);
+    seen = (struct parts_seen){.refuse_at = 2};
+    assert_int_equal(hd_ingest_decode(body, len, "application/x-ndjson", NULL, &b, &err), HD_EIO);
+    assert_string_equal(err.msg, "store: refused");
+    assert_int_equal(b.n, 0);
+    hd_batch_free(&b);
+}
+
 /* Decoded events come packed (one block each), and a large body's events
  * in an array sized once from the pre-count (docs/performance.md, round 9). */
 static void test_packed_and_sized(void **state)
@@ -782,6 +859,7 @@ int main(void)
         cmocka_unit_test(test_split_single_and_stream),
         cmocka_unit_test(test_all_or_nothing),
         cmocka_unit_test(test_event_limit),
+        cmocka_unit_test(test_decode_in_parts),
         cmocka_unit_test(test_packed_and_sized),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_error_depth_and_binary),

@@ -1490,6 +1490,18 @@ static void sqlite_boom_trigger(const char *db)
     sqlite3_close(h);
 }
 
+/* Either store: inserting an event whose id starts with "boom" fails. */
+static void boom_trigger(const char *db)
+{
+    if (g_raw != NULL) {
+        pg_raw("CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+               "IF NEW.id LIKE 'boom%' THEN RAISE EXCEPTION 'boom refused'; END IF; RETURN NEW; END $$;"
+               "CREATE TRIGGER boom BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION boom()");
+    } else {
+        sqlite_boom_trigger(db);
+    }
+}
+
 /* A failing op is rolled back alone: its events are not stored, the seqs it
  * took are given again (dense), and ops committed in the same group stay. */
 struct mixer {
@@ -1525,13 +1537,7 @@ static void test_failed_op_rolls_back_alone(void **state)
     struct fx *f = *state;
     struct hd_store *st = f->st;
     struct hd_err err = {0};
-    if (g_raw != NULL) {
-        pg_raw("CREATE FUNCTION boom() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
-               "IF NEW.id LIKE 'boom%' THEN RAISE EXCEPTION 'boom refused'; END IF; RETURN NEW; END $$;"
-               "CREATE TRIGGER boom BEFORE INSERT ON events FOR EACH ROW EXECUTE FUNCTION boom()");
-    } else {
-        sqlite_boom_trigger(f->db);
-    }
+    boom_trigger(f->db);
     struct hd_event evs[2];
     mk_event(&evs[0], "fine", "generic", 1, 5, HD_STATE_ACTIVE, "ns", "a");
     mk_event(&evs[1], "boom-1", "generic", 1, 5, HD_STATE_ACTIVE, "ns", "b");
@@ -1568,6 +1574,124 @@ static void test_failed_op_rolls_back_alone(void **state)
     assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events"), 701);
     assert_int_equal(raw_count(f->db, "SELECT max(seq) FROM events"), 701);
     assert_int_equal(st->ops->max_seq(st), 701);
+}
+
+/* append_stream_async: a producer hands the events over in parts, in one
+ * transaction: committed together (seqs dense, a duplicate across parts
+ * found), or none of them when the producer fails after some parts or a
+ * part fails in the store. */
+#define STREAM_PART 100
+
+struct streamer {
+    const char *prefix;
+    int parts;
+    int fail_after; /* >= 0: the producer refuses, with HD_EINVAL, before that part */
+    int dup;        /* the first event of part 2 repeats the very first one */
+    int dups;
+    int64_t first_seq, last_seq;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int done, rc;
+    struct hd_err err;
+};
+
+static int streamer_produce(void *ud, hd_store_consume_fn consume, void *cud, struct hd_err *err)
+{
+    struct streamer *p = ud;
+    p->dups = 0;
+    p->first_seq = p->last_seq = 0;
+    for (int k = 0; k < p->parts; k++) {
+        if (k == p->fail_after) {
+            return hd_err_set(err, HD_EINVAL, "document %d: refused", k * STREAM_PART + 1);
+        }
+        struct hd_event evs[STREAM_PART];
+        for (int i = 0; i < STREAM_PART; i++) {
+            char id[33];
+            snprintf(id, sizeof(id), "%s%d", p->prefix, p->dup && k == 2 && i == 0 ? 0 : k * STREAM_PART + i);
+            mk_event(&evs[i], id, "generic", 1000 + i, 5, HD_STATE_ACTIVE, "ns", "n");
+        }
+        int rc = consume(cud, evs, STREAM_PART, err);
+        for (int i = 0; i < STREAM_PART; i++) {
+            if (rc == HD_OK && evs[i].duplicate) {
+                p->dups++;
+            } else if (rc == HD_OK) {
+                p->first_seq = p->first_seq == 0 ? evs[i].seq : p->first_seq;
+                p->last_seq = evs[i].seq;
+            }
+            hd_event_clear(&evs[i]);
+        }
+        if (rc != HD_OK) {
+            return rc;
+        }
+    }
+    return HD_OK;
+}
+
+static void streamer_done(void *ud, int rc, const struct hd_err *err)
+{
+    struct streamer *p = ud;
+    pthread_mutex_lock(&p->mu);
+    p->rc = rc;
+    if (err != NULL) {
+        p->err = *err;
+    }
+    p->done = 1;
+    pthread_cond_signal(&p->cv);
+    pthread_mutex_unlock(&p->mu);
+}
+
+static int stream_run(struct hd_store *st, struct streamer *p)
+{
+    pthread_mutex_init(&p->mu, NULL);
+    pthread_cond_init(&p->cv, NULL);
+    struct hd_err err = {0};
+    assert_int_equal(st->ops->append_stream_async(st, streamer_produce, p, streamer_done, p, &err), HD_OK);
+    pthread_mutex_lock(&p->mu);
+    while (!p->done) {
+        pthread_cond_wait(&p->cv, &p->mu);
+    }
+    pthread_mutex_unlock(&p->mu);
+    pthread_cond_destroy(&p->cv);
+    pthread_mutex_destroy(&p->mu);
+    return p->rc;
+}
+
+static void test_append_in_parts(void **state)
+{
+    struct fx *f = *state;
+    struct hd_store *st = f->st;
+    assert_non_null(st->ops->append_stream_async);
+    append_n(st, "before", 2);
+    struct streamer ok = {.prefix = "s", .parts = 3, .fail_after = -1, .dup = 1};
+    assert_int_equal(stream_run(st, &ok), HD_OK);
+    assert_int_equal(ok.dups, 1);
+    assert_int_equal(ok.first_seq, 3);
+    assert_int_equal(ok.last_seq, 301);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events"), 301);
+    assert_int_equal(st->ops->max_seq(st), 301);
+
+    /* The producer refuses after two parts: nothing of it stays. */
+    struct streamer bad = {.prefix = "t", .parts = 3, .fail_after = 2};
+    assert_int_equal(stream_run(st, &bad), HD_EINVAL);
+    assert_non_null(strstr(bad.err.msg, "document 201"));
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events"), 301);
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events WHERE id LIKE 't%'"), 0);
+    assert_int_equal(st->ops->max_seq(st), 301);
+
+    /* A part the store refuses (a trigger): nothing of it stays either. */
+    boom_trigger(f->db);
+    struct streamer boom = {.prefix = "boom", .parts = 2, .fail_after = -1};
+    assert_int_not_equal(stream_run(st, &boom), HD_OK);
+    assert_non_null(strstr(boom.err.msg, "boom refused"));
+    assert_int_equal(raw_count(f->db, "SELECT count(*) FROM events"), 301);
+
+    /* The log goes on densely after them. */
+    int64_t seq = 0;
+    append1(st, "after", 1, &seq);
+    assert_int_equal(seq, 302);
+    struct streamer again = {.prefix = "s", .parts = 3, .fail_after = -1, .dup = 1};
+    assert_int_equal(stream_run(st, &again), HD_OK);
+    assert_int_equal(again.dups, 300); /* every one stored before */
 }
 
 /* A large append's raws go into blobs of about SQ_BLOB_CHUNK (256 KiB) each,
@@ -1828,6 +1952,7 @@ static const struct CMUnitTest common_tests[] = {
     cmocka_unit_test_setup_teardown(test_prune, setup, teardown),
     cmocka_unit_test_setup_teardown(test_concurrent_append, setup, teardown),
     cmocka_unit_test_setup_teardown(test_failed_op_rolls_back_alone, setup, teardown),
+    cmocka_unit_test_setup_teardown(test_append_in_parts, setup, teardown),
     cmocka_unit_test_setup_teardown(test_reopen_keeps_everything, setup, teardown),
     cmocka_unit_test_setup_teardown(test_burst_one_second, setup, teardown),
 };

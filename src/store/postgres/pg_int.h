@@ -117,6 +117,8 @@ void pg_writer_stop(struct pg_store *s);
 int pg_append(struct hd_store *st, struct hd_event *evs, size_t n, struct hd_err *err);
 int pg_append_async(struct hd_store *st, struct hd_event *evs, size_t n, hd_store_done_fn done, void *ud,
                     struct hd_err *err);
+int pg_append_stream_async(struct hd_store *st, hd_store_produce_fn produce, void *pud, hd_store_done_fn done,
+                           void *ud, struct hd_err *err);
 
 /* ---- events.c ---- */
 #define PG_EV_COLS                                                                                           \

@@ -37,6 +37,7 @@ static const struct hd_store_ops pg_ops = {
     .channel_delete = pg_channel_delete,
     .append = pg_append,
     .append_async = pg_append_async,
+    .append_stream_async = pg_append_stream_async,
     .events_after = pg_events_after,
     .event_get = pg_event_get,
     .event_get_seq = pg_event_get_seq,

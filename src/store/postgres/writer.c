@@ -10,7 +10,10 @@
  * so a cursor never passes an event that commits later. A batch whose
  * connection broke (COMMIT outcome unknown included) runs once more on a
  * new connection: ids de-duplicate, so what did commit is found stored, and
- * each request is completed exactly once. */
+ * each request is completed exactly once. An append in parts
+ * (append_stream_async) runs alone in its transaction: the producer hands
+ * its parts over one by one and each is stored as a request of its own
+ * would be (commit_batch); any error rolls the whole of it back. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +32,8 @@ struct pg_append {
     struct pg_append *next;
     struct hd_event *evs;
     size_t n;
+    hd_store_produce_fn produce; /* an append in parts: evs NULL, n 0 */
+    void *pud;
     hd_store_done_fn done; /* NULL: a synchronous caller waits on wcv */
     void *ud;
     int finished;
@@ -413,7 +418,9 @@ static struct pg_append *take(struct pg_store *s, size_t *total)
     }
     struct pg_append *head = s->q_head, **tail = &head;
     *total = 0;
-    while (*tail != NULL && (*total == 0 || *total + (*tail)->n <= PG_BATCH_MAX)) {
+    /* an append in parts goes alone */
+    while (*tail != NULL && (*total == 0 || *total + (*tail)->n <= PG_BATCH_MAX) &&
+           (tail == &head || (head->produce == NULL && (*tail)->produce == NULL))) {
         *total += (*tail)->n;
         tail = &(*tail)->next;
     }
@@ -424,6 +431,52 @@ static struct pg_append *take(struct pg_store *s, size_t *total)
     *tail = NULL;
     pthread_mutex_unlock(&s->wmu);
     return head;
+}
+
+/* ---- appends in parts -------------------------------------------------- */
+
+struct stream_ctx {
+    struct pg_store *s;
+    PGconn *c;
+    const struct pg_append *a; /* its produce */
+    int64_t last_seq;
+    int store_failed; /* the database failed, or the commit will be the only failure */
+};
+
+/* hd_store_consume_fn: one part, stored as a request of its own. */
+static int stream_consume(void *cud, struct hd_event *evs, size_t n, struct hd_err *err)
+{
+    struct stream_ctx *x = cud;
+    struct pg_append part = {.evs = evs, .n = n};
+    struct batch_args b = {.batch = &part, .total = n};
+    int rc = commit_batch(x->s, x->c, &b, err);
+    if (rc != HD_OK) {
+        x->store_failed = 1;
+        return rc;
+    }
+    if (part.rc != HD_OK) {
+        *err = part.err;
+        return part.rc;
+    }
+    if (b.last_seq > x->last_seq) {
+        x->last_seq = b.last_seq;
+    }
+    return HD_OK;
+}
+
+/* pg_fn: the whole append in parts, in pg_tx's transaction. */
+static int commit_stream(struct pg_store *s, PGconn *c, void *arg, struct hd_err *err)
+{
+    struct stream_ctx *x = arg;
+    x->s = s;
+    x->c = c;
+    x->last_seq = 0;
+    x->store_failed = 0;
+    int rc = x->a->produce(x->a->pud, stream_consume, x, err);
+    if (rc == HD_OK) {
+        x->store_failed = 1; /* from here on, a failure is the commit's */
+    }
+    return rc;
 }
 
 static void *writer_main(void *arg)
@@ -437,6 +490,8 @@ static void *writer_main(void *arg)
             break;
         }
         struct batch_args b = {.batch = batch, .total = total};
+        struct stream_ctx x = {.a = batch};
+        int stream = batch->produce != NULL;
         struct hd_err err = {0};
         int rc = HD_EIO;
         for (int attempt = 0; attempt < 2; attempt++) {
@@ -448,18 +503,20 @@ static void *writer_main(void *arg)
                     continue;
                 }
             }
-            rc = pg_tx(s->wconn, commit_batch, s, &b, &err);
+            rc = stream ? pg_tx(s->wconn, commit_stream, s, &x, &err)
+                        : pg_tx(s->wconn, commit_batch, s, &b, &err);
             if (rc == HD_OK || PQstatus(s->wconn) == CONNECTION_OK) {
                 break; /* done, or failed for another reason than the connection */
             }
         }
+        int64_t last = stream ? x.last_seq : b.last_seq;
         if (rc == HD_OK) {
-            if (b.last_seq > atomic_load(&s->max_seq_cache)) {
-                atomic_store(&s->max_seq_cache, b.last_seq);
+            if (last > atomic_load(&s->max_seq_cache)) {
+                atomic_store(&s->max_seq_cache, last);
             }
             pg_note_success(s);
-        } else {
-            pg_note_failure(s, &err);
+        } else if (!stream || x.store_failed || s->wconn == NULL || PQstatus(s->wconn) != CONNECTION_OK) {
+            pg_note_failure(s, &err); /* not a producer's refusal (a bad document) */
         }
         complete(s, batch, rc, &err);
     }
@@ -480,25 +537,37 @@ static int enqueue(struct pg_store *s, struct pg_append *a, struct hd_err *err)
     return HD_OK;
 }
 
+/* Queues a copy of *tmpl, completed by its done: HD_OK, or nothing queued. */
+static int enqueue_copy(struct hd_store *st, const struct pg_append *tmpl, struct hd_err *err)
+{
+    struct pg_append *a = malloc(sizeof(*a));
+    if (a == NULL) {
+        return hd_err_set(err, HD_ENOMEM, "store: out of memory");
+    }
+    *a = *tmpl;
+    int rc = enqueue(pg_of(st), a, err);
+    if (rc != HD_OK) {
+        free(a);
+    }
+    return rc;
+}
+
 int pg_append_async(struct hd_store *st, struct hd_event *evs, size_t n, hd_store_done_fn done, void *ud,
                     struct hd_err *err)
 {
     if (evs == NULL || n == 0 || done == NULL) {
         return hd_err_set(err, HD_EINVAL, "store: nothing to append");
     }
-    struct pg_append *a = calloc(1, sizeof(*a));
-    if (a == NULL) {
-        return hd_err_set(err, HD_ENOMEM, "store: out of memory");
+    return enqueue_copy(st, &(struct pg_append){.evs = evs, .n = n, .done = done, .ud = ud}, err);
+}
+
+int pg_append_stream_async(struct hd_store *st, hd_store_produce_fn produce, void *pud, hd_store_done_fn done,
+                           void *ud, struct hd_err *err)
+{
+    if (produce == NULL || done == NULL) {
+        return hd_err_set(err, HD_EINVAL, "append_stream_async: no producer or no completion callback");
     }
-    a->evs = evs;
-    a->n = n;
-    a->done = done;
-    a->ud = ud;
-    int rc = enqueue(pg_of(st), a, err);
-    if (rc != HD_OK) {
-        free(a);
-    }
-    return rc;
+    return enqueue_copy(st, &(struct pg_append){.produce = produce, .pud = pud, .done = done, .ud = ud}, err);
 }
 
 int pg_append(struct hd_store *st, struct hd_event *evs, size_t n, struct hd_err *err)

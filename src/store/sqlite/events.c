@@ -303,6 +303,77 @@ int sq_append_async(struct hd_store *st, struct hd_event *evs, size_t n, hd_stor
     return rc;
 }
 
+/* ---- appends in parts (append_stream_async) ---------------------------- */
+
+struct sq_stream_append {
+    struct sq_op op; /* first: the writer frees the op */
+    hd_store_produce_fn produce;
+    void *pud;
+};
+
+struct stream_part {
+    struct sq_store *s;
+    struct sq_conn *c;
+};
+
+/* hd_store_consume_fn: one part, compressed and stored as an append of its
+ * own would be, inside the stream's op (the writer's thread). */
+static int stream_consume(void *cud, struct hd_event *evs, size_t n, struct hd_err *err)
+{
+    struct stream_part *p = cud;
+    int rc = append_check(evs, n, err);
+    if (rc != HD_OK) {
+        return rc;
+    }
+    size_t total = 0;
+    size_t zb = sq_zip_bound(evs, n, &total);
+    struct zraw *z = malloc(n * sizeof(*z) + zb);
+    struct append_args a = {.evs = evs, .n = n, .z = z};
+    if (z != NULL) { /* else stored uncompressed */
+        sq_zip(p->s, &a, total, (unsigned char *)(z + n));
+    }
+    rc = op_append(p->s, p->c, &a, err);
+    free(z);
+    return rc;
+}
+
+/* The op: not an append for the writer (no group blob, always under its own
+ * savepoint), so a producer's error rolls back this request alone. */
+static int op_append_stream(struct sq_store *s, struct sq_conn *c, void *arg, struct hd_err *err)
+{
+    struct sq_stream_append *q = arg;
+    struct stream_part p = {.s = s, .c = c};
+    /* Its parts dirty far more pages than a group does: they spill to the
+     * WAL early instead of staying in memory up to SQ_SPILL_PAGES (16 MB). */
+    (void)sq_cache_spill(c, SQ_STREAM_SPILL_PAGES);
+    int rc = q->produce(q->pud, stream_consume, &p, err);
+    (void)sq_cache_spill(c, SQ_SPILL_PAGES);
+    return rc;
+}
+
+int sq_append_stream_async(struct hd_store *st, hd_store_produce_fn produce, void *pud, hd_store_done_fn done,
+                           void *ud, struct hd_err *err)
+{
+    if (produce == NULL || done == NULL) {
+        return hd_err_set(err, HD_EINVAL, "append_stream_async: no producer or no completion callback");
+    }
+    struct sq_stream_append *q = calloc(1, sizeof(*q));
+    if (q == NULL) {
+        return hd_err_set(err, HD_ENOMEM, "store: out of memory queuing an append");
+    }
+    q->produce = produce;
+    q->pud = pud;
+    q->op.apply = op_append_stream;
+    q->op.arg = q;
+    q->op.done_fn = done;
+    q->op.done_ud = ud;
+    int rc = sq_submit_async(sq_of(st), &q->op, err);
+    if (rc != HD_OK) {
+        free(q);
+    }
+    return rc;
+}
+
 /* ---- reads ------------------------------------------------------------ */
 
 static size_t event_bytes(const void *ev)

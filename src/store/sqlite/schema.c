@@ -26,7 +26,13 @@
  * batch gain for half the single-event write cost of 16 KB. (Round 2, before
  * blobs, had measured 4 KB best for single events.) */
 #define SQ_PAGE_SIZE 8192
-#define SQ_SPILL_PAGES "2048" /* dirty pages a transaction keeps in memory before spilling (sq_pragmas) */
+
+int sq_cache_spill(struct sq_conn *c, int pages)
+{
+    char sql[48];
+    snprintf(sql, sizeof(sql), "PRAGMA cache_spill = %d", pages);
+    return sqlite3_exec(c->db, sql, NULL, NULL, NULL);
+}
 
 int sq_pragmas(struct sq_conn *c, struct hd_err *err)
 {
@@ -59,13 +65,14 @@ int sq_pragmas(struct sq_conn *c, struct hd_err *err)
      * needs them: -10 % bytes written per event, the single-event case's RSS
      * unchanged (docs/performance.md, "Events sharing one timestamp"). A larger
      * transaction (an id-index merge of a huge second) still spills: its pages
-     * are written in key order, each once. */
+     * are written in key order, each once. (Until round 12 the value was 2048,
+     * which SQLite reads as "off": see sq_cache_spill.) */
     if (sqlite3_exec(c->db,
                      "PRAGMA synchronous = FULL;"
                      "PRAGMA foreign_keys = OFF;"
-                     "PRAGMA journal_size_limit = 67108864;"
-                     "PRAGMA cache_spill = " SQ_SPILL_PAGES ";",
-                     NULL, NULL, NULL) != SQLITE_OK) {
+                     "PRAGMA journal_size_limit = 67108864;",
+                     NULL, NULL, NULL) != SQLITE_OK ||
+        sq_cache_spill(c, SQ_SPILL_PAGES) != SQLITE_OK) {
         ret = sq_fail(c, err, "setting pragmas");
         goto out;
     }

@@ -482,9 +482,24 @@ char *sq_like_pattern(const char *q);
 
 /* ---- the ops (one file each) ------------------------------------------- */
 
+/* Dirty pages a transaction of the writer keeps in memory before it spills
+ * them to the WAL (sq_pragmas: 16 MB at 8 KB pages); an append in parts
+ * (events.c) lowers it to SQ_STREAM_SPILL_PAGES (2 MB) while it runs. */
+#define SQ_SPILL_PAGES 2047
+#define SQ_STREAM_SPILL_PAGES 255
+/* PRAGMA cache_spill = pages. Never a multiple of 256: SQLite also reads
+ * the value as a boolean, taking one byte of it, so 2048 or 256 turn
+ * spilling off - every dirty page of a transaction then stays in memory,
+ * however many (a 100,000-event append held 20 MB). SQLITE_OK or an error. */
+int sq_cache_spill(struct sq_conn *c, int pages);
+_Static_assert(SQ_SPILL_PAGES % 256 != 0 && SQ_STREAM_SPILL_PAGES % 256 != 0,
+               "cache_spill: a multiple of 256 turns spilling off");
+
 int sq_append(struct hd_store *st, struct hd_event *evs, size_t n, struct hd_err *err);
 int sq_append_async(struct hd_store *st, struct hd_event *evs, size_t n, hd_store_done_fn done, void *ud,
                     struct hd_err *err);
+int sq_append_stream_async(struct hd_store *st, hd_store_produce_fn produce, void *pud, hd_store_done_fn done,
+                           void *ud, struct hd_err *err);
 int sq_events_after(struct hd_store *st, const struct hd_range *q, struct hd_event **out, size_t *n,
                     struct hd_err *err);
 int sq_event_get(struct hd_store *st, const char *id, struct hd_event *out, struct hd_err *err);

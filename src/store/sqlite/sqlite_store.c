@@ -53,6 +53,7 @@ static const struct hd_store_ops sq_ops = {
     .channel_delete = sq_channel_delete,
     .append = sq_append,
     .append_async = sq_append_async,
+    .append_stream_async = sq_append_stream_async,
     .events_after = sq_events_after,
     .event_get = sq_event_get,
     .event_get_seq = sq_event_get_seq,
