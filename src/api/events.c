@@ -350,29 +350,23 @@ static int ingest_defer(struct hd_api_call *c, struct hd_batch *b)
 /* 1 (and the 429 written) when the backlog plus the request's own events
  * would pass limits.maxBacklog: checked before decoding (already over: no
  * work) and after (a 900,000-event backlog does not take 200,000 more). */
-/* 1 (and msg written) when backlog plus events passes max_backlog (<= 0: no limit). */
-static int backlog_full(int64_t backlog, int64_t max_backlog, int64_t events, char *msg, size_t msgsz)
-{
-    if (max_backlog <= 0 || backlog + events <= max_backlog) {
-        return 0;
-    }
-    if (events > 0) {
-        snprintf(msg, msgsz,
-                 "backlog %lld + %lld events of this request is over limits.maxBacklog %lld: retry later",
-                 (long long)backlog, (long long)events, (long long)max_backlog);
-    } else {
-        snprintf(msg, msgsz, "backlog %lld is over limits.maxBacklog %lld: retry later", (long long)backlog,
-                 (long long)max_backlog);
-    }
-    return 1;
-}
-
 static int over_backlog(struct hd_api_call *c, int64_t events)
 {
     char msg[160];
-    if (c->api->disp == NULL ||
-        !backlog_full(hd_dispatcher_backlog(c->api->disp), c->max_backlog, events, msg, sizeof(msg))) {
+    if (c->api->disp == NULL || c->max_backlog <= 0) {
         return 0;
+    }
+    int64_t backlog = hd_dispatcher_backlog(c->api->disp);
+    if (backlog + events <= c->max_backlog) {
+        return 0;
+    }
+    if (events > 0) {
+        snprintf(msg, sizeof(msg),
+                 "backlog %lld + %lld events of this request is over limits.maxBacklog %lld: retry later",
+                 (long long)backlog, (long long)events, (long long)c->max_backlog);
+    } else {
+        snprintf(msg, sizeof(msg), "backlog %lld is over limits.maxBacklog %lld: retry later",
+                 (long long)backlog, (long long)c->max_backlog);
     }
     reject(c, 429, "backlog", msg);
     hd_http_resp_header(c->resp, "Retry-After", "5");
@@ -381,22 +375,21 @@ static int over_backlog(struct hd_api_call *c, int64_t events)
 
 /* ---- requests of many events: decoded and stored in parts ----------------
  *
- * A request of more than INGEST_PARTS_AFTER events is not decoded on the
- * server thread: the store's writer decodes it again, INGEST_PART events at
- * a time, storing and freeing each part, all in one transaction (the store's
- * append_stream_async). Its decoded events are thus never all in memory:
- * 100,000 tiny events held ~25 MB decoded until their commit, now a part's
- * worth. The answers are the same: a bad document anywhere, or a backlog
- * the request's events would take past limits.maxBacklog, rolls the whole
- * request back (nothing stored) and is refused as before; the 202 names
- * every id in document order, after the commit. The first decode, on the
- * server thread, stops once it holds more than INGEST_PARTS_AFTER events:
- * that many are decoded twice. The backlog compared is the one when the
- * request was handed over (the writer must not wait on the dispatcher). */
+ * A request of more than INGEST_PARTS_AFTER events is decoded twice. The
+ * server thread's decode validates it: past that many events it drops them
+ * as they come (drop_part), so a bad document, maxEventsPerRequest and the
+ * backlog (the request's events counted) are refused as before, on this
+ * thread, without the writer. A valid request then goes to the store's
+ * writer, which decodes it again, INGEST_PART events at a time, storing and
+ * freeing each part, all in one transaction (append_stream_async). Its
+ * decoded events are thus never all in memory: 100,000 tiny events held ~25
+ * MB decoded until their commit, now a part's worth. The 202 names every id
+ * in document order, after the commit; an error in the writer's decode
+ * (out of memory) or in the store still rolls every part back. */
 #define INGEST_PARTS_AFTER 8192
 #define INGEST_PART 2048
 
-enum parts_stage { PARTS_DECODE, PARTS_BACKLOG, PARTS_STORE };
+enum parts_stage { PARTS_DECODE, PARTS_STORE };
 
 struct ingest_parts {
     struct hd_api *api;
@@ -406,8 +399,6 @@ struct ingest_parts {
     char format[64]; /* "" : detect */
     const char *rejected_src;
     size_t max_events;
-    int64_t max_backlog; /* 0: no limit */
-    int64_t backlog;     /* when the request was handed over (the writer must not wait on the dispatcher) */
     struct hd_http_async *h;
     /* Written by the writer's run of produce (each run starts over), read
      * by the answer once the store's done ran. */
@@ -469,11 +460,7 @@ static int parts_produce(void *ud, hd_store_consume_fn consume, void *cud, struc
         rc = parts_flush(ip, b.ev, b.n, err); /* the last part */
     }
     hd_batch_free(&b);
-    char msg[160];
-    if (rc == HD_OK && backlog_full(ip->backlog, ip->max_backlog, (int64_t)ip->n, msg, sizeof(msg))) {
-        ip->stage = PARTS_BACKLOG;
-        rc = hd_err_set(err, HD_EBUSY, "%s", msg);
-    } else if (rc == HD_OK) {
+    if (rc == HD_OK) {
         ip->stage = PARTS_STORE; /* what fails from here on is the commit */
     }
     return rc;
@@ -505,11 +492,6 @@ static void parts_finish(void *ud, struct hd_http_resp *resp)
         hd_http_error(resp, status, "%s", status == 500 ? "out of memory" : msg);
         break;
     }
-    case PARTS_BACKLOG:
-        count_rejected(ip->rejected_src, "backlog", 429, msg);
-        hd_http_error(resp, 429, "%s", msg);
-        hd_http_resp_header(resp, "Retry-After", "5");
-        break;
     case PARTS_STORE: store_refused(ip->rejected_src, ip->rc, &ip->err, resp); break;
     }
 }
@@ -540,8 +522,6 @@ static int ingest_in_parts(struct hd_api_call *c, const char *media, const char 
     snprintf(ip->format, sizeof(ip->format), "%s", format != NULL ? format : "");
     ip->rejected_src = rejected_source(c->req);
     ip->max_events = c->max_events > 0 ? (size_t)c->max_events : 0;
-    ip->max_backlog = c->api->disp != NULL ? c->max_backlog : 0;
-    ip->backlog = c->api->disp != NULL ? hd_dispatcher_backlog(c->api->disp) : 0;
     hd_buf_init(&ip->ids, 0);
     ip->h = hd_http_defer(c->req, parts_finish, parts_release, ip);
     if (ip->h == NULL) {
@@ -556,14 +536,15 @@ static int ingest_in_parts(struct hd_api_call *c, const char *media, const char 
     return HD_OK;
 }
 
-/* hd_batch_flush_fn of the first decode: a part filled, so the request is
- * one to decode in parts (*ud set); stops the decoding. */
-static int too_many(void *ud, struct hd_event *evs, size_t n, struct hd_err *err)
+/* hd_batch_flush_fn of the server thread's decode: past INGEST_PARTS_AFTER
+ * events the request is one to store in parts; its events are counted
+ * (*ud) and dropped as they are decoded. */
+static int drop_part(void *ud, struct hd_event *evs, size_t n, struct hd_err *err)
 {
     (void)evs;
-    (void)n;
-    *(int *)ud = 1;
-    return hd_err_set(err, HD_ETOOBIG, "more than %d events: decoded in parts", INGEST_PARTS_AFTER);
+    (void)err;
+    *(size_t *)ud += n;
+    return HD_OK;
 }
 
 void hd_api_events_ingest(struct hd_api_call *c)
@@ -608,18 +589,20 @@ void hd_api_events_ingest(struct hd_api_call *c)
     /* The body outlives the batch: freed after the answer, or once the store
      * copied the raws (ingest_defer). */
     b.borrow_raw = 1;
-    int many = 0;
+    size_t dropped = 0;
     if (api->st->ops->append_stream_async != NULL) {
-        b.flush = too_many;
-        b.flush_ud = &many;
+        b.flush = drop_part;
+        b.flush_ud = &dropped;
         b.chunk = INGEST_PARTS_AFTER + 1;
     }
     int rc = hd_ingest_decode(c->req->body, c->req->body_len, media[0] ? media : NULL, format, &b, &err);
-    if (many && ingest_in_parts(c, media, format) == HD_OK) {
-        goto out;
-    }
-    if (many) { /* not deferred (stopping): as before, whole */
+    if (rc == HD_OK && dropped > 0) {
+        size_t total = dropped + b.n;
         hd_batch_free(&b);
+        if (over_backlog(c, (int64_t)total) || ingest_in_parts(c, media, format) == HD_OK) {
+            goto out;
+        }
+        /* not deferred (stopping): as before, whole */
         b.limit = c->max_events > 0 ? (size_t)c->max_events : 0;
         b.borrow_raw = 1;
         rc = hd_ingest_decode(c->req->body, c->req->body_len, media[0] ? media : NULL, format, &b, &err);
