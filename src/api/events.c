@@ -530,8 +530,9 @@ static int ingest_in_parts(struct hd_api_call *c, const char *media, const char 
     }
     struct hd_err err = {0};
     int rc = st->ops->append_stream_async(st, parts_produce, ip, parts_done, ip, &err);
-    if (rc != HD_OK) {
-        parts_done(ip, rc, &err); /* answered through the same path */
+    if (rc != HD_OK) { /* not queued (closing): answered through the same path, as the store's refusal */
+        ip->stage = PARTS_STORE;
+        parts_done(ip, rc, &err);
     }
     return HD_OK;
 }
