@@ -182,20 +182,19 @@ static void store_refused(const char *src, int rc, const struct hd_err *err, str
 }
 
 /* Appends the ids of evs[0..n) to o as JSON strings, a comma before each
- * but the very first (*first). No printf: one call per event id (1,000 for
- * a batch of 1,000); vsnprintf was 1.7 % of the poll threads' samples with
- * single events. */
-static int put_ids(struct hd_buf *o, const struct hd_event *evs, size_t n, int *first)
+ * (before the first too when more_after: ids already written). No printf:
+ * one call per event id (1,000 for a batch of 1,000); vsnprintf was 1.7 % of
+ * the poll threads' samples with single events. */
+static int put_ids(struct hd_buf *o, const struct hd_event *evs, size_t n, int more_after)
 {
     if (hd_buf_reserve(o, o->len + n * 37) != HD_OK) {
         return HD_ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
-        if ((!*first && hd_buf_putc(o, ',') != HD_OK) || hd_buf_putc(o, '"') != HD_OK ||
+        if (((i > 0 || more_after) && hd_buf_putc(o, ',') != HD_OK) || hd_buf_putc(o, '"') != HD_OK ||
             hd_buf_puts(o, evs[i].id) != HD_OK || hd_buf_putc(o, '"') != HD_OK) {
             return HD_ENOMEM;
         }
-        *first = 0;
     }
     return HD_OK;
 }
@@ -212,18 +211,16 @@ static void ingest_accepted(struct hd_api *api, size_t n, const struct hd_event 
                             struct hd_http_resp *resp)
 {
     char head[ANSWER_HEAD];
-    size_t hl = 0;
     memcpy(head, "{\"accepted\":", 12);
-    hl = 12 + hd_fmt_i64(head + 12, (int64_t)n);
+    size_t hl = 12 + hd_fmt_i64(head + 12, (int64_t)n);
     memcpy(head + hl, ",\"ids\":[", 8);
     hl += 8;
     struct hd_buf *o = &resp->body;
     int wrc = HD_OK;
     if (evs != NULL) {
         hd_buf_reset(o);
-        int first = 1;
         if (hd_buf_reserve(o, hl + n * 37 + 2) != HD_OK || hd_buf_append(o, head, hl) != HD_OK ||
-            put_ids(o, evs, n, &first) != HD_OK) {
+            put_ids(o, evs, n, 0) != HD_OK) {
             wrc = HD_ENOMEM;
         }
     } else {
@@ -266,30 +263,36 @@ static void ingest_answer(struct hd_api *api, struct hd_batch *b, int rc, const 
     ingest_accepted(api, b->n, b->ev, NULL, resp);
 }
 
-/* A batch handed to the store's writer, answered once it committed. */
-struct ingest_async {
-    struct hd_api *api;
-    struct hd_batch b;
+/* A deferred ingest's wait for the store: the first member of both kinds
+ * (ingest_async, ingest_parts), so that one completion serves them. */
+struct ingest_wait {
+    struct hd_http_async *h;
     int rc;
     struct hd_err err;
-    struct hd_http_async *h;
 };
 
 /* Store completion (writer thread): record and resume the connection. */
 static void ingest_done(void *ud, int rc, const struct hd_err *err)
 {
-    struct ingest_async *ia = ud;
-    ia->rc = rc;
+    struct ingest_wait *w = ud;
+    w->rc = rc;
     if (rc != HD_OK && err != NULL) {
-        ia->err = *err;
+        w->err = *err;
     }
-    hd_http_async_done(ia->h); /* ia may be gone once this returns */
+    hd_http_async_done(w->h); /* w may be gone once this returns */
 }
+
+/* A batch handed to the store's writer, answered once it committed. */
+struct ingest_async {
+    struct ingest_wait w; /* first */
+    struct hd_api *api;
+    struct hd_batch b;
+};
 
 static void ingest_finish(void *ud, struct hd_http_resp *resp)
 {
     struct ingest_async *ia = ud;
-    ingest_answer(ia->api, &ia->b, ia->rc, &ia->err, resp);
+    ingest_answer(ia->api, &ia->b, ia->w.rc, &ia->w.err, resp);
 }
 
 static void ingest_release(void *ud)
@@ -325,18 +328,18 @@ static int ingest_defer(struct hd_api_call *c, struct hd_batch *b)
         return HD_ENOMEM;
     }
     ia->api = c->api;
-    ia->h = hd_http_defer(c->req, ingest_finish, ingest_release, ia);
-    if (ia->h == NULL) {
+    ia->w.h = hd_http_defer(c->req, ingest_finish, ingest_release, ia);
+    if (ia->w.h == NULL) {
         free(ia);
         return HD_ESHUTDOWN;
     }
     ia->b = *b;
     hd_batch_init(b);
-    int rc = st->ops->append_async(st, ia->b.ev, ia->b.n, ingest_done, ia, &ia->err);
+    int rc = st->ops->append_async(st, ia->b.ev, ia->b.n, ingest_done, ia, &ia->w.err);
     if (rc != HD_OK) {
         /* Not queued: answer the failure through the same path. */
-        ia->rc = rc;
-        hd_http_async_done(ia->h);
+        ia->w.rc = rc;
+        hd_http_async_done(ia->w.h);
     } else if (!borrows_raw(&ia->b)) {
         /* The store copied the raws (compressed): the body is not needed
          * while the commit runs (a 10 MB request's largest share). ia stays
@@ -384,14 +387,14 @@ static int over_backlog(struct hd_api_call *c, int64_t events)
  * freeing each part, all in one transaction (append_stream_async). Its
  * decoded events are thus never all in memory: 100,000 tiny events held ~25
  * MB decoded until their commit, now a part's worth. The 202 names every id
- * in document order, after the commit; an error in the writer's decode
- * (out of memory) or in the store still rolls every part back. */
+ * in document order, after the commit. What can still fail in the writer
+ * (memory, the store) rolls every part back and is answered as the store's
+ * refusal: the writer's decode cannot find what the first one did not. */
 #define INGEST_PARTS_AFTER 8192
 #define INGEST_PART 2048
 
-enum parts_stage { PARTS_DECODE, PARTS_STORE };
-
 struct ingest_parts {
+    struct ingest_wait w; /* first */
     struct hd_api *api;
     const char *body; /* the request's, kept until the answer */
     size_t body_len;
@@ -399,28 +402,22 @@ struct ingest_parts {
     char format[64]; /* "" : detect */
     const char *rejected_src;
     size_t max_events;
-    struct hd_http_async *h;
     /* Written by the writer's run of produce (each run starts over), read
      * by the answer once the store's done ran. */
     hd_store_consume_fn consume;
     void *cud;
     struct hd_buf ids; /* ANSWER_HEAD bytes of room, then "id","id",... */
-    int first;
     size_t n;
     struct source_count sc[MAX_SOURCES];
     size_t nsc;
-    enum parts_stage stage;
-    int rc;
-    struct hd_err err;
 };
 
 /* hd_batch_flush_fn: one part to the store, its ids and sources noted. */
 static int parts_flush(void *ud, struct hd_event *evs, size_t n, struct hd_err *err)
 {
     struct ingest_parts *ip = ud;
-    ip->stage = PARTS_STORE;
     int rc = ip->consume(ip->cud, evs, n, err);
-    if (rc == HD_OK && put_ids(&ip->ids, evs, n, &ip->first) != HD_OK) {
+    if (rc == HD_OK && put_ids(&ip->ids, evs, n, ip->n > 0) != HD_OK) {
         rc = hd_err_set(err, HD_ENOMEM, "out of memory");
     }
     if (rc != HD_OK) {
@@ -428,7 +425,6 @@ static int parts_flush(void *ud, struct hd_event *evs, size_t n, struct hd_err *
     }
     tally_sources(ip->sc, &ip->nsc, evs, n);
     ip->n += n;
-    ip->stage = PARTS_DECODE;
     return HD_OK;
 }
 
@@ -443,10 +439,8 @@ static int parts_produce(void *ud, hd_store_consume_fn consume, void *cud, struc
     if (hd_buf_append(&ip->ids, room, sizeof(room)) != HD_OK) {
         return hd_err_set(err, HD_ENOMEM, "out of memory");
     }
-    ip->first = 1;
     ip->n = 0;
     ip->nsc = 0;
-    ip->stage = PARTS_DECODE;
     struct hd_batch b;
     hd_batch_init(&b);
     b.limit = ip->max_events;
@@ -460,40 +454,18 @@ static int parts_produce(void *ud, hd_store_consume_fn consume, void *cud, struc
         rc = parts_flush(ip, b.ev, b.n, err); /* the last part */
     }
     hd_batch_free(&b);
-    if (rc == HD_OK) {
-        ip->stage = PARTS_STORE; /* what fails from here on is the commit */
-    }
     return rc;
-}
-
-static void parts_done(void *ud, int rc, const struct hd_err *err)
-{
-    struct ingest_parts *ip = ud;
-    ip->rc = rc;
-    if (rc != HD_OK && err != NULL) {
-        ip->err = *err;
-    }
-    hd_http_async_done(ip->h); /* ip may be gone once this returns */
 }
 
 static void parts_finish(void *ud, struct hd_http_resp *resp)
 {
     struct ingest_parts *ip = ud;
-    if (ip->rc == HD_OK) {
-        emit_sources(ip->sc, ip->nsc);
-        ingest_accepted(ip->api, ip->n, NULL, &ip->ids, resp);
+    if (ip->w.rc != HD_OK) {
+        store_refused(ip->rejected_src, ip->w.rc, &ip->w.err, resp);
         return;
     }
-    const char *msg = ip->err.msg[0] ? ip->err.msg : hd_strerror(ip->rc);
-    switch (ip->stage) {
-    case PARTS_DECODE: {
-        int status = ip->rc == HD_ENOMEM ? 500 : ip->rc == HD_ETOOBIG ? 413 : 400;
-        count_rejected(ip->rejected_src, "decode", status, msg);
-        hd_http_error(resp, status, "%s", status == 500 ? "out of memory" : msg);
-        break;
-    }
-    case PARTS_STORE: store_refused(ip->rejected_src, ip->rc, &ip->err, resp); break;
-    }
+    emit_sources(ip->sc, ip->nsc);
+    ingest_accepted(ip->api, ip->n, NULL, &ip->ids, resp);
 }
 
 static void parts_release(void *ud)
@@ -508,9 +480,6 @@ static void parts_release(void *ud)
 static int ingest_in_parts(struct hd_api_call *c, const char *media, const char *format)
 {
     struct hd_store *st = c->api->st;
-    if (st->ops->append_stream_async == NULL) {
-        return HD_EINVAL;
-    }
     struct ingest_parts *ip = calloc(1, sizeof(*ip));
     if (ip == NULL) {
         return HD_ENOMEM;
@@ -523,16 +492,15 @@ static int ingest_in_parts(struct hd_api_call *c, const char *media, const char 
     ip->rejected_src = rejected_source(c->req);
     ip->max_events = c->max_events > 0 ? (size_t)c->max_events : 0;
     hd_buf_init(&ip->ids, 0);
-    ip->h = hd_http_defer(c->req, parts_finish, parts_release, ip);
-    if (ip->h == NULL) {
+    ip->w.h = hd_http_defer(c->req, parts_finish, parts_release, ip);
+    if (ip->w.h == NULL) {
         free(ip);
         return HD_ESHUTDOWN;
     }
     struct hd_err err = {0};
-    int rc = st->ops->append_stream_async(st, parts_produce, ip, parts_done, ip, &err);
-    if (rc != HD_OK) { /* not queued (closing): answered through the same path, as the store's refusal */
-        ip->stage = PARTS_STORE;
-        parts_done(ip, rc, &err);
+    int rc = st->ops->append_stream_async(st, parts_produce, ip, ingest_done, ip, &err);
+    if (rc != HD_OK) { /* not queued (closing): answered through the same path */
+        ingest_done(ip, rc, &err);
     }
     return HD_OK;
 }

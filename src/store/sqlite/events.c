@@ -217,6 +217,21 @@ static int append_check(const struct hd_event *evs, size_t n, struct hd_err *err
     return HD_OK;
 }
 
+/* Fills *a with evs[0..n), their raws compressed (sq_zip)
+ * into the returned allocation, which the caller frees after the append
+ * (NULL when out of memory: the raws are then stored uncompressed). */
+static struct zraw *zip_args(struct sq_store *s, struct hd_event *evs, size_t n, struct append_args *a)
+{
+    size_t total = 0;
+    size_t zb = sq_zip_bound(evs, n, &total);
+    struct zraw *z = malloc(n * sizeof(*z) + zb);
+    *a = (struct append_args){.evs = evs, .n = n, .z = z};
+    if (z != NULL) {
+        sq_zip(s, a, total, (unsigned char *)(z + n));
+    }
+    return z;
+}
+
 int sq_append(struct hd_store *st, struct hd_event *evs, size_t n, struct hd_err *err)
 {
     if (n == 0) {
@@ -227,13 +242,8 @@ int sq_append(struct hd_store *st, struct hd_event *evs, size_t n, struct hd_err
         return rc;
     }
     struct sq_store *s = sq_of(st);
-    size_t total = 0;
-    size_t zb = sq_zip_bound(evs, n, &total);
-    struct zraw *z = malloc(n * sizeof(*z) + zb);
-    struct append_args a = {.evs = evs, .n = n, .z = z};
-    if (z != NULL) { /* else stored uncompressed */
-        sq_zip(s, &a, total, (unsigned char *)(z + n));
-    }
+    struct append_args a;
+    struct zraw *z = zip_args(s, evs, n, &a);
     rc = sq_submit_append(s, op_append, &a, err);
     free(z);
     return rc;
@@ -325,13 +335,8 @@ static int stream_consume(void *cud, struct hd_event *evs, size_t n, struct hd_e
     if (rc != HD_OK) {
         return rc;
     }
-    size_t total = 0;
-    size_t zb = sq_zip_bound(evs, n, &total);
-    struct zraw *z = malloc(n * sizeof(*z) + zb);
-    struct append_args a = {.evs = evs, .n = n, .z = z};
-    if (z != NULL) { /* else stored uncompressed */
-        sq_zip(p->s, &a, total, (unsigned char *)(z + n));
-    }
+    struct append_args a;
+    struct zraw *z = zip_args(p->s, evs, n, &a);
     rc = op_append(p->s, p->c, &a, err);
     free(z);
     return rc;
