@@ -52,7 +52,7 @@ start_with_es() {
   sink_port=$(free_port)
   start_sink "$sink_port"
   start_herald "$1" "$work/data-$1"
-  add_channel ELASTICSEARCH sink "{\"url\":\"http://127.0.0.1:$sink_port\",\"index\":\"bench\"}"
+  add_channel ELASTICSEARCH sink "{\"url\":\"http://127.0.0.1:$sink_port\",\"index\":\"bench\"${CHANNEL_OPTS:+,$CHANNEL_OPTS}}"
 }
 # add_channel TYPE NAME OPTIONS_JSON
 add_channel() {

@@ -378,7 +378,8 @@ static int over_backlog(struct hd_api_call *c, int64_t events)
 
 /* ---- requests of many events: decoded and stored in parts ----------------
  *
- * A request of more than INGEST_PARTS_AFTER events is decoded twice. The
+ * A request of more than INGEST_PARTS_AFTER events, or of more than
+ * INGEST_PART events in a body over INGEST_PARTS_BYTES, is decoded twice. The
  * server thread's decode validates it: past that many events it drops them
  * as they come (drop_part), so a bad document, maxEventsPerRequest and the
  * backlog (the request's events counted) are refused as before, on this
@@ -391,7 +392,13 @@ static int over_backlog(struct hd_api_call *c, int64_t events)
  * (memory, the store) rolls every part back and is answered as the store's
  * refusal: the writer's decode cannot find what the first one did not. */
 #define INGEST_PARTS_AFTER 8192
-#define INGEST_PART 2048
+#define INGEST_PART 512
+/* A body this large holds its decoded events (~800 bytes each) next to its
+ * own bytes until the commit: ~3.5 MB for 4,500 events of a ~10 MB body,
+ * the largest share of the peak after the body (docs/performance.md round
+ * 13). Bodies under it (arrays of 1,000 ~2 KB events) keep the single
+ * decode. */
+#define INGEST_PARTS_BYTES (4u * 1024 * 1024)
 
 struct ingest_parts {
     struct ingest_wait w; /* first */
@@ -465,6 +472,7 @@ static void parts_finish(void *ud, struct hd_http_resp *resp)
         return;
     }
     emit_sources(ip->sc, ip->nsc);
+    hd_metrics_add("herald_ingest_requests_in_parts_total", NULL, 1);
     ingest_accepted(ip->api, ip->n, NULL, &ip->ids, resp);
 }
 
@@ -562,7 +570,7 @@ void hd_api_events_ingest(struct hd_api_call *c)
     if (api->st->ops->append_stream_async != NULL) {
         b.flush = drop_part;
         b.flush_ud = &dropped;
-        b.chunk = INGEST_PARTS_AFTER + 1;
+        b.chunk = (c->req->body_len > INGEST_PARTS_BYTES ? INGEST_PART : INGEST_PARTS_AFTER) + 1;
     }
     int rc = hd_ingest_decode(c->req->body, c->req->body_len, media[0] ? media : NULL, format, &b, &err);
     if (rc == HD_OK && dropped > 0) {

@@ -34,6 +34,9 @@ static const struct hd_metric_family families[] = {
     {"herald_store_group_reruns_total", "counter",
      "Group commits run a second time, each write in its own savepoint, because one of them failed."},
     {"herald_store_max_seq", "gauge", "Sequence number of the newest stored event."},
+    {"herald_ingest_requests_in_parts_total", "counter",
+     "Ingest requests decoded and stored in parts by the store's writer (more than 8,192 events, or more "
+     "than 512 in a body over 4 MiB): bounded memory, decoded twice."},
     /* delivery */
     {"herald_deliveries_total", "counter",
      "Events handed to a channel, by channel and outcome (delivered, retry, failed, throttled)."},

@@ -208,7 +208,7 @@ def test_a_request_of_many_tiny_events_is_stored_in_bounded_memory(herald):
     # every part stored, in document order (seq order), the answer's ids in
     # that order too
     seqs = []
-    for k in (0, 2047, 2048, 50000, 99999):
+    for k in (0, 511, 512, 50000, 99999):
         ev = herald.event(ids[k])
         assert ev["raw"]["n"] == k, (k, ev)
         seqs.append(ev["seq"])
@@ -271,3 +271,38 @@ def test_backlog_check_counts_a_large_request(herald_factory):
         assert r.header("Retry-After") is not None
         assert h.events(limit=10) == []
         assert len(h.ingest(b"".join(tiny_lines("fits", 12000)), content_type="application/x-ndjson")) == 12000
+
+
+def in_parts(h):
+    return sum(metric_values(h.metrics(), "herald_ingest_requests_in_parts_total").values())
+
+
+def padded_lines(tag, n, size=2000):
+    pad = "x" * size
+    return [json.dumps({"tag": tag, "n": i, "pad": pad}).encode() + b"\n" for i in range(n)]
+
+
+def test_a_large_body_of_fewer_events_is_stored_in_parts(herald):
+    """A body over 4 MiB goes in parts past 512 events (round 13): its
+    decoded events are not all held next to it until the commit. A body of
+    arrays-of-1,000 size keeps the single decode."""
+    small = padded_lines("small", 1000)
+    assert len(herald.ingest(b"".join(small), content_type="application/x-ndjson")) == 1000
+    assert in_parts(herald) == 0
+    lines = padded_lines("big", 2300)
+    lines[2299] = lines[1]  # a duplicate in the second part of an event of the first
+    body = b"".join(lines)
+    assert len(body) > 4 * 1024 * 1024
+    ids = herald.ingest(body, content_type="application/x-ndjson")
+    assert in_parts(herald) == 1
+    assert len(ids) == 2300 and ids[2299] == ids[1] and len(set(ids)) == 2299
+    for k in (0, 511, 512, 1024, 2298):
+        assert herald.event(ids[k])["raw"]["n"] == k
+    assert stored_total(herald) == 1000 + 2299
+    # a bad document in the last part: nothing stored, no commit
+    bad = padded_lines("bad", 2300)
+    bad[2200] = b'{"tag":"bad", oops}\n'
+    before = commits(herald)
+    assert_error(herald.post_events(b"".join(bad), content_type="application/x-ndjson"), 400, "document 2201")
+    assert commits(herald) == before and in_parts(herald) == 1
+    assert stored_total(herald) == 1000 + 2299
