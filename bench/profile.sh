@@ -19,7 +19,7 @@ case ${CHANNEL:-ELASTICSEARCH} in
   ELASTICSEARCH) add_channel ELASTICSEARCH sink "{\"url\":\"http://127.0.0.1:$sport\",\"index\":\"bench\"${CHANNEL_OPTS:+,$CHANNEL_OPTS}}" ;;
 esac
 c0=$(cpu_s "$hpid")
-perf record -F 2999 ${PERF_CG:--g} -p "$hpid" -o "$out/perf.data" -- sleep "$secs" > /dev/null 2>&1 &
+perf record -F 2999 ${PERF_EV:+-e $PERF_EV} ${PERF_CG:--g} -p "$hpid" -o "$out/perf.data" -- sleep "$secs" > /dev/null 2>&1 &
 ppid=$!
 $B/bench/loadgen -p "$hport" -t "$TOKEN" -d "$secs" "$@" | tee "$work/lg.out"
 wait "$ppid" || true
