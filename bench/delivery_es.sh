@@ -4,10 +4,12 @@
 # is down (breakerThreshold 1: the cursor stays, nothing becomes a retry
 # row), then starts bench/fastsink on that port; the sink answers each _bulk
 # with one 201 item per document and reports docs/s from its first to its
-# last request. Also prints herald's CPU seconds spent draining.
+# last request, also as a ratio to the bare-HTTP ceiling measured first.
+# Also prints herald's CPU seconds spent draining.
 # usage: bench/delivery_es.sh [N]
 source "$(dirname "$0")/lib.sh"
 n=${1:-300000}
+quick_ceiling
 sport=$(free_port)
 start_herald es "$work/data"
 add_channel ELASTICSEARCH es "{\"url\":\"http://127.0.0.1:$sport\",\"index\":\"bench\"}"
@@ -21,4 +23,7 @@ c1=$(cpu_s "$hpid")
 echo "backlog after: $(backlog); herald cpu while draining: $(echo "$c1 - $c0" | bc) s; RSS $(rss_kb "$hpid") kB; sink cpu $(cpu_s "$sink_pid") s"
 stop_herald
 stop_sink "$sink_pid"
-echo "sink: $(cat "$work/sink-$sport.out")"
+out=$(cat "$work/sink-$sport.out")
+echo "sink: $out"
+dps=$(echo "$out" | sed -n 's/.*docs_per_s=\([0-9]*\).*/\1/p')
+echo "delivered docs/s $dps = $(ratio "$dps") x ceiling"

@@ -4,7 +4,8 @@
 # while the channel's sink is down (breakerThreshold 1: the cursor stays),
 # then starts bench/fastsink on that port; the sink reports events/s from
 # its first to its last accepted request (one event per request). Prints
-# both rates and their ratio.
+# both rates (also as ratios to the bare-HTTP ceiling measured first) and
+# their ratio.
 # SINK_DELAY_US=D: the sink holds each request D us before answering (a sink
 # some network distance away; default 0: loopback, answered at once).
 # usage: bench/delivery_webhook.sh [N]   (CASES="1 default": the maxInFlight
@@ -12,6 +13,7 @@
 source "$(dirname "$0")/lib.sh"
 n=${1:-20000}
 cases=${CASES:-"1 default"}
+quick_ceiling
 declare -A rate
 for mif in $cases; do
   sport=$(free_port)
@@ -32,6 +34,7 @@ for mif in $cases; do
   out=$(cat "$work/sink-$sport.out")
   echo "maxInFlight=$mif: sink: $out"
   rate[$mif]=$(echo "$out" | sed -n 's/.*docs_per_s=\([0-9]*\).*/\1/p')
+  echo "maxInFlight=$mif: drain events/s ${rate[$mif]} = $(ratio "${rate[$mif]}") x ceiling"
 done
 set -- $cases
 if [ $# -ge 2 ]; then

@@ -121,5 +121,10 @@ measure_ceiling() {
   ceiling_run deferred "$1" -c 16 -b 1 -r 5000 > /dev/null
   echo "deferred ceiling at 5,000 requests/s (16 connections): cpu $ceiling_us us per request"
 }
+# quick_ceiling: the ceiling alone (no deferred runs), CEILING_SECONDS (default
+# 5) long: for the benches whose figure is a rate that is not an ingest case
+# (delivery drains, same-timestamp ingest, per-thread CPU), so that it too
+# reads as a ratio (issue 14 target 1)
+quick_ceiling() { DEFERRED_CEILING=0 measure_ceiling "${CEILING_SECONDS:-5}"; }
 # ratio X: X / ceiling, two decimals
 ratio() { awk -v x="$1" -v c="${ceiling_rps:-0}" 'BEGIN{ if (c > 0) printf "%.2f", x / c; else printf "n/a" }'; }

@@ -10,6 +10,7 @@
 source "$(dirname "$0")/lib.sh"
 secs=${1:-10}; shift || true
 [ "${1:-}" = "--" ] && shift
+quick_ceiling
 out=${PERF_OUT:-/tmp/herald-perf}; mkdir -p "$out"
 sport=$(free_port)
 start_sink "$sport"
@@ -26,6 +27,8 @@ wait "$ppid" || true
 c1=$(cpu_s "$hpid")
 ev=$(awk -F'events=' '/^conns/{split($2,a," "); print a[1]}' "$work/lg.out")
 awk -v a="$c0" -v b="$c1" -v n="$ev" 'BEGIN{printf "herald cpu %.2f s = %.1f us per event\n", b-a, (b-a)*1e6/n}'
+eps=$(awk -F'events/s=' '/events\/s=/{split($2,a," "); print a[1]}' "$work/lg.out")
+echo "events/s $eps = $(ratio "$eps") x ceiling"
 echo "commits $(metric herald_store_commits_total) stored $(metric herald_events_stored_total)"
 stop_herald
 perf report -i "$out/perf.data" --no-children --sort comm --stdio 2>/dev/null | grep -v '^#' | grep -v '^$' | head -12

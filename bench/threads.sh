@@ -3,12 +3,14 @@
 # round 7): user and system microseconds and voluntary / involuntary switches
 # per event of each thread name (summed over the poll threads), read from
 # /proc/PID/task/*/stat and status before and after one load, with
-# ELASTICSEARCH delivering.
+# ELASTICSEARCH delivering; the load's events/s also as a ratio to the
+# bare-HTTP ceiling measured first.
 #   bench/threads.sh [SECONDS] -- LOADGEN_ARGS...
 # e.g. bench/threads.sh 8 -- -c 16 -b 1 -r 5000
 source "$(dirname "$0")/lib.sh"
 secs=${1:-8}; shift || true
 [ "${1:-}" = "--" ] && shift
+quick_ceiling
 start_with_es threads
 # one line per thread: name voluntary involuntary utime stime (clock ticks)
 snap() {
@@ -22,6 +24,8 @@ snap > "$work/before"
 $B/bench/loadgen -p "$hport" -t "$TOKEN" -d "$secs" "$@" | tee "$work/lg.out" | tail -1
 snap > "$work/after"
 ev=$(sed -n 's/.* events=\([0-9]*\).*/\1/p' "$work/lg.out" | head -1)
+eps=$(awk -F'events/s=' '/events\/s=/{split($2,a," "); print a[1]}' "$work/lg.out")
+echo "events/s $eps = $(ratio "$eps") x ceiling"
 hz=$(getconf CLK_TCK)
 # the same threads before and after (none starts or ends under load): side by side
 [ "$(cut -d' ' -f1 "$work/before")" = "$(cut -d' ' -f1 "$work/after")" ] ||
