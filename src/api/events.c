@@ -491,7 +491,7 @@ static void parts_release(void *ud)
 
 /* Hands the request to the store to be decoded and stored in parts. HD_OK:
  * deferred, the answer comes later; else nothing happened. */
-static int ingest_in_parts(struct hd_api_call *c, const char *media, const char *format)
+static int ingest_in_parts(struct hd_api_call *c, const char *media, const char *format, size_t part)
 {
     struct hd_store *st = c->api->st;
     struct ingest_parts *ip = calloc(1, sizeof(*ip));
@@ -505,7 +505,7 @@ static int ingest_in_parts(struct hd_api_call *c, const char *media, const char 
     snprintf(ip->format, sizeof(ip->format), "%s", format != NULL ? format : "");
     ip->rejected_src = rejected_source(c->req);
     ip->max_events = c->max_events > 0 ? (size_t)c->max_events : 0;
-    ip->part = c->req->body_len > INGEST_PARTS_BYTES ? INGEST_PART_LARGE : INGEST_PART;
+    ip->part = part;
     hd_buf_init(&ip->ids, 0);
     ip->w.h = hd_http_defer(c->req, parts_finish, parts_release, ip);
     if (ip->w.h == NULL) {
@@ -574,16 +574,17 @@ void hd_api_events_ingest(struct hd_api_call *c)
      * copied the raws (ingest_defer). */
     b.borrow_raw = 1;
     size_t dropped = 0;
+    int large = c->req->body_len > INGEST_PARTS_BYTES; /* one fact: when to go in parts, and their size */
     if (api->st->ops->append_stream_async != NULL) {
         b.flush = drop_part;
         b.flush_ud = &dropped;
-        b.chunk = (c->req->body_len > INGEST_PARTS_BYTES ? INGEST_PART_LARGE : INGEST_PARTS_AFTER) + 1;
+        b.chunk = (large ? INGEST_PART_LARGE : INGEST_PARTS_AFTER) + 1;
     }
     int rc = hd_ingest_decode(c->req->body, c->req->body_len, media[0] ? media : NULL, format, &b, &err);
     if (rc == HD_OK && dropped > 0) {
         size_t total = dropped + b.n;
         hd_batch_free(&b);
-        if (over_backlog(c, (int64_t)total) || ingest_in_parts(c, media, format) == HD_OK) {
+        if (over_backlog(c, (int64_t)total) || ingest_in_parts(c, media, format, large ? INGEST_PART_LARGE : INGEST_PART) == HD_OK) {
             goto out;
         }
         /* not deferred (stopping): as before, whole */
