@@ -584,7 +584,8 @@ void hd_api_events_ingest(struct hd_api_call *c)
     if (rc == HD_OK && dropped > 0) {
         size_t total = dropped + b.n;
         hd_batch_free(&b);
-        if (over_backlog(c, (int64_t)total) || ingest_in_parts(c, media, format, large ? INGEST_PART_LARGE : INGEST_PART) == HD_OK) {
+        if (over_backlog(c, (int64_t)total) ||
+            ingest_in_parts(c, media, format, large ? INGEST_PART_LARGE : INGEST_PART) == HD_OK) {
             goto out;
         }
         /* not deferred (stopping): as before, whole */
