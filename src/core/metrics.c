@@ -54,6 +54,8 @@ static const struct hd_metric_family families[] = {
      "Requests that waited, unread, for room under limits.maxBytesInFlight (backpressure)."},
     {"herald_http_request_duration_seconds", "histogram",
      "Time from a request's headers to its answer being queued, by route pattern."},
+    {"herald_http_bodies_reused_total", "counter",
+     "Request bodies of 256 KiB to 4 MiB read into the memory of an earlier one (no fresh mapping)."},
     {"herald_memory_trims_total", "counter",
      "Times freed memory was given back to the kernel, after a request body of 4 MiB or more."},
     /* watchers */

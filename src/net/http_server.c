@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/bufpool.h"
 #include "core/metrics.h"
 #include "core/util.h"
 #include "net/tls_peer.h"
@@ -65,6 +66,15 @@
  * CPU per event and peak RSS is 30-33 MB without them; ~10 MB bodies over
  * 64 connections need them to stay at 40 MB. */
 #define HD_HTTP_TRIM_BYTES (4 * 1024 * 1024)
+/* Freed bodies of 256 KiB (malloc's mmap threshold) up to HD_HTTP_TRIM_BYTES
+ * are kept for the next requests (core/bufpool.h): at most 4, 8 MiB
+ * together, given back after 2 s unused. A fresh mapping per body cost a
+ * page fault per 4 KiB copied into it: 8 % of herald's CPU with arrays of
+ * 1,000 (docs/performance.md, round 14). */
+#define HD_HTTP_POOL_MIN (256 * 1024)
+#define HD_HTTP_POOL_N 4
+#define HD_HTTP_POOL_BYTES (8 * 1024 * 1024)
+#define HD_HTTP_POOL_IDLE_MS 2000
 
 struct hd_http_server {
     struct MHD_Daemon *d;
@@ -103,7 +113,8 @@ struct hd_http_server {
     size_t held;
     struct hd_http_async *wq_head, *wq_tail;
     size_t n_waiting;
-    int bclosed; /* stopping: everyone is admitted */
+    int bclosed;             /* stopping: everyone is admitted */
+    struct hd_buf_pool pool; /* freed large bodies, for the next requests */
 };
 
 /* Per connection, from accept to close: when the headers of its current
@@ -494,7 +505,7 @@ static void body_drop(struct hd_http_async *cx)
      * max_body), nor the capacity (a chunked one doubles it); the body may
      * be gone already (hd_http_body_release) */
     int large = (cx->body.len > cx->body_freed ? cx->body.len : cx->body_freed) >= HD_HTTP_TRIM_BYTES;
-    hd_buf_free(&cx->body);
+    hd_buf_pool_put(&s->pool, &cx->body);
     cx->body_freed = 0; /* called again at the request's end (ctx_free): one trim per request */
     if (cx->charged != 0 || cx->waiting) {
         pthread_mutex_lock(&s->bmu);
@@ -515,7 +526,7 @@ void hd_http_body_release(const struct hd_http_req *req)
     if (req != NULL && req->impl != NULL) {
         struct hd_http_async *cx = req->impl;
         cx->body_freed = cx->body.len;
-        hd_buf_free(&cx->body); /* the charge stays: body_drop gives it back */
+        hd_buf_pool_put(&cx->s->pool, &cx->body); /* the charge stays: body_drop gives it back */
     }
 }
 
@@ -656,6 +667,7 @@ static void *reaper_main(void *arg)
             until.tv_nsec -= 1000000000L;
         }
         pthread_cond_timedwait(&s->wcv, &s->wmu, &until);
+        hd_buf_pool_drain(&s->pool);
         int64_t now = hd_mono_ms();
         unsigned long dropped = 0;
         for (struct conn_watch *w = s->watched; w != NULL; w = w->next) {
@@ -707,7 +719,9 @@ static int check_headers(struct hd_http_server *s, struct hd_http_async *cx, con
  * connection. A failure here only means growth later. */
 static void reserve_body(struct hd_http_async *cx)
 {
-    if (cx->declared > 0) {
+    if (cx->declared > 0 && hd_buf_pool_take(&cx->s->pool, &cx->body, cx->declared)) {
+        hd_metrics_add("herald_http_bodies_reused_total", NULL, 1);
+    } else if (cx->declared > 0) {
         (void)hd_buf_reserve_exact(&cx->body, cx->declared);
     }
 }
@@ -1001,6 +1015,7 @@ static void server_free(struct hd_http_server *s)
     pthread_cond_destroy(&s->bcv);
     pthread_mutex_destroy(&s->bmu);
     pthread_mutex_destroy(&s->logmu);
+    hd_buf_pool_destroy(&s->pool);
     pthread_cond_destroy(&s->wcv);
     pthread_mutex_destroy(&s->wmu);
     free(s);
@@ -1023,6 +1038,8 @@ struct hd_http_server *hd_http_server_start(const struct hd_http_server_opts *o,
     pthread_mutex_init(&s->bmu, NULL);
     pthread_cond_init(&s->bcv, NULL);
     pthread_mutex_init(&s->logmu, NULL);
+    hd_buf_pool_init(&s->pool, HD_HTTP_POOL_MIN, HD_HTTP_TRIM_BYTES, HD_HTTP_POOL_N, HD_HTTP_POOL_BYTES,
+                     HD_HTTP_POOL_IDLE_MS);
     pthread_mutex_init(&s->wmu, NULL);
     pthread_cond_init(&s->wcv, NULL);
     s->check = o->check;

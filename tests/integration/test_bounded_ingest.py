@@ -306,3 +306,27 @@ def test_a_large_body_of_fewer_events_is_stored_in_parts(herald):
     assert_error(herald.post_events(b"".join(bad), content_type="application/x-ndjson"), 400, "document 2201")
     assert commits(herald) == before and in_parts(herald) == 1
     assert stored_total(herald) == 1000 + 2299
+
+
+def bodies_reused(h):
+    return sum(metric_values(h.metrics(), "herald_http_bodies_reused_total").values())
+
+
+def test_a_large_body_is_read_into_the_memory_of_an_earlier_one(herald):
+    """Bodies of 256 KiB to 4 MiB are read into a kept buffer (round 14):
+    the next body gets it, and nothing of the earlier body shows through
+    (the second is shorter than the first and differs in every byte it has)."""
+    first = b"".join(padded_lines("first", 400))  # ~800 KB
+    assert len(herald.ingest(first, content_type="application/x-ndjson")) == 400
+    assert bodies_reused(herald) == 0
+    second_lines = padded_lines("second", 150, size=1900)  # ~290 KB: fits the first's buffer
+    ids = herald.ingest(b"".join(second_lines), content_type="application/x-ndjson")
+    assert bodies_reused(herald) == 1
+    assert len(ids) == 150
+    for k in (0, 75, 149):
+        raw = herald.event(ids[k])["raw"]
+        assert raw["tag"] == "second" and raw["n"] == k and len(raw["pad"]) == 1900
+    # a small body never takes a kept buffer
+    assert len(herald.ingest(b"".join(padded_lines("small", 10)), content_type="application/x-ndjson")) == 10
+    assert bodies_reused(herald) == 1
+    assert stored_total(herald) == 560

@@ -4,12 +4,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "core/bufpool.h"
 #include "core/err.h"
 #include "core/util.h"
 
@@ -259,11 +261,54 @@ static void test_err(void **state)
     assert_int_equal(hd_err_set(NULL, HD_EIO, "x"), HD_EIO);
 }
 
+/* bufpool (http_server.c keeps freed request bodies in one): best fit, its range and bounds, nothing of a
+ * kept body shows. */
+static void test_buf_pool(void **state)
+{
+    (void)state;
+    struct hd_buf_pool p;
+    hd_buf_pool_init(&p, 256 * 1024, 4 * 1024 * 1024, 4, 8 * 1024 * 1024, 2000);
+    struct hd_buf b;
+    hd_buf_init(&b, 0);
+    assert_int_equal(hd_buf_pool_take(&p, &b, 300 * 1024), 0); /* empty */
+    size_t sizes[] = {600 * 1024, 400 * 1024, 2 * 1024 * 1024, 3 * 1024 * 1024, 1024 * 1024};
+    for (size_t i = 0; i < 5; i++) {
+        hd_buf_init(&b, 0);
+        assert_int_equal(hd_buf_reserve_exact(&b, sizes[i]), HD_OK);
+        memset(b.p, 'x', sizes[i]);
+        b.len = sizes[i];
+        hd_buf_pool_put(&p, &b);
+        assert_null(b.p);
+    }
+    /* 600 KiB, 400 KiB, 2 MiB and 3 MiB kept (4 at most): the 1 MiB one was freed */
+    assert_int_equal(p.n, 4);
+    assert_true(p.bytes <= p.bytes_max);
+    hd_buf_init(&b, 100);
+    assert_int_equal(hd_buf_pool_take(&p, &b, 100 * 1024), 0);      /* under the range */
+    assert_int_equal(hd_buf_pool_take(&p, &b, 5 * 1024 * 1024), 0); /* over it */
+    assert_int_equal(hd_buf_pool_take(&p, &b, 500 * 1024), 1);      /* the 600 KiB one: best fit */
+    assert_int_equal(b.cap, 600 * 1024 + 1);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(b.max, 100);
+    assert_string_equal(b.p, "");
+    hd_buf_free(&b);
+    hd_buf_init(&b, 0);
+    hd_buf_reserve_exact(&b, 8 * 1024 * 1024); /* over the range: freed, not kept */
+    hd_buf_pool_put(&p, &b);
+    assert_int_equal(p.n, 3);
+    p.used_ms -= p.idle_ms; /* idle: given back */
+    hd_buf_pool_drain(&p);
+    assert_int_equal(p.n, 0);
+    assert_int_equal(p.bytes, 0);
+    hd_buf_pool_destroy(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_buf_reserve_exact),
+        cmocka_unit_test(test_buf_pool),
         cmocka_unit_test(test_buf_json_str),
         cmocka_unit_test(test_buf_json_str_scan),
         cmocka_unit_test(test_parse),
