@@ -70,6 +70,15 @@ void hd_buf_pool_put(struct hd_buf_pool *p, struct hd_buf *b)
     hd_buf_free(b);
 }
 
+size_t hd_buf_pool_size(const struct hd_buf_pool *p, size_t want)
+{
+    if (want < p->min || want >= p->max) {
+        return want;
+    }
+    size_t r = (want + HD_BUF_POOL_ROUND - 1) / HD_BUF_POOL_ROUND * HD_BUF_POOL_ROUND;
+    return r > p->max ? p->max : r;
+}
+
 void hd_buf_pool_drain(struct hd_buf_pool *p)
 {
     pthread_mutex_lock(&p->mu);

@@ -18,6 +18,7 @@
 #include "core/buf.h"
 
 #define HD_BUF_POOL_SLOTS 4
+#define HD_BUF_POOL_ROUND (64 * 1024)
 
 struct hd_buf_pool {
     size_t min, max;    /* capacities kept: min <= cap <= max */
@@ -40,6 +41,10 @@ int hd_buf_pool_take(struct hd_buf_pool *p, struct hd_buf *b, size_t want);
 /* Keeps b's memory when its capacity is in range and there is room, else
  * frees it; b is left empty either way. */
 void hd_buf_pool_put(struct hd_buf_pool *p, struct hd_buf *b);
+/* The capacity to allocate for want bytes: in the pool's range, rounded up
+ * to HD_BUF_POOL_ROUND, so that buffers of similar sizes fit each other
+ * (a kept buffer is reused only by a body it can hold). */
+size_t hd_buf_pool_size(const struct hd_buf_pool *p, size_t want);
 /* Frees what is kept if unused for idle_ms. */
 void hd_buf_pool_drain(struct hd_buf_pool *p);
 

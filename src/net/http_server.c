@@ -68,13 +68,14 @@
 #define HD_HTTP_TRIM_BYTES (4 * 1024 * 1024)
 /* Freed bodies of 256 KiB (malloc's mmap threshold) up to HD_HTTP_TRIM_BYTES
  * are kept for the next requests (core/bufpool.h): at most 2, 5 MiB
- * together, given back after 2 s unused. A fresh mapping per body cost a
- * page fault per 4 KiB copied into it: 8 % of herald's CPU with arrays of
- * 1,000 (docs/performance.md, round 14). */
+ * together, given back after 250 ms unused (the reaper looks every 250 ms:
+ * a kept body must not sit next to the dispatcher's catching up after a burst). A fresh mapping per body cost
+ * a page fault per 4 KiB copied into it: 8 % of herald's CPU with arrays of 1,000 (docs/performance.md, round
+ * 14). */
 #define HD_HTTP_POOL_MIN (256 * 1024)
 #define HD_HTTP_POOL_N 2
 #define HD_HTTP_POOL_BYTES (5 * 1024 * 1024)
-#define HD_HTTP_POOL_IDLE_MS 2000
+#define HD_HTTP_POOL_IDLE_MS 250
 
 struct hd_http_server {
     struct MHD_Daemon *d;
@@ -648,14 +649,16 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     free(w);
 }
 
-/* The reaper: every quarter of the header timeout (at most 1 s), shuts down
+/* The reaper: every quarter of the header timeout (at most 250 ms: it also
+ * gives the kept bodies back, HD_HTTP_POOL_IDLE_MS), shuts down
  * the connections whose headers are overdue; MHD then sees the socket end and
  * closes it. */
 static void *reaper_main(void *arg)
 {
     hd_thread_name("hd-reaper");
     struct hd_http_server *s = arg;
-    int64_t period = s->header_timeout_ms / 4 < 1000 ? s->header_timeout_ms / 4 : 1000;
+    int64_t period =
+        s->header_timeout_ms / 4 < HD_HTTP_POOL_IDLE_MS ? s->header_timeout_ms / 4 : HD_HTTP_POOL_IDLE_MS;
     pthread_mutex_lock(&s->wmu);
     while (!s->wstop) {
         struct timespec until;
@@ -722,7 +725,13 @@ static void reserve_body(struct hd_http_async *cx)
     if (cx->declared > 0 && hd_buf_pool_take(&cx->s->pool, &cx->body, cx->declared)) {
         hd_metrics_add("herald_http_bodies_reused_total", NULL, 1);
     } else if (cx->declared > 0) {
-        (void)hd_buf_reserve_exact(&cx->body, cx->declared);
+        /* rounded up in the pool's range: a kept body then fits the next
+         * one of a similar size */
+        size_t cap = hd_buf_pool_size(&cx->s->pool, cx->declared + 1);
+        if (cx->s->max_body > 0 && cap - 1 > cx->s->max_body) {
+            cap = cx->declared + 1;
+        }
+        (void)hd_buf_reserve_exact(&cx->body, cap - 1);
     }
 }
 

@@ -300,6 +300,12 @@ static void test_buf_pool(void **state)
     hd_buf_pool_drain(&p);
     assert_int_equal(p.n, 0);
     assert_int_equal(p.bytes, 0);
+    /* sizes in range are rounded up to 64 KiB, up to the range's top */
+    assert_int_equal(hd_buf_pool_size(&p, 100), 100);
+    assert_int_equal(hd_buf_pool_size(&p, 256 * 1024 + 1), 320 * 1024);
+    assert_int_equal(hd_buf_pool_size(&p, 320 * 1024), 320 * 1024);
+    assert_int_equal(hd_buf_pool_size(&p, 4 * 1024 * 1024 - 1), 4 * 1024 * 1024);
+    assert_int_equal(hd_buf_pool_size(&p, 5 * 1024 * 1024), 5 * 1024 * 1024);
     hd_buf_pool_destroy(&p);
 }
 
