@@ -79,6 +79,13 @@ size_t hd_buf_pool_size(const struct hd_buf_pool *p, size_t want)
     return r > p->max ? p->max : r;
 }
 
+void hd_buf_pool_touch(struct hd_buf_pool *p)
+{
+    pthread_mutex_lock(&p->mu);
+    p->used_ms = hd_mono_ms();
+    pthread_mutex_unlock(&p->mu);
+}
+
 void hd_buf_pool_drain(struct hd_buf_pool *p)
 {
     pthread_mutex_lock(&p->mu);

@@ -45,6 +45,8 @@ void hd_buf_pool_put(struct hd_buf_pool *p, struct hd_buf *b);
  * to HD_BUF_POOL_ROUND, so that buffers of similar sizes fit each other
  * (a kept buffer is reused only by a body it can hold). */
 size_t hd_buf_pool_size(const struct hd_buf_pool *p, size_t want);
+/* Counts as a use (a buffer's user is done with it only now). */
+void hd_buf_pool_touch(struct hd_buf_pool *p);
 /* Frees what is kept if unused for idle_ms. */
 void hd_buf_pool_drain(struct hd_buf_pool *p);
 

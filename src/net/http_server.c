@@ -505,7 +505,11 @@ static void body_drop(struct hd_http_async *cx)
     /* its length: not the charge (a small chunked upload is charged
      * max_body), nor the capacity (a chunked one doubles it); the body may
      * be gone already (hd_http_body_release) */
-    int large = (cx->body.len > cx->body_freed ? cx->body.len : cx->body_freed) >= HD_HTTP_TRIM_BYTES;
+    size_t len = cx->body.len > cx->body_freed ? cx->body.len : cx->body_freed;
+    int large = len >= HD_HTTP_TRIM_BYTES;
+    if (cx->body.p == NULL && len >= HD_HTTP_POOL_MIN) {
+        hd_buf_pool_touch(&s->pool); /* kept at its early release: idle from now on */
+    }
     hd_buf_pool_put(&s->pool, &cx->body);
     cx->body_freed = 0; /* called again at the request's end (ctx_free): one trim per request */
     if (cx->charged != 0 || cx->waiting) {
