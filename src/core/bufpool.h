@@ -3,9 +3,9 @@
  * A block of malloc's mmap threshold (serve.c: 256 KiB) or more is a fresh
  * mapping each time it is allocated: every 4 KiB written into it is a page
  * fault, and freeing it unmaps it again. Where such blocks come and go all
- * the time (request bodies, the store's decompressed raws) a few are kept
- * instead, bounded in count and bytes, and given back once unused for a
- * while (hd_buf_pool_drain, called periodically by the owner).
+ * the time (request bodies: net/http_server.c) a few are kept instead,
+ * bounded in count and bytes, and given back once unused for a while
+ * (hd_buf_pool_drain, called periodically by the owner).
  * Thread-safe. docs/performance.md, round 14.
  */
 #ifndef HD_BUFPOOL_H

@@ -66,12 +66,13 @@
  * CPU per event and peak RSS is 30-33 MB without them; ~10 MB bodies over
  * 64 connections need them to stay at 40 MB. */
 #define HD_HTTP_TRIM_BYTES (4 * 1024 * 1024)
-/* Freed bodies of 256 KiB (malloc's mmap threshold) up to HD_HTTP_TRIM_BYTES
- * are kept for the next requests (core/bufpool.h): at most 2, 5 MiB
- * together, given back after 250 ms unused (the reaper looks every 250 ms:
- * a kept body must not sit next to the dispatcher's catching up after a burst). A fresh mapping per body cost
- * a page fault per 4 KiB copied into it: 8 % of herald's CPU with arrays of 1,000 (docs/performance.md, round
- * 14). */
+/* Freed bodies of 256 KiB (malloc's mmap threshold, serve.c) up to
+ * HD_HTTP_TRIM_BYTES are kept for the next requests (core/bufpool.h): at
+ * most 2, 5 MiB together, given back after 250 ms unused (the reaper looks
+ * every 250 ms: a kept body must not sit next to the dispatcher catching up
+ * after a burst). A fresh mapping per body cost a page fault per 4 KiB
+ * copied into it: 8 % of herald's CPU with arrays of 1,000
+ * (docs/performance.md, round 14). */
 #define HD_HTTP_POOL_MIN (256 * 1024)
 #define HD_HTTP_POOL_N 2
 #define HD_HTTP_POOL_BYTES (5 * 1024 * 1024)
