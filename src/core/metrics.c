@@ -31,6 +31,8 @@ static const struct hd_metric_family families[] = {
     {"herald_events_rejected_total", "counter", "Ingest requests refused before storing, by reason."},
     {"herald_store_commits_total", "counter",
      "Group commits of the store (events stored / commits = batch size)."},
+    {"herald_store_id_lookups_skipped_total", "counter",
+     "New events stored without looking their id up: the writer's filter of stored ids had never seen it."},
     {"herald_store_group_reruns_total", "counter",
      "Group commits run a second time, each write in its own savepoint, because one of them failed."},
     {"herald_store_max_seq", "gauge", "Sequence number of the newest stored event."},

@@ -99,11 +99,15 @@ int hd_event_block(struct hd_event *ev, const char *const txt[HD_EVENT_NSTR], co
         }
     }
     ev->block = blk;
+    ev->block_strs = (size_t)(w - blk) - (raw_size >= 0 ? (size_t)raw_size + 1 : 0);
     return HD_OK;
 }
 
 size_t hd_event_bytes(const struct hd_event *ev)
 {
+    if (ev->block != NULL) { /* read-only: its strings' size is known (the dispatcher asks per event) */
+        return sizeof(*ev) + ev->raw_len + ev->block_strs;
+    }
     char **str[HD_EVENT_NSTR];
     hd_event_strs((struct hd_event *)ev, str);
     size_t n = sizeof(*ev) + ev->raw_len;

@@ -44,6 +44,7 @@ struct hd_event {
     char *block;        /* set by the store's reads: the strings above and raw all live in
                          * this one allocation (hd_event_clear frees it alone); such an
                          * event's fields are read-only */
+    size_t block_strs;  /* with block: the bytes of the strings in it (hd_event_bytes) */
 };
 
 /* Takes evs[0..n) of a batch being decoded (see hd_batch.flush): HD_OK, or

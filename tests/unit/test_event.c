@@ -150,8 +150,11 @@ static void test_event_pack(void **state)
     hd_buf_init(&before, 0);
     hd_buf_init(&after, 0);
     assert_int_equal(hd_event_to_json(&ev, 1, &before), HD_OK);
+    size_t bytes = hd_event_bytes(&ev);
+    assert_int_equal(bytes, sizeof(ev) + 12 + 5 + 1 + 6 + 10 + 4); /* raw, then each string + NUL */
     assert_int_equal(hd_event_pack(&ev), HD_OK);
     assert_non_null(ev.block);
+    assert_int_equal(hd_event_bytes(&ev), bytes); /* from the block's size: the same */
     char *blk = ev.block;
     assert_int_equal(hd_event_pack(&ev), HD_OK); /* once */
     assert_ptr_equal(ev.block, blk);
@@ -178,7 +181,9 @@ static void test_event_pack(void **state)
     ev.raw = (char *)body + 2;
     ev.raw_len = 14;
     ev.raw_borrowed = 1;
+    bytes = hd_event_bytes(&ev);
     assert_int_equal(hd_event_pack(&ev), HD_OK);
+    assert_int_equal(hd_event_bytes(&ev), bytes);
     assert_ptr_equal(ev.raw, body + 2);
     assert_string_equal(ev.name, "n");
     assert_ptr_equal(ev.name, ev.block);

@@ -144,7 +144,7 @@ static int op_append(struct sq_store *s, struct sq_conn *c, void *arg, struct hd
          * uncommitted rows of the open transaction are visible here. */
         int found = 0;
         int64_t old = 0;
-        if (sq_ids_find(c, ev->id, idk, &old, &found, err) != HD_OK) {
+        if (sq_ids_find(s, ev->id, idk, &old, &found, err) != HD_OK) {
             hd_err_prefix(err, "events[%zu]: ", i);
             return HD_EIO;
         }

@@ -79,6 +79,7 @@ enum sq_stmt_id {
     Q_IDS_DEL,
     Q_IDS_COUNT_NEW,
     Q_IDS_COUNT_RECENT,
+    Q_IDS_KEYS,
     Q_CH_LIST,
     Q_CH_GET,
     Q_CH_GET_NAME,
@@ -212,6 +213,8 @@ struct sq_store {
     int64_t max_seq;
     int64_t max_rid;                 /* last rid of raws */
     int64_t ids_small[SQ_IDS_SMALL]; /* keys in the id index's new and recent levels (ids.c) */
+    uint64_t *ids_seen;              /* a Bloom filter of every stored key (ids.c); NULL: none */
+    int64_t ids_unseen;              /* lookups it answered since the last sq_ids_note */
 
     /* The blobs read last, so that the rows of one request read by several
      * calls (a dispatcher batch, a page of the API) decompress it once. */
@@ -334,10 +337,12 @@ int64_t sq_id_key(const char *id);
 
 /* ---- ids.c: the id index, in three levels ----------------------------- */
 
-/* The seq of the stored event with this id (idk = sq_id_key(id)) on
- * connection c; *found = 0 if none. On the writer it sees the open
- * transaction's rows (a duplicate earlier in the same batch or group). */
-int sq_ids_find(struct sq_conn *c, const char *id, int64_t idk, int64_t *seq, int *found, struct hd_err *err);
+/* Writer: the seq of the stored event with this id (idk = sq_id_key(id));
+ * *found = 0 if none. It sees the open transaction's rows (a duplicate
+ * earlier in the same batch or group). A key the filter has never seen is
+ * answered without a query. */
+int sq_ids_find(struct sq_store *s, const char *id, int64_t idk, int64_t *seq, int *found,
+                struct hd_err *err);
 /* Writer: indexes a new event's key (in the new level). */
 int sq_ids_add(struct sq_store *s, struct sq_conn *c, int64_t idk, int64_t seq, struct hd_err *err);
 /* Writer: moves the new level into the recent one once it holds
@@ -346,8 +351,12 @@ int sq_ids_add(struct sq_store *s, struct sq_conn *c, int64_t idk, int64_t seq, 
 int sq_ids_merge(struct sq_store *s, struct sq_conn *c, struct hd_err *err);
 /* Writer: removes a pruned event's key from every level. */
 int sq_ids_remove(struct sq_conn *c, int64_t idk, int64_t seq, struct hd_err *err);
-/* Open: counts the two small levels and sets their thresholds. */
+/* Open: counts the two small levels and fills the filter with every stored
+ * key (without memory for it, every lookup queries). */
 int sq_ids_load(struct sq_store *s, struct hd_err *err);
+/* Writer, after a group: adds the lookups the filter answered to
+ * herald_store_id_lookups_skipped_total. */
+void sq_ids_note(struct sq_store *s);
 
 /* ---- writer.c, checkpoint.c -------------------------------------------- */
 

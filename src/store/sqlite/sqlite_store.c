@@ -38,6 +38,7 @@ static void sq_close(struct hd_store *st)
     pthread_mutex_destroy(&s->blob_mu);
     pthread_mutex_destroy(&s->health_mu);
     pthread_mutex_destroy(&s->mu);
+    free(s->ids_seen);
     free(s->path);
     free(s);
 }

@@ -42,6 +42,8 @@ static const char *const sq_sql[Q__COUNT] = {
     [Q_IDS_DEL] = "DELETE FROM ids WHERE idk = ?1 AND seq = ?2",
     [Q_IDS_COUNT_NEW] = "SELECT count(*) FROM ids_new",
     [Q_IDS_COUNT_RECENT] = "SELECT count(*) FROM ids_recent",
+    [Q_IDS_KEYS] =
+        "SELECT idk FROM ids_new UNION ALL SELECT idk FROM ids_recent UNION ALL SELECT idk FROM ids",
     [Q_CH_LIST] = "SELECT " CH_COLS " FROM channels ORDER BY id",
     [Q_CH_GET] = "SELECT " CH_COLS " FROM channels WHERE id = ?1",
     [Q_CH_GET_NAME] = "SELECT " CH_COLS " FROM channels WHERE name = ?1",

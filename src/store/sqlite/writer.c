@@ -207,6 +207,7 @@ void *sq_writer_main(void *arg)
         sq_ckpt_catch_up(s);
         /* With herald_events_stored_total: events per group commit. */
         hd_metrics_add("herald_store_commits_total", NULL, 1);
+        sq_ids_note(s);
 
         /* Published before any completion runs: a caller woken below may
          * wake the dispatcher, which must see these events. */
