@@ -41,9 +41,10 @@ struct hd_event {
     int duplicate;      /* set by the store when this id was already stored */
     int64_t suppressed; /* not stored: set by route/throttle.c on the notification that
                          * follows suppressed ones (the count the drivers show) */
-    char *block;        /* set by the store's reads: the strings above and raw all live in
-                         * this one allocation (hd_event_clear frees it alone); such an
-                         * event's fields are read-only */
+    char *block;        /* set by the store's reads and hd_event_pack: the strings above
+                         * (and raw unless borrowed) all live in this one allocation
+                         * (hd_event_clear frees it alone); such an event's fields are
+                         * read-only */
     size_t block_strs;  /* with block: the bytes of the strings in it (hd_event_bytes) */
 };
 

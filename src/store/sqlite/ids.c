@@ -36,7 +36,7 @@
  * positive) is looked up as before. Keys are never taken out (retention,
  * a rolled-back group): they only make false positives, i.e. queries.
  * Its size is fixed (SQ_IDS_SEEN_BITS): the share of false positives grows
- * with the store (about 3 % at 1 million events, 50 % at 4 million: the
+ * with the store (about 3 % at 1 million events, 44 % at 4 million: the
  * default retention's 2 GiB holds about that many ~2 KB events), so a big
  * store queries more, never wrongly. The writer alone reads and writes it:
  * one process owns a data dir.
