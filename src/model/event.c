@@ -51,7 +51,9 @@ void hd_event_clear(struct hd_event *ev)
         return;
     }
     if (ev->block != NULL) {
-        free(ev->block);
+        if (!ev->block_borrowed) {
+            free(ev->block);
+        }
         memset(ev, 0, sizeof(*ev));
         return;
     }
@@ -67,7 +69,7 @@ void hd_event_clear(struct hd_event *ev)
 }
 
 int hd_event_block(struct hd_event *ev, const char *const txt[HD_EVENT_NSTR], const size_t len[HD_EVENT_NSTR],
-                   int64_t raw_size)
+                   int64_t raw_size, struct hd_slab *slab)
 {
     size_t total = raw_size >= 0 ? (size_t)raw_size + 1 : 0;
     for (size_t i = 0; i < HD_EVENT_NSTR; i++) {
@@ -76,7 +78,7 @@ int hd_event_block(struct hd_event *ev, const char *const txt[HD_EVENT_NSTR], co
     if (total == 0) {
         return HD_OK;
     }
-    char *blk = malloc(total);
+    char *blk = slab != NULL ? hd_slab_alloc(slab, total) : malloc(total);
     if (blk == NULL) {
         return HD_ENOMEM;
     }
@@ -99,6 +101,7 @@ int hd_event_block(struct hd_event *ev, const char *const txt[HD_EVENT_NSTR], co
         }
     }
     ev->block = blk;
+    ev->block_borrowed = slab != NULL;
     ev->block_strs = (size_t)(w - blk) - (raw_size >= 0 ? (size_t)raw_size + 1 : 0);
     return HD_OK;
 }
@@ -132,7 +135,7 @@ int hd_event_pack(struct hd_event *ev)
     }
     char *raw = ev->raw != NULL && !ev->raw_borrowed ? ev->raw : NULL;
     size_t raw_len = ev->raw_len;
-    int rc = hd_event_block(ev, (const char *const *)old, len, raw != NULL ? (int64_t)raw_len : -1);
+    int rc = hd_event_block(ev, (const char *const *)old, len, raw != NULL ? (int64_t)raw_len : -1, NULL);
     if (rc != HD_OK) {
         return rc;
     }

@@ -11,6 +11,7 @@
 
 #include "core/buf.h"
 #include "core/err.h"
+#include "core/slab.h"
 
 enum hd_state { HD_STATE_ACTIVE = 0, HD_STATE_OK = 1, HD_STATE_RESOLVED = 2 };
 
@@ -46,6 +47,7 @@ struct hd_event {
                          * (hd_event_clear frees it alone); such an event's fields are
                          * read-only */
     size_t block_strs;  /* with block: the bytes of the strings in it (hd_event_bytes) */
+    int block_borrowed; /* block came from a slab (hd_event_block): its owner frees it */
 };
 
 /* Takes evs[0..n) of a batch being decoded (see hd_batch.flush): HD_OK, or
@@ -84,10 +86,12 @@ void hd_event_strs(struct hd_event *ev, char **out[HD_EVENT_NSTR]);
 /* Puts the strings txt[i] (len[i] bytes each; NULL: absent) into one new
  * allocation, ev->block, and points ev's string fields (hd_event_strs order)
  * at them; with raw_size >= 0 it leaves raw_size + 1 bytes in front for the
- * raw and points ev->raw there (the caller fills them). Nothing at all:
- * no block, HD_OK. HD_ENOMEM leaves ev as it was. */
+ * raw and points ev->raw there (the caller fills them). The block comes from
+ * slab if not NULL (block_borrowed: hd_event_clear leaves it to the slab's
+ * owner), else from malloc. Nothing at all: no block, HD_OK. HD_ENOMEM
+ * leaves ev as it was. */
 int hd_event_block(struct hd_event *ev, const char *const txt[HD_EVENT_NSTR], const size_t len[HD_EVENT_NSTR],
-                   int64_t raw_size);
+                   int64_t raw_size, struct hd_slab *slab);
 
 /* Moves ev's strings, and its raw unless borrowed, into one allocation
  * (hd_event_block, as the store's reads return events): a decoded event

@@ -265,17 +265,23 @@ static int on_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, c
     };
     hd_describe_answer(resp, a.why, sizeof(a.why));
     hd_dchan_latency_labels(c, a.labels, sizeof(a.labels));
-    a.verdicts = calloc(r->n, sizeof(*a.verdicts));
-    a.ups = calloc(r->n, sizeof(*a.ups));
+    /* From the dispatcher's slab, reset below: fresh arrays of a few
+     * hundred KiB per answer were faulted in page by page and trimmed away
+     * again (docs/performance.md, round 16). */
+    size_t n = r->n > 0 ? r->n : 1;
+    a.verdicts = hd_slab_alloc(&d->answer_mem, n * sizeof(*a.verdicts));
+    a.ups = hd_slab_alloc(&d->answer_mem, n * sizeof(*a.ups));
     /* Not zeroed: an entry is written before it is read (a dead item), and
      * zeroing n * 256 bytes per answer was 1 % of herald's CPU with
      * batches of 1,000 (docs/performance.md, round 14). */
-    a.errs = r->n > 0 ? malloc(r->n * sizeof(*a.errs)) : NULL;
-    if (a.verdicts == NULL || a.ups == NULL || (a.errs == NULL && r->n > 0)) {
+    a.errs = hd_slab_alloc(&d->answer_mem, n * sizeof(*a.errs));
+    if (a.verdicts == NULL || a.ups == NULL || a.errs == NULL) {
         /* Nothing recorded: the cursor stays and the events go out again. */
         c->next_attempt_ms = a.now + 1000;
         goto out;
     }
+    memset(a.verdicts, 0, n * sizeof(*a.verdicts));
+    memset(a.ups, 0, n * sizeof(*a.ups));
     enum hd_verdict overall = answer_classify(&a);
     int64_t ack_id = -1;
     if (overall == HD_VERDICT_DELIVERED && hd_acks_id(r, resp, a.verdicts, &ack_id)) {
@@ -302,9 +308,7 @@ static int on_answer(struct hd_dispatcher *d, struct dchan *c, struct dreq *r, c
     breaker_answer(d, c, &a, failed_request);
     recorded = !hold;
 out:
-    free(a.errs);
-    free(a.ups);
-    free(a.verdicts);
+    hd_slab_reset(&d->answer_mem);
     return recorded;
 }
 

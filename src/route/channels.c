@@ -104,6 +104,7 @@ void hd_dchan_free(struct dchan *c)
     c->inflight = NULL;
     c->win_n = 0;
     hd_dchan_buf_drop(c);
+    hd_slab_free(&c->slab);
     hd_groups_free(c->groups);
     free(c->name);
     free(c);
@@ -217,6 +218,7 @@ static int chan_load(struct hd_dispatcher *d, struct dchan *c, const struct hd_c
             return HD_ENOMEM;
         }
         c->id = rec->id;
+        hd_dchan_slab_init(c);
         c->cursor = cursor;
         c->sent = cursor;
         c->saved_cursor = cursor;

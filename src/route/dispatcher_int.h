@@ -77,6 +77,7 @@ struct dchan {
     struct hd_event *buf; /* read-ahead: buf[buf_pos..buf_n) follow sent */
     size_t buf_n;
     size_t buf_pos;
+    struct hd_slab slab;   /* the read-ahead's events live in it (hd_dchan_refill) */
     struct dreq *inflight; /* a request that goes alone: retries, ack query, group notification */
     struct dslot win[HD_CHANNEL_MAX_IN_FLIGHT]; /* requests of new events, in seq order (window.c) */
     size_t win_head;                            /* ring: win[(win_head + i) % MAX], i < win_n */
@@ -125,6 +126,7 @@ struct hd_dispatcher {
     int64_t backlog_channels;       /* lock: enabled channels then (each counts a new event) */
     _Atomic int64_t wake_seq;       /* a commit reaching this seq wakes the loop (hd_dispatcher_committed) */
     struct hd_silence_set silences; /* loop only; reloaded with the channels */
+    struct hd_slab answer_mem;      /* loop only: an answer's per-item arrays (answer.c) */
 };
 
 /* ---- dispatcher.c ------------------------------------------------------ */
@@ -144,7 +146,8 @@ void hd_dchan_launch(struct hd_dispatcher *d, struct dchan *c, struct hd_request
  * up to it. */
 void hd_dchan_cursor_move(struct dchan *c, int64_t seq);
 
-/* Frees the read-ahead. */
+void hd_dchan_slab_init(struct dchan *c); /* on creation: the read-ahead's slab */
+/* Frees the read-ahead (its events, then their slab's round). */
 void hd_dchan_buf_drop(struct dchan *c);
 
 void hd_dchan_set_error(struct dchan *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -149,6 +149,9 @@ struct hd_range {
     int64_t after_seq;
     size_t limit;     /* 0: the store's default */
     size_t max_bytes; /* 0: no bound */
+    /* events_after: the events' memory may come from it (block_borrowed),
+     * which the caller then resets only after freeing them; NULL: malloc */
+    struct hd_slab *slab;
 };
 
 /* Which exception rows due_retries and deliveries_list read. */

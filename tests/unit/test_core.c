@@ -1,5 +1,6 @@
 /* Unit tests for src/core: buffers, parsing helpers, time formatting, hashes. */
 #include <setjmp.h>
+#include <stdalign.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include "core/buf.h"
 #include "core/bufpool.h"
 #include "core/err.h"
+#include "core/slab.h"
 #include "core/util.h"
 
 static void test_buf_cap(void **state)
@@ -309,12 +311,60 @@ static void test_buf_pool(void **state)
     hd_buf_pool_destroy(&p);
 }
 
+/* slab (the dispatcher's read-ahead and answers): aligned blocks that do not overlap, chunks reused after a
+ * reset (the same memory, no new chunk), the keep bound, large blocks in chunks of their own, idle release.
+ */
+static void test_slab(void **state)
+{
+    (void)state;
+    struct hd_slab s;
+    hd_slab_init(&s, 4096, 8192, 1000);
+    char *a = hd_slab_alloc(&s, 1);
+    char *b = hd_slab_alloc(&s, 100);
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_int_equal((uintptr_t)a % alignof(max_align_t), 0);
+    assert_int_equal((uintptr_t)b % alignof(max_align_t), 0);
+    assert_true(b >= a + 1);
+    memset(b, 'b', 100);
+    *a = 'a';
+    assert_int_equal(*a, 'a'); /* b did not overwrite a */
+    assert_int_equal(s.held, 4096);
+    /* three chunks' worth: two more chunks */
+    for (int i = 0; i < 3; i++) {
+        assert_non_null(hd_slab_alloc(&s, 3000));
+    }
+    assert_int_equal(s.held, 3 * 4096);
+    /* a block over the chunk size: a chunk of its own */
+    char *big = hd_slab_alloc(&s, 10000);
+    assert_non_null(big);
+    memset(big, 'x', 10000);
+    assert_int_equal(s.held, 3 * 4096 + 10000);
+    hd_slab_reset(&s);
+    /* the big chunk was freed; two of the three usual ones are kept (keep = 8192) */
+    assert_int_equal(s.held, 2 * 4096);
+    char *again = hd_slab_alloc(&s, 4000);
+    assert_non_null(again);
+    assert_int_equal(s.held, 2 * 4096); /* a kept chunk, not a new one */
+    assert_null(hd_slab_alloc(&s, SIZE_MAX - 8));
+    hd_slab_reset(&s);
+    hd_slab_idle(&s); /* used just now: kept */
+    assert_int_equal(s.held, 2 * 4096);
+    s.used_ms -= s.idle_ms;
+    hd_slab_idle(&s);
+    assert_int_equal(s.held, 0);
+    assert_non_null(hd_slab_alloc(&s, 10));
+    hd_slab_free(&s);
+    assert_int_equal(s.held, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_buf_cap),
         cmocka_unit_test(test_buf_reserve_exact),
         cmocka_unit_test(test_buf_pool),
+        cmocka_unit_test(test_slab),
         cmocka_unit_test(test_buf_json_str),
         cmocka_unit_test(test_buf_json_str_scan),
         cmocka_unit_test(test_parse),

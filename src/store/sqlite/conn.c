@@ -40,7 +40,7 @@ void sq_conn_close(struct sq_conn *c)
     }
     sqlite3_close(c->db);
     ZSTD_freeDCtx(c->dctx);
-    sq_blob_release(c->blob);
+    sq_blob_release(NULL, c->blob);
     free(c);
 }
 
@@ -92,7 +92,7 @@ void sq_reader_put(struct sq_store *s, struct sq_conn *c)
     if (c == NULL) {
         return;
     }
-    sq_blob_release(c->blob); /* the store's cache may keep it; an idle connection holds none */
+    sq_blob_release(s, c->blob); /* the store's cache may keep it; an idle connection holds none */
     c->blob = NULL;
     pthread_mutex_lock(&s->pool_mu);
     if (s->pool_idle < SQ_POOL_IDLE_MAX) {
@@ -227,6 +227,7 @@ int sq_collect(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *st, struct s
     size_t held = 0;
     int more = 0;
     int ret = HD_OK;
+    c->slab = r->slab;
     for (;;) {
         int rc = sqlite3_step(st);
         if (rc == SQLITE_DONE) {
@@ -263,6 +264,7 @@ int sq_collect(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *st, struct s
     }
 out:
     sqlite3_reset(st);
+    c->slab = NULL;
     if (ret != HD_OK) {
         rows_free(r, v, cnt);
         return ret;

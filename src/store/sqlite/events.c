@@ -59,13 +59,12 @@ static int row_event(struct sq_store *s, struct sq_conn *c, sqlite3_stmt *st, vo
         txt[i] = (const char *)sqlite3_column_text(st, (int)i + 7); /* text first, then its length */
         len[i] = txt[i] != NULL ? (size_t)sqlite3_column_bytes(st, (int)i + 7) : 0;
     }
-    rc = hd_event_block(ev, txt, len, raw.enc >= 0 ? (int64_t)raw.size : -1);
+    rc = hd_event_block(ev, txt, len, raw.enc >= 0 ? (int64_t)raw.size : -1, c->slab);
     if (rc == HD_OK && raw.enc >= 0) {
         rc = sq_raw_copy(c, &raw, ev->seq, ev->raw);
     }
     if (rc != HD_OK) {
-        free(ev->block);
-        memset(ev, 0, sizeof(*ev));
+        hd_event_clear(ev);
     }
     return rc;
 }
@@ -394,6 +393,7 @@ int sq_events_after(struct hd_store *st, const struct hd_range *q, struct hd_eve
     struct sq_rows r = event_rows(limit);
     r.max_bytes = q->max_bytes;
     r.bytes = event_bytes;
+    r.slab = q->slab;
     int rc = sq_read_rows(sq_of(st), Q_EV_AFTER, p, 2, &r, err);
     if (rc == HD_OK) {
         *out = r.v;

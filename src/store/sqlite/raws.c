@@ -29,6 +29,9 @@
  * ~2.2 KB events (2.3 MB) is; the cache of two ~4 MB blobs, on top of a
  * lagging channel's read-ahead and batch, took RSS past 40 MB. */
 #define SQ_BLOB_CACHE_MAX (2560 * 1024)
+/* A released blob up to this size is kept as the store's spare (blob_alloc):
+ * the blobs of large requests (SQ_BLOB_CHUNK) and of group commits are. */
+#define SQ_BLOB_SPARE_MAX (2 * SQ_BLOB_CHUNK)
 
 /* ---- compression (the caller's thread) --------------------------------- */
 
@@ -383,11 +386,43 @@ int sq_ref_decode(const void *p, size_t n, struct blob_ref *r)
     return r->off >= 0 && r->len >= 0 ? HD_OK : HD_EIO;
 }
 
-void sq_blob_release(struct sq_blob *b)
+void sq_blob_release(struct sq_store *s, struct sq_blob *b)
 {
-    if (b != NULL && atomic_fetch_sub(&b->refs, 1) == 1) {
-        free(b);
+    if (b == NULL || atomic_fetch_sub(&b->refs, 1) != 1) {
+        return;
     }
+    if (s != NULL && b->cap <= SQ_BLOB_SPARE_MAX) {
+        /* Keep the larger of it and the spare: blobs of whole events up to
+         * SQ_BLOB_CHUNK differ by a few kB, so the spare soon fits them all. */
+        pthread_mutex_lock(&s->blob_mu);
+        if (s->blob_spare == NULL || s->blob_spare->cap < b->cap) {
+            struct sq_blob *t = s->blob_spare;
+            s->blob_spare = b;
+            b = t;
+        }
+        pthread_mutex_unlock(&s->blob_mu);
+    }
+    free(b);
+}
+
+/* A blob of room for size bytes and a NUL: the store's spare if it fits. */
+static struct sq_blob *blob_alloc(struct sq_store *s, size_t size)
+{
+    struct sq_blob *b = NULL;
+    pthread_mutex_lock(&s->blob_mu);
+    if (s->blob_spare != NULL && s->blob_spare->cap > size) {
+        b = s->blob_spare;
+        s->blob_spare = NULL;
+    }
+    pthread_mutex_unlock(&s->blob_mu);
+    if (b == NULL) {
+        b = malloc(sizeof(*b) + size + 1);
+        if (b == NULL) {
+            return NULL;
+        }
+        b->cap = size + 1;
+    }
+    return b;
 }
 
 /* The connection's decompression context, created on first use; NULL if out of memory. */
@@ -400,7 +435,7 @@ static ZSTD_DCtx *dctx_of(struct sq_conn *c)
 }
 
 /* Reads and decompresses blob rid (one reference for the caller). */
-static int blob_load(struct sq_conn *c, int64_t rid, struct sq_blob **out)
+static int blob_load(struct sq_store *s, struct sq_conn *c, int64_t rid, struct sq_blob **out)
 {
     struct hd_err err;
     sqlite3_stmt *q = sq_stmt(c, Q_RAW_GET, &err);
@@ -425,7 +460,7 @@ static int blob_load(struct sq_conn *c, int64_t rid, struct sq_blob **out)
         hd_log(HD_LOG_ERROR, "store: raws %lld: bad size or encoding", (long long)rid);
         goto out;
     }
-    b = malloc(sizeof(*b) + (size_t)size + 1);
+    b = blob_alloc(s, (size_t)size);
     if (b == NULL) {
         rc = HD_ENOMEM;
         goto out;
@@ -453,7 +488,9 @@ static int blob_load(struct sq_conn *c, int64_t rid, struct sq_blob **out)
     rc = HD_OK;
 out:
     sqlite3_reset(q);
-    free(b);
+    if (b != NULL) {
+        sq_blob_release(s, b);
+    }
     return rc;
 }
 
@@ -464,7 +501,7 @@ static int blob_use(struct sq_store *s, struct sq_conn *c, int64_t rid)
     if (c->blob != NULL && c->blob->rid == rid) {
         return HD_OK;
     }
-    sq_blob_release(c->blob);
+    sq_blob_release(s, c->blob);
     c->blob = NULL;
     pthread_mutex_lock(&s->blob_mu);
     for (size_t i = 0; i < SQ_BLOB_CACHE_SLOTS; i++) {
@@ -480,7 +517,7 @@ static int blob_use(struct sq_store *s, struct sq_conn *c, int64_t rid)
         return HD_OK;
     }
     struct sq_blob *b = NULL;
-    int rc = blob_load(c, rid, &b);
+    int rc = blob_load(s, c, rid, &b);
     if (rc != HD_OK) {
         return rc;
     }
@@ -492,7 +529,7 @@ static int blob_use(struct sq_store *s, struct sq_conn *c, int64_t rid)
         s->blob_slot[s->blob_next] = b;
         s->blob_next = (s->blob_next + 1) % SQ_BLOB_CACHE_SLOTS;
         pthread_mutex_unlock(&s->blob_mu);
-        sq_blob_release(old);
+        sq_blob_release(s, old);
     }
     return HD_OK;
 }

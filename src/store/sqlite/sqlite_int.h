@@ -160,6 +160,7 @@ struct sq_conn {
     struct sq_conn *next; /* pool link */
     ZSTD_DCtx *dctx;      /* raw_enc 1 and 2, created on first use */
     struct sq_blob *blob; /* raw_enc 2: the decompressed blob last used, one reference held */
+    struct hd_slab *slab; /* set during sq_collect: the events read allocate from it */
 };
 
 /* A decompressed blob of raws (table raws), shared by reference count
@@ -167,6 +168,7 @@ struct sq_conn {
 struct sq_blob {
     int64_t rid;
     size_t len;
+    size_t cap; /* bytes data[] can hold (a spare is reused for a blob up to this) */
     _Atomic int refs;
     unsigned char data[];
 };
@@ -221,6 +223,10 @@ struct sq_store {
     pthread_mutex_t blob_mu;
     struct sq_blob *blob_slot[SQ_BLOB_CACHE_SLOTS];
     unsigned blob_next;
+    /* The last blob no one holds any more, kept for the next read to
+     * decompress into (raws.c): freeing each ~256 KiB blob trimmed the
+     * dispatcher's arena and the next one faulted its pages in again. */
+    struct sq_blob *blob_spare;
 
     _Atomic int64_t pub_max_seq; /* last committed seq, for every thread */
 
@@ -294,9 +300,10 @@ struct sq_rows {
     size_t max;       /* collect at most max rows (0: all); more = 1 if there were more */
     size_t max_bytes; /* with bytes: stop once the rows collected hold this many (at least one) */
     size_t (*bytes)(const void *elem);
-    const char *what; /* the failed step's error: "store: <what>: <sqlite message>" */
-    const char *oom;  /* the error when memory runs out */
-    const char *noun; /* a row that cannot be read: "store: <noun> <column 0> cannot be read" */
+    struct hd_slab *slab; /* events: their blocks come from it (NULL: malloc) */
+    const char *what;     /* the failed step's error: "store: <what>: <sqlite message>" */
+    const char *oom;      /* the error when memory runs out */
+    const char *noun;     /* a row that cannot be read: "store: <noun> <column 0> cannot be read" */
     /* results */
     void *v; /* malloc'd array of n elements (NULL if none); the caller owns it */
     size_t n;
@@ -452,7 +459,9 @@ struct blob_ref {
 };
 int sq_ref_decode(const void *p, size_t n, struct blob_ref *r);
 void sq_ref_encode(unsigned char ref[SQ_BLOB_REF_LEN], int64_t rid, const struct zraw *z);
-void sq_blob_release(struct sq_blob *b); /* NULL-safe */
+/* Drops one reference to b (NULL-safe); the last one keeps it as s's spare
+ * or frees it (s NULL: frees it). */
+void sq_blob_release(struct sq_store *s, struct sq_blob *b);
 
 /* Where a row's raw comes from: its size, and how to fill it. */
 struct raw_src {

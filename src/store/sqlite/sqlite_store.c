@@ -33,8 +33,9 @@ static void sq_close(struct hd_store *st)
     }
     pthread_mutex_destroy(&s->pool_mu);
     for (size_t i = 0; i < SQ_BLOB_CACHE_SLOTS; i++) {
-        sq_blob_release(s->blob_slot[i]);
+        sq_blob_release(NULL, s->blob_slot[i]);
     }
+    free(s->blob_spare);
     pthread_mutex_destroy(&s->blob_mu);
     pthread_mutex_destroy(&s->health_mu);
     pthread_mutex_destroy(&s->mu);
@@ -83,6 +84,8 @@ static const struct hd_store_ops sq_ops = {
     .silence_list = sq_silence_list,
 };
 
+#define SQ_CACHE_BULK (-1024)
+
 /* SQLite counts every allocation it makes for sqlite3_memory_used() under
  * one process-wide mutex; herald never asks, and the writer and the readers
  * took it thousands of times a second. Only possible before SQLite's first
@@ -90,6 +93,7 @@ static const struct hd_store_ops sq_ops = {
 static void sqlite_global_config(void)
 {
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+    (void)sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, SQ_CACHE_BULK);
 }
 
 struct hd_store *hd_sqlite_store_open(const char *path, struct hd_err *err)
