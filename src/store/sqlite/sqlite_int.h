@@ -198,6 +198,7 @@ struct sq_op {
 struct sq_store {
     struct hd_store base; /* first: hd_store * <-> sq_store * */
     char *path;
+    int lock_fd; /* path.lock, flock'ed for the store's life: one process per store */
 
     /* Guarded by mu: the op queue, stopping, and every op's done flag. */
     pthread_mutex_t mu;

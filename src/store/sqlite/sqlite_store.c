@@ -4,12 +4,15 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "core/err.h"
+#include "core/log.h"
 #include "core/util.h"
 #include "sqlite_int.h"
 
@@ -24,7 +27,10 @@ static void sq_close(struct hd_store *st)
         s->pool = c->next;
         sq_conn_close(c);
     }
-    sq_conn_close(s->w); /* last: checkpoints the WAL into the database */
+    sq_conn_close(s->w); /* checkpoints the WAL into the database */
+    if (s->lock_fd >= 0) {
+        close(s->lock_fd); /* last: the next process may open the store */
+    }
     pthread_cond_destroy(&s->wake);
     pthread_cond_destroy(&s->ckpt_cv);
     pthread_mutex_destroy(&s->ckpt_mu);
@@ -103,6 +109,37 @@ static void sqlite_global_config(void)
     (void)sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, SQ_CACHE_BULK);
 }
 
+/* One process per store: the writer keeps state of its own besides the file
+ * (the last seq and rid, the filter of stored ids), which a second process
+ * writing the same file would make wrong (events stored twice, seqs
+ * reused). A lock file beside the database, flock'ed until the store is
+ * closed: the kernel lets it go when the process dies, kill -9 included.
+ * Where the file system has no flock, the store opens unlocked (a warning). */
+static int store_lock(struct sq_store *s, struct hd_err *err)
+{
+    char lock[4096];
+    if (snprintf(lock, sizeof(lock), "%s.lock", s->path) >= (int)sizeof(lock)) {
+        return hd_err_set(err, HD_EINVAL, "store: path too long: %s", s->path);
+    }
+    s->lock_fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (s->lock_fd < 0) {
+        return hd_err_set(err, HD_EIO, "store: cannot create %s: %s", lock, strerror(errno));
+    }
+    if (flock(s->lock_fd, LOCK_EX | LOCK_NB) == 0) {
+        return HD_OK;
+    }
+    int e = errno;
+    if (e == EWOULDBLOCK) {
+        return hd_err_set(err, HD_EIO,
+                          "store: %s is held by another herald process (its lock %s is taken): "
+                          "one process per embedded store; stop the other one first",
+                          s->path, lock);
+    }
+    hd_log(HD_LOG_WARN, "store: cannot lock %s (%s): opened without the one-process check", lock,
+           strerror(e));
+    return HD_OK;
+}
+
 struct hd_store *hd_sqlite_store_open(const char *path, struct hd_err *err)
 {
     static pthread_once_t once = PTHREAD_ONCE_INIT;
@@ -117,6 +154,7 @@ struct hd_store *hd_sqlite_store_open(const char *path, struct hd_err *err)
         return NULL;
     }
     s->base.ops = &sq_ops;
+    s->lock_fd = -1;
     pthread_mutex_init(&s->mu, NULL);
     pthread_mutex_init(&s->pool_mu, NULL);
     pthread_mutex_init(&s->blob_mu, NULL);
@@ -131,6 +169,9 @@ struct hd_store *hd_sqlite_store_open(const char *path, struct hd_err *err)
     s->path = hd_strdup(path);
     if (s->path == NULL) {
         hd_err_set(err, HD_ENOMEM, "store: out of memory");
+        goto fail;
+    }
+    if (store_lock(s, err) != HD_OK) {
         goto fail;
     }
     /* The database holds channel secrets: create it private. SQLite gives
