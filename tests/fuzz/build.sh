@@ -8,7 +8,7 @@ out=${1:-build-fuzz}
 mkdir -p "$out"
 
 cflags=(-std=c11 -g -O1 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -Isrc)
-core=(src/core/buf.c src/core/err.c src/core/util.c src/core/cidr.c)
+core=(src/core/buf.c src/core/err.c src/core/util.c src/core/cidr.c src/core/slab.c)
 # What the watchers and channels log and count with.
 core_rt=("${core[@]}" src/core/log.c src/core/metrics.c)
 build() { # name, then sources and flags
