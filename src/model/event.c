@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "core/err.h"
+#include "core/slab.h"
 #include "core/util.h"
 
 const char *hd_state_name(enum hd_state s)

@@ -11,7 +11,8 @@
 
 #include "core/buf.h"
 #include "core/err.h"
-#include "core/slab.h"
+
+struct hd_slab; /* core/slab.h */
 
 enum hd_state { HD_STATE_ACTIVE = 0, HD_STATE_OK = 1, HD_STATE_RESOLVED = 2 };
 

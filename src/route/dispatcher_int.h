@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "channel/channel.h"
+#include "core/slab.h"
 #include "net/http_client.h"
 #include "route/breaker.h"
 #include "route/dispatcher.h"

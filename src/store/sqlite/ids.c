@@ -39,7 +39,7 @@
  * with the store (about 3 % at 1 million events, 44 % at 4 million: the
  * default retention's 2 GiB holds about that many ~2 KB events), so a big
  * store queries more, never wrongly. The writer alone reads and writes it:
- * one process owns a data dir.
+ * one process owns a store (sqlite_store.c's lock).
  */
 #include <stdlib.h>
 

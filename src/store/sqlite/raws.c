@@ -488,9 +488,7 @@ static int blob_load(struct sq_store *s, struct sq_conn *c, int64_t rid, struct 
     rc = HD_OK;
 out:
     sqlite3_reset(q);
-    if (b != NULL) {
-        sq_blob_release(s, b);
-    }
+    sq_blob_release(s, b);
     return rc;
 }
 
