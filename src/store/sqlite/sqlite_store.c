@@ -90,23 +90,13 @@ static const struct hd_store_ops sq_ops = {
     .silence_list = sq_silence_list,
 };
 
-/* Each connection's page cache starts with one allocation of this much
- * (negative: KiB; a read connection's whole cache, conn.c), whose pages
- * SQLite recycles. Pages malloc'd one by one were freed whenever a read
- * began after a commit (WAL mode drops the reader's cache), the arena was
- * trimmed and the next read faulted them in again (docs/performance.md,
- * round 16). SQLite touches the whole bulk when it sets it up. */
-#define SQ_CACHE_BULK (-1024)
-
 /* SQLite counts every allocation it makes for sqlite3_memory_used() under
  * one process-wide mutex; herald never asks, and the writer and the readers
- * took it thousands of times a second. Both settings are only possible
- * before SQLite's first use in the process (later the calls fail
- * harmlessly and the defaults stay). */
+ * took it thousands of times a second. Only possible before SQLite's first
+ * use in the process (later the call fails harmlessly and counting stays). */
 static void sqlite_global_config(void)
 {
     (void)sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
-    (void)sqlite3_config(SQLITE_CONFIG_PAGECACHE, NULL, 0, SQ_CACHE_BULK);
 }
 
 /* One process per store: the writer keeps state of its own besides the file
